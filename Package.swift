@@ -1,0 +1,61 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+let strict: [SwiftSetting] = [.swiftLanguageMode(.v6)]
+
+let package = Package(
+    name: "ShareBroker",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "sharebroker", targets: ["sharebroker"]),
+        .library(name: "BrokerCore", targets: ["BrokerCore"]),
+        .library(name: "BrokerPayload", targets: ["BrokerPayload"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+    ],
+    targets: [
+        // System libraries (Debian: libcurl4-openssl-dev, libjson-c-dev).
+        .systemLibrary(name: "CCurl", path: "Sources/CCurl", pkgConfig: "libcurl",
+                       providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(name: "CJSONC", path: "Sources/CJSONC", pkgConfig: "json-c",
+                       providers: [.apt(["libjson-c-dev"])]),
+
+        // Field paths and values shared by the policy engine and the payload codecs.
+        .target(name: "BrokerFields", swiftSettings: strict),
+        // Pure values and decisions: no I/O.
+        .target(name: "BrokerCore",
+                dependencies: ["BrokerFields",
+                               .product(name: "Yams", package: "Yams"),
+                               .product(name: "Crypto", package: "swift-crypto")],
+                swiftSettings: strict),
+        // Bodies and query strings: strict parse, flatten, strip, re-serialize (json-c).
+        .target(name: "BrokerPayload", dependencies: ["BrokerFields", "CJSONC"], swiftSettings: strict),
+        // libcurl upstream client (curl multi, non-blocking).
+        .target(name: "BrokerCurl",
+                dependencies: ["CCurl", .product(name: "Logging", package: "swift-log")],
+                swiftSettings: strict),
+
+        .executableTarget(name: "sharebroker",
+                          dependencies: ["BrokerCore", "BrokerPayload",
+                                         .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          swiftSettings: strict),
+        .executableTarget(name: "sharebroker-bench",
+                          dependencies: ["BrokerCore", "BrokerPayload", "BrokerFields"],
+                          path: "Benchmarks/sharebroker-bench",
+                          swiftSettings: strict),
+
+        .testTarget(name: "BrokerCoreTests", dependencies: ["BrokerCore", "BrokerPayload"],
+                    resources: [.copy("Fixtures")], swiftSettings: strict),
+        .testTarget(name: "BrokerPayloadTests", dependencies: ["BrokerPayload"], swiftSettings: strict),
+        .testTarget(name: "BrokerCurlTests",
+                    dependencies: ["BrokerCurl", .product(name: "Hummingbird", package: "hummingbird")],
+                    swiftSettings: strict),
+        .testTarget(name: "sharebrokerTests", dependencies: ["BrokerCore"],
+                    resources: [.copy("Fixtures")], swiftSettings: strict),
+    ]
+)

@@ -1,0 +1,86 @@
+/// One step of a concrete field path: an object key or an array index.
+public enum PathSegment: Hashable, Sendable {
+    case key(ExactKey)
+    case index(Int)
+}
+
+/// The concrete location of one value inside a body, a query string, the
+/// headers or the URL path: `message.token[0]`, `["x.y"].z`.
+///
+/// Paths are rendered in the same syntax as the adapter's field patterns, with
+/// concrete indices instead of `[*]`. Keys that are not plain identifiers are
+/// rendered in the bracketed, quoted form so the rendering is unambiguous.
+public struct FieldPath: Hashable, Sendable, CustomStringConvertible {
+    public var segments: [PathSegment]
+
+    @inlinable
+    public init(_ segments: [PathSegment] = []) { self.segments = segments }
+
+    public init(keys: String...) { self.segments = keys.map { .key(ExactKey($0)) } }
+
+    @inlinable
+    public func appending(_ segment: PathSegment) -> FieldPath {
+        var copy = self
+        copy.segments.append(segment)
+        return copy
+    }
+
+    @inlinable
+    public func prefix(_ count: Int) -> FieldPath { FieldPath(Array(segments.prefix(count))) }
+
+    public var description: String {
+        var out = ""
+        for segment in segments {
+            switch segment {
+            case .index(let i):
+                out += "[\(i)]"
+            case .key(let key):
+                if FieldPath.isPlainKey(key.string) {
+                    if !out.isEmpty { out += "." }
+                    out += key.string
+                } else {
+                    out += "[" + FieldPath.quoted(key.string) + "]"
+                }
+            }
+        }
+        return out
+    }
+
+    /// A key that renders bare: non-empty, `[A-Za-z0-9_-:$@]` only, not `*`.
+    public static func isPlainKey(_ key: String) -> Bool {
+        if key.isEmpty { return false }
+        for byte in key.utf8 {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                 UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "_"), UInt8(ascii: "-"),
+                 UInt8(ascii: ":"), UInt8(ascii: "$"), UInt8(ascii: "@"):
+                continue
+            default:
+                return false
+            }
+        }
+        return true
+    }
+
+    /// JSON-style double-quoted rendering of a key (used inside `[...]`).
+    public static func quoted(_ key: String) -> String {
+        var out = "\""
+        for scalar in key.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if scalar.value < 0x20 {
+                    let hex = String(scalar.value, radix: 16)
+                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                } else {
+                    out.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return out + "\""
+    }
+}

@@ -1,0 +1,2 @@
+// Placeholder until the payload codecs land.
+import BrokerFields
