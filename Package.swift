@@ -40,8 +40,11 @@ let package = Package(
                 dependencies: ["CCurl", .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict),
 
+        // The edges: policy files from disk, (later) the share pipeline and its stores.
+        .target(name: "BrokerService", dependencies: ["BrokerCore"], swiftSettings: strict),
+
         .executableTarget(name: "sharebroker",
-                          dependencies: ["BrokerCore", "BrokerPayload",
+                          dependencies: ["BrokerCore", "BrokerPayload", "BrokerService",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: strict),
         .executableTarget(name: "sharebroker-bench",
@@ -55,7 +58,7 @@ let package = Package(
         .testTarget(name: "BrokerCurlTests",
                     dependencies: ["BrokerCurl", .product(name: "Hummingbird", package: "hummingbird")],
                     swiftSettings: strict),
-        .testTarget(name: "sharebrokerTests", dependencies: ["BrokerCore"],
+        .testTarget(name: "sharebrokerTests", dependencies: ["BrokerCore", "BrokerService"],
                     resources: [.copy("Fixtures")], swiftSettings: strict),
     ]
 )

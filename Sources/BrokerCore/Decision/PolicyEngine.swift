@@ -1,0 +1,325 @@
+import BrokerFields
+import Foundation
+
+/// Decides a share: DESIGN §5, in its order, as a pure function of its inputs.
+///
+/// `evaluate` performs no I/O, reads no clock and throws nothing: the time is in
+/// the request, the subject's grants are passed in, and every outcome, a refusal
+/// included, is a `ShareDecision`. The first failing step decides the code; field
+/// checks (step 7) look at every field so the decision lists all denials.
+public struct PolicyEngine: Sendable {
+    public var bundle: PolicyBundle
+    /// Where the broker's operator is; a contract elsewhere is cross-border unless the subject's region matches it.
+    public var homeRegion: String
+    /// Subjects younger than this are minors.
+    public var minorAge: Int
+    public var limits: BodyLimits
+
+    public init(bundle: PolicyBundle, homeRegion: String = "CN", minorAge: Int = 18, limits: BodyLimits = BodyLimits()) {
+        self.bundle = bundle; self.homeRegion = homeRegion; self.minorAge = minorAge; self.limits = limits
+    }
+
+    /// Headers that are never fields and never forwarded from the caller.
+    static let transportHeaders: Set<String> = [
+        "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te", "trailer",
+        "transfer-encoding", "upgrade", "authorization", "cookie", "cookie2", "set-cookie", "host", "content-length",
+        "content-type", "expect",
+    ]
+
+    public func evaluate(_ request: ShareRequest, context: SubjectContext, decoder: some PayloadDecoder) -> ShareDecision {
+        var decision = ShareDecision(provider: request.provider)
+        func refuse(_ step: Int, _ code: ReasonCode, _ message: String) -> ShareDecision {
+            decision.verdict = .blocked
+            decision.step = step
+            decision.code = code
+            decision.message = message
+            return decision
+        }
+
+        // 1. The caller: authenticated, permitted for the provider (and the purpose, when named).
+        guard let caller = request.caller else {
+            return refuse(1, .unauthenticated, "the caller did not present a valid token")
+        }
+        guard caller.mayShare(with: request.provider) else {
+            return refuse(1, .callerNotPermitted, "caller \(caller.id) may not share with provider \(request.provider)")
+        }
+        if let purpose = request.purpose, !caller.mayShare(for: purpose) {
+            return refuse(1, .callerNotPermitted, "caller \(caller.id) may not share for purpose \(purpose)")
+        }
+
+        // 2. Provider and operation.
+        guard let adapter = bundle.adapters[request.provider] else {
+            return refuse(2, .unknownProvider, "no adapter for provider \(request.provider)")
+        }
+        decision.adapterHash = adapter.contentHash
+        let operation: Operation
+        var rawQuery: String?
+        switch request.target {
+        case .operation(let name):
+            guard let found = adapter.operation(named: name) else {
+                return refuse(2, .unknownOperation, "provider \(adapter.provider) has no operation \(name)")
+            }
+            operation = found
+        case .http(let method, let path, let query):
+            guard let (found, params) = match(adapter, method: method, path: path, headers: request.headers) else {
+                return refuse(2, .unknownOperation,
+                              "provider \(adapter.provider) has no operation for \(method) \(Self.safePath(path))")
+            }
+            operation = found
+            decision.pathParameters = params
+            rawQuery = query
+        }
+        decision.operation = operation.name
+
+        // 3. Body: media type, size, strict validity (and the query string).
+        if case .http = request.target {
+            if let problem = mediaTypeProblem(operation, contentType: request.contentType, bodyCount: request.body.count) {
+                return refuse(3, .unsupportedMediaType, problem)
+            }
+        }
+        if request.body.count > limits.maxBytes {
+            return refuse(3, .bodyTooLarge, "the body has \(request.body.count) bytes; the limit is \(limits.maxBytes)")
+        }
+        if operation.body != .none {
+            switch decoder.decodeBody(request.body, format: operation.body, limits: limits, schema: operation.schema(.body)) {
+            case .success(let body): decision.body = body
+            case .failure(let failure): return refuse(3, failure.code, failure.message)
+            }
+        }
+        if let rawQuery, !rawQuery.isEmpty {
+            switch decoder.decodeQuery(rawQuery, limits: limits, schema: operation.schema(.query)) {
+            case .success(let query): decision.query = query
+            case .failure(let failure): return refuse(3, failure.code, "query string: " + failure.message)
+            }
+        }
+
+        // 4. Subject and purpose.
+        guard let subjectID = request.subject, !subjectID.isEmpty else {
+            return refuse(4, .subjectMissing, "X-Share-Subject is required")
+        }
+        decision.subject = subjectID
+        let purpose: String
+        if let named = request.purpose {
+            guard operation.purposes.contains(named) else {
+                return refuse(4, .purposeNotAllowed,
+                              "operation \(operation.name) allows \(operation.purposes.joined(separator: ", ")), not \(named)")
+            }
+            purpose = named
+        } else if operation.purposes.count == 1 {
+            purpose = operation.purposes[0]
+            guard caller.mayShare(for: purpose) else {
+                return refuse(4, .callerNotPermitted, "caller \(caller.id) may not share for purpose \(purpose)")
+            }
+        } else {
+            return refuse(4, .purposeMissing,
+                          "operation \(operation.name) serves several purposes; name one in X-Share-Purpose")
+        }
+        decision.purpose = purpose
+
+        // 5. The contract in force, and the purpose in it.
+        let today = CalendarDay(request.time)
+        guard let contract = bundle.contracts[adapter.provider], contract.effective <= today else {
+            return refuse(5, .contractMissing, "no contract with \(adapter.provider) is in force on \(today)")
+        }
+        decision.contractVersion = contract.version
+        decision.contractHash = contract.contentHash
+        if let expires = contract.expires, expires < today {
+            return refuse(5, .contractExpired, "the contract with \(adapter.provider) expired on \(expires)")
+        }
+        guard contract.purposes[purpose] != nil else {
+            return refuse(5, .purposeOutOfContract, "the contract with \(adapter.provider) does not cover \(purpose)")
+        }
+
+        // 6. Minors.
+        if let subject = context.subject, subject.isMinor(on: today, age: minorAge) {
+            return refuse(6, .minorSubject, "the subject is a minor; nothing about minors is shared")
+        }
+
+        // 7. Each field.
+        var checker = CategoryChecker(
+            taxonomy: bundle.taxonomy, contract: contract, purpose: purpose, provider: adapter.provider,
+            subject: subjectID, time: request.time,
+            crossBorder: contract.region != (context.subject?.region ?? homeRegion), grants: context.grants)
+        var blocking: FieldDecision?
+        func check(_ occurrence: FieldOccurrence, _ schema: FieldSchema) {
+            var field = FieldDecision(location: occurrence.location, path: occurrence.path, declaredAs: nil, category: nil,
+                                      action: .sent, reason: nil, grantID: nil, revocationKey: false,
+                                      value: occurrence.value)
+            var onDeny = operation.undeclared
+            if let declaration = schema.match(occurrence.path) {
+                field.declaredAs = declaration.pattern
+                field.revocationKey = declaration.revocationKey
+                if declaration.credential {
+                    field.action = .stripped
+                    field.reason = .credentialField
+                    decision.fields.append(field)
+                    return
+                }
+                field.category = declaration.category
+                onDeny = declaration.onDeny
+                if let category = declaration.category {
+                    let verdict = checker.check(category)
+                    field.reason = verdict.reason
+                    field.grantID = verdict.grantID
+                }
+            } else {
+                field.reason = .undeclaredField
+            }
+            if field.reason != nil {
+                // A URL path segment cannot be left out: a denied path parameter always blocks.
+                if onDeny == .block || occurrence.location == .path {
+                    field.action = .blocked
+                    if blocking == nil { blocking = field }
+                } else {
+                    field.action = .stripped
+                }
+            }
+            decision.fields.append(field)
+        }
+        let pathSchema = operation.schema(.path)
+        for (name, value) in decision.pathParameters {
+            check(FieldOccurrence(location: .path, path: FieldPath([.key(ExactKey(name))]), value: .string(value)),
+                  pathSchema)
+        }
+        if let query = decision.query {
+            let schema = operation.schema(.query)
+            for occurrence in query.fields { check(occurrence, schema) }
+        }
+        let headerSchema = operation.schema(.header)
+        if !headerSchema.declarations.isEmpty {
+            for header in request.headers {
+                let name = header.name.lowercased()
+                if Self.transportHeaders.contains(name) || name.hasPrefix("x-share-") { continue }
+                let path = FieldPath([.key(ExactKey(name))])
+                // Only declared headers are fields; the rest are simply not forwarded.
+                guard headerSchema.match(path) != nil else { continue }
+                check(FieldOccurrence(location: .header, path: path, value: .string(header.value)), headerSchema)
+            }
+        }
+        if let body = decision.body {
+            let schema = operation.schema(.body)
+            for occurrence in body.fields { check(occurrence, schema) }
+        }
+
+        // 8. The verdict.
+        if let blocking {
+            for index in decision.fields.indices where decision.fields[index].action != .blocked {
+                decision.fields[index].action = .blocked
+                if decision.fields[index].reason == nil { decision.fields[index].reason = .shareBlocked }
+            }
+            let count = decision.deniedFields.count
+            return refuse(7, blocking.reason ?? .undeclaredField,
+                          "\(count) field\(count == 1 ? "" : "s") denied; \(blocking.location == .body ? "" : "\(blocking.location) ")field \(blocking.path) is \(blocking.reason?.rawValue ?? "denied") and blocks the share")
+        }
+        decision.verdict = decision.fields.contains(where: \.denied) ? .redacted : .allowed
+        return decision
+    }
+
+    /// Finds the operation for a proxied request: method, path template, then `match_headers`.
+    func match(_ adapter: Adapter, method: String, path: String,
+               headers: [HeaderField]) -> (Operation, [(name: String, value: String)])? {
+        let upper = method.uppercased()
+        var relative = Substring(path)
+        if !adapter.upstream.basePath.isEmpty {
+            guard relative.hasPrefix(adapter.upstream.basePath) else { return nil }
+            relative = relative.dropFirst(adapter.upstream.basePath.utf8.count)
+            if relative.isEmpty { relative = "/" }
+        }
+        for operation in adapter.operations where operation.method == upper {
+            guard let params = operation.path.match(relative) else { continue }
+            let headersMatch = operation.matchHeaders.allSatisfy { wanted in
+                headers.contains { $0.name.lowercased() == wanted.name && $0.value == wanted.value }
+            }
+            if headersMatch { return (operation, params) }
+        }
+        return nil
+    }
+
+    /// The media-type problem of step 3, if any.
+    func mediaTypeProblem(_ operation: Operation, contentType: String?, bodyCount: Int) -> String? {
+        guard let expected = operation.body.mediaType else {
+            return bodyCount == 0 ? nil : "operation \(operation.name) takes no body"
+        }
+        guard let contentType else {
+            return "operation \(operation.name) needs Content-Type: \(expected)"
+        }
+        let parts = contentType.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+        guard parts.first == expected else {
+            return "operation \(operation.name) takes \(expected), not \(parts.first ?? "")"
+        }
+        for parameter in parts.dropFirst() {
+            let pair = parameter.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            if pair.first == "charset", pair.count == 2, pair[1].trimmingCharacters(in: CharacterSet(charactersIn: "\"")) != "utf-8" {
+                return "only charset=utf-8 is accepted"
+            }
+        }
+        return nil
+    }
+
+    /// The path with parameter-like segments elided, for messages (a path may carry personal data).
+    static func safePath(_ path: String) -> String {
+        path.count <= 80 ? path.split(separator: "/").map { $0.count > 24 ? "…" : String($0) }.joined(separator: "/")
+            .prefixSlash : "(long path)"
+    }
+}
+
+private extension String {
+    var prefixSlash: String { hasPrefix("/") ? self : "/" + self }
+}
+
+/// Step 7 for one category, memoised per share: many fields share a category.
+struct CategoryChecker {
+    struct Verdict { var reason: ReasonCode?; var grantID: String? }
+
+    let taxonomy: Taxonomy
+    let contract: Contract
+    let purpose: String
+    let crossBorder: Bool
+    let time: Date
+    /// The subject's grants for this provider and purpose.
+    let grants: [Grant]
+    private var cache: [(String, Verdict)] = []
+
+    init(taxonomy: Taxonomy, contract: Contract, purpose: String, provider: String, subject: String, time: Date,
+         crossBorder: Bool, grants: [Grant]) {
+        self.taxonomy = taxonomy
+        self.contract = contract
+        self.purpose = purpose
+        self.crossBorder = crossBorder
+        self.time = time
+        self.grants = grants.filter { $0.provider == provider && $0.purpose == purpose && $0.subject == subject }
+    }
+
+    mutating func check(_ category: String) -> Verdict {
+        for (cached, verdict) in cache where cached == category { return verdict }
+        let verdict = decide(category)
+        cache.append((category, verdict))
+        return verdict
+    }
+
+    private func decide(_ category: String) -> Verdict {
+        // An unknown category is treated as personal and sensitive: deny by default.
+        let info = taxonomy.categories[category] ?? CategoryInfo(personal: true, sensitive: true)
+        guard info.personal else { return Verdict(reason: nil, grantID: nil) }
+        guard contract.allows(category, for: purpose) else { return Verdict(reason: .outOfContractScope) }
+        let covering = grants.filter { $0.covers(category) }
+        guard !covering.isEmpty else { return Verdict(reason: .consentMissing) }
+        let active = covering.filter { $0.isActive(at: time) }
+        guard !active.isEmpty else {
+            if covering.contains(where: { $0.isRevoked(at: time) }) { return Verdict(reason: .consentRevoked) }
+            if covering.contains(where: { $0.isExpired(at: time) }) { return Verdict(reason: .consentExpired) }
+            return Verdict(reason: .consentMissing)
+        }
+        if let grant = active.first(where: { (!info.sensitive || $0.separateConsent) && (!crossBorder || $0.crossBorderConsent) }) {
+            return Verdict(reason: nil, grantID: grant.id)
+        }
+        if info.sensitive && !active.contains(where: \.separateConsent) {
+            return Verdict(reason: .separateConsentRequired)
+        }
+        return Verdict(reason: .crossBorderConsentRequired)
+    }
+}
+
+extension CategoryChecker.Verdict {
+    init(reason: ReasonCode) { self.init(reason: reason, grantID: nil) }
+}

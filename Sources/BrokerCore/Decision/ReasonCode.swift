@@ -1,0 +1,62 @@
+/// A stable, snake_case reason for a refusal or a field denial.
+///
+/// These strings are API: they appear in problem+json `code`, in the share log
+/// and in clients' handling. New codes may be added; existing ones never change.
+public struct ReasonCode: RawRepresentable, Hashable, Sendable, Codable, CustomStringConvertible {
+    public let rawValue: String
+    public init(rawValue: String) { self.rawValue = rawValue }
+    public var description: String { rawValue }
+
+    // Step 1: the caller.
+    public static let unauthenticated = ReasonCode(rawValue: "unauthenticated")
+    public static let callerNotPermitted = ReasonCode(rawValue: "caller_not_permitted")
+    // Step 2: provider and operation.
+    public static let unknownProvider = ReasonCode(rawValue: "unknown_provider")
+    public static let unknownOperation = ReasonCode(rawValue: "unknown_operation")
+    // Step 3: the body.
+    public static let unsupportedMediaType = ReasonCode(rawValue: "unsupported_media_type")
+    public static let bodyTooLarge = ReasonCode(rawValue: "body_too_large")
+    public static let malformedBody = ReasonCode(rawValue: "malformed_body")
+    // Step 4: subject and purpose.
+    public static let subjectMissing = ReasonCode(rawValue: "subject_missing")
+    public static let purposeMissing = ReasonCode(rawValue: "purpose_missing")
+    public static let purposeNotAllowed = ReasonCode(rawValue: "purpose_not_allowed")
+    // Step 5: the contract.
+    public static let contractMissing = ReasonCode(rawValue: "contract_missing")
+    public static let contractExpired = ReasonCode(rawValue: "contract_expired")
+    public static let purposeOutOfContract = ReasonCode(rawValue: "purpose_out_of_contract")
+    // Step 6: minors.
+    public static let minorSubject = ReasonCode(rawValue: "minor_subject")
+    // Step 7: fields.
+    public static let undeclaredField = ReasonCode(rawValue: "undeclared_field")
+    public static let outOfContractScope = ReasonCode(rawValue: "out_of_contract_scope")
+    public static let consentMissing = ReasonCode(rawValue: "consent_missing")
+    public static let consentRevoked = ReasonCode(rawValue: "consent_revoked")
+    public static let consentExpired = ReasonCode(rawValue: "consent_expired")
+    public static let separateConsentRequired = ReasonCode(rawValue: "separate_consent_required")
+    public static let crossBorderConsentRequired = ReasonCode(rawValue: "cross_border_consent_required")
+    /// Not a denial: a caller sent a value for a field the broker fills from its credentials.
+    public static let credentialField = ReasonCode(rawValue: "credential_field")
+    /// Not a denial of its own: the field was allowed, but another field blocked the share.
+    public static let shareBlocked = ReasonCode(rawValue: "share_blocked")
+
+    /// The HTTP status a refusal with this code answers with.
+    public var httpStatus: Int {
+        switch self {
+        case .unauthenticated: return 401
+        case .unknownProvider, .unknownOperation: return 404
+        case .unsupportedMediaType: return 415
+        case .bodyTooLarge: return 413
+        case .malformedBody, .subjectMissing, .purposeMissing: return 400
+        default: return 403
+        }
+    }
+
+    /// Every code `evaluate` can return, in the order of DESIGN §5.
+    public static let decisionCodes: [ReasonCode] = [
+        .unauthenticated, .callerNotPermitted, .unknownProvider, .unknownOperation, .unsupportedMediaType,
+        .bodyTooLarge, .malformedBody, .subjectMissing, .purposeMissing, .purposeNotAllowed, .contractMissing,
+        .contractExpired, .purposeOutOfContract, .minorSubject, .undeclaredField, .outOfContractScope,
+        .consentMissing, .consentRevoked, .consentExpired, .separateConsentRequired, .crossBorderConsentRequired,
+    ]
+}

@@ -1,0 +1,112 @@
+import BrokerFields
+
+/// What happened to one field of a share.
+public enum FieldAction: String, Sendable, Hashable, Codable {
+    case sent, stripped, blocked
+}
+
+/// The decision on one field: where it is, what it is, what was done and why.
+///
+/// `value` is carried for the forwarding step and for keyed fingerprints only;
+/// it must never be logged or stored.
+public struct FieldDecision: Sendable, Hashable {
+    public var location: FieldLocation
+    public var path: FieldPath
+    /// The declaration that governs the field (`nil` when undeclared).
+    public var declaredAs: FieldPattern?
+    public var category: String?
+    public var action: FieldAction
+    /// Why it was denied (or `credential_field`, `share_blocked`); `nil` when sent under its own right.
+    public var reason: ReasonCode?
+    /// The grant that allowed it, for personal categories.
+    public var grantID: String?
+    public var revocationKey: Bool
+    public var value: FieldValue
+
+    /// True when the field itself was denied (not merely caught in a blocked share).
+    public var denied: Bool {
+        guard let reason else { return false }
+        return reason != .credentialField && reason != .shareBlocked
+    }
+}
+
+/// The outcome of `PolicyEngine.evaluate`: a value, never a thrown error.
+///
+/// `blocked` carries the refusal `code` and HTTP `status`. `allowed` and
+/// `redacted` carry everything the forwarder needs: the operation, the decoded
+/// payloads and which fields to leave out.
+public struct ShareDecision: Sendable {
+    public enum Verdict: String, Sendable, Hashable, Codable {
+        case allowed, redacted, blocked
+    }
+
+    public var verdict: Verdict
+    /// For `blocked`: the request-level code, or the reason of the first blocking field.
+    public var code: ReasonCode?
+    /// A human-readable explanation for `blocked`; never holds a field value.
+    public var message: String?
+    /// The DESIGN §5 step that refused (1–8), for `blocked`.
+    public var step: Int?
+
+    public var provider: String
+    public var operation: String?
+    public var purpose: String?
+    public var subject: String?
+    public var fields: [FieldDecision] = []
+    public var contractVersion: String?
+    public var contractHash: String?
+    public var adapterHash: String?
+    /// The URL path parameters, in template order.
+    public var pathParameters: [(name: String, value: String)] = []
+    /// Decoded body and query (absent when decoding was not reached or failed).
+    public var body: (any DecodedPayload)?
+    public var query: (any DecodedPayload)?
+
+    public var status: Int {
+        switch verdict {
+        case .allowed, .redacted: return 200
+        case .blocked: return code?.httpStatus ?? 403
+        }
+    }
+
+    /// Distinct grant ids that allowed fields, in first-use order.
+    public var grantIDs: [String] {
+        var seen: Set<String> = []
+        return fields.compactMap { field in
+            guard let id = field.grantID, seen.insert(id).inserted else { return nil }
+            return id
+        }
+    }
+
+    /// Distinct denial reasons, in field order (request-level code first when blocked before step 7).
+    public var reasons: [ReasonCode] {
+        var seen: Set<ReasonCode> = []
+        var out: [ReasonCode] = []
+        if let code, step.map({ $0 < 7 }) ?? false { out.append(code); seen.insert(code) }
+        for field in fields where field.denied {
+            if let reason = field.reason, seen.insert(reason).inserted { out.append(reason) }
+        }
+        return out
+    }
+
+    /// Fields that were denied, for problem+json `fields`.
+    public var deniedFields: [FieldDecision] { fields.filter(\.denied) }
+
+    /// Paths to leave out of the forwarded `location`.
+    public func removals(in location: FieldLocation) -> Set<FieldPath> {
+        var set: Set<FieldPath> = []
+        for field in fields where field.location == location && field.action != .sent { set.insert(field.path) }
+        return set
+    }
+
+    /// The declared headers that may be forwarded, as received.
+    public var forwardedHeaders: [HeaderField] {
+        fields.compactMap { field in
+            guard field.location == .header, field.action == .sent, case .key(let name)? = field.path.segments.first,
+                  case .string(let value) = field.value else { return nil }
+            return HeaderField(name.string, value)
+        }
+    }
+
+    init(provider: String) { self.verdict = .blocked; self.provider = provider }
+}

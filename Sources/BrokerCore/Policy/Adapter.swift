@@ -1,0 +1,77 @@
+/// `adapters/<provider>.yaml`: how the broker talks to one provider.
+///
+/// The upstream it forwards to (never a host taken from the caller), the hosts
+/// that select it in forward-proxy mode, the credentials it injects, the
+/// operations it lets through with every field each may carry, and the call that
+/// tells the provider to delete what it received.
+public struct Adapter: Sendable {
+    public enum Kind: String, Sendable, Hashable, CaseIterable {
+        case login, realname, location, push
+    }
+
+    public var provider: String
+    public var kind: Kind
+    public var upstream: UpstreamURL
+    public var hosts: [String]
+    public var credentials: CredentialSpec
+    public var operations: [Operation]
+    public var revocation: RevocationSpec?
+    /// SHA-256 (hex) of the file's bytes: logged with every share.
+    public var contentHash: String
+    var line: (provider: Int, upstream: Int) = (1, 1)
+
+    public func operation(named name: String) -> Operation? {
+        operations.first { $0.name == name }
+    }
+
+    static func decode(yaml: String, file: String, issues: IssueCollector) -> Adapter? {
+        guard let root = YAMLNode.parse(yaml, file: file, issues: issues),
+              let object = root.object("adapter", required: ["provider", "kind", "upstream", "credentials", "operations"],
+                                       optional: ["hosts", "revocation"]) else { return nil }
+        let provider = object["provider"]?.string("provider")
+        if let provider, !PolicyBundle.isProviderID(provider) {
+            object["provider"]?.error("provider '\(provider)' must be a kebab-case id such as huawei-push")
+        }
+        var kind: Kind?
+        if let node = object["kind"], let text = node.string("kind") {
+            kind = Kind(rawValue: text)
+            if kind == nil {
+                node.error("kind must be one of \(Kind.allCases.map(\.rawValue).joined(separator: ", ")), not '\(text)'")
+            }
+        }
+        var upstream: UpstreamURL?
+        if let node = object["upstream"], let text = node.string("upstream") {
+            upstream = UpstreamURL(text)
+            if upstream == nil {
+                node.error("upstream must be http(s)://host[:port][/path] with no query or user info, not '\(text)'")
+            }
+        }
+        var hosts: [String] = []
+        for (host, line) in object["hosts"]?.strings("hosts") ?? [] {
+            let lowered = host.lowercased()
+            if lowered.isEmpty || lowered.contains("/") || lowered.contains(" ") {
+                issues.add(file, line, "hosts: '\(host)' is not a host name")
+            } else {
+                hosts.append(lowered)
+            }
+        }
+        let credentials = object["credentials"].flatMap { CredentialSpec.decode($0) }
+        var operations: [Operation] = []
+        for pair in object["operations"]?.mapping("operations") ?? [] {
+            if let operation = Operation.decode(name: pair.key, nameLine: pair.keyLine, node: pair.value) {
+                operations.append(operation)
+            }
+        }
+        if let operationsNode = object["operations"], case .mapping(let mapping) = operationsNode.node, mapping.count == 0 {
+            operationsNode.error("operations: at least one operation is needed")
+        }
+        let revocation = object["revocation"].flatMap { RevocationSpec.decode($0) }
+        guard let provider, let kind, let upstream, let credentials else { return nil }
+        if hosts.isEmpty { hosts = [upstream.host] }
+        var adapter = Adapter(provider: provider, kind: kind, upstream: upstream, hosts: hosts, credentials: credentials,
+                              operations: operations, revocation: revocation,
+                              contentHash: ContentHash.sha256Hex(yaml))
+        adapter.line = (object["provider"]?.line ?? 1, object["upstream"]?.line ?? 1)
+        return adapter
+    }
+}

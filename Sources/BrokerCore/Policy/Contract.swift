@@ -1,0 +1,151 @@
+import Foundation
+
+/// A calendar day (`2024-09-30`), compared in UTC.
+public struct CalendarDay: Sendable, Hashable, Comparable, CustomStringConvertible {
+    public var year: Int, month: Int, day: Int
+
+    public init(year: Int, month: Int, day: Int) {
+        self.year = year; self.month = month; self.day = day
+    }
+
+    /// Parses `YYYY-MM-DD`; `nil` for anything else or an impossible date.
+    public init?(_ text: String) {
+        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count == 3, parts[0].count == 4, parts[1].count == 2, parts[2].count == 2,
+              let y = Int(parts[0]), let m = Int(parts[1]), let d = Int(parts[2]),
+              (1...12).contains(m), d >= 1, d <= CalendarDay.daysIn(month: m, year: y) else { return nil }
+        self.init(year: y, month: m, day: d)
+    }
+
+    /// The UTC day of an instant.
+    public init(_ date: Date) {
+        let days = Int((date.timeIntervalSince1970 / 86_400).rounded(.down))
+        // Civil-from-days (Howard Hinnant), exact for the proleptic Gregorian calendar.
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let d = doy - (153 * mp + 2) / 5 + 1
+        let m = mp < 10 ? mp + 3 : mp - 9
+        self.init(year: yoe + era * 400 + (m <= 2 ? 1 : 0), month: m, day: d)
+    }
+
+    static func daysIn(month: Int, year: Int) -> Int {
+        switch month {
+        case 2: return (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28
+        case 4, 6, 9, 11: return 30
+        default: return 31
+        }
+    }
+
+    public static func < (a: CalendarDay, b: CalendarDay) -> Bool {
+        (a.year, a.month, a.day) < (b.year, b.month, b.day)
+    }
+
+    public var description: String {
+        func pad(_ v: Int, _ n: Int) -> String {
+            let s = String(v)
+            return String(repeating: "0", count: max(0, n - s.count)) + s
+        }
+        return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))"
+    }
+}
+
+/// `contracts/<provider>.yaml`: what the agreement with a provider allows.
+///
+/// A contract is in force from `effective` through `expires` (both inclusive,
+/// UTC days). Per purpose it lists the data categories the provider may receive;
+/// a listed category covers its sub-categories.
+public struct Contract: Sendable {
+    public var provider: String
+    public var version: String
+    public var title: String?
+    public var effective: CalendarDay
+    public var expires: CalendarDay?
+    /// Where the provider processes the data (ISO 3166-1 alpha-2).
+    public var region: String
+    public var retentionDays: Int
+    /// Purpose → categories in scope.
+    public var purposes: [String: [String]]
+    /// SHA-256 (hex) of the file's bytes: logged with every share it decided.
+    public var contentHash: String
+    /// Line of each purpose, for diagnostics.
+    var purposeLines: [String: Int] = [:]
+
+    public init(provider: String, version: String, title: String? = nil, effective: CalendarDay,
+                expires: CalendarDay? = nil, region: String, retentionDays: Int,
+                purposes: [String: [String]], contentHash: String = "") {
+        self.provider = provider; self.version = version; self.title = title
+        self.effective = effective; self.expires = expires; self.region = region
+        self.retentionDays = retentionDays; self.purposes = purposes; self.contentHash = contentHash
+    }
+
+    /// True when some category listed for `purpose` covers `category`.
+    public func allows(_ category: String, for purpose: String) -> Bool {
+        guard let scope = purposes[purpose] else { return false }
+        return scope.contains { Taxonomy.covers($0, category) }
+    }
+
+    /// True when `category` is inside the scope of any purpose of this contract.
+    public func allowsForSomePurpose(_ category: String) -> Bool {
+        purposes.keys.contains { allows(category, for: $0) }
+    }
+
+    static func decode(yaml: String, file: String, taxonomy: Taxonomy?, issues: IssueCollector) -> Contract? {
+        guard let root = YAMLNode.parse(yaml, file: file, issues: issues),
+              let object = root.object("contract",
+                                       required: ["provider", "version", "effective", "region", "retention_days", "purposes"],
+                                       optional: ["title", "expires"]) else { return nil }
+        let provider = object["provider"]?.string("provider")
+        let version = object["version"]?.string("version")
+        let title = object["title"]?.string("title")
+        func day(_ key: String) -> CalendarDay? {
+            guard let node = object[key], let text = node.string(key) else { return nil }
+            guard let day = CalendarDay(text) else {
+                node.error("\(key) must be a date YYYY-MM-DD, not '\(text)'")
+                return nil
+            }
+            return day
+        }
+        let effective = day("effective")
+        let expires = day("expires")
+        if let effective, let expires, expires < effective {
+            object["expires"]?.error("expires (\(expires)) is before effective (\(effective))")
+        }
+        var region: String?
+        if let node = object["region"], let text = node.string("region") {
+            if text.count == 2, text.utf8.allSatisfy({ $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") }) {
+                region = text
+            } else {
+                node.error("region must be an ISO 3166 alpha-2 code such as CN, not '\(text)'")
+            }
+        }
+        let retention = object["retention_days"]?.int("retention_days", min: 0)
+        var purposes: [String: [String]] = [:]
+        var purposeLines: [String: Int] = [:]
+        for pair in object["purposes"]?.mapping("purposes") ?? [] {
+            if let taxonomy, !taxonomy.purposes.contains(pair.key) {
+                issues.add(file, pair.keyLine, "purpose '\(pair.key)' is not in the taxonomy")
+            }
+            let what = "purpose \(pair.key)"
+            guard let body = pair.value.object(what, required: ["categories"]) else { continue }
+            var categories: [String] = []
+            for (category, line) in body["categories"]?.strings(what + ": categories") ?? [] {
+                if let taxonomy, taxonomy.categories[category] == nil {
+                    issues.add(file, line, "category '\(category)' is not in the taxonomy")
+                }
+                categories.append(category)
+            }
+            purposes[pair.key] = categories
+            purposeLines[pair.key] = pair.keyLine
+        }
+        guard let provider, let version, let effective, let region, let retention else { return nil }
+        var contract = Contract(provider: provider, version: version, title: title, effective: effective,
+                                expires: expires, region: region, retentionDays: retention,
+                                purposes: purposes, contentHash: ContentHash.sha256Hex(yaml))
+        contract.purposeLines = purposeLines
+        return contract
+    }
+}

@@ -1,0 +1,30 @@
+/// What an adapter says about one declared field.
+public struct FieldDeclaration: Sendable, Hashable {
+    /// What to do with the share when this field is denied.
+    public enum OnDeny: String, Sendable, Hashable {
+        /// Refuse the whole share (the default).
+        case block
+        /// Remove the field and forward the rest.
+        case strip
+    }
+
+    public var location: FieldLocation
+    /// The full declared path (an embedded document's fields include their parent).
+    public var pattern: FieldPattern
+    /// The data category; `nil` only for credential fields.
+    public var category: String?
+    public var onDeny: OnDeny
+    /// Kept (encrypted) for the provider's revocation call.
+    public var revocationKey: Bool
+    /// Filled by the broker from the adapter's credentials; a caller's value is dropped.
+    public var credential: Bool
+    /// Line in the adapter file.
+    public var line: Int
+
+    public init(location: FieldLocation, pattern: FieldPattern, category: String?, onDeny: OnDeny = .block,
+                revocationKey: Bool = false, credential: Bool = false, line: Int = 0) {
+        self.location = location; self.pattern = pattern; self.category = category; self.onDeny = onDeny
+        self.revocationKey = revocationKey; self.credential = credential; self.line = line
+    }
+}
+

@@ -1,0 +1,200 @@
+import BrokerFields
+
+/// The media type an operation's body must have.
+public enum BodyFormat: String, Sendable, Hashable {
+    case json, form, none
+
+    /// The `Content-Type` a caller must send (parameters such as charset aside).
+    public var mediaType: String? {
+        switch self {
+        case .json: return "application/json"
+        case .form: return "application/x-www-form-urlencoded"
+        case .none: return nil
+        }
+    }
+}
+
+/// One call of a provider's API that the broker lets through, with every field it may carry.
+///
+/// Matched by method and path template (and, where several operations share a
+/// path, by `match_headers`, e.g. an action header). Closed world: values in the
+/// body, query, headers or path that no declaration covers are undeclared.
+public struct Operation: Sendable {
+    public var name: String
+    public var method: String
+    public var path: PathTemplate
+    /// Headers whose values select this operation (names lowercased).
+    public var matchHeaders: [(name: String, value: String)]
+    /// The purposes a share through this operation may have; one means no `X-Share-Purpose` is needed.
+    public var purposes: [String]
+    public var body: BodyFormat
+    /// What to do with undeclared fields: block the share or strip them.
+    public var undeclared: FieldDeclaration.OnDeny
+    public var schemas: [FieldLocation: FieldSchema]
+    public var line: Int
+
+    public func schema(_ location: FieldLocation) -> FieldSchema {
+        schemas[location] ?? FieldSchema()
+    }
+
+    /// Every declaration, all locations, in file order per location.
+    public var declarations: [FieldDeclaration] {
+        [FieldLocation.path, .query, .header, .body].flatMap { schema($0).declarations }
+    }
+
+    static func decode(name: String, nameLine: Int, node: YAMLNode) -> Operation? {
+        let what = "operation \(name)"
+        guard let object = node.object(what, required: ["method", "path"],
+                                       optional: ["purpose", "purposes", "body", "undeclared", "fields", "query",
+                                                  "headers", "path_params", "match_headers"]) else { return nil }
+        var ok = true
+        let method = object["method"]?.string(what + ": method")?.uppercased()
+        if let method, !["GET", "POST", "PUT", "PATCH", "DELETE"].contains(method) {
+            object["method"]?.error("\(what): method must be GET, POST, PUT, PATCH or DELETE, not '\(method)'")
+            ok = false
+        }
+        var template: PathTemplate?
+        if let pathNode = object["path"], let text = pathNode.string(what + ": path") {
+            do { template = try PathTemplate(parsing: text) } catch { pathNode.error("\(what): \(error.message)"); ok = false }
+        }
+        var purposes: [String] = []
+        switch (object["purpose"], object["purposes"]) {
+        case (let one?, nil): purposes = one.string(what + ": purpose").map { [$0] } ?? []
+        case (nil, let many?): purposes = many.strings(what + ": purposes")?.map(\.0) ?? []
+        case (nil, nil): node.error("\(what): needs purpose or purposes"); ok = false
+        default: node.error("\(what): give purpose or purposes, not both"); ok = false
+        }
+        var body = BodyFormat.none
+        if let bodyNode = object["body"], let text = bodyNode.string(what + ": body") {
+            if let parsed = BodyFormat(rawValue: text) { body = parsed } else {
+                bodyNode.error("\(what): body must be json, form or none, not '\(text)'"); ok = false
+            }
+        }
+        var undeclared = FieldDeclaration.OnDeny.block
+        if let node = object["undeclared"], let text = node.string(what + ": undeclared") {
+            if let parsed = FieldDeclaration.OnDeny(rawValue: text) { undeclared = parsed } else {
+                node.error("\(what): undeclared must be block or strip, not '\(text)'"); ok = false
+            }
+        }
+        if body == .none, object["fields"] != nil {
+            object["fields"]?.error("\(what): has fields but body is none")
+            ok = false
+        }
+        var matchHeaders: [(name: String, value: String)] = []
+        for pair in object["match_headers"]?.mapping(what + ": match_headers") ?? [] {
+            if let value = pair.value.string("\(what): match_headers: \(pair.key)") {
+                matchHeaders.append((pair.key.lowercased(), value))
+            }
+        }
+        var schemas: [FieldLocation: FieldSchema] = [:]
+        let sections: [(String, FieldLocation)] = [("fields", .body), ("query", .query), ("headers", .header),
+                                                   ("path_params", .path)]
+        for (key, location) in sections {
+            guard let section = object[key] else { continue }
+            var schema = FieldSchema()
+            if !decodeFields(section, location: location, prefix: FieldPattern([]), into: &schema, what: "\(what): \(key)") {
+                ok = false
+            }
+            schemas[location] = schema
+        }
+        if let template {
+            let declared = Set(schemas[.path]?.declarations.compactMap { decl -> String? in
+                if case .key(let key)? = decl.pattern.segments.first, decl.pattern.segments.count == 1 { return key.string }
+                return nil
+            } ?? [])
+            for name in template.parameterNames where !declared.contains(name) {
+                object["path"]?.error("\(what): path parameter '{\(name)}' is not declared in path_params")
+                ok = false
+            }
+            for name in declared where !template.parameterNames.contains(name) {
+                object["path_params"]?.error("\(what): path_params declares '\(name)', which is not in the path")
+                ok = false
+            }
+        }
+        guard ok, let method, let template else { return nil }
+        return Operation(name: name, method: method, path: template, matchHeaders: matchHeaders, purposes: purposes,
+                         body: body, undeclared: undeclared, schemas: schemas, line: nameLine)
+    }
+
+    /// Decodes a `fields:`-style mapping (recursively for `encoding: json`).
+    private static func decodeFields(_ node: YAMLNode, location: FieldLocation, prefix: FieldPattern,
+                                     into schema: inout FieldSchema, what: String) -> Bool {
+        guard let pairs = node.mapping(what) else { return false }
+        var ok = true
+        for pair in pairs {
+            let pattern: FieldPattern
+            do {
+                let key = location == .header ? pair.key.lowercased() : pair.key
+                if location == .header || location == .path {
+                    // Header and path-parameter names are single keys, never paths.
+                    pattern = FieldPattern([.key(ExactKey(key))])
+                } else {
+                    pattern = try FieldPattern(parsing: key)
+                }
+            } catch {
+                node.issues.add(node.file, pair.keyLine, "\(what): \(error.message)")
+                ok = false
+                continue
+            }
+            let full = prefix.appending(pattern)
+            let fieldWhat = "\(what): \(pair.key)"
+            guard let spec = pair.value.object(fieldWhat, optional: ["category", "on_deny", "revocation_key", "credential",
+                                                                     "encoding", "fields"]) else {
+                ok = false
+                continue
+            }
+            if let encodingNode = spec["encoding"] {
+                guard encodingNode.string(fieldWhat + ": encoding") == "json" else {
+                    encodingNode.error("\(fieldWhat): encoding must be json")
+                    ok = false
+                    continue
+                }
+                guard let inner = spec["fields"] else {
+                    pair.value.error("\(fieldWhat): encoding json needs the inner fields under fields:")
+                    ok = false
+                    continue
+                }
+                for extra in ["category", "on_deny", "revocation_key", "credential"] where spec[extra] != nil {
+                    spec[extra]?.error("\(fieldWhat): \(extra) goes on the inner fields of an encoding: json field")
+                    ok = false
+                }
+                schema.addEmbeddedJSON(full)
+                if !decodeFields(inner, location: location, prefix: full, into: &schema, what: fieldWhat) { ok = false }
+                continue
+            }
+            if spec["fields"] != nil {
+                spec["fields"]?.error("\(fieldWhat): nested fields need encoding: json")
+                ok = false
+                continue
+            }
+            let credential = spec["credential"]?.bool(fieldWhat + ": credential") ?? false
+            let category = spec["category"]?.string(fieldWhat + ": category")
+            if credential {
+                if spec["category"] != nil || spec["on_deny"] != nil || spec["revocation_key"] != nil {
+                    pair.value.error("\(fieldWhat): a credential field takes no category, on_deny or revocation_key")
+                    ok = false
+                    continue
+                }
+            } else if category == nil {
+                if spec["category"] == nil { pair.value.error("\(fieldWhat): needs a category") }
+                ok = false
+                continue
+            }
+            var onDeny = FieldDeclaration.OnDeny.block
+            if let node = spec["on_deny"], let text = node.string(fieldWhat + ": on_deny") {
+                if let parsed = FieldDeclaration.OnDeny(rawValue: text) { onDeny = parsed } else {
+                    node.error("\(fieldWhat): on_deny must be block or strip, not '\(text)'")
+                    ok = false
+                }
+            }
+            let revocationKey = spec["revocation_key"]?.bool(fieldWhat + ": revocation_key") ?? false
+            let declaration = FieldDeclaration(location: location, pattern: full, category: category, onDeny: onDeny,
+                                               revocationKey: revocationKey, credential: credential, line: pair.keyLine)
+            if let existing = schema.add(declaration) {
+                node.issues.add(node.file, pair.keyLine, "\(what): '\(full)' is declared twice (first on line \(existing.line))")
+                ok = false
+            }
+        }
+        return ok
+    }
+}

@@ -1,0 +1,135 @@
+/// An operation's URL path with named parameters: `/v1/{app_id}/messages:send`.
+///
+/// A parameter is a whole path segment. Matching compares the literal segments
+/// exactly and captures each parameter's percent-decoded value; a path whose
+/// parameter is not valid UTF-8 after decoding does not match.
+public struct PathTemplate: Sendable, Hashable, CustomStringConvertible {
+    public enum Segment: Sendable, Hashable {
+        case literal(String)
+        case parameter(String)
+    }
+
+    public var segments: [Segment]
+    public let text: String
+
+    public struct SyntaxError: Error, Sendable { public var message: String }
+
+    public init(parsing text: String) throws(SyntaxError) {
+        guard text.hasPrefix("/") else { throw SyntaxError(message: "path '\(text)' must start with '/'") }
+        self.text = text
+        var segments: [Segment] = []
+        var seen: Set<String> = []
+        for part in text.dropFirst().split(separator: "/", omittingEmptySubsequences: false) {
+            if part.hasPrefix("{") && part.hasSuffix("}") && part.count > 2 {
+                let name = String(part.dropFirst().dropLast())
+                guard name.utf8.allSatisfy({ PathTemplate.isNameByte($0) }) else {
+                    throw SyntaxError(message: "path '\(text)': parameter name '\(name)' must be letters, digits or '_'")
+                }
+                guard seen.insert(name).inserted else {
+                    throw SyntaxError(message: "path '\(text)': parameter '\(name)' appears twice")
+                }
+                segments.append(.parameter(name))
+            } else if part.contains("{") || part.contains("}") {
+                throw SyntaxError(message: "path '\(text)': a parameter must be a whole segment, as in /a/{name}/b")
+            } else {
+                segments.append(.literal(String(part)))
+            }
+        }
+        self.segments = segments
+    }
+
+    private static func isNameByte(_ b: UInt8) -> Bool {
+        (b >= 0x61 && b <= 0x7a) || (b >= 0x41 && b <= 0x5a) || (b >= 0x30 && b <= 0x39) || b == 0x5f
+    }
+
+    public var parameterNames: [String] {
+        segments.compactMap { if case .parameter(let name) = $0 { return name } else { return nil } }
+    }
+
+    /// Captured parameters in template order, or `nil` if `path` (no query) does not match.
+    public func match(_ path: Substring) -> [(name: String, value: String)]? {
+        guard path.hasPrefix("/") else { return nil }
+        var captures: [(name: String, value: String)] = []
+        var index = 0
+        for part in path.dropFirst().split(separator: "/", omittingEmptySubsequences: false) {
+            guard index < segments.count else { return nil }
+            switch segments[index] {
+            case .literal(let literal):
+                guard part.utf8.elementsEqual(literal.utf8) else { return nil }
+            case .parameter(let name):
+                guard !part.isEmpty, let value = PercentDecoding.decode(part) else { return nil }
+                captures.append((name, value))
+            }
+            index += 1
+        }
+        return index == segments.count ? captures : nil
+    }
+
+    /// The path with parameters filled in (percent-encoded).
+    public func render(_ values: [String: String]) -> String? {
+        var out = ""
+        for segment in segments {
+            out += "/"
+            switch segment {
+            case .literal(let literal): out += literal
+            case .parameter(let name):
+                guard let value = values[name] else { return nil }
+                out += PercentDecoding.encodePathSegment(value)
+            }
+        }
+        return out.isEmpty ? "/" : out
+    }
+
+    public var description: String { text }
+}
+
+/// Percent-decoding and -encoding of URL path segments (RFC 3986).
+public enum PercentDecoding {
+    /// Decodes `%XX` escapes; `nil` on a bad escape or bytes that are not UTF-8.
+    public static func decode(_ text: Substring) -> String? {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(text.utf8.count)
+        var iterator = text.utf8.makeIterator()
+        while let byte = iterator.next() {
+            if byte == UInt8(ascii: "%") {
+                guard let high = iterator.next().flatMap(hexValue), let low = iterator.next().flatMap(hexValue) else {
+                    return nil
+                }
+                bytes.append(high << 4 | low)
+            } else {
+                bytes.append(byte)
+            }
+        }
+        return String(validating: bytes, as: UTF8.self)
+    }
+
+    static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case 0x30...0x39: return byte - 0x30
+        case 0x41...0x46: return byte - 0x41 + 10
+        case 0x61...0x66: return byte - 0x61 + 10
+        default: return nil
+        }
+    }
+
+    private static let hex = Array("0123456789ABCDEF".utf8)
+
+    /// Encodes everything but RFC 3986 unreserved characters and `:@!$&'()*+,;=`.
+    public static func encodePathSegment(_ text: String) -> String {
+        var out: [UInt8] = []
+        for byte in text.utf8 {
+            switch byte {
+            case 0x41...0x5a, 0x61...0x7a, 0x30...0x39, UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"),
+                 UInt8(ascii: "~"), UInt8(ascii: ":"), UInt8(ascii: "@"), UInt8(ascii: "!"), UInt8(ascii: "$"),
+                 UInt8(ascii: "&"), UInt8(ascii: "'"), UInt8(ascii: "("), UInt8(ascii: ")"), UInt8(ascii: "*"),
+                 UInt8(ascii: "+"), UInt8(ascii: ","), UInt8(ascii: ";"), UInt8(ascii: "="):
+                out.append(byte)
+            default:
+                out.append(UInt8(ascii: "%"))
+                out.append(hex[Int(byte >> 4)])
+                out.append(hex[Int(byte & 0xf)])
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}

@@ -1,0 +1,156 @@
+/// A policy file's name (as it should appear in messages) and its text.
+public struct PolicyFile: Sendable {
+    public var name: String
+    public var text: String
+    public init(name: String, text: String) { self.name = name; self.text = text }
+
+    /// The file name without folders and extension: the provider id it must hold.
+    public var stem: String {
+        let base = name.split(separator: "/").last.map(String.init) ?? name
+        if let dot = base.lastIndex(of: ".") { return String(base[..<dot]) }
+        return base
+    }
+}
+
+/// The whole policy: taxonomy, contracts and adapters, validated together.
+///
+/// Like an OPA bundle, it is data the engine evaluates. `load` checks every file
+/// and every relation between files (adapter ↔ contract pairs, categories and
+/// purposes known to the taxonomy, each adapter category inside some purpose of
+/// its contract, revocation references) and reports all problems at once.
+public struct PolicyBundle: Sendable {
+    public var taxonomy: Taxonomy
+    public var contracts: [String: Contract]
+    public var adapters: [String: Adapter]
+    /// Forward-proxy host → provider.
+    public var providerByHost: [String: String]
+
+    public init(taxonomy: Taxonomy, contracts: [String: Contract], adapters: [String: Adapter]) {
+        self.taxonomy = taxonomy
+        self.contracts = contracts
+        self.adapters = adapters
+        var byHost: [String: String] = [:]
+        for adapter in adapters.values {
+            for host in adapter.hosts { byHost[host] = adapter.provider }
+        }
+        self.providerByHost = byHost
+    }
+
+    /// Decodes and cross-checks everything. The bundle is `nil` when there is any issue.
+    public static func load(taxonomy taxonomyFile: PolicyFile?, contracts contractFiles: [PolicyFile],
+                            adapters adapterFiles: [PolicyFile]) -> (bundle: PolicyBundle?, issues: [PolicyIssue]) {
+        var issueList: [PolicyIssue] = []
+        var taxonomy: Taxonomy?
+        if let taxonomyFile {
+            taxonomy = Taxonomy.decode(yaml: taxonomyFile.text, file: taxonomyFile.name, issues: &issueList)
+        } else {
+            issueList.append(PolicyIssue(file: "contracts/taxonomy.yaml", line: 1, message: "taxonomy.yaml is missing"))
+        }
+        let issues = IssueCollector()
+        issues.append(contentsOf: issueList)
+
+        var contracts: [String: Contract] = [:]
+        var contractFilesByProvider: [String: PolicyFile] = [:]
+        for file in contractFiles.sorted(by: { $0.name < $1.name }) {
+            guard let contract = Contract.decode(yaml: file.text, file: file.name, taxonomy: taxonomy, issues: issues) else {
+                continue
+            }
+            if contract.provider != file.stem {
+                issues.add(file.name, 1, "provider '\(contract.provider)' does not match the file name '\(file.stem)'")
+            }
+            if let other = contractFilesByProvider[contract.provider] {
+                issues.add(file.name, 1, "a second contract for '\(contract.provider)' (first in \(other.name))")
+                continue
+            }
+            contracts[contract.provider] = contract
+            contractFilesByProvider[contract.provider] = file
+        }
+
+        var adapters: [String: Adapter] = [:]
+        var adapterFilesByProvider: [String: PolicyFile] = [:]
+        var hostOwner: [String: String] = [:]
+        for file in adapterFiles.sorted(by: { $0.name < $1.name }) {
+            guard let adapter = Adapter.decode(yaml: file.text, file: file.name, issues: issues) else { continue }
+            if adapter.provider != file.stem {
+                issues.add(file.name, adapter.line.provider,
+                           "provider '\(adapter.provider)' does not match the file name '\(file.stem)'")
+            }
+            if let other = adapterFilesByProvider[adapter.provider] {
+                issues.add(file.name, 1, "a second adapter for '\(adapter.provider)' (first in \(other.name))")
+                continue
+            }
+            for host in adapter.hosts {
+                if let owner = hostOwner[host] {
+                    issues.add(file.name, adapter.line.upstream, "host '\(host)' is already claimed by adapter \(owner)")
+                }
+                hostOwner[host] = adapter.provider
+            }
+            adapters[adapter.provider] = adapter
+            adapterFilesByProvider[adapter.provider] = file
+            crossCheck(adapter, file: file.name, contract: contracts[adapter.provider], taxonomy: taxonomy, issues: issues)
+        }
+        for (provider, file) in contractFilesByProvider where adapterFilesByProvider[provider] == nil {
+            issues.add(file.name, 1, "contract for '\(provider)' has no adapter (expected adapters/\(provider).yaml)")
+        }
+        for (provider, file) in adapterFilesByProvider where contractFilesByProvider[provider] == nil {
+            issues.add(file.name, 1, "adapter '\(provider)' has no contract (expected contracts/\(provider).yaml)")
+        }
+        let all = issues.issues.sorted { ($0.file, $0.line, $0.message) < ($1.file, $1.line, $1.message) }
+        guard all.isEmpty, let taxonomy else { return (nil, all) }
+        return (PolicyBundle(taxonomy: taxonomy, contracts: contracts, adapters: adapters), [])
+    }
+
+    private static func crossCheck(_ adapter: Adapter, file: String, contract: Contract?, taxonomy: Taxonomy?,
+                                   issues: IssueCollector) {
+        var revocationKeys: [String] = []
+        var seenRoutes: [String: String] = [:]
+        for operation in adapter.operations {
+            let route = operation.method + " " + operation.path.segments.map { segment -> String in
+                if case .literal(let text) = segment { return text } else { return "{}" }
+            }.joined(separator: "/") + " " + operation.matchHeaders.map { "\($0.name)=\($0.value)" }.sorted().joined(separator: ",")
+            if let other = seenRoutes[route] {
+                issues.add(file, operation.line, "operation \(operation.name) has the same method, path and match_headers as \(other)")
+            }
+            seenRoutes[route] = operation.name
+            for purpose in operation.purposes {
+                if let taxonomy, !taxonomy.purposes.contains(purpose) {
+                    issues.add(file, operation.line, "operation \(operation.name): purpose '\(purpose)' is not in the taxonomy")
+                } else if let contract, contract.purposes[purpose] == nil {
+                    issues.add(file, operation.line,
+                               "operation \(operation.name): purpose '\(purpose)' is not in the contract for \(adapter.provider)")
+                }
+            }
+            for declaration in operation.declarations {
+                if declaration.revocationKey {
+                    revocationKeys.append(declaration.location == .path ? "{\(declaration.pattern)}" : declaration.pattern.description)
+                }
+                guard let category = declaration.category else { continue }
+                guard let taxonomy else { continue }
+                guard let info = taxonomy.categories[category] else {
+                    issues.add(file, declaration.line, "field \(declaration.pattern): category '\(category)' is not in the taxonomy")
+                    continue
+                }
+                if info.personal, let contract, !contract.allowsForSomePurpose(category) {
+                    issues.add(file, declaration.line,
+                               "field \(declaration.pattern): category '\(category)' is not allowed by any purpose of the contract for \(adapter.provider)")
+                }
+            }
+        }
+        if let revocation = adapter.revocation {
+            for pattern in revocation.body?.placeholders ?? [] where !revocationKeys.contains(pattern) {
+                issues.add(file, revocation.line,
+                           "revocation: '{revocation_key:\(pattern)}' names no field marked revocation_key: true")
+            }
+            for name in revocation.path.parameterNames where !revocationKeys.contains("{\(name)}") {
+                issues.add(file, revocation.line,
+                           "revocation: path parameter '{\(name)}' names no path_params entry marked revocation_key: true")
+            }
+        }
+    }
+
+    /// kebab-case: lowercase letters and digits separated by single hyphens.
+    public static func isProviderID(_ id: String) -> Bool {
+        guard !id.isEmpty, !id.hasPrefix("-"), !id.hasSuffix("-"), !id.contains("--") else { return false }
+        return id.utf8.allSatisfy { ($0 >= 0x61 && $0 <= 0x7a) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2d }
+    }
+}

@@ -1,0 +1,26 @@
+/// One problem found in a policy file: where it is and what is wrong.
+///
+/// Rendered as `file:line: message`, the form editors and CI annotate. Decoding
+/// collects every issue instead of stopping at the first one.
+public struct PolicyIssue: Sendable, Hashable, CustomStringConvertible {
+    public var file: String
+    public var line: Int
+    public var message: String
+
+    public init(file: String, line: Int, message: String) {
+        self.file = file
+        self.line = line
+        self.message = message
+    }
+
+    public var description: String { "\(file):\(line): \(message)" }
+}
+
+/// Accumulates issues while a policy file is decoded.
+final class IssueCollector {
+    private(set) var issues: [PolicyIssue] = []
+    func add(_ file: String, _ line: Int, _ message: String) {
+        issues.append(PolicyIssue(file: file, line: line, message: message))
+    }
+    func append(contentsOf other: [PolicyIssue]) { issues.append(contentsOf: other) }
+}

@@ -1,2 +1,0 @@
-// Placeholder until the payload codecs land.
-import BrokerFields

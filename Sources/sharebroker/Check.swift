@@ -1,0 +1,34 @@
+import ArgumentParser
+import BrokerCore
+import BrokerService
+
+/// `sharebroker check`: validates every adapter and contract and prints each problem.
+struct Check: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Validate adapters/ and contracts/: shape, vocabulary, pairs, scopes, paths, credential references.")
+
+    @Option(help: "The adapters folder.")
+    var adapters: String = "adapters"
+
+    @Option(help: "The contracts folder (holds taxonomy.yaml).")
+    var contracts: String = "contracts"
+
+    func run() throws {
+        let result = PolicyLoader.load(adapters: adapters, contracts: contracts)
+        for issue in result.issues {
+            print(issue.description)
+        }
+        guard let bundle = result.bundle, result.issues.isEmpty else {
+            let count = result.issues.count
+            print("\(count) error\(count == 1 ? "" : "s")")
+            throw ExitCode(1)
+        }
+        let operations = bundle.adapters.values.reduce(0) { $0 + $1.operations.count }
+        let fields = bundle.adapters.values.reduce(0) { total, adapter in
+            total + adapter.operations.reduce(0) { $0 + $1.declarations.count }
+        }
+        print("ok: \(bundle.adapters.count) adapters, \(bundle.contracts.count) contracts, "
+              + "\(operations) operations, \(fields) declared fields, "
+              + "\(bundle.taxonomy.categories.count) categories, \(bundle.taxonomy.purposes.count) purposes")
+    }
+}

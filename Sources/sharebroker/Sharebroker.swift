@@ -1,0 +1,10 @@
+import ArgumentParser
+
+/// The `sharebroker` command line.
+@main
+struct Sharebroker: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sharebroker",
+        abstract: "A privacy gateway: every outbound share of personal data checked field by field, logged, revocable.",
+        subcommands: [Check.self, Serve.self])
+}
