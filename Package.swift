@@ -27,9 +27,9 @@ let package = Package(
 
         // Field paths and values shared by the policy engine and the payload codecs.
         .target(name: "BrokerFields", swiftSettings: strict),
-        // Pure values and decisions: no I/O.
+        // Pure values and decisions: no I/O (json-c parsing is pure computation).
         .target(name: "BrokerCore",
-                dependencies: ["BrokerFields",
+                dependencies: ["BrokerFields", "BrokerPayload",
                                .product(name: "Yams", package: "Yams"),
                                .product(name: "Crypto", package: "swift-crypto")],
                 swiftSettings: strict),
@@ -48,7 +48,7 @@ let package = Package(
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: strict),
         .executableTarget(name: "sharebroker-bench",
-                          dependencies: ["BrokerCore", "BrokerPayload", "BrokerFields"],
+                          dependencies: ["BrokerCore", "BrokerPayload", "BrokerService"],
                           path: "Benchmarks/sharebroker-bench",
                           swiftSettings: strict),
 

@@ -66,9 +66,14 @@ public struct Adapter: Sendable {
             operationsNode.error("operations: at least one operation is needed")
         }
         let revocation = object["revocation"].flatMap { RevocationSpec.decode($0) }
-        guard let provider, let kind, let upstream, let credentials else { return nil }
-        if hosts.isEmpty { hosts = [upstream.host] }
-        var adapter = Adapter(provider: provider, kind: kind, upstream: upstream, hosts: hosts, credentials: credentials,
+        // A partial adapter (invalid parts replaced by placeholders) still goes through the
+        // cross-file checks so that every error is reported; the issues already recorded
+        // make the bundle unusable.
+        guard let provider else { return nil }
+        let resolvedUpstream = upstream ?? UpstreamURL("https://invalid.invalid")!
+        if hosts.isEmpty, let upstream { hosts = [upstream.host] }
+        var adapter = Adapter(provider: provider, kind: kind ?? .push, upstream: resolvedUpstream, hosts: hosts,
+                              credentials: credentials ?? CredentialSpec(kind: .none),
                               operations: operations, revocation: revocation,
                               contentHash: ContentHash.sha256Hex(yaml))
         adapter.line = (object["provider"]?.line ?? 1, object["upstream"]?.line ?? 1)

@@ -141,9 +141,11 @@ public struct Contract: Sendable {
             purposes[pair.key] = categories
             purposeLines[pair.key] = pair.keyLine
         }
-        guard let provider, let version, let effective, let region, let retention else { return nil }
-        var contract = Contract(provider: provider, version: version, title: title, effective: effective,
-                                expires: expires, region: region, retentionDays: retention,
+        // A partial contract still serves the cross-file checks; its recorded issues fail the bundle.
+        guard let provider else { return nil }
+        var contract = Contract(provider: provider, version: version ?? "", title: title,
+                                effective: effective ?? CalendarDay(year: 1970, month: 1, day: 1),
+                                expires: expires, region: region ?? "", retentionDays: retention ?? 0,
                                 purposes: purposes, contentHash: ContentHash.sha256Hex(yaml))
         contract.purposeLines = purposeLines
         return contract

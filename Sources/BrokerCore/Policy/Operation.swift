@@ -111,7 +111,9 @@ public struct Operation: Sendable {
                 ok = false
             }
         }
-        guard ok, let method, let template else { return nil }
+        // Partial operations are returned so cross-file checks still run; any issue fails the bundle.
+        _ = ok
+        guard let method, let template else { return nil }
         return Operation(name: name, method: method, path: template, matchHeaders: matchHeaders, purposes: purposes,
                          body: body, undeclared: undeclared, schemas: schemas, line: nameLine)
     }

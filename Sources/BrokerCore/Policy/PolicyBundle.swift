@@ -51,7 +51,12 @@ public struct PolicyBundle: Sendable {
 
         var contracts: [String: Contract] = [:]
         var contractFilesByProvider: [String: PolicyFile] = [:]
+        let contractStems = Set(contractFiles.map(\.stem))
+        let adapterStems = Set(adapterFiles.map(\.stem))
         for file in contractFiles.sorted(by: { $0.name < $1.name }) {
+            if !adapterStems.contains(file.stem) {
+                issues.add(file.name, 1, "contract '\(file.stem)' has no adapter (expected adapters/\(file.stem).yaml)")
+            }
             guard let contract = Contract.decode(yaml: file.text, file: file.name, taxonomy: taxonomy, issues: issues) else {
                 continue
             }
@@ -70,6 +75,9 @@ public struct PolicyBundle: Sendable {
         var adapterFilesByProvider: [String: PolicyFile] = [:]
         var hostOwner: [String: String] = [:]
         for file in adapterFiles.sorted(by: { $0.name < $1.name }) {
+            if !contractStems.contains(file.stem) {
+                issues.add(file.name, 1, "adapter '\(file.stem)' has no contract (expected contracts/\(file.stem).yaml)")
+            }
             guard let adapter = Adapter.decode(yaml: file.text, file: file.name, issues: issues) else { continue }
             if adapter.provider != file.stem {
                 issues.add(file.name, adapter.line.provider,
@@ -88,12 +96,6 @@ public struct PolicyBundle: Sendable {
             adapters[adapter.provider] = adapter
             adapterFilesByProvider[adapter.provider] = file
             crossCheck(adapter, file: file.name, contract: contracts[adapter.provider], taxonomy: taxonomy, issues: issues)
-        }
-        for (provider, file) in contractFilesByProvider where adapterFilesByProvider[provider] == nil {
-            issues.add(file.name, 1, "contract for '\(provider)' has no adapter (expected adapters/\(provider).yaml)")
-        }
-        for (provider, file) in adapterFilesByProvider where contractFilesByProvider[provider] == nil {
-            issues.add(file.name, 1, "adapter '\(provider)' has no contract (expected contracts/\(provider).yaml)")
         }
         let all = issues.issues.sorted { ($0.file, $0.line, $0.message) < ($1.file, $1.line, $1.message) }
         guard all.isEmpty, let taxonomy else { return (nil, all) }

@@ -1,0 +1,45 @@
+# ShareBroker — the README's two commands are `make serve` and `make test`.
+# Both install the Debian packages the build needs when they are missing.
+
+SHELL := /bin/bash
+SWIFT ?= swift
+APT_PACKAGES := libcurl4-openssl-dev libjson-c-dev libsqlite3-dev pkg-config
+
+.PHONY: deps build serve test check bench clean
+
+## deps: install missing system packages (apt-get, non-interactive)
+deps:
+	@missing=""; \
+	for package in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$package 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$package"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "make deps: installing$$missing"; \
+	  sudo=""; [ "$$(id -u)" -ne 0 ] && sudo="sudo"; \
+	  $$sudo apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+## build: debug build of everything
+build: deps
+	$(SWIFT) build
+
+## serve: build and run the broker on the embedded default
+serve: build
+	$$($(SWIFT) build --show-bin-path)/sharebroker serve
+
+## test: every test suite (XCTest and Swift Testing)
+test: deps
+	$(SWIFT) test
+
+## check: validate adapters/ and contracts/
+check: build
+	$$($(SWIFT) build --show-bin-path)/sharebroker check
+
+## bench: release-mode benchmarks (decision core, payload codecs)
+bench: deps
+	$(SWIFT) build -c release --product sharebroker-bench
+	$$($(SWIFT) build -c release --show-bin-path)/sharebroker-bench
+
+clean:
+	rm -rf .build

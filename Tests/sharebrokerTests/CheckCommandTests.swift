@@ -1,0 +1,87 @@
+import Foundation
+import Testing
+
+/// Runs the built `sharebroker` executable, as a user or CI would.
+struct CheckCommandTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
+
+    /// The executable sits beside the test bundle in the build folder.
+    static func executable() throws -> URL {
+        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for _ in 0..<4 {
+            let candidate = directory.appendingPathComponent("sharebroker")
+            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+            directory = directory.deletingLastPathComponent()
+        }
+        let fallback = root.appendingPathComponent(".build/debug/sharebroker")
+        guard FileManager.default.isExecutableFile(atPath: fallback.path) else {
+            throw CocoaError(.fileNoSuchFile, userInfo: [NSFilePathErrorKey: "sharebroker executable"])
+        }
+        return fallback
+    }
+
+    static func run(_ arguments: [String], in directory: URL) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = try executable()
+        process.arguments = arguments
+        process.currentDirectoryURL = directory
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    @Test func passesOnTheRepositoryPolicy() throws {
+        let result = try Self.run(["check"], in: Self.root)
+        #expect(result.status == 0, "\(result.output)")
+        #expect(result.output.contains("ok: 5 adapters, 5 contracts"))
+    }
+
+    @Test func namesEveryErrorInTheBrokenFixtures() throws {
+        let result = try Self.run(["check", "--adapters", "broken/adapters", "--contracts", "broken/contracts"],
+                                  in: Self.fixtures)
+        #expect(result.status == 1)
+        let lines = result.output.split(separator: "\n").map(String.init)
+        // Each expected error: file:line and a distinctive part of the message.
+        let expected: [(String, String)] = [
+            ("broken/adapters/bad-push.yaml:2:", "kind must be one of"),
+            ("broken/adapters/bad-push.yaml:8:", "client_secret must be { env: NAME } or { file: PATH }"),
+            ("broken/adapters/bad-push.yaml:12:", "path parameter '{app_id}' is not declared"),
+            ("broken/adapters/bad-push.yaml:16:", "invalid field path 'message..token'"),
+            ("broken/adapters/bad-push.yaml:17:", "unknown key 'on_denny'"),
+            ("broken/adapters/bad-push.yaml:18:", "'user.location.precise' is not allowed by any purpose of the contract"),
+            ("broken/adapters/bad-push.yaml:19:", "'user.mood' is not in the taxonomy"),
+            ("broken/adapters/bad-push.yaml:20:", "on_deny must be block or strip, not 'maybe'"),
+            ("broken/adapters/bad-push.yaml:22:", "names no field marked revocation_key"),
+            ("broken/adapters/misnamed.yaml:1:", "does not match the file name 'misnamed'"),
+            ("broken/adapters/misnamed.yaml:3:", "upstream must be http(s)"),
+            ("broken/adapters/orphan.yaml:1:", "has no contract"),
+            ("broken/adapters/syntax.yaml:1:", "has no contract"),
+            ("broken/adapters/syntax.yaml:4:", "YAML syntax"),
+            ("broken/contracts/bad-push.yaml:4:", "expires (2025-01-01) is before effective (2025-05-01)"),
+            ("broken/contracts/bad-push.yaml:5:", "region must be an ISO 3166 alpha-2 code"),
+            ("broken/contracts/bad-push.yaml:10:", "'marketing.advertising' is not in the taxonomy"),
+            ("broken/contracts/lonely.yaml:1:", "has no adapter"),
+            ("broken/contracts/misnamed.yaml:3:", "effective must be a date"),
+            ("broken/contracts/misnamed.yaml:5:", "retention_days must be at least 0"),
+            ("broken/contracts/taxonomy.yaml:6:", "'Bad.Category' is not a dotted lowercase name"),
+            ("broken/contracts/taxonomy.yaml:7:", "sensitive must be true or false"),
+            ("broken/contracts/taxonomy.yaml:11:", "'functional.service' is listed twice"),
+        ]
+        for (location, message) in expected {
+            #expect(lines.contains { $0.hasPrefix(location) && $0.contains(message) }, "missing: \(location) \(message)")
+        }
+        #expect(lines.last == "\(expected.count) errors", "every error is named, and nothing else: \(result.output)")
+    }
+
+    @Test func reportsAMissingFolder() throws {
+        let result = try Self.run(["check", "--adapters", "nowhere", "--contracts", "broken/contracts"], in: Self.fixtures)
+        #expect(result.status == 1)
+        #expect(result.output.contains("nowhere:0: not a directory"))
+    }
+}
