@@ -17,6 +17,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
     ],
     targets: [
         // System libraries (Debian: libcurl4-openssl-dev, libjson-c-dev).
@@ -41,7 +42,20 @@ let package = Package(
                 swiftSettings: strict),
 
         // The edges: policy files from disk, (later) the share pipeline and its stores.
-        .target(name: "BrokerService", dependencies: ["BrokerCore"], swiftSettings: strict),
+        .target(name: "BrokerService",
+                dependencies: ["BrokerCore", .product(name: "Crypto", package: "swift-crypto"),
+                               .product(name: "Logging", package: "swift-log")],
+                swiftSettings: strict),
+        // The share log, subjects and grants in SQLite (GRDB): the embedded default.
+        .target(name: "BrokerSQLite",
+                dependencies: ["BrokerService", .product(name: "GRDB", package: "GRDB.swift")],
+                swiftSettings: strict),
+        // Provider simulators: real loopback HTTP servers that check wire formats and credentials.
+        .target(name: "BrokerTesting",
+                dependencies: [.product(name: "Hummingbird", package: "hummingbird"),
+                               .product(name: "Crypto", package: "swift-crypto"),
+                               .product(name: "Logging", package: "swift-log")],
+                swiftSettings: strict),
 
         .executableTarget(name: "sharebroker",
                           dependencies: ["BrokerCore", "BrokerPayload", "BrokerService",
@@ -57,6 +71,10 @@ let package = Package(
         .testTarget(name: "BrokerPayloadTests", dependencies: ["BrokerPayload"], swiftSettings: strict),
         .testTarget(name: "BrokerCurlTests",
                     dependencies: ["BrokerCurl", .product(name: "Hummingbird", package: "hummingbird")],
+                    swiftSettings: strict),
+        .testTarget(name: "BrokerSQLiteTests", dependencies: ["BrokerSQLite"], swiftSettings: strict),
+        .testTarget(name: "BrokerTestingTests",
+                    dependencies: ["BrokerTesting", .product(name: "HummingbirdTesting", package: "hummingbird")],
                     swiftSettings: strict),
         .testTarget(name: "sharebrokerTests", dependencies: ["BrokerCore", "BrokerService"],
                     resources: [.copy("Fixtures")], swiftSettings: strict),

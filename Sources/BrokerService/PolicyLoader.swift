@@ -3,7 +3,7 @@ import Foundation
 
 /// Reads `adapters/` and `contracts/` from disk into a validated `PolicyBundle`.
 ///
-/// File names in issues are the paths as given (`adapters/huawei-push.yaml`), so
+/// File names in issues are the paths as given (`adapters/acme-push.yaml`), so
 /// `sharebroker check` output can be clicked through in an editor or CI log.
 public enum PolicyLoader {
     public struct Result: Sendable {

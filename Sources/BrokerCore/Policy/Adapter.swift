@@ -30,7 +30,7 @@ public struct Adapter: Sendable {
                                        optional: ["hosts", "revocation"]) else { return nil }
         let provider = object["provider"]?.string("provider")
         if let provider, !PolicyBundle.isProviderID(provider) {
-            object["provider"]?.error("provider '\(provider)' must be a kebab-case id such as huawei-push")
+            object["provider"]?.error("provider '\(provider)' must be a kebab-case id such as acme-push")
         }
         var kind: Kind?
         if let node = object["kind"], let text = node.string("kind") {

@@ -1,0 +1,1 @@
+// The SQLite share log lands here.

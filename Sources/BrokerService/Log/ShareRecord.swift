@@ -1,0 +1,94 @@
+import BrokerCore
+import Foundation
+
+/// How a share reached the broker.
+public enum ShareChannel: String, Sendable, Hashable, Codable {
+    /// A request forwarded through the proxy.
+    case proxy
+    /// An SDK decision (`POST /v1/decisions`): evaluated and logged, not forwarded.
+    case sdk
+}
+
+/// One field as the share log keeps it: never its value, only a keyed fingerprint.
+public struct LoggedField: Sendable, Hashable, Codable {
+    public var location: FieldLocation
+    /// Rendered concrete path (`message.token[0]`).
+    public var path: String
+    public var category: String?
+    public var action: FieldAction
+    public var reason: ReasonCode?
+    /// Hex HMAC-SHA-256 of category and value under the log's fingerprint key; `nil` for non-personal fields.
+    public var fingerprint: String?
+
+    public init(location: FieldLocation, path: String, category: String?, action: FieldAction, reason: ReasonCode?,
+                fingerprint: String?) {
+        self.location = location; self.path = path; self.category = category; self.action = action
+        self.reason = reason; self.fingerprint = fingerprint
+    }
+}
+
+extension FieldLocation: Codable {}
+
+/// The record of a decided share, written before anything is forwarded.
+///
+/// For `allowed` and `redacted` shares this is the *intent*: it is durable before
+/// the first byte goes upstream, and an outcome record follows. For `blocked`
+/// shares it is the whole story. It holds no personal value: subject ids are the
+/// broker's pseudonymous ids, fields carry only fingerprints.
+public struct ShareEntry: Sendable, Hashable, Codable {
+    public var shareID: String
+    public var time: Date
+    public var node: String
+    public var caller: String
+    public var channel: ShareChannel
+    public var provider: String
+    public var operation: String?
+    public var purpose: String?
+    public var subject: String?
+    public var decision: ShareDecision.Verdict
+    /// The refusal code of a blocked share.
+    public var code: ReasonCode?
+    public var reasons: [ReasonCode]
+    public var fields: [LoggedField]
+    public var grantIDs: [String]
+    public var contractVersion: String?
+    public var contractHash: String?
+    public var adapterHash: String?
+
+    public init(shareID: String, time: Date, node: String, caller: String, channel: ShareChannel, provider: String,
+                operation: String?, purpose: String?, subject: String?, decision: ShareDecision.Verdict,
+                code: ReasonCode?, reasons: [ReasonCode], fields: [LoggedField], grantIDs: [String],
+                contractVersion: String?, contractHash: String?, adapterHash: String?) {
+        self.shareID = shareID; self.time = time; self.node = node; self.caller = caller; self.channel = channel
+        self.provider = provider; self.operation = operation; self.purpose = purpose; self.subject = subject
+        self.decision = decision; self.code = code; self.reasons = reasons; self.fields = fields
+        self.grantIDs = grantIDs; self.contractVersion = contractVersion; self.contractHash = contractHash
+        self.adapterHash = adapterHash
+    }
+}
+
+/// What happened upstream, appended after the intent.
+public struct ShareOutcome: Sendable, Hashable, Codable {
+    public enum Result: String, Sendable, Hashable, Codable {
+        /// The provider answered (any HTTP status).
+        case ok
+        /// Nothing usable came back (unreachable, timeout, TLS, too large).
+        case error
+        /// The broker stopped between intent and outcome; counts as shared.
+        case unknown
+    }
+
+    public var shareID: String
+    public var time: Date
+    public var result: Result
+    public var upstreamStatus: Int?
+    public var latencyMs: Int?
+    /// A stable error code (`upstream_timeout`…), never a provider message.
+    public var error: String?
+
+    public init(shareID: String, time: Date, result: Result, upstreamStatus: Int? = nil, latencyMs: Int? = nil,
+                error: String? = nil) {
+        self.shareID = shareID; self.time = time; self.result = result; self.upstreamStatus = upstreamStatus
+        self.latencyMs = latencyMs; self.error = error
+    }
+}
