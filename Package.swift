@@ -46,6 +46,11 @@ let package = Package(
                 dependencies: ["BrokerCore", .product(name: "Crypto", package: "swift-crypto"),
                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict),
+        // Provider credentials: token caches, request signing, injection.
+        .target(name: "BrokerCredentials",
+                dependencies: ["BrokerCore", "BrokerCurl", .product(name: "Crypto", package: "swift-crypto"),
+                               .product(name: "Logging", package: "swift-log")],
+                swiftSettings: strict),
         // The share log, subjects and grants in SQLite (GRDB): the embedded default.
         .target(name: "BrokerSQLite",
                 dependencies: ["BrokerService", .product(name: "GRDB", package: "GRDB.swift")],
@@ -71,6 +76,9 @@ let package = Package(
         .testTarget(name: "BrokerPayloadTests", dependencies: ["BrokerPayload"], swiftSettings: strict),
         .testTarget(name: "BrokerCurlTests",
                     dependencies: ["BrokerCurl", .product(name: "Hummingbird", package: "hummingbird")],
+                    swiftSettings: strict),
+        .testTarget(name: "BrokerCredentialsTests",
+                    dependencies: ["BrokerCredentials", .product(name: "Hummingbird", package: "hummingbird")],
                     swiftSettings: strict),
         .testTarget(name: "BrokerSQLiteTests", dependencies: ["BrokerSQLite"], swiftSettings: strict),
         .testTarget(name: "BrokerTestingTests",

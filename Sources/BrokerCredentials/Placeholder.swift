@@ -1,0 +1,1 @@
+// Credential injection lands here.
