@@ -17,10 +17,11 @@ public struct PolicyIssue: Sendable, Hashable, CustomStringConvertible {
 }
 
 /// Accumulates issues while a policy file is decoded.
-final class IssueCollector {
-    private(set) var issues: [PolicyIssue] = []
-    func add(_ file: String, _ line: Int, _ message: String) {
+package final class IssueCollector {
+    package init() {}
+    package private(set) var issues: [PolicyIssue] = []
+    package func add(_ file: String, _ line: Int, _ message: String) {
         issues.append(PolicyIssue(file: file, line: line, message: message))
     }
-    func append(contentsOf other: [PolicyIssue]) { issues.append(contentsOf: other) }
+    package func append(contentsOf other: [PolicyIssue]) { issues.append(contentsOf: other) }
 }

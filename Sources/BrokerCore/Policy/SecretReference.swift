@@ -17,7 +17,7 @@ public enum SecretReference: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Reads `{ env: NAME }`, `{ file: PATH }` or, when `allowLiteral`, a plain string.
-    static func decode(_ node: YAMLNode, _ what: String, allowLiteral: Bool) -> SecretReference? {
+    package static func decode(_ node: YAMLNode, _ what: String, allowLiteral: Bool) -> SecretReference? {
         if case .scalar = node.node {
             guard allowLiteral else {
                 node.error("\(what) must be { env: NAME } or { file: PATH }: secrets are never written in policy files")

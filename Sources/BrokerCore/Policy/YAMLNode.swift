@@ -5,17 +5,17 @@ import Yams
 /// The policy decoders are written against this instead of `Decodable` so that
 /// an error names the exact line, unknown keys (typos such as `on_denny`) are
 /// errors rather than silently ignored, and all errors of a file are collected.
-struct YAMLNode {
-    let node: Node
-    let file: String
-    let issues: IssueCollector
+package struct YAMLNode {
+    package let node: Node
+    package let file: String
+    package let issues: IssueCollector
 
-    var line: Int { node.mark?.line ?? 1 }
+    package var line: Int { node.mark?.line ?? 1 }
 
-    func error(_ message: String) { issues.add(file, line, message) }
+    package func error(_ message: String) { issues.add(file, line, message) }
 
     /// Parses YAML text; a syntax error becomes an issue and `nil`.
-    static func parse(_ text: String, file: String, issues: IssueCollector) -> YAMLNode? {
+    package static func parse(_ text: String, file: String, issues: IssueCollector) -> YAMLNode? {
         do {
             guard let node = try Yams.compose(yaml: text) else {
                 issues.add(file, 1, "the file is empty")
@@ -56,7 +56,7 @@ struct YAMLNode {
     // MARK: Shapes
 
     /// The pairs of a mapping, in file order; reports an error if this is not a mapping.
-    func mapping(_ what: String) -> [(key: String, keyLine: Int, value: YAMLNode)]? {
+    package func mapping(_ what: String) -> [(key: String, keyLine: Int, value: YAMLNode)]? {
         guard case .mapping(let mapping) = node else {
             error("\(what) must be a mapping")
             return nil
@@ -73,7 +73,7 @@ struct YAMLNode {
     }
 
     /// A mapping with a fixed set of keys: unknown keys and missing required keys are errors.
-    func object(_ what: String, required: Set<String> = [], optional: Set<String> = []) -> Object? {
+    package func object(_ what: String, required: Set<String> = [], optional: Set<String> = []) -> Object? {
         guard let pairs = mapping(what) else { return nil }
         var values: [String: YAMLNode] = [:]
         for pair in pairs {
@@ -91,7 +91,7 @@ struct YAMLNode {
     }
 
     /// The elements of a sequence; reports an error if this is not a sequence.
-    func sequence(_ what: String) -> [YAMLNode]? {
+    package func sequence(_ what: String) -> [YAMLNode]? {
         guard case .sequence(let seq) = node else {
             error("\(what) must be a list")
             return nil
@@ -99,7 +99,7 @@ struct YAMLNode {
         return seq.map { YAMLNode(node: $0, file: file, issues: issues) }
     }
 
-    func string(_ what: String) -> String? {
+    package func string(_ what: String) -> String? {
         guard case .scalar(let scalar) = node else {
             error("\(what) must be a string")
             return nil
@@ -111,7 +111,7 @@ struct YAMLNode {
         return scalar.string
     }
 
-    func bool(_ what: String) -> Bool? {
+    package func bool(_ what: String) -> Bool? {
         guard case .scalar(let scalar) = node, scalar.style == .plain else {
             error("\(what) must be true or false")
             return nil
@@ -125,7 +125,7 @@ struct YAMLNode {
         }
     }
 
-    func int(_ what: String, min: Int = Int.min) -> Int? {
+    package func int(_ what: String, min: Int = Int.min) -> Int? {
         guard case .scalar(let scalar) = node, scalar.style == .plain, let value = Int(scalar.string) else {
             error("\(what) must be an integer")
             return nil
@@ -138,7 +138,7 @@ struct YAMLNode {
     }
 
     /// A list of strings; a single string is accepted as a one-element list when `allowSingle`.
-    func strings(_ what: String, allowSingle: Bool = false) -> [(String, Int)]? {
+    package func strings(_ what: String, allowSingle: Bool = false) -> [(String, Int)]? {
         if allowSingle, case .scalar = node {
             return string(what).map { [($0, line)] }
         }
@@ -147,10 +147,10 @@ struct YAMLNode {
     }
 
     /// A decoded mapping with known keys.
-    struct Object {
-        let values: [String: YAMLNode]
-        let owner: YAMLNode
-        subscript(key: String) -> YAMLNode? { values[key] }
-        var line: Int { owner.line }
+    package struct Object {
+        package let values: [String: YAMLNode]
+        package let owner: YAMLNode
+        package subscript(key: String) -> YAMLNode? { values[key] }
+        package var line: Int { owner.line }
     }
 }

@@ -1,0 +1,183 @@
+import BrokerCore
+import Foundation
+
+/// `sharebroker serve --config FILE`: every setting of a broker node, decoded once.
+///
+/// Every key has a default, so an empty or missing file is valid. Secrets are
+/// references (`{ env: NAME }`, `{ file: PATH }`, or a literal for tests) that the
+/// executable resolves at start; this type reads no environment.
+public struct BrokerConfig: Sendable {
+    public struct Client: Sendable {
+        public enum Credential: Sendable, Hashable {
+            case token(SecretReference)
+            /// Hex SHA-256 of the token: the file never holds the token itself.
+            case tokenSHA256(String)
+        }
+        public var id: String
+        public var credential: Credential
+        public var roles: Set<Caller.Role>
+        public var providers: Set<String>
+        public var purposes: Set<String>?
+    }
+
+    public struct UserJWT: Sendable {
+        public var issuer: String
+        public var audience: String
+        public var algorithms: [String]
+        public var hs256Secret: SecretReference?
+    }
+
+    public struct Limits: Sendable {
+        public var maxBodyBytes = 1_048_576
+        public var maxDepth = 64
+        public var upstreamTimeoutMs = 10_000
+        public var connectTimeoutMs = 3_000
+        public var maxHeaderBytes = 16_384
+        /// A client that has not sent its whole request in this time is cut off.
+        public var clientTimeoutMs = 30_000
+        public var maxResponseBytes = 8_388_608
+    }
+
+    public struct Log: Sendable {
+        public var fingerprintKey: SecretReference?
+        public var signingKey: SecretReference? = .file(".sharebroker/checkpoint.key")
+        public var checkpointEvery = 1000
+    }
+
+    public var host = "127.0.0.1"
+    public var port = 8080
+    /// This node's log stream id.
+    public var node = "node-1"
+    public var homeRegion = "CN"
+    public var minorAge = 18
+    public var database = "sqlite:.sharebroker/broker.sqlite"
+    public var adapters = "adapters"
+    public var contracts = "contracts"
+    public var clients: [Client] = []
+    public var userJWT: UserJWT?
+    public var limits = Limits()
+    public var log = Log()
+
+    public init() {}
+
+    /// The SQLite file path when `database` is `sqlite:PATH`.
+    public var sqlitePath: String? {
+        database.hasPrefix("sqlite:") ? String(database.dropFirst("sqlite:".count)) : nil
+    }
+
+    /// Decodes the YAML text; returns the config or every problem found.
+    public static func decode(yaml: String, file: String) -> (config: BrokerConfig?, issues: [PolicyIssue]) {
+        var config = BrokerConfig()
+        let issues = IssueCollector()
+        if yaml.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { return (config, []) }
+        guard let root = YAMLNode.parse(yaml, file: file, issues: issues),
+              let object = root.object("config", optional: [
+                "listen", "node", "home_region", "minor_age", "database", "adapters", "contracts", "clients", "users",
+                "limits", "log",
+              ]) else { return (nil, issues.issues) }
+        if let node = object["listen"], let text = node.string("listen") {
+            if let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+               (0...65535).contains(port), colon > text.startIndex {
+                config.host = String(text[..<colon])
+                config.port = port
+            } else {
+                node.error("listen must be HOST:PORT, not '\(text)'")
+            }
+        }
+        if let text = object["node"]?.string("node") { config.node = text }
+        if let node = object["home_region"], let text = node.string("home_region") {
+            if text.count == 2, text == text.uppercased() { config.homeRegion = text } else {
+                node.error("home_region must be an ISO 3166 alpha-2 code such as CN")
+            }
+        }
+        if let value = object["minor_age"]?.int("minor_age", min: 0) { config.minorAge = value }
+        if let node = object["database"], let text = node.string("database") {
+            if text.hasPrefix("sqlite:") || text.hasPrefix("postgres://") { config.database = text } else {
+                node.error("database must be sqlite:PATH or postgres://…, not '\(text)'")
+            }
+        }
+        if let text = object["adapters"]?.string("adapters") { config.adapters = text }
+        if let text = object["contracts"]?.string("contracts") { config.contracts = text }
+        var clientIDs: Set<String> = []
+        for item in object["clients"]?.sequence("clients") ?? [] {
+            guard let client = decodeClient(item) else { continue }
+            if !clientIDs.insert(client.id).inserted { item.error("client '\(client.id)' is listed twice") }
+            config.clients.append(client)
+        }
+        if let users = object["users"]?.object("users", optional: ["jwt"]), let jwt = users["jwt"] {
+            config.userJWT = decodeJWT(jwt)
+        }
+        if let limits = object["limits"]?.object("limits", optional: [
+            "max_body_bytes", "max_depth", "upstream_timeout_ms", "connect_timeout_ms", "max_header_bytes",
+            "client_timeout_ms", "max_response_bytes",
+        ]) {
+            if let v = limits["max_body_bytes"]?.int("limits: max_body_bytes", min: 1) { config.limits.maxBodyBytes = v }
+            if let v = limits["max_depth"]?.int("limits: max_depth", min: 1) { config.limits.maxDepth = v }
+            if let v = limits["upstream_timeout_ms"]?.int("limits: upstream_timeout_ms", min: 1) { config.limits.upstreamTimeoutMs = v }
+            if let v = limits["connect_timeout_ms"]?.int("limits: connect_timeout_ms", min: 1) { config.limits.connectTimeoutMs = v }
+            if let v = limits["max_header_bytes"]?.int("limits: max_header_bytes", min: 256) { config.limits.maxHeaderBytes = v }
+            if let v = limits["client_timeout_ms"]?.int("limits: client_timeout_ms", min: 1) { config.limits.clientTimeoutMs = v }
+            if let v = limits["max_response_bytes"]?.int("limits: max_response_bytes", min: 1) { config.limits.maxResponseBytes = v }
+        }
+        if let log = object["log"]?.object("log", optional: ["fingerprint_key", "signing_key", "checkpoint_every"]) {
+            if let node = log["fingerprint_key"] {
+                config.log.fingerprintKey = SecretReference.decode(node, "log: fingerprint_key", allowLiteral: true)
+            }
+            if let node = log["signing_key"] {
+                config.log.signingKey = SecretReference.decode(node, "log: signing_key", allowLiteral: true)
+            }
+            if let v = log["checkpoint_every"]?.int("log: checkpoint_every", min: 1) { config.log.checkpointEvery = v }
+        }
+        return issues.issues.isEmpty ? (config, []) : (nil, issues.issues)
+    }
+
+    private static func decodeClient(_ node: YAMLNode) -> Client? {
+        guard let object = node.object("client", required: ["id", "roles"],
+                                       optional: ["token", "token_sha256", "providers", "purposes"]) else { return nil }
+        guard let id = object["id"]?.string("client: id") else { return nil }
+        let what = "client \(id)"
+        var credential: Client.Credential?
+        switch (object["token"], object["token_sha256"]) {
+        case (let token?, nil):
+            credential = SecretReference.decode(token, what + ": token", allowLiteral: true).map { .token($0) }
+        case (nil, let hash?):
+            if let text = hash.string(what + ": token_sha256") {
+                let lower = text.lowercased()
+                if lower.count == 64, lower.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }) {
+                    credential = .tokenSHA256(lower)
+                } else {
+                    hash.error("\(what): token_sha256 must be 64 hex digits")
+                }
+            }
+        default:
+            node.error("\(what): give exactly one of token or token_sha256")
+        }
+        var roles: Set<Caller.Role> = []
+        for (name, line) in object["roles"]?.strings(what + ": roles") ?? [] {
+            if let role = Caller.Role(rawValue: name) { roles.insert(role) } else {
+                node.issues.add(node.file, line, "\(what): unknown role '\(name)' (share, grants, compliance, admin)")
+            }
+        }
+        let providers = Set(object["providers"]?.strings(what + ": providers")?.map(\.0) ?? [])
+        let purposes = object["purposes"]?.strings(what + ": purposes").map { Set($0.map(\.0)) }
+        if roles.contains(.share) && providers.isEmpty {
+            node.error("\(what): role share needs the providers it may use")
+        }
+        guard let credential else { return nil }
+        return Client(id: id, credential: credential, roles: roles, providers: providers, purposes: purposes)
+    }
+
+    private static func decodeJWT(_ node: YAMLNode) -> UserJWT? {
+        guard let object = node.object("users: jwt", required: ["issuer", "audience", "algorithms"],
+                                       optional: ["hs256_secret"]) else { return nil }
+        let algorithms = object["algorithms"]?.strings("users: jwt: algorithms")?.map(\.0) ?? []
+        for algorithm in algorithms where algorithm != "HS256" {
+            object["algorithms"]?.error("users: jwt: algorithm \(algorithm) is not supported (HS256)")
+        }
+        let secret = object["hs256_secret"].flatMap { SecretReference.decode($0, "users: jwt: hs256_secret", allowLiteral: true) }
+        if algorithms.contains("HS256") && secret == nil { node.error("users: jwt: HS256 needs hs256_secret") }
+        guard let issuer = object["issuer"]?.string("users: jwt: issuer"),
+              let audience = object["audience"]?.string("users: jwt: audience") else { return nil }
+        return UserJWT(issuer: issuer, audience: audience, algorithms: algorithms, hs256Secret: secret)
+    }
+}
