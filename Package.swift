@@ -41,7 +41,7 @@ let package = Package(
                 dependencies: ["CCurl", .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict),
 
-        // The edges: policy files from disk, (later) the share pipeline and its stores.
+        // Protocols for the edges (share log, grant store), their records, the config file, policy from disk.
         .target(name: "BrokerService",
                 dependencies: ["BrokerCore", .product(name: "Crypto", package: "swift-crypto"),
                                .product(name: "Logging", package: "swift-log")],
@@ -49,6 +49,12 @@ let package = Package(
         // Provider credentials: token caches, request signing, injection.
         .target(name: "BrokerCredentials",
                 dependencies: ["BrokerCore", "BrokerCurl", .product(name: "Crypto", package: "swift-crypto"),
+                               .product(name: "Logging", package: "swift-log")],
+                swiftSettings: strict),
+        // The share pipeline and the HTTP gateway (Hummingbird): proxy, decisions, grants, operations.
+        .target(name: "BrokerGateway",
+                dependencies: ["BrokerService", "BrokerCredentials", "BrokerCurl",
+                               .product(name: "Hummingbird", package: "hummingbird"),
                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict),
         // The share log, subjects and grants in SQLite (GRDB): the embedded default.

@@ -76,6 +76,8 @@ public struct ShareOutcome: Sendable, Hashable, Codable {
         case error
         /// The broker stopped between intent and outcome; counts as shared.
         case unknown
+        /// An SDK decision: the caller's SDK sends the allowed payload itself.
+        case delegated
     }
 
     public var shareID: String

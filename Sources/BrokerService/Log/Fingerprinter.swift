@@ -1,0 +1,23 @@
+@preconcurrency import Crypto
+import BrokerCore
+
+/// Keyed fingerprints of shared values: HMAC-SHA-256 over category and value.
+///
+/// The share log holds the fingerprint, never the value. With the key, compliance
+/// can ask "was this value shared?" by fingerprinting it and searching; without
+/// the key, a fingerprint reveals nothing (a plain hash of a phone number would be
+/// brute-forced in seconds).
+public struct Fingerprinter: Sendable {
+    private let key: SymmetricKey
+
+    public init(key: [UInt8]) { self.key = SymmetricKey(data: key) }
+
+    /// Hex HMAC of `category` ‖ 0x1F ‖ value's canonical text.
+    public func fingerprint(category: String, value: FieldValue) -> String {
+        var mac = HMAC<SHA256>(key: key)
+        mac.update(data: Array(category.utf8))
+        mac.update(data: [0x1f])
+        mac.update(data: Array(value.canonicalText.utf8))
+        return Hex.encode(mac.finalize())
+    }
+}
