@@ -1,5 +1,11 @@
 import CJSONC
-import Synchronization
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// A small process-wide pool of json-c tokeners, keyed by their depth (65 for every
 /// document up to the default depth limit, the document's own depth + 1 beyond).
@@ -9,12 +15,26 @@ import Synchronization
 /// Invariants: a tokener is used by one parse at a time (taken out of the pool under
 /// the lock, returned after `json_tokener_reset`); at most `perDepthLimit` idle
 /// tokeners are kept per depth; flags are always STRICT | VALIDATE_UTF8.
+/// (A pthread mutex rather than `Synchronization.Mutex`, which needs macOS 15 while
+/// the package declares macOS 14.)
 enum TokenerPool {
-    private struct Tokener: @unchecked Sendable {
-        let pointer: UnsafeMutablePointer<json_tokener>
+    private final class Storage: @unchecked Sendable {
+        // Heap-allocated: a pthread mutex must not move, and `&property` gives no such promise.
+        let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+        var idle: [Int: [UnsafeMutablePointer<json_tokener>]] = [:]
+        init() {
+            mutex.initialize(to: pthread_mutex_t())
+            pthread_mutex_init(mutex, nil)
+        }
+
+        func withLock<R>(_ body: (inout [Int: [UnsafeMutablePointer<json_tokener>]]) -> R) -> R {
+            pthread_mutex_lock(mutex)
+            defer { pthread_mutex_unlock(mutex) }
+            return body(&idle)
+        }
     }
 
-    private static let idle = Mutex<[Int: [Tokener]]>([:])
+    private static let storage = Storage()
     private static let perDepthLimit = 16
 
     /// Runs `body` with a tokener able to parse a document nested `documentDepth` deep.
@@ -22,28 +42,25 @@ enum TokenerPool {
                                _ body: (UnsafeMutablePointer<json_tokener>) throws(PayloadError) -> R) throws(PayloadError) -> R {
         // json-c counts the top-level value as one level of its own stack.
         let depth = max(65, min(documentDepth, Int(Int32.max) - 1) + 1)
-        let reused = idle.withLock { pool in pool[depth]?.popLast() }
-        let tokener: Tokener
-        if let reused {
+        let tokener: UnsafeMutablePointer<json_tokener>
+        if let reused = storage.withLock({ $0[depth]?.popLast() }) {
             tokener = reused
         } else {
             guard let fresh = json_tokener_new_ex(Int32(depth)) else {
                 throw PayloadError(code: .malformedBody, message: "cannot allocate a JSON parser", offset: nil)
             }
             json_tokener_set_flags(fresh, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8)
-            tokener = Tokener(pointer: fresh)
+            tokener = fresh
         }
         defer {
-            json_tokener_reset(tokener.pointer)
-            let kept = idle.withLock { pool -> Bool in
-                if pool[depth, default: []].count < perDepthLimit {
-                    pool[depth, default: []].append(tokener)
-                    return true
-                }
-                return false
+            json_tokener_reset(tokener)
+            let kept = storage.withLock { idle -> Bool in
+                guard idle[depth, default: []].count < perDepthLimit else { return false }
+                idle[depth, default: []].append(tokener)
+                return true
             }
-            if !kept { json_tokener_free(tokener.pointer) }
+            if !kept { json_tokener_free(tokener) }
         }
-        return try body(tokener.pointer)
+        return try body(tokener)
     }
 }

@@ -217,6 +217,17 @@ struct StrictJSONTests {
         }
     }
 
+    @Test func oddButValidDocumentsAccepted() throws {
+        let docs = [#"["\uFFFE\uFEFF\u007F\u0080"]"#, "[\"\u{FEFF}\u{FFFF}\u{7F}\"]", "\r\n[\r1\r,\t2\n]\r",
+                    #"{"":"","x":0}"#,
+                    "[1E+308,-1e-308,0e0,0.0E-0]", #"{"a":{},"b":[],"c":[{}],"d":[[]]}"#]
+        for doc in docs {
+            let body = try json(doc)
+            let again = try JSONBody(body.serialized(removing: []), limits: defaultLimits)
+            #expect(exactlyEqual(again.fields, body.fields), "\(doc)")
+        }
+    }
+
     @Test func errorMessagesNeverContainBodyData() {
         let docs = [
             #"{"secret-token-123":1,"secret-token-123":2}"#,
