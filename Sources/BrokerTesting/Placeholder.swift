@@ -1,1 +1,0 @@
-// Provider simulators land here.

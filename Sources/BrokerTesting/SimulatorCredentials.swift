@@ -1,0 +1,66 @@
+/// The provider secrets the simulators accept, one set per test or sandbox run.
+///
+/// The broker receives the same values through `environment` (the variable names
+/// the adapters in `adapters/` read), so a test proves the broker injects the
+/// credential: a caller never holds these. `random()` makes fresh values shaped
+/// like the real ones (Huawei's numeric client id, Tencent's `AKID…` secret id,
+/// WeChat's `wx…` app id).
+public struct SimulatorCredentials: Sendable, Equatable {
+    public var huaweiClientID: String
+    public var huaweiClientSecret: String
+    public var oppoAppKey: String
+    public var oppoMasterSecret: String
+    public var amapKey: String
+    public var tencentSecretID: String
+    public var tencentSecretKey: String
+    public var wechatAppID: String
+    public var wechatAppSecret: String
+
+    public init(
+        huaweiClientID: String, huaweiClientSecret: String,
+        oppoAppKey: String, oppoMasterSecret: String,
+        amapKey: String,
+        tencentSecretID: String, tencentSecretKey: String,
+        wechatAppID: String, wechatAppSecret: String
+    ) {
+        self.huaweiClientID = huaweiClientID
+        self.huaweiClientSecret = huaweiClientSecret
+        self.oppoAppKey = oppoAppKey
+        self.oppoMasterSecret = oppoMasterSecret
+        self.amapKey = amapKey
+        self.tencentSecretID = tencentSecretID
+        self.tencentSecretKey = tencentSecretKey
+        self.wechatAppID = wechatAppID
+        self.wechatAppSecret = wechatAppSecret
+    }
+
+    /// Fresh random credentials.
+    public static func random() -> SimulatorCredentials {
+        SimulatorCredentials(
+            huaweiClientID: String(UInt64.random(in: 100_000_000...999_999_999)),
+            huaweiClientSecret: RandomText.hex(bytes: 32),
+            oppoAppKey: RandomText.hex(bytes: 16),
+            oppoMasterSecret: RandomText.hex(bytes: 16),
+            amapKey: RandomText.hex(bytes: 16),
+            tencentSecretID: "AKID" + RandomText.alphanumeric(32),
+            tencentSecretKey: RandomText.alphanumeric(32),
+            wechatAppID: "wx" + RandomText.hex(bytes: 8),
+            wechatAppSecret: RandomText.hex(bytes: 16)
+        )
+    }
+
+    /// Environment variable name → value, as the adapters' `{ env: NAME }` read them.
+    public var environment: [String: String] {
+        [
+            "HUAWEI_CLIENT_ID": self.huaweiClientID,
+            "HUAWEI_CLIENT_SECRET": self.huaweiClientSecret,
+            "OPPO_APP_KEY": self.oppoAppKey,
+            "OPPO_MASTER_SECRET": self.oppoMasterSecret,
+            "AMAP_KEY": self.amapKey,
+            "TENCENT_SECRET_ID": self.tencentSecretID,
+            "TENCENT_SECRET_KEY": self.tencentSecretKey,
+            "WECHAT_APP_ID": self.wechatAppID,
+            "WECHAT_APP_SECRET": self.wechatAppSecret,
+        ]
+    }
+}
