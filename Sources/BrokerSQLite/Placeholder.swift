@@ -1,1 +1,0 @@
-// The SQLite share log lands here.

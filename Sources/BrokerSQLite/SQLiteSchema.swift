@@ -1,0 +1,77 @@
+import GRDB
+
+/// The database schema, as append-only migrations.
+///
+/// Each migration is registered once by name and never edited after release:
+/// a change is a new migration. They are SQL strings only (never app types),
+/// so an old migration still means what it meant. Integrity lives in the
+/// schema: STRICT tables, NOT NULL, CHECK, primary keys, a foreign key from
+/// grants to subjects, and triggers that make `share_log` append-only for
+/// anyone going through SQLite normally (tamper-evidence against anyone else
+/// is the hash chain's job).
+enum SQLiteSchema {
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1-subjects-grants") { db in
+            try db.execute(sql: """
+                CREATE TABLE subjects (
+                    id TEXT NOT NULL PRIMARY KEY CHECK (length(id) > 0),
+                    birth_date TEXT CHECK (birth_date IS NULL
+                        OR birth_date GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]'),
+                    minor INTEGER CHECK (minor IS NULL OR minor IN (0, 1)),
+                    region TEXT,
+                    updated_at INTEGER NOT NULL
+                ) STRICT;
+
+                CREATE TABLE grants (
+                    id TEXT NOT NULL PRIMARY KEY CHECK (length(id) > 0),
+                    subject_id TEXT NOT NULL REFERENCES subjects(id) ON DELETE RESTRICT,
+                    provider TEXT NOT NULL CHECK (length(provider) > 0),
+                    purpose TEXT NOT NULL CHECK (length(purpose) > 0),
+                    categories TEXT CHECK (categories IS NULL
+                        OR (json_valid(categories) AND json_type(categories) = 'array')),
+                    separate_consent INTEGER NOT NULL CHECK (separate_consent IN (0, 1)),
+                    cross_border_consent INTEGER NOT NULL CHECK (cross_border_consent IN (0, 1)),
+                    policy_version TEXT NOT NULL,
+                    evidence TEXT NOT NULL,
+                    granted_at INTEGER NOT NULL,
+                    expires_at INTEGER,
+                    revoked_at INTEGER
+                ) STRICT;
+                CREATE INDEX grants_subject_provider ON grants(subject_id, provider);
+                """)
+        }
+        migrator.registerMigration("v1-share-log") { db in
+            try db.execute(sql: """
+                CREATE TABLE share_log (
+                    stream TEXT NOT NULL CHECK (length(stream) > 0),
+                    seq INTEGER NOT NULL CHECK (seq >= 1),
+                    kind TEXT NOT NULL CHECK (kind IN ('share', 'outcome')),
+                    share_id TEXT NOT NULL,
+                    time_us INTEGER NOT NULL,
+                    subject TEXT,
+                    provider TEXT,
+                    purpose TEXT,
+                    decision TEXT CHECK (decision IS NULL OR decision IN ('allowed', 'redacted', 'blocked')),
+                    caller TEXT,
+                    channel TEXT CHECK (channel IS NULL OR channel IN ('proxy', 'sdk')),
+                    body TEXT NOT NULL,
+                    prev_hash BLOB NOT NULL CHECK (length(prev_hash) = 32),
+                    hash BLOB NOT NULL CHECK (length(hash) = 32),
+                    PRIMARY KEY (stream, seq),
+                    CHECK ((kind = 'share') = (decision IS NOT NULL AND provider IS NOT NULL
+                                               AND caller IS NOT NULL AND channel IS NOT NULL))
+                ) STRICT;
+                CREATE INDEX share_log_subject_time ON share_log(subject, time_us);
+                CREATE INDEX share_log_provider_time ON share_log(provider, time_us);
+                CREATE INDEX share_log_share_id ON share_log(share_id);
+
+                CREATE TRIGGER share_log_no_update BEFORE UPDATE ON share_log
+                BEGIN SELECT RAISE(ABORT, 'share_log is append-only'); END;
+                CREATE TRIGGER share_log_no_delete BEFORE DELETE ON share_log
+                BEGIN SELECT RAISE(ABORT, 'share_log is append-only'); END;
+                """)
+        }
+        return migrator
+    }
+}

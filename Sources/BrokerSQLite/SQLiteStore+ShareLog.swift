@@ -1,0 +1,193 @@
+import BrokerCore
+import BrokerService
+@preconcurrency import Crypto
+import Foundation
+import GRDB
+import Logging
+
+/// One write the share log batches.
+enum LogWrite: Sendable {
+    case intent(ShareEntry)
+    case outcome(ShareOutcome)
+    case resolveDangling(Date)
+}
+
+/// The result of one `LogWrite`.
+enum LogWriteOutput: Sendable {
+    case intent(IntentResult)
+    case position(ChainPosition)
+    case resolved(Int)
+}
+
+/// The last record of a stream: where the next one chains from.
+struct ChainTip: Sendable {
+    var seq: Int64
+    var hash: Data
+    static let genesis = ChainTip(seq: 0, hash: Data(repeating: 0, count: 32))
+}
+
+extension SQLiteStore {
+    /// Durably appends a share's intent, group-committed with concurrent calls.
+    ///
+    /// **The revocation fence.** For an allowed or redacted entry, the same
+    /// write transaction that appends it first looks up its `grantIDs` in
+    /// `grants`; if one has `revoked_at` set, the entry is written as blocked
+    /// with `consent_revoked` (every field blocked) and `.grantRevoked` is
+    /// returned. A revocation is an `UPDATE grants` in its own write
+    /// transaction on the same database, and SQLite admits one writer at a time
+    /// (this store's transactions are `BEGIN IMMEDIATE`, so they take the write
+    /// lock before reading the grant): either the share's transaction commits
+    /// first — its intent is then in the log before the revoke, and the
+    /// revocation job, which collects shares in the revoke's transaction, finds
+    /// it — or the revoke commits first and the share's transaction sees
+    /// `revoked_at`. No interleaving lets a share commit under a grant whose
+    /// revoke returned without the share being found.
+    public func appendIntent(_ entry: ShareEntry) async throws(LogUnavailable) -> IntentResult {
+        switch try await submit(.intent(entry)) {
+        case .intent(let result): return result
+        default: throw LogUnavailable("internal error: unexpected result for an intent")
+        }
+    }
+
+    public func appendOutcome(_ outcome: ShareOutcome) async throws(LogUnavailable) -> ChainPosition {
+        switch try await submit(.outcome(outcome)) {
+        case .position(let position): return position
+        default: throw LogUnavailable("internal error: unexpected result for an outcome")
+        }
+    }
+
+    /// Appends an `unknown` outcome for every allowed or redacted intent of this
+    /// stream that has none. Run it at start, before serving: an intent still
+    /// in flight would be resolved too.
+    public func resolveDanglingIntents(at time: Date) async throws(LogUnavailable) -> Int {
+        switch try await submit(.resolveDangling(time)) {
+        case .resolved(let count):
+            if count > 0 { logger.warning("dangling intents resolved as unknown", metadata: ["log.count": "\(count)"]) }
+            return count
+        default: throw LogUnavailable("internal error: unexpected result for dangling intents")
+        }
+    }
+
+    private func submit(_ write: LogWrite) async throws(LogUnavailable) -> LogWriteOutput {
+        let outcome = await committer.submit(write) { [self] batch in await self.writeBatch(batch) }
+        return try outcome.get()
+    }
+
+    /// Writes one batch in one transaction on GRDB's writer queue.
+    ///
+    /// It uses GRDB's callback-based `asyncWriteWithoutTransaction`, not the
+    /// `async` one: that one interrupts SQLite when the calling task is
+    /// cancelled, and the calling task here is just the batch's leader — its
+    /// cancellation must not fail everyone else's writes.
+    private func writeBatch(_ batch: [LogWrite]) async -> Result<[LogWriteOutput], LogUnavailable> {
+        await withCheckedContinuation { continuation in
+            pool.asyncWriteWithoutTransaction { db in
+                continuation.resume(returning: self.writeBatch(batch, in: db))
+            }
+        }
+    }
+
+    private func writeBatch(_ batch: [LogWrite], in db: Database) -> Result<[LogWriteOutput], LogUnavailable> {
+        var outputs: [LogWriteOutput] = []
+        outputs.reserveCapacity(batch.count)
+        var newTip: ChainTip?
+        var appended = 0
+        do {
+            try db.inTransaction(.immediate) {
+                var chain = try tip.withLock { $0 } ?? loadTip(db)
+                let start = chain.seq
+                for write in batch {
+                    switch write {
+                    case .intent(let entry):
+                        outputs.append(.intent(try appendIntent(entry, db, &chain)))
+                    case .outcome(let outcome):
+                        outputs.append(.position(try append(LogRow(outcome), db, &chain)))
+                    case .resolveDangling(let time):
+                        let shareIDs = try danglingShareIDs(db)
+                        for shareID in shareIDs {
+                            _ = try append(LogRow(ShareOutcome(shareID: shareID, time: time, result: .unknown)), db, &chain)
+                        }
+                        outputs.append(.resolved(shareIDs.count))
+                    }
+                }
+                newTip = chain
+                appended = Int(chain.seq - start)
+                return .commit
+            }
+        } catch {
+            // The transaction rolled back (or its fate is unknown): read the tip again next time.
+            tip.withLock { $0 = nil }
+            let failure = LogUnavailable.sqlite(error, during: "appending to the share log")
+            logger.error("share log write failed",
+                         metadata: ["log.stream": "\(stream)", "log.batch": "\(batch.count)",
+                                    "error.message": "\(failure.message)"])
+            return .failure(failure)
+        }
+        tip.withLock { $0 = newTip }
+        stats.withLock { $0.commits += 1; $0.records += appended }
+        return .success(outputs)
+    }
+
+    private func loadTip(_ db: Database) throws -> ChainTip {
+        guard let row = try Row.fetchOne(db, sql: "SELECT seq, hash FROM share_log WHERE stream = ? ORDER BY seq DESC LIMIT 1",
+                                         arguments: [stream]) else { return .genesis }
+        return ChainTip(seq: row[0], hash: row[1])
+    }
+
+    private func appendIntent(_ entry: ShareEntry, _ db: Database, _ chain: inout ChainTip) throws -> IntentResult {
+        if entry.decision != .blocked, let revoked = try firstRevokedGrant(entry.grantIDs, db) {
+            let position = try append(LogRow(entry.fencedByRevocation()), db, &chain)
+            logger.notice("share refused by the revocation fence",
+                          metadata: ["share.id": "\(entry.shareID)", "share.provider": "\(entry.provider)",
+                                     "grant.id": "\(revoked)"])
+            return .grantRevoked(grantID: revoked, position)
+        }
+        return .committed(try append(LogRow(entry), db, &chain))
+    }
+
+    private func firstRevokedGrant(_ grantIDs: [String], _ db: Database) throws -> String? {
+        guard !grantIDs.isEmpty else { return nil }
+        let statement = try db.cachedStatement(sql: "SELECT revoked_at IS NOT NULL FROM grants WHERE id = ?")
+        for grantID in grantIDs where try Bool.fetchOne(statement, arguments: [grantID]) == true {
+            return grantID
+        }
+        return nil
+    }
+
+    private func danglingShareIDs(_ db: Database) throws -> [String] {
+        try String.fetchAll(db, sql: """
+            SELECT s.share_id FROM share_log s
+            WHERE s.stream = ? AND s.kind = 'share' AND s.decision IN ('allowed', 'redacted')
+              AND NOT EXISTS (SELECT 1 FROM share_log o WHERE o.share_id = s.share_id AND o.kind = 'outcome')
+            ORDER BY s.seq
+            """, arguments: [stream])
+    }
+
+    /// Chains `row` after `chain`, inserts it, and advances `chain`.
+    private func append(_ row: LogRow, _ db: Database, _ chain: inout ChainTip) throws -> ChainPosition {
+        let seq = chain.seq + 1
+        let body = row.canonicalBytes(stream: stream, seq: seq)
+        let hash = ChainHash.hash(prev: chain.hash, body: body)
+        let statement = try db.cachedStatement(sql: """
+            INSERT INTO share_log (stream, seq, kind, share_id, time_us, subject, provider, purpose, decision,
+                                   caller, channel, body, prev_hash, hash)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """)
+        try statement.execute(arguments: [
+            stream, seq, row.kind.rawValue, row.shareID, row.timeUs, row.subject, row.provider, row.purpose,
+            row.decision, row.caller, row.channel, String(decoding: body, as: UTF8.self), chain.hash, hash,
+        ])
+        chain = ChainTip(seq: seq, hash: hash)
+        return ChainPosition(stream: stream, seq: seq, hash: Hex.encode(hash))
+    }
+}
+
+/// The chain's hash: SHA-256 of the previous hash's 32 bytes followed by the canonical body.
+enum ChainHash {
+    static func hash<Body: DataProtocol>(prev: Data, body: Body) -> Data {
+        var hasher = SHA256()
+        hasher.update(data: prev)
+        hasher.update(data: body)
+        return Data(hasher.finalize())
+    }
+}

@@ -1,0 +1,135 @@
+import BrokerCore
+import BrokerService
+import Foundation
+import GRDB
+import Logging
+
+/// The embedded store: the share log, subjects and grants in one SQLite file (GRDB).
+///
+/// One `DatabasePool` in WAL mode: a single writer connection, on which every
+/// write runs through GRDB's own serial queue (never on the Swift cooperative
+/// pool or an event loop), and up to five reader connections.
+///
+/// Durability: every connection runs with `PRAGMA synchronous = FULL`, so each
+/// commit fsyncs the WAL before it returns. GRDB's `DatabasePool` resets the
+/// writer to `NORMAL` while it sets up WAL mode, *after* `prepareDatabase`
+/// (STACK.md), so FULL is set in `prepareDatabase` (readers, and the writer
+/// before WAL set-up) and set again on the writer once the pool is open, then
+/// read back: the store refuses to open if the writer is not at FULL. GRDB never
+/// reopens the writer connection, so the setting holds for the pool's life.
+///
+/// The share log is one hash chain per `stream` (this node's id): only this
+/// store appends to its stream, which is why the chain tip is kept in memory
+/// after being read once. Two stores must never share a stream.
+public final class SQLiteStore: ShareLog, GrantStore, Sendable {
+    /// This node's log stream.
+    public let stream: String
+    let pool: DatabasePool
+    let logger: Logger
+    let now: @Sendable () -> Date
+    let committer = GroupCommitter<LogWrite, LogWriteOutput>()
+    /// The last record of `stream`, once read; only touched by the batch writer.
+    let tip = Locked<ChainTip?>(nil)
+    let stats = Locked(CommitStats())
+
+    /// Opens (creating the file and its folder if needed) and migrates the store.
+    ///
+    /// - Parameters:
+    ///   - path: the SQLite file.
+    ///   - stream: this node's log stream, e.g. `node-1`.
+    ///   - now: the clock for `updated_at` stamps.
+    /// - Throws: `LogUnavailable` when the file cannot be opened, migrated, or made durable.
+    public init(path: String, stream: String, logger: Logger,
+                now: @escaping @Sendable () -> Date = { Date() }) throws {
+        guard !stream.isEmpty else { throw LogUnavailable("the log stream name is empty") }
+        self.stream = stream
+        self.logger = logger
+        self.now = now
+        do {
+            let folder = URL(fileURLWithPath: path).deletingLastPathComponent()
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        } catch {
+            throw LogUnavailable("could not create the database folder: \(type(of: error))")
+        }
+        do {
+            var configuration = Configuration()
+            configuration.foreignKeysEnabled = true
+            configuration.busyMode = .timeout(5)
+            configuration.label = "sharebroker"
+            configuration.prepareDatabase { db in
+                // Holds on readers; on the writer it is undone by the WAL set-up, and redone below.
+                try db.execute(sql: "PRAGMA synchronous = FULL")
+            }
+            pool = try DatabasePool(path: path, configuration: configuration)
+            try pool.barrierWriteWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA synchronous = FULL")
+                let mode = try Int.fetchOne(db, sql: "PRAGMA synchronous")
+                guard mode == Self.synchronousFull else {
+                    throw LogUnavailable("could not set PRAGMA synchronous = FULL on the writer")
+                }
+                guard try Bool.fetchOne(db, sql: "PRAGMA foreign_keys") == true else {
+                    throw LogUnavailable("could not enable foreign keys")
+                }
+            }
+            try SQLiteSchema.migrator.migrate(pool)
+        } catch {
+            throw LogUnavailable.sqlite(error, during: "opening the database")
+        }
+        logger.info("share log opened", metadata: ["log.stream": "\(stream)"])
+    }
+
+    /// `PRAGMA synchronous` value of FULL.
+    static let synchronousFull = 2
+
+    /// The writer connection's `PRAGMA synchronous` (2 = FULL, what the store requires).
+    public func synchronousMode() async throws -> Int {
+        try await pool.writeWithoutTransaction { db in
+            try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1
+        }
+    }
+
+    /// Closes every connection; later calls fail with `LogUnavailable`.
+    public func close() throws {
+        do { try pool.close() } catch { throw LogUnavailable.sqlite(error, during: "closing the database") }
+    }
+
+    /// Write transactions and records the log has committed since open.
+    public var commitStats: CommitStats { stats.withLock { $0 } }
+
+    /// Write transactions the log has committed since open (group commit makes it far less than appends).
+    public var commitCount: Int { commitStats.commits }
+
+    /// How many records the share log holds, every stream included.
+    public func count() async throws -> Int64 {
+        do {
+            return try await pool.read { db in try Int64.fetchOne(db, sql: "SELECT count(*) FROM share_log") ?? 0 }
+        } catch {
+            throw LogUnavailable.sqlite(error, during: "counting log records")
+        }
+    }
+
+    /// Every record of one stream in `seq` order (meant for tests and small logs).
+    public func records(stream: String) async throws -> [StoredRecord] {
+        do {
+            return try await pool.read { db in
+                try Row.fetchAll(db, sql: """
+                    SELECT stream, seq, kind, share_id, time_us, subject, provider, purpose, decision, caller,
+                           channel, body, prev_hash, hash
+                    FROM share_log WHERE stream = ? ORDER BY seq
+                    """, arguments: [stream]).map(StoredRecord.init(row:))
+            }
+        } catch {
+            throw LogUnavailable.sqlite(error, during: "reading log records")
+        }
+    }
+}
+
+/// Counters of the log's write transactions since the store opened.
+public struct CommitStats: Sendable, Hashable {
+    /// Committed write transactions of the share log.
+    public var commits = 0
+    /// Records those transactions appended.
+    public var records = 0
+    /// Records per transaction, on average.
+    public var recordsPerCommit: Double { commits == 0 ? 0 : Double(records) / Double(commits) }
+}

@@ -1,0 +1,85 @@
+import BrokerService
+@testable import BrokerSQLite
+import Foundation
+import Testing
+
+@Suite struct VerifyTests {
+    /// A store with 10 records on `node-1` and 3 on `node-2`, then `sql` applied as tampering.
+    private func verifyAfter(_ sql: String?) async throws -> (VerifyReport, VerifyReport) {
+        let directory = try TempDirectory()
+        defer { directory.remove() }
+        let store = try SQLiteStore(path: directory.databasePath, stream: "node-1", logger: testLogger)
+        try await appendIntents(store, count: 10)
+        let other = try SQLiteStore(path: directory.databasePath, stream: "node-2", logger: testLogger)
+        try await appendIntents(other, count: 3, from: 100)
+        if let sql { try tamper(directory, sql) }
+        let report = try await store.verify()
+        let offline = try await SQLiteStore.verify(path: directory.databasePath)
+        return (report, offline)
+    }
+
+    @Test func anUntouchedChainVerifies() async throws {
+        let progress = Locked<[Int64]>([])
+        let directory = try TempDirectory()
+        defer { directory.remove() }
+        let store = try SQLiteStore(path: directory.databasePath, stream: "node-1", logger: testLogger)
+        try await appendIntents(store, count: 5)
+        let report = try await store.verify { checked, total in
+            #expect(total == 5)
+            progress.withLock { $0.append(checked) }
+        }
+        #expect(report.isIntact)
+        #expect(report.streams == 1 && report.records == 5)
+        #expect(report.recordsPerSecond > 0)
+        #expect(progress.withLock { $0 }.last == 5)
+
+        let (both, offline) = try await verifyAfter(nil)
+        #expect(both.isIntact && offline.isIntact)
+        #expect(both.streams == 2 && both.records == 13)
+    }
+
+    @Test func oneAlteredByteOfABodyIsFound() async throws {
+        let (report, offline) = try await verifyAfter(
+            "UPDATE share_log SET body = replace(body, '\"operation\":\"send\"', '\"operation\":\"sent\"') WHERE stream = 'node-1' AND seq = 4")
+        #expect(report.firstBad == BadRecord(stream: "node-1", seq: 4, reason: .hashMismatch))
+        #expect(offline.firstBad == report.firstBad)
+    }
+
+    @Test func anAlteredIndexedColumnIsFound() async throws {
+        let (report, _) = try await verifyAfter(
+            "UPDATE share_log SET provider = 'other-provider' WHERE stream = 'node-2' AND seq = 2")
+        #expect(report.firstBad == BadRecord(stream: "node-2", seq: 2, reason: .columnMismatch))
+        let (subject, _) = try await verifyAfter("UPDATE share_log SET subject = NULL WHERE stream = 'node-1' AND seq = 9")
+        #expect(subject.firstBad == BadRecord(stream: "node-1", seq: 9, reason: .columnMismatch))
+    }
+
+    @Test func aRemovedRecordIsFound() async throws {
+        let (report, _) = try await verifyAfter("DELETE FROM share_log WHERE stream = 'node-1' AND seq = 5")
+        #expect(report.firstBad == BadRecord(stream: "node-1", seq: 5, reason: .seqGap))
+    }
+
+    @Test func swappedBodiesAreFound() async throws {
+        let (report, _) = try await verifyAfter("""
+            UPDATE share_log SET body = CASE seq
+                WHEN 3 THEN (SELECT body FROM share_log WHERE stream = 'node-1' AND seq = 6)
+                ELSE (SELECT body FROM share_log WHERE stream = 'node-1' AND seq = 3) END
+            WHERE stream = 'node-1' AND seq IN (3, 6)
+            """)
+        #expect(report.firstBad == BadRecord(stream: "node-1", seq: 3, reason: .hashMismatch))
+    }
+
+    @Test func aReorderedOrRelinkedRecordIsFound() async throws {
+        // Swap two whole records' positions (body, hashes and all): the links break.
+        let (report, _) = try await verifyAfter("""
+            UPDATE share_log SET seq = seq + 1000 WHERE stream = 'node-1' AND seq IN (7, 8);
+            UPDATE share_log SET seq = CASE seq WHEN 1007 THEN 8 ELSE 7 END WHERE stream = 'node-1' AND seq IN (1007, 1008);
+            """)
+        #expect(report.firstBad == BadRecord(stream: "node-1", seq: 7, reason: .prevHashMismatch))
+    }
+
+    @Test func verifyingAMissingFileFails() async throws {
+        await #expect(throws: LogUnavailable.self) {
+            try await SQLiteStore.verify(path: "/nonexistent/broker.sqlite")
+        }
+    }
+}
