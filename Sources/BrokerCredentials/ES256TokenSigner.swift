@@ -1,0 +1,55 @@
+@preconcurrency import Crypto
+import Foundation
+
+/// A provider token that is an ES256 JWT signed by the broker itself: header
+/// `{"alg":"ES256","kid":<key id>}`, claims `{"iss":<team id>,"iat":<now>}`.
+///
+/// Minted locally (no network), kept for `refreshSeconds` (default 50 minutes,
+/// held between 20 and 60 minutes: refreshing more often is refused by such
+/// providers, and older tokens are rejected), sent as `Authorization: bearer <jwt>`.
+struct ES256TokenSigner: Sendable {
+    static let defaultRefresh = 3000
+    static let refreshRange = 1200...3600
+
+    let keyID: String
+    let teamID: String
+    /// The P-256 private key's raw scalar (the key type itself is not Sendable).
+    let privateKey: [UInt8]
+    let refreshSeconds: Int
+
+    init(keyID: String, teamID: String, privateKeyPEM: String, refreshSeconds: Int?) throws(CredentialError) {
+        let key: P256.Signing.PrivateKey
+        do {
+            key = try P256.Signing.PrivateKey(pemRepresentation: privateKeyPEM)
+        } catch {
+            throw .misconfigured("credential type jwt_es256: private_key is not a PEM-encoded P-256 private key")
+        }
+        self.keyID = keyID
+        self.teamID = teamID
+        self.privateKey = Array(key.rawRepresentation)
+        let wanted = refreshSeconds ?? Self.defaultRefresh
+        self.refreshSeconds = min(max(wanted, Self.refreshRange.lowerBound), Self.refreshRange.upperBound)
+    }
+
+    func mint(now: Date) -> Result<IssuedToken, CredentialError> {
+        let issuedAt = Int64(now.timeIntervalSince1970.rounded(.down))
+        let header = "{\"alg\":\"ES256\",\"kid\":" + JSONText.string(keyID) + "}"
+        let claims = "{\"iss\":" + JSONText.string(teamID) + ",\"iat\":" + String(issuedAt) + "}"
+        let signingInput = Self.base64URL(Array(header.utf8)) + "." + Self.base64URL(Array(claims.utf8))
+        do {
+            let key = try P256.Signing.PrivateKey(rawRepresentation: privateKey)
+            let signature = try key.signature(for: Array(signingInput.utf8))
+            let jwt = signingInput + "." + Self.base64URL(Array(signature.rawRepresentation))
+            return .success(IssuedToken(value: jwt, refreshAt: now.addingTimeInterval(TimeInterval(refreshSeconds))))
+        } catch {
+            return .failure(.unavailable("credential type jwt_es256: signing the token failed"))
+        }
+    }
+
+    static func base64URL(_ bytes: [UInt8]) -> String {
+        var text = Data(bytes).base64EncodedString()
+        text = text.replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+        while text.hasSuffix("=") { text.removeLast() }
+        return text
+    }
+}

@@ -1,1 +1,0 @@
-// Credential injection lands here.
