@@ -1,21 +1,152 @@
 import ArgumentParser
+import BrokerCore
+import BrokerCurl
+import BrokerGateway
 import BrokerService
+import BrokerSQLite
+import BrokerTesting
+import Foundation
+import Hummingbird
+import Logging
+import ServiceLifecycle
 
-/// `sharebroker serve`: until the gateway lands, validates the policy and says so.
-struct Serve: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Run the broker (the HTTP gateway comes with the next milestone).")
+/// `sharebroker serve`: the broker on the embedded default (SQLite under `.sharebroker/`).
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the broker.",
+        discussion: """
+            With --sandbox, every adapter is pointed at a built-in provider simulator on loopback,
+            demo tokens are printed, and the README walkthrough works on one machine.
+            """)
 
-    @Option(help: "The adapters folder.")
-    var adapters: String = "adapters"
+    @Option(help: "The config file (YAML, DESIGN §8). Every key has a default.")
+    var config: String?
 
-    @Option(help: "The contracts folder.")
-    var contracts: String = "contracts"
+    @Option(help: "Listen on this port (overrides the config).")
+    var port: Int?
 
-    func run() throws {
-        let result = PolicyLoader.load(adapters: adapters, contracts: contracts)
-        for issue in result.issues { print(issue.description) }
-        guard result.bundle != nil else { throw ExitCode(1) }
-        print("policy ok. The HTTP gateway is not built yet: this milestone ships the decision core")
-        print("(sharebroker check, the policy files, the tests and the benchmark). See README.md.")
+    @Flag(help: "Point every adapter at a loopback provider simulator and use demo tokens.")
+    var sandbox = false
+
+    func run() async throws {
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = .info
+            return handler
+        }
+        let logger = Logger(label: "sharebroker")
+        var settings = try Self.loadConfig(config)
+        if let port { settings.port = port }
+        let resolver = SecretResolver()
+
+        let loaded = PolicyLoader.load(adapters: settings.adapters, contracts: settings.contracts)
+        for issue in loaded.issues { print(issue.description) }
+        guard var bundle = loaded.bundle else {
+            print("the policy has errors: fix them (sharebroker check) and start again")
+            throw ExitCode(1)
+        }
+
+        var secretReferences = bundle.adapters.values.flatMap(\.credentials.secretReferences)
+        var simulators: ProviderSimulators?
+        var extraSecrets: [SecretReference: String] = [:]
+        if sandbox {
+            guard settings.host == "127.0.0.1" || settings.host == "localhost" else {
+                print("--sandbox listens on loopback only (listen is \(settings.host))")
+                throw ExitCode(1)
+            }
+            let credentials = SimulatorCredentials.random()
+            let started = try await ProviderSimulators.start(credentials: credentials, logger: logger)
+            simulators = started
+            var bases: [String: UpstreamURL] = [:]
+            for (provider, base) in started.baseURLs { bases[provider] = UpstreamURL(base) }
+            bundle = bundle.redirected(to: bases)
+            for (name, value) in credentials.environment { extraSecrets[.env(name)] = value }
+            settings.clients = Sandbox.clients(providers: Array(bundle.adapters.keys))
+            for client in settings.clients { if case .token(let ref) = client.credential { secretReferences.append(ref) } }
+        } else {
+            for client in settings.clients { if case .token(let ref) = client.credential { secretReferences.append(ref) } }
+        }
+        var secrets = resolver.resolve(secretReferences)
+        secrets.merge(extraSecrets) { _, new in new }
+
+        guard let path = settings.sqlitePath else {
+            print("database \(settings.database): only sqlite:PATH is supported by this build")
+            throw ExitCode(1)
+        }
+        let store = try SQLiteStore(path: path, stream: settings.node, logger: logger)
+        let dangling = try await store.resolveDanglingIntents(at: Date())
+        if dangling > 0 { logger.warning("intents without outcome marked unknown", metadata: ["count": "\(dangling)"]) }
+        let fingerprintKey = try resolver.keyOrCreate(settings.log.fingerprintKey,
+                                                      defaultPath: ".sharebroker/fingerprint.key")
+
+        let upstream = try CurlUpstreamClient(
+            options: CurlClientOptions(connectTimeout: .milliseconds(settings.limits.connectTimeoutMs),
+                                       totalTimeout: .milliseconds(settings.limits.upstreamTimeoutMs),
+                                       maxResponseBytes: settings.limits.maxResponseBytes),
+            logger: logger)
+        let assembled = Assembly.gateway(config: settings, bundle: bundle, secrets: secrets, log: store, grants: store,
+                                         upstream: upstream, fingerprintKey: fingerprintKey,
+                                         ready: { (try? await store.count()) != nil }, logger: logger)
+        for warning in assembled.warnings { logger.warning("\(warning)") }
+
+        let host = settings.host
+        let sandboxMode = sandbox
+        let running = simulators
+        let app = assembled.gateway.application(host: host, port: settings.port, logger: logger) { port in
+            print("sharebroker listening on http://\(host):\(port) (database \(path))")
+            if sandboxMode { Sandbox.printBanner(port: port, simulators: running) }
+        }
+        let group = ServiceGroup(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        do {
+            try await group.run()
+        } catch {
+            logger.error("server stopped", metadata: ["error": "\(error)"])
+        }
+        await upstream.shutdown()
+        await simulators?.shutdown()
+    }
+
+    static func loadConfig(_ path: String?) throws -> BrokerConfig {
+        guard let path else { return BrokerConfig() }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            print("\(path): cannot read the config file")
+            throw ExitCode(1)
+        }
+        let (config, issues) = BrokerConfig.decode(yaml: String(decoding: data, as: UTF8.self), file: path)
+        for issue in issues { print(issue.description) }
+        guard let config else { throw ExitCode(1) }
+        return config
+    }
+}
+
+/// The sandbox's fixed demo clients: loopback only, printed at start, used by the README walkthrough.
+enum Sandbox {
+    static let shareToken = "demo-share-token"
+    static let grantsToken = "demo-grants-token"
+    static let complianceToken = "demo-compliance-token"
+
+    static func clients(providers: [String]) -> [BrokerConfig.Client] {
+        [
+            BrokerConfig.Client(id: "demo-app", credential: .token(.literal(shareToken)), roles: [.share],
+                                providers: Set(providers), purposes: nil),
+            BrokerConfig.Client(id: "demo-accounts", credential: .token(.literal(grantsToken)), roles: [.grants],
+                                providers: [], purposes: nil),
+            BrokerConfig.Client(id: "demo-compliance", credential: .token(.literal(complianceToken)),
+                                roles: [.compliance], providers: [], purposes: nil),
+        ]
+    }
+
+    static func printBanner(port: Int, simulators: ProviderSimulators?) {
+        print("""
+
+            SANDBOX: every adapter points at a provider simulator on loopback.
+              share token       \(shareToken)        (client demo-app, role share, all providers)
+              grants token      \(grantsToken)       (client demo-accounts, role grants)
+              compliance token  \(complianceToken)   (client demo-compliance, role compliance)
+            """)
+        for simulator in simulators?.all ?? [] {
+            print("  simulator \(simulator.provider.padding(toLength: 16, withPad: " ", startingAt: 0)) \(simulator.baseURL)")
+        }
+        print("Try the walkthrough in README.md (curl -x http://127.0.0.1:\(port) …).\n")
     }
 }

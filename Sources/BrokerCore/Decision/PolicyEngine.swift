@@ -52,14 +52,15 @@ public struct PolicyEngine: Sendable {
             return refuse(2, .unknownProvider, "no adapter for provider \(request.provider)")
         }
         decision.adapterHash = adapter.contentHash
-        let operation: Operation
+        let operation: ProviderOperation
         var rawQuery: String?
         switch request.target {
-        case .operation(let name):
+        case .operation(let name, let query):
             guard let found = adapter.operation(named: name) else {
                 return refuse(2, .unknownOperation, "provider \(adapter.provider) has no operation \(name)")
             }
             operation = found
+            rawQuery = query
         case .http(let method, let path, let query):
             guard let (found, params) = match(adapter, method: method, path: path, headers: request.headers) else {
                 return refuse(2, .unknownOperation,
@@ -217,7 +218,7 @@ public struct PolicyEngine: Sendable {
 
     /// Finds the operation for a proxied request: method, path template, then `match_headers`.
     func match(_ adapter: Adapter, method: String, path: String,
-               headers: [HeaderField]) -> (Operation, [(name: String, value: String)])? {
+               headers: [HeaderField]) -> (ProviderOperation, [(name: String, value: String)])? {
         let upper = method.uppercased()
         var relative = Substring(path)
         if !adapter.upstream.basePath.isEmpty {
@@ -236,7 +237,7 @@ public struct PolicyEngine: Sendable {
     }
 
     /// The media-type problem of step 3, if any.
-    func mediaTypeProblem(_ operation: Operation, contentType: String?, bodyCount: Int) -> String? {
+    func mediaTypeProblem(_ operation: ProviderOperation, contentType: String?, bodyCount: Int) -> String? {
         guard let expected = operation.body.mediaType else {
             return bodyCount == 0 ? nil : "operation \(operation.name) takes no body"
         }

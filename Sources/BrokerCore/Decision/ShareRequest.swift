@@ -13,8 +13,9 @@ public struct ShareRequest: Sendable {
     public enum Target: Sendable {
         /// A proxied request: method, path (no query) and the raw query string.
         case http(method: String, path: String, query: String?)
-        /// An SDK decision: the operation named directly; the body is the fields document.
-        case operation(String)
+        /// An SDK decision: the operation named directly; the body is the fields document,
+        /// and `query` the parameters of an operation that takes them in the URL.
+        case operation(String, query: String? = nil)
     }
 
     /// `nil` when the caller did not authenticate.

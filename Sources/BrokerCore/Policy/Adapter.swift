@@ -14,13 +14,13 @@ public struct Adapter: Sendable {
     public var upstream: UpstreamURL
     public var hosts: [String]
     public var credentials: CredentialSpec
-    public var operations: [Operation]
+    public var operations: [ProviderOperation]
     public var revocation: RevocationSpec?
     /// SHA-256 (hex) of the file's bytes: logged with every share.
     public var contentHash: String
     var line: (provider: Int, upstream: Int) = (1, 1)
 
-    public func operation(named name: String) -> Operation? {
+    public func operation(named name: String) -> ProviderOperation? {
         operations.first { $0.name == name }
     }
 
@@ -56,9 +56,9 @@ public struct Adapter: Sendable {
             }
         }
         let credentials = object["credentials"].flatMap { CredentialSpec.decode($0) }
-        var operations: [Operation] = []
+        var operations: [ProviderOperation] = []
         for pair in object["operations"]?.mapping("operations") ?? [] {
-            if let operation = Operation.decode(name: pair.key, nameLine: pair.keyLine, node: pair.value) {
+            if let operation = ProviderOperation.decode(name: pair.key, nameLine: pair.keyLine, node: pair.value) {
                 operations.append(operation)
             }
         }

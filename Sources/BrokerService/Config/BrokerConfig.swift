@@ -18,6 +18,12 @@ public struct BrokerConfig: Sendable {
         public var roles: Set<Caller.Role>
         public var providers: Set<String>
         public var purposes: Set<String>?
+
+        public init(id: String, credential: Credential, roles: Set<Caller.Role>, providers: Set<String> = [],
+                    purposes: Set<String>? = nil) {
+            self.id = id; self.credential = credential; self.roles = roles; self.providers = providers
+            self.purposes = purposes
+        }
     }
 
     public struct UserJWT: Sendable {

@@ -19,7 +19,7 @@ public enum BodyFormat: String, Sendable, Hashable {
 /// Matched by method and path template (and, where several operations share a
 /// path, by `match_headers`, e.g. an action header). Closed world: values in the
 /// body, query, headers or path that no declaration covers are undeclared.
-public struct Operation: Sendable {
+public struct ProviderOperation: Sendable {
     public var name: String
     public var method: String
     public var path: PathTemplate
@@ -42,7 +42,7 @@ public struct Operation: Sendable {
         [FieldLocation.path, .query, .header, .body].flatMap { schema($0).declarations }
     }
 
-    static func decode(name: String, nameLine: Int, node: YAMLNode) -> Operation? {
+    static func decode(name: String, nameLine: Int, node: YAMLNode) -> ProviderOperation? {
         let what = "operation \(name)"
         guard let object = node.object(what, required: ["method", "path"],
                                        optional: ["purpose", "purposes", "body", "undeclared", "fields", "query",
@@ -114,7 +114,7 @@ public struct Operation: Sendable {
         // Partial operations are returned so cross-file checks still run; any issue fails the bundle.
         _ = ok
         guard let method, let template else { return nil }
-        return Operation(name: name, method: method, path: template, matchHeaders: matchHeaders, purposes: purposes,
+        return ProviderOperation(name: name, method: method, path: template, matchHeaders: matchHeaders, purposes: purposes,
                          body: body, undeclared: undeclared, schemas: schemas, line: nameLine)
     }
 

@@ -1,0 +1,87 @@
+import BrokerCore
+import BrokerCredentials
+import BrokerCurl
+import BrokerService
+import Foundation
+import Logging
+
+/// Builds a running gateway from its parts: the one place configuration becomes objects.
+///
+/// The executable resolves secrets and opens the store; tests do the same with a
+/// temporary SQLite file and the provider simulators. Providers whose credentials
+/// cannot be set up are left out of the gateway (their shares answer 502
+/// `credential_unavailable`) and reported, so one missing secret does not take the
+/// whole broker down.
+public enum Assembly {
+    public struct Result: Sendable {
+        public var gateway: Gateway
+        public var pipeline: SharePipeline
+        /// Human-readable problems found while assembling (no secret values).
+        public var warnings: [String]
+    }
+
+    public static func gateway(config: BrokerConfig, bundle: PolicyBundle, secrets: [SecretReference: String],
+                               log: any ShareLog, grants: any GrantStore, upstream: any UpstreamClient,
+                               fingerprintKey: [UInt8], serverNames: Set<String>? = nil,
+                               now: @escaping @Sendable () -> Date = Date.init,
+                               ready: @escaping @Sendable () async -> Bool = { true }, logger: Logger) -> Result {
+        var warnings: [String] = []
+        var injectors: [String: CredentialInjector] = [:]
+        for adapter in bundle.adapters.values.sorted(by: { $0.provider < $1.provider }) {
+            do {
+                injectors[adapter.provider] = try CredentialInjector(spec: adapter.credentials, secrets: secrets,
+                                                                     client: upstream, now: now, logger: logger)
+            } catch {
+                warnings.append("provider \(adapter.provider) is unavailable: \(error.message)")
+            }
+            if !adapter.upstream.isTLS && !adapter.upstream.isLoopback {
+                warnings.append("provider \(adapter.provider): upstream \(adapter.upstream) is not TLS and not on loopback")
+            }
+        }
+        var callers: [String: Caller] = [:]
+        for client in config.clients {
+            let caller = Caller(id: client.id, roles: client.roles, providers: client.providers, purposes: client.purposes)
+            switch client.credential {
+            case .tokenSHA256(let digest):
+                callers[digest] = caller
+            case .token(let reference):
+                guard let token = secrets[reference], !token.isEmpty else {
+                    warnings.append("client \(client.id) has no token (\(reference) is not set): it cannot authenticate")
+                    continue
+                }
+                callers[Authenticator.digest(token)] = caller
+            }
+        }
+        let engine = PolicyEngine(bundle: bundle, homeRegion: config.homeRegion, minorAge: config.minorAge,
+                                  limits: BodyLimits(maxBytes: config.limits.maxBodyBytes, maxDepth: config.limits.maxDepth))
+        let pipeline = SharePipeline(engine: engine, log: log, grants: grants, upstream: upstream, injectors: injectors,
+                                     fingerprinter: Fingerprinter(key: fingerprintKey), node: config.node, now: now,
+                                     logger: logger)
+        var names = serverNames ?? ["127.0.0.1", "localhost", "::1", "[::1]"]
+        names.insert(config.host.lowercased())
+        let settings = GatewaySettings(serverNames: names, maxBodyBytes: config.limits.maxBodyBytes,
+                                       clientTimeout: .milliseconds(config.limits.clientTimeoutMs))
+        let gateway = Gateway(pipeline: pipeline, grants: grants, authenticator: Authenticator(tokenDigests: callers),
+                              settings: settings, now: now, ready: ready)
+        return Result(gateway: gateway, pipeline: pipeline, warnings: warnings)
+    }
+}
+
+extension PolicyBundle {
+    /// The same policy with each listed provider's upstream (and token endpoint)
+    /// moved to another base URL, keeping paths and the forward-proxy hosts: how the
+    /// sandbox points every adapter at its simulator.
+    public func redirected(to baseURLs: [String: UpstreamURL]) -> PolicyBundle {
+        var copy = self
+        for (provider, base) in baseURLs {
+            guard var adapter = copy.adapters[provider] else { continue }
+            adapter.upstream = UpstreamURL(base.description + adapter.upstream.basePath) ?? base
+            if case .text(let tokenURL)? = adapter.credentials.parameters["token_url"], let old = UpstreamURL(tokenURL) {
+                let path = tokenURL.dropFirst(old.scheme.count + 3).drop { $0 != "/" }
+                adapter.credentials.parameters["token_url"] = .text(base.description + path)
+            }
+            copy.adapters[provider] = adapter
+        }
+        return copy
+    }
+}

@@ -1,0 +1,47 @@
+import BrokerCore
+@preconcurrency import Crypto
+import Foundation
+
+/// Maps a presented bearer token to the configured client.
+///
+/// Only SHA-256 digests of tokens are kept in memory; lookup hashes the presented
+/// token and compares digests, so neither timing nor a memory dump gives a token away.
+public struct Authenticator: Sendable {
+    private let callers: [String: Caller]
+
+    /// `tokens` maps the hex SHA-256 of each client's token to that client.
+    public init(tokenDigests: [String: Caller]) { self.callers = tokenDigests }
+
+    public static func digest(_ token: String) -> String { Hex.encode(SHA256.hash(data: Array(token.utf8))) }
+
+    public func caller(forToken token: String) -> Caller? {
+        guard !token.isEmpty else { return nil }
+        return callers[Self.digest(token)]
+    }
+
+    /// `Authorization: Bearer <token>`.
+    public func caller(authorization: String?) -> Caller? {
+        guard let value = authorization, let token = Self.bearer(value) else { return nil }
+        return caller(forToken: token)
+    }
+
+    /// `Proxy-Authorization: Bearer <token>`, or `Basic base64(client:token)` as `curl -x … -U client:token` sends.
+    public func caller(proxyAuthorization: String?) -> Caller? {
+        guard let value = proxyAuthorization else { return nil }
+        if let token = Self.bearer(value) { return caller(forToken: token) }
+        let parts = value.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0].lowercased() == "basic",
+              let data = Data(base64Encoded: String(parts[1]).trimmingCharacters(in: .whitespaces)),
+              let text = String(data: data, encoding: .utf8), let colon = text.firstIndex(of: ":") else { return nil }
+        let client = String(text[..<colon])
+        let token = String(text[text.index(after: colon)...])
+        guard let caller = caller(forToken: token), client.isEmpty || client == caller.id else { return nil }
+        return caller
+    }
+
+    static func bearer(_ value: String) -> String? {
+        let parts = value.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
+        return parts[1].trimmingCharacters(in: .whitespaces)
+    }
+}

@@ -1,0 +1,82 @@
+import BrokerCore
+import BrokerService
+import HTTPTypes
+import Hummingbird
+
+/// The first stop of every request: tunnels are refused, a provider's host is a
+/// forward-proxy share, the broker's own names reach the router, anything else is refused.
+///
+/// NIO turns an absolute-form request (`POST http://push-api.example.com/v1/x`)
+/// into a path plus a `Host` header, so the host decides: an adapter's host makes
+/// it a share for that adapter; an unknown host is refused (never an open proxy,
+/// and never a way to reach the broker's own API through a foreign name).
+struct ForwardProxyMiddleware: RouterMiddleware {
+    typealias Context = BrokerRequestContext
+    let shares: ShareHTTP
+    let settings: GatewaySettings
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        if request.method == .connect {
+            var response = Problem(status: 405, code: "tunnel_not_inspectable",
+                                   detail: "CONNECT tunnels cannot be inspected; send http:// requests through the broker, which adds TLS").response()
+            // A response to CONNECT has no body framing a client can rely on: close after it.
+            response.headers[.connection] = "close"
+            return response
+        }
+        let host = Self.hostName(request.head.authority)
+        if let host, let provider = shares.pipeline.bundle.providerByHost[host] {
+            let caller = shares.authenticator.caller(proxyAuthorization: request.headers[.proxyAuthorization])
+            if caller == nil && request.headers[.proxyAuthorization] == nil {
+                var response = Problem(status: 407, code: "unauthenticated",
+                                       detail: "the broker needs Proxy-Authorization: Bearer <token> (or curl -U client:token)").response()
+                response.headers[.proxyAuthenticate] = "Basic realm=\"sharebroker\""
+                return response
+            }
+            return try await shares.proxy(request, caller: caller, provider: provider, path: request.uri.path,
+                                          query: request.uri.query)
+        }
+        if let host, !settings.serverNames.contains(host) {
+            return Problem(status: 404, code: "unknown_provider",
+                           detail: "no adapter serves host \(host.prefix(253)), and it is not one of this broker's server names").response()
+        }
+        return try await next(request, context)
+    }
+
+    /// `Host` without its port, lowercased; `[::1]:8080` → `[::1]`.
+    static func hostName(_ authority: String?) -> String? {
+        guard let authority, !authority.isEmpty else { return nil }
+        var host = Substring(authority)
+        if host.hasPrefix("[") {
+            if let close = host.firstIndex(of: "]") { host = host[...close] }
+        } else if let colon = host.lastIndex(of: ":") {
+            host = host[..<colon]
+        }
+        return host.lowercased()
+    }
+}
+
+/// Every thrown error leaves as problem+json with a stable code.
+struct ProblemMiddleware: RouterMiddleware {
+    typealias Context = BrokerRequestContext
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let problem as Problem {
+            return problem.response()
+        } catch let error as HTTPError {
+            let code: String
+            switch error.status.code {
+            case 404: code = "not_found"
+            case 405: code = "method_not_allowed"
+            case 413: code = "body_too_large"
+            case 408: code = "request_timeout"
+            default: code = error.status.code >= 500 ? "internal_error" : "bad_request"
+            }
+            return Problem(status: error.status.code, code: code, detail: error.body ?? error.status.reasonPhrase).response()
+        } catch {
+            context.logger.error("unhandled error", metadata: ["error.type": "\(type(of: error))"])
+            return Problem(status: 500, code: "internal_error", detail: "an internal error occurred").response()
+        }
+    }
+}

@@ -1,0 +1,186 @@
+import BrokerCore
+import BrokerPayload
+import BrokerService
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+
+/// The gateway's HTTP surface: forward proxy, path-form proxy, SDK decisions,
+/// subjects and grants, health. Built from its dependencies, no globals, so tests
+/// build the real thing on port 0.
+public struct Gateway: Sendable {
+    public let pipeline: SharePipeline
+    public let grants: any GrantStore
+    public let authenticator: Authenticator
+    public let settings: GatewaySettings
+    /// `/readyz`: true when the store answers and the policy is loaded.
+    public let ready: @Sendable () async -> Bool
+    let now: @Sendable () -> Date
+
+    public init(pipeline: SharePipeline, grants: any GrantStore, authenticator: Authenticator, settings: GatewaySettings,
+                now: @escaping @Sendable () -> Date = Date.init, ready: @escaping @Sendable () async -> Bool = { true }) {
+        self.pipeline = pipeline; self.grants = grants; self.authenticator = authenticator; self.settings = settings
+        self.now = now; self.ready = ready
+    }
+
+    public func router() -> Router<BrokerRequestContext> {
+        let router = Router(context: BrokerRequestContext.self)
+        let shares = ShareHTTP(pipeline: pipeline, authenticator: authenticator, settings: settings)
+        router.addMiddleware {
+            ProblemMiddleware()
+            ForwardProxyMiddleware(shares: shares, settings: settings)
+        }
+
+        router.get("/healthz") { _, _ in SubjectsController.json(["status": "ok"]) }
+        router.get("/readyz") { _, _ in
+            await ready() ? SubjectsController.json(["status": "ready"])
+                : Problem(status: 503, code: "not_ready", detail: "the share log is not writable").response()
+        }
+
+        // Path form: ANY /v1/proxy/{provider}/{path…}
+        let methods: [HTTPRequest.Method] = [.get, .post, .put, .patch, .delete, .head, .options]
+        for method in methods {
+            router.on("/v1/proxy/:provider", method: method) { request, context in
+                let caller = authenticator.caller(authorization: request.headers[.authorization])
+                return try await shares.proxy(request, caller: caller, provider: context.parameters.get("provider") ?? "",
+                                              path: "/", query: request.uri.query)
+            }
+            router.on("/v1/proxy/:provider/**", method: method) { request, context in
+                let provider = context.parameters.get("provider") ?? ""
+                let prefix = "/v1/proxy/" + provider
+                var path = String(request.uri.path.dropFirst(min(prefix.utf8.count, request.uri.path.utf8.count)))
+                if path.isEmpty { path = "/" }
+                let caller = authenticator.caller(authorization: request.headers[.authorization])
+                return try await shares.proxy(request, caller: caller, provider: provider, path: path,
+                                              query: request.uri.query)
+            }
+        }
+
+        router.post("/v1/decisions") { request, _ in
+            try await SDKDecisions(pipeline: pipeline, authenticator: authenticator, settings: settings, shares: shares)
+                .decide(request)
+        }
+
+        SubjectsController(grants: grants, authenticator: authenticator, bundle: pipeline.bundle, now: now)
+            .register(on: router)
+        return router
+    }
+
+    /// The Hummingbird application on `host:port` (port 0 picks a free port, reported to `onServerRunning`).
+    public func application(host: String, port: Int, idleTimeout: Duration = .seconds(60), logger: Logger,
+                            onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
+        let seconds = Int64(idleTimeout.components.seconds)
+        return Application(
+            router: router(),
+            server: .http1(configuration: .init(idleTimeout: .seconds(max(1, seconds)))),
+            configuration: .init(address: .hostname(host, port: port), serverName: "sharebroker"),
+            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },
+            logger: logger)
+    }
+}
+
+/// `POST /v1/decisions` `{provider, operation, subject, purpose?, fields}`.
+///
+/// `fields` is a JSON object: the body of a JSON operation, or the flat
+/// parameters of a form or query operation. It is evaluated exactly like a
+/// proxied share and logged with channel `sdk`; nothing is forwarded.
+struct SDKDecisions: Sendable {
+    let pipeline: SharePipeline
+    let authenticator: Authenticator
+    let settings: GatewaySettings
+    let shares: ShareHTTP
+
+    func decide(_ request: Request) async throws -> Response {
+        let caller = authenticator.caller(authorization: request.headers[.authorization])
+        let bytes = try await shares.readBody(request)
+        guard bytes.count <= settings.maxBodyBytes else {
+            throw Problem(status: 413, code: "body_too_large", detail: "the body is over \(settings.maxBodyBytes) bytes")
+        }
+        let envelope: JSONBody
+        do {
+            envelope = try JSONBody(bytes, limits: PayloadLimits(maxBytes: settings.maxBodyBytes, maxDepth: 66))
+        } catch {
+            throw Problem(status: 400, code: "malformed_body", detail: error.message)
+        }
+        func text(_ key: String) -> String? {
+            for field in envelope.fields where field.path == FieldPath(keys: key) {
+                if case .string(let value) = field.value { return value }
+            }
+            return nil
+        }
+        guard let provider = text("provider"), let operationName = text("operation") else {
+            throw Problem(status: 400, code: "malformed_body", detail: "provider and operation are required strings")
+        }
+        // Re-serialise only `fields`, so what is evaluated is exactly what the SDK gets back.
+        let fieldsBody = envelope.fields.contains { $0.path.segments.first == .key(ExactKey("fields")) }
+            ? envelope.serialized(removing: Set(envelope.fields.compactMap { field -> FieldPath? in
+                guard case .key(let key)? = field.path.segments.first, key.string != "fields" else { return nil }
+                return field.path.prefix(1)
+            }))
+            : Array("{\"fields\":{}}".utf8)
+        let inner = Self.unwrapFields(fieldsBody)
+        let adapter = pipeline.bundle.adapters[provider]
+        let operation = adapter?.operation(named: operationName)
+        var body = inner
+        var contentType = "application/json"
+        var query: String?
+        if let operation, operation.body != .json {
+            // Flat parameters: a form body, or the query of a body-less operation.
+            guard let flat = Self.formEncode(inner, limits: PayloadLimits(maxBytes: settings.maxBodyBytes)) else {
+                throw Problem(status: 400, code: "malformed_body",
+                              detail: "operation \(operationName) takes flat parameters: fields must map names to strings or numbers")
+            }
+            if operation.body == .form {
+                body = Array(flat.utf8); contentType = "application/x-www-form-urlencoded"
+            } else {
+                body = []; query = flat
+            }
+        }
+        let share = ShareRequest(caller: caller, provider: provider, target: .operation(operationName, query: query), headers: [],
+                                 contentType: contentType, body: body, subject: text("subject"),
+                                 purpose: text("purpose"), time: Date())
+        var result = await pipeline.share(share, channel: .sdk)
+        if case .decided(let id, let decision, _) = result, operation?.body != .json {
+            // For flat operations the SDK gets the allowed parameters back as a JSON object.
+            result = .decided(shareID: id, decision: decision, payload: Self.flatObject(decision))
+        }
+        return shares.respond(result)
+    }
+
+    /// `{"fields":X}` → the bytes of X.
+    static func unwrapFields(_ bytes: [UInt8]) -> [UInt8] {
+        let prefix = Array("{\"fields\":".utf8)
+        guard bytes.count > prefix.count + 1, Array(bytes.prefix(prefix.count)) == prefix else { return Array("{}".utf8) }
+        return Array(bytes[prefix.count..<(bytes.count - 1)])
+    }
+
+    static func formEncode(_ object: [UInt8], limits: PayloadLimits) -> String? {
+        guard let parsed = try? JSONBody(object, limits: limits) else { return nil }
+        var pairs: [String] = []
+        for field in parsed.fields {
+            guard field.path.segments.count == 1, case .key(let key) = field.path.segments[0] else { return nil }
+            let value: String
+            switch field.value {
+            case .string(let s): value = s
+            case .number(let n): value = n
+            case .bool(let b): value = b ? "true" : "false"
+            default: return nil
+            }
+            pairs.append(PercentDecoding.encodePathSegment(key.string).replacingOccurrences(of: "&", with: "%26")
+                .replacingOccurrences(of: "=", with: "%3D").replacingOccurrences(of: "+", with: "%2B")
+                + "=" + PercentDecoding.encodePathSegment(value).replacingOccurrences(of: "&", with: "%26")
+                .replacingOccurrences(of: "=", with: "%3D").replacingOccurrences(of: "+", with: "%2B"))
+        }
+        return pairs.joined(separator: "&")
+    }
+
+    static func flatObject(_ decision: ShareDecision) -> [UInt8] {
+        var object: [String: Any] = [:]
+        for field in decision.fields where field.action == .sent && field.location != .path {
+            object[field.path.description] = field.value.canonicalText
+        }
+        return Array((try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8))
+    }
+}

@@ -1,0 +1,18 @@
+import BrokerCore
+
+/// What the HTTP layer needs to know beyond the pipeline.
+public struct GatewaySettings: Sendable {
+    /// Host names (without port) under which the broker's own API is served. Any
+    /// other host that no adapter claims is refused: the broker is never an open proxy.
+    public var serverNames: Set<String>
+    public var maxBodyBytes: Int
+    /// A client that has not delivered its whole body within this time gets 408.
+    public var clientTimeout: Duration
+
+    public init(serverNames: Set<String> = ["127.0.0.1", "localhost", "::1", "[::1]"], maxBodyBytes: Int = 1_048_576,
+                clientTimeout: Duration = .seconds(30)) {
+        self.serverNames = serverNames
+        self.maxBodyBytes = maxBodyBytes
+        self.clientTimeout = clientTimeout
+    }
+}

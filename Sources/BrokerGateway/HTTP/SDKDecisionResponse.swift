@@ -1,0 +1,37 @@
+import BrokerCore
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// The answer to `POST /v1/decisions`: the decision, per-field actions and the payload the SDK may send.
+enum SDKDecisionResponse {
+    static func response(shareID: String, decision: ShareDecision, payload: [UInt8]) -> Response {
+        var object: [String: Any] = [
+            "share_id": shareID,
+            "decision": decision.verdict.rawValue,
+            "provider": decision.provider,
+            "fields": decision.fields.map { field -> [String: Any] in
+                var entry: [String: Any] = ["path": field.path.description, "location": field.location.rawValue,
+                                            "action": field.action.rawValue]
+                if let category = field.category { entry["category"] = category }
+                if let reason = field.reason { entry["reason"] = reason.rawValue }
+                return entry
+            },
+        ]
+        if let operation = decision.operation { object["operation"] = operation }
+        if let purpose = decision.purpose { object["purpose"] = purpose }
+        if let version = decision.contractVersion { object["contract_version"] = version }
+        var data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
+        // Splice the payload in as raw JSON: it is already the broker's own strict serialisation.
+        if !payload.isEmpty, data.last == UInt8(ascii: "}") {
+            data.removeLast()
+            data.append(contentsOf: Array(",\"payload\":".utf8) + payload + [UInt8(ascii: "}")])
+        }
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        headers[.shareID] = shareID
+        headers[.shareDecision] = decision.verdict.rawValue
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}

@@ -1,0 +1,85 @@
+import BrokerCore
+import BrokerCurl
+import BrokerService
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// Turns HTTP requests into shares and pipeline results into HTTP responses.
+struct ShareHTTP: Sendable {
+    let pipeline: SharePipeline
+    let authenticator: Authenticator
+    let settings: GatewaySettings
+
+    /// Reads at most `maxBodyBytes + 1` bytes (one more than allowed, so the policy
+    /// engine reports `body_too_large` in its order), within the client timeout.
+    func readBody(_ request: Request) async throws -> [UInt8] {
+        let limit = settings.maxBodyBytes + 1
+        let timeout = settings.clientTimeout
+        return try await withThrowingTaskGroup(of: [UInt8]?.self) { group in
+            group.addTask {
+                var bytes: [UInt8] = []
+                for try await var chunk in request.body {
+                    let take = min(chunk.readableBytes, limit - bytes.count)
+                    if let slice = chunk.readBytes(length: take) { bytes += slice }
+                    if bytes.count >= limit { break }
+                }
+                return bytes
+            }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let body = first else {
+                throw Problem(status: 408, code: "request_timeout",
+                              detail: "the request body did not arrive within \(timeout)")
+            }
+            return body
+        }
+    }
+
+    /// Runs one proxied share. `path` is the provider-relative path, `query` the raw query.
+    func proxy(_ request: Request, caller: Caller?, provider: String, path: String, query: String?) async throws -> Response {
+        let body = try await readBody(request)
+        var headers: [HeaderField] = []
+        headers.reserveCapacity(request.headers.count)
+        for field in request.headers { headers.append(HeaderField(field.name.canonicalName, field.value)) }
+        let share = ShareRequest(
+            caller: caller, provider: provider,
+            target: .http(method: request.method.rawValue, path: path, query: query),
+            headers: headers, contentType: request.headers[.contentType], body: body,
+            subject: request.headers[.shareSubject], purpose: request.headers[.sharePurpose], time: Date())
+        return respond(await pipeline.share(share, channel: .proxy))
+    }
+
+    func respond(_ result: ShareResult) -> Response {
+        switch result {
+        case .forwarded(let upstream, let shareID, let decision):
+            var headers = HTTPFields()
+            for line in upstream.headers {
+                let name = line.name.lowercased()
+                if Self.droppedResponseHeaders.contains(name) { continue }
+                guard let fieldName = HTTPField.Name(line.name) else { continue }
+                headers.append(HTTPField(name: fieldName, value: line.value))
+            }
+            headers[.shareID] = shareID
+            headers[.shareDecision] = decision.verdict.rawValue
+            return Response(status: HTTPResponse.Status(code: upstream.status), headers: headers,
+                            body: .init(byteBuffer: ByteBuffer(bytes: upstream.body)))
+        case .decided(let shareID, let decision, let payload):
+            return SDKDecisionResponse.response(shareID: shareID, decision: decision, payload: payload)
+        case .refused(let problem, let decision):
+            var response = problem.response()
+            if let decision, decision.verdict == .blocked { response.headers[.shareDecision] = "blocked" }
+            return response
+        }
+    }
+
+    /// Hop-by-hop and framing headers of the provider's response are the broker's own business.
+    static let droppedResponseHeaders: Set<String> = [
+        "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer",
+        "content-length", "set-cookie", "set-cookie2",
+    ]
+}

@@ -1,0 +1,166 @@
+import BrokerCore
+import BrokerPayload
+import BrokerService
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// `PUT /v1/subjects/{id}`, `POST`/`GET /v1/subjects/{id}/grants` (role `grants`).
+struct SubjectsController: Sendable {
+    let grants: any GrantStore
+    let authenticator: Authenticator
+    let bundle: PolicyBundle
+    let now: @Sendable () -> Date
+
+    func register(on router: Router<BrokerRequestContext>) {
+        router.put("/v1/subjects/:id") { request, context in try await putSubject(request, context) }
+        router.post("/v1/subjects/:id/grants") { request, context in try await addGrant(request, context) }
+        router.get("/v1/subjects/:id/grants") { request, context in try await listGrants(request, context) }
+    }
+
+    func requireRole(_ request: Request, _ role: Caller.Role) throws -> Caller {
+        guard let caller = authenticator.caller(authorization: request.headers[.authorization]) else {
+            throw Problem(status: 401, code: "unauthenticated", detail: "send Authorization: Bearer <token>")
+        }
+        guard caller.roles.contains(role) || caller.roles.contains(.admin) else {
+            throw Problem(status: 403, code: "caller_not_permitted", detail: "this call needs the role \(role.rawValue)")
+        }
+        return caller
+    }
+
+    static func subjectID(_ context: BrokerRequestContext) throws -> String {
+        guard let id = context.parameters.get("id"), !id.isEmpty, id.utf8.count <= 256 else {
+            throw Problem(status: 400, code: "invalid_subject", detail: "the subject id must be 1–256 bytes")
+        }
+        return id
+    }
+
+    /// Strict JSON (no duplicate keys, no trailing data) decoded into `T`.
+    static func decode<T: Decodable>(_ type: T.Type, _ request: Request, limit: Int = 65_536) async throws -> T {
+        var request = request
+        let buffer: ByteBuffer
+        do { buffer = try await request.collectBody(upTo: limit) } catch {
+            throw Problem(status: 413, code: "body_too_large", detail: "the body is over \(limit) bytes")
+        }
+        let bytes = Array(buffer.readableBytesView)
+        do {
+            _ = try JSONBody(bytes, limits: PayloadLimits(maxBytes: limit, maxDepth: 8))
+        } catch {
+            throw Problem(status: 400, code: "malformed_body", detail: error.message)
+        }
+        do {
+            let decoder = JSONDecoder()
+            decoder.keyDecodingStrategy = .convertFromSnakeCase
+            decoder.dateDecodingStrategy = .iso8601
+            return try decoder.decode(T.self, from: Data(bytes))
+        } catch {
+            throw Problem(status: 400, code: "malformed_body", detail: "the body does not have the expected fields and types")
+        }
+    }
+
+    static func json(_ object: Any, status: HTTPResponse.Status = .ok) -> Response {
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    struct SubjectBody: Decodable {
+        var birthDate: String?
+        var minor: Bool?
+        var region: String?
+    }
+
+    func putSubject(_ request: Request, _ context: BrokerRequestContext) async throws -> Response {
+        _ = try requireRole(request, .grants)
+        let id = try Self.subjectID(context)
+        let body = try await Self.decode(SubjectBody.self, request)
+        var birth: CalendarDay?
+        if let text = body.birthDate {
+            guard let day = CalendarDay(text) else {
+                throw Problem(status: 400, code: "invalid_subject", detail: "birth_date must be YYYY-MM-DD")
+            }
+            birth = day
+        }
+        if let region = body.region, region.count != 2 || region != region.uppercased() {
+            throw Problem(status: 400, code: "invalid_subject", detail: "region must be an ISO 3166 alpha-2 code")
+        }
+        let subject = Subject(id: id, birthDate: birth, minor: body.minor, region: body.region)
+        do { try await grants.putSubject(subject) } catch { throw Problem.logUnavailable(error.message) }
+        return Self.json(Self.render(subject))
+    }
+
+    struct GrantBody: Decodable {
+        var provider: String
+        var purpose: String
+        var categories: [String]?
+        var separateConsent: Bool
+        var crossBorderConsent: Bool
+        var policyVersion: String
+        var evidence: String
+        var expiresAt: Date?
+    }
+
+    func addGrant(_ request: Request, _ context: BrokerRequestContext) async throws -> Response {
+        _ = try requireRole(request, .grants)
+        let id = try Self.subjectID(context)
+        let body = try await Self.decode(GrantBody.self, request)
+        guard let contract = bundle.contracts[body.provider] else {
+            throw Problem(status: 400, code: "invalid_grant", detail: "unknown provider \(body.provider)")
+        }
+        guard contract.purposes[body.purpose] != nil else {
+            throw Problem(status: 400, code: "invalid_grant",
+                          detail: "the contract with \(body.provider) does not cover purpose \(body.purpose)")
+        }
+        for category in body.categories ?? [] where bundle.taxonomy.categories[category] == nil {
+            throw Problem(status: 400, code: "invalid_grant", detail: "unknown category \(category)")
+        }
+        guard !body.policyVersion.isEmpty, !body.evidence.isEmpty else {
+            throw Problem(status: 400, code: "invalid_grant", detail: "policy_version and evidence are required")
+        }
+        let grant = Grant(id: "g_" + ShareID.make(at: now()).replacingOccurrences(of: "-", with: ""), subject: id,
+                          provider: body.provider, purpose: body.purpose, categories: body.categories,
+                          separateConsent: body.separateConsent, crossBorderConsent: body.crossBorderConsent,
+                          policyVersion: body.policyVersion, evidence: body.evidence, grantedAt: now(),
+                          expiresAt: body.expiresAt)
+        do { try await grants.addGrant(grant) } catch { throw Problem.logUnavailable(error.message) }
+        return Self.json(Self.render(grant), status: .created)
+    }
+
+    func listGrants(_ request: Request, _ context: BrokerRequestContext) async throws -> Response {
+        _ = try requireRole(request, .grants)
+        let id = try Self.subjectID(context)
+        let list: [Grant]
+        do { list = try await grants.grants(of: id) } catch { throw Problem.logUnavailable(error.message) }
+        return Self.json(["subject": id, "grants": list.map(Self.render)])
+    }
+
+    nonisolated(unsafe) static let iso: ISO8601DateFormatter = {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter
+    }()
+
+    static func render(_ subject: Subject) -> [String: Any] {
+        var out: [String: Any] = ["id": subject.id]
+        if let birth = subject.birthDate { out["birth_date"] = birth.description }
+        if let minor = subject.minor { out["minor"] = minor }
+        if let region = subject.region { out["region"] = region }
+        return out
+    }
+
+    static func render(_ grant: Grant) -> [String: Any] {
+        var out: [String: Any] = [
+            "id": grant.id, "subject": grant.subject, "provider": grant.provider, "purpose": grant.purpose,
+            "separate_consent": grant.separateConsent, "cross_border_consent": grant.crossBorderConsent,
+            "policy_version": grant.policyVersion, "evidence": grant.evidence,
+            "granted_at": iso.string(from: grant.grantedAt),
+        ]
+        out["categories"] = grant.categories ?? NSNull()
+        if let expires = grant.expiresAt { out["expires_at"] = iso.string(from: expires) }
+        if let revoked = grant.revokedAt { out["revoked_at"] = iso.string(from: revoked) }
+        out["status"] = grant.revokedAt != nil ? "revoked" : (grant.isExpired(at: Date()) ? "expired" : "active")
+        return out
+    }
+}

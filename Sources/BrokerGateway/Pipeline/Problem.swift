@@ -1,0 +1,54 @@
+import BrokerCore
+import BrokerService
+
+/// An error answer, independent of HTTP framing: RFC 9457 problem details with a stable code.
+///
+/// The HTTP layer renders it as `application/problem+json` in one place.
+/// `detail` never contains a personal value.
+public struct Problem: Error, Sendable {
+    public struct Field: Sendable, Hashable, Codable {
+        public var path: String
+        public var location: String
+        public var category: String?
+        public var reason: String
+    }
+
+    public var statusCode: Int
+    public var code: String
+    public var title: String
+    public var detail: String
+    public var shareID: String?
+    public var fields: [Field]
+
+    public init(status: Int, code: String, title: String? = nil, detail: String, shareID: String? = nil,
+                fields: [Field] = []) {
+        self.statusCode = status
+        self.code = code
+        self.title = title ?? Problem.defaultTitle(code)
+        self.detail = detail
+        self.shareID = shareID
+        self.fields = fields
+    }
+
+    /// The refusal of a blocked decision.
+    public init(decision: ShareDecision, shareID: String?) {
+        let code = decision.code ?? .undeclaredField
+        self.init(status: decision.status, code: code.rawValue, detail: decision.message ?? code.rawValue,
+                  shareID: shareID,
+                  fields: decision.deniedFields.map {
+                      Field(path: $0.path.description, location: $0.location.rawValue, category: $0.category,
+                            reason: $0.reason?.rawValue ?? "denied")
+                  })
+    }
+
+    public static func logUnavailable(_ detail: String) -> Problem {
+        Problem(status: 503, code: "log_unavailable",
+                detail: "the share log cannot be written, so nothing was shared (\(detail))")
+    }
+
+    static func defaultTitle(_ code: String) -> String {
+        let words = code.split(separator: "_").map(String.init)
+        guard let first = words.first else { return code }
+        return ([first.prefix(1).uppercased() + first.dropFirst()] + words.dropFirst()).joined(separator: " ")
+    }
+}

@@ -1,0 +1,216 @@
+import BrokerCore
+import BrokerService
+import BrokerCredentials
+import BrokerCurl
+import Foundation
+import Logging
+
+/// What the pipeline answers for one share.
+public enum ShareResult: Sendable {
+    /// Forwarded: the provider's response, the share id and the verdict (`allowed` or `redacted`).
+    case forwarded(UpstreamResponse, shareID: String, decision: ShareDecision)
+    /// An SDK decision that allows the share: the SDK sends the payload itself.
+    case decided(shareID: String, decision: ShareDecision, payload: [UInt8])
+    /// Refused or failed: nothing was sent (or, for upstream failures, nothing came back).
+    case refused(Problem, decision: ShareDecision?)
+}
+
+/// The share pipeline: decide → commit the intent durably → forward → record the outcome → respond.
+///
+/// Invariants (DESIGN §1): nothing leaves before its intent is durable; if the log
+/// cannot be written the share is refused with 503 `log_unavailable`; what is
+/// forwarded is the broker's own re-serialisation of what was checked; the
+/// provider's credentials are added here and never come from the caller.
+public final class SharePipeline: Sendable {
+    let engine: PolicyEngine
+    let log: any ShareLog
+    let grants: any GrantStore
+    let upstream: any UpstreamClient
+    let injectors: [String: CredentialInjector]
+    let fingerprinter: Fingerprinter
+    let node: String
+    let now: @Sendable () -> Date
+    let logger: Logger
+    let decoder = StrictPayloadDecoder()
+
+    public init(engine: PolicyEngine, log: any ShareLog, grants: any GrantStore, upstream: any UpstreamClient,
+                injectors: [String: CredentialInjector], fingerprinter: Fingerprinter, node: String,
+                now: @escaping @Sendable () -> Date = Date.init, logger: Logger) {
+        self.engine = engine; self.log = log; self.grants = grants; self.upstream = upstream
+        self.injectors = injectors; self.fingerprinter = fingerprinter; self.node = node; self.now = now
+        self.logger = logger
+    }
+
+    public var bundle: PolicyBundle { engine.bundle }
+
+    /// Runs one share through the pipeline. Never throws: every failure is a `Problem`.
+    public func share(_ request: ShareRequest, channel: ShareChannel) async -> ShareResult {
+        var request = request
+        request.time = now()
+        var logger = self.logger
+        logger[metadataKey: "share.provider"] = .string(request.provider)
+        logger[metadataKey: "share.channel"] = .string(channel.rawValue)
+        if let caller = request.caller { logger[metadataKey: "share.caller"] = .string(caller.id) }
+
+        // The subject's grants, read only when the request got past the caller checks.
+        var context = SubjectContext.none
+        if let caller = request.caller, caller.mayShare(with: request.provider),
+           bundle.adapters[request.provider] != nil, let subject = request.subject, !subject.isEmpty {
+            do {
+                context = try await grants.context(subject: subject, provider: request.provider)
+            } catch {
+                logger.error("grant store unavailable", metadata: ["error": "\(error.message)"])
+                return .refused(.logUnavailable(error.message), decision: nil)
+            }
+        }
+
+        let decision = engine.evaluate(request, context: context, decoder: decoder)
+        logger[metadataKey: "share.verdict"] = .string(decision.verdict.rawValue)
+        if let operation = decision.operation { logger[metadataKey: "share.operation"] = .string(operation) }
+
+        // Unauthenticated callers and unknown providers are not logged as shares (they would
+        // let anyone fill the log); they are counted in the application log.
+        guard let caller = request.caller, bundle.adapters[request.provider] != nil else {
+            logger.notice("share refused before logging", metadata: ["share.code": "\(decision.code?.rawValue ?? "-")"])
+            return .refused(Problem(decision: decision, shareID: nil), decision: decision)
+        }
+
+        let shareID = ShareID.make(at: request.time)
+        logger[metadataKey: "share.id"] = .string(shareID)
+        let entry = makeEntry(decision, shareID: shareID, caller: caller.id, channel: channel, time: request.time)
+        let position: ChainPosition
+        do {
+            switch try await log.appendIntent(entry) {
+            case .committed(let committed):
+                position = committed
+            case .grantRevoked(let grantID, _):
+                logger.notice("share refused by the revocation fence", metadata: ["grant.id": "\(grantID)"])
+                var refused = decision
+                refused.verdict = .blocked
+                refused.code = .consentRevoked
+                refused.message = "grant \(grantID) was revoked while the share was being decided"
+                return .refused(Problem(decision: refused, shareID: shareID), decision: refused)
+            }
+        } catch {
+            logger.error("share log unavailable: refusing", metadata: ["error": "\(error.message)"])
+            return .refused(.logUnavailable(error.message), decision: decision)
+        }
+        _ = position
+
+        guard decision.verdict != .blocked else {
+            logger.info("share blocked", metadata: ["share.code": "\(decision.code?.rawValue ?? "-")"])
+            return .refused(Problem(decision: decision, shareID: shareID), decision: decision)
+        }
+
+        if channel == .sdk {
+            let payload = decision.body?.serialized(removing: decision.removals(in: .body)) ?? []
+            await recordOutcome(ShareOutcome(shareID: shareID, time: now(), result: .delegated), logger: logger)
+            logger.info("share decided for the SDK")
+            return .decided(shareID: shareID, decision: decision, payload: payload)
+        }
+
+        // Forward.
+        let started = ContinuousClock.now
+        guard var outbound = outboundRequest(decision) else {
+            await recordOutcome(ShareOutcome(shareID: shareID, time: now(), result: .error, error: "internal"), logger: logger)
+            return .refused(Problem(status: 500, code: "internal_error", detail: "the operation could not be rendered",
+                                    shareID: shareID), decision: decision)
+        }
+        // A provider whose credentials could not be set up at start is never called without them.
+        guard let injector = injectors[decision.provider] else {
+            await recordOutcome(ShareOutcome(shareID: shareID, time: now(), result: .error, error: "credential_unavailable"),
+                                logger: logger)
+            return .refused(Problem(status: 502, code: "credential_unavailable",
+                                    detail: "the broker has no usable credentials for \(decision.provider); see its start-up log",
+                                    shareID: shareID), decision: decision)
+        }
+        let credentialFields = operation(of: decision)?.declarations.filter(\.credential) ?? []
+        do {
+            try await injector.authorize(&outbound, credentialFields: credentialFields)
+        } catch {
+            logger.error("provider credentials unavailable", metadata: ["error": "\(error.message)"])
+            await recordOutcome(ShareOutcome(shareID: shareID, time: now(), result: .error, error: error.code.rawValue),
+                                logger: logger)
+            return .refused(Problem(status: 502, code: error.code.rawValue, detail: error.message, shareID: shareID),
+                            decision: decision)
+        }
+        do {
+            let response = try await upstream.send(outbound.upstreamRequest())
+            let latency = Self.milliseconds(ContinuousClock.now - started)
+            if response.status == 401 { await injector.invalidate() }
+            await recordOutcome(ShareOutcome(shareID: shareID, time: now(), result: .ok, upstreamStatus: response.status,
+                                             latencyMs: latency), logger: logger)
+            logger.info("share forwarded", metadata: ["upstream.status": "\(response.status)", "share.latency_ms": "\(latency)"])
+            return .forwarded(response, shareID: shareID, decision: decision)
+        } catch let error as UpstreamError {
+            let latency = Self.milliseconds(ContinuousClock.now - started)
+            await recordOutcome(ShareOutcome(shareID: shareID, time: now(), result: .error, latencyMs: latency,
+                                             error: error.code.rawValue), logger: logger)
+            logger.warning("upstream failed", metadata: ["upstream.error": "\(error.code.rawValue)"])
+            let status = error.code == .timeout ? 504 : 502
+            return .refused(Problem(status: status, code: error.code == .timeout ? "upstream_timeout" : "upstream_unreachable",
+                                    detail: error.message, shareID: shareID), decision: decision)
+        } catch {
+            await recordOutcome(ShareOutcome(shareID: shareID, time: now(), result: .error, error: "internal"), logger: logger)
+            return .refused(Problem(status: 502, code: "upstream_unreachable", detail: "the upstream call failed",
+                                    shareID: shareID), decision: decision)
+        }
+    }
+
+    /// An outcome that cannot be written leaves the intent dangling: it becomes `unknown` at the next start.
+    private func recordOutcome(_ outcome: ShareOutcome, logger: Logger) async {
+        do {
+            _ = try await log.appendOutcome(outcome)
+        } catch {
+            logger.error("share outcome not logged; it will read unknown after restart",
+                         metadata: ["error": "\(error.message)"])
+        }
+    }
+
+    func operation(of decision: ShareDecision) -> ProviderOperation? {
+        guard let name = decision.operation else { return nil }
+        return bundle.adapters[decision.provider]?.operation(named: name)
+    }
+
+    /// The request the broker sends: the adapter's upstream, the operation's path with the
+    /// decided parameters, the re-serialised query and body, and only the forwarded headers.
+    func outboundRequest(_ decision: ShareDecision) -> OutboundRequest? {
+        guard let adapter = bundle.adapters[decision.provider], let operation = operation(of: decision) else { return nil }
+        var values: [String: String] = [:]
+        for (name, value) in decision.pathParameters { values[name] = value }
+        guard let path = operation.path.render(values) else { return nil }
+        let query = decision.query.map { String(decoding: $0.serialized(removing: decision.removals(in: .query)), as: UTF8.self) } ?? ""
+        var headers = decision.forwardedHeaders.map { HTTPHeaderLine($0.name, $0.value) }
+        var body: [UInt8] = []
+        if let mediaType = operation.body.mediaType {
+            headers.append(HTTPHeaderLine("Content-Type", operation.body == .json ? mediaType + "; charset=utf-8" : mediaType))
+            body = decision.body?.serialized(removing: decision.removals(in: .body)) ?? []
+        }
+        return OutboundRequest(method: operation.method, upstream: adapter.upstream,
+                               path: adapter.upstream.basePath + path, query: query, headers: headers, body: body,
+                               bodyFormat: operation.body)
+    }
+
+    func makeEntry(_ decision: ShareDecision, shareID: String, caller: String, channel: ShareChannel,
+                   time: Date) -> ShareEntry {
+        let fields = decision.fields.map { field -> LoggedField in
+            var fingerprint: String?
+            if field.reason != .credentialField {
+                let personal = field.category.map { engine.bundle.taxonomy.categories[$0]?.personal ?? true } ?? true
+                if personal { fingerprint = fingerprinter.fingerprint(category: field.category ?? "", value: field.value) }
+            }
+            return LoggedField(location: field.location, path: field.path.description, category: field.category,
+                               action: field.action, reason: field.reason, fingerprint: fingerprint)
+        }
+        return ShareEntry(shareID: shareID, time: time, node: node, caller: caller, channel: channel,
+                          provider: decision.provider, operation: decision.operation, purpose: decision.purpose,
+                          subject: decision.subject, decision: decision.verdict, code: decision.code,
+                          reasons: decision.reasons, fields: fields, grantIDs: decision.grantIDs,
+                          contractVersion: decision.contractVersion, contractHash: decision.contractHash,
+                          adapterHash: decision.adapterHash)
+    }
+
+    static func milliseconds(_ duration: Duration) -> Int {
+        Int(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)
+    }
+}

@@ -1,0 +1,134 @@
+import BrokerCore
+import BrokerCurl
+import BrokerGateway
+import BrokerService
+import BrokerSQLite
+import BrokerTesting
+import Foundation
+import Hummingbird
+import Logging
+import ServiceLifecycle
+
+/// A real broker on 127.0.0.1 (port 0) with a temporary SQLite file, the real
+/// curl client and the five provider simulators, built by the same `Assembly` as
+/// `sharebroker serve --sandbox`.
+struct Broker: Sendable {
+    let port: Int
+    let store: SQLiteStore
+    let databasePath: String
+    let simulators: ProviderSimulators
+    let client: CurlUpstreamClient
+    let pipeline: SharePipeline
+
+    static let shareToken = "test-share-token"
+    static let grantsToken = "test-grants-token"
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+
+    var base: String { "http://127.0.0.1:\(port)" }
+
+    func simulator(_ provider: String) -> ProviderSimulator { simulators.simulator(provider) }
+
+    /// Calls the broker (not through a proxy).
+    func call(_ method: String, _ path: String, token: String? = Broker.shareToken, headers: [(String, String)] = [],
+              body: String = "") async throws -> UpstreamResponse {
+        var lines = headers.map { HTTPHeaderLine($0.0, $0.1) }
+        if let token { lines.append(HTTPHeaderLine("Authorization", "Bearer \(token)")) }
+        return try await client.send(UpstreamRequest(method: method, url: base + path, headers: lines, body: Array(body.utf8)))
+    }
+
+    func putSubject(_ id: String, _ json: String = "{}") async throws {
+        let response = try await call("PUT", "/v1/subjects/\(id)", token: Broker.grantsToken,
+                                      headers: [("Content-Type", "application/json")], body: json)
+        precondition(response.status == 200, "PUT subject: \(response.status) \(String(decoding: response.body, as: UTF8.self))")
+    }
+
+    @discardableResult
+    func grant(_ subject: String, provider: String, purpose: String, categories: [String]? = nil,
+               separate: Bool = false, crossBorder: Bool = false) async throws -> String {
+        let categoriesJSON = categories.map { "[" + $0.map { "\"\($0)\"" }.joined(separator: ",") + "]" } ?? "null"
+        let body = """
+            {"provider":"\(provider)","purpose":"\(purpose)","categories":\(categoriesJSON),\
+            "separate_consent":\(separate),"cross_border_consent":\(crossBorder),\
+            "policy_version":"2025-01","evidence":"test-consent-screen"}
+            """
+        let response = try await call("POST", "/v1/subjects/\(subject)/grants", token: Broker.grantsToken,
+                                      headers: [("Content-Type", "application/json")], body: body)
+        precondition(response.status == 201, "POST grant: \(response.status) \(String(decoding: response.body, as: UTF8.self))")
+        let object = try JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any]
+        return object?["id"] as? String ?? ""
+    }
+
+    func records() async throws -> [StoredRecord] { try await store.records(stream: "node-1") }
+}
+
+func loadRepositoryPolicy() throws -> PolicyBundle {
+    let root = Broker.repository.path
+    let loaded = PolicyLoader.load(adapters: root + "/adapters", contracts: root + "/contracts")
+    guard let bundle = loaded.bundle else { throw HarnessError.policy(loaded.issues.map(\.description)) }
+    return bundle
+}
+
+enum HarnessError: Error { case policy([String]), didNotStart }
+
+func withBroker<T: Sendable>(_ body: @Sendable (Broker) async throws -> T) async throws -> T {
+    var logger = Logger(label: "broker-test")
+    logger.logLevel = .critical
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sharebroker-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let databasePath = directory.appendingPathComponent("broker.sqlite").path
+
+    let credentials = SimulatorCredentials.random()
+    let simulators = try await ProviderSimulators.start(credentials: credentials, logger: logger)
+    var bases: [String: UpstreamURL] = [:]
+    for (provider, url) in simulators.baseURLs { bases[provider] = UpstreamURL(url) }
+    let bundle = try loadRepositoryPolicy().redirected(to: bases)
+
+    var config = BrokerConfig()
+    config.clients = [
+        .init(id: "test-app", credential: .token(.literal(Broker.shareToken)), roles: [.share],
+              providers: Set(bundle.adapters.keys), purposes: nil),
+        .init(id: "test-accounts", credential: .token(.literal(Broker.grantsToken)), roles: [.grants], providers: [],
+              purposes: nil),
+    ]
+    var secrets: [SecretReference: String] = [:]
+    for (name, value) in credentials.environment { secrets[.env(name)] = value }
+    for client in config.clients { if case .token(let ref) = client.credential, case .literal(let v) = ref { secrets[ref] = v } }
+
+    let store = try SQLiteStore(path: databasePath, stream: "node-1", logger: logger)
+    let client = try CurlUpstreamClient(options: CurlClientOptions(totalTimeout: .seconds(5)), logger: logger)
+    let assembled = Assembly.gateway(config: config, bundle: bundle, secrets: secrets, log: store, grants: store,
+                                     upstream: client, fingerprintKey: Array("test-fingerprint-key".utf8), logger: logger)
+    precondition(assembled.warnings.isEmpty, "\(assembled.warnings)")
+
+    let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
+    let app = assembled.gateway.application(host: "127.0.0.1", port: 0, logger: logger) { port in
+        portContinuation.yield(port)
+        portContinuation.finish()
+    }
+    let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
+    let result: Result<T, any Error> = await withTaskGroup(of: Void.self) { tasks in
+        tasks.addTask { try? await group.run() }
+        var iterator = ports.makeAsyncIterator()
+        guard let port = await iterator.next(), port > 0 else {
+            await group.triggerGracefulShutdown()
+            return .failure(HarnessError.didNotStart)
+        }
+        let broker = Broker(port: port, store: store, databasePath: databasePath, simulators: simulators,
+                            client: client, pipeline: assembled.pipeline)
+        let outcome: Result<T, any Error>
+        do { outcome = .success(try await body(broker)) } catch { outcome = .failure(error) }
+        await group.triggerGracefulShutdown()
+        await tasks.waitForAll()
+        return outcome
+    }
+    await client.shutdown()
+    await simulators.shutdown()
+    return try result.get()
+}
+
+extension UpstreamResponse {
+    var text: String { String(decoding: body, as: UTF8.self) }
+    var json: [String: Any] { (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] ?? [:] }
+}

@@ -1,0 +1,126 @@
+import BrokerCurl
+import Foundation
+import GRDB
+import Testing
+
+/// Changes one stored record behind the broker's back, as an attacker with file access would.
+func tamper(_ path: String, seq: Int64) throws {
+    let queue = try DatabaseQueue(path: path)
+    try queue.write { db in
+        // The triggers only stop honest mistakes; someone with the file drops them first.
+        try db.execute(sql: "DROP TRIGGER IF EXISTS share_log_no_update")
+        try db.execute(sql: "UPDATE share_log SET body = replace(body, 'node-1', 'node-X') WHERE seq = ?", arguments: [seq])
+    }
+}
+
+/// Runs the `curl` command line, as a caller using the broker as an HTTP proxy would.
+func curl(_ arguments: [String]) throws -> (status: Int32, output: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+    process.arguments = arguments
+    process.environment = [:]   // no proxy variables from the test environment
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = pipe
+    try process.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+}
+
+@Suite(.serialized) struct ProxyModeTests {
+    @Test func curlAsAForwardProxy() async throws {
+        try await withBroker { broker in
+            try await broker.grant("u1", provider: "huawei-push", purpose: "essential.service.notifications.push",
+                                   categories: ["user.device.push_token"])
+            let result = try curl([
+                "-s", "-i", "-x", "http://127.0.0.1:\(broker.port)", "-U", "test-app:\(Broker.shareToken)",
+                "-H", "X-Share-Subject: u1", "-H", "Content-Type: application/json",
+                "--data", #"{"message":{"token":["AAA"],"notification":{"title":"Hi Ann"}}}"#,
+                "http://push-api.cloud.huawei.com/v1/10086/messages:send",
+            ])
+            #expect(result.status == 0)
+            #expect(result.output.hasPrefix("HTTP/1.1 200"), "\(result.output)")
+            #expect(result.output.lowercased().contains("x-share-decision: redacted"))
+            #expect(result.output.contains("80000000"))
+            let request = try #require(broker.simulator("huawei-push").requests().last)
+            #expect(!request.contains("Ann") && request.contains("AAA"))
+            #expect(request.header("Proxy-Authorization") == nil)
+        }
+    }
+
+    @Test func forwardProxyNeedsCredentials() async throws {
+        try await withBroker { broker in
+            let result = try curl(["-s", "-i", "-x", "http://127.0.0.1:\(broker.port)", "-H", "X-Share-Subject: u1",
+                                   "http://restapi.amap.com/v3/ip?ip=1.2.3.4"])
+            #expect(result.output.hasPrefix("HTTP/1.1 407"), "\(result.output)")
+            let wrong = try curl(["-s", "-i", "-x", "http://127.0.0.1:\(broker.port)", "-U", "test-app:nope",
+                                  "-H", "X-Share-Subject: u1", "http://restapi.amap.com/v3/ip?ip=1.2.3.4"])
+            #expect(wrong.output.hasPrefix("HTTP/1.1 401"), "\(wrong.output)")
+            #expect(wrong.output.contains("\"code\":\"unauthenticated\""))
+            #expect(broker.simulator("amap-location").requests().isEmpty)
+        }
+    }
+
+    @Test func neverAnOpenProxy() async throws {
+        try await withBroker { broker in
+            let unknown = try curl(["-s", "-i", "-x", "http://127.0.0.1:\(broker.port)", "-U", "test-app:\(Broker.shareToken)",
+                                    "http://example.org/v1/subjects/u1/grants"])
+            #expect(unknown.output.hasPrefix("HTTP/1.1 404"), "\(unknown.output)")
+            #expect(unknown.output.contains("\"code\":\"unknown_provider\""))
+            let tunnel = try curl(["-s", "-i", "-p", "-x", "http://127.0.0.1:\(broker.port)",
+                                   "-U", "test-app:\(Broker.shareToken)", "http://push-api.cloud.huawei.com/"])
+            #expect(tunnel.output.contains("405"), "\(tunnel.output)")
+            let connect = try curl(["-s", "-i", "-X", "CONNECT", "-H", "Host: push-api.cloud.huawei.com:443",
+                                    "http://127.0.0.1:\(broker.port)/"])
+            #expect(connect.output.hasPrefix("HTTP/1.1 405"), "\(connect.output)")
+            #expect(connect.output.contains("application/problem+json"))
+            #expect(broker.simulator("huawei-push").requests().isEmpty)
+        }
+    }
+
+    @Test func problemsForBadInput() async throws {
+        try await withBroker { broker in
+            let unknownProvider = try await broker.call("POST", "/v1/proxy/nobody/x", headers: [("X-Share-Subject", "u1")])
+            #expect(unknownProvider.status == 403, "the caller is not permitted for an unknown provider")
+            let wrongType = try await broker.call("POST", "/v1/proxy/huawei-push/v1/1/messages:send",
+                                                  headers: [("Content-Type", "text/plain"), ("X-Share-Subject", "u1")],
+                                                  body: "hello")
+            #expect(wrongType.status == 415)
+            #expect(wrongType.json["code"] as? String == "unsupported_media_type")
+            let big = String(repeating: "x", count: 1_100_000)
+            let tooLarge = try await broker.call("POST", "/v1/proxy/huawei-push/v1/1/messages:send",
+                                                 headers: [("Content-Type", "application/json"), ("X-Share-Subject", "u1")],
+                                                 body: #"{"a":""# + big + #""}"#)
+            #expect(tooLarge.status == 413)
+            let notFound = try await broker.call("GET", "/v1/nothing-here")
+            #expect(notFound.status == 404)
+            #expect(notFound.headerValue("Content-Type") == "application/problem+json")
+            let health = try await broker.call("GET", "/healthz", token: nil)
+            #expect(health.status == 200)
+            let ready = try await broker.call("GET", "/readyz", token: nil)
+            #expect(ready.status == 200)
+        }
+    }
+
+    @Test func sdkDecisionIsLoggedAndReturnsThePayload() async throws {
+        try await withBroker { broker in
+            try await broker.grant("u1", provider: "huawei-push", purpose: "essential.service.notifications.push",
+                                   categories: ["user.device.push_token"])
+            let response = try await broker.call("POST", "/v1/decisions", headers: [("Content-Type", "application/json")], body: """
+                {"provider":"huawei-push","operation":"send","subject":"u1",
+                 "fields":{"message":{"token":["AAA"],"notification":{"title":"Hi Ann"}}}}
+                """)
+            #expect(response.status == 200, "\(response.text)")
+            #expect(response.json["decision"] as? String == "redacted")
+            let payload = response.json["payload"] as? [String: Any]
+            let message = payload?["message"] as? [String: Any]
+            #expect(message?["token"] as? [String] == ["AAA"])
+            #expect(message?["notification"] as? [String: Any] != nil)
+            #expect(!response.text.contains("Ann"))
+            #expect(broker.simulator("huawei-push").requests().isEmpty, "an SDK decision forwards nothing")
+            let records = try await broker.records()
+            #expect(records.first?.body.contains("\"sdk\"") == true)
+        }
+    }
+}
