@@ -56,7 +56,8 @@ enum LogVerifier {
         var channel: String?
     }
 
-    static let progressEvery: Int64 = 4096
+    /// Progress is reported every this many records (a round number, for display), and at the start and end.
+    static let progressEvery: Int64 = 10_000
 
     static func verify(_ db: Database, progress: (@Sendable (Int64, Int64) -> Void)?) throws -> VerifyReport {
         let start = DispatchTime.now().uptimeNanoseconds
