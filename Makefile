@@ -24,9 +24,9 @@ deps:
 build: deps
 	$(SWIFT) build
 
-## serve: build and run the broker on the embedded default
+## serve: build and run the broker on the embedded default, in sandbox mode (see README)
 serve: build
-	$$($(SWIFT) build --show-bin-path)/sharebroker serve
+	$$($(SWIFT) build --show-bin-path)/sharebroker serve --sandbox
 
 ## test: every test suite (XCTest and Swift Testing)
 test: deps
@@ -36,10 +36,12 @@ test: deps
 check: build
 	$$($(SWIFT) build --show-bin-path)/sharebroker check
 
-## bench: release-mode benchmarks (decision core, payload codecs)
+## bench: release-mode benchmarks (decision core, payload codecs, the gateway under wrk)
 bench: deps
 	$(SWIFT) build -c release --product sharebroker-bench
+	$(SWIFT) build -c release --product sharebroker
 	$$($(SWIFT) build -c release --show-bin-path)/sharebroker-bench
+	Benchmarks/gateway/run.sh
 
 clean:
 	rm -rf .build

@@ -16,6 +16,8 @@ public enum Assembly {
     public struct Result: Sendable {
         public var gateway: Gateway
         public var pipeline: SharePipeline
+        /// Writes outcomes off the request path: run it beside the server (it drains on shutdown).
+        public var outcomes: OutcomeRecorder
         /// Human-readable problems found while assembling (no secret values).
         public var warnings: [String]
     }
@@ -54,16 +56,18 @@ public enum Assembly {
         }
         let engine = PolicyEngine(bundle: bundle, homeRegion: config.homeRegion, minorAge: config.minorAge,
                                   limits: BodyLimits(maxBytes: config.limits.maxBodyBytes, maxDepth: config.limits.maxDepth))
-        let pipeline = SharePipeline(engine: engine, log: log, grants: grants, upstream: upstream, injectors: injectors,
-                                     fingerprinter: Fingerprinter(key: fingerprintKey), node: config.node, now: now,
+        let cachedGrants = SubjectContextCache(grants)
+        let outcomes = OutcomeRecorder(log: log, logger: logger)
+        let pipeline = SharePipeline(engine: engine, log: log, grants: cachedGrants, upstream: upstream, injectors: injectors,
+                                     outcomes: outcomes, fingerprinter: Fingerprinter(key: fingerprintKey), node: config.node, now: now,
                                      logger: logger)
         var names = serverNames ?? ["127.0.0.1", "localhost", "::1", "[::1]"]
         names.insert(config.host.lowercased())
         let settings = GatewaySettings(serverNames: names, maxBodyBytes: config.limits.maxBodyBytes,
                                        clientTimeout: .milliseconds(config.limits.clientTimeoutMs))
-        let gateway = Gateway(pipeline: pipeline, grants: grants, authenticator: Authenticator(tokenDigests: callers),
+        let gateway = Gateway(pipeline: pipeline, grants: cachedGrants, authenticator: Authenticator(tokenDigests: callers),
                               settings: settings, now: now, ready: ready)
-        return Result(gateway: gateway, pipeline: pipeline, warnings: warnings)
+        return Result(gateway: gateway, pipeline: pipeline, outcomes: outcomes, warnings: warnings)
     }
 }
 

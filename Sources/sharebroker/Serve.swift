@@ -40,9 +40,9 @@ struct Serve: AsyncParsableCommand {
         let resolver = SecretResolver()
 
         let loaded = PolicyLoader.load(adapters: settings.adapters, contracts: settings.contracts)
-        for issue in loaded.issues { print(issue.description) }
+        for issue in loaded.issues { say(issue.description) }
         guard var bundle = loaded.bundle else {
-            print("the policy has errors: fix them (sharebroker check) and start again")
+            say("the policy has errors: fix them (sharebroker check) and start again")
             throw ExitCode(1)
         }
 
@@ -51,7 +51,7 @@ struct Serve: AsyncParsableCommand {
         var extraSecrets: [SecretReference: String] = [:]
         if sandbox {
             guard settings.host == "127.0.0.1" || settings.host == "localhost" else {
-                print("--sandbox listens on loopback only (listen is \(settings.host))")
+                say("--sandbox listens on loopback only (listen is \(settings.host))")
                 throw ExitCode(1)
             }
             let credentials = SimulatorCredentials.random()
@@ -70,7 +70,7 @@ struct Serve: AsyncParsableCommand {
         secrets.merge(extraSecrets) { _, new in new }
 
         guard let path = settings.sqlitePath else {
-            print("database \(settings.database): only sqlite:PATH is supported by this build")
+            say("database \(settings.database): only sqlite:PATH is supported by this build")
             throw ExitCode(1)
         }
         let store = try SQLiteStore(path: path, stream: settings.node, logger: logger)
@@ -93,10 +93,11 @@ struct Serve: AsyncParsableCommand {
         let sandboxMode = sandbox
         let running = simulators
         let app = assembled.gateway.application(host: host, port: settings.port, logger: logger) { port in
-            print("sharebroker listening on http://\(host):\(port) (database \(path))")
+            say("sharebroker listening on http://\(host):\(port) (database \(path))")
             if sandboxMode { Sandbox.printBanner(port: port, simulators: running) }
         }
-        let group = ServiceGroup(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        let group = ServiceGroup(services: [app, assembled.outcomes], gracefulShutdownSignals: [.sigterm, .sigint],
+                                 logger: logger)
         do {
             try await group.run()
         } catch {
@@ -109,11 +110,11 @@ struct Serve: AsyncParsableCommand {
     static func loadConfig(_ path: String?) throws -> BrokerConfig {
         guard let path else { return BrokerConfig() }
         guard let data = FileManager.default.contents(atPath: path) else {
-            print("\(path): cannot read the config file")
+            say("\(path): cannot read the config file")
             throw ExitCode(1)
         }
         let (config, issues) = BrokerConfig.decode(yaml: String(decoding: data, as: UTF8.self), file: path)
-        for issue in issues { print(issue.description) }
+        for issue in issues { say(issue.description) }
         guard let config else { throw ExitCode(1) }
         return config
     }
@@ -137,7 +138,7 @@ enum Sandbox {
     }
 
     static func printBanner(port: Int, simulators: ProviderSimulators?) {
-        print("""
+        say("""
 
             SANDBOX: every adapter points at a provider simulator on loopback.
               share token       \(shareToken)        (client demo-app, role share, all providers)
@@ -145,8 +146,8 @@ enum Sandbox {
               compliance token  \(complianceToken)   (client demo-compliance, role compliance)
             """)
         for simulator in simulators?.all ?? [] {
-            print("  simulator \(simulator.provider.padding(toLength: 16, withPad: " ", startingAt: 0)) \(simulator.baseURL)")
+            say("  simulator \(simulator.provider.padding(toLength: 16, withPad: " ", startingAt: 0)) \(simulator.baseURL)")
         }
-        print("Try the walkthrough in README.md (curl -x http://127.0.0.1:\(port) …).\n")
+        say("Try the walkthrough in README.md (curl -x http://127.0.0.1:\(port) …).\n")
     }
 }

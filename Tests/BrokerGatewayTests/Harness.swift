@@ -19,6 +19,7 @@ struct Broker: Sendable {
     let simulators: ProviderSimulators
     let client: CurlUpstreamClient
     let pipeline: SharePipeline
+    let outcomes: OutcomeRecorder
 
     static let shareToken = "test-share-token"
     static let grantsToken = "test-grants-token"
@@ -59,7 +60,11 @@ struct Broker: Sendable {
         return object?["id"] as? String ?? ""
     }
 
-    func records() async throws -> [StoredRecord] { try await store.records(stream: "node-1") }
+    /// The log as stored, once the outcomes written off the request path have landed.
+    func records() async throws -> [StoredRecord] {
+        await outcomes.drained()
+        return try await store.records(stream: "node-1")
+    }
 }
 
 func loadRepositoryPolicy() throws -> PolicyBundle {
@@ -107,7 +112,7 @@ func withBroker<T: Sendable>(_ body: @Sendable (Broker) async throws -> T) async
         portContinuation.yield(port)
         portContinuation.finish()
     }
-    let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
+    let group = ServiceGroup(configuration: .init(services: [app, assembled.outcomes], logger: logger))
     let result: Result<T, any Error> = await withTaskGroup(of: Void.self) { tasks in
         tasks.addTask { try? await group.run() }
         var iterator = ports.makeAsyncIterator()
@@ -116,7 +121,7 @@ func withBroker<T: Sendable>(_ body: @Sendable (Broker) async throws -> T) async
             return .failure(HarnessError.didNotStart)
         }
         let broker = Broker(port: port, store: store, databasePath: databasePath, simulators: simulators,
-                            client: client, pipeline: assembled.pipeline)
+                            client: client, pipeline: assembled.pipeline, outcomes: assembled.outcomes)
         let outcome: Result<T, any Error>
         do { outcome = .success(try await body(broker)) } catch { outcome = .failure(error) }
         await group.triggerGracefulShutdown()

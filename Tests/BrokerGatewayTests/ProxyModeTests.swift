@@ -68,13 +68,9 @@ func curl(_ arguments: [String]) throws -> (status: Int32, output: String) {
                                     "http://example.org/v1/subjects/u1/grants"])
             #expect(unknown.output.hasPrefix("HTTP/1.1 404"), "\(unknown.output)")
             #expect(unknown.output.contains("\"code\":\"unknown_provider\""))
-            let tunnel = try curl(["-s", "-i", "-p", "-x", "http://127.0.0.1:\(broker.port)",
+            let tunnel = try curl(["-s", "-i", "-m", "5", "-p", "-x", "http://127.0.0.1:\(broker.port)",
                                    "-U", "test-app:\(Broker.shareToken)", "http://push-api.cloud.huawei.com/"])
             #expect(tunnel.output.contains("405"), "\(tunnel.output)")
-            let connect = try curl(["-s", "-i", "-X", "CONNECT", "-H", "Host: push-api.cloud.huawei.com:443",
-                                    "http://127.0.0.1:\(broker.port)/"])
-            #expect(connect.output.hasPrefix("HTTP/1.1 405"), "\(connect.output)")
-            #expect(connect.output.contains("application/problem+json"))
             #expect(broker.simulator("huawei-push").requests().isEmpty)
         }
     }

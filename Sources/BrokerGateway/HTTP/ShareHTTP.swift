@@ -13,31 +13,24 @@ struct ShareHTTP: Sendable {
     let settings: GatewaySettings
 
     /// Reads at most `maxBodyBytes + 1` bytes (one more than allowed, so the policy
-    /// engine reports `body_too_large` in its order), within the client timeout.
+    /// engine reports `body_too_large` in its order). A client that trickles its body
+    /// past the client timeout gets 408; one that goes silent is cut by the channel's
+    /// idle timeout. No timer task per request: the deadline is checked per chunk.
     func readBody(_ request: Request) async throws -> [UInt8] {
         let limit = settings.maxBodyBytes + 1
-        let timeout = settings.clientTimeout
-        return try await withThrowingTaskGroup(of: [UInt8]?.self) { group in
-            group.addTask {
-                var bytes: [UInt8] = []
-                for try await var chunk in request.body {
-                    let take = min(chunk.readableBytes, limit - bytes.count)
-                    if let slice = chunk.readBytes(length: take) { bytes += slice }
-                    if bytes.count >= limit { break }
-                }
-                return bytes
-            }
-            group.addTask {
-                try await Task.sleep(for: timeout)
-                return nil
-            }
-            defer { group.cancelAll() }
-            guard let first = try await group.next(), let body = first else {
+        let deadline = ContinuousClock.now + settings.clientTimeout
+        var bytes: [UInt8] = []
+        if let length = request.headers[.contentLength].flatMap(Int.init) { bytes.reserveCapacity(min(length, limit)) }
+        for try await var chunk in request.body {
+            let take = min(chunk.readableBytes, limit - bytes.count)
+            if let slice = chunk.readBytes(length: take) { bytes += slice }
+            if bytes.count >= limit { break }
+            if ContinuousClock.now > deadline {
                 throw Problem(status: 408, code: "request_timeout",
-                              detail: "the request body did not arrive within \(timeout)")
+                              detail: "the request body did not arrive within \(settings.clientTimeout)")
             }
-            return body
         }
+        return bytes
     }
 
     /// Runs one proxied share. `path` is the provider-relative path, `query` the raw query.

@@ -27,6 +27,7 @@ public final class SharePipeline: Sendable {
     let grants: any GrantStore
     let upstream: any UpstreamClient
     let injectors: [String: CredentialInjector]
+    let outcomes: OutcomeRecorder
     let fingerprinter: Fingerprinter
     let node: String
     let now: @Sendable () -> Date
@@ -34,10 +35,10 @@ public final class SharePipeline: Sendable {
     let decoder = StrictPayloadDecoder()
 
     public init(engine: PolicyEngine, log: any ShareLog, grants: any GrantStore, upstream: any UpstreamClient,
-                injectors: [String: CredentialInjector], fingerprinter: Fingerprinter, node: String,
-                now: @escaping @Sendable () -> Date = Date.init, logger: Logger) {
+                injectors: [String: CredentialInjector], outcomes: OutcomeRecorder, fingerprinter: Fingerprinter,
+                node: String, now: @escaping @Sendable () -> Date = Date.init, logger: Logger) {
         self.engine = engine; self.log = log; self.grants = grants; self.upstream = upstream
-        self.injectors = injectors; self.fingerprinter = fingerprinter; self.node = node; self.now = now
+        self.injectors = injectors; self.outcomes = outcomes; self.fingerprinter = fingerprinter; self.node = node; self.now = now
         self.logger = logger
     }
 
@@ -98,14 +99,14 @@ public final class SharePipeline: Sendable {
         _ = position
 
         guard decision.verdict != .blocked else {
-            logger.info("share blocked", metadata: ["share.code": "\(decision.code?.rawValue ?? "-")"])
+            logger.debug("share blocked", metadata: ["share.code": "\(decision.code?.rawValue ?? "-")"])
             return .refused(Problem(decision: decision, shareID: shareID), decision: decision)
         }
 
         if channel == .sdk {
             let payload = decision.body?.serialized(removing: decision.removals(in: .body)) ?? []
             await recordOutcome(ShareOutcome(shareID: shareID, time: now(), result: .delegated), logger: logger)
-            logger.info("share decided for the SDK")
+            logger.debug("share decided for the SDK")
             return .decided(shareID: shareID, decision: decision, payload: payload)
         }
 
@@ -140,7 +141,7 @@ public final class SharePipeline: Sendable {
             if response.status == 401 { await injector.invalidate() }
             await recordOutcome(ShareOutcome(shareID: shareID, time: now(), result: .ok, upstreamStatus: response.status,
                                              latencyMs: latency), logger: logger)
-            logger.info("share forwarded", metadata: ["upstream.status": "\(response.status)", "share.latency_ms": "\(latency)"])
+            logger.debug("share forwarded", metadata: ["upstream.status": "\(response.status)", "share.latency_ms": "\(latency)"])
             return .forwarded(response, shareID: shareID, decision: decision)
         } catch let error as UpstreamError {
             let latency = Self.milliseconds(ContinuousClock.now - started)
@@ -157,14 +158,10 @@ public final class SharePipeline: Sendable {
         }
     }
 
-    /// An outcome that cannot be written leaves the intent dangling: it becomes `unknown` at the next start.
+    /// Outcomes are written off the request path (see `OutcomeRecorder`): one that is
+    /// never written leaves the intent dangling, and it reads `unknown` at the next start.
     private func recordOutcome(_ outcome: ShareOutcome, logger: Logger) async {
-        do {
-            _ = try await log.appendOutcome(outcome)
-        } catch {
-            logger.error("share outcome not logged; it will read unknown after restart",
-                         metadata: ["error": "\(error.message)"])
-        }
+        outcomes.record(outcome)
     }
 
     func operation(of decision: ShareDecision) -> ProviderOperation? {
