@@ -69,7 +69,7 @@ let package = Package(
                 swiftSettings: strict),
         // Provider simulators: real loopback HTTP servers that check wire formats and credentials.
         .target(name: "BrokerTesting",
-                dependencies: [.product(name: "Hummingbird", package: "hummingbird"),
+                dependencies: ["BrokerFields", .product(name: "Hummingbird", package: "hummingbird"),
                                .product(name: "Crypto", package: "swift-crypto"),
                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict),

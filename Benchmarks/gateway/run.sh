@@ -29,6 +29,8 @@ BIN=$(swift build -c release --show-bin-path)/sharebroker
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  [ -f "$WORK/broker.log" ] && grep -o "log.commits=[0-9]* log.records=[0-9]* log.records_per_commit=[0-9.]*" "$WORK/broker.log" | sed 's/^/  broker: /' || true
   [ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true
   wait 2>/dev/null || true
   rm -rf "$WORK"

@@ -1,3 +1,4 @@
+import BrokerFields
 @preconcurrency import Crypto
 import Foundation
 

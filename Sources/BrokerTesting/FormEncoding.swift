@@ -1,3 +1,4 @@
+import BrokerFields
 /// `application/x-www-form-urlencoded` parsing, as the providers' servers do it
 /// (also used for query strings): pairs split on `&`, name and value on the first
 /// `=`, `+` is a space, `%XX` is a byte; the decoded bytes must be UTF-8.

@@ -1,3 +1,4 @@
+import BrokerFields
 import Foundation
 
 /// A JSON document as the simulators read and write it.

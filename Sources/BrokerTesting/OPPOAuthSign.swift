@@ -1,3 +1,4 @@
+import BrokerFields
 @preconcurrency import Crypto
 
 /// The `sign` of OPPO Push's auth call, `POST /server/v1/auth`: the lowercase hex

@@ -1,3 +1,4 @@
+import BrokerFields
 /// Random identifiers and tokens shaped like the providers' (system RNG).
 enum RandomText {
     static func bytes(_ count: Int) -> [UInt8] {

@@ -105,6 +105,11 @@ struct Serve: AsyncParsableCommand {
         }
         await upstream.shutdown()
         await simulators?.shutdown()
+        let stats = store.commitStats
+        logger.notice("share log closed", metadata: [
+            "log.commits": "\(stats.commits)", "log.records": "\(stats.records)",
+            "log.records_per_commit": "\(Double(Int(stats.recordsPerCommit * 10)) / 10)",
+        ])
     }
 
     static func loadConfig(_ path: String?) throws -> BrokerConfig {
