@@ -7,14 +7,15 @@ import BrokerCore
 /// can ask "was this value shared?" by fingerprinting it and searching; without
 /// the key, a fingerprint reveals nothing (a plain hash of a phone number would be
 /// brute-forced in seconds).
-public struct Fingerprinter: Sendable {
-    private let key: SymmetricKey
+public struct Fingerprinter: @unchecked Sendable {
+    /// The HMAC keyed once; each fingerprint copies it (the key schedule is not redone per field).
+    private let keyed: HMAC<SHA256>
 
-    public init(key: [UInt8]) { self.key = SymmetricKey(data: key) }
+    public init(key: [UInt8]) { self.keyed = HMAC<SHA256>(key: SymmetricKey(data: key)) }
 
     /// Hex HMAC of `category` ‖ 0x1F ‖ value's canonical text.
     public func fingerprint(category: String, value: FieldValue) -> String {
-        var mac = HMAC<SHA256>(key: key)
+        var mac = keyed
         mac.update(data: Array(category.utf8))
         mac.update(data: [0x1f])
         mac.update(data: Array(value.canonicalText.utf8))

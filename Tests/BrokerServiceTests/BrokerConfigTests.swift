@@ -1,0 +1,88 @@
+import BrokerCore
+import BrokerService
+@preconcurrency import Crypto
+import Testing
+
+struct BrokerConfigTests {
+    /// The example of DESIGN §8, as written there.
+    static let designExample = """
+        listen: 127.0.0.1:8080
+        home_region: CN
+        minor_age: 18
+        database: sqlite:.sharebroker/broker.sqlite     # or postgres://user@host:5432/db
+        adapters: adapters
+        contracts: contracts
+        clients:
+          - id: push-service
+            token: { env: PUSH_SERVICE_TOKEN }           # or token_sha256: "<hex>"
+            roles: [share]                               # share | grants | compliance | admin
+            providers: [huawei-push, oppo-push]          # for role share
+          - id: account-service
+            token_sha256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+            roles: [grants]
+        users:                                           # end users' JWTs
+          jwt: { issuer: "https://id.example.com", audience: sharebroker,
+                 algorithms: [HS256], hs256_secret: { env: USER_JWT_SECRET } }
+        limits: { max_body_bytes: 1048576, max_depth: 64, upstream_timeout_ms: 10000 }
+        log:
+          fingerprint_key: { env: SHAREBROKER_FINGERPRINT_KEY }
+          signing_key: { file: .sharebroker/checkpoint.key }   # created on first start if missing
+          checkpoint_every: 1000
+        """
+
+    @Test func decodesTheDesignExample() throws {
+        let (config, issues) = BrokerConfig.decode(yaml: Self.designExample, file: "broker.yaml")
+        #expect(issues.isEmpty, "\(issues)")
+        let decoded = try #require(config)
+        #expect(decoded.host == "127.0.0.1" && decoded.port == 8080)
+        #expect(decoded.sqlitePath == ".sharebroker/broker.sqlite")
+        #expect(decoded.clients.map(\.id) == ["push-service", "account-service"])
+        #expect(decoded.clients[0].credential == .token(.env("PUSH_SERVICE_TOKEN")))
+        #expect(decoded.clients[0].providers == ["huawei-push", "oppo-push"])
+        #expect(decoded.clients[1].roles == [.grants])
+        #expect(decoded.userJWT?.audience == "sharebroker")
+        #expect(decoded.log.fingerprintKey == .env("SHAREBROKER_FINGERPRINT_KEY"))
+        #expect(decoded.log.checkpointEvery == 1000)
+        #expect(decoded.limits.upstreamTimeoutMs == 10000)
+    }
+
+    @Test func anEmptyFileIsAllDefaults() {
+        let (config, issues) = BrokerConfig.decode(yaml: "", file: "broker.yaml")
+        #expect(issues.isEmpty)
+        #expect(config?.port == 8080 && config?.homeRegion == "CN" && config?.minorAge == 18)
+    }
+
+    @Test func reportsEveryMistakeWithItsLine() {
+        let yaml = """
+            listen: localhost
+            minor_age: -3
+            clients:
+              - id: a
+                token: x
+                token_sha256: "00"
+                roles: [share, wizard]
+            limitz: {}
+            """
+        let (config, issues) = BrokerConfig.decode(yaml: yaml, file: "broker.yaml")
+        #expect(config == nil)
+        let text = issues.map(\.description)
+        #expect(text.contains { $0.hasPrefix("broker.yaml:1:") && $0.contains("listen must be HOST:PORT") })
+        #expect(text.contains { $0.hasPrefix("broker.yaml:2:") && $0.contains("minor_age must be at least 0") })
+        #expect(text.contains { $0.contains("give exactly one of token or token_sha256") })
+        #expect(text.contains { $0.hasPrefix("broker.yaml:7:") && $0.contains("unknown role 'wizard'") })
+        #expect(text.contains { $0.contains("role share needs the providers") })
+        #expect(text.contains { $0.hasPrefix("broker.yaml:8:") && $0.contains("unknown key 'limitz'") })
+    }
+
+    @Test func fingerprintsAreKeyedHMACsOfCategoryAndValue() {
+        let key = Array("k1".utf8)
+        let fingerprinter = Fingerprinter(key: key)
+        let value = FieldValue.string("13800138000")
+        let expected = Hex.encode(HMAC<SHA256>.authenticationCode(
+            for: Array("user.contact.phone_number".utf8) + [0x1f] + Array("13800138000".utf8), using: SymmetricKey(data: key)))
+        #expect(fingerprinter.fingerprint(category: "user.contact.phone_number", value: value) == expected)
+        #expect(fingerprinter.fingerprint(category: "user.contact.phone_number", value: value) == expected, "repeatable")
+        #expect(fingerprinter.fingerprint(category: "user.name", value: value) != expected)
+        #expect(Fingerprinter(key: Array("k2".utf8)).fingerprint(category: "user.contact.phone_number", value: value) != expected)
+    }
+}
