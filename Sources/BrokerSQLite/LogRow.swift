@@ -11,6 +11,12 @@ import Foundation
 struct LogRow: Sendable {
     enum Kind: String, Sendable { case share, outcome }
 
+    /// What the body is written from.
+    private enum Source: Sendable {
+        case entry(ShareEntry)
+        case outcome(ShareOutcome)
+    }
+
     var kind: Kind
     var shareID: String
     var timeUs: Int64
@@ -20,8 +26,7 @@ struct LogRow: Sendable {
     var decision: String?
     var caller: String?
     var channel: String?
-    /// The record's members, without `stream`, `seq` and `kind`.
-    var members: [String: CanonicalJSON]
+    private var source: Source
 
     init(_ entry: ShareEntry) {
         kind = .share
@@ -33,52 +38,158 @@ struct LogRow: Sendable {
         decision = entry.decision.rawValue
         caller = entry.caller
         channel = entry.channel.rawValue
-        members = [
-            "share_id": .string(entry.shareID),
-            "time_us": .int(timeUs),
-            "node": .string(entry.node),
-            "caller": .string(entry.caller),
-            "channel": .string(entry.channel.rawValue),
-            "provider": .string(entry.provider),
-            "operation": .string(entry.operation),
-            "purpose": .string(entry.purpose),
-            "subject": .string(entry.subject),
-            "decision": .string(entry.decision.rawValue),
-            "code": .string(entry.code?.rawValue),
-            "reasons": .array(entry.reasons.map { .string($0.rawValue) }),
-            "fields": .array(entry.fields.map { field in
-                .object([
-                    "location": .string(field.location.rawValue),
-                    "path": .string(field.path),
-                    "category": .string(field.category),
-                    "action": .string(field.action.rawValue),
-                    "reason": .string(field.reason?.rawValue),
-                    "fingerprint": .string(field.fingerprint),
-                ])
-            }),
-            "grant_ids": .array(entry.grantIDs.map { .string($0) }),
-            "contract_version": .string(entry.contractVersion),
-            "contract_hash": .string(entry.contractHash),
-            "adapter_hash": .string(entry.adapterHash),
-        ]
+        source = .entry(entry)
     }
 
     init(_ outcome: ShareOutcome) {
         kind = .outcome
         shareID = outcome.shareID
         timeUs = Microseconds.from(outcome.time)
-        members = [
-            "share_id": .string(outcome.shareID),
-            "time_us": .int(timeUs),
-            "result": .string(outcome.result.rawValue),
-            "upstream_status": .int(outcome.upstreamStatus),
-            "latency_ms": .int(outcome.latencyMs),
-            "error": .string(outcome.error),
-        ]
+        source = .outcome(outcome)
     }
 
-    /// The bytes that are hashed and stored in `body`.
+    /// The record's members, without `stream`, `seq` and `kind`, as a generic
+    /// JSON value: the definition that `canonicalBytes` writes directly (tests
+    /// check that both give the same bytes).
+    var members: [String: CanonicalJSON] {
+        switch source {
+        case .entry(let entry):
+            return [
+                "share_id": .string(entry.shareID),
+                "time_us": .int(timeUs),
+                "node": .string(entry.node),
+                "caller": .string(entry.caller),
+                "channel": .string(entry.channel.rawValue),
+                "provider": .string(entry.provider),
+                "operation": .string(entry.operation),
+                "purpose": .string(entry.purpose),
+                "subject": .string(entry.subject),
+                "decision": .string(entry.decision.rawValue),
+                "code": .string(entry.code?.rawValue),
+                "reasons": .array(entry.reasons.map { .string($0.rawValue) }),
+                "fields": .array(entry.fields.map { field in
+                    .object([
+                        "location": .string(field.location.rawValue),
+                        "path": .string(field.path),
+                        "category": .string(field.category),
+                        "action": .string(field.action.rawValue),
+                        "reason": .string(field.reason?.rawValue),
+                        "fingerprint": .string(field.fingerprint),
+                    ])
+                }),
+                "grant_ids": .array(entry.grantIDs.map { .string($0) }),
+                "contract_version": .string(entry.contractVersion),
+                "contract_hash": .string(entry.contractHash),
+                "adapter_hash": .string(entry.adapterHash),
+            ]
+        case .outcome(let outcome):
+            return [
+                "share_id": .string(outcome.shareID),
+                "time_us": .int(timeUs),
+                "result": .string(outcome.result.rawValue),
+                "upstream_status": .int(outcome.upstreamStatus),
+                "latency_ms": .int(outcome.latencyMs),
+                "error": .string(outcome.error),
+            ]
+        }
+    }
+
+    /// The bytes that are hashed and stored in `body`: the canonical JSON of
+    /// `members` plus `stream`, `seq` and `kind`, written straight into one
+    /// buffer with the keys in their canonical (UTF-8 byte) order.
     func canonicalBytes(stream: String, seq: Int64) -> [UInt8] {
+        var out: [UInt8] = []
+        switch source {
+        case .entry(let e):
+            out.reserveCapacity(448 + 224 * e.fields.count + 24 * e.grantIDs.count + 24 * e.reasons.count)
+            out.append(contentsOf: #"{"adapter_hash":"#.utf8)
+            CanonicalJSON.writeString(e.adapterHash, to: &out)
+            out.append(contentsOf: #","caller":"#.utf8)
+            CanonicalJSON.writeString(e.caller, to: &out)
+            out.append(contentsOf: #","channel":"#.utf8)
+            CanonicalJSON.writeString(e.channel.rawValue, to: &out)
+            out.append(contentsOf: #","code":"#.utf8)
+            CanonicalJSON.writeString(e.code?.rawValue, to: &out)
+            out.append(contentsOf: #","contract_hash":"#.utf8)
+            CanonicalJSON.writeString(e.contractHash, to: &out)
+            out.append(contentsOf: #","contract_version":"#.utf8)
+            CanonicalJSON.writeString(e.contractVersion, to: &out)
+            out.append(contentsOf: #","decision":"#.utf8)
+            CanonicalJSON.writeString(e.decision.rawValue, to: &out)
+            out.append(contentsOf: #","fields":["#.utf8)
+            for (i, field) in e.fields.enumerated() {
+                out.append(contentsOf: (i == 0 ? #"{"action":"# : #",{"action":"#).utf8)
+                CanonicalJSON.writeString(field.action.rawValue, to: &out)
+                out.append(contentsOf: #","category":"#.utf8)
+                CanonicalJSON.writeString(field.category, to: &out)
+                out.append(contentsOf: #","fingerprint":"#.utf8)
+                CanonicalJSON.writeString(field.fingerprint, to: &out)
+                out.append(contentsOf: #","location":"#.utf8)
+                CanonicalJSON.writeString(field.location.rawValue, to: &out)
+                out.append(contentsOf: #","path":"#.utf8)
+                CanonicalJSON.writeString(field.path, to: &out)
+                out.append(contentsOf: #","reason":"#.utf8)
+                CanonicalJSON.writeString(field.reason?.rawValue, to: &out)
+                out.append(UInt8(ascii: "}"))
+            }
+            out.append(contentsOf: #"],"grant_ids":["#.utf8)
+            for (i, grantID) in e.grantIDs.enumerated() {
+                if i > 0 { out.append(UInt8(ascii: ",")) }
+                CanonicalJSON.writeString(grantID, to: &out)
+            }
+            out.append(contentsOf: #"],"kind":"#.utf8)
+            CanonicalJSON.writeString(kind.rawValue, to: &out)
+            out.append(contentsOf: #","node":"#.utf8)
+            CanonicalJSON.writeString(e.node, to: &out)
+            out.append(contentsOf: #","operation":"#.utf8)
+            CanonicalJSON.writeString(e.operation, to: &out)
+            out.append(contentsOf: #","provider":"#.utf8)
+            CanonicalJSON.writeString(e.provider, to: &out)
+            out.append(contentsOf: #","purpose":"#.utf8)
+            CanonicalJSON.writeString(e.purpose, to: &out)
+            out.append(contentsOf: #","reasons":["#.utf8)
+            for (i, reason) in e.reasons.enumerated() {
+                if i > 0 { out.append(UInt8(ascii: ",")) }
+                CanonicalJSON.writeString(reason.rawValue, to: &out)
+            }
+            out.append(contentsOf: #"],"seq":"#.utf8)
+            CanonicalJSON.writeInt(seq, to: &out)
+            out.append(contentsOf: #","share_id":"#.utf8)
+            CanonicalJSON.writeString(e.shareID, to: &out)
+            out.append(contentsOf: #","stream":"#.utf8)
+            CanonicalJSON.writeString(stream, to: &out)
+            out.append(contentsOf: #","subject":"#.utf8)
+            CanonicalJSON.writeString(e.subject, to: &out)
+            out.append(contentsOf: #","time_us":"#.utf8)
+            CanonicalJSON.writeInt(timeUs, to: &out)
+            out.append(UInt8(ascii: "}"))
+        case .outcome(let o):
+            out.reserveCapacity(256 + (o.error?.utf8.count ?? 0))
+            out.append(contentsOf: #"{"error":"#.utf8)
+            CanonicalJSON.writeString(o.error, to: &out)
+            out.append(contentsOf: #","kind":"#.utf8)
+            CanonicalJSON.writeString(kind.rawValue, to: &out)
+            out.append(contentsOf: #","latency_ms":"#.utf8)
+            CanonicalJSON.writeInt(o.latencyMs, to: &out)
+            out.append(contentsOf: #","result":"#.utf8)
+            CanonicalJSON.writeString(o.result.rawValue, to: &out)
+            out.append(contentsOf: #","seq":"#.utf8)
+            CanonicalJSON.writeInt(seq, to: &out)
+            out.append(contentsOf: #","share_id":"#.utf8)
+            CanonicalJSON.writeString(o.shareID, to: &out)
+            out.append(contentsOf: #","stream":"#.utf8)
+            CanonicalJSON.writeString(stream, to: &out)
+            out.append(contentsOf: #","time_us":"#.utf8)
+            CanonicalJSON.writeInt(timeUs, to: &out)
+            out.append(contentsOf: #","upstream_status":"#.utf8)
+            CanonicalJSON.writeInt(o.upstreamStatus, to: &out)
+            out.append(UInt8(ascii: "}"))
+        }
+        return out
+    }
+
+    /// `canonicalBytes` the generic way (the reference the direct writer must match).
+    func referenceCanonicalBytes(stream: String, seq: Int64) -> [UInt8] {
         var all = members
         all["stream"] = .string(stream)
         all["seq"] = .int(seq)

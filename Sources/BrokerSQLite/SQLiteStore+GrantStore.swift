@@ -22,7 +22,7 @@ extension SQLiteStore {
 
     public func subject(_ id: String) async throws(LogUnavailable) -> Subject? {
         do {
-            return try await pool.read { db in try Self.fetchSubject(id, db) }
+            return try await readSnapshot { db in try Self.fetchSubject(id, db) }
         } catch {
             throw LogUnavailable.sqlite(error, during: "reading a subject")
         }
@@ -57,8 +57,8 @@ extension SQLiteStore {
     /// Every grant of `subject`, oldest first (by `granted_at`, then insertion).
     public func grants(of subject: String) async throws(LogUnavailable) -> [Grant] {
         do {
-            return try await pool.read { db in
-                try Self.fetchGrants(db, sql: "SELECT * FROM grants WHERE subject_id = ? ORDER BY granted_at, rowid",
+            return try await readSnapshot { db in
+                try Self.fetchGrants(db, sql: "\(Self.grantColumns) WHERE subject_id = ? ORDER BY granted_at, rowid",
                                      arguments: [subject])
             }
         } catch {
@@ -69,11 +69,11 @@ extension SQLiteStore {
     /// The subject (or `nil`) and its grants for `provider`, read in one snapshot.
     public func context(subject: String, provider: String) async throws(LogUnavailable) -> SubjectContext {
         do {
-            return try await pool.read { db in
+            return try await readSnapshot { db in
                 SubjectContext(
                     subject: try Self.fetchSubject(subject, db),
                     grants: try Self.fetchGrants(
-                        db, sql: "SELECT * FROM grants WHERE subject_id = ? AND provider = ? ORDER BY granted_at, rowid",
+                        db, sql: "\(Self.grantColumns) WHERE subject_id = ? AND provider = ? ORDER BY granted_at, rowid",
                         arguments: [subject, provider]))
             }
         } catch {
@@ -81,24 +81,56 @@ extension SQLiteStore {
         }
     }
 
-    private static func fetchSubject(_ id: String, _ db: Database) throws -> Subject? {
-        guard let row = try Row.fetchOne(db, sql: "SELECT birth_date, minor, region FROM subjects WHERE id = ?",
-                                         arguments: [id]) else { return nil }
-        let birthText: String? = row["birth_date"]
-        return Subject(id: id, birthDate: birthText.flatMap(CalendarDay.init), minor: row["minor"], region: row["region"])
+    /// Runs `body` in one read transaction (one snapshot) on a reader, as
+    /// `DatabasePool.read` does, but with `BEGIN`/`COMMIT` prepared once per
+    /// connection (`read` compiles both again on every call).
+    func readSnapshot<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await pool.unsafeRead { db in
+            try db.cachedStatement(sql: "BEGIN DEFERRED TRANSACTION").execute()
+            defer {
+                // Leave the read transaction whatever happens (commit may fail when interrupted).
+                do {
+                    try db.cachedStatement(sql: "COMMIT TRANSACTION").execute()
+                } catch {
+                    if db.isInsideTransaction { try? db.cachedStatement(sql: "ROLLBACK TRANSACTION").execute() }
+                }
+            }
+            return try body(db)
+        }
     }
 
+    private static let grantColumns = """
+        SELECT id, subject_id, provider, purpose, categories, separate_consent, cross_border_consent, policy_version,
+               evidence, granted_at, expires_at, revoked_at FROM grants
+        """
+
+    private static func fetchSubject(_ id: String, _ db: Database) throws -> Subject? {
+        let statement = try db.cachedStatement(sql: "SELECT birth_date, minor, region FROM subjects WHERE id = ?")
+        let rows = try Row.fetchCursor(statement, arguments: [id])
+        guard let row = try rows.next() else { return nil }
+        let birthText: String? = row[0]
+        return Subject(id: id, birthDate: birthText.flatMap(CalendarDay.init), minor: row[1], region: row[2])
+    }
+
+    /// Reads grants with `sql` (`grantColumns` then a condition) from the
+    /// statement cache, straight from the cursor's row (no row copies, no
+    /// column lookups by name).
     private static func fetchGrants(_ db: Database, sql: String, arguments: StatementArguments) throws -> [Grant] {
-        try Row.fetchAll(db, sql: sql, arguments: arguments).map { row in
-            let categoriesText: String? = row["categories"]
-            let categories = try categoriesText.map { try JSONDecoder().decode([String].self, from: Data($0.utf8)) }
-            let expiresAt: Int64? = row["expires_at"]
-            let revokedAt: Int64? = row["revoked_at"]
-            return Grant(id: row["id"], subject: row["subject_id"], provider: row["provider"], purpose: row["purpose"],
-                         categories: categories, separateConsent: row["separate_consent"],
-                         crossBorderConsent: row["cross_border_consent"], policyVersion: row["policy_version"],
-                         evidence: row["evidence"], grantedAt: Microseconds.date(row["granted_at"]),
-                         expiresAt: expiresAt.map(Microseconds.date), revokedAt: revokedAt.map(Microseconds.date))
+        let rows = try Row.fetchCursor(db.cachedStatement(sql: sql), arguments: arguments)
+        var grants: [Grant] = []
+        while let row = try rows.next() {
+            let categoriesText: String? = row[4]
+            let categories = try categoriesText.map { text in
+                try CanonicalJSON.stringArray(text) ?? JSONDecoder().decode([String].self, from: Data(text.utf8))
+            }
+            let expiresAt: Int64? = row[10]
+            let revokedAt: Int64? = row[11]
+            grants.append(Grant(
+                id: row[0], subject: row[1], provider: row[2], purpose: row[3],
+                categories: categories, separateConsent: row[5], crossBorderConsent: row[6], policyVersion: row[7],
+                evidence: row[8], grantedAt: Microseconds.date(row[9]),
+                expiresAt: expiresAt.map(Microseconds.date), revokedAt: revokedAt.map(Microseconds.date)))
         }
+        return grants
     }
 }

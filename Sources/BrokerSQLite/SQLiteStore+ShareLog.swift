@@ -93,26 +93,28 @@ extension SQLiteStore {
         var newTip: ChainTip?
         var appended = 0
         do {
-            try db.inTransaction(.immediate) {
+            try Self.inImmediateTransaction(db) {
                 var chain = try tip.withLock { $0 } ?? loadTip(db)
                 let start = chain.seq
+                let insert = try db.cachedStatement(sql: Self.insertSQL)
+                let revoked = try revokedGrants(of: batch, db)
                 for write in batch {
                     switch write {
                     case .intent(let entry):
-                        outputs.append(.intent(try appendIntent(entry, db, &chain)))
+                        outputs.append(.intent(try appendIntent(entry, revoked: revoked, insert, &chain)))
                     case .outcome(let outcome):
-                        outputs.append(.position(try append(LogRow(outcome), db, &chain)))
+                        outputs.append(.position(try append(LogRow(outcome), insert, &chain)))
                     case .resolveDangling(let time):
                         let shareIDs = try danglingShareIDs(db)
                         for shareID in shareIDs {
-                            _ = try append(LogRow(ShareOutcome(shareID: shareID, time: time, result: .unknown)), db, &chain)
+                            _ = try append(LogRow(ShareOutcome(shareID: shareID, time: time, result: .unknown)),
+                                           insert, &chain)
                         }
                         outputs.append(.resolved(shareIDs.count))
                     }
                 }
                 newTip = chain
                 appended = Int(chain.seq - start)
-                return .commit
             }
         } catch {
             // The transaction rolled back (or its fate is unknown): read the tip again next time.
@@ -128,30 +130,60 @@ extension SQLiteStore {
         return .success(outputs)
     }
 
+    /// `BEGIN IMMEDIATE` … `COMMIT` (or `ROLLBACK` on any error) with prepared
+    /// statements kept in the connection's cache: `Database.inTransaction`
+    /// compiles both statements again for every batch.
+    static func inImmediateTransaction(_ db: Database, _ body: () throws -> Void) throws {
+        try db.cachedStatement(sql: "BEGIN IMMEDIATE TRANSACTION").execute()
+        do {
+            try body()
+            try db.cachedStatement(sql: "COMMIT TRANSACTION").execute()
+        } catch {
+            if db.isInsideTransaction { try? db.cachedStatement(sql: "ROLLBACK TRANSACTION").execute() }
+            throw error
+        }
+    }
+
     private func loadTip(_ db: Database) throws -> ChainTip {
         guard let row = try Row.fetchOne(db, sql: "SELECT seq, hash FROM share_log WHERE stream = ? ORDER BY seq DESC LIMIT 1",
                                          arguments: [stream]) else { return .genesis }
         return ChainTip(seq: row[0], hash: row[1])
     }
 
-    private func appendIntent(_ entry: ShareEntry, _ db: Database, _ chain: inout ChainTip) throws -> IntentResult {
-        if entry.decision != .blocked, let revoked = try firstRevokedGrant(entry.grantIDs, db) {
-            let position = try append(LogRow(entry.fencedByRevocation()), db, &chain)
+    private func appendIntent(_ entry: ShareEntry, revoked: Set<String>, _ insert: Statement,
+                              _ chain: inout ChainTip) throws -> IntentResult {
+        if entry.decision != .blocked, !revoked.isEmpty, let grantID = entry.grantIDs.first(where: revoked.contains) {
+            let position = try append(LogRow(entry.fencedByRevocation()), insert, &chain)
             logger.notice("share refused by the revocation fence",
                           metadata: ["share.id": "\(entry.shareID)", "share.provider": "\(entry.provider)",
-                                     "grant.id": "\(revoked)"])
-            return .grantRevoked(grantID: revoked, position)
+                                     "grant.id": "\(grantID)"])
+            return .grantRevoked(grantID: grantID, position)
         }
-        return .committed(try append(LogRow(entry), db, &chain))
+        return .committed(try append(LogRow(entry), insert, &chain))
     }
 
-    private func firstRevokedGrant(_ grantIDs: [String], _ db: Database) throws -> String? {
-        guard !grantIDs.isEmpty else { return nil }
-        let statement = try db.cachedStatement(sql: "SELECT revoked_at IS NOT NULL FROM grants WHERE id = ?")
-        for grantID in grantIDs where try Bool.fetchOne(statement, arguments: [grantID]) == true {
-            return grantID
+    /// The revoked grants among those the batch's allowed or redacted intents
+    /// name, in one query for the whole batch. It runs inside the batch's
+    /// write transaction, which writes no grant, so it sees what a query per
+    /// intent would see.
+    private func revokedGrants(of batch: [LogWrite], _ db: Database) throws -> Set<String> {
+        var ids: [UInt8] = []
+        for write in batch {
+            guard case .intent(let entry) = write, entry.decision != .blocked else { continue }
+            for grantID in entry.grantIDs {
+                ids.append(ids.isEmpty ? UInt8(ascii: "[") : UInt8(ascii: ","))
+                CanonicalJSON.writeString(grantID, to: &ids)
+            }
         }
-        return nil
+        guard !ids.isEmpty else { return [] }
+        ids.append(UInt8(ascii: "]"))
+        let statement = try db.cachedStatement(sql: """
+            SELECT id FROM grants WHERE revoked_at IS NOT NULL AND id IN (SELECT value FROM json_each(?))
+            """)
+        var revoked: Set<String> = []
+        let cursor = try String.fetchCursor(statement, arguments: [String(decoding: ids, as: UTF8.self)])
+        while let id = try cursor.next() { revoked.insert(id) }
+        return revoked
     }
 
     private func danglingShareIDs(_ db: Database) throws -> [String] {
@@ -163,17 +195,18 @@ extension SQLiteStore {
             """, arguments: [stream])
     }
 
-    /// Chains `row` after `chain`, inserts it, and advances `chain`.
-    private func append(_ row: LogRow, _ db: Database, _ chain: inout ChainTip) throws -> ChainPosition {
+    static let insertSQL = """
+        INSERT INTO share_log (stream, seq, kind, share_id, time_us, subject, provider, purpose, decision,
+                               caller, channel, body, prev_hash, hash)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        """
+
+    /// Chains `row` after `chain`, inserts it with `insert` (`insertSQL`), and advances `chain`.
+    private func append(_ row: LogRow, _ insert: Statement, _ chain: inout ChainTip) throws -> ChainPosition {
         let seq = chain.seq + 1
         let body = row.canonicalBytes(stream: stream, seq: seq)
         let hash = ChainHash.hash(prev: chain.hash, body: body)
-        let statement = try db.cachedStatement(sql: """
-            INSERT INTO share_log (stream, seq, kind, share_id, time_us, subject, provider, purpose, decision,
-                                   caller, channel, body, prev_hash, hash)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """)
-        try statement.execute(arguments: [
+        try insert.execute(arguments: [
             stream, seq, row.kind.rawValue, row.shareID, row.timeUs, row.subject, row.provider, row.purpose,
             row.decision, row.caller, row.channel, String(decoding: body, as: UTF8.self), chain.hash, hash,
         ])
@@ -184,6 +217,13 @@ extension SQLiteStore {
 
 /// The chain's hash: SHA-256 of the previous hash's 32 bytes followed by the canonical body.
 enum ChainHash {
+    static func hash(prev: Data, body: [UInt8]) -> Data {
+        var hasher = SHA256()
+        hasher.update(data: prev)
+        body.withUnsafeBytes { hasher.update(bufferPointer: $0) }
+        return hasher.finalize().withUnsafeBytes { Data($0) }
+    }
+
     static func hash<Body: DataProtocol>(prev: Data, body: Body) -> Data {
         var hasher = SHA256()
         hasher.update(data: prev)

@@ -1,6 +1,8 @@
 import BrokerService
+@preconcurrency import Crypto
 import Foundation
 import GRDB
+import GRDBSQLite
 
 extension SQLiteStore {
     /// Checks the whole share log, every stream, in one read snapshot.
@@ -40,6 +42,14 @@ extension SQLiteStore {
 }
 
 /// The checks of `verify`, over one database snapshot.
+///
+/// Each row is checked from SQLite's own buffers (no `String` or `Data` per
+/// column): the hash over the stored body bytes, and the indexed columns
+/// against the body's members as `BodyScanner` finds them. That fast path only
+/// decides when the body is canonical JSON (what the store writes) and every
+/// check passes; any other body, and any failed check, goes to the general
+/// path (`JSONDecoder`, `String` comparisons), so the verdict is always the
+/// general path's.
 enum LogVerifier {
     /// The queryable members of a record's body.
     private struct BodyColumns: Decodable {
@@ -66,50 +76,47 @@ enum LogVerifier {
         let decoder = JSONDecoder()
         var checked: Int64 = 0
         var firstBad: BadRecord?
+        var scanner = BodyScanner()
         progress?(0, total)
 
         streams: for stream in streams {
             var expectedSeq: Int64 = 1
-            var prevHash = ChainTip.genesis.hash
-            let rows = try Row.fetchCursor(db, sql: """
+            // The previous record's hash (32 zero bytes before the first).
+            var prevHash = [UInt8](repeating: 0, count: 32)
+            let streamBytes = Array(stream.utf8)
+            let statement = try db.makeStatement(sql: """
                 SELECT seq, kind, share_id, time_us, subject, provider, purpose, decision, caller, channel,
                        body, prev_hash, hash
                 FROM share_log WHERE stream = ? ORDER BY seq
-                """, arguments: [stream])
+                """)
+            let sqlite = statement.sqliteStatement
+            let rows = try Row.fetchCursor(statement, arguments: [stream])
             while let row = try rows.next() {
                 checked += 1
                 if checked % progressEvery == 0 { progress?(checked, total) }
-                let seq: Int64 = row[0]
+                let seq = sqlite3_column_int64(sqlite, 0)  // INTEGER NOT NULL (a STRICT table)
                 if seq != expectedSeq {
                     firstBad = BadRecord(stream: stream, seq: expectedSeq, reason: .seqGap)
                     break streams
                 }
-                let storedPrev: Data = row[11]
-                if storedPrev != prevHash {
+                let storedPrev = blob(sqlite, 11)
+                if !storedPrev.elementsEqual(prevHash) {
                     firstBad = BadRecord(stream: stream, seq: seq, reason: .prevHashMismatch)
                     break streams
                 }
-                let bodyText: String = row[10]
-                let body = Data(bodyText.utf8)
-                let hash: Data = row[12]
-                if ChainHash.hash(prev: storedPrev, body: body) != hash {
-                    firstBad = BadRecord(stream: stream, seq: seq, reason: .hashMismatch)
+                let hash = blob(sqlite, 12)
+                let fastPass = text(sqlite, 10).map { body in
+                    scanner.scan(body)
+                        && hashMatches(prev: storedPrev, body: body, hash: hash)
+                        && columnsMatch(scanner, body: body, sqlite, stream: streamBytes, seq: seq)
+                } ?? false
+                if !fastPass, let reason = generalCheck(row, stream: stream, seq: seq, prevHash: Data(prevHash),
+                                                        decoder: decoder) {
+                    firstBad = BadRecord(stream: stream, seq: seq, reason: reason)
                     break streams
                 }
-                let columns = try? decoder.decode(BodyColumns.self, from: body)
-                let kind: String? = row[1], shareID: String? = row[2], timeUs: Int64? = row[3]
-                let subject: String? = row[4], provider: String? = row[5], purpose: String? = row[6]
-                let decision: String? = row[7], caller: String? = row[8], channel: String? = row[9]
-                guard let columns,
-                      columns.stream == stream, columns.seq == seq, columns.kind == kind,
-                      columns.share_id == shareID, columns.time_us == timeUs, columns.subject == subject,
-                      columns.provider == provider, columns.purpose == purpose, columns.decision == decision,
-                      columns.caller == caller, columns.channel == channel
-                else {
-                    firstBad = BadRecord(stream: stream, seq: seq, reason: .columnMismatch)
-                    break streams
-                }
-                prevHash = hash
+                // The stored hash passed: it is 32 bytes.
+                prevHash.withUnsafeMutableBytes { $0.copyMemory(from: hash) }
                 expectedSeq += 1
             }
         }
@@ -117,5 +124,268 @@ enum LogVerifier {
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         return VerifyReport(streams: Int64(streams.count), records: checked, firstBad: firstBad,
                             recordsPerSecond: seconds > 0 ? Double(checked) / seconds : 0)
+    }
+
+    /// The hash and column checks on values decoded by GRDB, the body by `JSONDecoder`.
+    private static func generalCheck(_ row: Row, stream: String, seq: Int64, prevHash: Data,
+                                     decoder: JSONDecoder) -> BadRecord.Reason? {
+        let storedPrev: Data = row[11]
+        if storedPrev != prevHash { return .prevHashMismatch }
+        let bodyText: String = row[10]
+        let body = Data(bodyText.utf8)
+        let hash: Data = row[12]
+        if ChainHash.hash(prev: storedPrev, body: body) != hash { return .hashMismatch }
+        let columns = try? decoder.decode(BodyColumns.self, from: body)
+        let kind: String? = row[1], shareID: String? = row[2], timeUs: Int64? = row[3]
+        let subject: String? = row[4], provider: String? = row[5], purpose: String? = row[6]
+        let decision: String? = row[7], caller: String? = row[8], channel: String? = row[9]
+        guard let columns,
+              columns.stream == stream, columns.seq == seq, columns.kind == kind,
+              columns.share_id == shareID, columns.time_us == timeUs, columns.subject == subject,
+              columns.provider == provider, columns.purpose == purpose, columns.decision == decision,
+              columns.caller == caller, columns.channel == channel
+        else { return .columnMismatch }
+        return nil
+    }
+
+    /// A BLOB column's bytes (empty for NULL), valid until the next step.
+    private static func blob(_ sqlite: SQLiteStatement, _ column: Int32) -> UnsafeRawBufferPointer {
+        guard let base = sqlite3_column_blob(sqlite, column) else { return UnsafeRawBufferPointer(start: nil, count: 0) }
+        return UnsafeRawBufferPointer(start: base, count: Int(sqlite3_column_bytes(sqlite, column)))
+    }
+
+    /// A TEXT column's bytes, `nil` when it is not TEXT; valid until the next step.
+    private static func text(_ sqlite: SQLiteStatement, _ column: Int32) -> UnsafeBufferPointer<UInt8>? {
+        guard sqlite3_column_type(sqlite, column) == SQLITE_TEXT, let base = sqlite3_column_text(sqlite, column)
+        else { return nil }
+        return UnsafeBufferPointer(start: base, count: Int(sqlite3_column_bytes(sqlite, column)))
+    }
+
+    private static func hashMatches(prev: UnsafeRawBufferPointer, body: UnsafeBufferPointer<UInt8>,
+                                    hash: UnsafeRawBufferPointer) -> Bool {
+        var hasher = SHA256()
+        hasher.update(bufferPointer: prev)
+        hasher.update(bufferPointer: UnsafeRawBufferPointer(body))
+        return hasher.finalize().withUnsafeBytes { $0.elementsEqual(hash) }
+    }
+
+    /// (column, body member) for the TEXT columns; time_us (column 3) is the INTEGER one.
+    private static let textColumns: [(Int32, BodyScanner.Key)] = [
+        (1, .kind), (2, .shareID), (4, .subject), (5, .provider), (6, .purpose), (7, .decision),
+        (8, .caller), (9, .channel),
+    ]
+
+    /// The indexed columns equal, byte for byte, the members `scanner` found in `body`.
+    private static func columnsMatch(_ scanner: BodyScanner, body: UnsafeBufferPointer<UInt8>,
+                                     _ sqlite: SQLiteStatement, stream: [UInt8], seq: Int64) -> Bool {
+        guard case .string(let range) = scanner.values[BodyScanner.Key.stream.rawValue],
+              stream.elementsEqual(body[range]),
+              case .int(let bodySeq) = scanner.values[BodyScanner.Key.seq.rawValue], bodySeq == seq
+        else { return false }
+        for (column, key) in textColumns {
+            let columnType = sqlite3_column_type(sqlite, column)
+            switch scanner.values[key.rawValue] {
+            case .missing, .null:
+                guard columnType == SQLITE_NULL else { return false }
+            case .string(let range):
+                guard let value = text(sqlite, column), value.elementsEqual(body[range]) else { return false }
+            case .int, .other:
+                return false
+            }
+        }
+        switch scanner.values[BodyScanner.Key.timeUs.rawValue] {
+        case .missing, .null: return sqlite3_column_type(sqlite, 3) == SQLITE_NULL
+        case .int(let timeUs): return sqlite3_column_type(sqlite, 3) == SQLITE_INTEGER && sqlite3_column_int64(sqlite, 3) == timeUs
+        case .string, .other: return false
+        }
+    }
+}
+
+/// A validating scanner for canonical JSON (no whitespace, keys in strictly
+/// increasing byte order, integers only, no `\u` escape, valid UTF-8, no NUL)
+/// that records where the top-level members `verify` compares are.
+/// `scan` returns `false` for any other input, which then goes to `JSONDecoder`.
+struct BodyScanner {
+    enum Key: Int, CaseIterable {
+        case caller, channel, decision, kind, provider, purpose, seq, shareID, stream, subject, timeUs
+
+        var name: [UInt8] {
+            switch self {
+            case .caller: Array("caller".utf8)
+            case .channel: Array("channel".utf8)
+            case .decision: Array("decision".utf8)
+            case .kind: Array("kind".utf8)
+            case .provider: Array("provider".utf8)
+            case .purpose: Array("purpose".utf8)
+            case .seq: Array("seq".utf8)
+            case .shareID: Array("share_id".utf8)
+            case .stream: Array("stream".utf8)
+            case .subject: Array("subject".utf8)
+            case .timeUs: Array("time_us".utf8)
+            }
+        }
+    }
+
+    enum Value: Equatable {
+        case missing
+        case null
+        /// A string without escapes: the range of its bytes (between the quotes).
+        case string(Range<Int>)
+        case int(Int64)
+        /// Anything else (a string with escapes, a boolean, an array, an object).
+        case other
+    }
+
+    private static let names: [[UInt8]] = Key.allCases.map(\.name)
+    private static let maxDepth = 32
+
+    /// One per `Key`, in `Key` order.
+    private(set) var values = [Value](repeating: .missing, count: Key.allCases.count)
+
+    /// Scans `body`; on `true`, `values` holds its top-level members of interest.
+    mutating func scan(_ body: UnsafeBufferPointer<UInt8>) -> Bool {
+        for i in values.indices { values[i] = .missing }
+        var i = 0
+        guard object(body, &i, depth: 0, top: true) else { return false }
+        return i == body.count
+    }
+
+    private mutating func object(_ b: UnsafeBufferPointer<UInt8>, _ i: inout Int, depth: Int, top: Bool) -> Bool {
+        guard depth < Self.maxDepth, i < b.count, b[i] == UInt8(ascii: "{") else { return false }
+        i += 1
+        guard i < b.count else { return false }
+        if b[i] == UInt8(ascii: "}") { i += 1; return true }
+        var previousKey: Range<Int>? = nil
+        var nextName = 0
+        while true {
+            guard case .string(let key)? = string(b, &i), i < b.count, b[i] == UInt8(ascii: ":") else { return false }
+            if let previousKey, !b[previousKey].lexicographicallyPrecedes(b[key]) { return false }
+            previousKey = key
+            i += 1
+            guard let value = value(b, &i, depth: depth) else { return false }
+            if top {
+                // Keys ascend, and so do `names`: one merge pass.
+                while nextName < Self.names.count, Self.names[nextName].lexicographicallyPrecedes(b[key]) { nextName += 1 }
+                if nextName < Self.names.count, Self.names[nextName].elementsEqual(b[key]) {
+                    values[nextName] = value
+                    nextName += 1
+                }
+            }
+            guard i < b.count else { return false }
+            if b[i] == UInt8(ascii: "}") { i += 1; return true }
+            guard b[i] == UInt8(ascii: ",") else { return false }
+            i += 1
+        }
+    }
+
+    private mutating func value(_ b: UnsafeBufferPointer<UInt8>, _ i: inout Int, depth: Int) -> Value? {
+        guard i < b.count else { return nil }
+        switch b[i] {
+        case UInt8(ascii: "\""): return string(b, &i)
+        case UInt8(ascii: "{"): return object(b, &i, depth: depth + 1, top: false) ? .other : nil
+        case UInt8(ascii: "["):
+            guard depth + 1 < Self.maxDepth else { return nil }
+            i += 1
+            guard i < b.count else { return nil }
+            if b[i] == UInt8(ascii: "]") { i += 1; return .other }
+            while true {
+                guard value(b, &i, depth: depth + 1) != nil, i < b.count else { return nil }
+                if b[i] == UInt8(ascii: "]") { i += 1; return .other }
+                guard b[i] == UInt8(ascii: ",") else { return nil }
+                i += 1
+            }
+        case UInt8(ascii: "n"): return literal("null", b, &i) ? .null : nil
+        case UInt8(ascii: "t"): return literal("true", b, &i) ? .other : nil
+        case UInt8(ascii: "f"): return literal("false", b, &i) ? .other : nil
+        default: return integer(b, &i)
+        }
+    }
+
+    private func literal(_ word: StaticString, _ b: UnsafeBufferPointer<UInt8>, _ i: inout Int) -> Bool {
+        let count = word.utf8CodeUnitCount
+        guard b.count - i >= count else { return false }
+        let bytes = UnsafeBufferPointer(start: word.utf8Start, count: count)
+        guard b[i..<(i + count)].elementsEqual(bytes) else { return false }
+        i += count
+        return true
+    }
+
+    /// `-?(0|[1-9][0-9]*)` that fits an `Int64`, not followed by a fraction or exponent.
+    private func integer(_ b: UnsafeBufferPointer<UInt8>, _ i: inout Int) -> Value? {
+        var negative = false
+        if b[i] == UInt8(ascii: "-") { negative = true; i += 1 }
+        let start = i
+        var magnitude: UInt64 = 0
+        while i < b.count, b[i] >= UInt8(ascii: "0"), b[i] <= UInt8(ascii: "9") {
+            let (m, o1) = magnitude.multipliedReportingOverflow(by: 10)
+            let (s, o2) = m.addingReportingOverflow(UInt64(b[i] - UInt8(ascii: "0")))
+            guard !o1, !o2 else { return nil }
+            magnitude = s
+            i += 1
+        }
+        let digits = i - start
+        guard digits > 0, digits == 1 || b[start] != UInt8(ascii: "0") else { return nil }
+        if i < b.count, b[i] == UInt8(ascii: ".") || b[i] == UInt8(ascii: "e") || b[i] == UInt8(ascii: "E") { return nil }
+        if negative {
+            guard magnitude <= UInt64(Int64.max) + 1 else { return nil }
+            return .int(magnitude == UInt64(Int64.max) + 1 ? .min : -Int64(magnitude))
+        }
+        guard magnitude <= UInt64(Int64.max) else { return nil }
+        return .int(Int64(magnitude))
+    }
+
+    /// A string starting at `b[i]` (a quote): `.string` (no escapes) or `.other`;
+    /// `nil` when malformed, when it holds a `\u` escape, a control byte or invalid UTF-8.
+    private func string(_ b: UnsafeBufferPointer<UInt8>, _ i: inout Int) -> Value? {
+        guard i < b.count, b[i] == UInt8(ascii: "\"") else { return nil }
+        i += 1
+        let start = i
+        var escaped = false
+        while i < b.count {
+            let byte = b[i]
+            if byte == UInt8(ascii: "\"") {
+                let range = start..<i
+                i += 1
+                return escaped ? .other : .string(range)
+            }
+            if byte < 0x20 { return nil }
+            if byte == UInt8(ascii: "\\") {
+                i += 1
+                guard i < b.count else { return nil }
+                switch b[i] {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"),
+                     UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
+                    escaped = true
+                    i += 1
+                default: return nil
+                }
+                continue
+            }
+            if byte < 0x80 { i += 1; continue }
+            guard let length = Self.utf8Sequence(b, at: i) else { return nil }
+            i += length
+        }
+        return nil
+    }
+
+    /// The length of the valid UTF-8 sequence of 2 to 4 bytes at `b[i]`, or `nil`.
+    private static func utf8Sequence(_ b: UnsafeBufferPointer<UInt8>, at i: Int) -> Int? {
+        let lead = b[i]
+        let length: Int
+        var low: UInt8 = 0x80, high: UInt8 = 0xBF
+        switch lead {
+        case 0xC2...0xDF: length = 2
+        case 0xE0: length = 3; low = 0xA0
+        case 0xE1...0xEC, 0xEE...0xEF: length = 3
+        case 0xED: length = 3; high = 0x9F
+        case 0xF0: length = 4; low = 0x90
+        case 0xF1...0xF3: length = 4
+        case 0xF4: length = 4; high = 0x8F
+        default: return nil
+        }
+        guard b.count - i >= length else { return nil }
+        guard b[i + 1] >= low, b[i + 1] <= high else { return nil }
+        for k in 2..<length where b[i + k] < 0x80 || b[i + k] > 0xBF { return nil }
+        return length
     }
 }

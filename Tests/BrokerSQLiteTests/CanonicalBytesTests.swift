@@ -1,0 +1,85 @@
+import BrokerCore
+import BrokerService
+@testable import BrokerSQLite
+import Foundation
+import Testing
+
+/// The direct writers of the hot path against the generic `CanonicalJSON` value they replace.
+@Suite struct CanonicalBytesTests {
+    static let awkward = ["", "plain", "q\"uote", "back\\slash", "tab\t nl\n cr\r bs\u{8} ff\u{c}", "\u{0}\u{1}\u{1f}\u{7f}",
+                          "é ü 中文 😀", "/slash/", "\"", "\\", "a\"b\\c\"d"]
+
+    @Test func directRecordBytesEqualTheGenericCanonicalForm() {
+        var rows: [LogRow] = []
+        for (n, text) in Self.awkward.enumerated() {
+            var entry = makeEntry(n, decision: n % 3 == 0 ? .blocked : (n % 3 == 1 ? .allowed : .redacted),
+                                  grantIDs: n % 2 == 0 ? [] : ["g-\(text)", "g2"], subject: "s-\(text)",
+                                  provider: text, fieldCount: n % 4)
+            entry.caller = text
+            entry.operation = text
+            entry.fields = entry.fields.map { var f = $0; f.path = text; f.category = text + "x"; return f }
+            rows.append(LogRow(entry))
+            rows.append(LogRow(entry.fencedByRevocation()))
+            rows.append(LogRow(ShareOutcome(shareID: text, time: baseTime.addingTimeInterval(Double(-n) * 1e7),
+                                            result: .ok, upstreamStatus: n == 0 ? nil : 200 + n,
+                                            latencyMs: n == 1 ? nil : -n, error: n % 2 == 0 ? nil : text)))
+        }
+        var bare = makeEntry(99, fieldCount: 1)
+        bare.operation = nil; bare.purpose = nil; bare.subject = nil; bare.code = nil
+        bare.contractVersion = nil; bare.contractHash = nil; bare.adapterHash = nil
+        bare.fields = bare.fields.map { var f = $0; f.category = nil; f.fingerprint = nil; f.reason = nil; return f }
+        rows.append(LogRow(bare))
+        for (i, row) in rows.enumerated() {
+            for seq: Int64 in [1, 9, 10, 123_456_789, Int64.max] {
+                let stream = Self.awkward[i % Self.awkward.count] + "node"
+                #expect(row.canonicalBytes(stream: stream, seq: seq) == row.referenceCanonicalBytes(stream: stream, seq: seq))
+            }
+        }
+    }
+
+    @Test func integersAndStringsMatchSwiftsOwnFormatting() {
+        for n: Int64 in [0, 1, -1, 9, 10, -10, 99, 100, 1_726_000_001_123_456, .max, .min, .max - 1, .min + 1] {
+            var out: [UInt8] = []
+            CanonicalJSON.writeInt(n, to: &out)
+            #expect(String(decoding: out, as: UTF8.self) == String(n))
+        }
+        var out: [UInt8] = []
+        CanonicalJSON.writeString("a\u{1f}\u{0}b\"", to: &out)
+        #expect(String(decoding: out, as: UTF8.self) == #""a\u001f\u0000b\"""#)
+    }
+
+    @Test func categoriesFastPathAgreesWithJSONDecoder() throws {
+        for list in [[], ["a"], ["user.device.push_token", "b c", "é"]] {
+            let text = String(decoding: CanonicalJSON.array(list.map { .string($0) }).bytes, as: UTF8.self)
+            #expect(CanonicalJSON.stringArray(text) == list)
+        }
+        for text in [#"["a\"b"]"#, #"[ "a"]"#, #"["a",]"#, #"["a"]x"#, "[1]", #"["a""#, "[", ""] {
+            #expect(CanonicalJSON.stringArray(text) == nil)
+        }
+    }
+
+    @Test func theBodyScannerAcceptsOnlyCanonicalJSON() {
+        func scan(_ text: String) -> BodyScanner? {
+            var scanner = BodyScanner()
+            var bytes = Array(text.utf8)
+            return bytes.withUnsafeMutableBufferPointer { scanner.scan(UnsafeBufferPointer($0)) } ? scanner : nil
+        }
+        let good = #"{"a":[1,{"x":null,"y":true}],"kind":"share","seq":3,"stream":"n\"1","subject":null,"time_us":-5}"#
+        let scanner = scan(good)
+        #expect(scanner != nil)
+        #expect(scanner?.values[BodyScanner.Key.kind.rawValue] == .string(37..<42))
+        #expect(scanner?.values[BodyScanner.Key.seq.rawValue] == .int(3))
+        #expect(scanner?.values[BodyScanner.Key.stream.rawValue] == .other)
+        #expect(scanner?.values[BodyScanner.Key.subject.rawValue] == .null)
+        #expect(scanner?.values[BodyScanner.Key.timeUs.rawValue] == .int(-5))
+        #expect(scanner?.values[BodyScanner.Key.caller.rawValue] == .missing)
+        for bad in [#"{"b":1,"a":2}"#, #"{"a":1,"a":2}"#, #"{"a":1} "#, #"{ "a":1}"#, #"{"a":1.5}"#, #"{"a":01}"#,
+                    #"{"a":"\u0041"}"#, "{\"a\":\"\u{1}\"}", #"{"a":[1,]}"#, #"{"a":99999999999999999999}"#, #"{"a""#,
+                    #"{"a":nul}"#, "", "[]"] {
+            #expect(scan(bad) == nil, "\(bad)")
+        }
+        var scanner2 = BodyScanner()
+        var invalid: [UInt8] = Array(#"{"a":""#.utf8) + [0xC3, 0x28] + Array(#""}"#.utf8)
+        #expect(!invalid.withUnsafeMutableBufferPointer { scanner2.scan(UnsafeBufferPointer($0)) })
+    }
+}
