@@ -64,6 +64,7 @@ let package = Package(
         // The share log, subjects and grants in SQLite (GRDB): the embedded default.
         .target(name: "BrokerSQLite",
                 dependencies: ["BrokerService", .product(name: "GRDB", package: "GRDB.swift"),
+                               .product(name: "GRDBSQLite", package: "GRDB.swift"),
                                .product(name: "Crypto", package: "swift-crypto"),
                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict),

@@ -15,6 +15,24 @@ public enum Hex {
         return String(decoding: out, as: UTF8.self)
     }
 
+    /// The same for a collection, written straight into the string's storage.
+    public static func encode<Bytes: Collection>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {
+        String(unsafeUninitializedCapacity: bytes.count * 2) { out in
+            var i = 0
+            for byte in bytes {
+                out[i] = digit(byte >> 4)
+                out[i + 1] = digit(byte & 0x0f)
+                i += 2
+            }
+            return i
+        }
+    }
+
+    @inline(__always)
+    static func digit(_ nibble: UInt8) -> UInt8 {
+        nibble < 10 ? UInt8(ascii: "0") &+ nibble : UInt8(ascii: "a") &+ (nibble &- 10)
+    }
+
     /// The value of one hex digit (either case), or `nil`.
     @inlinable
     public static func nibble(_ byte: UInt8) -> UInt8? {

@@ -1,3 +1,4 @@
+import BrokerFields
 import Foundation
 import GRDB
 
