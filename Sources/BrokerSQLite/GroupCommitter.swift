@@ -2,91 +2,80 @@ import BrokerService
 
 /// Batches concurrent writes so that many share one transaction (one fsync).
 ///
-/// There is no timer (STACK.md: a 1–2 ms wait made throughput worse). At most
-/// one batch is in flight. A caller that arrives while none is in flight leads
-/// at once: it writes its own operation plus whatever has queued. Callers that
-/// arrive while a batch commits queue up; when the batch ends, the leader hands
-/// the lead to the oldest queued caller, which writes *everything* queued by
-/// then in one transaction, and so on. So no extra task is spawned, and no
-/// leader keeps writing for others after its own result is known.
+/// The batches are driven from the writer itself (GRDB's serial writer queue),
+/// never from the Swift concurrency pool: a caller queues its operation and
+/// suspends; if no batch is scheduled, it schedules one on the writer. A batch
+/// takes everything queued, writes it in one transaction, resumes each waiter
+/// with its result, and, if more has queued meanwhile, schedules the next batch
+/// on the writer at once. So consecutive commits are not delayed by the pool's
+/// scheduling under load, and other writes (grants, subjects) still get their
+/// turn between batches, because each batch is a separate writer job.
 ///
-/// Every queued caller is resumed exactly once: with its result, with the
-/// batch's error (all operations of a failed batch fail together, since they
-/// shared a transaction), or with the lead.
-final class GroupCommitter<Operation: Sendable, Output: Sendable>: Sendable {
+/// There is no timer (STACK.md: a 1–2 ms wait made throughput worse). Every
+/// caller is resumed exactly once: with its result, or with the batch's error
+/// (the operations of a failed batch shared its transaction and fail together).
+final class GroupCommitter<Operation: Sendable, Output: Sendable, Context>: Sendable {
     typealias Outcome = Result<Output, LogUnavailable>
-
-    private enum Wake: Sendable {
-        case lead
-        case done(Outcome)
-    }
+    /// Runs a job on the single writer, with its context (the database connection).
+    typealias Schedule = @Sendable (@escaping @Sendable (Context) -> Void) -> Void
+    /// Writes one batch in one transaction, on the writer; one output per operation, in order.
+    typealias Flush = @Sendable ([Operation], Context) -> Result<[Output], LogUnavailable>
 
     private struct Waiter: Sendable {
         var operation: Operation
-        var continuation: CheckedContinuation<Wake, Never>
+        var continuation: CheckedContinuation<Outcome, Never>
     }
 
     private struct State: Sendable {
-        var flushing = false
+        var scheduled = false
         var queue: [Waiter] = []
     }
 
     private let state = Locked(State())
+    private let schedule: Schedule
 
-    init() {}
+    init(schedule: @escaping Schedule) {
+        self.schedule = schedule
+    }
 
-    /// Runs `operation` in the next batch; `flush` writes one batch in one
-    /// transaction and returns one output per operation, in order.
-    func submit(
-        _ operation: Operation,
-        flush: @Sendable ([Operation]) async -> Result<[Output], LogUnavailable>
-    ) async -> Outcome {
-        let wake = await withCheckedContinuation { (continuation: CheckedContinuation<Wake, Never>) in
-            let leads = state.withLock { state -> Bool in
-                if state.flushing {
-                    state.queue.append(Waiter(operation: operation, continuation: continuation))
-                    return false
-                }
-                state.flushing = true
+    /// Runs `operation` in the next batch and returns its result. Every caller passes the same `flush`.
+    func submit(_ operation: Operation, flush: @escaping Flush) async -> Outcome {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Outcome, Never>) in
+            let schedules = state.withLock { state -> Bool in
+                state.queue.append(Waiter(operation: operation, continuation: continuation))
+                if state.scheduled { return false }
+                state.scheduled = true
                 return true
             }
-            if leads { continuation.resume(returning: .lead) }
+            if schedules { schedule { context in self.runBatch(context, flush) } }
         }
-        if case .done(let outcome) = wake { return outcome }
+    }
 
-        // This caller leads: one transaction for its operation and everything queued.
-        let followers = state.withLock { state -> [Waiter] in
+    /// One batch, on the writer.
+    private func runBatch(_ context: Context, _ flush: @escaping Flush) {
+        let waiters = state.withLock { state -> [Waiter] in
             defer { state.queue.removeAll(keepingCapacity: true) }
             return state.queue
         }
-        var operations = [operation]
-        operations.reserveCapacity(followers.count + 1)
-        for follower in followers { operations.append(follower.operation) }
-
-        var result = await flush(operations)
-        if case .success(let outputs) = result, outputs.count != operations.count {
-            result = .failure(LogUnavailable("internal error: a batch returned the wrong number of results"))
+        if !waiters.isEmpty {
+            var result = flush(waiters.map(\.operation), context)
+            if case .success(let outputs) = result, outputs.count != waiters.count {
+                result = .failure(LogUnavailable("internal error: a batch returned the wrong number of results"))
+            }
+            switch result {
+            case .success(let outputs):
+                for (waiter, output) in zip(waiters, outputs) { waiter.continuation.resume(returning: .success(output)) }
+            case .failure(let error):
+                for waiter in waiters { waiter.continuation.resume(returning: .failure(error)) }
+            }
         }
-
-        // Hand the lead on first, so the next batch starts while this one's callers wake.
-        let next = state.withLock { state -> Waiter? in
+        let more = state.withLock { state -> Bool in
             if state.queue.isEmpty {
-                state.flushing = false
-                return nil
+                state.scheduled = false
+                return false
             }
-            return state.queue.removeFirst()
+            return true
         }
-        next?.continuation.resume(returning: .lead)
-
-        switch result {
-        case .success(let outputs):
-            for (index, follower) in followers.enumerated() {
-                follower.continuation.resume(returning: .done(.success(outputs[index + 1])))
-            }
-            return .success(outputs[0])
-        case .failure(let error):
-            for follower in followers { follower.continuation.resume(returning: .done(.failure(error))) }
-            return .failure(error)
-        }
+        if more { schedule { context in self.runBatch(context, flush) } }
     }
 }

@@ -70,22 +70,7 @@ extension SQLiteStore {
     }
 
     private func submit(_ write: LogWrite) async throws(LogUnavailable) -> LogWriteOutput {
-        let outcome = await committer.submit(write) { [self] batch in await self.writeBatch(batch) }
-        return try outcome.get()
-    }
-
-    /// Writes one batch in one transaction on GRDB's writer queue.
-    ///
-    /// It uses GRDB's callback-based `asyncWriteWithoutTransaction`, not the
-    /// `async` one: that one interrupts SQLite when the calling task is
-    /// cancelled, and the calling task here is just the batch's leader — its
-    /// cancellation must not fail everyone else's writes.
-    private func writeBatch(_ batch: [LogWrite]) async -> Result<[LogWriteOutput], LogUnavailable> {
-        await withCheckedContinuation { continuation in
-            pool.asyncWriteWithoutTransaction { db in
-                continuation.resume(returning: self.writeBatch(batch, in: db))
-            }
-        }
+        try await committer.submit(write) { [self] batch, db in writeBatch(batch, in: db) }.get()
     }
 
     private func writeBatch(_ batch: [LogWrite], in db: Database) -> Result<[LogWriteOutput], LogUnavailable> {

@@ -27,7 +27,8 @@ public final class SQLiteStore: ShareLog, GrantStore, Sendable {
     let pool: DatabasePool
     let logger: Logger
     let now: @Sendable () -> Date
-    let committer = GroupCommitter<LogWrite, LogWriteOutput>()
+    /// Batches share-log writes; its batches run as jobs on GRDB's writer queue.
+    let committer: GroupCommitter<LogWrite, LogWriteOutput, Database>
     /// The last record of `stream`, once read; only touched by the batch writer.
     let tip = Locked<ChainTip?>(nil)
     let stats = Locked(CommitStats())
@@ -61,6 +62,8 @@ public final class SQLiteStore: ShareLog, GrantStore, Sendable {
                 try db.execute(sql: "PRAGMA synchronous = FULL")
             }
             pool = try DatabasePool(path: path, configuration: configuration)
+            let writer = pool
+            committer = GroupCommitter { job in writer.asyncWriteWithoutTransaction { db in job(db) } }
             try pool.barrierWriteWithoutTransaction { db in
                 try db.execute(sql: "PRAGMA synchronous = FULL")
                 let mode = try Int.fetchOne(db, sql: "PRAGMA synchronous")
