@@ -57,6 +57,7 @@ let package = Package(
         .target(name: "BrokerGateway",
                 dependencies: ["BrokerService", "BrokerCredentials", "BrokerCurl",
                                .product(name: "Hummingbird", package: "hummingbird"),
+                               .product(name: "HummingbirdCore", package: "hummingbird"),
                                .product(name: "HTTPTypes", package: "swift-http-types"),
                                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                                .product(name: "Logging", package: "swift-log")],

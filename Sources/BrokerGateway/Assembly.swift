@@ -64,7 +64,8 @@ public enum Assembly {
         var names = serverNames ?? ["127.0.0.1", "localhost", "::1", "[::1]"]
         names.insert(config.host.lowercased())
         let settings = GatewaySettings(serverNames: names, maxBodyBytes: config.limits.maxBodyBytes,
-                                       clientTimeout: .milliseconds(config.limits.clientTimeoutMs))
+                                       clientTimeout: .milliseconds(config.limits.clientTimeoutMs),
+                                       maxHeaderBytes: config.limits.maxHeaderBytes)
         let gateway = Gateway(pipeline: pipeline, grants: cachedGrants, authenticator: Authenticator(tokenDigests: callers),
                               settings: settings, now: now, ready: ready)
         return Result(gateway: gateway, pipeline: pipeline, outcomes: outcomes, warnings: warnings)

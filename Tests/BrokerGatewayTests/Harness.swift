@@ -91,6 +91,8 @@ func withBroker<T: Sendable>(_ body: @Sendable (Broker) async throws -> T) async
     let bundle = try loadRepositoryPolicy().redirected(to: bases)
 
     var config = BrokerConfig()
+    config.limits.clientTimeoutMs = 400
+    config.limits.maxHeaderBytes = 4096
     config.clients = [
         .init(id: "test-app", credential: .token(.literal(Broker.shareToken)), roles: [.share],
               providers: Set(bundle.adapters.keys), purposes: nil),

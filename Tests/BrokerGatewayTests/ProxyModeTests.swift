@@ -120,3 +120,60 @@ func curl(_ arguments: [String]) throws -> (status: Int32, output: String) {
         }
     }
 }
+
+/// Limits on what a client may hold or send.
+@Suite(.serialized) struct ClientLimitTests {
+    /// Opens a raw TCP connection, sends `bytes`, and reads until the broker closes it (or `wait` passes).
+    static func rawExchange(port: Int, _ bytes: String, wait: Duration) throws -> (reply: String, closed: Bool) {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        precondition(fd >= 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = UInt16(port).bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        precondition(connected == 0)
+        _ = bytes.withCString { send(fd, $0, strlen($0), 0) }
+        var timeout = timeval(tv_sec: Int(wait.components.seconds), tv_usec: Int(wait.components.attoseconds / 1_000_000_000_000))
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var reply: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = recv(fd, &buffer, buffer.count, 0)
+            if n > 0 { reply += buffer[0..<n]; continue }
+            return (String(decoding: reply, as: UTF8.self), n == 0)
+        }
+    }
+
+    @Test func aStalledClientIsCutOff() async throws {
+        try await withBroker { broker in
+            // Headers promise a body that never comes.
+            let started = ContinuousClock.now
+            let result = try Self.rawExchange(port: broker.port, """
+                POST /v1/proxy/huawei-push/v1/1/messages:send HTTP/1.1\r
+                Host: 127.0.0.1\r
+                Authorization: Bearer \(Broker.shareToken)\r
+                Content-Type: application/json\r
+                Content-Length: 100\r
+                \r
+                {"mess
+                """, wait: .seconds(5))
+            #expect(result.closed, "the broker closed the stalled connection")
+            #expect(ContinuousClock.now - started < .seconds(4))
+            #expect(broker.simulator("huawei-push").requests().isEmpty)
+        }
+    }
+
+    @Test func oversizedHeadersAreRefused() async throws {
+        try await withBroker { broker in
+            let big = String(repeating: "a", count: 8_000)
+            let result = try Self.rawExchange(port: broker.port, "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: \(big)\r\n\r\n",
+                                              wait: .seconds(3))
+            #expect(!result.reply.contains("200 OK"), "\(result.reply.prefix(200))")
+            #expect(result.closed || result.reply.hasPrefix("HTTP/1.1 4"))
+        }
+    }
+}

@@ -4,6 +4,7 @@ import BrokerService
 import Foundation
 import HTTPTypes
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
 
@@ -69,12 +70,18 @@ public struct Gateway: Sendable {
     }
 
     /// The Hummingbird application on `host:port` (port 0 picks a free port, reported to `onServerRunning`).
-    public func application(host: String, port: Int, idleTimeout: Duration = .seconds(60), logger: Logger,
+    ///
+    /// A connection that sends nothing for the client timeout is closed (slow or stalled
+    /// clients cannot hold connections); request heads over `maxHeaderBytes` are refused.
+    public func application(host: String, port: Int, logger: Logger,
                             onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
-        let seconds = Int64(idleTimeout.components.seconds)
+        let idle = settings.clientTimeout.components
+        let idleMilliseconds = max(1, idle.seconds * 1000 + idle.attoseconds / 1_000_000_000_000_000)
+        let decoder = HTTP1Channel.Configuration.DecoderConfiguration(
+            maxHeaderFieldSize: settings.maxHeaderBytes, maxHeaderListSize: settings.maxHeaderBytes, maxHeaderFieldCount: 200)
         return Application(
             router: router(),
-            server: .http1(configuration: .init(idleTimeout: .seconds(max(1, seconds)))),
+            server: .http1(configuration: .init(idleTimeout: .milliseconds(idleMilliseconds), httpDecoderConfiguration: decoder)),
             configuration: .init(address: .hostname(host, port: port), serverName: "sharebroker"),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },
             logger: logger)

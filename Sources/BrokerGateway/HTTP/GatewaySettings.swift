@@ -8,11 +8,14 @@ public struct GatewaySettings: Sendable {
     public var maxBodyBytes: Int
     /// A client that has not delivered its whole body within this time gets 408.
     public var clientTimeout: Duration
+    /// The largest request head (request line and headers) accepted; larger ones are refused by the HTTP decoder.
+    public var maxHeaderBytes: Int
 
     public init(serverNames: Set<String> = ["127.0.0.1", "localhost", "::1", "[::1]"], maxBodyBytes: Int = 1_048_576,
-                clientTimeout: Duration = .seconds(30)) {
+                clientTimeout: Duration = .seconds(30), maxHeaderBytes: Int = 16_384) {
         self.serverNames = serverNames
         self.maxBodyBytes = maxBodyBytes
         self.clientTimeout = clientTimeout
+        self.maxHeaderBytes = maxHeaderBytes
     }
 }
