@@ -177,3 +177,31 @@ func curl(_ arguments: [String]) throws -> (status: Int32, output: String) {
         }
     }
 }
+
+@Suite(.serialized) struct SubjectAPITests {
+    @Test func unknownAndMissingFieldsAreNamed() async throws {
+        try await withBroker { broker in
+            let typo = try await broker.call("PUT", "/v1/subjects/u9", token: Broker.grantsToken,
+                                             headers: [("Content-Type", "application/json")], body: #"{"birthdate":"2015-01-01"}"#)
+            #expect(typo.status == 400)
+            #expect(typo.json["code"] as? String == "malformed_body")
+            #expect((typo.json["detail"] as? String)?.contains("birthdate") == true)
+            let missing = try await broker.call("POST", "/v1/subjects/u9/grants", token: Broker.grantsToken,
+                                                headers: [("Content-Type", "application/json")],
+                                                body: #"{"provider":"huawei-push","purpose":"essential.service.notifications.push"}"#)
+            #expect(missing.status == 400)
+            #expect((missing.json["detail"] as? String)?.contains("is required") == true, "\(missing.text)")
+            let wrongRole = try await broker.call("GET", "/v1/subjects/u9/grants")
+            #expect(wrongRole.status == 403 && wrongRole.json["code"] as? String == "caller_not_permitted")
+            let minor = try await broker.call("PUT", "/v1/subjects/u9", token: Broker.grantsToken,
+                                              headers: [("Content-Type", "application/json")], body: #"{"birth_date":"2015-01-01"}"#)
+            #expect(minor.status == 200)
+            try await broker.grant("u9", provider: "huawei-push", purpose: "essential.service.notifications.push")
+            let share = try await broker.call("POST", "/v1/proxy/huawei-push/v1/1/messages:send",
+                                              headers: [("Content-Type", "application/json"), ("X-Share-Subject", "u9")],
+                                              body: #"{"message":{"token":["T"]}}"#)
+            #expect(share.json["code"] as? String == "minor_subject")
+            #expect(broker.simulator("huawei-push").requests().isEmpty)
+        }
+    }
+}

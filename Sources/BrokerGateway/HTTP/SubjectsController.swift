@@ -37,26 +37,53 @@ struct SubjectsController: Sendable {
     }
 
     /// Strict JSON (no duplicate keys, no trailing data) decoded into `T`.
-    static func decode<T: Decodable>(_ type: T.Type, _ request: Request, limit: Int = 65_536) async throws -> T {
+    /// Strict JSON into `T`: unknown keys are refused (a typo such as `birthdate` must not
+    /// silently drop a birth date and make a child an adult), and a missing or mistyped
+    /// field is named.
+    static func decode<T: Decodable>(_ type: T.Type, _ request: Request, keys allowed: Set<String>,
+                                     limit: Int = 65_536) async throws -> T {
         var request = request
         let buffer: ByteBuffer
         do { buffer = try await request.collectBody(upTo: limit) } catch {
             throw Problem(status: 413, code: "body_too_large", detail: "the body is over \(limit) bytes")
         }
         let bytes = Array(buffer.readableBytesView)
+        let parsed: JSONBody
         do {
-            _ = try JSONBody(bytes, limits: PayloadLimits(maxBytes: limit, maxDepth: 8))
+            parsed = try JSONBody(bytes, limits: PayloadLimits(maxBytes: limit, maxDepth: 8))
         } catch {
             throw Problem(status: 400, code: "malformed_body", detail: error.message)
+        }
+        var unknown: Set<String> = []
+        for field in parsed.fields {
+            if case .key(let key)? = field.path.segments.first, !allowed.contains(key.string) { unknown.insert(key.string) }
+        }
+        guard unknown.isEmpty else {
+            throw Problem(status: 400, code: "malformed_body",
+                          detail: "unknown field(s) \(unknown.sorted().joined(separator: ", ")); expected \(allowed.sorted().joined(separator: ", "))")
         }
         do {
             let decoder = JSONDecoder()
             decoder.keyDecodingStrategy = .convertFromSnakeCase
             decoder.dateDecodingStrategy = .iso8601
             return try decoder.decode(T.self, from: Data(bytes))
+        } catch let DecodingError.keyNotFound(key, _) {
+            throw Problem(status: 400, code: "malformed_body", detail: "the field \(Self.snake(key.stringValue)) is required")
+        } catch let DecodingError.typeMismatch(_, context), let DecodingError.valueNotFound(_, context) {
+            let path = context.codingPath.map { Self.snake($0.stringValue) }.joined(separator: ".")
+            throw Problem(status: 400, code: "malformed_body", detail: "the field \(path) has the wrong type")
         } catch {
             throw Problem(status: 400, code: "malformed_body", detail: "the body does not have the expected fields and types")
         }
+    }
+
+    /// `separateConsent` → `separate_consent`, for messages in the API's own spelling.
+    static func snake(_ name: String) -> String {
+        var out = ""
+        for character in name {
+            if character.isUppercase { out += "_" + character.lowercased() } else { out.append(character) }
+        }
+        return out
     }
 
     static func json(_ object: Any, status: HTTPResponse.Status = .ok) -> Response {
@@ -75,7 +102,7 @@ struct SubjectsController: Sendable {
     func putSubject(_ request: Request, _ context: BrokerRequestContext) async throws -> Response {
         _ = try requireRole(request, .grants)
         let id = try Self.subjectID(context)
-        let body = try await Self.decode(SubjectBody.self, request)
+        let body = try await Self.decode(SubjectBody.self, request, keys: ["birth_date", "minor", "region"])
         var birth: CalendarDay?
         if let text = body.birthDate {
             guard let day = CalendarDay(text) else {
@@ -105,7 +132,10 @@ struct SubjectsController: Sendable {
     func addGrant(_ request: Request, _ context: BrokerRequestContext) async throws -> Response {
         _ = try requireRole(request, .grants)
         let id = try Self.subjectID(context)
-        let body = try await Self.decode(GrantBody.self, request)
+        let body = try await Self.decode(GrantBody.self, request, keys: [
+            "provider", "purpose", "categories", "separate_consent", "cross_border_consent", "policy_version", "evidence",
+            "expires_at",
+        ])
         guard let contract = bundle.contracts[body.provider] else {
             throw Problem(status: 400, code: "invalid_grant", detail: "unknown provider \(body.provider)")
         }
