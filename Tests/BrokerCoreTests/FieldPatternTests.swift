@@ -91,7 +91,10 @@ struct FieldPatternTests {
         #expect(template.match("/v1/123/messages:send/") == nil)
         #expect(template.match("/v1/123/messages") == nil)
         #expect(template.match("/v1/%ff/messages:send") == nil, "not UTF-8 after decoding")
-        #expect(template.render(["app_id": "a/b"]) == "/v1/a%2Fb/messages:send")
+        #expect(template.match("/v1/../messages:send") == nil, "dot segments would be normalised upstream")
+        #expect(template.match("/v1/%2E%2E/messages:send") == nil)
+        #expect(template.match("/v1/a%2Fb/messages:send") == nil, "an encoded slash is not one segment")
+        #expect(template.render(["app_id": "a b"]) == "/v1/a%20b/messages:send")
         #expect(throws: PathTemplate.SyntaxError.self) { try PathTemplate(parsing: "/v1/x{id}") }
         #expect(throws: PathTemplate.SyntaxError.self) { try PathTemplate(parsing: "v1") }
     }

@@ -275,13 +275,13 @@ struct PolicyEngineTests {
 
     @Test func aDeniedPathParameterAlwaysBlocks() {
         // A path segment cannot be stripped from a URL, whatever its on_deny says.
-        let request = pushRequest(path: "/3/device/tok%2F1", body: #"{"title":"Hi"}"#)
+        let request = pushRequest(path: "/3/device/tok%2B1", body: #"{"title":"Hi"}"#)
         let denied = engine.evaluate(request, context: .none, decoder: decoder)
         #expect(denied.verdict == .blocked)
         #expect(denied.code == .consentMissing)
         #expect(denied.deniedFields.first?.location == .path)
         let allowed = engine.evaluate(request, context: SubjectContext(subject: nil, grants: [pushGrant]), decoder: decoder)
         #expect(allowed.verdict == .allowed)
-        #expect(allowed.pathParameters.map(\.value) == ["tok/1"])
+        #expect(allowed.pathParameters.map(\.value) == ["tok+1"])
     }
 }

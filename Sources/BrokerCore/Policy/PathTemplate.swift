@@ -2,7 +2,8 @@
 ///
 /// A parameter is a whole path segment. Matching compares the literal segments
 /// exactly and captures each parameter's percent-decoded value; a path whose
-/// parameter is not valid UTF-8 after decoding does not match.
+/// parameter is not valid UTF-8 after decoding, is `.` or `..`, or holds a `/` or
+/// `\` once decoded does not match (it would address another resource upstream).
 public struct PathTemplate: Sendable, Hashable, CustomStringConvertible {
     public enum Segment: Sendable, Hashable {
         case literal(String)
@@ -57,7 +58,10 @@ public struct PathTemplate: Sendable, Hashable, CustomStringConvertible {
             case .literal(let literal):
                 guard part.utf8.elementsEqual(literal.utf8) else { return nil }
             case .parameter(let name):
-                guard !part.isEmpty, let value = PercentDecoding.decode(part) else { return nil }
+                // A value that would change the path's shape once re-rendered or normalised
+                // upstream ("..", ".", an encoded "/") matches nothing.
+                guard !part.isEmpty, let value = PercentDecoding.decode(part), value != ".", value != "..",
+                      !value.contains("/"), !value.contains("\\") else { return nil }
                 captures.append((name, value))
             }
             index += 1
