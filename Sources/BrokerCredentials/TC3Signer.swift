@@ -1,3 +1,4 @@
+import BrokerCore
 import BrokerFields
 @preconcurrency import Crypto
 import Foundation
@@ -78,20 +79,9 @@ struct TC3Signer: Sendable {
         return mac(kSigning, toSign)
     }
 
-    /// `YYYY-MM-DD` of a Unix time in UTC (civil-from-days; no formatter, no locale).
+    /// `YYYY-MM-DD` of a Unix time in UTC (the policy engine's calendar; no formatter, no locale).
     static func utcDate(_ seconds: Int64) -> String {
-        let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let day = doy - (153 * mp + 2) / 5 + 1
-        let month = mp < 10 ? mp + 3 : mp - 9
-        let year = yoe + era * 400 + (month <= 2 ? 1 : 0)
-        func two(_ n: Int64) -> String { n < 10 ? "0\(n)" : "\(n)" }
-        let y = String(year)
-        return String(repeating: "0", count: max(0, 4 - y.count)) + y + "-" + two(month) + "-" + two(day)
+        CalendarDay(Date(timeIntervalSince1970: TimeInterval(seconds))).description
     }
+
 }
