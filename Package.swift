@@ -72,6 +72,7 @@ let package = Package(
         // Provider simulators: real loopback HTTP servers that check wire formats and credentials.
         .target(name: "BrokerTesting",
                 dependencies: ["BrokerFields", .product(name: "Hummingbird", package: "hummingbird"),
+                               .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                                .product(name: "Crypto", package: "swift-crypto"),
                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict),

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import ServiceLifecycle
 import Logging
 
 /// One running provider simulator: a real HTTP/1.1 server on `127.0.0.1` that
@@ -21,11 +22,14 @@ public final class ProviderSimulator: Sendable {
     let behavior: any ProviderBehavior
     private let recorder: SimulatorRecorder
     private let server: Task<Void, any Error>
+    private let group: ServiceGroup
 
     /// `http://127.0.0.1:PORT`, no trailing slash.
     public var baseURL: String { "http://127.0.0.1:\(self.port)" }
 
-    private init(behavior: any ProviderBehavior, recorder: SimulatorRecorder, port: Int, server: Task<Void, any Error>) {
+    private init(behavior: any ProviderBehavior, recorder: SimulatorRecorder, port: Int, server: Task<Void, any Error>,
+                 group: ServiceGroup) {
+        self.group = group
         self.provider = behavior.provider
         self.behavior = behavior
         self.recorder = recorder
@@ -80,7 +84,8 @@ public final class ProviderSimulator: Sendable {
 
     /// Stops the server and waits until it has stopped.
     public func shutdown() async {
-        self.server.cancel()
+        // A graceful shutdown, not a cancellation: in-flight exchanges finish and nothing is logged as an error.
+        await self.group.triggerGracefulShutdown()
         _ = await self.server.result
     }
 
@@ -101,9 +106,10 @@ public final class ProviderSimulator: Sendable {
             },
             logger: logger
         )
+        let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
         let server = Task {
             defer { portContinuation.finish() }
-            try await app.run()
+            try await group.run()
         }
         var iterator = ports.makeAsyncIterator()
         guard let port = await iterator.next() else {
@@ -111,7 +117,7 @@ public final class ProviderSimulator: Sendable {
             let result = await server.result
             throw SimulatorStartError(provider: behavior.provider, cause: result.failure)
         }
-        return ProviderSimulator(behavior: behavior, recorder: recorder, port: port, server: server)
+        return ProviderSimulator(behavior: behavior, recorder: recorder, port: port, server: server, group: group)
     }
 }
 
