@@ -17,9 +17,17 @@ public struct ExactKey: Hashable, Sendable, Comparable, CustomStringConvertible 
 
     @inlinable
     public func hash(into hasher: inout Hasher) {
-        var count = 0
-        for byte in string.utf8 { hasher.combine(byte); count &+= 1 }
-        hasher.combine(count)
+        // One call over the contiguous UTF-8 (native strings always have it), not one per byte.
+        let done: Void? = string.utf8.withContiguousStorageIfAvailable { bytes in
+            hasher.combine(bytes: UnsafeRawBufferPointer(bytes))
+            hasher.combine(bytes.count)
+        }
+        if done == nil {
+            // Same bytes, same hash, whatever the string's storage.
+            let bytes = Array(string.utf8)
+            bytes.withUnsafeBytes { hasher.combine(bytes: $0) }
+            hasher.combine(bytes.count)
+        }
     }
 
     @inlinable
