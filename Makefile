@@ -3,7 +3,7 @@
 
 SHELL := /bin/bash
 SWIFT ?= swift
-APT_PACKAGES := libcurl4-openssl-dev libjson-c-dev libsqlite3-dev pkg-config
+APT_PACKAGES := libcurl4-openssl-dev libjson-c-dev libsqlite3-dev pkg-config curl
 
 .PHONY: deps build serve test check bench clean
 
