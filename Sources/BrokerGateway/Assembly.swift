@@ -63,6 +63,7 @@ public enum Assembly {
                                      logger: logger)
         var names = serverNames ?? ["127.0.0.1", "localhost", "::1", "[::1]"]
         names.insert(config.host.lowercased())
+        names.formUnion(config.serverNames)
         let settings = GatewaySettings(serverNames: names, maxBodyBytes: config.limits.maxBodyBytes,
                                        clientTimeout: .milliseconds(config.limits.clientTimeoutMs),
                                        maxHeaderBytes: config.limits.maxHeaderBytes)

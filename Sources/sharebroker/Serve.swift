@@ -96,7 +96,7 @@ struct Serve: AsyncParsableCommand {
             say("sharebroker listening on http://\(host):\(port) (database \(path))")
             if sandboxMode { Sandbox.printBanner(port: port, simulators: running) }
         }
-        let group = ServiceGroup(services: [app, assembled.outcomes], gracefulShutdownSignals: [.sigterm, .sigint],
+        let group = ServiceGroup(services: [assembled.outcomes, app], gracefulShutdownSignals: [.sigterm, .sigint],
                                  logger: logger)
         do {
             try await group.run()

@@ -34,17 +34,19 @@ struct FieldPatternTests {
 
     func path(_ segments: PathSegment...) -> FieldPath { FieldPath(segments) }
 
-    @Test func mostSpecificDeclarationWins() throws {
+    @Test func aDeclarationCoversExactlyItsOwnDepth() throws {
         let schema = try schema([("m.android.*", "ops"), ("m.android.notification.title", "content"),
                                  ("m.token[*]", "token"), ("m.data", "content")])
         let k = { (s: String) in PathSegment.key(ExactKey(s)) }
         #expect(schema.match(path(k("m"), k("android"), k("ttl")))?.category == "ops")
         #expect(schema.match(path(k("m"), k("android"), k("notification"), k("title")))?.category == "content")
-        // Not declared more specifically: the container declaration `m.android.*` covers it.
-        #expect(schema.match(path(k("m"), k("android"), k("notification"), k("color")))?.category == "ops")
+        // Deeper than `m.android.*`: undeclared, not "ops" (no smuggling under a harmless category).
+        #expect(schema.match(path(k("m"), k("android"), k("notification"), k("big_body"))) == nil)
         #expect(schema.match(path(k("m"), k("token"), .index(7)))?.category == "token")
+        #expect(schema.match(path(k("m"), k("token"), .index(7), k("x"))) == nil)
         #expect(schema.match(path(k("m"), k("token"))) == nil, "the array itself as a scalar is not an element")
-        #expect(schema.match(path(k("m"), k("data"), k("nested"), .index(0)))?.category == "content")
+        #expect(schema.match(path(k("m"), k("data"), k("nested"), .index(0))) == nil, "an object where a scalar is declared")
+        #expect(schema.match(path(k("m"), k("data")))?.category == "content")
         #expect(schema.match(path(k("m"), k("other"))) == nil)
         #expect(schema.match(path(k("m"))) == nil)
     }
@@ -94,6 +96,8 @@ struct FieldPatternTests {
         #expect(template.match("/v1/../messages:send") == nil, "dot segments would be normalised upstream")
         #expect(template.match("/v1/%2E%2E/messages:send") == nil)
         #expect(template.match("/v1/a%2Fb/messages:send") == nil, "an encoded slash is not one segment")
+        #expect(template.match("/v1/..;/messages:send") == nil, "/..;/ is /../ to some servers")
+        #expect(template.render(["app_id": "a;b=c,d"]) == "/v1/a%3Bb%3Dc%2Cd/messages:send")
         #expect(template.render(["app_id": "a b"]) == "/v1/a%20b/messages:send")
         #expect(throws: PathTemplate.SyntaxError.self) { try PathTemplate(parsing: "/v1/x{id}") }
         #expect(throws: PathTemplate.SyntaxError.self) { try PathTemplate(parsing: "v1") }

@@ -56,6 +56,9 @@ let decisionTable: [DecisionCase] = [
                  verdict: .blocked, code: .bodyTooLarge, step: 3),
     DecisionCase(name: "duplicate keys", request: pushRequest(body: #"{"token":["t1"],"token":["t2"]}"#),
                  verdict: .blocked, code: .malformedBody, step: 3),
+    DecisionCase(name: "a declared header twice",
+                 request: pushRequest(headers: [HeaderField("X-Demo-Trace", "a"), HeaderField("x-demo-trace", "b")]),
+                 verdict: .blocked, code: .duplicateHeader, step: 3),
     DecisionCase(name: "escaped duplicate key", request: pushRequest(body: #"{"title":"a","ti\u0074le":"b"}"#),
                  verdict: .blocked, code: .malformedBody, step: 3),
     // 4. subject and purpose

@@ -114,7 +114,7 @@ func withBroker<T: Sendable>(_ body: @Sendable (Broker) async throws -> T) async
         portContinuation.yield(port)
         portContinuation.finish()
     }
-    let group = ServiceGroup(configuration: .init(services: [app, assembled.outcomes], logger: logger))
+    let group = ServiceGroup(configuration: .init(services: [assembled.outcomes, app], logger: logger))
     let result: Result<T, any Error> = await withTaskGroup(of: Void.self) { tasks in
         tasks.addTask { try? await group.run() }
         var iterator = ports.makeAsyncIterator()

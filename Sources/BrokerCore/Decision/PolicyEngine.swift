@@ -78,6 +78,9 @@ public struct PolicyEngine: Sendable {
                 return refuse(3, .unsupportedMediaType, problem)
             }
         }
+        if let name = duplicatedHeader(operation, request.headers) {
+            return refuse(3, .duplicateHeader, "header \(name) is sent more than once; the operation reads it once")
+        }
         if request.body.count > limits.maxBytes {
             return refuse(3, .bodyTooLarge, "the body has \(request.body.count) bytes; the limit is \(limits.maxBytes)")
         }
@@ -232,6 +235,20 @@ public struct PolicyEngine: Sendable {
                 headers.contains { $0.name.lowercased() == wanted.name && $0.value == wanted.value }
             }
             if headersMatch { return (operation, params) }
+        }
+        return nil
+    }
+
+    /// A header the operation declares or matches on, present more than once (checked and forwarded values could differ).
+    func duplicatedHeader(_ operation: ProviderOperation, _ headers: [HeaderField]) -> String? {
+        let schema = operation.schema(.header)
+        guard !schema.declarations.isEmpty || !operation.matchHeaders.isEmpty else { return nil }
+        var seen: Set<String> = []
+        for header in headers {
+            let name = header.name.lowercased()
+            let relevant = operation.matchHeaders.contains { $0.name == name }
+                || schema.match(FieldPath([.key(ExactKey(name))])) != nil
+            if relevant && !seen.insert(name).inserted { return name }
         }
         return nil
     }

@@ -3,11 +3,13 @@ import BrokerFields
 /// The compiled declarations of one location (body, query, headers or path) of an operation.
 ///
 /// A trie over pattern segments. `match` finds the declaration for a concrete
-/// path: the deepest declaration that matches the path or one of its ancestors
-/// (a declaration on a container covers the values inside it), preferring, at the
-/// same depth, literal keys over wildcards from the left. So
-/// `message.android.*` (operations data) does not swallow a more specific
-/// `message.android.notification.title` (notification content).
+/// value's path: a declaration covers the value at exactly its own depth — `a.b`
+/// that one key, `a.*` each key of `a` one level down, `a[*]` each element. A
+/// value nested deeper than any declaration is undeclared: an object sent where a
+/// scalar is declared cannot smuggle data under a harmless category. Where several
+/// declarations match, literal keys win over wildcards, from the left, so
+/// `message.android.*` (operations data) does not swallow
+/// `message.android.data` (notification content).
 public struct FieldSchema: Sendable {
     struct Node: Sendable {
         var literal: [ExactKey: Int] = [:]
@@ -72,12 +74,14 @@ public struct FieldSchema: Sendable {
         return best.map { declarations[$0.declaration] }
     }
 
+    /// Depth-first, literal before wildcard: the first full-length match found is the most specific.
     private func search(_ segments: [PathSegment], _ position: Int, _ node: Int, _ best: inout (depth: Int, declaration: Int)?) {
+        if best != nil { return }
         let current = nodes[node]
-        if let declaration = current.declaration, position > (best?.depth ?? -1) {
-            best = (position, declaration)
+        guard position < segments.count else {
+            if let declaration = current.declaration { best = (position, declaration) }
+            return
         }
-        guard position < segments.count else { return }
         switch segments[position] {
         case .key(let key):
             if let next = current.literal[key] { search(segments, position + 1, next, &best) }

@@ -43,6 +43,8 @@ public struct PathTemplate: Sendable, Hashable, CustomStringConvertible {
         (b >= 0x61 && b <= 0x7a) || (b >= 0x41 && b <= 0x5a) || (b >= 0x30 && b <= 0x39) || b == 0x5f
     }
 
+    static func isDotSegment(_ text: Substring) -> Bool { text == "." || text == ".." }
+
     public var parameterNames: [String] {
         segments.compactMap { if case .parameter(let name) = $0 { return name } else { return nil } }
     }
@@ -60,8 +62,10 @@ public struct PathTemplate: Sendable, Hashable, CustomStringConvertible {
             case .parameter(let name):
                 // A value that would change the path's shape once re-rendered or normalised
                 // upstream ("..", ".", an encoded "/") matches nothing.
-                guard !part.isEmpty, let value = PercentDecoding.decode(part), value != ".", value != "..",
-                      !value.contains("/"), !value.contains("\\") else { return nil }
+                guard !part.isEmpty, let value = PercentDecoding.decode(part),
+                      !value.contains("/"), !value.contains("\\"),
+                      !Self.isDotSegment(value.split(separator: ";", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
+                else { return nil }
                 captures.append((name, value))
             }
             index += 1
@@ -110,15 +114,14 @@ public enum PercentDecoding {
 
     private static let hex = Array("0123456789ABCDEF".utf8)
 
-    /// Encodes everything but RFC 3986 unreserved characters and `:@!$&'()*+,;=`.
+    /// Encodes everything but RFC 3986 unreserved characters, `:` and `@`: sub-delimiters such
+    /// as `;` and `=` are encoded, since some servers give `/..;/` the meaning of `/../`.
     public static func encodePathSegment(_ text: String) -> String {
         var out: [UInt8] = []
         for byte in text.utf8 {
             switch byte {
             case 0x41...0x5a, 0x61...0x7a, 0x30...0x39, UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"),
-                 UInt8(ascii: "~"), UInt8(ascii: ":"), UInt8(ascii: "@"), UInt8(ascii: "!"), UInt8(ascii: "$"),
-                 UInt8(ascii: "&"), UInt8(ascii: "'"), UInt8(ascii: "("), UInt8(ascii: ")"), UInt8(ascii: "*"),
-                 UInt8(ascii: "+"), UInt8(ascii: ","), UInt8(ascii: ";"), UInt8(ascii: "="):
+                 UInt8(ascii: "~"), UInt8(ascii: ":"), UInt8(ascii: "@"):
                 out.append(byte)
             default:
                 out.append(UInt8(ascii: "%"))

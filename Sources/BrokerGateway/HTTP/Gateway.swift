@@ -175,10 +175,8 @@ struct SDKDecisions: Sendable {
             case .bool(let b): value = b ? "true" : "false"
             default: return nil
             }
-            pairs.append(PercentDecoding.encodePathSegment(key.string).replacingOccurrences(of: "&", with: "%26")
-                .replacingOccurrences(of: "=", with: "%3D").replacingOccurrences(of: "+", with: "%2B")
-                + "=" + PercentDecoding.encodePathSegment(value).replacingOccurrences(of: "&", with: "%26")
-                .replacingOccurrences(of: "=", with: "%3D").replacingOccurrences(of: "+", with: "%2B"))
+            // Everything but unreserved characters, `:` and `@` is percent-encoded, `&`, `=` and `+` included.
+            pairs.append(PercentDecoding.encodePathSegment(key.string) + "=" + PercentDecoding.encodePathSegment(value))
         }
         return pairs.joined(separator: "&")
     }

@@ -196,7 +196,7 @@ public final class SharePipeline: Sendable {
                 let personal = field.category.map { engine.bundle.taxonomy.categories[$0]?.personal ?? true } ?? true
                 if personal { fingerprint = fingerprinter.fingerprint(category: field.category ?? "", value: field.value) }
             }
-            return LoggedField(location: field.location, path: field.path.description, category: field.category,
+            return LoggedField(location: field.location, path: loggedPath(field), category: field.category,
                                action: field.action, reason: field.reason, fingerprint: fingerprint)
         }
         return ShareEntry(shareID: shareID, time: time, node: node, caller: caller, channel: channel,
@@ -205,6 +205,32 @@ public final class SharePipeline: Sendable {
                           reasons: decision.reasons, fields: fields, grantIDs: decision.grantIDs,
                           contractVersion: decision.contractVersion, contractHash: decision.contractHash,
                           adapterHash: decision.adapterHash)
+    }
+
+    /// The path as the log keeps it: declared keys as written, but keys the caller chose
+    /// (matched by `*`, or undeclared) only as a short keyed fingerprint, since a key can
+    /// itself be personal data (`{"13800138000": …}`) and the log is never erased.
+    func loggedPath(_ field: FieldDecision) -> String {
+        func keyPrint(_ text: String) -> String {
+            "<k:" + fingerprinter.fingerprint(category: "path-key", value: .string(text)).prefix(12) + ">"
+        }
+        guard let declared = field.declaredAs, declared.segments.count == field.path.segments.count else {
+            let keys = field.path.segments.contains { if case .key = $0 { return true } else { return false } }
+            return keys ? "<undeclared:" + fingerprinter.fingerprint(category: "path", value: .string(field.path.description)).prefix(16) + ">"
+                : field.path.description
+        }
+        var out = ""
+        for (segment, pattern) in zip(field.path.segments, declared.segments) {
+            switch (segment, pattern) {
+            case (.index(let index), _):
+                out += "[\(index)]"
+            case (.key(let key), .key):
+                out += FieldPath.isPlainKey(key.string) ? (out.isEmpty ? "" : ".") + key.string : "[" + FieldPath.quoted(key.string) + "]"
+            case (.key(let key), _):
+                out += (out.isEmpty ? "" : ".") + keyPrint(key.string)
+            }
+        }
+        return out
     }
 
     static func milliseconds(_ duration: Duration) -> Int {

@@ -50,6 +50,8 @@ public struct BrokerConfig: Sendable {
         public var checkpointEvery = 1000
     }
 
+    /// Host names the broker's own API answers under, besides the loopback names and `listen`'s host.
+    public var serverNames: [String] = []
     public var host = "127.0.0.1"
     public var port = 8080
     /// This node's log stream id.
@@ -78,7 +80,7 @@ public struct BrokerConfig: Sendable {
         if yaml.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { return (config, []) }
         guard let root = YAMLNode.parse(yaml, file: file, issues: issues),
               let object = root.object("config", optional: [
-                "listen", "node", "home_region", "minor_age", "database", "adapters", "contracts", "clients", "users",
+                "listen", "server_names", "node", "home_region", "minor_age", "database", "adapters", "contracts", "clients", "users",
                 "limits", "log",
               ]) else { return (nil, issues.issues) }
         if let node = object["listen"], let text = node.string("listen") {
@@ -91,6 +93,7 @@ public struct BrokerConfig: Sendable {
             }
         }
         if let text = object["node"]?.string("node") { config.node = text }
+        if let names = object["server_names"]?.strings("server_names") { config.serverNames = names.map { $0.0.lowercased() } }
         if let node = object["home_region"], let text = node.string("home_region") {
             if text.count == 2, text == text.uppercased() { config.homeRegion = text } else {
                 node.error("home_region must be an ISO 3166 alpha-2 code such as CN")
