@@ -50,8 +50,6 @@ public struct BrokerConfig: Sendable {
         public var checkpointEvery = 1000
     }
 
-    /// Host names the broker's own API answers under, besides the loopback names and `listen`'s host.
-    public var serverNames: [String] = []
     public var host = "127.0.0.1"
     public var port = 8080
     /// This node's log stream id.
@@ -65,6 +63,8 @@ public struct BrokerConfig: Sendable {
     public var userJWT: UserJWT?
     public var limits = Limits()
     public var log = Log()
+    /// Host names the broker's own API answers under, besides the loopback names and `listen`'s host.
+    public var serverNames: [String] = []
 
     public init() {}
 
