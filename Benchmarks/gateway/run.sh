@@ -118,5 +118,5 @@ run "(b) nginx reverse proxy → upstream" "http://127.0.0.1:$PROXY/v1/10086/mes
 run "(c) ShareBroker: checks + fsync'd intents" "http://127.0.0.1:$BROKER/v1/proxy/huawei-push/v1/10086/messages:send" c
 ratio=$(awk -v c="$(cat "$WORK/c.rps")" -v b="$(cat "$WORK/b.rps")" 'BEGIN { printf "%.2f", c / b }')
 echo "  ratio c/b = $ratio   (issue target ≥ 0.40, product goal 0.80)"
-records=$(curl -s "http://127.0.0.1:$BROKER/healthz" >/dev/null; "$BIN" log verify --database "$WORK/broker.sqlite" | tail -1)
+records=$(curl -s "http://127.0.0.1:$BROKER/healthz" >/dev/null; "$BIN" log verify --database "$WORK/broker.sqlite" 2>/dev/null | tail -1)
 echo "  share log after the run: $records"
