@@ -23,7 +23,8 @@ public enum Assembly {
     }
 
     public static func gateway(config: BrokerConfig, bundle: PolicyBundle, secrets: [SecretReference: String],
-                               log: any ShareLog, grants: any GrantStore, upstream: any UpstreamClient,
+                               log: any ShareLog, grants: any GrantStore, revocations: (any RevocationStore)? = nil,
+                               upstream: any UpstreamClient,
                                fingerprintKey: [UInt8], serverNames: Set<String>? = nil,
                                now: @escaping @Sendable () -> Date = Date.init,
                                ready: @escaping @Sendable () async -> Bool = { true }, logger: Logger) -> Result {
@@ -68,7 +69,7 @@ public enum Assembly {
                                        clientTimeout: .milliseconds(config.limits.clientTimeoutMs),
                                        maxHeaderBytes: config.limits.maxHeaderBytes)
         let gateway = Gateway(pipeline: pipeline, grants: cachedGrants, authenticator: Authenticator(tokenDigests: callers),
-                              settings: settings, now: now, ready: ready)
+                              settings: settings, revocations: revocations, now: now, ready: ready)
         return Result(gateway: gateway, pipeline: pipeline, outcomes: outcomes, warnings: warnings)
     }
 }

@@ -72,6 +72,29 @@ enum SQLiteSchema {
                 BEGIN SELECT RAISE(ABORT, 'share_log is append-only'); END;
                 """)
         }
+        migrator.registerMigration("v2-revocations") { db in
+            try db.execute(sql: """
+                -- Which grants each committed (allowed or redacted) intent relied on, written in the intent's transaction.
+                CREATE TABLE share_grants (
+                    grant_id TEXT NOT NULL,
+                    share_id TEXT NOT NULL,
+                    provider TEXT NOT NULL,
+                    PRIMARY KEY (grant_id, share_id)
+                ) STRICT, WITHOUT ROWID;
+                CREATE TABLE revocations (
+                    id TEXT NOT NULL PRIMARY KEY CHECK (length(id) > 0),
+                    subject_id TEXT NOT NULL REFERENCES subjects(id),
+                    grant_ids TEXT NOT NULL CHECK (json_valid(grant_ids) AND json_type(grant_ids) = 'array'),
+                    created_at INTEGER NOT NULL
+                ) STRICT;
+                CREATE TABLE revocation_shares (
+                    revocation_id TEXT NOT NULL REFERENCES revocations(id),
+                    share_id TEXT NOT NULL,
+                    provider TEXT NOT NULL,
+                    PRIMARY KEY (revocation_id, share_id)
+                ) STRICT, WITHOUT ROWID;
+                """)
+        }
         return migrator
     }
 }

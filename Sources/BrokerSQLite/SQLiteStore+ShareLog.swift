@@ -87,7 +87,7 @@ extension SQLiteStore {
                 for write in batch {
                     switch write {
                     case .intent(let entry):
-                        outputs.append(.intent(try appendIntent(entry, revoked: revoked, insert, &chain)))
+                        outputs.append(.intent(try appendIntent(entry, revoked: revoked, insert, db, &chain)))
                     case .outcome(let outcome):
                         outputs.append(.position(try append(LogRow(outcome), insert, &chain)))
                     case .resolveDangling(let time):
@@ -136,7 +136,7 @@ extension SQLiteStore {
         return ChainTip(seq: row[0], hash: row[1])
     }
 
-    private func appendIntent(_ entry: ShareEntry, revoked: Set<String>, _ insert: Statement,
+    private func appendIntent(_ entry: ShareEntry, revoked: Set<String>, _ insert: Statement, _ db: Database,
                               _ chain: inout ChainTip) throws -> IntentResult {
         if entry.decision != .blocked, !revoked.isEmpty, let grantID = entry.grantIDs.first(where: revoked.contains) {
             let position = try append(LogRow(entry.fencedByRevocation()), insert, &chain)
@@ -145,7 +145,17 @@ extension SQLiteStore {
                                      "grant.id": "\(grantID)"])
             return .grantRevoked(grantID: grantID, position)
         }
-        return .committed(try append(LogRow(entry), insert, &chain))
+        let position = try append(LogRow(entry), insert, &chain)
+        if entry.decision != .blocked, !entry.grantIDs.isEmpty {
+            // In the intent's transaction: a revoke either sees this share or the share saw the revoke.
+            let link = try db.cachedStatement(sql: """
+                INSERT OR IGNORE INTO share_grants (grant_id, share_id, provider) VALUES (?, ?, ?)
+                """)
+            for grantID in entry.grantIDs {
+                try link.execute(arguments: [grantID, entry.shareID, entry.provider])
+            }
+        }
+        return .committed(position)
     }
 
     /// The revoked grants among those the batch's allowed or redacted intents

@@ -84,7 +84,7 @@ struct Serve: AsyncParsableCommand {
                                        totalTimeout: .milliseconds(settings.limits.upstreamTimeoutMs),
                                        maxResponseBytes: settings.limits.maxResponseBytes),
             logger: logger)
-        let assembled = Assembly.gateway(config: settings, bundle: bundle, secrets: secrets, log: store, grants: store,
+        let assembled = Assembly.gateway(config: settings, bundle: bundle, secrets: secrets, log: store, grants: store, revocations: store,
                                          upstream: upstream, fingerprintKey: fingerprintKey,
                                          ready: { (try? await store.count()) != nil }, logger: logger)
         for warning in assembled.warnings { logger.warning("\(warning)") }

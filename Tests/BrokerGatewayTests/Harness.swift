@@ -105,7 +105,7 @@ func withBroker<T: Sendable>(_ body: @Sendable (Broker) async throws -> T) async
 
     let store = try SQLiteStore(path: databasePath, stream: "node-1", logger: logger)
     let client = try CurlUpstreamClient(options: CurlClientOptions(totalTimeout: .seconds(5)), logger: logger)
-    let assembled = Assembly.gateway(config: config, bundle: bundle, secrets: secrets, log: store, grants: store,
+    let assembled = Assembly.gateway(config: config, bundle: bundle, secrets: secrets, log: store, grants: store, revocations: store,
                                      upstream: client, fingerprintKey: Array("test-fingerprint-key".utf8), logger: logger)
     precondition(assembled.warnings.isEmpty, "\(assembled.warnings)")
 

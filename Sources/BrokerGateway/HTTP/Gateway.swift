@@ -16,13 +16,17 @@ public struct Gateway: Sendable {
     public let grants: any GrantStore
     public let authenticator: Authenticator
     public let settings: GatewaySettings
+    /// Revokes grants; `nil` where the store has no revocation support.
+    public let revocations: (any RevocationStore)?
     /// `/readyz`: true when the store answers and the policy is loaded.
     public let ready: @Sendable () async -> Bool
     let now: @Sendable () -> Date
 
     public init(pipeline: SharePipeline, grants: any GrantStore, authenticator: Authenticator, settings: GatewaySettings,
+                revocations: (any RevocationStore)? = nil,
                 now: @escaping @Sendable () -> Date = Date.init, ready: @escaping @Sendable () async -> Bool = { true }) {
         self.pipeline = pipeline; self.grants = grants; self.authenticator = authenticator; self.settings = settings
+        self.revocations = revocations
         self.now = now; self.ready = ready
     }
 
@@ -64,8 +68,12 @@ public struct Gateway: Sendable {
                 .decide(request)
         }
 
-        SubjectsController(grants: grants, authenticator: authenticator, bundle: pipeline.bundle, now: now)
-            .register(on: router)
+        let subjects = SubjectsController(grants: grants, authenticator: authenticator, bundle: pipeline.bundle, now: now)
+        subjects.register(on: router)
+        if let revocations, let cache = grants as? SubjectContextCache {
+            RevocationsController(store: revocations, cache: cache, subjects: subjects, bundle: pipeline.bundle, now: now)
+                .register(on: router)
+        }
         return router
     }
 
