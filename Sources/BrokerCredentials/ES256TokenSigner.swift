@@ -1,3 +1,4 @@
+import BrokerFields
 @preconcurrency import Crypto
 import Foundation
 
@@ -33,8 +34,8 @@ struct ES256TokenSigner: Sendable {
 
     func mint(now: Date) -> Result<IssuedToken, CredentialError> {
         let issuedAt = Int64(now.timeIntervalSince1970.rounded(.down))
-        let header = "{\"alg\":\"ES256\",\"kid\":" + JSONText.string(keyID) + "}"
-        let claims = "{\"iss\":" + JSONText.string(teamID) + ",\"iat\":" + String(issuedAt) + "}"
+        let header = "{\"alg\":\"ES256\",\"kid\":" + JSONText.quoted(keyID) + "}"
+        let claims = "{\"iss\":" + JSONText.quoted(teamID) + ",\"iat\":" + String(issuedAt) + "}"
         let signingInput = Self.base64URL(Array(header.utf8)) + "." + Self.base64URL(Array(claims.utf8))
         do {
             let key = try P256.Signing.PrivateKey(rawRepresentation: privateKey)

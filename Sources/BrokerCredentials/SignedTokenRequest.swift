@@ -53,7 +53,7 @@ struct SignedTokenRequest: Sendable {
         case .json:
             // The timestamp is a JSON number (milliseconds); every other value a string.
             let members = params.map { name in
-                JSONText.string(name) + ":" + (name == "timestamp" ? timestamp : JSONText.string(value(name)))
+                JSONText.quoted(name) + ":" + (name == "timestamp" ? timestamp : JSONText.quoted(value(name)))
             }
             return Array(("{" + members.joined(separator: ",") + "}").utf8)
         }
@@ -78,8 +78,3 @@ struct SignedTokenRequest: Sendable {
     }
 }
 
-/// JSON text for the few values this module writes itself.
-enum JSONText {
-    /// A JSON string literal (the same quoting the field paths use).
-    static func string(_ text: String) -> String { FieldPath.quoted(text) }
-}

@@ -139,15 +139,6 @@ public struct FormBody: Sendable {
         }
     }
 
-    private static func hexValue(_ b: UInt8) -> UInt8? {
-        switch b {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): return b - UInt8(ascii: "0")
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): return b - UInt8(ascii: "A") + 10
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): return b - UInt8(ascii: "a") + 10
-        default: return nil
-        }
-    }
-
     /// Percent-decodes `bytes[start..<end]` (`+` is a space) and validates UTF-8.
     private static func decode(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ end: Int,
                                into scratch: inout [UInt8], what: String) throws(PayloadError) -> String {
@@ -157,7 +148,7 @@ public struct FormBody: Sendable {
             let b = bytes[k]
             if b == UInt8(ascii: "%") {
                 guard k + 2 < end,
-                      let hi = hexValue(bytes[k + 1]), let lo = hexValue(bytes[k + 2]) else {
+                      let hi = Hex.nibble(bytes[k + 1]), let lo = Hex.nibble(bytes[k + 2]) else {
                     throw PayloadError.malformed("invalid percent escape in a \(what)", at: k)
                 }
                 scratch.append(hi << 4 | lo)

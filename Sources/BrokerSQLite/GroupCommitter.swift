@@ -1,3 +1,4 @@
+import BrokerFields
 import BrokerService
 
 /// Batches concurrent writes so that many share one transaction (one fsync).

@@ -1,3 +1,4 @@
+import BrokerFields
 import BrokerCore
 import BrokerService
 import Foundation

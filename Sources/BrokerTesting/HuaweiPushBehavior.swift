@@ -1,3 +1,4 @@
+import BrokerFields
 import Foundation
 
 /// Huawei Push Kit (HMS) v1, on one port: the OAuth 2.0 client-credentials call

@@ -112,20 +112,7 @@ enum JSONValue: Sendable, Equatable {
     }
 
     private static func writeString(_ value: String, into out: inout String) {
-        out += "\""
-        for scalar in value.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case let control where control.value < 0x20:
-                out += "\\u00" + Hex.encode([UInt8(control.value)])
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        out += "\""
+        out += JSONText.quoted(value)
     }
 
     /// Decoding bridge: tries each JSON type in turn; the decoder refuses

@@ -1,3 +1,4 @@
+import BrokerFields
 import Foundation
 
 /// OPPO Push server API v1 (`api.push.oppomobile.com`), auth call and unicast on

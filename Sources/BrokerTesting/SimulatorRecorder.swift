@@ -1,3 +1,4 @@
+import BrokerFields
 /// What a simulator has received and the fault it is told to inject.
 final class SimulatorRecorder: Sendable {
     struct State {

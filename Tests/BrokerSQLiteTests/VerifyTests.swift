@@ -1,3 +1,4 @@
+import BrokerFields
 import BrokerService
 @testable import BrokerSQLite
 import Foundation

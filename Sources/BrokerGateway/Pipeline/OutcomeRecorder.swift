@@ -1,3 +1,4 @@
+import BrokerFields
 import BrokerService
 import Foundation
 import Logging
@@ -14,7 +15,7 @@ import ServiceLifecycle
 public final class OutcomeRecorder: Service, Sendable {
     private let log: any ShareLog
     private let logger: Logger
-    private let buffer = LockedBuffer<ShareOutcome>()
+    private let buffer = Locked<[ShareOutcome]>([])
     private let signal: AsyncStream<Void>
     private let signalContinuation: AsyncStream<Void>.Continuation
 
@@ -27,11 +28,11 @@ public final class OutcomeRecorder: Service, Sendable {
     /// Queues an outcome; never blocks and never fails.
     public func record(_ outcome: ShareOutcome) {
         counts.withLock { $0.recorded += 1 }
-        buffer.append(outcome)
+        buffer.withLock { $0.append(outcome) }
         signalContinuation.yield()
     }
 
-    private let counts = LockedValue((recorded: 0, settled: 0))
+    private let counts = Locked((recorded: 0, settled: 0))
 
     /// Outcomes recorded but not yet written or failed.
     public var pending: Int { counts.withLock { $0.recorded - $0.settled } }
@@ -56,7 +57,10 @@ public final class OutcomeRecorder: Service, Sendable {
 
     /// Writes everything queued now; concurrent submissions share one commit.
     public func writeAll() async {
-        let batch = buffer.takeAll()
+        let batch = buffer.withLock { pending -> [ShareOutcome] in
+            defer { pending.removeAll(keepingCapacity: true) }
+            return pending
+        }
         guard !batch.isEmpty else { return }
         let log = self.log
         let failures = await withTaskGroup(of: Bool.self) { group in
@@ -72,38 +76,5 @@ public final class OutcomeRecorder: Service, Sendable {
             logger.error("share outcomes not logged; their intents will read unknown after restart",
                          metadata: ["outcomes.failed": "\(failures)"])
         }
-    }
-}
-
-/// A mutex-protected value.
-final class LockedValue<Value>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Value
-    init(_ value: Value) { self.value = value }
-    func withLock<T>(_ body: (inout Value) -> T) -> T {
-        lock.lock(); defer { lock.unlock() }
-        return body(&value)
-    }
-}
-
-/// A mutex-protected array: append one, take all.
-final class LockedBuffer<Element: Sendable>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var items: [Element] = []
-
-    func append(_ item: Element) {
-        lock.lock(); items.append(item); lock.unlock()
-    }
-
-    func takeAll() -> [Element] {
-        lock.lock(); defer { lock.unlock() }
-        let taken = items
-        items.removeAll(keepingCapacity: true)
-        return taken
-    }
-
-    var count: Int {
-        lock.lock(); defer { lock.unlock() }
-        return items.count
     }
 }

@@ -79,11 +79,10 @@ public final class SharePipeline: Sendable {
         let shareID = ShareID.make(at: request.time)
         logger[metadataKey: "share.id"] = .string(shareID)
         let entry = makeEntry(decision, shareID: shareID, caller: caller.id, channel: channel, time: request.time)
-        let position: ChainPosition
         do {
             switch try await log.appendIntent(entry) {
-            case .committed(let committed):
-                position = committed
+            case .committed:
+                break
             case .grantRevoked(let grantID, _):
                 logger.notice("share refused by the revocation fence", metadata: ["grant.id": "\(grantID)"])
                 var refused = decision
@@ -96,7 +95,6 @@ public final class SharePipeline: Sendable {
             logger.error("share log unavailable: refusing", metadata: ["error": "\(error.message)"])
             return .refused(.logUnavailable(error.message), decision: decision)
         }
-        _ = position
 
         guard decision.verdict != .blocked else {
             logger.debug("share blocked", metadata: ["share.code": "\(decision.code?.rawValue ?? "-")"])
@@ -105,7 +103,7 @@ public final class SharePipeline: Sendable {
 
         if channel == .sdk {
             let payload = decision.body?.serialized(removing: decision.removals(in: .body)) ?? []
-            await recordOutcome(ShareOutcome(shareID: shareID, time: now(), result: .delegated), logger: logger)
+            outcomes.record(ShareOutcome(shareID: shareID, time: now(), result: .delegated))
             logger.debug("share decided for the SDK")
             return .decided(shareID: shareID, decision: decision, payload: payload)
         }
@@ -113,14 +111,13 @@ public final class SharePipeline: Sendable {
         // Forward.
         let started = ContinuousClock.now
         guard var outbound = outboundRequest(decision) else {
-            await recordOutcome(ShareOutcome(shareID: shareID, time: now(), result: .error, error: "internal"), logger: logger)
+            outcomes.record(ShareOutcome(shareID: shareID, time: now(), result: .error, error: "internal"))
             return .refused(Problem(status: 500, code: "internal_error", detail: "the operation could not be rendered",
                                     shareID: shareID), decision: decision)
         }
         // A provider whose credentials could not be set up at start is never called without them.
         guard let injector = injectors[decision.provider] else {
-            await recordOutcome(ShareOutcome(shareID: shareID, time: now(), result: .error, error: "credential_unavailable"),
-                                logger: logger)
+            outcomes.record(ShareOutcome(shareID: shareID, time: now(), result: .error, error: "credential_unavailable"))
             return .refused(Problem(status: 502, code: "credential_unavailable",
                                     detail: "the broker has no usable credentials for \(decision.provider); see its start-up log",
                                     shareID: shareID), decision: decision)
@@ -130,8 +127,7 @@ public final class SharePipeline: Sendable {
             try await injector.authorize(&outbound, credentialFields: credentialFields)
         } catch {
             logger.error("provider credentials unavailable", metadata: ["error": "\(error.message)"])
-            await recordOutcome(ShareOutcome(shareID: shareID, time: now(), result: .error, error: error.code.rawValue),
-                                logger: logger)
+            outcomes.record(ShareOutcome(shareID: shareID, time: now(), result: .error, error: error.code.rawValue))
             return .refused(Problem(status: 502, code: error.code.rawValue, detail: error.message, shareID: shareID),
                             decision: decision)
         }
@@ -139,29 +135,23 @@ public final class SharePipeline: Sendable {
             let response = try await upstream.send(outbound.upstreamRequest())
             let latency = Self.milliseconds(ContinuousClock.now - started)
             if response.status == 401 { await injector.invalidate() }
-            await recordOutcome(ShareOutcome(shareID: shareID, time: now(), result: .ok, upstreamStatus: response.status,
-                                             latencyMs: latency), logger: logger)
+            outcomes.record(ShareOutcome(shareID: shareID, time: now(), result: .ok, upstreamStatus: response.status,
+                                           latencyMs: latency))
             logger.debug("share forwarded", metadata: ["upstream.status": "\(response.status)", "share.latency_ms": "\(latency)"])
             return .forwarded(response, shareID: shareID, decision: decision)
         } catch let error as UpstreamError {
             let latency = Self.milliseconds(ContinuousClock.now - started)
-            await recordOutcome(ShareOutcome(shareID: shareID, time: now(), result: .error, latencyMs: latency,
-                                             error: error.code.rawValue), logger: logger)
+            outcomes.record(ShareOutcome(shareID: shareID, time: now(), result: .error, latencyMs: latency,
+                                             error: error.code.rawValue))
             logger.warning("upstream failed", metadata: ["upstream.error": "\(error.code.rawValue)"])
             let status = error.code == .timeout ? 504 : 502
             return .refused(Problem(status: status, code: error.code == .timeout ? "upstream_timeout" : "upstream_unreachable",
                                     detail: error.message, shareID: shareID), decision: decision)
         } catch {
-            await recordOutcome(ShareOutcome(shareID: shareID, time: now(), result: .error, error: "internal"), logger: logger)
+            outcomes.record(ShareOutcome(shareID: shareID, time: now(), result: .error, error: "internal"))
             return .refused(Problem(status: 502, code: "upstream_unreachable", detail: "the upstream call failed",
                                     shareID: shareID), decision: decision)
         }
-    }
-
-    /// Outcomes are written off the request path (see `OutcomeRecorder`): one that is
-    /// never written leaves the intent dangling, and it reads `unknown` at the next start.
-    private func recordOutcome(_ outcome: ShareOutcome, logger: Logger) async {
-        outcomes.record(outcome)
     }
 
     func operation(of decision: ShareDecision) -> ProviderOperation? {

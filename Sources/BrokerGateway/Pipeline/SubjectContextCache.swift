@@ -1,3 +1,4 @@
+import BrokerFields
 import BrokerCore
 import BrokerService
 import Foundation
@@ -10,15 +11,14 @@ import Foundation
 /// a grant added on another node is seen at most `ttl` later (a share is
 /// refused meanwhile), and a grant revoked anywhere is caught by the revocation
 /// fence, which re-reads the grants in the intent's transaction.
-public final class SubjectContextCache: GrantStore, @unchecked Sendable {
+public final class SubjectContextCache: GrantStore, Sendable {
     private struct Key: Hashable { var subject: String; var provider: String }
     private struct Entry { var context: SubjectContext; var expires: ContinuousClock.Instant }
 
     private let store: any GrantStore
     private let ttl: Duration
     private let capacity: Int
-    private let lock = NSLock()
-    private var entries: [Key: Entry] = [:]
+    private let entries = Locked<[Key: Entry]>([:])
 
     public init(_ store: any GrantStore, ttl: Duration = .seconds(1), capacity: Int = 100_000) {
         self.store = store
@@ -29,11 +29,11 @@ public final class SubjectContextCache: GrantStore, @unchecked Sendable {
     public func context(subject: String, provider: String) async throws(LogUnavailable) -> SubjectContext {
         let key = Key(subject: subject, provider: provider)
         let now = ContinuousClock.now
-        if let cached = lock.withLock({ entries[key].flatMap { $0.expires > now ? $0.context : nil } }) {
+        if let cached = entries.withLock({ $0[key].flatMap { $0.expires > now ? $0.context : nil } }) {
             return cached
         }
         let context = try await store.context(subject: subject, provider: provider)
-        lock.withLock {
+        entries.withLock { entries in
             if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
             entries[key] = Entry(context: context, expires: now + ttl)
         }
@@ -56,6 +56,6 @@ public final class SubjectContextCache: GrantStore, @unchecked Sendable {
 
     /// Forgets every cached context of `subject` (after a change made on this node).
     public func invalidate(_ subject: String) {
-        lock.withLock { entries = entries.filter { $0.key.subject != subject } }
+        entries.withLock { $0 = $0.filter { $0.key.subject != subject } }
     }
 }
