@@ -18,6 +18,8 @@ public enum Assembly {
         public var pipeline: SharePipeline
         /// Writes outcomes off the request path: run it beside the server (it drains on shutdown).
         public var outcomes: OutcomeRecorder
+        /// Carries revocations to the providers: run it beside the server (nil without a revocation store).
+        public var revocationWorker: RevocationWorker?
         /// Human-readable problems found while assembling (no secret values).
         public var warnings: [String]
     }
@@ -25,7 +27,9 @@ public enum Assembly {
     public static func gateway(config: BrokerConfig, bundle: PolicyBundle, secrets: [SecretReference: String],
                                log: any ShareLog, grants: any GrantStore, revocations: (any RevocationStore)? = nil,
                                upstream: any UpstreamClient,
-                               fingerprintKey: [UInt8], serverNames: Set<String>? = nil,
+                               fingerprintKey: [UInt8], revocationKey: [UInt8]? = nil,
+                               propagation: PropagationSettings = PropagationSettings(),
+                               serverNames: Set<String>? = nil,
                                now: @escaping @Sendable () -> Date = Date.init,
                                ready: @escaping @Sendable () async -> Bool = { true }, logger: Logger) -> Result {
         var warnings: [String] = []
@@ -59,9 +63,17 @@ public enum Assembly {
                                   limits: BodyLimits(maxBytes: config.limits.maxBodyBytes, maxDepth: config.limits.maxDepth))
         let cachedGrants = SubjectContextCache(grants)
         let outcomes = OutcomeRecorder(log: log, logger: logger)
+        let vault = revocationKey.map { RevocationKeyVault(secret: $0) }
         let pipeline = SharePipeline(engine: engine, log: log, grants: cachedGrants, upstream: upstream, injectors: injectors,
-                                     outcomes: outcomes, fingerprinter: Fingerprinter(key: fingerprintKey), node: config.node, now: now,
-                                     logger: logger)
+                                     outcomes: outcomes, fingerprinter: Fingerprinter(key: fingerprintKey), vault: vault,
+                                     node: config.node, now: now, logger: logger)
+        var worker: RevocationWorker?
+        if let revocations {
+            if vault == nil { warnings.append("no revocation key is configured: revocations will end in manual_required") }
+            worker = RevocationWorker(store: revocations, bundle: bundle, injectors: injectors, upstream: upstream,
+                                      vault: vault ?? RevocationKeyVault(secret: Array("unused".utf8)), settings: propagation,
+                                      now: now, logger: logger)
+        }
         var names = serverNames ?? ["127.0.0.1", "localhost", "::1", "[::1]"]
         names.insert(config.host.lowercased())
         names.formUnion(config.serverNames)
@@ -69,8 +81,8 @@ public enum Assembly {
                                        clientTimeout: .milliseconds(config.limits.clientTimeoutMs),
                                        maxHeaderBytes: config.limits.maxHeaderBytes)
         let gateway = Gateway(pipeline: pipeline, grants: cachedGrants, authenticator: Authenticator(tokenDigests: callers),
-                              settings: settings, revocations: revocations, now: now, ready: ready)
-        return Result(gateway: gateway, pipeline: pipeline, outcomes: outcomes, warnings: warnings)
+                              settings: settings, revocations: revocations, revocationWorker: worker, now: now, ready: ready)
+        return Result(gateway: gateway, pipeline: pipeline, outcomes: outcomes, revocationWorker: worker, warnings: warnings)
     }
 }
 

@@ -9,16 +9,18 @@ import Foundation
 /// in snake_case, instants as integer microseconds, plus `stream`, `seq` and
 /// `kind`. Nothing is added: the log never holds a personal value.
 struct LogRow: Sendable {
-    enum Kind: String, Sendable { case share, outcome }
+    enum Kind: String, Sendable { case share, outcome, revocation }
 
     /// What the body is written from.
     private enum Source: Sendable {
         case entry(ShareEntry)
         case outcome(ShareOutcome)
+        case revocation([String: CanonicalJSON])
     }
 
     var kind: Kind
-    var shareID: String
+    /// `nil` for revocation records.
+    var shareID: String?
     var timeUs: Int64
     var subject: String?
     var provider: String?
@@ -46,6 +48,21 @@ struct LogRow: Sendable {
         shareID = outcome.shareID
         timeUs = Microseconds.from(outcome.time)
         source = .outcome(outcome)
+    }
+
+    /// A revocation record: `event` is `revoked` (with the grants and shares) or a
+    /// provider's final state (`acknowledged`, `failed`, `manual_required`).
+    init(revocation members: [String: CanonicalJSON], subject: String, provider: String?, time: Date) {
+        kind = .revocation
+        shareID = nil
+        timeUs = Microseconds.from(time)
+        self.subject = subject
+        self.provider = provider
+        var all = members
+        all["subject"] = .string(subject)
+        all["provider"] = .string(provider)
+        all["time_us"] = .int(timeUs)
+        source = .revocation(all)
     }
 
     /// The record's members, without `stream`, `seq` and `kind`, as a generic
@@ -91,6 +108,8 @@ struct LogRow: Sendable {
                 "latency_ms": .int(outcome.latencyMs),
                 "error": .string(outcome.error),
             ]
+        case .revocation(let members):
+            return members
         }
     }
 
@@ -100,6 +119,8 @@ struct LogRow: Sendable {
     func canonicalBytes(stream: String, seq: Int64) -> [UInt8] {
         var out: [UInt8] = []
         switch source {
+        case .revocation:
+            return referenceCanonicalBytes(stream: stream, seq: seq)
         case .entry(let e):
             out.reserveCapacity(448 + 224 * e.fields.count + 24 * e.grantIDs.count + 24 * e.reasons.count)
             out.append(contentsOf: #"{"adapter_hash":"#.utf8)

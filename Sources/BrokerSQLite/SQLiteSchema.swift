@@ -95,6 +95,93 @@ enum SQLiteSchema {
                 ) STRICT, WITHOUT ROWID;
                 """)
         }
+        migrator.registerMigration("v3-revocation-propagation") { db in
+            // share_log gains the `revocation` kind (a revoke and each provider's final state,
+            // chained like shares). SQLite cannot alter a CHECK, so the table is rebuilt with
+            // its rows, bodies and hashes unchanged.
+            try db.execute(sql: """
+                CREATE TABLE share_log_v3 (
+                    stream TEXT NOT NULL CHECK (length(stream) > 0),
+                    seq INTEGER NOT NULL CHECK (seq >= 1),
+                    kind TEXT NOT NULL CHECK (kind IN ('share', 'outcome', 'revocation')),
+                    share_id TEXT CHECK ((share_id IS NULL) = (kind = 'revocation')),
+                    time_us INTEGER NOT NULL,
+                    subject TEXT,
+                    provider TEXT,
+                    purpose TEXT,
+                    decision TEXT CHECK (decision IS NULL OR decision IN ('allowed', 'redacted', 'blocked')),
+                    caller TEXT,
+                    channel TEXT CHECK (channel IS NULL OR channel IN ('proxy', 'sdk')),
+                    body TEXT NOT NULL,
+                    prev_hash BLOB NOT NULL CHECK (length(prev_hash) = 32),
+                    hash BLOB NOT NULL CHECK (length(hash) = 32),
+                    PRIMARY KEY (stream, seq),
+                    CHECK ((kind = 'share') = (decision IS NOT NULL AND provider IS NOT NULL
+                                               AND caller IS NOT NULL AND channel IS NOT NULL))
+                ) STRICT;
+                INSERT INTO share_log_v3 SELECT * FROM share_log;
+                DROP TABLE share_log;
+                ALTER TABLE share_log_v3 RENAME TO share_log;
+                CREATE INDEX share_log_subject_time ON share_log(subject, time_us);
+                CREATE INDEX share_log_provider_time ON share_log(provider, time_us);
+                CREATE INDEX share_log_share_id ON share_log(share_id);
+                CREATE TRIGGER share_log_no_update BEFORE UPDATE ON share_log
+                BEGIN SELECT RAISE(ABORT, 'share_log is append-only'); END;
+                CREATE TRIGGER share_log_no_delete BEFORE DELETE ON share_log
+                BEGIN SELECT RAISE(ABORT, 'share_log is append-only'); END;
+
+                -- The sealed values of a share's revocation_key fields (AES-GCM), written in the
+                -- intent's transaction; deleted once acknowledged or when retention has passed.
+                CREATE TABLE revocation_keys (
+                    share_id TEXT NOT NULL PRIMARY KEY,
+                    provider TEXT NOT NULL,
+                    sealed BLOB NOT NULL,
+                    expires_at INTEGER NOT NULL
+                ) STRICT, WITHOUT ROWID;
+                CREATE INDEX revocation_keys_expiry ON revocation_keys(expires_at);
+
+                -- The outbox: one propagation job per revocation and provider.
+                CREATE TABLE revocation_jobs (
+                    revocation_id TEXT NOT NULL REFERENCES revocations(id),
+                    provider TEXT NOT NULL,
+                    status TEXT NOT NULL CHECK (status IN ('pending', 'sent', 'acknowledged', 'failed', 'manual_required')),
+                    attempts INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+                    next_attempt_at INTEGER,
+                    last_error TEXT,
+                    updated_at INTEGER NOT NULL,
+                    PRIMARY KEY (revocation_id, provider)
+                ) STRICT, WITHOUT ROWID;
+                CREATE INDEX revocation_jobs_due ON revocation_jobs(next_attempt_at)
+                    WHERE status IN ('pending', 'sent');
+                -- Jobs of revocations made before this migration: the worker sorts them out.
+                INSERT INTO revocation_jobs (revocation_id, provider, status, next_attempt_at, updated_at)
+                    SELECT DISTINCT rs.revocation_id, rs.provider, 'pending', r.created_at, r.created_at
+                    FROM revocation_shares rs JOIN revocations r ON r.id = rs.revocation_id;
+
+                CREATE TABLE revocation_attempts (
+                    revocation_id TEXT NOT NULL,
+                    provider TEXT NOT NULL,
+                    attempt INTEGER NOT NULL CHECK (attempt >= 1),
+                    started_at INTEGER NOT NULL,
+                    finished_at INTEGER,
+                    result TEXT CHECK (result IS NULL OR result IN ('acknowledged', 'retry', 'failed', 'manual_required')),
+                    error TEXT,
+                    calls INTEGER NOT NULL DEFAULT 0,
+                    PRIMARY KEY (revocation_id, provider, attempt)
+                ) STRICT, WITHOUT ROWID;
+
+                -- Calls the provider acknowledged, by idempotency key (an HMAC, no value):
+                -- a retry or a restart never sends them again.
+                CREATE TABLE revocation_calls (
+                    revocation_id TEXT NOT NULL,
+                    provider TEXT NOT NULL,
+                    call_key TEXT NOT NULL,
+                    upstream_status INTEGER NOT NULL,
+                    acknowledged_at INTEGER NOT NULL,
+                    PRIMARY KEY (revocation_id, provider, call_key)
+                ) STRICT, WITHOUT ROWID;
+                """)
+        }
         return migrator
     }
 }

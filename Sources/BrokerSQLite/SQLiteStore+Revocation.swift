@@ -3,49 +3,94 @@ import BrokerService
 import Foundation
 import GRDB
 
+/// A revoke, as the batch writer runs it.
+struct RevokeCommand: Sendable {
+    var subject: String
+    var target: RevocationTarget
+    var revocationID: String
+    var propagating: Set<String>
+    var time: Date
+}
+
+/// The end of a propagation attempt, as the batch writer runs it.
+struct FinishCommand: Sendable {
+    var job: PropagationJob
+    var attempt: Int
+    var result: PropagationResult
+    var calls: Int
+    var time: Date
+}
+
 extension SQLiteStore: RevocationStore {
-    /// One write transaction: the grants are marked revoked and the job is recorded
-    /// over every share made under them. SQLite's single writer orders it against
-    /// every intent batch (whose fence re-reads the grants), so a share either
-    /// committed before — and is in `share_grants`, hence in the job — or sees the revoke.
-    public func revoke(subject: String, _ target: RevocationTarget, revocationID: String,
+    /// Revokes in the share log's own batch transaction: SQLite's single writer and
+    /// the batch order put it strictly before or after each intent (whose fence
+    /// re-reads the grants), so a share either committed before — and is in
+    /// `share_grants`, hence in the job — or sees the revoke.
+    public func revoke(subject: String, _ target: RevocationTarget, revocationID: String, propagating: Set<String>,
                        at time: Date) async throws(LogUnavailable) -> Result<RevocationReceipt, RevocationRefusal> {
-        let at = Microseconds.from(time)
-        do {
-            return try await pool.write { db -> Result<RevocationReceipt, RevocationRefusal> in
-                let matching: [Row]
-                switch target {
-                case .grant(let id):
-                    matching = try Row.fetchAll(db, sql: "SELECT id, revoked_at FROM grants WHERE subject_id = ? AND id = ?",
-                                                arguments: [subject, id])
-                case .provider(let provider):
-                    matching = try Row.fetchAll(db, sql: "SELECT id, revoked_at FROM grants WHERE subject_id = ? AND provider = ?",
-                                                arguments: [subject, provider])
-                }
-                guard !matching.isEmpty else { return .failure(.notFound) }
-                let active: [String] = matching.compactMap { row in
-                    (row["revoked_at"] as Int64?) == nil ? (row["id"] as String) : nil
-                }
-                guard !active.isEmpty else { return .failure(.alreadyRevoked) }
-                let ids = String(decoding: CanonicalJSON.array(active.map { .string($0) }).bytes, as: UTF8.self)
-                try db.execute(sql: "UPDATE grants SET revoked_at = ? WHERE id IN (SELECT value FROM json_each(?))",
-                               arguments: [at, ids])
-                try db.execute(sql: "INSERT INTO revocations (id, subject_id, grant_ids, created_at) VALUES (?, ?, ?, ?)",
-                               arguments: [revocationID, subject, ids, at])
-                // Every share made under the grants, except those whose outcome proves nothing was delivered.
-                try db.execute(sql: """
-                    INSERT OR IGNORE INTO revocation_shares (revocation_id, share_id, provider)
-                    SELECT ?, sg.share_id, sg.provider FROM share_grants sg
-                    WHERE sg.grant_id IN (SELECT value FROM json_each(?))
-                      AND NOT EXISTS (SELECT 1 FROM share_log o WHERE o.share_id = sg.share_id AND o.kind = 'outcome'
-                                      AND json_extract(o.body, '$.result') = 'error'
-                                      AND json_extract(o.body, '$.error') = 'upstream_unreachable')
-                    """, arguments: [revocationID, ids])
-                return .success(try Self.fetchRevocation(revocationID, db)!)
-            }
-        } catch {
-            throw LogUnavailable.sqlite(error, during: "revoking a grant")
+        let command = RevokeCommand(subject: subject, target: target, revocationID: revocationID,
+                                    propagating: propagating, time: time)
+        switch try await submit(.revoke(command)) {
+        case .revocation(let result): return result
+        default: throw LogUnavailable("internal error: unexpected result for a revoke")
         }
+    }
+
+    func revoke(_ command: RevokeCommand, _ insert: Statement, _ db: Database,
+                _ chain: inout ChainTip) throws -> Result<RevocationReceipt, RevocationRefusal> {
+        let at = Microseconds.from(command.time)
+        let matching: [Row]
+        switch command.target {
+        case .grant(let id):
+            matching = try Row.fetchAll(db, sql: "SELECT id, revoked_at FROM grants WHERE subject_id = ? AND id = ?",
+                                        arguments: [command.subject, id])
+        case .provider(let provider):
+            matching = try Row.fetchAll(db, sql: "SELECT id, revoked_at FROM grants WHERE subject_id = ? AND provider = ?",
+                                        arguments: [command.subject, provider])
+        }
+        guard !matching.isEmpty else { return .failure(.notFound) }
+        let active: [String] = matching.compactMap { row in
+            (row["revoked_at"] as Int64?) == nil ? (row["id"] as String) : nil
+        }
+        guard !active.isEmpty else { return .failure(.alreadyRevoked) }
+        let ids = String(decoding: CanonicalJSON.array(active.map { .string($0) }).bytes, as: UTF8.self)
+        try db.execute(sql: "UPDATE grants SET revoked_at = ? WHERE id IN (SELECT value FROM json_each(?))",
+                       arguments: [at, ids])
+        try db.execute(sql: "INSERT INTO revocations (id, subject_id, grant_ids, created_at) VALUES (?, ?, ?, ?)",
+                       arguments: [command.revocationID, command.subject, ids, at])
+        // Every share made under the grants, except those whose outcome proves nothing was delivered.
+        try db.execute(sql: """
+            INSERT OR IGNORE INTO revocation_shares (revocation_id, share_id, provider)
+            SELECT ?, sg.share_id, sg.provider FROM share_grants sg
+            WHERE sg.grant_id IN (SELECT value FROM json_each(?))
+              AND NOT EXISTS (SELECT 1 FROM share_log o WHERE o.share_id = sg.share_id AND o.kind = 'outcome'
+                              AND json_extract(o.body, '$.result') = 'error'
+                              AND json_extract(o.body, '$.error') = 'upstream_unreachable')
+            """, arguments: [command.revocationID, ids])
+        let providers = try String.fetchAll(db, sql: "SELECT DISTINCT provider FROM revocation_shares WHERE revocation_id = ? ORDER BY provider",
+                                            arguments: [command.revocationID])
+        for provider in providers {
+            let automatic = command.propagating.contains(provider)
+            try db.execute(sql: """
+                INSERT INTO revocation_jobs (revocation_id, provider, status, next_attempt_at, updated_at) VALUES (?, ?, ?, ?, ?)
+                """, arguments: [command.revocationID, provider,
+                                 (automatic ? PropagationStatus.pending : .manualRequired).rawValue,
+                                 automatic ? at : nil, at])
+        }
+        guard let receipt = try Self.fetchRevocation(command.revocationID, db) else {
+            throw LogUnavailable("internal error: the revocation just written is missing")
+        }
+        _ = try append(LogRow(revocation: [
+            "event": .string("revoked"),
+            "revocation_id": .string(receipt.id),
+            "grant_ids": .array(receipt.grantIDs.map { .string($0) }),
+            "share_ids": .array(receipt.shares.keys.sorted().map { .string($0) }),
+            "providers": .array(receipt.jobs.map { job in
+                .object(["provider": .string(job.provider), "status": .string(job.status.rawValue),
+                         "shares": .int(Int64(job.shareIDs.count))])
+            }),
+        ], subject: command.subject, provider: nil, time: command.time), insert, &chain)
+        return .success(receipt)
     }
 
     public func revocation(_ id: String) async throws(LogUnavailable) -> RevocationReceipt? {
@@ -60,12 +105,232 @@ extension SQLiteStore: RevocationStore {
         guard let row = try Row.fetchOne(db, sql: "SELECT subject_id, grant_ids, created_at FROM revocations WHERE id = ?",
                                          arguments: [id]) else { return nil }
         let grantIDs = (try? JSONDecoder().decode([String].self, from: Data((row["grant_ids"] as String).utf8))) ?? []
+        let subject: String = row["subject_id"]
         var shares: [String: String] = [:]
-        for share in try Row.fetchAll(db, sql: "SELECT share_id, provider FROM revocation_shares WHERE revocation_id = ?",
+        var byProvider: [String: [String]] = [:]
+        for share in try Row.fetchAll(db, sql: "SELECT share_id, provider FROM revocation_shares WHERE revocation_id = ? ORDER BY share_id",
                                       arguments: [id]) {
             shares[share["share_id"]] = share["provider"]
+            byProvider[share["provider"], default: []].append(share["share_id"])
         }
-        return RevocationReceipt(id: id, subject: row["subject_id"], grantIDs: grantIDs,
-                                 createdAt: Microseconds.date(row["created_at"]), shares: shares)
+        let jobs = try Row.fetchAll(db, sql: """
+            SELECT provider, status, attempts, next_attempt_at, last_error, updated_at
+            FROM revocation_jobs WHERE revocation_id = ? ORDER BY provider
+            """, arguments: [id]).map { job in
+            let provider: String = job["provider"]
+            var propagation = PropagationJob(
+                revocationID: id, provider: provider, subject: subject,
+                status: PropagationStatus(rawValue: job["status"]) ?? .pending, attempts: job["attempts"],
+                nextAttemptAt: (job["next_attempt_at"] as Int64?).map(Microseconds.date),
+                lastError: job["last_error"], updatedAt: Microseconds.date(job["updated_at"]),
+                shareIDs: byProvider[provider] ?? [])
+            if let span = try Row.fetchOne(db, sql: """
+                SELECT min(l.time_us) AS first, max(l.time_us) AS last FROM revocation_shares rs
+                JOIN share_log l ON l.share_id = rs.share_id AND l.kind = 'share'
+                WHERE rs.revocation_id = ? AND rs.provider = ?
+                """, arguments: [id, provider]) {
+                propagation.firstShareAt = (span["first"] as Int64?).map(Microseconds.date)
+                propagation.lastShareAt = (span["last"] as Int64?).map(Microseconds.date)
+            }
+            propagation.categories = try String.fetchAll(db, sql: """
+                SELECT DISTINCT json_extract(f.value, '$.category') AS category FROM revocation_shares rs
+                JOIN share_log l ON l.share_id = rs.share_id AND l.kind = 'share', json_each(l.body, '$.fields') f
+                WHERE rs.revocation_id = ? AND rs.provider = ? AND json_extract(f.value, '$.action') = 'sent'
+                  AND json_extract(f.value, '$.fingerprint') IS NOT NULL AND category IS NOT NULL
+                ORDER BY category
+                """, arguments: [id, provider])
+            return propagation
+        }
+        return RevocationReceipt(id: id, subject: subject, grantIDs: grantIDs,
+                                 createdAt: Microseconds.date(row["created_at"]), shares: shares, jobs: jobs)
+    }
+
+    // MARK: The propagation outbox
+
+    public func dueJobs(at time: Date, limit: Int) async throws(LogUnavailable) -> [PropagationJob] {
+        do {
+            return try await pool.read { db in
+                let keys = try Row.fetchAll(db, sql: """
+                    SELECT revocation_id, provider FROM revocation_jobs
+                    WHERE status IN ('pending', 'sent') AND next_attempt_at <= ?
+                    ORDER BY next_attempt_at LIMIT ?
+                    """, arguments: [Microseconds.from(time), limit])
+                return try keys.compactMap { key in
+                    try Self.fetchRevocation(key["revocation_id"], db)?.jobs.first { $0.provider == key["provider"] as String }
+                }
+            }
+        } catch {
+            throw LogUnavailable.sqlite(error, during: "reading due revocation jobs")
+        }
+    }
+
+    public func nextDueTime() async throws(LogUnavailable) -> Date? {
+        do {
+            return try await pool.read { db in
+                try Int64.fetchOne(db, sql: """
+                    SELECT min(next_attempt_at) FROM revocation_jobs WHERE status IN ('pending', 'sent')
+                    """).map(Microseconds.date)
+            }
+        } catch {
+            throw LogUnavailable.sqlite(error, during: "reading revocation jobs")
+        }
+    }
+
+    public func resumeInterruptedJobs(at time: Date) async throws(LogUnavailable) -> Int {
+        do {
+            return try await pool.write { db in
+                try db.execute(sql: "UPDATE revocation_jobs SET next_attempt_at = ?, updated_at = ? WHERE status = 'sent'",
+                               arguments: [Microseconds.from(time), Microseconds.from(time)])
+                return db.changesCount
+            }
+        } catch {
+            throw LogUnavailable.sqlite(error, during: "resuming revocation jobs")
+        }
+    }
+
+    public func beginAttempt(_ job: PropagationJob, at time: Date, leaseUntil: Date) async throws(LogUnavailable) -> Int {
+        let at = Microseconds.from(time)
+        do {
+            return try await pool.write { db in
+                try db.execute(sql: """
+                    UPDATE revocation_jobs SET status = 'sent', attempts = attempts + 1, next_attempt_at = ?, updated_at = ?
+                    WHERE revocation_id = ? AND provider = ?
+                    """, arguments: [Microseconds.from(leaseUntil), at, job.revocationID, job.provider])
+                let attempt = try Int.fetchOne(db, sql: "SELECT attempts FROM revocation_jobs WHERE revocation_id = ? AND provider = ?",
+                                               arguments: [job.revocationID, job.provider]) ?? 1
+                try db.execute(sql: """
+                    INSERT OR REPLACE INTO revocation_attempts (revocation_id, provider, attempt, started_at) VALUES (?, ?, ?, ?)
+                    """, arguments: [job.revocationID, job.provider, attempt, at])
+                return attempt
+            }
+        } catch {
+            throw LogUnavailable.sqlite(error, during: "starting a revocation attempt")
+        }
+    }
+
+    public func sealedKeys(revocationID: String, provider: String) async throws(LogUnavailable) -> [String: [UInt8]] {
+        do {
+            return try await pool.read { db in
+                var keys: [String: [UInt8]] = [:]
+                for row in try Row.fetchAll(db, sql: """
+                    SELECT k.share_id, k.sealed FROM revocation_shares rs JOIN revocation_keys k ON k.share_id = rs.share_id
+                    WHERE rs.revocation_id = ? AND rs.provider = ?
+                    """, arguments: [revocationID, provider]) {
+                    keys[row["share_id"]] = Array(row["sealed"] as Data)
+                }
+                return keys
+            }
+        } catch {
+            throw LogUnavailable.sqlite(error, during: "reading revocation keys")
+        }
+    }
+
+    public func acknowledgedCalls(revocationID: String, provider: String) async throws(LogUnavailable) -> Set<String> {
+        do {
+            return try await pool.read { db in
+                Set(try String.fetchAll(db, sql: "SELECT call_key FROM revocation_calls WHERE revocation_id = ? AND provider = ?",
+                                        arguments: [revocationID, provider]))
+            }
+        } catch {
+            throw LogUnavailable.sqlite(error, during: "reading acknowledged revocation calls")
+        }
+    }
+
+    public func acknowledgeCall(revocationID: String, provider: String, key: String, status: Int,
+                                at time: Date) async throws(LogUnavailable) {
+        do {
+            try await pool.write { db in
+                try db.execute(sql: """
+                    INSERT OR IGNORE INTO revocation_calls (revocation_id, provider, call_key, upstream_status, acknowledged_at)
+                    VALUES (?, ?, ?, ?, ?)
+                    """, arguments: [revocationID, provider, key, status, Microseconds.from(time)])
+            }
+        } catch {
+            throw LogUnavailable.sqlite(error, during: "recording an acknowledged revocation call")
+        }
+    }
+
+    public func finishAttempt(_ job: PropagationJob, attempt: Int, _ result: PropagationResult, calls: Int,
+                              at time: Date) async throws(LogUnavailable) {
+        let command = FinishCommand(job: job, attempt: attempt, result: result, calls: calls, time: time)
+        switch try await submit(.finishPropagation(command)) {
+        case .done: return
+        default: throw LogUnavailable("internal error: unexpected result for a propagation attempt")
+        }
+    }
+
+    func finishPropagation(_ command: FinishCommand, _ insert: Statement, _ db: Database, _ chain: inout ChainTip) throws {
+        let at = Microseconds.from(command.time)
+        let job = command.job
+        let status: PropagationStatus
+        let resultText: String
+        var error: String?
+        var next: Int64?
+        switch command.result {
+        case .acknowledged: status = .acknowledged; resultText = "acknowledged"
+        case .retry(let retryAt, let message): status = .pending; resultText = "retry"; error = message; next = Microseconds.from(retryAt)
+        case .failed(let message): status = .failed; resultText = "failed"; error = message
+        case .manualRequired(let reason): status = .manualRequired; resultText = "manual_required"; error = reason
+        }
+        try db.execute(sql: """
+            UPDATE revocation_jobs SET status = ?, next_attempt_at = ?, last_error = ?, updated_at = ?
+            WHERE revocation_id = ? AND provider = ?
+            """, arguments: [status.rawValue, next, error, at, job.revocationID, job.provider])
+        try db.execute(sql: """
+            UPDATE revocation_attempts SET finished_at = ?, result = ?, error = ?, calls = ?
+            WHERE revocation_id = ? AND provider = ? AND attempt = ?
+            """, arguments: [at, resultText, error, command.calls, job.revocationID, job.provider, command.attempt])
+        if status == .acknowledged {
+            // The keys served their purpose: delete those no other unfinished job still needs.
+            try db.execute(sql: """
+                DELETE FROM revocation_keys WHERE share_id IN (
+                    SELECT rs.share_id FROM revocation_shares rs WHERE rs.revocation_id = ? AND rs.provider = ?
+                      AND NOT EXISTS (SELECT 1 FROM revocation_shares o JOIN revocation_jobs j
+                                        ON j.revocation_id = o.revocation_id AND j.provider = o.provider
+                                      WHERE o.share_id = rs.share_id AND o.revocation_id <> rs.revocation_id
+                                        AND j.status IN ('pending', 'sent')))
+                """, arguments: [job.revocationID, job.provider])
+        }
+        guard status.isFinal else { return }
+        _ = try append(LogRow(revocation: [
+            "event": .string(status.rawValue),
+            "revocation_id": .string(job.revocationID),
+            "attempts": .int(Int64(command.attempt)),
+            "calls": .int(Int64(command.calls)),
+            "error": .string(error),
+        ], subject: job.subject, provider: job.provider, time: command.time), insert, &chain)
+    }
+
+    public func attempts(revocationID: String, provider: String) async throws(LogUnavailable) -> [PropagationAttempt] {
+        do {
+            return try await pool.read { db in
+                try Row.fetchAll(db, sql: """
+                    SELECT attempt, started_at, finished_at, result, error, calls FROM revocation_attempts
+                    WHERE revocation_id = ? AND provider = ? ORDER BY attempt
+                    """, arguments: [revocationID, provider]).map { row in
+                    PropagationAttempt(attempt: row["attempt"], startedAt: Microseconds.date(row["started_at"]),
+                                       finishedAt: (row["finished_at"] as Int64?).map(Microseconds.date),
+                                       result: row["result"], error: row["error"], calls: row["calls"])
+                }
+            }
+        } catch {
+            throw LogUnavailable.sqlite(error, during: "reading revocation attempts")
+        }
+    }
+
+    public func purgeExpiredKeys(at time: Date) async throws(LogUnavailable) -> Int {
+        do {
+            return try await pool.write { db in
+                try db.execute(sql: "DELETE FROM revocation_keys WHERE expires_at <= ?", arguments: [Microseconds.from(time)])
+                return db.changesCount
+            }
+        } catch {
+            throw LogUnavailable.sqlite(error, during: "purging expired revocation keys")
+        }
+    }
+
+    /// How many shares' revocation keys are stored (for tests and the operator).
+    public func storedRevocationKeyCount() async throws -> Int {
+        try await pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM revocation_keys") ?? 0 }
     }
 }

@@ -11,6 +11,10 @@ enum LogWrite: Sendable {
     case intent(ShareEntry)
     case outcome(ShareOutcome)
     case resolveDangling(Date)
+    /// A revoke: in the batch's transaction, so it is ordered against intents (the fence).
+    case revoke(RevokeCommand)
+    /// The end of a propagation attempt; a final state is appended to the log.
+    case finishPropagation(FinishCommand)
 }
 
 /// The result of one `LogWrite`.
@@ -18,6 +22,8 @@ enum LogWriteOutput: Sendable {
     case intent(IntentResult)
     case position(ChainPosition)
     case resolved(Int)
+    case revocation(Result<RevocationReceipt, RevocationRefusal>)
+    case done
 }
 
 /// The last record of a stream: where the next one chains from.
@@ -69,7 +75,7 @@ extension SQLiteStore {
         }
     }
 
-    private func submit(_ write: LogWrite) async throws(LogUnavailable) -> LogWriteOutput {
+    func submit(_ write: LogWrite) async throws(LogUnavailable) -> LogWriteOutput {
         try await committer.submit(write) { [self] batch, db in writeBatch(batch, in: db) }.get()
     }
 
@@ -83,7 +89,7 @@ extension SQLiteStore {
                 var chain = try tip.withLock { $0 } ?? loadTip(db)
                 let start = chain.seq
                 let insert = try db.cachedStatement(sql: Self.insertSQL)
-                let revoked = try revokedGrants(of: batch, db)
+                var revoked = try revokedGrants(of: batch, db)
                 for write in batch {
                     switch write {
                     case .intent(let entry):
@@ -97,6 +103,14 @@ extension SQLiteStore {
                                            insert, &chain)
                         }
                         outputs.append(.resolved(shareIDs.count))
+                    case .revoke(let command):
+                        let result = try revoke(command, insert, db, &chain)
+                        // Intents later in this same batch see the revoke, as if in a later transaction.
+                        if case .success(let receipt) = result { revoked.formUnion(receipt.grantIDs) }
+                        outputs.append(.revocation(result))
+                    case .finishPropagation(let command):
+                        try finishPropagation(command, insert, db, &chain)
+                        outputs.append(.done)
                     }
                 }
                 newTip = chain
@@ -154,6 +168,11 @@ extension SQLiteStore {
             for grantID in entry.grantIDs {
                 try link.execute(arguments: [grantID, entry.shareID, entry.provider])
             }
+            if let keys = entry.revocationKeys {
+                try db.cachedStatement(sql: """
+                    INSERT OR REPLACE INTO revocation_keys (share_id, provider, sealed, expires_at) VALUES (?, ?, ?, ?)
+                    """).execute(arguments: [entry.shareID, entry.provider, Data(keys.sealed), Microseconds.from(keys.expiresAt)])
+            }
         }
         return .committed(position)
     }
@@ -198,7 +217,7 @@ extension SQLiteStore {
         """
 
     /// Chains `row` after `chain`, inserts it with `insert` (`insertSQL`), and advances `chain`.
-    private func append(_ row: LogRow, _ insert: Statement, _ chain: inout ChainTip) throws -> ChainPosition {
+    func append(_ row: LogRow, _ insert: Statement, _ chain: inout ChainTip) throws -> ChainPosition {
         let seq = chain.seq + 1
         let body = row.canonicalBytes(stream: stream, seq: seq)
         let hash = ChainHash.hash(prev: chain.hash, body: body)

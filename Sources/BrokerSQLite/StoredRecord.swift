@@ -6,7 +6,7 @@ import GRDB
 public struct StoredRecord: Sendable, Hashable {
     public var stream: String
     public var seq: Int64
-    /// `share` (an intent or a blocked share) or `outcome`.
+    /// `share` (an intent or a blocked share), `outcome` or `revocation` (whose `shareID` is empty).
     public var kind: String
     public var shareID: String
     public var time: Date
@@ -27,7 +27,7 @@ public struct StoredRecord: Sendable, Hashable {
         stream = row["stream"]
         seq = row["seq"]
         kind = row["kind"]
-        shareID = row["share_id"]
+        shareID = row["share_id"] ?? ""
         time = Microseconds.date(row["time_us"])
         subject = row["subject"]
         provider = row["provider"]

@@ -78,6 +78,7 @@ struct Serve: AsyncParsableCommand {
         if dangling > 0 { logger.warning("intents without outcome marked unknown", metadata: ["count": "\(dangling)"]) }
         let fingerprintKey = try resolver.keyOrCreate(settings.log.fingerprintKey,
                                                       defaultPath: ".sharebroker/fingerprint.key")
+        let revocationKey = try resolver.keyOrCreate(settings.revocation.key, defaultPath: ".sharebroker/revocation.key")
 
         let upstream = try CurlUpstreamClient(
             options: CurlClientOptions(connectTimeout: .milliseconds(settings.limits.connectTimeoutMs),
@@ -85,7 +86,8 @@ struct Serve: AsyncParsableCommand {
                                        maxResponseBytes: settings.limits.maxResponseBytes),
             logger: logger)
         let assembled = Assembly.gateway(config: settings, bundle: bundle, secrets: secrets, log: store, grants: store, revocations: store,
-                                         upstream: upstream, fingerprintKey: fingerprintKey,
+                                         upstream: upstream, fingerprintKey: fingerprintKey, revocationKey: revocationKey,
+                                         propagation: settings.propagation,
                                          ready: { (try? await store.count()) != nil }, logger: logger)
         for warning in assembled.warnings { logger.warning("\(warning)") }
 
@@ -96,7 +98,10 @@ struct Serve: AsyncParsableCommand {
             say("sharebroker listening on http://\(host):\(port) (database \(path))")
             if sandboxMode { Sandbox.printBanner(port: port, simulators: running) }
         }
-        let group = ServiceGroup(services: [assembled.outcomes, app], gracefulShutdownSignals: [.sigterm, .sigint],
+        var services: [any Service] = [assembled.outcomes]
+        if let worker = assembled.revocationWorker { services.append(worker) }
+        services.append(app)
+        let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint],
                                  logger: logger)
         do {
             try await group.run()

@@ -76,9 +76,14 @@ func loadRepositoryPolicy() throws -> PolicyBundle {
 
 enum HarnessError: Error { case policy([String]), didNotStart }
 
-func withBroker<T: Sendable>(_ body: @Sendable (Broker) async throws -> T) async throws -> T {
+/// Fast retries, so the provider-down test does not wait minutes.
+let testPropagation = PropagationSettings(maxAttempts: 6, initialBackoff: .milliseconds(100), maxBackoff: .milliseconds(400),
+                                          concurrency: 8, lease: .seconds(30))
+
+func withBroker<T: Sendable>(propagation: PropagationSettings = testPropagation,
+                             _ body: @Sendable (Broker) async throws -> T) async throws -> T {
     var logger = Logger(label: "broker-test")
-    logger.logLevel = .critical
+    logger.logLevel = ProcessInfo.processInfo.environment["BROKER_TEST_LOG"] == nil ? .critical : .info
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sharebroker-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(at: directory) }
@@ -106,7 +111,8 @@ func withBroker<T: Sendable>(_ body: @Sendable (Broker) async throws -> T) async
     let store = try SQLiteStore(path: databasePath, stream: "node-1", logger: logger)
     let client = try CurlUpstreamClient(options: CurlClientOptions(totalTimeout: .seconds(5)), logger: logger)
     let assembled = Assembly.gateway(config: config, bundle: bundle, secrets: secrets, log: store, grants: store, revocations: store,
-                                     upstream: client, fingerprintKey: Array("test-fingerprint-key".utf8), logger: logger)
+                                     upstream: client, fingerprintKey: Array("test-fingerprint-key".utf8),
+                                     revocationKey: Array("test-revocation-key".utf8), propagation: propagation, logger: logger)
     precondition(assembled.warnings.isEmpty, "\(assembled.warnings)")
 
     let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
@@ -114,7 +120,8 @@ func withBroker<T: Sendable>(_ body: @Sendable (Broker) async throws -> T) async
         portContinuation.yield(port)
         portContinuation.finish()
     }
-    let group = ServiceGroup(configuration: .init(services: [assembled.outcomes, app], logger: logger))
+    let services: [any Service] = [assembled.outcomes, assembled.revocationWorker!, app]
+    let group = ServiceGroup(configuration: .init(services: services, logger: logger))
     let result: Result<T, any Error> = await withTaskGroup(of: Void.self) { tasks in
         tasks.addTask { try? await group.run() }
         var iterator = ports.makeAsyncIterator()

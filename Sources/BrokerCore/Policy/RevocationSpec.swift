@@ -92,3 +92,98 @@ public struct RevocationSpec: Sendable, Hashable {
         }
     }
 }
+
+/// One provider call a revocation makes, rendered from the stored revocation keys.
+public struct RevocationCall: Sendable, Hashable {
+    public var method: String
+    /// The operation path, percent-encoded (without the upstream's base path).
+    public var path: String
+    public var bodyFormat: BodyFormat
+    public var body: [UInt8]
+
+    public init(method: String, path: String, bodyFormat: BodyFormat, body: [UInt8]) {
+        self.method = method; self.path = path; self.bodyFormat = bodyFormat; self.body = body
+    }
+}
+
+extension RevocationSpec {
+    /// The names this call needs values for: each `{revocation_key:PATTERN}` of the body,
+    /// and `{name}` for each path parameter (the key names `ProviderOperation` fields give).
+    public var keyNames: [String] {
+        var names: [String] = []
+        for name in (body?.placeholders ?? []) + path.parameterNames.map({ "{\($0)}" }) where !names.contains(name) {
+            names.append(name)
+        }
+        return names
+    }
+
+    /// The distinct calls for a set of shares, given each share's revocation keys
+    /// (key name → the values it carried). Within one share, every combination of
+    /// its values is one call (a share to three tokens of one app gives three calls);
+    /// calls are never mixed across shares, so a token is only ever paired with the
+    /// app it was sent with. A share that lacks a value for some name gives no call.
+    public func calls(forShares shares: [[String: [String]]]) -> [RevocationCall] {
+        let names = keyNames
+        var seen: Set<RevocationCall> = []
+        var calls: [RevocationCall] = []
+        for keys in shares {
+            var combinations: [[String: String]] = [[:]]
+            for name in names {
+                var values: [String] = []
+                for value in keys[name] ?? [] where !values.contains(value) { values.append(value) }
+                combinations = combinations.flatMap { partial in values.map { value in partial.merging([name: value]) { $1 } } }
+            }
+            for combination in combinations {
+                var pathValues: [String: String] = [:]
+                for parameter in path.parameterNames { pathValues[parameter] = combination["{\(parameter)}"] }
+                guard let renderedPath = path.render(pathValues) else { continue }
+                let call = RevocationCall(method: method, path: renderedPath, bodyFormat: bodyFormat,
+                                          body: body.map { Self.render($0, combination, bodyFormat) } ?? [])
+                if seen.insert(call).inserted { calls.append(call) }
+            }
+        }
+        return calls
+    }
+
+    static func fill(_ text: String, _ values: [String: String]) -> String {
+        var out = ""
+        var rest = Substring(text)
+        while let start = rest.range(of: prefix), let end = rest[start.upperBound...].firstIndex(of: "}") {
+            out += rest[..<start.lowerBound]
+            out += values[String(rest[start.upperBound..<end])] ?? ""
+            rest = rest[rest.index(after: end)...]
+        }
+        return out + rest
+    }
+
+    static func render(_ template: Template, _ values: [String: String], _ format: BodyFormat) -> [UInt8] {
+        switch format {
+        case .form:
+            guard case .object(let pairs) = template else { return [] }
+            let encoded = pairs.map { name, value -> String in
+                let text: String
+                if case .string(let s) = value { text = fill(s, values) } else { text = String(decoding: render(value, values, .json), as: UTF8.self) }
+                return PercentDecoding.encodePathSegment(name) + "=" + PercentDecoding.encodePathSegment(text)
+            }
+            return Array(encoded.joined(separator: "&").utf8)
+        case .json, .none:
+            switch template {
+            case .string(let s): return Array(JSONText.quoted(fill(s, values)).utf8)
+            case .array(let items):
+                return Array(("[" + items.map { String(decoding: render($0, values, .json), as: UTF8.self) }.joined(separator: ",") + "]").utf8)
+            case .object(let pairs):
+                return Array(("{" + pairs.map { JSONText.quoted($0.0) + ":" + String(decoding: render($0.1, values, .json), as: UTF8.self) }
+                    .joined(separator: ",") + "}").utf8)
+            }
+        }
+    }
+}
+
+extension FieldDecision {
+    /// The name a revocation template uses for this field's value: `{name}` for a
+    /// path parameter, the declared pattern (`message.token[*]`) otherwise.
+    public var revocationKeyName: String? {
+        guard revocationKey, let declared = declaredAs else { return nil }
+        return location == .path ? "{\(declared)}" : declared.description
+    }
+}

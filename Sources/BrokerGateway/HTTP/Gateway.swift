@@ -18,15 +18,17 @@ public struct Gateway: Sendable {
     public let settings: GatewaySettings
     /// Revokes grants; `nil` where the store has no revocation support.
     public let revocations: (any RevocationStore)?
+    /// Carries revocations to providers; told when a revoke creates work.
+    public let revocationWorker: RevocationWorker?
     /// `/readyz`: true when the store answers and the policy is loaded.
     public let ready: @Sendable () async -> Bool
     let now: @Sendable () -> Date
 
     public init(pipeline: SharePipeline, grants: any GrantStore, authenticator: Authenticator, settings: GatewaySettings,
-                revocations: (any RevocationStore)? = nil,
+                revocations: (any RevocationStore)? = nil, revocationWorker: RevocationWorker? = nil,
                 now: @escaping @Sendable () -> Date = Date.init, ready: @escaping @Sendable () async -> Bool = { true }) {
         self.pipeline = pipeline; self.grants = grants; self.authenticator = authenticator; self.settings = settings
-        self.revocations = revocations
+        self.revocations = revocations; self.revocationWorker = revocationWorker
         self.now = now; self.ready = ready
     }
 
@@ -71,7 +73,8 @@ public struct Gateway: Sendable {
         let subjects = SubjectsController(grants: grants, authenticator: authenticator, bundle: pipeline.bundle, now: now)
         subjects.register(on: router)
         if let revocations, let cache = grants as? SubjectContextCache {
-            RevocationsController(store: revocations, cache: cache, subjects: subjects, bundle: pipeline.bundle, now: now)
+            RevocationsController(store: revocations, cache: cache, subjects: subjects, bundle: pipeline.bundle,
+                                  worker: revocationWorker, now: now)
                 .register(on: router)
         }
         return router

@@ -29,6 +29,8 @@ public final class SharePipeline: Sendable {
     let injectors: [String: CredentialInjector]
     let outcomes: OutcomeRecorder
     let fingerprinter: Fingerprinter
+    /// Seals the values of `revocation_key` fields; `nil` keeps none (revocations then end in `manual_required`).
+    let vault: RevocationKeyVault?
     let node: String
     let now: @Sendable () -> Date
     let logger: Logger
@@ -36,9 +38,9 @@ public final class SharePipeline: Sendable {
 
     public init(engine: PolicyEngine, log: any ShareLog, grants: any GrantStore, upstream: any UpstreamClient,
                 injectors: [String: CredentialInjector], outcomes: OutcomeRecorder, fingerprinter: Fingerprinter,
-                node: String, now: @escaping @Sendable () -> Date = Date.init, logger: Logger) {
+                vault: RevocationKeyVault? = nil, node: String, now: @escaping @Sendable () -> Date = Date.init, logger: Logger) {
         self.engine = engine; self.log = log; self.grants = grants; self.upstream = upstream
-        self.injectors = injectors; self.outcomes = outcomes; self.fingerprinter = fingerprinter; self.node = node; self.now = now
+        self.injectors = injectors; self.outcomes = outcomes; self.fingerprinter = fingerprinter; self.vault = vault; self.node = node; self.now = now
         self.logger = logger
     }
 
@@ -189,12 +191,29 @@ public final class SharePipeline: Sendable {
             return LoggedField(location: field.location, path: loggedPath(field), category: field.category,
                                action: field.action, reason: field.reason, fingerprint: fingerprint)
         }
-        return ShareEntry(shareID: shareID, time: time, node: node, caller: caller, channel: channel,
-                          provider: decision.provider, operation: decision.operation, purpose: decision.purpose,
-                          subject: decision.subject, decision: decision.verdict, code: decision.code,
-                          reasons: decision.reasons, fields: fields, grantIDs: decision.grantIDs,
-                          contractVersion: decision.contractVersion, contractHash: decision.contractHash,
-                          adapterHash: decision.adapterHash)
+        var entry = ShareEntry(shareID: shareID, time: time, node: node, caller: caller, channel: channel,
+                               provider: decision.provider, operation: decision.operation, purpose: decision.purpose,
+                               subject: decision.subject, decision: decision.verdict, code: decision.code,
+                               reasons: decision.reasons, fields: fields, grantIDs: decision.grantIDs,
+                               contractVersion: decision.contractVersion, contractHash: decision.contractHash,
+                               adapterHash: decision.adapterHash)
+        entry.revocationKeys = sealedRevocationKeys(decision, shareID: shareID, time: time)
+        return entry
+    }
+
+    /// The values of the `revocation_key` fields this share sends, sealed, kept until the
+    /// contract's retention has passed (or the revocation they serve is acknowledged).
+    func sealedRevocationKeys(_ decision: ShareDecision, shareID: String, time: Date) -> SealedRevocationKeys? {
+        guard let vault, decision.verdict != .blocked else { return nil }
+        var keys: [String: [String]] = [:]
+        for field in decision.fields where field.action == .sent {
+            guard let name = field.revocationKeyName else { continue }
+            keys[name, default: []].append(field.value.canonicalText)
+        }
+        guard !keys.isEmpty else { return nil }
+        let retentionDays = bundle.contracts[decision.provider]?.retentionDays ?? 0
+        return SealedRevocationKeys(sealed: vault.seal(keys, shareID: shareID),
+                                    expiresAt: time.addingTimeInterval(TimeInterval(retentionDays) * 86_400))
     }
 
     /// The path as the log keeps it: declared keys as written, but keys the caller chose

@@ -50,6 +50,16 @@ public struct BrokerConfig: Sendable {
         public var checkpointEvery = 1000
     }
 
+    /// Revocation propagation (an extension of DESIGN §8).
+    public struct Revocation: Sendable {
+        /// Seals revocation keys (AES-GCM); created on first start if missing.
+        public var key: SecretReference? = .file(".sharebroker/revocation.key")
+        public var maxAttempts = 10
+        public var initialBackoffMs = 500
+        public var maxBackoffMs = 300_000
+        public var concurrency = 16
+    }
+
     public var host = "127.0.0.1"
     public var port = 8080
     /// This node's log stream id.
@@ -63,6 +73,7 @@ public struct BrokerConfig: Sendable {
     public var userJWT: UserJWT?
     public var limits = Limits()
     public var log = Log()
+    public var revocation = Revocation()
     /// Host names the broker's own API answers under, besides the loopback names and `listen`'s host.
     public var serverNames: [String] = []
 
@@ -81,7 +92,7 @@ public struct BrokerConfig: Sendable {
         guard let root = YAMLNode.parse(yaml, file: file, issues: issues),
               let object = root.object("config", optional: [
                 "listen", "server_names", "node", "home_region", "minor_age", "database", "adapters", "contracts", "clients", "users",
-                "limits", "log",
+                "limits", "log", "revocation",
               ]) else { return (nil, issues.issues) }
         if let node = object["listen"], let text = node.string("listen") {
             if let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
@@ -136,6 +147,19 @@ public struct BrokerConfig: Sendable {
                 config.log.signingKey = SecretReference.decode(node, "log: signing_key", allowLiteral: true)
             }
             if let v = log["checkpoint_every"]?.int("log: checkpoint_every", min: 1) { config.log.checkpointEvery = v }
+        }
+        if let revocation = object["revocation"]?.object("revocation", optional: [
+            "key", "max_attempts", "initial_backoff_ms", "max_backoff_ms", "concurrency",
+        ]) {
+            if let node = revocation["key"] {
+                config.revocation.key = SecretReference.decode(node, "revocation: key", allowLiteral: true)
+            }
+            if let v = revocation["max_attempts"]?.int("revocation: max_attempts", min: 1) { config.revocation.maxAttempts = v }
+            if let v = revocation["initial_backoff_ms"]?.int("revocation: initial_backoff_ms", min: 1) {
+                config.revocation.initialBackoffMs = v
+            }
+            if let v = revocation["max_backoff_ms"]?.int("revocation: max_backoff_ms", min: 1) { config.revocation.maxBackoffMs = v }
+            if let v = revocation["concurrency"]?.int("revocation: concurrency", min: 1) { config.revocation.concurrency = v }
         }
         return issues.issues.isEmpty ? (config, []) : (nil, issues.issues)
     }

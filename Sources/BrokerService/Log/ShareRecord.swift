@@ -54,6 +54,10 @@ public struct ShareEntry: Sendable, Hashable, Codable {
     public var contractVersion: String?
     public var contractHash: String?
     public var adapterHash: String?
+    /// The values of the share's `revocation_key` fields, sealed: stored apart from the
+    /// log record (never in it), in the intent's transaction, until the revocation they
+    /// serve is acknowledged or the contract's retention has passed.
+    public var revocationKeys: SealedRevocationKeys?
 
     public init(shareID: String, time: Date, node: String, caller: String, channel: ShareChannel, provider: String,
                 operation: String?, purpose: String?, subject: String?, decision: ShareDecision.Verdict,
@@ -93,4 +97,13 @@ public struct ShareOutcome: Sendable, Hashable, Codable {
         self.shareID = shareID; self.time = time; self.result = result; self.upstreamStatus = upstreamStatus
         self.latencyMs = latencyMs; self.error = error
     }
+}
+
+/// A share's revocation keys as the store keeps them: AES-GCM sealed (`RevocationKeyVault`).
+public struct SealedRevocationKeys: Sendable, Hashable, Codable {
+    public var sealed: [UInt8]
+    /// When the contract's retention has passed and the keys are deleted even if never used.
+    public var expiresAt: Date
+
+    public init(sealed: [UInt8], expiresAt: Date) { self.sealed = sealed; self.expiresAt = expiresAt }
 }

@@ -1,0 +1,123 @@
+import BrokerCore
+import BrokerService
+import Foundation
+import HTTPTypes
+import Hummingbird
+
+/// `DELETE /v1/subjects/{id}/grants/{grant_id}`, `DELETE /v1/subjects/{id}/grants?provider=P`
+/// and `GET /v1/revocations/{id}` (role `grants`).
+///
+/// A revoke returns 202 once the grants are revoked and the job over every share
+/// made under them is recorded (one transaction): from then on no share commits
+/// under them (the fence). Per provider, the job is `pending` where the adapter has
+/// a revocation call — the worker is told at once — and `manual_required` where the
+/// provider has no deletion API; the status then carries what to send by hand.
+struct RevocationsController: Sendable {
+    let store: any RevocationStore
+    let cache: SubjectContextCache
+    let subjects: SubjectsController
+    let bundle: PolicyBundle
+    let worker: RevocationWorker?
+    let now: @Sendable () -> Date
+
+    func register(on router: Router<BrokerRequestContext>) {
+        router.delete("/v1/subjects/:id/grants/:grant_id") { request, context in
+            _ = try subjects.requireRole(request, .grants)
+            let subject = try SubjectsController.subjectID(context)
+            guard let grantID = context.parameters.get("grant_id"), !grantID.isEmpty else {
+                throw Problem(status: 404, code: "grant_not_found", detail: "no such grant")
+            }
+            return try await revoke(subject, .grant(grantID))
+        }
+        router.delete("/v1/subjects/:id/grants") { request, context in
+            _ = try subjects.requireRole(request, .grants)
+            let subject = try SubjectsController.subjectID(context)
+            guard let provider = request.uri.queryParameters.get("provider"), !provider.isEmpty else {
+                throw Problem(status: 400, code: "provider_missing",
+                              detail: "name the grant (/grants/{grant_id}) or the provider (?provider=P) to revoke")
+            }
+            return try await revoke(subject, .provider(provider))
+        }
+        router.get("/v1/revocations/:id") { request, context in
+            _ = try subjects.requireRole(request, .grants)
+            let id = context.parameters.get("id") ?? ""
+            do {
+                guard let receipt = try await store.revocation(id) else {
+                    throw Problem(status: 404, code: "revocation_not_found", detail: "no such revocation")
+                }
+                var attempts: [String: [PropagationAttempt]] = [:]
+                for job in receipt.jobs {
+                    attempts[job.provider] = try await store.attempts(revocationID: id, provider: job.provider)
+                }
+                return SubjectsController.json(render(receipt, attempts: attempts))
+            } catch let error as LogUnavailable {
+                throw Problem.logUnavailable(error.message)
+            }
+        }
+    }
+
+    func revoke(_ subject: String, _ target: RevocationTarget) async throws -> Response {
+        let id = "rv_" + ShareID.make(at: now()).replacingOccurrences(of: "-", with: "")
+        let result: Result<RevocationReceipt, RevocationRefusal>
+        do {
+            result = try await store.revoke(subject: subject, target, revocationID: id,
+                                            propagating: worker?.propagating ?? [], at: now())
+        } catch {
+            throw Problem.logUnavailable(error.message)
+        }
+        cache.invalidate(subject)
+        switch result {
+        case .success(let receipt):
+            worker?.nudge()
+            return SubjectsController.json(render(receipt, attempts: nil), status: .accepted)
+        case .failure(.notFound):
+            // The same answer whether the grant exists for someone else or not at all.
+            throw Problem(status: 404, code: "grant_not_found", detail: "the subject has no such grant")
+        case .failure(.alreadyRevoked):
+            throw Problem(status: 409, code: "grant_already_revoked", detail: "the grant was revoked before")
+        }
+    }
+
+    func render(_ receipt: RevocationReceipt, attempts: [String: [PropagationAttempt]]?) -> [String: Any] {
+        let iso = SubjectsController.iso
+        let providers = receipt.jobs.map { job -> [String: Any] in
+            var out: [String: Any] = [
+                "provider": job.provider, "shares": job.shareIDs.count, "status": job.status.rawValue,
+                "attempts": job.attempts, "updated_at": iso.string(from: job.updatedAt),
+            ]
+            if let error = job.lastError { out["last_error"] = error }
+            if let next = job.nextAttemptAt, job.status == .pending { out["next_attempt_at"] = iso.string(from: next) }
+            if let log = attempts?[job.provider] {
+                out["attempt_log"] = log.map { attempt -> [String: Any] in
+                    var entry: [String: Any] = ["attempt": attempt.attempt, "started_at": iso.string(from: attempt.startedAt),
+                                                "calls": attempt.calls, "result": attempt.result ?? "interrupted"]
+                    if let finished = attempt.finishedAt { entry["finished_at"] = iso.string(from: finished) }
+                    if let error = attempt.error { entry["error"] = error }
+                    return entry
+                }
+            }
+            if job.status == .manualRequired {
+                // What a person must ask the provider to delete: identifiers the provider knows
+                // the user by stay encrypted in the broker; this names the subject, data and shares.
+                var document: [String: Any] = [
+                    "provider": job.provider, "subject": receipt.subject, "categories": job.categories,
+                    "share_ids": job.shareIDs, "grant_ids": receipt.grantIDs,
+                    "request": "delete or unbind the personal data received in these shares and confirm",
+                ]
+                if let contract = bundle.contracts[job.provider] {
+                    document["contract"] = ["version": contract.version, "title": contract.title ?? ""]
+                }
+                if let first = job.firstShareAt { document["first_shared_at"] = iso.string(from: first) }
+                if let last = job.lastShareAt { document["last_shared_at"] = iso.string(from: last) }
+                out["manual_request"] = document
+            }
+            return out
+        }
+        return [
+            "revocation_id": receipt.id, "subject": receipt.subject, "grants": receipt.grantIDs,
+            "created_at": iso.string(from: receipt.createdAt),
+            "shares": receipt.shares.count, "share_ids": receipt.shares.keys.sorted(), "providers": providers,
+            "status": receipt.status.rawValue,
+        ]
+    }
+}
