@@ -115,7 +115,8 @@ let package = Package(
                                    .product(name: "GRDB", package: "GRDB.swift"),
                                    .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
                     swiftSettings: strict),
-        .testTarget(name: "sharebrokerTests", dependencies: ["BrokerCore", "BrokerService"],
+        .testTarget(name: "sharebrokerTests", dependencies: ["BrokerCore", "BrokerService", "BrokerTesting",
+                                                          .product(name: "Logging", package: "swift-log")],
                     resources: [.copy("Fixtures")], swiftSettings: strict),
     ]
 )

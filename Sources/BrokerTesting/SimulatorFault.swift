@@ -10,4 +10,7 @@ public enum SimulatorFault: Sendable, Equatable {
     case none
     case status(Int)
     case delay(Duration)
+    /// Hold API calls without acting on them until the fault is changed, then answer 503:
+    /// the provider that never answered (and did nothing).
+    case hang
 }

@@ -49,6 +49,12 @@ struct SimulatorResponder: HTTPResponder {
         case .delay(let duration):
             try await Task.sleep(for: duration)
             answer = self.behavior.handle(received)
+        case .hang:
+            // Holds the request, with no effect, until the fault is changed; then refuses it.
+            while self.recorder.state.withLock({ $0.fault == .hang }) {
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            answer = self.behavior.faultResponse(status: 503)
         }
         return Response(
             status: .init(code: answer.status),
