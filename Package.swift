@@ -84,7 +84,10 @@ let package = Package(
                                          .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
                           swiftSettings: strict),
         .executableTarget(name: "sharebroker-bench",
-                          dependencies: ["BrokerCore", "BrokerPayload", "BrokerService"],
+                          dependencies: ["BrokerCore", "BrokerPayload", "BrokerService", "BrokerSQLite", "BrokerGateway",
+                                         "BrokerCurl", "BrokerTesting",
+                                         .product(name: "Logging", package: "swift-log"),
+                                         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
                           path: "Benchmarks/sharebroker-bench",
                           swiftSettings: strict),
 

@@ -139,6 +139,7 @@ enum SQLiteSchema {
                     expires_at INTEGER NOT NULL
                 ) STRICT, WITHOUT ROWID;
                 CREATE INDEX revocation_keys_expiry ON revocation_keys(expires_at);
+                CREATE INDEX revocation_shares_share ON revocation_shares(share_id);
 
                 -- The outbox: one propagation job per revocation and provider.
                 CREATE TABLE revocation_jobs (

@@ -150,13 +150,17 @@ extension SQLiteStore: RevocationStore {
     public func dueJobs(at time: Date, limit: Int) async throws(LogUnavailable) -> [PropagationJob] {
         do {
             return try await pool.read { db in
-                let keys = try Row.fetchAll(db, sql: """
-                    SELECT revocation_id, provider FROM revocation_jobs
-                    WHERE status IN ('pending', 'sent') AND next_attempt_at <= ?
-                    ORDER BY next_attempt_at LIMIT ?
-                    """, arguments: [Microseconds.from(time), limit])
-                return try keys.compactMap { key in
-                    try Self.fetchRevocation(key["revocation_id"], db)?.jobs.first { $0.provider == key["provider"] as String }
+                try Row.fetchAll(db, sql: """
+                    SELECT j.revocation_id, j.provider, j.status, j.attempts, j.next_attempt_at, j.last_error, j.updated_at,
+                           r.subject_id
+                    FROM revocation_jobs j JOIN revocations r ON r.id = j.revocation_id
+                    WHERE j.status IN ('pending', 'sent') AND j.next_attempt_at <= ?
+                    ORDER BY j.next_attempt_at LIMIT ?
+                    """, arguments: [Microseconds.from(time), limit]).map { row in
+                    PropagationJob(revocationID: row["revocation_id"], provider: row["provider"], subject: row["subject_id"],
+                                   status: PropagationStatus(rawValue: row["status"]) ?? .pending, attempts: row["attempts"],
+                                   nextAttemptAt: (row["next_attempt_at"] as Int64?).map(Microseconds.date),
+                                   lastError: row["last_error"], updatedAt: Microseconds.date(row["updated_at"]), shareIDs: [])
                 }
             }
         } catch {
@@ -190,21 +194,23 @@ extension SQLiteStore: RevocationStore {
 
     public func beginAttempt(_ job: PropagationJob, at time: Date, leaseUntil: Date) async throws(LogUnavailable) -> Int {
         let at = Microseconds.from(time)
-        do {
-            return try await pool.write { db in
-                try db.execute(sql: """
-                    UPDATE revocation_jobs SET status = 'sent', attempts = attempts + 1, next_attempt_at = ?, updated_at = ?
-                    WHERE revocation_id = ? AND provider = ?
-                    """, arguments: [Microseconds.from(leaseUntil), at, job.revocationID, job.provider])
-                let attempt = try Int.fetchOne(db, sql: "SELECT attempts FROM revocation_jobs WHERE revocation_id = ? AND provider = ?",
-                                               arguments: [job.revocationID, job.provider]) ?? 1
-                try db.execute(sql: """
-                    INSERT OR REPLACE INTO revocation_attempts (revocation_id, provider, attempt, started_at) VALUES (?, ?, ?, ?)
-                    """, arguments: [job.revocationID, job.provider, attempt, at])
-                return attempt
-            }
-        } catch {
-            throw LogUnavailable.sqlite(error, during: "starting a revocation attempt")
+        let lease = Microseconds.from(leaseUntil)
+        let (revocationID, provider) = (job.revocationID, job.provider)
+        // Through the batch writer: concurrent attempts share one commit.
+        switch try await submit(.statement { db in
+            try db.execute(sql: """
+                UPDATE revocation_jobs SET status = 'sent', attempts = attempts + 1, next_attempt_at = ?, updated_at = ?
+                WHERE revocation_id = ? AND provider = ?
+                """, arguments: [lease, at, revocationID, provider])
+            let attempt = try Int.fetchOne(db, sql: "SELECT attempts FROM revocation_jobs WHERE revocation_id = ? AND provider = ?",
+                                           arguments: [revocationID, provider]) ?? 1
+            try db.execute(sql: """
+                INSERT OR REPLACE INTO revocation_attempts (revocation_id, provider, attempt, started_at) VALUES (?, ?, ?, ?)
+                """, arguments: [revocationID, provider, attempt, at])
+            return attempt
+        }) {
+        case .value(let attempt): return attempt
+        default: throw LogUnavailable("internal error: unexpected result for a revocation attempt")
         }
     }
 
@@ -238,16 +244,14 @@ extension SQLiteStore: RevocationStore {
 
     public func acknowledgeCall(revocationID: String, provider: String, key: String, status: Int,
                                 at time: Date) async throws(LogUnavailable) {
-        do {
-            try await pool.write { db in
-                try db.execute(sql: """
-                    INSERT OR IGNORE INTO revocation_calls (revocation_id, provider, call_key, upstream_status, acknowledged_at)
-                    VALUES (?, ?, ?, ?, ?)
-                    """, arguments: [revocationID, provider, key, status, Microseconds.from(time)])
-            }
-        } catch {
-            throw LogUnavailable.sqlite(error, during: "recording an acknowledged revocation call")
-        }
+        let at = Microseconds.from(time)
+        _ = try await submit(.statement { db in
+            try db.execute(sql: """
+                INSERT OR IGNORE INTO revocation_calls (revocation_id, provider, call_key, upstream_status, acknowledged_at)
+                VALUES (?, ?, ?, ?, ?)
+                """, arguments: [revocationID, provider, key, status, at])
+            return 0
+        })
     }
 
     public func finishAttempt(_ job: PropagationJob, attempt: Int, _ result: PropagationResult, calls: Int,

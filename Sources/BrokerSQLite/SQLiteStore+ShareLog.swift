@@ -15,6 +15,8 @@ enum LogWrite: Sendable {
     case revoke(RevokeCommand)
     /// The end of a propagation attempt; a final state is appended to the log.
     case finishPropagation(FinishCommand)
+    /// Any other small write that should share a batch's commit (one fsync) with its neighbours.
+    case statement(@Sendable (Database) throws -> Int)
 }
 
 /// The result of one `LogWrite`.
@@ -24,6 +26,7 @@ enum LogWriteOutput: Sendable {
     case resolved(Int)
     case revocation(Result<RevocationReceipt, RevocationRefusal>)
     case done
+    case value(Int)
 }
 
 /// The last record of a stream: where the next one chains from.
@@ -111,6 +114,8 @@ extension SQLiteStore {
                     case .finishPropagation(let command):
                         try finishPropagation(command, insert, db, &chain)
                         outputs.append(.done)
+                    case .statement(let body):
+                        outputs.append(.value(try body(db)))
                     }
                 }
                 newTip = chain
