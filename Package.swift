@@ -51,6 +51,7 @@ let package = Package(
         // Provider credentials: token caches, request signing, injection.
         .target(name: "BrokerCredentials",
                 dependencies: ["BrokerCore", "BrokerCurl", .product(name: "Crypto", package: "swift-crypto"),
+                               .product(name: "_CryptoExtras", package: "swift-crypto"),
                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict),
         // The share pipeline and the HTTP gateway (Hummingbird): proxy, decisions, grants, operations.
@@ -74,6 +75,7 @@ let package = Package(
                 dependencies: ["BrokerFields", .product(name: "Hummingbird", package: "hummingbird"),
                                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                                .product(name: "Crypto", package: "swift-crypto"),
+                               .product(name: "_CryptoExtras", package: "swift-crypto"),
                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict),
 

@@ -26,6 +26,7 @@ public final class CredentialInjector: Sendable {
         case signedToken(SignedTokenRequest)
         case tc3(TC3Signer)
         case es256(ES256TokenSigner)
+        case alipay(AlipayRSA2.Signer)
     }
 
     /// The adapter's credential type.
@@ -92,6 +93,8 @@ public final class CredentialInjector: Sendable {
                                                teamID: try reader.textOrSecret("team_id"),
                                                privateKeyPEM: try reader.secret("private_key"),
                                                refreshSeconds: spec.number("refresh_seconds")))
+        case .alipayRSA2:
+            mode = .alipay(try AlipayRSA2.Signer(appID: try reader.textOrSecret("app_id"), privateKey: try reader.secret("private_key")))
         case .oauth2JWTBearer, .acs3HMACSHA256:
             throw .misconfigured("credential type \(type) is not supported yet")
         }
@@ -141,6 +144,8 @@ public final class CredentialInjector: Sendable {
             let now = self.now
             let token = try await token { signer.mint(now: now()) }
             request.setHeader("Authorization", "bearer " + token)
+        case .alipay(let signer):
+            try signer.sign(&request, now: now())
         }
     }
 

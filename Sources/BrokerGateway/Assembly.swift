@@ -45,6 +45,17 @@ public enum Assembly {
                 warnings.append("provider \(adapter.provider): upstream \(adapter.upstream) is not TLS and not on loopback")
             }
         }
+        var verifiers: [String: AlipayRSA2.Verifier] = [:]
+        for adapter in bundle.adapters.values.sorted(by: { $0.provider < $1.provider }) {
+            guard let cancellation = adapter.cancellation else { continue }
+            guard let key = secrets[cancellation.publicKey], !key.isEmpty else {
+                warnings.append("provider \(adapter.provider): cancellation notices are refused (\(cancellation.publicKey) is not set)")
+                continue
+            }
+            do { verifiers[adapter.provider] = try AlipayRSA2.Verifier(publicKey: key) } catch {
+                warnings.append("provider \(adapter.provider): cancellation notices are refused: \(error.message)")
+            }
+        }
         var callers: [String: Caller] = [:]
         for client in config.clients {
             let caller = Caller(id: client.id, roles: client.roles, providers: client.providers, purposes: client.purposes)
@@ -81,7 +92,8 @@ public enum Assembly {
                                        clientTimeout: .milliseconds(config.limits.clientTimeoutMs),
                                        maxHeaderBytes: config.limits.maxHeaderBytes)
         let gateway = Gateway(pipeline: pipeline, grants: cachedGrants, authenticator: Authenticator(tokenDigests: callers),
-                              settings: settings, revocations: revocations, revocationWorker: worker, now: now, ready: ready)
+                              settings: settings, revocations: revocations, revocationWorker: worker,
+                              cancellationVerifiers: verifiers, now: now, ready: ready)
         return Result(gateway: gateway, pipeline: pipeline, outcomes: outcomes, revocationWorker: worker, warnings: warnings)
     }
 }

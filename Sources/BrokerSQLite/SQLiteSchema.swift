@@ -183,6 +183,13 @@ enum SQLiteSchema {
                 ) STRICT, WITHOUT ROWID;
                 """)
         }
+        migrator.registerMigration("v4-grant-accounts") { db in
+            try db.execute(sql: """
+                ALTER TABLE grants ADD COLUMN account_fingerprint TEXT;
+                CREATE INDEX grants_provider_account ON grants(provider, account_fingerprint)
+                    WHERE account_fingerprint IS NOT NULL;
+                """)
+        }
         return migrator
     }
 }

@@ -41,12 +41,14 @@ extension SQLiteStore {
                                arguments: [grant.subject, updatedAt])
                 try db.execute(sql: """
                     INSERT INTO grants (id, subject_id, provider, purpose, categories, separate_consent,
-                                        cross_border_consent, policy_version, evidence, granted_at, expires_at, revoked_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                        cross_border_consent, policy_version, evidence, granted_at, expires_at, revoked_at,
+                                        account_fingerprint)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """, arguments: [
                         grant.id, grant.subject, grant.provider, grant.purpose, categories, grant.separateConsent,
                         grant.crossBorderConsent, grant.policyVersion, grant.evidence, Microseconds.from(grant.grantedAt),
                         grant.expiresAt.map(Microseconds.from), grant.revokedAt.map(Microseconds.from),
+                        grant.accountFingerprint,
                     ])
             }
         } catch {
@@ -101,7 +103,7 @@ extension SQLiteStore {
 
     private static let grantColumns = """
         SELECT id, subject_id, provider, purpose, categories, separate_consent, cross_border_consent, policy_version,
-               evidence, granted_at, expires_at, revoked_at FROM grants
+               evidence, granted_at, expires_at, revoked_at, account_fingerprint FROM grants
         """
 
     private static func fetchSubject(_ id: String, _ db: Database) throws -> Subject? {
@@ -125,11 +127,13 @@ extension SQLiteStore {
             }
             let expiresAt: Int64? = row[10]
             let revokedAt: Int64? = row[11]
-            grants.append(Grant(
+            var grant = Grant(
                 id: row[0], subject: row[1], provider: row[2], purpose: row[3],
                 categories: categories, separateConsent: row[5], crossBorderConsent: row[6], policyVersion: row[7],
                 evidence: row[8], grantedAt: Microseconds.date(row[9]),
-                expiresAt: expiresAt.map(Microseconds.date), revokedAt: revokedAt.map(Microseconds.date)))
+                expiresAt: expiresAt.map(Microseconds.date), revokedAt: revokedAt.map(Microseconds.date))
+            grant.accountFingerprint = row[12]
+            grants.append(grant)
         }
         return grants
     }

@@ -8,6 +8,7 @@ struct RevokeCommand: Sendable {
     var subject: String
     var target: RevocationTarget
     var revocationID: String
+    var origin: String
     var propagating: Set<String>
     var time: Date
 }
@@ -26,9 +27,9 @@ extension SQLiteStore: RevocationStore {
     /// the batch order put it strictly before or after each intent (whose fence
     /// re-reads the grants), so a share either committed before — and is in
     /// `share_grants`, hence in the job — or sees the revoke.
-    public func revoke(subject: String, _ target: RevocationTarget, revocationID: String, propagating: Set<String>,
-                       at time: Date) async throws(LogUnavailable) -> Result<RevocationReceipt, RevocationRefusal> {
-        let command = RevokeCommand(subject: subject, target: target, revocationID: revocationID,
+    public func revoke(subject: String, _ target: RevocationTarget, revocationID: String, origin: String,
+                       propagating: Set<String>, at time: Date) async throws(LogUnavailable) -> Result<RevocationReceipt, RevocationRefusal> {
+        let command = RevokeCommand(subject: subject, target: target, revocationID: revocationID, origin: origin,
                                     propagating: propagating, time: time)
         switch try await submit(.revoke(command)) {
         case .revocation(let result): return result
@@ -82,6 +83,7 @@ extension SQLiteStore: RevocationStore {
         }
         _ = try append(LogRow(revocation: [
             "event": .string("revoked"),
+            "origin": .string(command.origin),
             "revocation_id": .string(receipt.id),
             "grant_ids": .array(receipt.grantIDs.map { .string($0) }),
             "share_ids": .array(receipt.shares.keys.sorted().map { .string($0) }),
@@ -330,6 +332,19 @@ extension SQLiteStore: RevocationStore {
             }
         } catch {
             throw LogUnavailable.sqlite(error, during: "purging expired revocation keys")
+        }
+    }
+
+    public func grants(provider: String, accountFingerprint: String) async throws(LogUnavailable) -> [(subject: String, grantID: String)] {
+        do {
+            return try await pool.read { db in
+                try Row.fetchAll(db, sql: """
+                    SELECT subject_id, id FROM grants
+                    WHERE provider = ? AND account_fingerprint = ? AND revoked_at IS NULL ORDER BY granted_at
+                    """, arguments: [provider, accountFingerprint]).map { (subject: $0[0], grantID: $0[1]) }
+            }
+        } catch {
+            throw LogUnavailable.sqlite(error, during: "finding grants by provider account")
         }
     }
 

@@ -72,6 +72,11 @@ public final class ProviderSimulator: Sendable {
 
     /// Huawei `token:delete`: the distinct (appId, token) pairs deleted, in order
     /// of first deletion. Empty for other providers.
+    /// Alipay only: the signed form body of the notice Alipay pushes when `userID` cancels.
+    public func alipayCancellationNotice(userID: String, at time: Date = Date()) -> String? {
+        (self.behavior as? AlipayLoginBehavior)?.cancellationNotice(userID: userID, at: time)
+    }
+
     public func deletedTokens() -> [DeletedPushToken] {
         (self.behavior as? HuaweiPushBehavior)?.deletions().distinct ?? []
     }

@@ -10,7 +10,7 @@ import Logging
 /// waits for it.
 public final class ProviderSimulators: Sendable {
     /// Provider names served, in a fixed order.
-    public static let providers = ["huawei-push", "oppo-push", "amap-location", "tencent-faceid", "wechat-login"]
+    public static let providers = ["huawei-push", "oppo-push", "amap-location", "tencent-faceid", "wechat-login", "alipay-login"]
 
     /// The secrets the simulators accept.
     public let credentials: SimulatorCredentials
@@ -44,6 +44,7 @@ public final class ProviderSimulators: Sendable {
             AMapBehavior(key: credentials.amapKey),
             TencentFaceIDBehavior(secretID: credentials.tencentSecretID, secretKey: credentials.tencentSecretKey, now: now),
             WeChatLoginBehavior(appID: credentials.wechatAppID, appSecret: credentials.wechatAppSecret, now: now),
+            AlipayLoginBehavior(appID: credentials.alipayAppID, keys: credentials.alipayKeys),
         ]
         var started: [ProviderSimulator] = []
         do {

@@ -15,14 +15,18 @@ public struct SimulatorCredentials: Sendable, Equatable {
     public var tencentSecretKey: String
     public var wechatAppID: String
     public var wechatAppSecret: String
+    public var alipayAppID: String
+    /// RSA keys (made once per process): the app's private key for the broker, Alipay's public key for notices.
+    public var alipayKeys: AlipayKeys = .shared
 
     public init(
         huaweiClientID: String, huaweiClientSecret: String,
         oppoAppKey: String, oppoMasterSecret: String,
         amapKey: String,
         tencentSecretID: String, tencentSecretKey: String,
-        wechatAppID: String, wechatAppSecret: String
+        wechatAppID: String, wechatAppSecret: String, alipayAppID: String = "2021000000000000"
     ) {
+        self.alipayAppID = alipayAppID
         self.huaweiClientID = huaweiClientID
         self.huaweiClientSecret = huaweiClientSecret
         self.oppoAppKey = oppoAppKey
@@ -45,7 +49,8 @@ public struct SimulatorCredentials: Sendable, Equatable {
             tencentSecretID: "AKID" + RandomText.alphanumeric(32),
             tencentSecretKey: RandomText.alphanumeric(32),
             wechatAppID: "wx" + RandomText.hex(bytes: 8),
-            wechatAppSecret: RandomText.hex(bytes: 16)
+            wechatAppSecret: RandomText.hex(bytes: 16),
+            alipayAppID: "2021" + String(UInt64.random(in: 100_000_000_000...999_999_999_999))
         )
     }
 
@@ -61,6 +66,9 @@ public struct SimulatorCredentials: Sendable, Equatable {
             "TENCENT_SECRET_KEY": self.tencentSecretKey,
             "WECHAT_APP_ID": self.wechatAppID,
             "WECHAT_APP_SECRET": self.wechatAppSecret,
+            "ALIPAY_APP_ID": self.alipayAppID,
+            "ALIPAY_APP_PRIVATE_KEY": self.alipayKeys.appPrivateKeyPEM,
+            "ALIPAY_PUBLIC_KEY": self.alipayKeys.alipayPublicKeyPEM,
         ]
     }
 }

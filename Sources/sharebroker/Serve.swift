@@ -46,7 +46,7 @@ struct Serve: AsyncParsableCommand {
             throw ExitCode(1)
         }
 
-        var secretReferences = bundle.adapters.values.flatMap(\.credentials.secretReferences)
+        var secretReferences = bundle.adapters.values.flatMap(\.secretReferences)
         var simulators: ProviderSimulators?
         var extraSecrets: [SecretReference: String] = [:]
         if sandbox {

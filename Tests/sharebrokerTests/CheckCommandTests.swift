@@ -39,7 +39,7 @@ struct CheckCommandTests {
     @Test func passesOnTheRepositoryPolicy() throws {
         let result = try Self.run(["check"], in: Self.root)
         #expect(result.status == 0, "\(result.output)")
-        #expect(result.output.contains("ok: 5 adapters, 5 contracts"))
+        #expect(result.output.contains("ok: 6 adapters, 6 contracts"))
     }
 
     @Test func namesEveryErrorInTheBrokenFixtures() throws {

@@ -40,22 +40,22 @@ import Testing
         // First life: three shares, then a revoke whose first deletion call hangs at the provider.
         let (first, firstOut) = try CrashRecoveryTests.start(["serve", "--config", "broker.yaml"], in: directory,
                                                              environment: environment)
-        let port = try CrashRecoveryTests.port(from: firstOut)
+        let port = try await offPool { try CrashRecoveryTests.port(from: firstOut) }
         let base = "http://127.0.0.1:\(port)"
-        let grant = try curl(["-s", "-X", "POST", "\(base)/v1/subjects/u1/grants", "-H", "Authorization: Bearer grants-token",
+        let grant = try await offPool { try curl(["-s", "-X", "POST", "\(base)/v1/subjects/u1/grants", "-H", "Authorization: Bearer grants-token",
                               "-H", "Content-Type: application/json", "--data",
-                              #"{"provider":"huawei-push","purpose":"essential.service.notifications.push","separate_consent":false,"cross_border_consent":false,"policy_version":"1","evidence":"e"}"#])
+                              #"{"provider":"huawei-push","purpose":"essential.service.notifications.push","separate_consent":false,"cross_border_consent":false,"policy_version":"1","evidence":"e"}"#]) }
         let grantID = try #require(Self.field("id", in: grant.output))
         for token in ["KILL-1", "KILL-2", "KILL-3"] {
-            let share = try curl(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST",
+            let share = try await offPool { try curl(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST",
                                   "\(base)/v1/proxy/huawei-push/v1/10086/messages:send",
                                   "-H", "Authorization: Bearer share-token", "-H", "X-Share-Subject: u1",
-                                  "-H", "Content-Type: application/json", "--data", #"{"message":{"token":["\#(token)"]}}"#])
+                                  "-H", "Content-Type: application/json", "--data", #"{"message":{"token":["\#(token)"]}}"#]) }
             #expect(share.output == "200")
         }
         huawei.setFault(.hang)
-        let revoke = try curl(["-s", "-X", "DELETE", "\(base)/v1/subjects/u1/grants/\(grantID)",
-                               "-H", "Authorization: Bearer grants-token"])
+        let revoke = try await offPool { try curl(["-s", "-X", "DELETE", "\(base)/v1/subjects/u1/grants/\(grantID)",
+                               "-H", "Authorization: Bearer grants-token"]) }
         let revocationID = try #require(Self.field("revocation_id", in: revoke.output))
         let deadline = Date().addingTimeInterval(10)
         while !huawei.requests().contains(where: { $0.path.hasSuffix("token:delete") }) && Date() < deadline {
@@ -64,19 +64,19 @@ import Testing
         let hung = huawei.requests().filter { $0.path.hasSuffix("token:delete") }
         #expect(hung.count == 1, "one deletion call is in flight when the broker dies")
         kill(first.processIdentifier, SIGKILL)
-        first.waitUntilExit()
+        await offPool { first.waitUntilExit() }
         huawei.setFault(.none)
         #expect(huawei.tokenDeletionCalls().isEmpty)
 
         // Second life: the interrupted job resumes and completes.
         let (second, secondOut) = try CrashRecoveryTests.start(["serve", "--config", "broker.yaml"], in: directory,
                                                                environment: environment)
-        let secondPort = try CrashRecoveryTests.port(from: secondOut)
+        let secondPort = try await offPool { try CrashRecoveryTests.port(from: secondOut) }
         var status = ""
         let until = Date().addingTimeInterval(15)
         while Date() < until {
-            status = try curl(["-s", "http://127.0.0.1:\(secondPort)/v1/revocations/\(revocationID)",
-                               "-H", "Authorization: Bearer grants-token"]).output
+            status = try await offPool { try curl(["-s", "http://127.0.0.1:\(secondPort)/v1/revocations/\(revocationID)",
+                               "-H", "Authorization: Bearer grants-token"]) }.output
             if status.contains(#""status":"acknowledged""#) { break }
             try await Task.sleep(for: .milliseconds(20))
         }
@@ -84,14 +84,14 @@ import Testing
         #expect(status.contains(#""result":"interrupted""#), "the killed attempt is on record: \(status)")
         try await Task.sleep(for: .milliseconds(300))
         second.terminate()
-        second.waitUntilExit()
+        await offPool { second.waitUntilExit() }
 
         let calls = huawei.tokenDeletionCalls()
         #expect(calls.map(\.token).sorted() == ["KILL-1", "KILL-2", "KILL-3"], "each token deleted exactly once")
         let keys = huawei.requests().filter { $0.path.hasSuffix("token:delete") }.compactMap { $0.header("Idempotency-Key") }
         #expect(keys.count == 4 && Set(keys).count == 3, "the retried call carries the same idempotency key")
         let database = directory.appendingPathComponent(".sharebroker/broker.sqlite").path
-        let verify = try CheckCommandTests.run(["log", "verify", "--database", database], in: directory)
+        let verify = try await offPool { try CheckCommandTests.run(["log", "verify", "--database", database], in: directory) }
         #expect(verify.status == 0 && verify.output.contains("chain intact"))
         await simulators.shutdown()
     }
@@ -99,5 +99,19 @@ import Testing
     static func field(_ name: String, in json: String) -> String? {
         let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]
         return object?[name] as? String
+    }
+}
+
+/// Runs blocking work (a child process, a pipe read) on a Dispatch thread, so the
+/// two-thread cooperative pool stays free for the in-process simulators it waits on.
+func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        DispatchQueue.global().async { continuation.resume(with: Result { try body() }) }
+    }
+}
+
+func offPool<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+    await withCheckedContinuation { continuation in
+        DispatchQueue.global().async { continuation.resume(returning: body()) }
     }
 }

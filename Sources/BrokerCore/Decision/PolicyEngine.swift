@@ -62,7 +62,7 @@ public struct PolicyEngine: Sendable {
             operation = found
             rawQuery = query
         case .http(let method, let path, let query):
-            guard let (found, params) = match(adapter, method: method, path: path, headers: request.headers) else {
+            guard let (found, params) = match(adapter, method: method, path: path, query: query, headers: request.headers) else {
                 return refuse(2, .unknownOperation,
                               "provider \(adapter.provider) has no operation for \(method) \(Self.safePath(path))")
             }
@@ -219,8 +219,9 @@ public struct PolicyEngine: Sendable {
         return decision
     }
 
-    /// Finds the operation for a proxied request: method, path template, then `match_headers`.
-    func match(_ adapter: Adapter, method: String, path: String,
+    /// Finds the operation for a proxied request: method, path template, then `match_headers`
+    /// and `match_query` (a selecting query parameter must appear exactly once).
+    func match(_ adapter: Adapter, method: String, path: String, query: String? = nil,
                headers: [HeaderField]) -> (ProviderOperation, [(name: String, value: String)])? {
         let upper = method.uppercased()
         var relative = Substring(path)
@@ -234,9 +235,25 @@ public struct PolicyEngine: Sendable {
             let headersMatch = operation.matchHeaders.allSatisfy { wanted in
                 headers.contains { $0.name.lowercased() == wanted.name && $0.value == wanted.value }
             }
-            if headersMatch { return (operation, params) }
+            let queryMatches = operation.matchQuery.allSatisfy { wanted in
+                let values = Self.queryValues(query ?? "", named: wanted.name)
+                return values.count == 1 && values[0] == wanted.value
+            }
+            if headersMatch && queryMatches { return (operation, params) }
         }
         return nil
+    }
+
+    /// The decoded values of one query parameter (`+` is a space).
+    static func queryValues(_ query: String, named name: String) -> [String] {
+        var values: [String] = []
+        for part in query.split(separator: "&") {
+            let pieces = part.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let decode = { (text: Substring) in PercentDecoding.decode(Substring(text.replacingOccurrences(of: "+", with: " "))) }
+            guard decode(pieces[0]) == name else { continue }
+            values.append(pieces.count > 1 ? decode(pieces[1]) ?? "\u{FFFD}" : "")
+        }
+        return values
     }
 
     /// A header the operation declares or matches on, present more than once (checked and forwarded values could differ).

@@ -16,6 +16,13 @@ public struct Adapter: Sendable {
     public var credentials: CredentialSpec
     public var operations: [ProviderOperation]
     public var revocation: RevocationSpec?
+    /// The provider's notice that a user withdrew authorization there, if it sends one.
+    public var cancellation: CancellationSpec?
+
+    /// Every secret the adapter needs resolved at start: credentials and the cancellation key.
+    public var secretReferences: [SecretReference] {
+        credentials.secretReferences + (cancellation.map { [$0.publicKey] } ?? [])
+    }
     /// SHA-256 (hex) of the file's bytes: logged with every share.
     public var contentHash: String
     var line: (provider: Int, upstream: Int) = (1, 1)
@@ -27,7 +34,7 @@ public struct Adapter: Sendable {
     static func decode(yaml: String, file: String, issues: IssueCollector) -> Adapter? {
         guard let root = YAMLNode.parse(yaml, file: file, issues: issues),
               let object = root.object("adapter", required: ["provider", "kind", "upstream", "credentials", "operations"],
-                                       optional: ["hosts", "revocation"]) else { return nil }
+                                       optional: ["hosts", "revocation", "cancellation"]) else { return nil }
         let provider = object["provider"]?.string("provider")
         if let provider, !PolicyBundle.isProviderID(provider) {
             object["provider"]?.error("provider '\(provider)' must be a kebab-case id such as acme-push")
@@ -76,6 +83,7 @@ public struct Adapter: Sendable {
                               credentials: credentials ?? CredentialSpec(kind: .none),
                               operations: operations, revocation: revocation,
                               contentHash: ContentHash.sha256Hex(yaml))
+        adapter.cancellation = object["cancellation"].flatMap { CancellationSpec.decode($0) }
         adapter.line = (object["provider"]?.line ?? 1, object["upstream"]?.line ?? 1)
         return adapter
     }

@@ -12,6 +12,7 @@ public struct CredentialSpec: Sendable, Hashable {
         case tc3HMACSHA256 = "tc3_hmac_sha256"
         case acs3HMACSHA256 = "acs3_hmac_sha256"
         case signedTokenRequest = "signed_token_request"
+        case alipayRSA2 = "alipay_rsa2"
         case none
     }
 
@@ -74,6 +75,8 @@ public struct CredentialSpec: Sendable, Hashable {
             return (["secret_id": .secret, "secret_key": .secret, "service": .text, "version": .text], ["region": .text])
         case .acs3HMACSHA256:
             return (["access_key_id": .secret, "access_key_secret": .secret, "version": .text], [:])
+        case .alipayRSA2:
+            return (["app_id": .textOrSecret, "private_key": .secret], [:])
         case .signedTokenRequest:
             return (["token_url": .url, "request_body": .text, "secrets": .secretTable, "sign": .table,
                      "params": .list, "token_path": .text, "lifetime_seconds": .number, "inject": .table], [:])

@@ -109,9 +109,10 @@ public struct PolicyBundle: Sendable {
         for operation in adapter.operations {
             let route = operation.method + " " + operation.path.segments.map { segment -> String in
                 if case .literal(let text) = segment { return text } else { return "{}" }
-            }.joined(separator: "/") + " " + operation.matchHeaders.map { "\($0.name)=\($0.value)" }.sorted().joined(separator: ",")
+            }.joined(separator: "/") + " " + (operation.matchHeaders.map { "\($0.name)=\($0.value)" }
+                + operation.matchQuery.map { "?\($0.name)=\($0.value)" }).sorted().joined(separator: ",")
             if let other = seenRoutes[route] {
-                issues.add(file, operation.line, "operation \(operation.name) has the same method, path and match_headers as \(other)")
+                issues.add(file, operation.line, "operation \(operation.name) has the same method, path, match_headers and match_query as \(other)")
             }
             seenRoutes[route] = operation.name
             for purpose in operation.purposes {

@@ -25,6 +25,9 @@ public struct ProviderOperation: Sendable {
     public var path: PathTemplate
     /// Headers whose values select this operation (names lowercased).
     public var matchHeaders: [(name: String, value: String)]
+    /// Query parameters whose values select this operation (Alipay's `method=`); each must
+    /// appear exactly once in the request.
+    public var matchQuery: [(name: String, value: String)] = []
     /// The purposes a share through this operation may have; one means no `X-Share-Purpose` is needed.
     public var purposes: [String]
     public var body: BodyFormat
@@ -46,7 +49,7 @@ public struct ProviderOperation: Sendable {
         let what = "operation \(name)"
         guard let object = node.object(what, required: ["method", "path"],
                                        optional: ["purpose", "purposes", "body", "undeclared", "fields", "query",
-                                                  "headers", "path_params", "match_headers"]) else { return nil }
+                                                  "headers", "path_params", "match_headers", "match_query"]) else { return nil }
         var ok = true
         let method = object["method"]?.string(what + ": method")?.uppercased()
         if let method, !["GET", "POST", "PUT", "PATCH", "DELETE"].contains(method) {
@@ -86,6 +89,10 @@ public struct ProviderOperation: Sendable {
                 matchHeaders.append((pair.key.lowercased(), value))
             }
         }
+        var matchQuery: [(name: String, value: String)] = []
+        for pair in object["match_query"]?.mapping(what + ": match_query") ?? [] {
+            if let value = pair.value.string("\(what): match_query: \(pair.key)") { matchQuery.append((pair.key, value)) }
+        }
         var schemas: [FieldLocation: FieldSchema] = [:]
         let sections: [(String, FieldLocation)] = [("fields", .body), ("query", .query), ("headers", .header),
                                                    ("path_params", .path)]
@@ -114,8 +121,13 @@ public struct ProviderOperation: Sendable {
         // Partial operations are returned so cross-file checks still run; any issue fails the bundle.
         _ = ok
         guard let method, let template else { return nil }
-        return ProviderOperation(name: name, method: method, path: template, matchHeaders: matchHeaders, purposes: purposes,
-                         body: body, undeclared: undeclared, schemas: schemas, line: nameLine)
+        for pair in matchQuery where schemas[.query]?.match(FieldPath([.key(ExactKey(pair.name))])) == nil {
+            object["match_query"]?.error("\(what): match_query parameter '\(pair.name)' must be declared in query")
+        }
+        var operation = ProviderOperation(name: name, method: method, path: template, matchHeaders: matchHeaders, purposes: purposes,
+                                          body: body, undeclared: undeclared, schemas: schemas, line: nameLine)
+        operation.matchQuery = matchQuery
+        return operation
     }
 
     /// Decodes a `fields:`-style mapping (recursively for `encoding: json`).

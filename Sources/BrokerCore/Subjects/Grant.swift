@@ -20,6 +20,9 @@ public struct Grant: Sendable, Hashable, Codable {
     public var grantedAt: Date
     public var expiresAt: Date?
     public var revokedAt: Date?
+    /// Keyed fingerprint of the provider's own id for the user (`provider_account`), so a
+    /// provider's cancellation notice can find the grant; the id itself is not kept.
+    public var accountFingerprint: String?
 
     public init(id: String, subject: String, provider: String, purpose: String, categories: [String]? = nil,
                 separateConsent: Bool = false, crossBorderConsent: Bool = false, policyVersion: String = "1",

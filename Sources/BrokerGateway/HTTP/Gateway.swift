@@ -1,4 +1,5 @@
 import BrokerCore
+import BrokerCredentials
 import BrokerPayload
 import BrokerService
 import Foundation
@@ -20,15 +21,19 @@ public struct Gateway: Sendable {
     public let revocations: (any RevocationStore)?
     /// Carries revocations to providers; told when a revoke creates work.
     public let revocationWorker: RevocationWorker?
+    /// Per provider, the key that authenticates its cancellation notices.
+    public let cancellationVerifiers: [String: AlipayRSA2.Verifier]
     /// `/readyz`: true when the store answers and the policy is loaded.
     public let ready: @Sendable () async -> Bool
     let now: @Sendable () -> Date
 
     public init(pipeline: SharePipeline, grants: any GrantStore, authenticator: Authenticator, settings: GatewaySettings,
                 revocations: (any RevocationStore)? = nil, revocationWorker: RevocationWorker? = nil,
+                cancellationVerifiers: [String: AlipayRSA2.Verifier] = [:],
                 now: @escaping @Sendable () -> Date = Date.init, ready: @escaping @Sendable () async -> Bool = { true }) {
         self.pipeline = pipeline; self.grants = grants; self.authenticator = authenticator; self.settings = settings
         self.revocations = revocations; self.revocationWorker = revocationWorker
+        self.cancellationVerifiers = cancellationVerifiers
         self.now = now; self.ready = ready
     }
 
@@ -70,11 +75,15 @@ public struct Gateway: Sendable {
                 .decide(request)
         }
 
-        let subjects = SubjectsController(grants: grants, authenticator: authenticator, bundle: pipeline.bundle, now: now)
+        let subjects = SubjectsController(grants: grants, authenticator: authenticator, bundle: pipeline.bundle,
+                                          fingerprinter: pipeline.fingerprinter, now: now)
         subjects.register(on: router)
         if let revocations, let cache = grants as? SubjectContextCache {
-            RevocationsController(store: revocations, cache: cache, subjects: subjects, bundle: pipeline.bundle,
-                                  worker: revocationWorker, now: now)
+            let controller = RevocationsController(store: revocations, cache: cache, subjects: subjects,
+                                                   bundle: pipeline.bundle, worker: revocationWorker, now: now)
+            controller.register(on: router)
+            CancellationsController(revocations: controller, verifiers: cancellationVerifiers,
+                                    fingerprinter: pipeline.fingerprinter, maxBodyBytes: 65_536, logger: pipeline.logger)
                 .register(on: router)
         }
         return router

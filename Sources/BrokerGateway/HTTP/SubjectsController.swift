@@ -11,6 +11,8 @@ struct SubjectsController: Sendable {
     let grants: any GrantStore
     let authenticator: Authenticator
     let bundle: PolicyBundle
+    /// Fingerprints a grant's `provider_account` (the id itself is never stored).
+    let fingerprinter: Fingerprinter
     let now: @Sendable () -> Date
 
     func register(on router: Router<BrokerRequestContext>) {
@@ -127,6 +129,8 @@ struct SubjectsController: Sendable {
         var policyVersion: String
         var evidence: String
         var expiresAt: Date?
+        /// The provider's own id for the user (Alipay's user_id), so its cancellation notice finds this grant.
+        var providerAccount: String?
     }
 
     func addGrant(_ request: Request, _ context: BrokerRequestContext) async throws -> Response {
@@ -134,7 +138,7 @@ struct SubjectsController: Sendable {
         let id = try Self.subjectID(context)
         let body = try await Self.decode(GrantBody.self, request, keys: [
             "provider", "purpose", "categories", "separate_consent", "cross_border_consent", "policy_version", "evidence",
-            "expires_at",
+            "expires_at", "provider_account",
         ])
         guard let contract = bundle.contracts[body.provider] else {
             throw Problem(status: 400, code: "invalid_grant", detail: "unknown provider \(body.provider)")
@@ -149,11 +153,15 @@ struct SubjectsController: Sendable {
         guard !body.policyVersion.isEmpty, !body.evidence.isEmpty else {
             throw Problem(status: 400, code: "invalid_grant", detail: "policy_version and evidence are required")
         }
-        let grant = Grant(id: "g_" + ShareID.make(at: now()).replacingOccurrences(of: "-", with: ""), subject: id,
+        var grant = Grant(id: "g_" + ShareID.make(at: now()).replacingOccurrences(of: "-", with: ""), subject: id,
                           provider: body.provider, purpose: body.purpose, categories: body.categories,
                           separateConsent: body.separateConsent, crossBorderConsent: body.crossBorderConsent,
                           policyVersion: body.policyVersion, evidence: body.evidence, grantedAt: now(),
                           expiresAt: body.expiresAt)
+        if let account = body.providerAccount {
+            guard !account.isEmpty else { throw Problem(status: 400, code: "invalid_grant", detail: "provider_account is empty") }
+            grant.accountFingerprint = Self.accountFingerprint(fingerprinter, provider: body.provider, account: account)
+        }
         do { try await grants.addGrant(grant) } catch { throw Problem.logUnavailable(error.message) }
         return Self.json(Self.render(grant), status: .created)
     }
@@ -164,6 +172,11 @@ struct SubjectsController: Sendable {
         let list: [Grant]
         do { list = try await grants.grants(of: id) } catch { throw Problem.logUnavailable(error.message) }
         return Self.json(["subject": id, "grants": list.map(Self.render)])
+    }
+
+    /// The fingerprint under which a provider account is kept and looked up.
+    static func accountFingerprint(_ fingerprinter: Fingerprinter, provider: String, account: String) -> String {
+        fingerprinter.fingerprint(category: "provider-account:" + provider, value: .string(account))
     }
 
     nonisolated(unsafe) static let iso: ISO8601DateFormatter = {
@@ -190,6 +203,7 @@ struct SubjectsController: Sendable {
         out["categories"] = grant.categories ?? NSNull()
         if let expires = grant.expiresAt { out["expires_at"] = iso.string(from: expires) }
         if let revoked = grant.revokedAt { out["revoked_at"] = iso.string(from: revoked) }
+        if grant.accountFingerprint != nil { out["provider_account_linked"] = true }
         out["status"] = grant.revokedAt != nil ? "revoked" : (grant.isExpired(at: Date()) ? "expired" : "active")
         return out
     }

@@ -56,19 +56,26 @@ struct RevocationsController: Sendable {
         }
     }
 
-    func revoke(_ subject: String, _ target: RevocationTarget) async throws -> Response {
+    /// Revokes, clears the subject's cached grants and wakes the worker. `origin` says who asked (`subject`, `provider`).
+    func revoke(_ subject: String, _ target: RevocationTarget,
+                origin: String) async throws(LogUnavailable) -> Result<RevocationReceipt, RevocationRefusal> {
         let id = "rv_" + ShareID.make(at: now()).replacingOccurrences(of: "-", with: "")
+        let result = try await store.revoke(subject: subject, target, revocationID: id, origin: origin,
+                                            propagating: worker?.propagating ?? [], at: now())
+        cache.invalidate(subject)
+        if case .success = result { worker?.nudge() }
+        return result
+    }
+
+    func revoke(_ subject: String, _ target: RevocationTarget) async throws -> Response {
         let result: Result<RevocationReceipt, RevocationRefusal>
         do {
-            result = try await store.revoke(subject: subject, target, revocationID: id,
-                                            propagating: worker?.propagating ?? [], at: now())
+            result = try await revoke(subject, target, origin: "subject")
         } catch {
             throw Problem.logUnavailable(error.message)
         }
-        cache.invalidate(subject)
         switch result {
         case .success(let receipt):
-            worker?.nudge()
             return SubjectsController.json(render(receipt, attempts: nil), status: .accepted)
         case .failure(.notFound):
             // The same answer whether the grant exists for someone else or not at all.

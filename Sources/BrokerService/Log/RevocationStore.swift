@@ -109,7 +109,8 @@ public protocol RevocationStore: Sendable {
     /// Revokes, and creates one propagation job per provider that received a share:
     /// `pending` for the providers in `propagating` (those with a deletion call),
     /// `manual_required` for the others. Appends the revocation to the share log.
-    func revoke(subject: String, _ target: RevocationTarget, revocationID: String, propagating: Set<String>,
+    /// `origin` (`subject`, `provider`) is recorded in the log record.
+    func revoke(subject: String, _ target: RevocationTarget, revocationID: String, origin: String, propagating: Set<String>,
                 at time: Date) async throws(LogUnavailable) -> Result<RevocationReceipt, RevocationRefusal>
     /// A revocation as recorded, or `nil`.
     func revocation(_ id: String) async throws(LogUnavailable) -> RevocationReceipt?
@@ -134,6 +135,9 @@ public protocol RevocationStore: Sendable {
                        at time: Date) async throws(LogUnavailable)
     /// Every attempt of a job: (attempt, time, result text), oldest first.
     func attempts(revocationID: String, provider: String) async throws(LogUnavailable) -> [PropagationAttempt]
+    /// Active grants for `provider` created with a `provider_account` whose fingerprint is `accountFingerprint`:
+    /// (subject, grant id) pairs, for a provider's cancellation notice.
+    func grants(provider: String, accountFingerprint: String) async throws(LogUnavailable) -> [(subject: String, grantID: String)]
     /// Deletes revocation keys whose contract retention has passed; returns how many shares' keys went.
     func purgeExpiredKeys(at time: Date) async throws(LogUnavailable) -> Int
 }
