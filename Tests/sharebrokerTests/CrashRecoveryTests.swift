@@ -45,6 +45,22 @@ import Testing
         deinit { close(fd) }
     }
 
+    /// A temporary working directory for a broker process with one provider's policy,
+    /// the adapter's upstream URLs replaced (`from` → `to`) to point at a local server.
+    static func brokerDirectory(provider: String, upstreams: [String: String]) throws -> URL {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sb-\(provider)-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory.appendingPathComponent("adapters"), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: directory.appendingPathComponent("contracts"), withIntermediateDirectories: true)
+        let root = CheckCommandTests.root
+        for file in ["contracts/taxonomy.yaml", "contracts/\(provider).yaml"] {
+            try FileManager.default.copyItem(at: root.appendingPathComponent(file), to: directory.appendingPathComponent(file))
+        }
+        var adapter = try String(contentsOf: root.appendingPathComponent("adapters/\(provider).yaml"), encoding: .utf8)
+        for (from, to) in upstreams { adapter = adapter.replacingOccurrences(of: from, with: to) }
+        try adapter.write(to: directory.appendingPathComponent("adapters/\(provider).yaml"), atomically: true, encoding: .utf8)
+        return directory
+    }
+
     static func start(_ arguments: [String], in directory: URL, environment: [String: String]) throws -> (Process, Pipe) {
         let process = Process()
         process.executableURL = try CheckCommandTests.executable()
@@ -76,17 +92,9 @@ import Testing
 
     @Test func aKilledBrokerLeavesAnUnknownOutcome() async throws {
         let hole = try BlackHole()
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sb-crash-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory.appendingPathComponent("adapters"), withIntermediateDirectories: true)
-        try FileManager.default.createDirectory(at: directory.appendingPathComponent("contracts"), withIntermediateDirectories: true)
+        let directory = try Self.brokerDirectory(provider: "amap-location",
+                                                 upstreams: ["https://restapi.amap.com": "http://127.0.0.1:\(hole.port)"])
         defer { try? FileManager.default.removeItem(at: directory) }
-        let root = CheckCommandTests.root
-        for file in ["contracts/taxonomy.yaml", "contracts/amap-location.yaml"] {
-            try FileManager.default.copyItem(at: root.appendingPathComponent(file), to: directory.appendingPathComponent(file))
-        }
-        let adapter = try String(contentsOf: root.appendingPathComponent("adapters/amap-location.yaml"), encoding: .utf8)
-            .replacingOccurrences(of: "upstream: https://restapi.amap.com", with: "upstream: http://127.0.0.1:\(hole.port)")
-        try adapter.write(to: directory.appendingPathComponent("adapters/amap-location.yaml"), atomically: true, encoding: .utf8)
         try """
             listen: 127.0.0.1:0
             clients:

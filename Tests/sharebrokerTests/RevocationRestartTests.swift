@@ -13,18 +13,10 @@ import Testing
         let credentials = SimulatorCredentials.random()
         let simulators = try await ProviderSimulators.start(credentials: credentials, logger: logger)
         let huawei = simulators.simulator("huawei-push")
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sb-revoke-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory.appendingPathComponent("adapters"), withIntermediateDirectories: true)
-        try FileManager.default.createDirectory(at: directory.appendingPathComponent("contracts"), withIntermediateDirectories: true)
+        let directory = try CrashRecoveryTests.brokerDirectory(provider: "huawei-push", upstreams: [
+            "https://push-api.cloud.huawei.com": huawei.baseURL, "https://oauth-login.cloud.huawei.com": huawei.baseURL,
+        ])
         defer { try? FileManager.default.removeItem(at: directory) }
-        let root = CheckCommandTests.root
-        for file in ["contracts/taxonomy.yaml", "contracts/huawei-push.yaml"] {
-            try FileManager.default.copyItem(at: root.appendingPathComponent(file), to: directory.appendingPathComponent(file))
-        }
-        let adapter = try String(contentsOf: root.appendingPathComponent("adapters/huawei-push.yaml"), encoding: .utf8)
-            .replacingOccurrences(of: "https://push-api.cloud.huawei.com", with: huawei.baseURL)
-            .replacingOccurrences(of: "https://oauth-login.cloud.huawei.com", with: huawei.baseURL)
-        try adapter.write(to: directory.appendingPathComponent("adapters/huawei-push.yaml"), atomically: true, encoding: .utf8)
         try """
             listen: 127.0.0.1:0
             clients:
