@@ -85,7 +85,7 @@ struct Serve: AsyncParsableCommand {
                                        totalTimeout: .milliseconds(settings.limits.upstreamTimeoutMs),
                                        maxResponseBytes: settings.limits.maxResponseBytes),
             logger: logger)
-        let assembled = Assembly.gateway(config: settings, bundle: bundle, secrets: secrets, log: store, grants: store, revocations: store,
+        let assembled = Assembly.gateway(config: settings, bundle: bundle, secrets: secrets, log: store, grants: store, revocations: store, queries: store,
                                          upstream: upstream, fingerprintKey: fingerprintKey, revocationKey: revocationKey,
                                          propagation: settings.propagation,
                                          ready: { (try? await store.count()) != nil }, logger: logger)

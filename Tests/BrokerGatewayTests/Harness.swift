@@ -23,6 +23,7 @@ struct Broker: Sendable {
 
     static let shareToken = "test-share-token"
     static let grantsToken = "test-grants-token"
+    static let complianceToken = "test-compliance-token"
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()
 
@@ -103,6 +104,8 @@ func withBroker<T: Sendable>(propagation: PropagationSettings = testPropagation,
               providers: Set(bundle.adapters.keys), purposes: nil),
         .init(id: "test-accounts", credential: .token(.literal(Broker.grantsToken)), roles: [.grants], providers: [],
               purposes: nil),
+        .init(id: "test-compliance", credential: .token(.literal(Broker.complianceToken)), roles: [.compliance], providers: [],
+              purposes: nil),
     ]
     var secrets: [SecretReference: String] = [:]
     for (name, value) in credentials.environment { secrets[.env(name)] = value }
@@ -110,7 +113,7 @@ func withBroker<T: Sendable>(propagation: PropagationSettings = testPropagation,
 
     let store = try SQLiteStore(path: databasePath, stream: "node-1", logger: logger)
     let client = try CurlUpstreamClient(options: CurlClientOptions(totalTimeout: .seconds(5)), logger: logger)
-    let assembled = Assembly.gateway(config: config, bundle: bundle, secrets: secrets, log: store, grants: store, revocations: store,
+    let assembled = Assembly.gateway(config: config, bundle: bundle, secrets: secrets, log: store, grants: store, revocations: store, queries: store,
                                      upstream: client, fingerprintKey: Array("test-fingerprint-key".utf8),
                                      revocationKey: Array("test-revocation-key".utf8), propagation: propagation, logger: logger)
     precondition(assembled.warnings.isEmpty, "\(assembled.warnings)")

@@ -21,6 +21,8 @@ public struct Gateway: Sendable {
     public let revocations: (any RevocationStore)?
     /// Carries revocations to providers; told when a revoke creates work.
     public let revocationWorker: RevocationWorker?
+    /// The compliance reads of the share log; `nil` leaves the compliance API out.
+    public let queries: (any ShareQueries)?
     /// Per provider, the key that authenticates its cancellation notices.
     public let cancellationVerifiers: [String: AlipayRSA2.Verifier]
     /// `/readyz`: true when the store answers and the policy is loaded.
@@ -29,11 +31,11 @@ public struct Gateway: Sendable {
 
     public init(pipeline: SharePipeline, grants: any GrantStore, authenticator: Authenticator, settings: GatewaySettings,
                 revocations: (any RevocationStore)? = nil, revocationWorker: RevocationWorker? = nil,
-                cancellationVerifiers: [String: AlipayRSA2.Verifier] = [:],
+                cancellationVerifiers: [String: AlipayRSA2.Verifier] = [:], queries: (any ShareQueries)? = nil,
                 now: @escaping @Sendable () -> Date = Date.init, ready: @escaping @Sendable () async -> Bool = { true }) {
         self.pipeline = pipeline; self.grants = grants; self.authenticator = authenticator; self.settings = settings
         self.revocations = revocations; self.revocationWorker = revocationWorker
-        self.cancellationVerifiers = cancellationVerifiers
+        self.cancellationVerifiers = cancellationVerifiers; self.queries = queries
         self.now = now; self.ready = ready
     }
 
@@ -78,6 +80,9 @@ public struct Gateway: Sendable {
         let subjects = SubjectsController(grants: grants, authenticator: authenticator, bundle: pipeline.bundle,
                                           fingerprinter: pipeline.fingerprinter, now: now)
         subjects.register(on: router)
+        if let queries {
+            ComplianceController(queries: queries, subjects: subjects, fingerprinter: pipeline.fingerprinter).register(on: router)
+        }
         if let revocations, let cache = grants as? SubjectContextCache {
             let controller = RevocationsController(store: revocations, cache: cache, subjects: subjects,
                                                    bundle: pipeline.bundle, worker: revocationWorker, now: now)

@@ -1,0 +1,190 @@
+import BrokerCore
+import BrokerService
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// The compliance API (role `compliance`, DESIGN §6): `GET /v1/shares` with every
+/// filter and stable cursor pagination, exports streamed as NDJSON or CSV in
+/// constant memory, and `GET /v1/shares/{id}`.
+///
+/// Answers hold the log's records as stored: paths, categories, actions, reasons
+/// and keyed fingerprints, never a value. `fingerprint_of` (with `category`) finds
+/// the shares that carried a value: the broker fingerprints it with the log's key
+/// and searches for the fingerprint; the value is neither stored nor logged.
+struct ComplianceController: Sendable {
+    let queries: any ShareQueries
+    let subjects: SubjectsController
+    let fingerprinter: Fingerprinter
+
+    static let filterNames: Set<String> = ["subject", "provider", "purpose", "category", "decision", "caller", "since",
+                                           "until", "limit", "cursor", "fingerprint_of"]
+    static let exportPage = 500
+
+    func register(on router: Router<BrokerRequestContext>) {
+        router.get("/v1/shares") { request, _ in
+            _ = try subjects.requireRole(request, .compliance)
+            return try await list(request)
+        }
+        router.get("/v1/shares/:share_id") { request, context in
+            _ = try subjects.requireRole(request, .compliance)
+            return try await one(context.parameters.get("share_id") ?? "")
+        }
+    }
+
+    func one(_ id: String) async throws -> Response {
+        let found: LoggedShare?
+        do { found = try await queries.share(id: id) } catch { throw Problem.logUnavailable(error.message) }
+        guard let found else { throw Problem(status: 404, code: "share_not_found", detail: "no share with this id") }
+        return Self.jsonText(found.json)
+    }
+
+    /// Parses the query string into a filter, refusing unknown or malformed parameters.
+    func filter(_ request: Request) throws -> (ShareFilter, ShareCursor?, Int) {
+        var filter = ShareFilter()
+        var seen: Set<String> = []
+        var cursor: ShareCursor?
+        var limit = 100
+        var fingerprintOf: String?
+        for (name, value) in request.uri.queryParameters {
+            let name = String(name), value = String(value)
+            guard Self.filterNames.contains(name) else {
+                throw Problem(status: 400, code: "invalid_query", detail: "unknown parameter \(name)")
+            }
+            guard seen.insert(name).inserted else {
+                throw Problem(status: 400, code: "invalid_query", detail: "parameter \(name) is given twice")
+            }
+            switch name {
+            case "subject": filter.subject = value
+            case "provider": filter.provider = value
+            case "purpose": filter.purpose = value
+            case "category": filter.category = value
+            case "caller": filter.caller = value
+            case "decision":
+                guard ["allowed", "redacted", "blocked"].contains(value) else {
+                    throw Problem(status: 400, code: "invalid_query", detail: "decision is allowed, redacted or blocked")
+                }
+                filter.decision = value
+            case "since", "until":
+                guard let time = Self.parseTime(value) else {
+                    throw Problem(status: 400, code: "invalid_query", detail: "\(name) must be an RFC 3339 time")
+                }
+                if name == "since" { filter.since = time } else { filter.until = time }
+            case "limit":
+                guard let number = Int(value), (1...1000).contains(number) else {
+                    throw Problem(status: 400, code: "invalid_query", detail: "limit is 1 to 1000")
+                }
+                limit = number
+            case "cursor":
+                guard let parsed = ShareCursor(token: value) else {
+                    throw Problem(status: 400, code: "invalid_cursor", detail: "the cursor is not one this API returned")
+                }
+                cursor = parsed
+            case "fingerprint_of": fingerprintOf = value
+            default: break
+            }
+        }
+        if let fingerprintOf {
+            guard let category = filter.category else {
+                throw Problem(status: 400, code: "category_required",
+                              detail: "fingerprint_of needs the category the value was shared as")
+            }
+            filter.fingerprints = [fingerprinter.fingerprint(category: category, value: .string(fingerprintOf))]
+        }
+        return (filter, cursor, limit)
+    }
+
+    func list(_ request: Request) async throws -> Response {
+        let (filter, cursor, limit) = try filter(request)
+        let accept = request.headers[.accept]?.lowercased() ?? ""
+        if accept.contains("application/x-ndjson") { return export(filter, after: cursor, format: .ndjson) }
+        if accept.contains("text/csv") { return export(filter, after: cursor, format: .csv) }
+        let page: [LoggedShare]
+        do { page = try await queries.shares(filter, after: cursor, limit: limit) } catch {
+            throw Problem.logUnavailable(error.message)
+        }
+        var out = #"{"next_cursor":"#
+        out += page.count == limit ? JSONText.quoted(ShareCursor(stream: page.last!.position.stream, seq: page.last!.position.seq).token) : "null"
+        out += #","shares":["#
+        out += page.map(\.json).joined(separator: ",")
+        return Self.jsonText(out + "]}")
+    }
+
+    enum ExportFormat { case ndjson, csv }
+
+    /// Every match, streamed page by page (constant memory whatever the size).
+    func export(_ filter: ShareFilter, after start: ShareCursor?, format: ExportFormat) -> Response {
+        let queries = self.queries
+        let body = ResponseBody { writer in
+            if format == .csv { try await writer.write(ByteBuffer(string: ShareCSV.header)) }
+            var cursor = start
+            while true {
+                let page = try await queries.shares(filter, after: cursor, limit: Self.exportPage)
+                guard let last = page.last else { break }
+                var chunk = ""
+                for share in page {
+                    chunk += format == .csv ? ShareCSV.row(share) : share.json + "\n"
+                }
+                try await writer.write(ByteBuffer(string: chunk))
+                if page.count < Self.exportPage { break }
+                cursor = ShareCursor(stream: last.position.stream, seq: last.position.seq)
+            }
+            try await writer.finish(nil)
+        }
+        var headers = HTTPFields()
+        headers[.contentType] = format == .csv ? "text/csv; charset=utf-8" : "application/x-ndjson"
+        return Response(status: .ok, headers: headers, body: body)
+    }
+
+    static func parseTime(_ text: String) -> Date? {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        if let date = formatter.date(from: text) { return date }
+        formatter.formatOptions = [.withInternetDateTime]
+        return formatter.date(from: text)
+    }
+
+    static func jsonText(_ text: String, status: HTTPResponse.Status = .ok) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+}
+
+/// The CSV form of a share: one row per share, values from its record (no personal value is in it).
+enum ShareCSV {
+    static let columns = ["share_id", "time", "stream", "seq", "caller", "channel", "provider", "operation", "purpose",
+                          "subject", "decision", "code", "categories_sent", "fields_sent", "fields_stripped", "fields_blocked",
+                          "grant_ids", "contract_version", "outcome", "upstream_status"]
+    static let header = columns.joined(separator: ",") + "\r\n"
+
+    static func row(_ share: LoggedShare) -> String {
+        let record = (try? JSONSerialization.jsonObject(with: Data(share.record.utf8))) as? [String: Any] ?? [:]
+        let outcome = share.outcome.flatMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any] }
+        let fields = record["fields"] as? [[String: Any]] ?? []
+        func count(_ action: String) -> String { String(fields.filter { $0["action"] as? String == action }.count) }
+        let sentCategories = Set(fields.filter { $0["action"] as? String == "sent" }.compactMap { $0["category"] as? String })
+        let time = (record["time_us"] as? Int64 ?? (record["time_us"] as? NSNumber)?.int64Value).map {
+            SubjectsController.iso.string(from: Date(timeIntervalSince1970: TimeInterval($0) / 1_000_000))
+        }
+        let values: [String?] = [
+            record["share_id"] as? String, time, share.position.stream, String(share.position.seq),
+            record["caller"] as? String, record["channel"] as? String, record["provider"] as? String,
+            record["operation"] as? String, record["purpose"] as? String, record["subject"] as? String,
+            record["decision"] as? String, record["code"] as? String, sentCategories.sorted().joined(separator: ";"),
+            count("sent"), count("stripped"), count("blocked"),
+            (record["grant_ids"] as? [String] ?? []).joined(separator: ";"), record["contract_version"] as? String,
+            outcome?["result"] as? String, (outcome?["upstream_status"] as? NSNumber)?.stringValue,
+        ]
+        return values.map { escape($0 ?? "") }.joined(separator: ",") + "\r\n"
+    }
+
+    /// RFC 4180 quoting, and a leading `=`, `+`, `-` or `@` neutralised (spreadsheet formula injection).
+    static func escape(_ text: String) -> String {
+        var value = text
+        if let first = value.first, "=+-@\t\r".contains(first) { value = "'" + value }
+        guard value.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return value }
+        return "\"" + value.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+}

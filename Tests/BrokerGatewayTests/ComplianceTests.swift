@@ -1,0 +1,131 @@
+import BrokerCurl
+import Foundation
+import Testing
+
+/// Issue 4: the compliance API over real shares in a real SQLite log.
+@Suite(.serialized) struct ComplianceTests {
+    static let push = "essential.service.notifications.push"
+    static let sentValues = ["TOKEN-ONE-1234", "TOKEN-TWO-5678", "Hello Ann", "CODE-SECRET-99"]
+
+    /// Three shares for c1 (two allowed pushes, one redacted), one blocked login for c2.
+    func seed(_ broker: Broker) async throws -> [String: String] {
+        try await broker.grant("c1", provider: "huawei-push", purpose: Self.push, categories: ["user.device.push_token"])
+        var ids: [String: String] = [:]
+        for (name, body) in [("one", #"{"message":{"token":["TOKEN-ONE-1234"]}}"#),
+                             ("two", #"{"message":{"token":["TOKEN-TWO-5678"]}}"#),
+                             ("redacted", #"{"message":{"token":["TOKEN-ONE-1234"],"notification":{"title":"Hello Ann"}}}"#)] {
+            let response = try await broker.call("POST", "/v1/proxy/huawei-push/v1/10086/messages:send",
+                                                 headers: [("Content-Type", "application/json"), ("X-Share-Subject", "c1")], body: body)
+            #expect(response.status == 200)
+            ids[name] = response.headerValue("X-Share-Id")
+        }
+        let blocked = try await broker.call("GET", "/v1/proxy/wechat-login/sns/oauth2/access_token?code=CODE-SECRET-99&grant_type=authorization_code",
+                                            headers: [("X-Share-Subject", "c2")])
+        #expect(blocked.status == 403)
+        ids["blocked"] = blocked.json["share_id"] as? String
+        await broker.outcomes.drained()
+        return ids
+    }
+
+    func query(_ broker: Broker, _ query: String, accept: String? = nil) async throws -> UpstreamResponse {
+        try await broker.call("GET", "/v1/shares" + query, token: Broker.complianceToken,
+                              headers: accept.map { [("Accept", $0)] } ?? [])
+    }
+
+    func shareIDs(_ response: UpstreamResponse) -> [String] {
+        (response.json["shares"] as? [[String: Any]] ?? []).compactMap { ($0["share"] as? [String: Any])?["share_id"] as? String }
+    }
+
+    @Test func everyFilterSelectsWhatItSays() async throws {
+        try await withBroker { broker in
+            let ids = try await seed(broker)
+            let all = try await query(broker, "")
+            #expect(all.status == 200)
+            #expect(Set(shareIDs(all)) == Set(ids.values))
+            #expect(Set(shareIDs(try await query(broker, "?subject=c1"))) == [ids["one"]!, ids["two"]!, ids["redacted"]!])
+            #expect(shareIDs(try await query(broker, "?provider=wechat-login")) == [ids["blocked"]!])
+            #expect(shareIDs(try await query(broker, "?purpose=essential.service.authentication")) == [ids["blocked"]!])
+            #expect(shareIDs(try await query(broker, "?decision=redacted")) == [ids["redacted"]!])
+            #expect(shareIDs(try await query(broker, "?decision=blocked")) == [ids["blocked"]!])
+            #expect(shareIDs(try await query(broker, "?caller=test-app")).count == 4)
+            #expect(shareIDs(try await query(broker, "?caller=someone-else")).isEmpty)
+            // A category covers the categories under it.
+            #expect(shareIDs(try await query(broker, "?category=user.device")).count == 3)
+            #expect(shareIDs(try await query(broker, "?category=user.content.notification")) == [ids["redacted"]!])
+            #expect(shareIDs(try await query(broker, "?category=user.dev")).isEmpty, "a prefix of a name is not a parent")
+            let future = "2099-01-01T00:00:00Z"
+            #expect(shareIDs(try await query(broker, "?since=\(future)")).isEmpty)
+            #expect(shareIDs(try await query(broker, "?until=\(future)&subject=c2")) == [ids["blocked"]!])
+            #expect(shareIDs(try await query(broker, "?until=2000-01-01T00:00:00Z")).isEmpty)
+
+            // fingerprint_of finds the shares that carried a value, without the log holding it.
+            let carried = try await query(broker, "?fingerprint_of=TOKEN-ONE-1234&category=user.device.push_token")
+            #expect(Set(shareIDs(carried)) == [ids["one"]!, ids["redacted"]!])
+            #expect(shareIDs(try await query(broker, "?fingerprint_of=TOKEN-ONE-1234&category=user.content.notification")).isEmpty)
+            let noCategory = try await query(broker, "?fingerprint_of=TOKEN-ONE-1234")
+            #expect(noCategory.status == 400 && noCategory.json["code"] as? String == "category_required")
+
+            // One share, with its outcome and chain position.
+            let one = try await broker.call("GET", "/v1/shares/\(ids["one"]!)", token: Broker.complianceToken)
+            #expect((one.json["outcome"] as? [String: Any])?["result"] as? String == "ok")
+            #expect((one.json["chain"] as? [String: Any])?["seq"] as? Int != nil)
+            let missing = try await broker.call("GET", "/v1/shares/nope", token: Broker.complianceToken)
+            #expect(missing.status == 404 && missing.json["code"] as? String == "share_not_found")
+
+            // Bad input and the wrong roles.
+            for bad in ["?decision=maybe", "?since=yesterday", "?limit=0", "?limit=5000", "?colour=red", "?subject=a&subject=b"] {
+                let response = try await query(broker, bad)
+                #expect(response.status == 400 && response.json["code"] as? String == "invalid_query", "\(bad)")
+            }
+            #expect(try await query(broker, "?cursor=!!").json["code"] as? String == "invalid_cursor")
+            for token in [Broker.shareToken, Broker.grantsToken] {
+                let refused = try await broker.call("GET", "/v1/shares", token: token)
+                #expect(refused.status == 403)
+            }
+            #expect(try await broker.call("GET", "/v1/shares", token: nil).status == 401)
+            #expect(try await broker.call("GET", "/v1/shares/\(ids["one"]!)", token: Broker.shareToken).status == 403)
+
+            // No answer holds a shared value.
+            for response in [all, carried, one] {
+                for value in Self.sentValues { #expect(!response.text.contains(value), "\(value) leaked") }
+            }
+        }
+    }
+
+    @Test func pagesAreStableWhileSharesArrive() async throws {
+        try await withBroker { broker in
+            try await broker.grant("p1", provider: "huawei-push", purpose: Self.push)
+            func push(_ n: Int) async throws {
+                _ = try await broker.call("POST", "/v1/proxy/huawei-push/v1/10086/messages:send",
+                                          headers: [("Content-Type", "application/json"), ("X-Share-Subject", "p1")],
+                                          body: #"{"message":{"token":["PAGE-\#(n)"]}}"#)
+            }
+            for n in 0..<25 { try await push(n) }
+            var seen: [String] = []
+            var cursor: String?
+            var pages = 0
+            repeat {
+                let response = try await query(broker, "?subject=p1&limit=7" + (cursor.map { "&cursor=\($0)" } ?? ""))
+                seen += shareIDs(response)
+                cursor = response.json["next_cursor"] as? String
+                pages += 1
+                if pages <= 3 { try await push(100 + pages) }   // appends while paging
+            } while cursor != nil && pages < 20
+            #expect(seen.count == 28, "25 before and 3 during, each once")
+            #expect(Set(seen).count == seen.count)
+
+            // The export streams every match, as NDJSON and as CSV.
+            let ndjson = try await query(broker, "?subject=p1", accept: "application/x-ndjson")
+            #expect(ndjson.headerValue("Content-Type") == "application/x-ndjson")
+            let lines = ndjson.text.split(separator: "\n")
+            #expect(lines.count == 28)
+            #expect(lines.allSatisfy { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) != nil })
+            let csv = try await query(broker, "?subject=p1", accept: "text/csv")
+            let rows = csv.text.split(separator: "\r\n")
+            #expect(rows.first?.hasPrefix("share_id,time,stream,seq") == true)
+            #expect(rows.count == 29)
+            #expect(rows.dropFirst().allSatisfy { $0.contains(",p1,allowed,") })
+            #expect(!ndjson.text.contains("PAGE-") && !csv.text.contains("PAGE-"))
+        }
+    }
+}
