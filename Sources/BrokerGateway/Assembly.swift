@@ -57,6 +57,14 @@ public enum Assembly {
                 warnings.append("provider \(adapter.provider): cancellation notices are refused: \(error.message)")
             }
         }
+        var users: UserTokenVerifier?
+        if let jwt = config.userJWT {
+            if let reference = jwt.hs256Secret, let secret = secrets[reference], !secret.isEmpty {
+                users = UserTokenVerifier(secret: Array(secret.utf8), issuer: jwt.issuer, audience: jwt.audience)
+            } else {
+                warnings.append("users.jwt has no usable hs256_secret: end-user tokens are refused")
+            }
+        }
         var callers: [String: Caller] = [:]
         for client in config.clients {
             let caller = Caller(id: client.id, roles: client.roles, providers: client.providers, purposes: client.purposes)
@@ -94,7 +102,7 @@ public enum Assembly {
                                        maxHeaderBytes: config.limits.maxHeaderBytes)
         let gateway = Gateway(pipeline: pipeline, grants: cachedGrants, authenticator: Authenticator(tokenDigests: callers),
                               settings: settings, revocations: revocations, revocationWorker: worker,
-                              cancellationVerifiers: verifiers, queries: queries, now: now, ready: ready)
+                              cancellationVerifiers: verifiers, queries: queries, users: users, now: now, ready: ready)
         return Result(gateway: gateway, pipeline: pipeline, outcomes: outcomes, revocationWorker: worker, warnings: warnings)
     }
 }

@@ -66,6 +66,7 @@ struct Serve: AsyncParsableCommand {
         } else {
             for client in settings.clients { if case .token(let ref) = client.credential { secretReferences.append(ref) } }
         }
+        if let reference = settings.userJWT?.hs256Secret { secretReferences.append(reference) }
         var secrets = resolver.resolve(secretReferences)
         secrets.merge(extraSecrets) { _, new in new }
 

@@ -24,6 +24,7 @@ struct Broker: Sendable {
     static let shareToken = "test-share-token"
     static let grantsToken = "test-grants-token"
     static let complianceToken = "test-compliance-token"
+    static let userJWTSecret = "test-user-jwt-secret-0123456789"
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()
 
@@ -107,7 +108,9 @@ func withBroker<T: Sendable>(propagation: PropagationSettings = testPropagation,
         .init(id: "test-compliance", credential: .token(.literal(Broker.complianceToken)), roles: [.compliance], providers: [],
               purposes: nil),
     ]
-    var secrets: [SecretReference: String] = [:]
+    config.userJWT = .init(issuer: "https://id.test", audience: "sharebroker", algorithms: ["HS256"],
+                           hs256Secret: .literal(Broker.userJWTSecret))
+    var secrets: [SecretReference: String] = [.literal(Broker.userJWTSecret): Broker.userJWTSecret]
     for (name, value) in credentials.environment { secrets[.env(name)] = value }
     for client in config.clients { if case .token(let ref) = client.credential, case .literal(let v) = ref { secrets[ref] = v } }
 

@@ -31,6 +31,59 @@ struct ComplianceController: Sendable {
             _ = try subjects.requireRole(request, .compliance)
             return try await one(context.parameters.get("share_id") ?? "")
         }
+        router.get("/v1/subjects/:id/shares") { request, context in
+            let subject = try SubjectsController.subjectID(context)
+            try subjects.authorize(request, subject: subject)
+            return try await history(request, subject: subject)
+        }
+    }
+
+    /// What was shared about one subject (for the subject themselves, or a `grants` client):
+    /// provider, purpose, decision, the categories sent and the outcome; no values, paths or fingerprints.
+    func history(_ request: Request, subject: String) async throws -> Response {
+        var cursor: ShareCursor?
+        var limit = 100
+        for (name, value) in request.uri.queryParameters {
+            switch String(name) {
+            case "cursor":
+                guard let parsed = ShareCursor(token: String(value)) else {
+                    throw Problem(status: 400, code: "invalid_cursor", detail: "the cursor is not one this API returned")
+                }
+                cursor = parsed
+            case "limit":
+                guard let number = Int(String(value)), (1...1000).contains(number) else {
+                    throw Problem(status: 400, code: "invalid_query", detail: "limit is 1 to 1000")
+                }
+                limit = number
+            default:
+                throw Problem(status: 400, code: "invalid_query", detail: "unknown parameter \(name)")
+            }
+        }
+        let page: [LoggedShare]
+        do { page = try await queries.shares(ShareFilter(subject: subject), after: cursor, limit: limit) } catch {
+            throw Problem.logUnavailable(error.message)
+        }
+        let items = page.map { share -> [String: Any] in
+            let record = (try? JSONSerialization.jsonObject(with: Data(share.record.utf8))) as? [String: Any] ?? [:]
+            let outcome = share.outcome.flatMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any] }
+            let fields = record["fields"] as? [[String: Any]] ?? []
+            let sent = Set(fields.filter { $0["action"] as? String == "sent" && $0["fingerprint"] as? String != nil }
+                .compactMap { $0["category"] as? String })
+            var item: [String: Any] = [
+                "share_id": record["share_id"] ?? NSNull(), "provider": record["provider"] ?? NSNull(),
+                "purpose": record["purpose"] ?? NSNull(), "decision": record["decision"] ?? NSNull(),
+                "categories_sent": sent.sorted(), "outcome": outcome?["result"] ?? NSNull(),
+            ]
+            if let micros = (record["time_us"] as? NSNumber)?.int64Value {
+                item["time"] = SubjectsController.iso.string(from: Date(timeIntervalSince1970: TimeInterval(micros) / 1_000_000))
+            }
+            return item
+        }
+        var out: [String: Any] = ["subject": subject, "shares": items]
+        if page.count == limit, let last = page.last {
+            out["next_cursor"] = ShareCursor(stream: last.position.stream, seq: last.position.seq).token
+        }
+        return SubjectsController.json(out)
     }
 
     func one(_ id: String) async throws -> Response {

@@ -21,6 +21,8 @@ public struct Gateway: Sendable {
     public let revocations: (any RevocationStore)?
     /// Carries revocations to providers; told when a revoke creates work.
     public let revocationWorker: RevocationWorker?
+    /// End users' JWTs; `nil` when `users.jwt` is not configured.
+    public let users: UserTokenVerifier?
     /// The compliance reads of the share log; `nil` leaves the compliance API out.
     public let queries: (any ShareQueries)?
     /// Per provider, the key that authenticates its cancellation notices.
@@ -31,11 +33,11 @@ public struct Gateway: Sendable {
 
     public init(pipeline: SharePipeline, grants: any GrantStore, authenticator: Authenticator, settings: GatewaySettings,
                 revocations: (any RevocationStore)? = nil, revocationWorker: RevocationWorker? = nil,
-                cancellationVerifiers: [String: AlipayRSA2.Verifier] = [:], queries: (any ShareQueries)? = nil,
+                cancellationVerifiers: [String: AlipayRSA2.Verifier] = [:], queries: (any ShareQueries)? = nil, users: UserTokenVerifier? = nil,
                 now: @escaping @Sendable () -> Date = Date.init, ready: @escaping @Sendable () async -> Bool = { true }) {
         self.pipeline = pipeline; self.grants = grants; self.authenticator = authenticator; self.settings = settings
         self.revocations = revocations; self.revocationWorker = revocationWorker
-        self.cancellationVerifiers = cancellationVerifiers; self.queries = queries
+        self.cancellationVerifiers = cancellationVerifiers; self.queries = queries; self.users = users
         self.now = now; self.ready = ready
     }
 
@@ -78,7 +80,7 @@ public struct Gateway: Sendable {
         }
 
         let subjects = SubjectsController(grants: grants, authenticator: authenticator, bundle: pipeline.bundle,
-                                          fingerprinter: pipeline.fingerprinter, now: now)
+                                          fingerprinter: pipeline.fingerprinter, users: users, now: now)
         subjects.register(on: router)
         if let queries {
             ComplianceController(queries: queries, subjects: subjects, fingerprinter: pipeline.fingerprinter).register(on: router)

@@ -13,12 +13,40 @@ struct SubjectsController: Sendable {
     let bundle: PolicyBundle
     /// Fingerprints a grant's `provider_account` (the id itself is never stored).
     let fingerprinter: Fingerprinter
+    /// End users' tokens; `nil` when `users.jwt` is not configured.
+    let users: UserTokenVerifier?
     let now: @Sendable () -> Date
 
     func register(on router: Router<BrokerRequestContext>) {
         router.put("/v1/subjects/:id") { request, context in try await putSubject(request, context) }
         router.post("/v1/subjects/:id/grants") { request, context in try await addGrant(request, context) }
         router.get("/v1/subjects/:id/grants") { request, context in try await listGrants(request, context) }
+    }
+
+    /// Who may act on one subject's data: a client with `role` (or `admin`), or that
+    /// subject's own JWT. A valid JWT for another subject gets 404, the answer for a
+    /// subject that does not exist, so a user cannot learn which ids exist.
+    @discardableResult
+    func authorize(_ request: Request, subject: String, role: Caller.Role = .grants) throws -> Principal {
+        if let users, let value = request.headers[.authorization], let token = Authenticator.bearer(value),
+           UserTokenVerifier.looksLikeJWT(token), authenticator.caller(forToken: token) == nil {
+            switch users.subject(of: token, now: now()) {
+            case .success(let own):
+                guard own == subject else {
+                    throw Problem(status: 404, code: "subject_not_found", detail: "no such subject")
+                }
+                return .user(own)
+            case .failure(let failure):
+                throw Problem(status: 401, code: "unauthenticated",
+                              detail: failure == .expired ? "the token has expired" : "the token is not valid here")
+            }
+        }
+        return .client(try requireRole(request, role))
+    }
+
+    enum Principal: Sendable {
+        case client(Caller)
+        case user(String)
     }
 
     func requireRole(_ request: Request, _ role: Caller.Role) throws -> Caller {
@@ -134,8 +162,8 @@ struct SubjectsController: Sendable {
     }
 
     func addGrant(_ request: Request, _ context: BrokerRequestContext) async throws -> Response {
-        _ = try requireRole(request, .grants)
         let id = try Self.subjectID(context)
+        try authorize(request, subject: id)
         let body = try await Self.decode(GrantBody.self, request, keys: [
             "provider", "purpose", "categories", "separate_consent", "cross_border_consent", "policy_version", "evidence",
             "expires_at", "provider_account",
@@ -167,8 +195,8 @@ struct SubjectsController: Sendable {
     }
 
     func listGrants(_ request: Request, _ context: BrokerRequestContext) async throws -> Response {
-        _ = try requireRole(request, .grants)
         let id = try Self.subjectID(context)
+        try authorize(request, subject: id)
         let list: [Grant]
         do { list = try await grants.grants(of: id) } catch { throw Problem.logUnavailable(error.message) }
         return Self.json(["subject": id, "grants": list.map(Self.render)])

@@ -22,16 +22,16 @@ struct RevocationsController: Sendable {
 
     func register(on router: Router<BrokerRequestContext>) {
         router.delete("/v1/subjects/:id/grants/:grant_id") { request, context in
-            _ = try subjects.requireRole(request, .grants)
             let subject = try SubjectsController.subjectID(context)
+            try subjects.authorize(request, subject: subject)
             guard let grantID = context.parameters.get("grant_id"), !grantID.isEmpty else {
                 throw Problem(status: 404, code: "grant_not_found", detail: "no such grant")
             }
             return try await revoke(subject, .grant(grantID))
         }
         router.delete("/v1/subjects/:id/grants") { request, context in
-            _ = try subjects.requireRole(request, .grants)
             let subject = try SubjectsController.subjectID(context)
+            try subjects.authorize(request, subject: subject)
             guard let provider = request.uri.queryParameters.get("provider"), !provider.isEmpty else {
                 throw Problem(status: 400, code: "provider_missing",
                               detail: "name the grant (/grants/{grant_id}) or the provider (?provider=P) to revoke")
@@ -39,11 +39,18 @@ struct RevocationsController: Sendable {
             return try await revoke(subject, .provider(provider))
         }
         router.get("/v1/revocations/:id") { request, context in
-            _ = try subjects.requireRole(request, .grants)
             let id = context.parameters.get("id") ?? ""
+            // A client with the role, or the revoking subject's own token (checked once the subject is known).
+            let asClient = (try? subjects.requireRole(request, .grants)) != nil
             do {
                 guard let receipt = try await store.revocation(id) else {
+                    if !asClient { _ = try subjects.authorize(request, subject: "\u{0}") }
                     throw Problem(status: 404, code: "revocation_not_found", detail: "no such revocation")
+                }
+                if !asClient {
+                    do { try subjects.authorize(request, subject: receipt.subject) } catch let problem as Problem where problem.statusCode == 404 {
+                        throw Problem(status: 404, code: "revocation_not_found", detail: "no such revocation")
+                    }
                 }
                 var attempts: [String: [PropagationAttempt]] = [:]
                 for job in receipt.jobs {

@@ -31,6 +31,10 @@ public struct BrokerConfig: Sendable {
         public var audience: String
         public var algorithms: [String]
         public var hs256Secret: SecretReference?
+
+        public init(issuer: String, audience: String, algorithms: [String], hs256Secret: SecretReference?) {
+            self.issuer = issuer; self.audience = audience; self.algorithms = algorithms; self.hs256Secret = hs256Secret
+        }
     }
 
     public struct Limits: Sendable {

@@ -1,0 +1,68 @@
+@preconcurrency import Crypto
+import Foundation
+
+/// End users' JWTs (DESIGN §6, §8): `sub` is their subject id.
+///
+/// Only HS256 is accepted (the configured allowlist can hold nothing else), so
+/// `alg: none` and algorithm confusion (an RS/ES token checked with the HMAC secret
+/// as a "public key") are refused before any signature work. The header must be a
+/// JSON object whose `alg` is exactly `HS256` (and `typ`, if present, `JWT`); the
+/// claims need `iss` and `aud` as configured, a numeric `exp` in the future (60 s
+/// leeway), `nbf` and `iat` not in the future, and a non-empty `sub`.
+public struct UserTokenVerifier: Sendable {
+    public enum Failure: Error, Equatable { case malformed, algorithm, signature, claims, expired }
+
+    let key: SymmetricKey
+    let issuer: String
+    let audience: String
+    let leeway: TimeInterval = 60
+
+    public init(secret: [UInt8], issuer: String, audience: String) {
+        self.key = SymmetricKey(data: secret)
+        self.issuer = issuer
+        self.audience = audience
+    }
+
+    /// True when `token` looks like a compact JWS (three Base64url parts), so it is judged as one.
+    static func looksLikeJWT(_ token: String) -> Bool {
+        token.split(separator: ".", omittingEmptySubsequences: false).count == 3
+    }
+
+    /// The subject of a valid token.
+    public func subject(of token: String, now: Date) -> Result<String, Failure> {
+        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 3, let headerData = Self.base64url(parts[0]), let claimsData = Self.base64url(parts[1]),
+              let signature = Self.base64url(parts[2]),
+              let header = (try? JSONSerialization.jsonObject(with: headerData)) as? [String: Any],
+              let claims = (try? JSONSerialization.jsonObject(with: claimsData)) as? [String: Any]
+        else { return .failure(.malformed) }
+        guard header["alg"] as? String == "HS256", header["crit"] == nil,
+              (header["typ"] as? String).map({ $0.uppercased() == "JWT" }) ?? true
+        else { return .failure(.algorithm) }
+        let signed = Data((parts[0] + "." + parts[1]).utf8)
+        guard HMAC<SHA256>.isValidAuthenticationCode(signature, authenticating: signed, using: key) else {
+            return .failure(.signature)
+        }
+        guard claims["iss"] as? String == issuer else { return .failure(.claims) }
+        let audiences = (claims["aud"] as? String).map { [$0] } ?? (claims["aud"] as? [String] ?? [])
+        guard audiences.contains(audience) else { return .failure(.claims) }
+        guard let subject = claims["sub"] as? String, !subject.isEmpty else { return .failure(.claims) }
+        let time = now.timeIntervalSince1970
+        guard let exp = (claims["exp"] as? NSNumber)?.doubleValue else { return .failure(.claims) }
+        guard exp + leeway > time else { return .failure(.expired) }
+        for name in ["nbf", "iat"] {
+            if let value = claims[name] {
+                guard let number = (value as? NSNumber)?.doubleValue, number - leeway <= time else { return .failure(.claims) }
+            }
+        }
+        return .success(subject)
+    }
+
+    static func base64url(_ text: Substring) -> Data? {
+        guard !text.isEmpty, text.utf8.allSatisfy({ $0 == 0x2d || $0 == 0x5f || ($0 >= 0x30 && $0 <= 0x39)
+            || ($0 >= 0x41 && $0 <= 0x5a) || ($0 >= 0x61 && $0 <= 0x7a) }) else { return nil }
+        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while base64.count % 4 != 0 { base64 += "=" }
+        return Data(base64Encoded: base64)
+    }
+}
