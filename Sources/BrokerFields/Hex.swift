@@ -43,4 +43,19 @@ public enum Hex {
         default: return nil
         }
     }
+
+    /// `"dead"` → `[0xde, 0xad]`; `nil` for an odd length or a non-hex digit.
+    public static func decode(_ text: String) -> [UInt8]? {
+        let bytes = Array(text.utf8)
+        guard bytes.count % 2 == 0 else { return nil }
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count / 2)
+        var i = 0
+        while i < bytes.count {
+            guard let high = nibble(bytes[i]), let low = nibble(bytes[i + 1]) else { return nil }
+            out.append(high << 4 | low)
+            i += 2
+        }
+        return out
+    }
 }

@@ -26,7 +26,8 @@ public enum Assembly {
 
     public static func gateway(config: BrokerConfig, bundle: PolicyBundle, secrets: [SecretReference: String],
                                log: any ShareLog, grants: any GrantStore, revocations: (any RevocationStore)? = nil,
-                               queries: (any ShareQueries)? = nil,
+                               queries: (any ShareQueries)? = nil, audit: (any LogAudit)? = nil,
+                               checkpointSigner: CheckpointSigner? = nil,
                                upstream: any UpstreamClient,
                                fingerprintKey: [UInt8], revocationKey: [UInt8]? = nil,
                                propagation: PropagationSettings = PropagationSettings(),
@@ -102,7 +103,8 @@ public enum Assembly {
                                        maxHeaderBytes: config.limits.maxHeaderBytes)
         let gateway = Gateway(pipeline: pipeline, grants: cachedGrants, authenticator: Authenticator(tokenDigests: callers),
                               settings: settings, revocations: revocations, revocationWorker: worker,
-                              cancellationVerifiers: verifiers, queries: queries, users: users, now: now, ready: ready)
+                              cancellationVerifiers: verifiers, queries: queries, users: users,
+                              audit: audit, checkpointKey: checkpointSigner?.publicKey, now: now, ready: ready)
         return Result(gateway: gateway, pipeline: pipeline, outcomes: outcomes, revocationWorker: worker, warnings: warnings)
     }
 }

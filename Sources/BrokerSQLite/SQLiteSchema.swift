@@ -190,6 +190,21 @@ enum SQLiteSchema {
                     WHERE account_fingerprint IS NOT NULL;
                 """)
         }
+        migrator.registerMigration("v5-checkpoints") { db in
+            try db.execute(sql: """
+                -- Ed25519-signed (stream, size, head, time): written in the batch that crosses each
+                -- checkpoint_every records, and on shutdown.
+                CREATE TABLE log_checkpoints (
+                    stream TEXT NOT NULL,
+                    size INTEGER NOT NULL CHECK (size >= 1),
+                    head BLOB NOT NULL CHECK (length(head) = 32),
+                    time_us INTEGER NOT NULL,
+                    signature BLOB NOT NULL,
+                    key_id TEXT NOT NULL,
+                    PRIMARY KEY (stream, size)
+                ) STRICT;
+                """)
+        }
         return migrator
     }
 }

@@ -15,6 +15,8 @@ enum LogWrite: Sendable {
     case revoke(RevokeCommand)
     /// The end of a propagation attempt; a final state is appended to the log.
     case finishPropagation(FinishCommand)
+    /// A checkpoint of the current head now, unless the last one is already there (shutdown).
+    case checkpoint(Date)
     /// Any other small write that should share a batch's commit (one fsync) with its neighbours.
     case statement(@Sendable (Database) throws -> Int)
 }
@@ -116,7 +118,15 @@ extension SQLiteStore {
                         outputs.append(.done)
                     case .statement(let body):
                         outputs.append(.value(try body(db)))
+                    case .checkpoint(let time):
+                        if let (signer, _) = checkpointing.withLock({ $0 }), chain.seq > 0 {
+                            try writeCheckpoint(signer, chain, time: time, db)
+                        }
+                        outputs.append(.done)
                     }
+                }
+                if let (signer, every) = checkpointing.withLock({ $0 }), chain.seq / every > start / every {
+                    try writeCheckpoint(signer, chain, time: now(), db)
                 }
                 newTip = chain
                 appended = Int(chain.seq - start)

@@ -1,3 +1,4 @@
+import BrokerFields
 import BrokerService
 @preconcurrency import Crypto
 import Foundation
@@ -13,17 +14,21 @@ extension SQLiteStore {
     /// Rows are streamed from a cursor: memory stays constant whatever the size.
     /// Stops at the first bad record. `progress` is called now and then with
     /// (checked, total), on a database queue.
-    public func verify(progress: (@Sendable (Int64, Int64) -> Void)? = nil) async throws -> VerifyReport {
+    public func verify(checkpoints extra: [Checkpoint] = [], publicKey: Curve25519.Signing.PublicKey? = nil,
+                       progress: (@Sendable (Int64, Int64) -> Void)? = nil) async throws -> VerifyReport {
         do {
-            return try await pool.read { db in try LogVerifier.verify(db, progress: progress) }
+            return try await pool.read { db in
+                try LogVerifier.verify(db, checkpoints: extra, publicKey: publicKey, progress: progress)
+            }
         } catch {
             throw LogUnavailable.sqlite(error, during: "verifying the share log")
         }
     }
 
     /// Verifies the log in the file at `path`, opened read-only (for `sharebroker log verify`).
-    public static func verify(path: String, progress: (@Sendable (Int64, Int64) -> Void)? = nil) async throws
-        -> VerifyReport
+    public static func verify(path: String, checkpoints extra: [Checkpoint] = [],
+                              publicKey: Curve25519.Signing.PublicKey? = nil,
+                              progress: (@Sendable (Int64, Int64) -> Void)? = nil) async throws -> VerifyReport
     {
         guard FileManager.default.fileExists(atPath: path) else {
             throw LogUnavailable("no database file at the given path")
@@ -34,7 +39,9 @@ extension SQLiteStore {
             configuration.busyMode = .timeout(5)
             let queue = try DatabaseQueue(path: path, configuration: configuration)
             defer { try? queue.close() }
-            return try await queue.read { db in try LogVerifier.verify(db, progress: progress) }
+            return try await queue.read { db in
+                try LogVerifier.verify(db, checkpoints: extra, publicKey: publicKey, progress: progress)
+            }
         } catch {
             throw LogUnavailable.sqlite(error, during: "verifying the share log")
         }
@@ -69,7 +76,8 @@ enum LogVerifier {
     /// Progress is reported every this many records (a round number, for display), and at the start and end.
     static let progressEvery: Int64 = 10_000
 
-    static func verify(_ db: Database, progress: (@Sendable (Int64, Int64) -> Void)?) throws -> VerifyReport {
+    static func verify(_ db: Database, checkpoints extra: [Checkpoint] = [], publicKey: Curve25519.Signing.PublicKey? = nil,
+                       progress: (@Sendable (Int64, Int64) -> Void)?) throws -> VerifyReport {
         let start = DispatchTime.now().uptimeNanoseconds
         let total = try Int64.fetchOne(db, sql: "SELECT count(*) FROM share_log") ?? 0
         let streams = try String.fetchAll(db, sql: "SELECT DISTINCT stream FROM share_log ORDER BY stream")
@@ -122,8 +130,34 @@ enum LogVerifier {
         }
         progress?(checked, total)
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        return VerifyReport(streams: Int64(streams.count), records: checked, firstBad: firstBad,
-                            recordsPerSecond: seconds > 0 ? Double(checked) / seconds : 0)
+        let checkpoints = try SQLiteStore.checkpoints(db) + extra
+        if firstBad == nil {
+            firstBad = try checkCheckpoints(checkpoints, publicKey: publicKey, db)
+        }
+        var report = VerifyReport(streams: Int64(streams.count), records: checked, firstBad: firstBad,
+                                  recordsPerSecond: seconds > 0 ? Double(checked) / seconds : 0)
+        report.checkpoints = checkpoints.count
+        report.signaturesChecked = publicKey != nil
+        return report
+    }
+
+    /// Each checkpoint must be signed by `publicKey` (when given) and name a record that is
+    /// there with the signed hash: a missing one means the log was truncated or rolled back.
+    static func checkCheckpoints(_ checkpoints: [Checkpoint], publicKey: Curve25519.Signing.PublicKey?,
+                                 _ db: Database) throws -> BadRecord? {
+        let lookup = try db.makeStatement(sql: "SELECT hash FROM share_log WHERE stream = ? AND seq = ?")
+        for checkpoint in checkpoints {
+            if let publicKey, !checkpoint.isSigned(by: publicKey) {
+                return BadRecord(stream: checkpoint.stream, seq: checkpoint.size, reason: .checkpointSignature)
+            }
+            guard let hash = try Data.fetchOne(lookup, arguments: [checkpoint.stream, checkpoint.size]) else {
+                return BadRecord(stream: checkpoint.stream, seq: checkpoint.size, reason: .truncated)
+            }
+            if Hex.encode(hash) != checkpoint.head.lowercased() {
+                return BadRecord(stream: checkpoint.stream, seq: checkpoint.size, reason: .checkpointMismatch)
+            }
+        }
+        return nil
     }
 
     /// The hash and column checks on values decoded by GRDB, the body by `JSONDecoder`.

@@ -33,6 +33,8 @@ public final class SQLiteStore: ShareLog, GrantStore, Sendable {
     /// The last record of `stream`, once read; only touched by the batch writer.
     let tip = Locked<ChainTip?>(nil)
     let stats = Locked(CommitStats())
+    /// Signs a checkpoint every `every` records, when set (`enableCheckpoints`).
+    let checkpointing = Locked<(signer: CheckpointSigner, every: Int64)?>(nil)
 
     /// Opens (creating the file and its folder if needed) and migrates the store.
     ///

@@ -7,6 +7,10 @@ public struct VerifyReport: Sendable, Hashable {
     /// The first record that fails a check, in stream order then `seq`; `nil` when the log is intact.
     public var firstBad: BadRecord?
     public var recordsPerSecond: Double
+    /// Checkpoints checked (stored and given).
+    public var checkpoints = 0
+    /// Whether their signatures were checked (a public key was given).
+    public var signaturesChecked = false
 
     public var isIntact: Bool { firstBad == nil }
 
@@ -32,6 +36,13 @@ public struct BadRecord: Sendable, Hashable, CustomStringConvertible {
         public static let seqGap = Reason(rawValue: "seq gap")
         /// A queryable column disagrees with the hashed body: the column was altered.
         public static let columnMismatch = Reason(rawValue: "indexed column differs from body")
+        /// A signed checkpoint names a record that is not there: records were removed from the end
+        /// (truncation) or the database was rolled back to an older copy.
+        public static let truncated = Reason(rawValue: "log ends before a signed checkpoint (truncated or rolled back)")
+        /// The record a checkpoint names has another hash: the log was rewritten after it was signed.
+        public static let checkpointMismatch = Reason(rawValue: "record differs from its signed checkpoint")
+        /// A checkpoint's signature does not verify under the log's public key.
+        public static let checkpointSignature = Reason(rawValue: "checkpoint signature invalid")
     }
 
     public var stream: String

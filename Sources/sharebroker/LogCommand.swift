@@ -1,4 +1,5 @@
 import ArgumentParser
+import BrokerService
 import BrokerSQLite
 import Foundation
 import Logging
@@ -6,31 +7,65 @@ import Logging
 /// `sharebroker log …`: the share log from the command line.
 struct LogCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "log", abstract: "Inspect the share log.", subcommands: [Verify.self, Show.self])
+        commandName: "log", abstract: "Inspect the share log.", subcommands: [Verify.self, Show.self, Checkpoints.self, Seed.self])
 
     struct Verify: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Check the hash chain of every stream; name the first bad record.")
+            abstract: "Check the hash chain of every stream and every signed checkpoint; name the first bad record.",
+            discussion: """
+                Detects modified, removed and reordered records from the chain, and truncation from the
+                checkpoints stored in the database. A database rolled back to an older copy (checkpoints
+                and all) is only caught against checkpoints exported earlier: --checkpoints FILE
+                (from `sharebroker log checkpoints` or GET /v1/log/checkpoints).
+                """)
 
         @Option(help: "The SQLite database.")
         var database: String = ".sharebroker/broker.sqlite"
 
+        @Option(help: "Checkpoints exported earlier (JSON), checked against this database.")
+        var checkpoints: String?
+
+        @Option(help: "The log's Ed25519 public key (hex). Default: the exported file's, else derived from --signing-key.")
+        var publicKey: String?
+
+        @Option(help: "The checkpoint signing key file, to derive the public key from.")
+        var signingKey: String = ".sharebroker/checkpoint.key"
+
         func run() async throws {
             guard FileManager.default.fileExists(atPath: database) else {
-                print("\(database): no such database")
+                say("\(database): no such database")
                 throw ExitCode(1)
             }
-            let report = try await SQLiteStore.verify(path: database) { checked, total in
+            var given: [Checkpoint] = []
+            var key = publicKey.flatMap(CheckpointDocument.publicKey(hex:))
+            if publicKey != nil && key == nil {
+                say("--public-key: not 64 hex digits of an Ed25519 key")
+                throw ExitCode(1)
+            }
+            if let checkpoints {
+                guard let data = FileManager.default.contents(atPath: checkpoints),
+                      let document = try? JSONDecoder().decode(CheckpointDocument.self, from: data) else {
+                    say("\(checkpoints): not a checkpoint export")
+                    throw ExitCode(1)
+                }
+                given = document.checkpoints
+                if key == nil { key = document.publicKey.flatMap(CheckpointDocument.publicKey(hex:)) }
+            }
+            if key == nil, let secret = FileManager.default.contents(atPath: signingKey) {
+                key = CheckpointSigner(secret: Array(secret)).publicKey
+            }
+            let report = try await SQLiteStore.verify(path: database, checkpoints: given, publicKey: key) { checked, total in
                 if total >= 100_000 && checked % 100_000 == 0 {
-                    FileHandle.standardError.write(Data("verified \(checked)/\(total)\r".utf8))
+                    FileHandle.standardError.write(Data("verified \(checked)/\(total) records\r".utf8))
                 }
             }
             let rate = Int(report.recordsPerSecond)
+            let signatures = report.signaturesChecked ? "signatures checked" : "signatures NOT checked (no public key)"
             if let bad = report.firstBad {
-                print("TAMPERED: first bad record \(bad) (\(report.records) records checked, \(rate) records/s)")
+                say("TAMPERED: first bad record \(bad) (\(report.records) records checked, \(rate) records/s)")
                 throw ExitCode(1)
             }
-            print("ok: \(report.records) records in \(report.streams) stream(s), chain intact (\(rate) records/s)")
+            say("ok: \(report.records) records in \(report.streams) stream(s), chain intact, \(report.checkpoints) checkpoint(s) hold, \(signatures) (\(rate) records/s)")
         }
     }
 
@@ -54,6 +89,83 @@ struct LogCommand: AsyncParsableCommand {
             let store = try SQLiteStore(path: database, stream: stream, logger: Logger(label: "sharebroker.log"))
             let records = try await store.records(stream: stream).suffix(max(0, last))
             for record in records { print("#\(record.seq) \(record.kind) \(record.body)") }
+        }
+    }
+
+    struct Checkpoints: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print the signed checkpoints as JSON (keep a copy: `log verify --checkpoints` checks against it).")
+
+        @Option(help: "The SQLite database.")
+        var database: String = ".sharebroker/broker.sqlite"
+
+        @Option(help: "The checkpoint signing key file, to include the public key.")
+        var signingKey: String = ".sharebroker/checkpoint.key"
+
+        func run() async throws {
+            guard FileManager.default.fileExists(atPath: database) else {
+                say("\(database): no such database")
+                throw ExitCode(1)
+            }
+            let checkpoints = try await SQLiteStore.checkpoints(path: database)
+            let key = FileManager.default.contents(atPath: signingKey).map { CheckpointSigner(secret: Array($0)).publicKey }
+            say(String(decoding: CheckpointDocument(publicKey: key, checkpoints: checkpoints).encoded(), as: UTF8.self))
+        }
+    }
+
+    struct Seed: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Append N realistic share records through the real write path (for benchmarks).")
+
+        @Option(help: "The SQLite database.")
+        var database: String = ".sharebroker/broker.sqlite"
+
+        @Option(help: "About how many records to append (shares and their outcomes).")
+        var records: Int
+
+        @Option(help: "How many distinct subjects (default: records / 40).")
+        var subjects: Int?
+
+        @Option(help: "Spread the shares over this many past days.")
+        var days: Int = 30
+
+        @Option(help: "The log stream (node id).")
+        var stream: String = "node-1"
+
+        @Option(help: "Where the policy's adapters are.")
+        var adapters: String = "adapters"
+
+        @Option(help: "Where the policy's contracts are.")
+        var contracts: String = "contracts"
+
+        @Option(help: "The checkpoint signing key file (created if missing).")
+        var signingKey: String = ".sharebroker/checkpoint.key"
+
+        @Option(help: "Sign a checkpoint every this many records.")
+        var checkpointEvery: Int = 1000
+
+        func run() async throws {
+            let loaded = PolicyLoader.load(adapters: adapters, contracts: contracts)
+            guard let bundle = loaded.bundle else {
+                say("the policy has errors (sharebroker check)")
+                throw ExitCode(1)
+            }
+            var logger = Logger(label: "sharebroker.seed")
+            logger.logLevel = .warning
+            let store = try SQLiteStore(path: database, stream: stream, logger: logger)
+            let signer = CheckpointSigner(secret: try SecretResolver().keyOrCreate(.file(signingKey), defaultPath: signingKey))
+            store.enableCheckpoints(signer: signer, every: checkpointEvery)
+            let started = ContinuousClock.now
+            let written = try await LogSeeder.seed(
+                log: store, bundle: bundle, records: records, subjects: subjects ?? max(1, records / 40), days: days,
+                node: stream, fingerprinter: Fingerprinter(key: Array("seed-fingerprint-key".utf8))) { count in
+                    FileHandle.standardError.write(Data("seeded \(count) records\r".utf8))
+                }
+            try await store.checkpointNow()
+            try store.close()
+            let elapsed = ContinuousClock.now - started
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            say("seeded \(written) records in \(Int(seconds)) s (\(Int(Double(written) / max(seconds, 0.001))) records/s) into \(database)")
         }
     }
 }

@@ -80,13 +80,16 @@ struct Serve: AsyncParsableCommand {
         let fingerprintKey = try resolver.keyOrCreate(settings.log.fingerprintKey,
                                                       defaultPath: ".sharebroker/fingerprint.key")
         let revocationKey = try resolver.keyOrCreate(settings.revocation.key, defaultPath: ".sharebroker/revocation.key")
+        let signer = CheckpointSigner(secret: try resolver.keyOrCreate(settings.log.signingKey,
+                                                                       defaultPath: ".sharebroker/checkpoint.key"))
+        store.enableCheckpoints(signer: signer, every: settings.log.checkpointEvery)
 
         let upstream = try CurlUpstreamClient(
             options: CurlClientOptions(connectTimeout: .milliseconds(settings.limits.connectTimeoutMs),
                                        totalTimeout: .milliseconds(settings.limits.upstreamTimeoutMs),
                                        maxResponseBytes: settings.limits.maxResponseBytes),
             logger: logger)
-        let assembled = Assembly.gateway(config: settings, bundle: bundle, secrets: secrets, log: store, grants: store, revocations: store, queries: store,
+        let assembled = Assembly.gateway(config: settings, bundle: bundle, secrets: secrets, log: store, grants: store, revocations: store, queries: store, audit: store, checkpointSigner: signer,
                                          upstream: upstream, fingerprintKey: fingerprintKey, revocationKey: revocationKey,
                                          propagation: settings.propagation,
                                          ready: { (try? await store.count()) != nil }, logger: logger)
@@ -108,6 +111,9 @@ struct Serve: AsyncParsableCommand {
             try await group.run()
         } catch {
             logger.error("server stopped", metadata: ["error": "\(error)"])
+        }
+        do { try await store.checkpointNow() } catch {
+            logger.error("could not sign the closing checkpoint", metadata: ["error": "\(error.message)"])
         }
         await upstream.shutdown()
         await simulators?.shutdown()

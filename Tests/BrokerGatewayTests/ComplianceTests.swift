@@ -1,4 +1,5 @@
 import BrokerCurl
+import BrokerService
 import Foundation
 import Testing
 
@@ -126,6 +127,27 @@ import Testing
             #expect(rows.count == 29)
             #expect(rows.dropFirst().allSatisfy { $0.contains(",p1,allowed,") })
             #expect(!ndjson.text.contains("PAGE-") && !csv.text.contains("PAGE-"))
+        }
+    }
+
+    @Test func checkpointsArePublishedAndVerifyWithThePublicKey() async throws {
+        try await withBroker { broker in
+            _ = try await seed(broker)
+            let key = try await broker.call("GET", "/v1/log/public-key", token: nil)
+            #expect(key.status == 200 && key.json["algorithm"] as? String == "Ed25519")
+            let publicKey = try #require(CheckpointDocument.publicKey(hex: key.json["public_key"] as? String ?? ""))
+            let response = try await broker.call("GET", "/v1/log/checkpoints", token: Broker.complianceToken)
+            let document = try JSONDecoder().decode(CheckpointDocument.self, from: Data(response.body))
+            #expect(!document.checkpoints.isEmpty)
+            #expect(document.checkpoints.allSatisfy { $0.isSigned(by: publicKey) && $0.size % 5 == 0 })
+            let records = try await broker.records()
+            for checkpoint in document.checkpoints {
+                #expect(records.first { $0.seq == checkpoint.size }?.hash == checkpoint.head)
+            }
+            let verify = try await broker.call("GET", "/v1/log/verify", token: Broker.complianceToken)
+            #expect(verify.json["intact"] as? Bool == true && verify.json["signatures_checked"] as? Bool == true)
+            #expect(try await broker.call("GET", "/v1/log/checkpoints", token: Broker.shareToken).status == 403)
+            #expect(try await broker.call("GET", "/v1/log/verify", token: Broker.grantsToken).status == 403)
         }
     }
 }

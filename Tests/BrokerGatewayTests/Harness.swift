@@ -115,8 +115,10 @@ func withBroker<T: Sendable>(propagation: PropagationSettings = testPropagation,
     for client in config.clients { if case .token(let ref) = client.credential, case .literal(let v) = ref { secrets[ref] = v } }
 
     let store = try SQLiteStore(path: databasePath, stream: "node-1", logger: logger)
+    store.enableCheckpoints(signer: CheckpointSigner(secret: Array("test-signing-key".utf8)), every: 5)
     let client = try CurlUpstreamClient(options: CurlClientOptions(totalTimeout: .seconds(5)), logger: logger)
-    let assembled = Assembly.gateway(config: config, bundle: bundle, secrets: secrets, log: store, grants: store, revocations: store, queries: store,
+    let assembled = Assembly.gateway(config: config, bundle: bundle, secrets: secrets, log: store, grants: store, revocations: store, queries: store, audit: store,
+                                     checkpointSigner: CheckpointSigner(secret: Array("test-signing-key".utf8)),
                                      upstream: client, fingerprintKey: Array("test-fingerprint-key".utf8),
                                      revocationKey: Array("test-revocation-key".utf8), propagation: propagation, logger: logger)
     precondition(assembled.warnings.isEmpty, "\(assembled.warnings)")

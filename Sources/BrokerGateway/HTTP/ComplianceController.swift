@@ -1,5 +1,6 @@
 import BrokerCore
 import BrokerService
+@preconcurrency import Crypto
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -17,6 +18,9 @@ struct ComplianceController: Sendable {
     let queries: any ShareQueries
     let subjects: SubjectsController
     let fingerprinter: Fingerprinter
+    /// The log's checkpoints and verification, and the key that signs checkpoints.
+    let audit: (any LogAudit)?
+    let publicKey: Curve25519.Signing.PublicKey?
 
     static let filterNames: Set<String> = ["subject", "provider", "purpose", "category", "decision", "caller", "since",
                                            "until", "limit", "cursor", "fingerprint_of"]
@@ -31,11 +35,45 @@ struct ComplianceController: Sendable {
             _ = try subjects.requireRole(request, .compliance)
             return try await one(context.parameters.get("share_id") ?? "")
         }
+        router.get("/v1/log/public-key") { _, _ in
+            guard let publicKey else { throw Problem(status: 404, code: "not_configured", detail: "checkpoints are not signed") }
+            return SubjectsController.json(["algorithm": "Ed25519", "public_key": Hex.encode(Array(publicKey.rawRepresentation)),
+                                            "key_id": CheckpointSigner.keyID(of: publicKey)])
+        }
+        router.get("/v1/log/checkpoints") { request, _ in
+            _ = try subjects.requireRole(request, .compliance)
+            return try await checkpoints()
+        }
+        router.get("/v1/log/verify") { request, _ in
+            _ = try subjects.requireRole(request, .compliance)
+            return try await verify()
+        }
         router.get("/v1/subjects/:id/shares") { request, context in
             let subject = try SubjectsController.subjectID(context)
             try subjects.authorize(request, subject: subject)
             return try await history(request, subject: subject)
         }
+    }
+
+    func checkpoints() async throws -> Response {
+        guard let audit else { throw Problem(status: 404, code: "not_configured", detail: "the log has no checkpoints") }
+        let list: [Checkpoint]
+        do { list = try await audit.checkpoints() } catch { throw Problem.logUnavailable(error.message) }
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        return Response(status: .ok, headers: headers,
+                        body: .init(byteBuffer: ByteBuffer(data: CheckpointDocument(publicKey: publicKey, checkpoints: list).encoded())))
+    }
+
+    func verify() async throws -> Response {
+        guard let audit else { throw Problem(status: 404, code: "not_configured", detail: "the log cannot be verified here") }
+        let result: LogVerification
+        do { result = try await audit.verifyLog(publicKey: publicKey) } catch { throw Problem.logUnavailable(error.message) }
+        return SubjectsController.json([
+            "intact": result.firstBad == nil, "records": result.records, "streams": result.streams,
+            "checkpoints": result.checkpoints, "first_bad": result.firstBad ?? NSNull(),
+            "records_per_second": Int(result.recordsPerSecond), "signatures_checked": publicKey != nil,
+        ])
     }
 
     /// What was shared about one subject (for the subject themselves, or a `grants` client):

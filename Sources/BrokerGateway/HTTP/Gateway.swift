@@ -1,5 +1,6 @@
 import BrokerCore
 import BrokerCredentials
+@preconcurrency import Crypto
 import BrokerPayload
 import BrokerService
 import Foundation
@@ -23,6 +24,9 @@ public struct Gateway: Sendable {
     public let revocationWorker: RevocationWorker?
     /// End users' JWTs; `nil` when `users.jwt` is not configured.
     public let users: UserTokenVerifier?
+    /// Checkpoints and verification of the log, and the checkpoints' public key.
+    public let audit: (any LogAudit)?
+    public let checkpointKey: Curve25519.Signing.PublicKey?
     /// The compliance reads of the share log; `nil` leaves the compliance API out.
     public let queries: (any ShareQueries)?
     /// Per provider, the key that authenticates its cancellation notices.
@@ -34,10 +38,12 @@ public struct Gateway: Sendable {
     public init(pipeline: SharePipeline, grants: any GrantStore, authenticator: Authenticator, settings: GatewaySettings,
                 revocations: (any RevocationStore)? = nil, revocationWorker: RevocationWorker? = nil,
                 cancellationVerifiers: [String: AlipayRSA2.Verifier] = [:], queries: (any ShareQueries)? = nil, users: UserTokenVerifier? = nil,
+                audit: (any LogAudit)? = nil, checkpointKey: Curve25519.Signing.PublicKey? = nil,
                 now: @escaping @Sendable () -> Date = Date.init, ready: @escaping @Sendable () async -> Bool = { true }) {
         self.pipeline = pipeline; self.grants = grants; self.authenticator = authenticator; self.settings = settings
         self.revocations = revocations; self.revocationWorker = revocationWorker
         self.cancellationVerifiers = cancellationVerifiers; self.queries = queries; self.users = users
+        self.audit = audit; self.checkpointKey = checkpointKey
         self.now = now; self.ready = ready
     }
 
@@ -83,7 +89,8 @@ public struct Gateway: Sendable {
                                           fingerprinter: pipeline.fingerprinter, users: users, now: now)
         subjects.register(on: router)
         if let queries {
-            ComplianceController(queries: queries, subjects: subjects, fingerprinter: pipeline.fingerprinter).register(on: router)
+            ComplianceController(queries: queries, subjects: subjects, fingerprinter: pipeline.fingerprinter, audit: audit,
+                                 publicKey: checkpointKey).register(on: router)
         }
         if let revocations, let cache = grants as? SubjectContextCache {
             let controller = RevocationsController(store: revocations, cache: cache, subjects: subjects,

@@ -1,0 +1,37 @@
+import Foundation
+import Testing
+
+/// Issue 4: `log seed`, `log checkpoints` and `log verify --checkpoints` as a compliance officer uses them.
+@Suite(.serialized) struct LogVerifyCommandTests {
+    @Test func aRolledBackDatabaseIsCaughtByExportedCheckpoints() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sb-verify-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let root = CheckCommandTests.root.path
+        let seed = ["log", "seed", "--records", "300", "--checkpoint-every", "50",
+                    "--adapters", root + "/adapters", "--contracts", root + "/contracts"]
+        let first = try await offPool { try CheckCommandTests.run(seed, in: directory) }
+        #expect(first.status == 0 && first.output.contains("seeded"), "\(first.output)")
+        let database = directory.appendingPathComponent(".sharebroker/broker.sqlite")
+        let copy = directory.appendingPathComponent("old.sqlite")
+        try FileManager.default.copyItem(at: database, to: copy)
+        _ = try await offPool { try CheckCommandTests.run(seed, in: directory) }
+
+        let exported = try await offPool { try CheckCommandTests.run(["log", "checkpoints"], in: directory) }
+        #expect(exported.status == 0 && exported.output.contains("\"public_key\""))
+        try exported.output.write(to: directory.appendingPathComponent("checkpoints.json"), atomically: true, encoding: .utf8)
+
+        let current = try await offPool { try CheckCommandTests.run(["log", "verify", "--checkpoints", "checkpoints.json"], in: directory) }
+        #expect(current.status == 0, "\(current.output)")
+        #expect(current.output.contains("chain intact") && current.output.contains("signatures checked"))
+        #expect(current.output.contains("records/s"))
+
+        let alone = try await offPool { try CheckCommandTests.run(["log", "verify", "--database", "old.sqlite"], in: directory) }
+        #expect(alone.status == 0, "the old copy is consistent with itself")
+        let rolledBack = try await offPool {
+            try CheckCommandTests.run(["log", "verify", "--database", "old.sqlite", "--checkpoints", "checkpoints.json"], in: directory)
+        }
+        #expect(rolledBack.status != 0)
+        #expect(rolledBack.output.contains("TAMPERED") && rolledBack.output.contains("truncated or rolled back"), "\(rolledBack.output)")
+    }
+}
