@@ -76,3 +76,46 @@ extension SQLiteStore: ShareQueries {
                            record: row[3], outcome: row[7], outcomePosition: outcomePosition)
     }
 }
+
+extension SQLiteStore: SharingListSource {
+    public func sharingList(since: Date?, until: Date?) async throws(LogUnavailable) -> [SharingListRow] {
+        let from = since.map(Microseconds.from) ?? Int64.min
+        let to = until.map(Microseconds.from) ?? Int64.max
+        do {
+            return try await pool.read { db in
+                // One pass over the shares in the window and their fields: per provider, purpose,
+                // category and action, the shares, the subjects and the time span.
+                let rows = try Row.fetchAll(db, sql: """
+                    SELECT s.provider, s.purpose, json_extract(f.value, '$.category') AS category,
+                           json_extract(f.value, '$.action') AS action,
+                           count(DISTINCT s.share_id), count(DISTINCT s.subject), min(s.time_us), max(s.time_us)
+                    FROM share_log s, json_each(s.body, '$.fields') f
+                    WHERE s.kind = 'share' AND s.time_us >= ? AND s.time_us < ? AND s.purpose IS NOT NULL
+                      AND category IS NOT NULL
+                    GROUP BY s.provider, s.purpose, category, action
+                    """, arguments: [from, to])
+                var merged: [String: SharingListRow] = [:]
+                for row in rows {
+                    let provider: String = row[0], purpose: String = row[1], category: String = row[2]
+                    let action: String = row[3]
+                    let shares: Int = row[4], subjects: Int = row[5]
+                    let first = Microseconds.date(row[6]), last = Microseconds.date(row[7])
+                    let key = provider + "\u{0}" + purpose + "\u{0}" + category
+                    var entry = merged[key] ?? SharingListRow(provider: provider, purpose: purpose, category: category, sent: 0,
+                                                              stripped: 0, blocked: 0, subjects: 0, firstSeen: first, lastSeen: last)
+                    switch action {
+                    case "sent": entry.sent = shares; entry.subjects = subjects
+                    case "stripped": entry.stripped = shares
+                    default: entry.blocked = shares
+                    }
+                    entry.firstSeen = min(entry.firstSeen, first)
+                    entry.lastSeen = max(entry.lastSeen, last)
+                    merged[key] = entry
+                }
+                return Array(merged.values)
+            }
+        } catch {
+            throw LogUnavailable.sqlite(error, during: "building the sharing list")
+        }
+    }
+}

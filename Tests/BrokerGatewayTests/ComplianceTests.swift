@@ -150,4 +150,42 @@ import Testing
             #expect(try await broker.call("GET", "/v1/log/verify", token: Broker.grantsToken).status == 403)
         }
     }
+
+    @Test func theSharingListComesFromTrafficAndShowsDrift() async throws {
+        try await withBroker { broker in
+            _ = try await seed(broker)
+            // A share logged under an older contract (or a shadow run): precise location to the push provider.
+            let drifted = ShareEntry(shareID: "drift-1", time: Date(), node: "node-1", caller: "test-app", channel: .proxy,
+                                     provider: "huawei-push", operation: "send", purpose: Self.push, subject: "c3",
+                                     decision: .allowed, code: nil, reasons: [],
+                                     fields: [LoggedField(location: .body, path: "message.data.loc", category: "user.location.precise",
+                                                          action: .sent, reason: nil, fingerprint: "00")],
+                                     grantIDs: [], contractVersion: "2023-01-01", contractHash: nil, adapterHash: nil)
+            _ = try await broker.store.appendIntent(drifted)
+            let report = try await broker.call("GET", "/v1/reports/sharing-list", token: Broker.complianceToken)
+            #expect(report.status == 200)
+            let rows = report.json["rows"] as? [[String: Any]] ?? []
+            func row(_ provider: String, _ category: String) -> [String: Any]? {
+                rows.first { $0["provider"] as? String == provider && $0["category"] as? String == category }
+            }
+            let token = try #require(row("huawei-push", "user.device.push_token"))
+            #expect(token["sent"] as? Int == 3 && token["subjects"] as? Int == 1 && token["allowed_by_contract"] as? Bool == true)
+            let text = try #require(row("huawei-push", "user.content.notification"))
+            #expect(text["sent"] as? Int == 0 && text["stripped"] as? Int == 1 && text["drift"] as? Bool == false)
+            let code = try #require(row("wechat-login", "user.authorization.credentials"))
+            #expect(code["blocked"] as? Int == 1 && code["sent"] as? Int == 0)
+            let location = try #require(row("huawei-push", "user.location.precise"))
+            #expect(location["sent"] as? Int == 1 && location["allowed_by_contract"] as? Bool == false && location["drift"] as? Bool == true)
+            #expect(report.json["drift"] as? Int == 1)
+            #expect(!rows.contains { $0["category"] as? String == "system.operations" }, "only personal categories")
+
+            let csv = try await broker.call("GET", "/v1/reports/sharing-list", token: Broker.complianceToken,
+                                            headers: [("Accept", "text/csv")])
+            #expect(csv.text.hasPrefix("provider,purpose,category,sent"))
+            #expect(csv.text.contains("huawei-push,essential.service.notifications.push,user.location.precise,1,0,0,1,"))
+            let empty = try await broker.call("GET", "/v1/reports/sharing-list?since=2099-01-01T00:00:00Z", token: Broker.complianceToken)
+            #expect((empty.json["rows"] as? [[String: Any]])?.isEmpty == true)
+            #expect(try await broker.call("GET", "/v1/reports/sharing-list", token: Broker.grantsToken).status == 403)
+        }
+    }
 }

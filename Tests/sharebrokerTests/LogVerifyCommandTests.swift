@@ -26,6 +26,18 @@ import Testing
         #expect(current.output.contains("chain intact") && current.output.contains("signatures checked"))
         #expect(current.output.contains("records/s"))
 
+        let table = try await offPool {
+            try CheckCommandTests.run(["report", "sharing-list", "--adapters", root + "/adapters", "--contracts", root + "/contracts"],
+                                      in: directory)
+        }
+        #expect(table.status == 0 && table.output.contains("provider") && table.output.contains("huawei-push"), "\(table.output)")
+        #expect(table.output.contains("sent without a contract that allows it"))
+        let csv = try await offPool {
+            try CheckCommandTests.run(["report", "sharing-list", "--csv", "--adapters", root + "/adapters", "--contracts",
+                                       root + "/contracts"], in: directory)
+        }
+        #expect(csv.output.hasPrefix("provider,purpose,category,sent,stripped,blocked,subjects"))
+
         let alone = try await offPool { try CheckCommandTests.run(["log", "verify", "--database", "old.sqlite"], in: directory) }
         #expect(alone.status == 0, "the old copy is consistent with itself")
         let rolledBack = try await offPool {

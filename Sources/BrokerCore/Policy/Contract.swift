@@ -83,6 +83,11 @@ public struct Contract: Sendable {
     }
 
     /// True when some category listed for `purpose` covers `category`.
+    /// In force on `day`: from `effective` through `expires`, both inclusive.
+    public func isInForce(on day: CalendarDay) -> Bool {
+        effective <= day && (expires.map { day <= $0 } ?? true)
+    }
+
     public func allows(_ category: String, for purpose: String) -> Bool {
         guard let scope = purposes[purpose] else { return false }
         return scope.contains { Taxonomy.covers($0, category) }

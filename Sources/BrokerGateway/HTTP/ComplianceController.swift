@@ -35,6 +35,10 @@ struct ComplianceController: Sendable {
             _ = try subjects.requireRole(request, .compliance)
             return try await one(context.parameters.get("share_id") ?? "")
         }
+        router.get("/v1/reports/sharing-list") { request, _ in
+            _ = try subjects.requireRole(request, .compliance)
+            return try await sharingList(request)
+        }
         router.get("/v1/log/public-key") { _, _ in
             guard let publicKey else { throw Problem(status: 404, code: "not_configured", detail: "checkpoints are not signed") }
             return SubjectsController.json(["algorithm": "Ed25519", "public_key": Hex.encode(Array(publicKey.rawRepresentation)),
@@ -53,6 +57,52 @@ struct ComplianceController: Sendable {
             try subjects.authorize(request, subject: subject)
             return try await history(request, subject: subject)
         }
+    }
+
+    /// The third-party sharing list from real traffic, beside what the contracts in force allow.
+    func sharingList(_ request: Request) async throws -> Response {
+        var since: Date?, until: Date?
+        for (name, value) in request.uri.queryParameters {
+            guard name == "since" || name == "until" else {
+                throw Problem(status: 400, code: "invalid_query", detail: "unknown parameter \(name)")
+            }
+            guard let time = Self.parseTime(String(value)) else {
+                throw Problem(status: 400, code: "invalid_query", detail: "\(name) must be an RFC 3339 time")
+            }
+            if name == "since" { since = time } else { until = time }
+        }
+        let rows: [SharingListRow]
+        do { rows = try await queries.sharingList(since: since, until: until) } catch { throw Problem.logUnavailable(error.message) }
+        let entries = SharingList.build(rows, bundle: subjects.bundle, at: until ?? Date())
+        if request.headers[.accept]?.lowercased().contains("text/csv") == true {
+            var text = SharingList.csvHeader + "\r\n"
+            for entry in entries { text += Self.csvLine(entry) }
+            var headers = HTTPFields()
+            headers[.contentType] = "text/csv; charset=utf-8"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
+        }
+        var out: [String: Any] = ["rows": entries.map(Self.render)]
+        out["since"] = since.map { SubjectsController.iso.string(from: $0) } ?? NSNull()
+        out["until"] = until.map { SubjectsController.iso.string(from: $0) } ?? NSNull()
+        out["drift"] = entries.filter(\.drift).count
+        return SubjectsController.json(out)
+    }
+
+    static func render(_ entry: SharingList.Entry) -> [String: Any] {
+        [
+            "provider": entry.row.provider, "purpose": entry.row.purpose, "category": entry.row.category,
+            "sent": entry.row.sent, "stripped": entry.row.stripped, "blocked": entry.row.blocked,
+            "subjects": entry.row.subjects, "first_seen": SubjectsController.iso.string(from: entry.row.firstSeen),
+            "last_seen": SubjectsController.iso.string(from: entry.row.lastSeen),
+            "allowed_by_contract": entry.allowedByContract, "drift": entry.drift,
+        ]
+    }
+
+    static func csvLine(_ entry: SharingList.Entry) -> String {
+        [entry.row.provider, entry.row.purpose, entry.row.category, String(entry.row.sent), String(entry.row.stripped),
+         String(entry.row.blocked), String(entry.row.subjects), SubjectsController.iso.string(from: entry.row.firstSeen),
+         SubjectsController.iso.string(from: entry.row.lastSeen), String(entry.allowedByContract), String(entry.drift)]
+            .map(ShareCSV.escape).joined(separator: ",") + "\r\n"
     }
 
     func checkpoints() async throws -> Response {

@@ -71,9 +71,60 @@ public struct LoggedShare: Sendable, Hashable {
 }
 
 /// Compliance reads of the share log.
-public protocol ShareQueries: Sendable {
+public protocol ShareQueries: SharingListSource {
     /// Up to `limit` shares matching `filter`, in log order, strictly after `cursor`.
     func shares(_ filter: ShareFilter, after cursor: ShareCursor?, limit: Int) async throws(LogUnavailable) -> [LoggedShare]
     /// One share by id.
     func share(id: String) async throws(LogUnavailable) -> LoggedShare?
+}
+
+/// One row of the third-party sharing list, from real traffic: a provider, a purpose and
+/// a data category, with what the log saw of it.
+public struct SharingListRow: Sendable, Hashable {
+    public var provider: String
+    public var purpose: String
+    public var category: String
+    /// Shares that sent a field of this category; that stripped one; that blocked one.
+    public var sent: Int
+    public var stripped: Int
+    public var blocked: Int
+    /// Distinct subjects whose data of this category was sent.
+    public var subjects: Int
+    public var firstSeen: Date
+    public var lastSeen: Date
+
+    public init(provider: String, purpose: String, category: String, sent: Int, stripped: Int, blocked: Int, subjects: Int,
+                firstSeen: Date, lastSeen: Date) {
+        self.provider = provider; self.purpose = purpose; self.category = category; self.sent = sent
+        self.stripped = stripped; self.blocked = blocked; self.subjects = subjects; self.firstSeen = firstSeen
+        self.lastSeen = lastSeen
+    }
+}
+
+/// The sharing list's source: what the log holds, aggregated.
+public protocol SharingListSource: Sendable {
+    /// Every provider × purpose × category in shares between `since` and `until`.
+    func sharingList(since: Date?, until: Date?) async throws(LogUnavailable) -> [SharingListRow]
+}
+
+/// The third-party sharing list: the log's traffic beside what the contracts allow.
+public enum SharingList {
+    public struct Entry: Sendable, Hashable {
+        public var row: SharingListRow
+        /// The contract in force for the provider allows this category for this purpose.
+        public var allowedByContract: Bool
+        /// Sent although no contract in force covers it (drift: a shadow run, a contract change).
+        public var drift: Bool { !allowedByContract && row.sent > 0 }
+    }
+
+    /// Personal categories only (the taxonomy decides), each judged against the contract in force at `at`.
+    public static func build(_ rows: [SharingListRow], bundle: PolicyBundle, at date: Date) -> [Entry] {
+        rows.filter { bundle.taxonomy.categories[$0.category]?.personal ?? true }.map { row in
+            let contract = bundle.contracts[row.provider]
+            let inForce = contract.map { $0.isInForce(on: CalendarDay(date)) } ?? false
+            return Entry(row: row, allowedByContract: inForce && (contract?.allows(row.category, for: row.purpose) ?? false))
+        }.sorted { ($0.row.provider, $0.row.purpose, $0.row.category) < ($1.row.provider, $1.row.purpose, $1.row.category) }
+    }
+
+    public static let csvHeader = "provider,purpose,category,sent,stripped,blocked,subjects,first_seen,last_seen,allowed_by_contract,drift"
 }

@@ -1,0 +1,86 @@
+import ArgumentParser
+import BrokerCore
+import BrokerService
+import BrokerSQLite
+import Foundation
+import Logging
+
+/// `sharebroker report sharing-list`: the third-party sharing list from the share log.
+struct ReportCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "report", abstract: "Reports from the share log.", subcommands: [SharingListReport.self])
+
+    struct SharingListReport: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "sharing-list",
+            abstract: "Provider × purpose × category from real traffic, beside what the contracts in force allow.")
+
+        @Option(help: "The SQLite database.")
+        var database: String = ".sharebroker/broker.sqlite"
+
+        @Option(help: "From this time (RFC 3339), inclusive.")
+        var since: String?
+
+        @Option(help: "Until this time (RFC 3339), exclusive.")
+        var until: String?
+
+        @Flag(help: "Print CSV instead of a table.")
+        var csv = false
+
+        @Option(help: "Where the policy's adapters are.")
+        var adapters: String = "adapters"
+
+        @Option(help: "Where the policy's contracts are.")
+        var contracts: String = "contracts"
+
+        func run() async throws {
+            guard FileManager.default.fileExists(atPath: database) else {
+                say("\(database): no such database")
+                throw ExitCode(1)
+            }
+            let loaded = PolicyLoader.load(adapters: adapters, contracts: contracts)
+            guard let bundle = loaded.bundle else {
+                say("the policy has errors (sharebroker check)")
+                throw ExitCode(1)
+            }
+            func time(_ text: String?, _ name: String) throws -> Date? {
+                guard let text else { return nil }
+                let formatter = ISO8601DateFormatter()
+                guard let date = formatter.date(from: text) else {
+                    say("--\(name): not an RFC 3339 time (2026-01-31T00:00:00Z)")
+                    throw ExitCode(1)
+                }
+                return date
+            }
+            let from = try time(since, "since"), to = try time(until, "until")
+            var logger = Logger(label: "sharebroker.report")
+            logger.logLevel = .warning
+            let store = try SQLiteStore(path: database, stream: "node-1", logger: logger)
+            let entries = SharingList.build(try await store.sharingList(since: from, until: to), bundle: bundle, at: to ?? Date())
+            let day = { (date: Date) in String(ISO8601DateFormatter().string(from: date).prefix(10)) }
+            if csv {
+                say(SharingList.csvHeader)
+                for entry in entries {
+                    say([entry.row.provider, entry.row.purpose, entry.row.category, "\(entry.row.sent)", "\(entry.row.stripped)",
+                         "\(entry.row.blocked)", "\(entry.row.subjects)", ISO8601DateFormatter().string(from: entry.row.firstSeen),
+                         ISO8601DateFormatter().string(from: entry.row.lastSeen), "\(entry.allowedByContract)", "\(entry.drift)"]
+                        .joined(separator: ","))
+                }
+                return
+            }
+            let header = ["provider", "purpose", "category", "sent", "stripped", "blocked", "subjects", "first", "last", "contract"]
+            let rows = entries.map { entry in
+                [entry.row.provider, entry.row.purpose, entry.row.category, "\(entry.row.sent)", "\(entry.row.stripped)",
+                 "\(entry.row.blocked)", "\(entry.row.subjects)", day(entry.row.firstSeen), day(entry.row.lastSeen),
+                 entry.drift ? "DRIFT: not allowed" : (entry.allowedByContract ? "allowed" : "not allowed (none sent)")]
+            }
+            let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max() ?? 0 }
+            for line in [header] + rows {
+                say(line.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }
+                    .joined(separator: "  ").trimmingCharacters(in: .whitespaces))
+            }
+            let drift = entries.filter(\.drift).count
+            say("\(entries.count) rows; \(drift) sent without a contract that allows it")
+        }
+    }
+}
