@@ -205,6 +205,35 @@ enum SQLiteSchema {
                 ) STRICT;
                 """)
         }
+        migrator.registerMigration("v6-sharing-aggregates") { db in
+            // Derived from the share log (not part of the chain), kept in each intent's transaction, so the
+            // sharing list reads whole days from here instead of every record's fields. Personal fields only
+            // (those with a fingerprint). Rebuilt from the log for records written before.
+            try db.execute(sql: """
+                CREATE TABLE sharing_daily (
+                    day INTEGER NOT NULL, provider TEXT NOT NULL, purpose TEXT NOT NULL, category TEXT NOT NULL,
+                    action TEXT NOT NULL, shares INTEGER NOT NULL, first_us INTEGER NOT NULL, last_us INTEGER NOT NULL,
+                    PRIMARY KEY (day, provider, purpose, category, action)
+                ) STRICT, WITHOUT ROWID;
+                CREATE TABLE sharing_subjects (
+                    day INTEGER NOT NULL, provider TEXT NOT NULL, purpose TEXT NOT NULL, category TEXT NOT NULL,
+                    subject TEXT NOT NULL,
+                    PRIMARY KEY (day, provider, purpose, category, subject)
+                ) STRICT, WITHOUT ROWID;
+                INSERT INTO sharing_daily
+                    SELECT s.time_us / 86400000000, s.provider, s.purpose, json_extract(f.value, '$.category') AS c,
+                           json_extract(f.value, '$.action') AS a, count(DISTINCT s.share_id), min(s.time_us), max(s.time_us)
+                    FROM share_log s, json_each(s.body, '$.fields') f
+                    WHERE s.kind = 'share' AND s.purpose IS NOT NULL AND c IS NOT NULL
+                      AND json_extract(f.value, '$.fingerprint') IS NOT NULL
+                    GROUP BY 1, 2, 3, 4, 5;
+                INSERT OR IGNORE INTO sharing_subjects
+                    SELECT DISTINCT s.time_us / 86400000000, s.provider, s.purpose, json_extract(f.value, '$.category') AS c, s.subject
+                    FROM share_log s, json_each(s.body, '$.fields') f
+                    WHERE s.kind = 'share' AND s.purpose IS NOT NULL AND s.subject IS NOT NULL AND c IS NOT NULL
+                      AND json_extract(f.value, '$.action') = 'sent' AND json_extract(f.value, '$.fingerprint') IS NOT NULL;
+                """)
+        }
         return migrator
     }
 }

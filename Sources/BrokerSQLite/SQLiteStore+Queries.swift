@@ -78,35 +78,62 @@ extension SQLiteStore: ShareQueries {
 }
 
 extension SQLiteStore: SharingListSource {
+    /// Whole days inside the window come from the daily aggregates; the partial days at its
+    /// edges from the records themselves, so the answer is exact for any `since`/`until`.
     public func sharingList(since: Date?, until: Date?) async throws(LogUnavailable) -> [SharingListRow] {
-        let from = since.map(Microseconds.from) ?? Int64.min
-        let to = until.map(Microseconds.from) ?? Int64.max
+        let dayUs: Int64 = 86_400_000_000
+        let from = since.map(Microseconds.from) ?? Int64.min / 2
+        let to = until.map(Microseconds.from) ?? Int64.max / 2
+        // Full days [firstDay, lastDay]; the raw edges are [from, firstDay) and [lastDay + 1, to).
+        var firstDay = from >= 0 ? (from + dayUs - 1) / dayUs : from / dayUs
+        var lastDay = (to >= 0 ? to / dayUs : (to - dayUs + 1) / dayUs) - 1
+        if firstDay > lastDay { firstDay = Int64.max / dayUs; lastDay = firstDay - 1 }   // no full day: all raw
+        let edgeLow = (from, min(to, firstDay <= lastDay ? firstDay * dayUs : to))
+        let edgeHigh = firstDay <= lastDay ? ((lastDay + 1) * dayUs, to) : (to, to)
+        let raw = """
+            SELECT s.provider AS provider, s.purpose AS purpose, json_extract(f.value, '$.category') AS category,
+                   json_extract(f.value, '$.action') AS action, s.share_id AS share_id, s.subject AS subject, s.time_us AS time_us
+            FROM share_log s, json_each(s.body, '$.fields') f
+            WHERE s.kind = 'share' AND s.purpose IS NOT NULL AND json_extract(f.value, '$.fingerprint') IS NOT NULL
+              AND ((s.time_us >= ? AND s.time_us < ?) OR (s.time_us >= ? AND s.time_us < ?))
+            """
+        let dayArguments: [Int64] = [firstDay, lastDay, edgeLow.0, edgeLow.1, edgeHigh.0, edgeHigh.1]
         do {
             return try await pool.read { db in
-                // One pass over the shares in the window and their fields: per provider, purpose,
-                // category and action, the shares, the subjects and the time span.
-                let rows = try Row.fetchAll(db, sql: """
-                    SELECT s.provider, s.purpose, json_extract(f.value, '$.category') AS category,
-                           json_extract(f.value, '$.action') AS action,
-                           count(DISTINCT s.share_id), count(DISTINCT s.subject), min(s.time_us), max(s.time_us)
-                    FROM share_log s, json_each(s.body, '$.fields') f
-                    WHERE s.kind = 'share' AND s.time_us >= ? AND s.time_us < ? AND s.purpose IS NOT NULL
-                      AND category IS NOT NULL
-                    GROUP BY s.provider, s.purpose, category, action
-                    """, arguments: [from, to])
+                let counts = try Row.fetchAll(db, sql: """
+                    SELECT provider, purpose, category, action, sum(shares), min(first_us), max(last_us) FROM (
+                        SELECT provider, purpose, category, action, shares, first_us, last_us FROM sharing_daily
+                        WHERE day BETWEEN ? AND ?
+                        UNION ALL
+                        SELECT provider, purpose, category, action, count(DISTINCT share_id), min(time_us), max(time_us)
+                        FROM (\(raw)) WHERE category IS NOT NULL GROUP BY provider, purpose, category, action
+                    ) GROUP BY provider, purpose, category, action
+                    """, arguments: StatementArguments(dayArguments))
+                let subjects = try Row.fetchAll(db, sql: """
+                    SELECT provider, purpose, category, count(DISTINCT subject) FROM (
+                        SELECT provider, purpose, category, subject FROM sharing_subjects WHERE day BETWEEN ? AND ?
+                        UNION ALL
+                        SELECT provider, purpose, category, subject FROM (\(raw))
+                        WHERE category IS NOT NULL AND action = 'sent' AND subject IS NOT NULL
+                    ) GROUP BY provider, purpose, category
+                    """, arguments: StatementArguments(dayArguments))
+                var distinct: [String: Int] = [:]
+                for row in subjects {
+                    distinct[(row[0] as String) + "\u{0}" + (row[1] as String) + "\u{0}" + (row[2] as String)] = row[3]
+                }
                 var merged: [String: SharingListRow] = [:]
-                for row in rows {
+                for row in counts {
                     let provider: String = row[0], purpose: String = row[1], category: String = row[2]
-                    let action: String = row[3]
-                    let shares: Int = row[4], subjects: Int = row[5]
-                    let first = Microseconds.date(row[6]), last = Microseconds.date(row[7])
+                    let action: String = row[3], shares: Int = row[4]
+                    let first = Microseconds.date(row[5]), last = Microseconds.date(row[6])
                     let key = provider + "\u{0}" + purpose + "\u{0}" + category
                     var entry = merged[key] ?? SharingListRow(provider: provider, purpose: purpose, category: category, sent: 0,
-                                                              stripped: 0, blocked: 0, subjects: 0, firstSeen: first, lastSeen: last)
+                                                              stripped: 0, blocked: 0, subjects: distinct[key] ?? 0,
+                                                              firstSeen: first, lastSeen: last)
                     switch action {
-                    case "sent": entry.sent = shares; entry.subjects = subjects
-                    case "stripped": entry.stripped = shares
-                    default: entry.blocked = shares
+                    case "sent": entry.sent += shares
+                    case "stripped": entry.stripped += shares
+                    default: entry.blocked += shares
                     }
                     entry.firstSeen = min(entry.firstSeen, first)
                     entry.lastSeen = max(entry.lastSeen, last)

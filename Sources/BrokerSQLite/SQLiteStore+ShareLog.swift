@@ -168,13 +168,16 @@ extension SQLiteStore {
     private func appendIntent(_ entry: ShareEntry, revoked: Set<String>, _ insert: Statement, _ db: Database,
                               _ chain: inout ChainTip) throws -> IntentResult {
         if entry.decision != .blocked, !revoked.isEmpty, let grantID = entry.grantIDs.first(where: revoked.contains) {
-            let position = try append(LogRow(entry.fencedByRevocation()), insert, &chain)
+            let fenced = entry.fencedByRevocation()
+            let position = try append(LogRow(fenced), insert, &chain)
+            try aggregate(fenced, db)
             logger.notice("share refused by the revocation fence",
                           metadata: ["share.id": "\(entry.shareID)", "share.provider": "\(entry.provider)",
                                      "grant.id": "\(grantID)"])
             return .grantRevoked(grantID: grantID, position)
         }
         let position = try append(LogRow(entry), insert, &chain)
+        try aggregate(entry, db)
         if entry.decision != .blocked, !entry.grantIDs.isEmpty {
             // In the intent's transaction: a revoke either sees this share or the share saw the revoke.
             let link = try db.cachedStatement(sql: """
@@ -190,6 +193,29 @@ extension SQLiteStore {
             }
         }
         return .committed(position)
+    }
+
+    /// Counts the share in the sharing list's daily aggregates: once per personal category and
+    /// action, and its subject once per day for each category sent.
+    private func aggregate(_ entry: ShareEntry, _ db: Database) throws {
+        guard let purpose = entry.purpose else { return }
+        var seen: Set<String> = []
+        let time = Microseconds.from(entry.time)
+        let day = time / 86_400_000_000
+        for field in entry.fields where field.fingerprint != nil {
+            guard let category = field.category, seen.insert(category + "\u{0}" + field.action.rawValue).inserted else { continue }
+            try db.cachedStatement(sql: """
+                INSERT INTO sharing_daily (day, provider, purpose, category, action, shares, first_us, last_us)
+                VALUES (?, ?, ?, ?, ?, 1, ?, ?)
+                ON CONFLICT DO UPDATE SET shares = shares + 1, first_us = min(first_us, excluded.first_us),
+                                          last_us = max(last_us, excluded.last_us)
+                """).execute(arguments: [day, entry.provider, purpose, category, field.action.rawValue, time, time])
+            if field.action == .sent, let subject = entry.subject {
+                try db.cachedStatement(sql: """
+                    INSERT OR IGNORE INTO sharing_subjects (day, provider, purpose, category, subject) VALUES (?, ?, ?, ?, ?)
+                    """).execute(arguments: [day, entry.provider, purpose, category, subject])
+            }
+        }
     }
 
     /// The revoked grants among those the batch's allowed or redacted intents
