@@ -3,6 +3,7 @@
 
 SHELL := /bin/bash
 SWIFT ?= swift
+PORT ?= 8080
 APT_PACKAGES := libcurl4-openssl-dev libjson-c-dev libsqlite3-dev pkg-config curl
 
 .PHONY: deps build serve test check bench clean
@@ -26,7 +27,7 @@ build: deps
 
 ## serve: build and run the broker on the embedded default, in sandbox mode (see README)
 serve: build
-	$$($(SWIFT) build --show-bin-path)/sharebroker serve --sandbox
+	$$($(SWIFT) build --show-bin-path)/sharebroker serve --sandbox --port $(PORT)
 
 ## test: every test suite (XCTest and Swift Testing)
 test: deps
@@ -36,7 +37,7 @@ test: deps
 check: build
 	$$($(SWIFT) build --show-bin-path)/sharebroker check
 
-## bench: release-mode benchmarks (decision core, payload codecs, the gateway under wrk)
+## bench: release-mode benchmarks (decision core, payload codecs, log queries, revocation, the gateway under wrk)
 bench: deps
 	$(SWIFT) build -c release --product sharebroker-bench
 	$(SWIFT) build -c release --product sharebroker

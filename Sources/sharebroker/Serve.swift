@@ -62,6 +62,9 @@ struct Serve: AsyncParsableCommand {
             bundle = bundle.redirected(to: bases)
             for (name, value) in credentials.environment { extraSecrets[.env(name)] = value }
             settings.clients = Sandbox.clients(providers: Array(bundle.adapters.keys))
+            settings.userJWT = .init(issuer: Sandbox.userIssuer, audience: "sharebroker", algorithms: ["HS256"],
+                                     hs256Secret: .literal(Sandbox.userSecret))
+            extraSecrets[.literal(Sandbox.userSecret)] = Sandbox.userSecret
             for client in settings.clients { if case .token(let ref) = client.credential { secretReferences.append(ref) } }
         } else {
             for client in settings.clients { if case .token(let ref) = client.credential { secretReferences.append(ref) } }
@@ -142,6 +145,13 @@ enum Sandbox {
     static let shareToken = "demo-share-token"
     static let grantsToken = "demo-grants-token"
     static let complianceToken = "demo-compliance-token"
+    static let userIssuer = "https://sandbox.sharebroker.invalid"
+    static let userSecret = "demo-user-jwt-secret"
+    /// The walkthrough's end user, signed in: a token for subject u-1001 (valid until 2100).
+    static var userToken: String {
+        UserTokenVerifier(secret: Array(userSecret.utf8), issuer: userIssuer, audience: "sharebroker")
+            .mint(subject: "u-1001", expires: Date(timeIntervalSince1970: 4_102_444_800))
+    }
 
     static func clients(providers: [String]) -> [BrokerConfig.Client] {
         [
@@ -161,6 +171,8 @@ enum Sandbox {
               share token       \(shareToken)        (client demo-app, role share, all providers)
               grants token      \(grantsToken)       (client demo-accounts, role grants)
               compliance token  \(complianceToken)   (client demo-compliance, role compliance)
+              user token        \(userToken)
+                                (end user u-1001's JWT: their own grants and shares only)
             """)
         for simulator in simulators?.all ?? [] {
             say("  simulator \(simulator.provider.padding(toLength: 16, withPad: " ", startingAt: 0)) \(simulator.baseURL)")

@@ -1,3 +1,4 @@
+import BrokerFields
 @preconcurrency import Crypto
 import Foundation
 
@@ -56,6 +57,19 @@ public struct UserTokenVerifier: Sendable {
             }
         }
         return .success(subject)
+    }
+
+    /// A token this verifier accepts (HS256 is symmetric): for the sandbox's demo user.
+    public func mint(subject: String, expires: Date) -> String {
+        func encode(_ data: Data) -> String {
+            data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+                .replacingOccurrences(of: "=", with: "")
+        }
+        let header = encode(Data(#"{"alg":"HS256","typ":"JWT"}"#.utf8))
+        let claims = encode(Data(("{\"aud\":" + JSONText.quoted(audience) + ",\"exp\":" + String(Int(expires.timeIntervalSince1970))
+            + ",\"iss\":" + JSONText.quoted(issuer) + ",\"sub\":" + JSONText.quoted(subject) + "}").utf8))
+        let mac = HMAC<SHA256>.authenticationCode(for: Data((header + "." + claims).utf8), using: key)
+        return header + "." + claims + "." + encode(Data(mac))
     }
 
     static func base64url(_ text: Substring) -> Data? {
