@@ -7,14 +7,10 @@ struct Check: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Validate adapters/ and contracts/: shape, vocabulary, pairs, scopes, paths, credential references.")
 
-    @Option(help: "The adapters folder.")
-    var adapters: String = "adapters"
-
-    @Option(help: "The contracts folder (holds taxonomy.yaml).")
-    var contracts: String = "contracts"
+    @OptionGroup var policy: PolicyOptions
 
     func run() throws {
-        let result = PolicyLoader.load(adapters: adapters, contracts: contracts)
+        let result = PolicyLoader.load(adapters: policy.adapters, contracts: policy.contracts)
         for issue in result.issues {
             print(issue.description)
         }

@@ -132,11 +132,7 @@ struct LogCommand: AsyncParsableCommand {
         @Option(help: "The log stream (node id).")
         var stream: String = "node-1"
 
-        @Option(help: "Where the policy's adapters are.")
-        var adapters: String = "adapters"
-
-        @Option(help: "Where the policy's contracts are.")
-        var contracts: String = "contracts"
+        @OptionGroup var policy: PolicyOptions
 
         @Option(help: "The checkpoint signing key file (created if missing).")
         var signingKey: String = ".sharebroker/checkpoint.key"
@@ -145,11 +141,7 @@ struct LogCommand: AsyncParsableCommand {
         var checkpointEvery: Int = 1000
 
         func run() async throws {
-            let loaded = PolicyLoader.load(adapters: adapters, contracts: contracts)
-            guard let bundle = loaded.bundle else {
-                say("the policy has errors (sharebroker check)")
-                throw ExitCode(1)
-            }
+            let bundle = try policy.bundle()
             var logger = Logger(label: "sharebroker.seed")
             logger.logLevel = .warning
             let store = try SQLiteStore(path: database, stream: stream, logger: logger)

@@ -27,22 +27,14 @@ struct ReportCommand: AsyncParsableCommand {
         @Flag(help: "Print CSV instead of a table.")
         var csv = false
 
-        @Option(help: "Where the policy's adapters are.")
-        var adapters: String = "adapters"
-
-        @Option(help: "Where the policy's contracts are.")
-        var contracts: String = "contracts"
+        @OptionGroup var policy: PolicyOptions
 
         func run() async throws {
             guard FileManager.default.fileExists(atPath: database) else {
                 say("\(database): no such database")
                 throw ExitCode(1)
             }
-            let loaded = PolicyLoader.load(adapters: adapters, contracts: contracts)
-            guard let bundle = loaded.bundle else {
-                say("the policy has errors (sharebroker check)")
-                throw ExitCode(1)
-            }
+            let bundle = try policy.bundle()
             func time(_ text: String?, _ name: String) throws -> Date? {
                 guard let text else { return nil }
                 let formatter = ISO8601DateFormatter()
