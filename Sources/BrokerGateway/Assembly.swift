@@ -47,14 +47,20 @@ public enum Assembly {
                 warnings.append("provider \(adapter.provider): upstream \(adapter.upstream) is not TLS and not on loopback")
             }
         }
-        var verifiers: [String: AlipayRSA2.Verifier] = [:]
+        var verifiers: [String: CancellationCheck] = [:]
         for adapter in bundle.adapters.values.sorted(by: { $0.provider < $1.provider }) {
             guard let cancellation = adapter.cancellation else { continue }
             guard let key = secrets[cancellation.publicKey], !key.isEmpty else {
                 warnings.append("provider \(adapter.provider): cancellation notices are refused (\(cancellation.publicKey) is not set)")
                 continue
             }
-            do { verifiers[adapter.provider] = try AlipayRSA2.Verifier(publicKey: key) } catch {
+            var appID: String?
+            switch adapter.credentials.parameters["app_id"] {
+            case .text(let text)?: appID = text
+            case .secret(let reference)?: appID = secrets[reference]
+            default: appID = nil
+            }
+            do { verifiers[adapter.provider] = CancellationCheck(verifier: try AlipayRSA2.Verifier(publicKey: key), appID: appID) } catch {
                 warnings.append("provider \(adapter.provider): cancellation notices are refused: \(error.message)")
             }
         }

@@ -59,14 +59,12 @@ extension SQLiteStore: RevocationStore {
                        arguments: [at, ids])
         try db.execute(sql: "INSERT INTO revocations (id, subject_id, grant_ids, created_at) VALUES (?, ?, ?, ?)",
                        arguments: [command.revocationID, command.subject, ids, at])
-        // Every share made under the grants, except those whose outcome proves nothing was delivered.
+        // Every share made under the grants. Even a failed upstream call may have delivered the
+        // request before failing (a reset after sending), and a deletion of what never arrived is harmless.
         try db.execute(sql: """
             INSERT OR IGNORE INTO revocation_shares (revocation_id, share_id, provider)
             SELECT ?, sg.share_id, sg.provider FROM share_grants sg
             WHERE sg.grant_id IN (SELECT value FROM json_each(?))
-              AND NOT EXISTS (SELECT 1 FROM share_log o WHERE o.share_id = sg.share_id AND o.kind = 'outcome'
-                              AND json_extract(o.body, '$.result') = 'error'
-                              AND json_extract(o.body, '$.error') = 'upstream_unreachable')
             """, arguments: [command.revocationID, ids])
         let providers = try String.fetchAll(db, sql: "SELECT DISTINCT provider FROM revocation_shares WHERE revocation_id = ? ORDER BY provider",
                                             arguments: [command.revocationID])
@@ -154,7 +152,9 @@ extension SQLiteStore: RevocationStore {
             return try await pool.read { db in
                 try Row.fetchAll(db, sql: """
                     SELECT j.revocation_id, j.provider, j.status, j.attempts, j.next_attempt_at, j.last_error, j.updated_at,
-                           r.subject_id
+                           r.subject_id,
+                           (SELECT group_concat(rs.share_id, char(31)) FROM revocation_shares rs
+                            WHERE rs.revocation_id = j.revocation_id AND rs.provider = j.provider) AS shares
                     FROM revocation_jobs j JOIN revocations r ON r.id = j.revocation_id
                     WHERE j.status IN ('pending', 'sent') AND j.next_attempt_at <= ?
                     ORDER BY j.next_attempt_at LIMIT ?
@@ -162,7 +162,8 @@ extension SQLiteStore: RevocationStore {
                     PropagationJob(revocationID: row["revocation_id"], provider: row["provider"], subject: row["subject_id"],
                                    status: PropagationStatus(rawValue: row["status"]) ?? .pending, attempts: row["attempts"],
                                    nextAttemptAt: (row["next_attempt_at"] as Int64?).map(Microseconds.date),
-                                   lastError: row["last_error"], updatedAt: Microseconds.date(row["updated_at"]), shareIDs: [])
+                                   lastError: row["last_error"], updatedAt: Microseconds.date(row["updated_at"]),
+                                   shareIDs: (row["shares"] as String?)?.split(separator: "\u{1F}").map(String.init) ?? [])
                 }
             }
         } catch {
@@ -202,8 +203,10 @@ extension SQLiteStore: RevocationStore {
         switch try await submit(.statement { db in
             try db.execute(sql: """
                 UPDATE revocation_jobs SET status = 'sent', attempts = attempts + 1, next_attempt_at = ?, updated_at = ?
-                WHERE revocation_id = ? AND provider = ?
-                """, arguments: [lease, at, revocationID, provider])
+                WHERE revocation_id = ? AND provider = ? AND status IN ('pending', 'sent') AND next_attempt_at <= ?
+                """, arguments: [lease, at, revocationID, provider, at])
+            // Claimed by someone else (another node), or finished meanwhile: not ours to attempt.
+            guard db.changesCount == 1 else { return 0 }
             let attempt = try Int.fetchOne(db, sql: "SELECT attempts FROM revocation_jobs WHERE revocation_id = ? AND provider = ?",
                                            arguments: [revocationID, provider]) ?? 1
             try db.execute(sql: """
@@ -280,8 +283,16 @@ extension SQLiteStore: RevocationStore {
         }
         try db.execute(sql: """
             UPDATE revocation_jobs SET status = ?, next_attempt_at = ?, last_error = ?, updated_at = ?
-            WHERE revocation_id = ? AND provider = ?
-            """, arguments: [status.rawValue, next, error, at, job.revocationID, job.provider])
+            WHERE revocation_id = ? AND provider = ? AND attempts = ?
+            """, arguments: [status.rawValue, next, error, at, job.revocationID, job.provider, command.attempt])
+        // A later attempt owns the job now (this one outlived its lease): record it, change nothing else.
+        guard db.changesCount == 1 else {
+            try db.execute(sql: """
+                UPDATE revocation_attempts SET finished_at = ?, result = ?, error = ?, calls = ?
+                WHERE revocation_id = ? AND provider = ? AND attempt = ?
+                """, arguments: [at, resultText, error, command.calls, job.revocationID, job.provider, command.attempt])
+            return
+        }
         try db.execute(sql: """
             UPDATE revocation_attempts SET finished_at = ?, result = ?, error = ?, calls = ?
             WHERE revocation_id = ? AND provider = ? AND attempt = ?
@@ -327,7 +338,13 @@ extension SQLiteStore: RevocationStore {
     public func purgeExpiredKeys(at time: Date) async throws(LogUnavailable) -> Int {
         do {
             return try await pool.write { db in
-                try db.execute(sql: "DELETE FROM revocation_keys WHERE expires_at <= ?", arguments: [Microseconds.from(time)])
+                // Past retention, unless an unfinished revocation still needs them.
+                try db.execute(sql: """
+                    DELETE FROM revocation_keys WHERE expires_at <= ? AND NOT EXISTS (
+                        SELECT 1 FROM revocation_shares rs JOIN revocation_jobs j
+                          ON j.revocation_id = rs.revocation_id AND j.provider = rs.provider
+                        WHERE rs.share_id = revocation_keys.share_id AND j.status IN ('pending', 'sent'))
+                    """, arguments: [Microseconds.from(time)])
                 return db.changesCount
             }
         } catch {
@@ -335,13 +352,16 @@ extension SQLiteStore: RevocationStore {
         }
     }
 
-    public func grants(provider: String, accountFingerprint: String) async throws(LogUnavailable) -> [(subject: String, grantID: String)] {
+    public func grants(provider: String, accountFingerprint: String,
+                       grantedBefore: Date) async throws(LogUnavailable) -> [(subject: String, grantID: String)] {
+        let before = Microseconds.from(grantedBefore)
         do {
             return try await pool.read { db in
                 try Row.fetchAll(db, sql: """
                     SELECT subject_id, id FROM grants
-                    WHERE provider = ? AND account_fingerprint = ? AND revoked_at IS NULL ORDER BY granted_at
-                    """, arguments: [provider, accountFingerprint]).map { (subject: $0[0], grantID: $0[1]) }
+                    WHERE provider = ? AND account_fingerprint = ? AND revoked_at IS NULL AND granted_at <= ?
+                    ORDER BY granted_at
+                    """, arguments: [provider, accountFingerprint, before]).map { (subject: $0[0], grantID: $0[1]) }
             }
         } catch {
             throw LogUnavailable.sqlite(error, during: "finding grants by provider account")

@@ -86,6 +86,24 @@ import Testing
             let again = try await broker.call("POST", "/v1/providers/alipay-login/cancellations", token: nil,
                                               headers: [("Content-Type", "application/x-www-form-urlencoded")], body: genuine)
             #expect(again.status == 200 && again.text == "success")
+            // The user logs in again and links a new grant: replaying the old notice does not touch it.
+            try await Task.sleep(for: .milliseconds(1100))   // cancel_time has one-second resolution
+            let relinked = try await grant(broker, "a2", account: account)
+            let replay = try await broker.call("POST", "/v1/providers/alipay-login/cancellations", token: nil,
+                                               headers: [("Content-Type", "application/x-www-form-urlencoded")], body: genuine)
+            #expect(replay.text == "success")
+            let after = try await broker.call("GET", "/v1/subjects/a2/grants", token: Broker.grantsToken)
+            #expect((after.json["grants"] as? [[String: Any]])?.first { $0["id"] as? String == relinked }?["status"] as? String == "active")
+            // Values that could regroup a signed text, and oversized notices, are refused before any signature work.
+            let regrouped = try await broker.call("POST", "/v1/providers/alipay-login/cancellations", token: nil,
+                                                  headers: [("Content-Type", "application/x-www-form-urlencoded")],
+                                                  body: genuine + "&x=a%26b%3Dc")
+            #expect(regrouped.status == 400)
+            let huge = try await broker.call("POST", "/v1/providers/alipay-login/cancellations", token: nil,
+                                             headers: [("Content-Type", "application/x-www-form-urlencoded")],
+                                             body: String(repeating: "a", count: 20_000))
+            #expect(huge.status == 413)
+
             let nobody = try await broker.call("POST", "/v1/providers/alipay-login/cancellations", token: nil,
                                                headers: [("Content-Type", "application/x-www-form-urlencoded")],
                                                body: alipay.alipayCancellationNotice(userID: "2088999999999999") ?? "")

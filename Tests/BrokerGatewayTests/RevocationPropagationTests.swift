@@ -1,5 +1,6 @@
 import BrokerCurl
 import BrokerTesting
+import GRDB
 import Foundation
 import Testing
 
@@ -67,6 +68,23 @@ import Testing
             let status = try await broker.call("GET", "/v1/revocations/\(id)", token: Broker.grantsToken)
             #expect(!status.text.contains("TOKEN-") && !revoke.text.contains("TOKEN-"))
             #expect(try await broker.store.verify().firstBad == nil)
+        }
+    }
+
+    @Test func sharesWithoutKeysLeaveTheJobToAPerson() async throws {
+        try await withBroker { broker in
+            let grant = try await broker.grant("p4", provider: "huawei-push", purpose: Self.push)
+            _ = try await send(broker, subject: "p4", app: "10086", tokens: ["KEYED-1"])
+            let purged = try await send(broker, subject: "p4", app: "10086", tokens: ["PURGED-2"])
+            // This share's keys are gone, as after its contract's retention.
+            let queue = try DatabaseQueue(path: broker.databasePath)
+            try await queue.write { db in try db.execute(sql: "DELETE FROM revocation_keys WHERE share_id = ?", arguments: [purged]) }
+            try await queue.close()
+            let revoke = try await broker.call("DELETE", "/v1/subjects/p4/grants/\(grant)", token: Broker.grantsToken)
+            let id = try #require(revoke.json["revocation_id"] as? String)
+            let job = try await waitFor(broker, id, provider: "huawei-push", status: "manual_required")
+            #expect((job["last_error"] as? String)?.contains("1 share(s) have no usable revocation keys") == true)
+            #expect(broker.simulator("huawei-push").tokenDeletionCalls().map(\.token) == ["KEYED-1"], "what could be sent was")
         }
     }
 

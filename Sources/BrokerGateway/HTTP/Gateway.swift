@@ -30,14 +30,14 @@ public struct Gateway: Sendable {
     /// The compliance reads of the share log; `nil` leaves the compliance API out.
     public let queries: (any ShareQueries)?
     /// Per provider, the key that authenticates its cancellation notices.
-    public let cancellationVerifiers: [String: AlipayRSA2.Verifier]
+    public let cancellationVerifiers: [String: CancellationCheck]
     /// `/readyz`: true when the store answers and the policy is loaded.
     public let ready: @Sendable () async -> Bool
     let now: @Sendable () -> Date
 
     public init(pipeline: SharePipeline, grants: any GrantStore, authenticator: Authenticator, settings: GatewaySettings,
                 revocations: (any RevocationStore)? = nil, revocationWorker: RevocationWorker? = nil,
-                cancellationVerifiers: [String: AlipayRSA2.Verifier] = [:], queries: (any ShareQueries)? = nil, users: UserTokenVerifier? = nil,
+                cancellationVerifiers: [String: CancellationCheck] = [:], queries: (any ShareQueries)? = nil, users: UserTokenVerifier? = nil,
                 audit: (any LogAudit)? = nil, checkpointKey: Curve25519.Signing.PublicKey? = nil,
                 now: @escaping @Sendable () -> Date = Date.init, ready: @escaping @Sendable () async -> Bool = { true }) {
         self.pipeline = pipeline; self.grants = grants; self.authenticator = authenticator; self.settings = settings
@@ -97,7 +97,7 @@ public struct Gateway: Sendable {
                                                    bundle: pipeline.bundle, worker: revocationWorker, now: now)
             controller.register(on: router)
             CancellationsController(revocations: controller, verifiers: cancellationVerifiers,
-                                    fingerprinter: pipeline.fingerprinter, maxBodyBytes: 65_536, logger: pipeline.logger)
+                                    fingerprinter: pipeline.fingerprinter, logger: pipeline.logger)
                 .register(on: router)
         }
         return router

@@ -19,9 +19,11 @@ import NIOCore
 /// when no grant matches, so a notice cannot be used to probe for accounts.
 struct CancellationsController: Sendable {
     let revocations: RevocationsController
-    let verifiers: [String: AlipayRSA2.Verifier]
+    let verifiers: [String: CancellationCheck]
     let fingerprinter: Fingerprinter
-    let maxBodyBytes: Int
+    /// Notices are small: a larger body is refused before any parsing or signature work.
+    let maxBodyBytes = 16_384
+    static let maxParameters = 32
     let logger: Logger
 
     func register(on router: Router<BrokerRequestContext>) {
@@ -31,7 +33,7 @@ struct CancellationsController: Sendable {
     }
 
     func receive(_ request: Request, provider: String) async throws -> Response {
-        guard let spec = revocations.bundle.adapters[provider]?.cancellation, let verifier = verifiers[provider] else {
+        guard let spec = revocations.bundle.adapters[provider]?.cancellation, let check = verifiers[provider] else {
             throw Problem(status: 404, code: "cancellation_not_supported",
                           detail: "provider \(provider) sends no cancellation notices to this broker")
         }
@@ -46,10 +48,17 @@ struct CancellationsController: Sendable {
             throw Problem(status: 413, code: "body_too_large", detail: "the body is over \(maxBodyBytes) bytes")
         }
         guard let text = String(validating: buffer.readableBytesView, as: UTF8.self),
+              text.utf8.reduce(0, { $0 + ($1 == UInt8(ascii: "&") ? 1 : 0) }) < Self.maxParameters,
               let parameters = AlipayRSA2.formPairs(text) else {
-            throw Problem(status: 400, code: "malformed_body", detail: "the notice is not a valid form")
+            throw Problem(status: 400, code: "malformed_body", detail: "the notice is not a valid form of at most \(Self.maxParameters) parameters")
         }
-        guard verifier.verify(parameters) else {
+        // The signed text joins `k=v` with `&` unescaped: a value holding `&` or `=` could regroup
+        // another signed text into different parameters. No genuine notice value holds either
+        // (`sign` itself, Base64 with `=` padding, is not part of the signed text).
+        guard !parameters.contains(where: { $0.name != "sign" && ($0.value.contains("&") || $0.value.contains("=")) }) else {
+            throw Problem(status: 400, code: "malformed_body", detail: "a notice value holds '&' or '='")
+        }
+        guard check.verifier.verify(parameters) else {
             logger.warning("cancellation notice with a bad signature refused", metadata: ["provider": "\(provider)"])
             throw Problem(status: 401, code: "notice_unverified", detail: "the notice's signature does not verify")
         }
@@ -60,10 +69,21 @@ struct CancellationsController: Sendable {
         guard let account = Self.account(spec.account, in: parameters), !account.isEmpty else {
             throw Problem(status: 400, code: "malformed_body", detail: "the notice does not name the user (\(spec.account.joined(separator: ".")))")
         }
+        // It must be about this app, and it revokes only what was granted before the user cancelled:
+        // a replayed old notice cannot revoke a grant made at a later login.
+        if let appID = check.appID {
+            let inner = Self.account(["biz_content", "app_id"], in: parameters)
+            guard parameters.first(where: { $0.name == "app_id" })?.value == appID, inner == nil || inner == appID else {
+                throw Problem(status: 400, code: "unexpected_notice", detail: "the notice is for another app")
+            }
+        }
+        guard let cancelled = Self.account(["biz_content", "cancel_time"], in: parameters).flatMap(Self.parseAlipayTime) else {
+            throw Problem(status: 400, code: "malformed_body", detail: "the notice has no cancel_time")
+        }
         let fingerprint = SubjectsController.accountFingerprint(fingerprinter, provider: provider, account: account)
         let revoked: Int
         do {
-            revoked = try await revokeGrants(provider: provider, accountFingerprint: fingerprint)
+            revoked = try await revokeGrants(provider: provider, accountFingerprint: fingerprint, before: cancelled)
         } catch {
             throw Problem.logUnavailable(error.message)   // the provider retries the notice
         }
@@ -73,14 +93,24 @@ struct CancellationsController: Sendable {
     }
 
     /// Revokes every active grant of the account; returns how many.
-    func revokeGrants(provider: String, accountFingerprint: String) async throws(LogUnavailable) -> Int {
+    func revokeGrants(provider: String, accountFingerprint: String, before: Date) async throws(LogUnavailable) -> Int {
         var revoked = 0
-        for match in try await revocations.store.grants(provider: provider, accountFingerprint: accountFingerprint) {
+        for match in try await revocations.store.grants(provider: provider, accountFingerprint: accountFingerprint,
+                                                        grantedBefore: before) {
             if case .success = try await revocations.revoke(match.subject, .grant(match.grantID), origin: "provider") {
                 revoked += 1
             }
         }
         return revoked
+    }
+
+    /// Alipay's `yyyy-MM-dd HH:mm:ss`, China time.
+    static func parseAlipayTime(_ text: String) -> Date? {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "Asia/Shanghai")
+        formatter.dateFormat = "yyyy-MM-dd HH:mm:ss"
+        return formatter.date(from: text)
     }
 
     /// `param`, or `param.key` inside the JSON document `param` holds.
@@ -90,4 +120,13 @@ struct CancellationsController: Sendable {
         let object = (try? JSONSerialization.jsonObject(with: Data(value.utf8))) as? [String: Any]
         return object?[path[1]] as? String
     }
+}
+
+/// How one provider's cancellation notices are checked: the signature, and the app they must be about.
+public struct CancellationCheck: Sendable {
+    public var verifier: AlipayRSA2.Verifier
+    /// The app id the broker calls the provider as (from the adapter's credentials), when it has one.
+    public var appID: String?
+
+    public init(verifier: AlipayRSA2.Verifier, appID: String?) { self.verifier = verifier; self.appID = appID }
 }

@@ -154,6 +154,7 @@ public final class RevocationWorker: Service, Sendable {
         do {
             let started = now()
             let attempt = try await store.beginAttempt(job, at: started, leaseUntil: started.addingTimeInterval(settings.lease.seconds))
+            guard attempt > 0 else { return }
             logger[metadataKey: "revocation.attempt"] = .string("\(attempt)")
             let (result, calls) = await propagate(job, attempt: attempt, logger: logger)
             try await store.finishAttempt(job, attempt: attempt, result, calls: calls, at: now())
@@ -189,8 +190,14 @@ public final class RevocationWorker: Service, Sendable {
         }
         var shares: [[String: [String]]] = []
         var unreadable = 0
+        // Shares of the job with no stored keys (never carried any, or past retention), and shares whose keys render no call.
+        var uncovered = job.shareIDs.filter { sealed[$0] == nil }.count
         for shareID in sealed.keys.sorted() {
-            do { shares.append(try vault.open(sealed[shareID]!, shareID: shareID)) } catch { unreadable += 1 }
+            do {
+                let keys = try vault.open(sealed[shareID]!, shareID: shareID)
+                if spec.calls(forShares: [keys]).isEmpty { uncovered += 1 }
+                shares.append(keys)
+            } catch { unreadable += 1 }
         }
         if unreadable > 0 {
             logger.error("revocation keys that do not open under the configured key (was revocation.key changed?)",
@@ -240,6 +247,10 @@ public final class RevocationWorker: Service, Sendable {
             }
         }
         switch failure {
+        case nil where unreadable + uncovered > 0:
+            // What could be sent was acknowledged; the rest must be asked for by hand.
+            return (.manualRequired(reason: "\(calls.count) deletion call(s) acknowledged; \(unreadable + uncovered) share(s) have no usable revocation keys (never carried, past retention, or unreadable)"),
+                    calls.count)
         case nil: return (.acknowledged, calls.count)
         case .permanent(let message)?: return (.failed(error: message), calls.count)
         case .retryable(let message)?: return (retry(attempt, message), calls.count)

@@ -121,7 +121,8 @@ public protocol RevocationStore: Sendable {
     func nextDueTime() async throws(LogUnavailable) -> Date?
     /// Makes jobs left `sent` by a stopped broker due now (run at start, single node).
     func resumeInterruptedJobs(at time: Date) async throws(LogUnavailable) -> Int
-    /// Records the start of an attempt (status `sent`, attempts + 1, leased until `leaseUntil`); returns the attempt number.
+    /// Claims the job and records the start of an attempt (status `sent`, attempts + 1, leased until
+    /// `leaseUntil`); returns the attempt number, or 0 when the job was not due or is claimed elsewhere.
     func beginAttempt(_ job: PropagationJob, at time: Date, leaseUntil: Date) async throws(LogUnavailable) -> Int
     /// share id → sealed revocation keys, for the job's shares that still have them.
     func sealedKeys(revocationID: String, provider: String) async throws(LogUnavailable) -> [String: [UInt8]]
@@ -135,9 +136,10 @@ public protocol RevocationStore: Sendable {
                        at time: Date) async throws(LogUnavailable)
     /// Every attempt of a job: (attempt, time, result text), oldest first.
     func attempts(revocationID: String, provider: String) async throws(LogUnavailable) -> [PropagationAttempt]
-    /// Active grants for `provider` created with a `provider_account` whose fingerprint is `accountFingerprint`:
-    /// (subject, grant id) pairs, for a provider's cancellation notice.
-    func grants(provider: String, accountFingerprint: String) async throws(LogUnavailable) -> [(subject: String, grantID: String)]
+    /// Active grants for `provider` created with a `provider_account` whose fingerprint is `accountFingerprint`,
+    /// granted at or before `grantedBefore`: (subject, grant id) pairs, for a provider's cancellation notice.
+    func grants(provider: String, accountFingerprint: String,
+                grantedBefore: Date) async throws(LogUnavailable) -> [(subject: String, grantID: String)]
     /// Deletes revocation keys whose contract retention has passed; returns how many shares' keys went.
     func purgeExpiredKeys(at time: Date) async throws(LogUnavailable) -> Int
 }
