@@ -83,7 +83,9 @@ struct CancellationsController: Sendable {
         let fingerprint = SubjectsController.accountFingerprint(fingerprinter, provider: provider, account: account)
         let revoked: Int
         do {
-            revoked = try await revokeGrants(provider: provider, accountFingerprint: fingerprint, before: cancelled)
+            // cancel_time has one-second resolution: a grant made in that same second counts as before it.
+            revoked = try await revokeGrants(provider: provider, accountFingerprint: fingerprint,
+                                             before: cancelled.addingTimeInterval(1))
         } catch {
             throw Problem.logUnavailable(error.message)   // the provider retries the notice
         }
