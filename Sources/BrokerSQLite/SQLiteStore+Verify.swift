@@ -6,20 +6,24 @@ import GRDB
 import GRDBSQLite
 
 extension SQLiteStore {
-    /// Checks the whole share log, every stream, in one read snapshot.
+    /// Checks the whole share log, every stream.
     ///
     /// For each stream in `seq` order: `seq` runs 1, 2, 3…; `prev_hash` is the
     /// previous record's hash (32 zero bytes for the first); `hash` is
-    /// SHA-256(prev_hash ‖ body); the indexed columns say what `body` says.
-    /// Rows are streamed from a cursor: memory stays constant whatever the size.
-    /// Stops at the first bad record. `progress` is called now and then with
-    /// (checked, total), on a database queue.
+    /// SHA-256(prev_hash ‖ body); the indexed columns say what `body` says. Then
+    /// every checkpoint (stored, and `extra` ones exported earlier) must name a
+    /// record that is there with the signed hash, signed by `publicKey` if given.
+    /// Long streams are cut into one range per core, checked in parallel on
+    /// separate connections; each range starts from its first record's stored
+    /// `prev_hash`, which must then equal the previous range's last hash. Rows are
+    /// streamed from cursors: memory stays constant whatever the size. The first
+    /// bad record (by stream, then `seq`) is reported. `progress` is called now and
+    /// then with (checked, total).
     public func verify(checkpoints extra: [Checkpoint] = [], publicKey: Curve25519.Signing.PublicKey? = nil,
                        progress: (@Sendable (Int64, Int64) -> Void)? = nil) async throws -> VerifyReport {
         do {
-            return try await pool.read { db in
-                try LogVerifier.verify(db, checkpoints: extra, publicKey: publicKey, progress: progress)
-            }
+            let readers = Array(repeating: pool as any DatabaseReader, count: LogVerifier.parallelism)
+            return try await LogVerifier.verify(readers, checkpoints: extra, publicKey: publicKey, progress: progress)
         } catch {
             throw LogUnavailable.sqlite(error, during: "verifying the share log")
         }
@@ -37,11 +41,9 @@ extension SQLiteStore {
             var configuration = Configuration()
             configuration.readonly = true
             configuration.busyMode = .timeout(5)
-            let queue = try DatabaseQueue(path: path, configuration: configuration)
-            defer { try? queue.close() }
-            return try await queue.read { db in
-                try LogVerifier.verify(db, checkpoints: extra, publicKey: publicKey, progress: progress)
-            }
+            let queues = try (0..<LogVerifier.parallelism).map { _ in try DatabaseQueue(path: path, configuration: configuration) }
+            defer { for queue in queues { try? queue.close() } }
+            return try await LogVerifier.verify(queues, checkpoints: extra, publicKey: publicKey, progress: progress)
         } catch {
             throw LogUnavailable.sqlite(error, during: "verifying the share log")
         }
@@ -76,69 +78,136 @@ enum LogVerifier {
     /// Progress is reported every this many records (a round number, for display), and at the start and end.
     static let progressEvery: Int64 = 10_000
 
-    static func verify(_ db: Database, checkpoints extra: [Checkpoint] = [], publicKey: Curve25519.Signing.PublicKey? = nil,
-                       progress: (@Sendable (Int64, Int64) -> Void)?) throws -> VerifyReport {
-        let start = DispatchTime.now().uptimeNanoseconds
-        let total = try Int64.fetchOne(db, sql: "SELECT count(*) FROM share_log") ?? 0
-        let streams = try String.fetchAll(db, sql: "SELECT DISTINCT stream FROM share_log ORDER BY stream")
-        let decoder = JSONDecoder()
+    /// Ranges checked at once: one per core.
+    static let parallelism = max(1, min(8, ProcessInfo.processInfo.activeProcessorCount))
+    /// Streams shorter than this are checked as one range.
+    static let minimumRange: Int64 = 50_000
+
+    /// What one range of one stream gave.
+    struct RangeResult: Sendable {
+        var stream: String
+        var from: Int64
         var checked: Int64 = 0
         var firstBad: BadRecord?
-        var scanner = BodyScanner()
-        progress?(0, total)
+        /// The stored `prev_hash` of the range's first record (for a range that does not start at 1).
+        var startPrev: [UInt8]?
+        /// The hash of the range's last record.
+        var lastHash: [UInt8] = []
+    }
 
-        streams: for stream in streams {
-            var expectedSeq: Int64 = 1
-            // The previous record's hash (32 zero bytes before the first).
-            var prevHash = [UInt8](repeating: 0, count: 32)
-            let streamBytes = Array(stream.utf8)
-            let statement = try db.makeStatement(sql: """
-                SELECT seq, kind, share_id, time_us, subject, provider, purpose, decision, caller, channel,
-                       body, prev_hash, hash
-                FROM share_log WHERE stream = ? ORDER BY seq
-                """)
-            let sqlite = statement.sqliteStatement
-            let rows = try Row.fetchCursor(statement, arguments: [stream])
-            while let row = try rows.next() {
-                checked += 1
-                if checked % progressEvery == 0 { progress?(checked, total) }
-                let seq = sqlite3_column_int64(sqlite, 0)  // INTEGER NOT NULL (a STRICT table)
-                if seq != expectedSeq {
-                    firstBad = BadRecord(stream: stream, seq: expectedSeq, reason: .seqGap)
-                    break streams
-                }
-                let storedPrev = blob(sqlite, 11)
-                if !storedPrev.elementsEqual(prevHash) {
-                    firstBad = BadRecord(stream: stream, seq: seq, reason: .prevHashMismatch)
-                    break streams
-                }
-                let hash = blob(sqlite, 12)
-                let fastPass = text(sqlite, 10).map { body in
-                    scanner.scan(body)
-                        && hashMatches(prev: storedPrev, body: body, hash: hash)
-                        && columnsMatch(scanner, body: body, sqlite, stream: streamBytes, seq: seq)
-                } ?? false
-                if !fastPass, let reason = generalCheck(row, stream: stream, seq: seq, prevHash: Data(prevHash),
-                                                        decoder: decoder) {
-                    firstBad = BadRecord(stream: stream, seq: seq, reason: reason)
-                    break streams
-                }
-                // The stored hash passed: it is 32 bytes.
-                prevHash.withUnsafeMutableBytes { $0.copyMemory(from: hash) }
-                expectedSeq += 1
+    static func verify(_ readers: [any DatabaseReader], checkpoints extra: [Checkpoint], publicKey: Curve25519.Signing.PublicKey?,
+                       minimumRange: Int64 = minimumRange,
+                       progress: (@Sendable (Int64, Int64) -> Void)?) async throws -> VerifyReport {
+        let start = DispatchTime.now().uptimeNanoseconds
+        let (total, streams) = try await readers[0].read { db -> (Int64, [(String, Int64)]) in
+            (try Int64.fetchOne(db, sql: "SELECT count(*) FROM share_log") ?? 0,
+             try Row.fetchAll(db, sql: "SELECT stream, max(seq) FROM share_log GROUP BY stream ORDER BY stream").map { ($0[0], $0[1]) })
+        }
+        progress?(0, total)
+        var ranges: [(stream: String, from: Int64, to: Int64)] = []
+        for (stream, last) in streams {
+            let parts = last < minimumRange ? 1 : Int64(readers.count)
+            let size = (last + parts - 1) / parts
+            for part in 0..<parts where part * size + 1 <= last {
+                ranges.append((stream, part * size + 1, min(last, (part + 1) * size)))
             }
         }
+        let counter = Locked<Int64>(0)
+        let results = try await withThrowingTaskGroup(of: RangeResult.self) { group in
+            for (index, range) in ranges.enumerated() {
+                let reader = readers[index % readers.count]
+                group.addTask {
+                    try await reader.read { db in
+                        try verifyRange(db, stream: range.stream, from: range.from, to: range.to) { count in
+                            let checked = counter.withLock { $0 += count; return $0 }
+                            progress?(checked, total)
+                        }
+                    }
+                }
+            }
+            return try await group.reduce(into: [RangeResult]()) { $0.append($1) }
+        }.sorted { ($0.stream, $0.from) < ($1.stream, $1.from) }
+        var firstBad: BadRecord?
+        var previous: RangeResult?
+        for result in results {
+            // The link into the range comes first: a single pass would stop there.
+            if let previous, previous.stream == result.stream, let startPrev = result.startPrev, startPrev != previous.lastHash {
+                firstBad = BadRecord(stream: result.stream, seq: result.from, reason: .prevHashMismatch)
+                break
+            }
+            if let bad = result.firstBad { firstBad = bad; break }
+            previous = result
+        }
+        let checked = results.reduce(0) { $0 + $1.checked }
         progress?(checked, total)
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        let checkpoints = try SQLiteStore.checkpoints(db) + extra
+        let checkpoints = try await readers[0].read { db in try SQLiteStore.checkpoints(db) } + extra
         if firstBad == nil {
-            firstBad = try checkCheckpoints(checkpoints, publicKey: publicKey, db)
+            firstBad = try await readers[0].read { db in try checkCheckpoints(checkpoints, publicKey: publicKey, db) }
         }
         var report = VerifyReport(streams: Int64(streams.count), records: checked, firstBad: firstBad,
                                   recordsPerSecond: seconds > 0 ? Double(checked) / seconds : 0)
         report.checkpoints = checkpoints.count
         report.signaturesChecked = publicKey != nil
         return report
+    }
+
+    /// Checks records `from…to` of `stream`; the first starts from 32 zero bytes (seq 1) or its stored `prev_hash`.
+    static func verifyRange(_ db: Database, stream: String, from: Int64, to: Int64,
+                            progress: (Int64) -> Void) throws -> RangeResult {
+        var result = RangeResult(stream: stream, from: from)
+        let decoder = JSONDecoder()
+        var scanner = BodyScanner()
+        var expectedSeq = from
+        var prevHash: [UInt8]? = from == 1 ? [UInt8](repeating: 0, count: 32) : nil
+        let streamBytes = Array(stream.utf8)
+        let statement = try db.makeStatement(sql: """
+            SELECT seq, kind, share_id, time_us, subject, provider, purpose, decision, caller, channel,
+                   body, prev_hash, hash
+            FROM share_log WHERE stream = ? AND seq >= ? AND seq <= ? ORDER BY seq
+            """)
+        let sqlite = statement.sqliteStatement
+        let rows = try Row.fetchCursor(statement, arguments: [stream, from, to])
+        var sinceProgress: Int64 = 0
+        defer { progress(sinceProgress) }
+        while let row = try rows.next() {
+            result.checked += 1
+            sinceProgress += 1
+            if sinceProgress == progressEvery { progress(sinceProgress); sinceProgress = 0 }
+            let seq = sqlite3_column_int64(sqlite, 0)  // INTEGER NOT NULL (a STRICT table)
+            if seq != expectedSeq {
+                result.firstBad = BadRecord(stream: stream, seq: expectedSeq, reason: .seqGap)
+                return result
+            }
+            let storedPrev = blob(sqlite, 11)
+            if prevHash == nil {
+                result.startPrev = Array(storedPrev)
+                prevHash = Array(storedPrev)
+            }
+            if !storedPrev.elementsEqual(prevHash!) {
+                result.firstBad = BadRecord(stream: stream, seq: seq, reason: .prevHashMismatch)
+                return result
+            }
+            let hash = blob(sqlite, 12)
+            let fastPass = text(sqlite, 10).map { body in
+                scanner.scan(body)
+                    && hashMatches(prev: storedPrev, body: body, hash: hash)
+                    && columnsMatch(scanner, body: body, sqlite, stream: streamBytes, seq: seq)
+            } ?? false
+            if !fastPass, let reason = generalCheck(row, stream: stream, seq: seq, prevHash: Data(prevHash!),
+                                                    decoder: decoder) {
+                result.firstBad = BadRecord(stream: stream, seq: seq, reason: reason)
+                return result
+            }
+            // The stored hash passed: it is 32 bytes.
+            prevHash!.withUnsafeMutableBytes { $0.copyMemory(from: hash) }
+            expectedSeq += 1
+        }
+        if expectedSeq <= to {   // records missing at the end of the range
+            result.firstBad = BadRecord(stream: stream, seq: expectedSeq, reason: .seqGap)
+        }
+        result.lastHash = prevHash ?? []
+        return result
     }
 
     /// Each checkpoint must be signed by `publicKey` (when given) and name a record that is

@@ -2,6 +2,7 @@ import BrokerFields
 import BrokerService
 @testable import BrokerSQLite
 import Foundation
+import GRDB
 import Testing
 
 @Suite struct VerifyTests {
@@ -82,5 +83,34 @@ import Testing
         await #expect(throws: LogUnavailable.self) {
             try await SQLiteStore.verify(path: "/nonexistent/broker.sqlite")
         }
+    }
+
+    /// Long streams are checked in parallel ranges: a break inside a range, at a range's first record,
+    /// and a relinked boundary are all found, with the same answer as one range.
+    @Test func parallelRangesFindWhatOneRangeFinds() async throws {
+        for (sql, expected) in [
+            ("DELETE FROM share_log WHERE stream = 'node-1' AND seq = 6", BadRecord(stream: "node-1", seq: 6, reason: .seqGap)),
+            ("UPDATE share_log SET hash = zeroblob(32) WHERE stream = 'node-1' AND seq = 8", BadRecord(stream: "node-1", seq: 8, reason: .hashMismatch)),
+            ("UPDATE share_log SET prev_hash = zeroblob(32) WHERE stream = 'node-1' AND seq = 6", BadRecord(stream: "node-1", seq: 6, reason: .prevHashMismatch)),
+        ] as [(String, BadRecord)] {
+            let directory = try TempDirectory()
+            defer { directory.remove() }
+            let store = try SQLiteStore(path: directory.databasePath, stream: "node-1", logger: testLogger)
+            try await appendIntents(store, count: 10)
+            try store.close()
+            try tamper(directory, sql)
+            let queues = try (0..<2).map { _ in try DatabaseQueue(path: directory.databasePath) }
+            let parallel = try await LogVerifier.verify(queues, checkpoints: [], publicKey: nil, minimumRange: 2, progress: nil)
+            let single = try await LogVerifier.verify(Array(queues.prefix(1)), checkpoints: [], publicKey: nil, minimumRange: 1_000,
+                                                      progress: nil)
+            #expect(parallel.firstBad == expected, "\(sql)")
+            #expect(single.firstBad == expected, "\(sql)")
+        }
+        let directory = try TempDirectory()
+        defer { directory.remove() }
+        let store = try SQLiteStore(path: directory.databasePath, stream: "node-1", logger: testLogger)
+        try await appendIntents(store, count: 10)
+        let intact = try await LogVerifier.verify([store.pool, store.pool], checkpoints: [], publicKey: nil, minimumRange: 2, progress: nil)
+        #expect(intact.isIntact && intact.records == 10)
     }
 }
