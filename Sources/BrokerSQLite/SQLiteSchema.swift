@@ -234,6 +234,14 @@ enum SQLiteSchema {
                       AND json_extract(f.value, '$.action') = 'sent' AND json_extract(f.value, '$.fingerprint') IS NOT NULL;
                 """)
         }
+        migrator.registerMigration("v7-query-indexes") { db in
+            // Time windows without a subject or provider, and a provider's shares in log order
+            // (a window is first turned into a seq range per stream, then walked in order).
+            try db.execute(sql: """
+                CREATE INDEX share_log_time ON share_log(time_us);
+                CREATE INDEX share_log_provider_seq ON share_log(provider, stream, seq);
+                """)
+        }
         return migrator
     }
 }

@@ -30,6 +30,16 @@ extension SQLiteStore: ShareQueries {
         if !fieldConditions.isEmpty {
             conditions.append("EXISTS (SELECT 1 FROM json_each(s.body, '$.fields') f WHERE \(fieldConditions.joined(separator: " AND ")))")
         }
+        if filter.since != nil || filter.until != nil, filter.subject == nil {
+            // A time window becomes a seq range per stream (from the time index), so the pages walk
+            // the log in order instead of sorting the whole window for each page.
+            let ranges = try await seqRanges(filter)
+            guard !ranges.isEmpty else { return [] }
+            conditions.append("(" + ranges.map { _ in "(s.stream = ? AND s.seq BETWEEN ? AND ?)" }.joined(separator: " OR ") + ")")
+            for range in ranges {
+                arguments.append(contentsOf: [range.stream.databaseValue, range.low.databaseValue, range.high.databaseValue])
+            }
+        }
         if let cursor {
             conditions.append("(s.stream > ? OR (s.stream = ? AND s.seq > ?))")
             arguments.append(contentsOf: [cursor.stream.databaseValue, cursor.stream.databaseValue, cursor.seq.databaseValue])
@@ -46,6 +56,27 @@ extension SQLiteStore: ShareQueries {
         do {
             return try await pool.read { db in
                 try Row.fetchAll(db.cachedStatement(sql: sql), arguments: StatementArguments(values)).map(Self.loggedShare)
+            }
+        } catch {
+            throw LogUnavailable.sqlite(error, during: "querying shares")
+        }
+    }
+
+    /// Per stream, the first and last seq of the shares in the filter's time window (and provider).
+    func seqRanges(_ filter: ShareFilter) async throws(LogUnavailable) -> [(stream: String, low: Int64, high: Int64)] {
+        let from = filter.since.map(Microseconds.from) ?? Int64.min
+        let to = filter.until.map(Microseconds.from) ?? Int64.max
+        let provider = filter.provider
+        do {
+            return try await pool.read { db in
+                let sql = provider == nil
+                    ? "SELECT stream, min(seq), max(seq) FROM share_log WHERE time_us >= ? AND time_us < ? GROUP BY stream"
+                    : "SELECT stream, min(seq), max(seq) FROM share_log WHERE provider = ? AND time_us >= ? AND time_us < ? GROUP BY stream"
+                let arguments: StatementArguments = provider.map { [$0, from, to] } ?? [from, to]
+                return try Row.fetchAll(db.cachedStatement(sql: sql), arguments: arguments).compactMap { row in
+                    guard let low = row[1] as Int64?, let high = row[2] as Int64? else { return nil }
+                    return (stream: row[0], low: low, high: high)
+                }
             }
         } catch {
             throw LogUnavailable.sqlite(error, during: "querying shares")
@@ -90,12 +121,13 @@ extension SQLiteStore: SharingListSource {
         if firstDay > lastDay { firstDay = Int64.max / dayUs; lastDay = firstDay - 1 }   // no full day: all raw
         let edgeLow = (from, min(to, firstDay <= lastDay ? firstDay * dayUs : to))
         let edgeHigh = firstDay <= lastDay ? ((lastDay + 1) * dayUs, to) : (to, to)
+        // Each edge on its own, so the time index serves it (an OR of two ranges would scan).
         let raw = """
             SELECT s.provider AS provider, s.purpose AS purpose, json_extract(f.value, '$.category') AS category,
                    json_extract(f.value, '$.action') AS action, s.share_id AS share_id, s.subject AS subject, s.time_us AS time_us
-            FROM share_log s, json_each(s.body, '$.fields') f
+            FROM (SELECT * FROM share_log WHERE time_us >= ? AND time_us < ?
+                  UNION ALL SELECT * FROM share_log WHERE time_us >= ? AND time_us < ?) s, json_each(s.body, '$.fields') f
             WHERE s.kind = 'share' AND s.purpose IS NOT NULL AND json_extract(f.value, '$.fingerprint') IS NOT NULL
-              AND ((s.time_us >= ? AND s.time_us < ?) OR (s.time_us >= ? AND s.time_us < ?))
             """
         let dayArguments: [Int64] = [firstDay, lastDay, edgeLow.0, edgeLow.1, edgeHigh.0, edgeHigh.1]
         do {

@@ -60,7 +60,9 @@ struct LogCommand: AsyncParsableCommand {
                 }
             }
             let rate = Int(report.recordsPerSecond)
-            let signatures = report.signaturesChecked ? "signatures checked" : "signatures NOT checked (no public key)"
+            let signatures = report.checkpoints == 0
+                ? "no checkpoint yet (one is signed every checkpoint_every records and at shutdown)"
+                : (report.signaturesChecked ? "signatures checked" : "signatures NOT checked (no public key)")
             if let bad = report.firstBad {
                 say("TAMPERED: first bad record \(bad) (\(report.records) records checked, \(rate) records/s)")
                 throw ExitCode(1)

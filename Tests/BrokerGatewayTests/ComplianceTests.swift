@@ -58,6 +58,16 @@ import Testing
             #expect(shareIDs(try await query(broker, "?since=\(future)")).isEmpty)
             #expect(shareIDs(try await query(broker, "?until=\(future)&subject=c2")) == [ids["blocked"]!])
             #expect(shareIDs(try await query(broker, "?until=2000-01-01T00:00:00Z")).isEmpty)
+            // A time window walks the log in order too, page by page.
+            var windowed: [String] = []
+            var next: String?
+            repeat {
+                let page = try await query(broker, "?provider=huawei-push&since=2000-01-01T00:00:00Z&until=\(future)&limit=1"
+                                           + (next.map { "&cursor=\($0)" } ?? ""))
+                windowed += shareIDs(page)
+                next = page.json["next_cursor"] as? String
+            } while next != nil && windowed.count < 10
+            #expect(windowed == [ids["one"]!, ids["two"]!, ids["redacted"]!])
 
             // fingerprint_of finds the shares that carried a value, without the log holding it.
             let carried = try await query(broker, "?fingerprint_of=TOKEN-ONE-1234&category=user.device.push_token")

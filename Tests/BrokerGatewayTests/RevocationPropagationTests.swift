@@ -77,7 +77,9 @@ import Testing
             _ = try await send(broker, subject: "p4", app: "10086", tokens: ["KEYED-1"])
             let purged = try await send(broker, subject: "p4", app: "10086", tokens: ["PURGED-2"])
             // This share's keys are gone, as after its contract's retention.
-            let queue = try DatabaseQueue(path: broker.databasePath)
+            var configuration = Configuration()
+            configuration.busyMode = .timeout(10)   // the broker's own writer may hold the lock a moment
+            let queue = try DatabaseQueue(path: broker.databasePath, configuration: configuration)
             try await queue.write { db in try db.execute(sql: "DELETE FROM revocation_keys WHERE share_id = ?", arguments: [purged]) }
             try await queue.close()
             let revoke = try await broker.call("DELETE", "/v1/subjects/p4/grants/\(grant)", token: Broker.grantsToken)
