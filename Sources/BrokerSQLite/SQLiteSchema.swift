@@ -242,6 +242,18 @@ enum SQLiteSchema {
                 CREATE INDEX share_log_provider_seq ON share_log(provider, stream, seq);
                 """)
         }
+        migrator.registerMigration("v8-sharing-subject-span") { db in
+            // Each subject once per provider × purpose × category ever sent: the whole-log sharing
+            // list counts its distinct subjects here instead of de-duplicating every day's.
+            try db.execute(sql: """
+                CREATE TABLE sharing_subject_span (
+                    provider TEXT NOT NULL, purpose TEXT NOT NULL, category TEXT NOT NULL, subject TEXT NOT NULL,
+                    PRIMARY KEY (provider, purpose, category, subject)
+                ) STRICT, WITHOUT ROWID;
+                INSERT OR IGNORE INTO sharing_subject_span
+                    SELECT DISTINCT provider, purpose, category, subject FROM sharing_subjects;
+                """)
+        }
         return migrator
     }
 }

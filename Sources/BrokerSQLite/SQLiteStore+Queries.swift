@@ -141,7 +141,11 @@ extension SQLiteStore: SharingListSource {
                         FROM (\(raw)) WHERE category IS NOT NULL GROUP BY provider, purpose, category, action
                     ) GROUP BY provider, purpose, category, action
                     """, arguments: StatementArguments(dayArguments))
-                let subjects = try Row.fetchAll(db, sql: """
+                let subjects = since == nil && until == nil
+                    ? try Row.fetchAll(db, sql: """
+                        SELECT provider, purpose, category, count(*) FROM sharing_subject_span GROUP BY provider, purpose, category
+                        """)
+                    : try Row.fetchAll(db, sql: """
                     SELECT provider, purpose, category, count(DISTINCT subject) FROM (
                         SELECT provider, purpose, category, subject FROM sharing_subjects WHERE day BETWEEN ? AND ?
                         UNION ALL

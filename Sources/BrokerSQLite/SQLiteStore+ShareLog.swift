@@ -214,6 +214,9 @@ extension SQLiteStore {
                 try db.cachedStatement(sql: """
                     INSERT OR IGNORE INTO sharing_subjects (day, provider, purpose, category, subject) VALUES (?, ?, ?, ?, ?)
                     """).execute(arguments: [day, entry.provider, purpose, category, subject])
+                try db.cachedStatement(sql: """
+                    INSERT OR IGNORE INTO sharing_subject_span (provider, purpose, category, subject) VALUES (?, ?, ?, ?)
+                    """).execute(arguments: [entry.provider, purpose, category, subject])
             }
         }
     }
