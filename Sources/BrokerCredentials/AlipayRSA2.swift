@@ -23,6 +23,15 @@ public enum AlipayRSA2 {
         return "-----BEGIN \(kind)-----\n\(trimmed)\n-----END \(kind)-----"
     }
 
+    /// Alipay's times: `yyyy-MM-dd HH:mm:ss`, China time (UTC+8).
+    public static func timeFormatter() -> DateFormatter {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "Asia/Shanghai")
+        formatter.dateFormat = "yyyy-MM-dd HH:mm:ss"
+        return formatter
+    }
+
     /// Parses an `application/x-www-form-urlencoded` text (or query) into decoded pairs, in order.
     public static func formPairs(_ text: String) -> [(name: String, value: String)]? {
         var pairs: [(name: String, value: String)] = []
@@ -77,10 +86,7 @@ public enum AlipayRSA2 {
 
         /// Adds the common parameters to the query and then `sign` over the query and form body.
         func sign(_ request: inout OutboundRequest, now: Date) throws(CredentialError) {
-            let formatter = DateFormatter()
-            formatter.locale = Locale(identifier: "en_US_POSIX")
-            formatter.timeZone = TimeZone(identifier: "Asia/Shanghai")
-            formatter.dateFormat = "yyyy-MM-dd HH:mm:ss"
+            let formatter = AlipayRSA2.timeFormatter()
             for (name, value) in [("app_id", appID), ("charset", "utf-8"), ("format", "JSON"), ("sign_type", "RSA2"),
                                   ("timestamp", formatter.string(from: now)), ("version", "1.0")] {
                 request.appendQueryParameter(name, value)

@@ -108,11 +108,7 @@ struct CancellationsController: Sendable {
 
     /// Alipay's `yyyy-MM-dd HH:mm:ss`, China time.
     static func parseAlipayTime(_ text: String) -> Date? {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "Asia/Shanghai")
-        formatter.dateFormat = "yyyy-MM-dd HH:mm:ss"
-        return formatter.date(from: text)
+        AlipayRSA2.timeFormatter().date(from: text)
     }
 
     /// `param`, or `param.key` inside the JSON document `param` holds.
