@@ -6,6 +6,8 @@ import GRDB
 extension SQLiteStore: ShareQueries {
     public func shares(_ filter: ShareFilter, after cursor: ShareCursor?, limit: Int) async throws(LogUnavailable) -> [LoggedShare] {
         var conditions = ["s.kind = 'share'"]
+        var indexHint = ""
+        var cursorInRanges = false
         var arguments: [DatabaseValue] = []
         for (column, value) in [("subject", filter.subject), ("provider", filter.provider), ("purpose", filter.purpose),
                                 ("decision", filter.decision), ("caller", filter.caller)] {
@@ -33,21 +35,32 @@ extension SQLiteStore: ShareQueries {
         if filter.since != nil || filter.until != nil, filter.subject == nil {
             // A time window becomes a seq range per stream (from the time index), so the pages walk
             // the log in order instead of sorting the whole window for each page.
-            let ranges = try await seqRanges(filter)
+            var ranges = try await seqRanges(filter)
+            cursorInRanges = true
+            if let cursor {
+                // The cursor narrows the ranges themselves, so each page is one index range.
+                ranges = ranges.compactMap { range in
+                    if range.stream < cursor.stream { return nil }
+                    if range.stream > cursor.stream { return range }
+                    let low = max(range.low, cursor.seq + 1)
+                    return low <= range.high ? (range.stream, low, range.high) : nil
+                }
+            }
             guard !ranges.isEmpty else { return [] }
             conditions.append("(" + ranges.map { _ in "(s.stream = ? AND s.seq BETWEEN ? AND ?)" }.joined(separator: " OR ") + ")")
             for range in ranges {
                 arguments.append(contentsOf: [range.stream.databaseValue, range.low.databaseValue, range.high.databaseValue])
             }
+            if filter.provider != nil { indexHint = " INDEXED BY share_log_provider_seq" }
         }
-        if let cursor {
+        if let cursor, !cursorInRanges {
             conditions.append("(s.stream > ? OR (s.stream = ? AND s.seq > ?))")
             arguments.append(contentsOf: [cursor.stream.databaseValue, cursor.stream.databaseValue, cursor.seq.databaseValue])
         }
         arguments.append(max(1, limit).databaseValue)
         let sql = """
             SELECT s.stream, s.seq, s.hash, s.body, o.stream, o.seq, o.hash, o.body
-            FROM share_log s
+            FROM share_log s\(indexHint)
             LEFT JOIN share_log o ON o.share_id = s.share_id AND o.kind = 'outcome'
             WHERE \(conditions.joined(separator: " AND "))
             ORDER BY s.stream, s.seq LIMIT ?
