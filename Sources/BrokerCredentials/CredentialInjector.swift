@@ -26,7 +26,7 @@ public final class CredentialInjector: Sendable {
         case signedToken(SignedTokenRequest)
         case tc3(TC3Signer)
         case es256(ES256TokenSigner)
-        case alipay(AlipayRSA2.Signer)
+        case rsaParams(RSAParameterSignature.Signer)
     }
 
     /// The adapter's credential type.
@@ -93,8 +93,26 @@ public final class CredentialInjector: Sendable {
                                                teamID: try reader.textOrSecret("team_id"),
                                                privateKeyPEM: try reader.secret("private_key"),
                                                refreshSeconds: spec.number("refresh_seconds")))
-        case .alipayRSA2:
-            mode = .alipay(try AlipayRSA2.Signer(appID: try reader.textOrSecret("app_id"), privateKey: try reader.secret("private_key")))
+        case .rsaSHA256Params:
+            var parameters: [(name: String, value: String)] = []
+            for (name, value) in try reader.sortedTable("params") {
+                switch value {
+                case .secret(let reference): parameters.append((name, try reader.resolve(reference, "params.\(name)")))
+                case .text(let text): parameters.append((name, text))
+                default: throw .misconfigured("credential type rsa_sha256_params: params.\(name) must be text or a secret reference")
+                }
+            }
+            var timestamp: (name: String, format: String, timeZone: String)?
+            if case .table(let table)? = spec.parameters["timestamp"] {
+                guard case .text(let name)? = table["param"], case .text(let format)? = table["format"],
+                      case .text(let zone)? = table["time_zone"] else {
+                    throw .misconfigured("credential type rsa_sha256_params: timestamp needs param, format and time_zone")
+                }
+                timestamp = (name, format, zone)
+            }
+            mode = .rsaParams(try RSAParameterSignature.Signer(parameters: parameters, timestamp: timestamp,
+                                                               signatureParameter: spec.text("signature_param") ?? "sign",
+                                                               privateKey: try reader.secret("private_key")))
         case .oauth2JWTBearer, .acs3HMACSHA256:
             throw .misconfigured("credential type \(type) is not supported yet")
         }
@@ -144,7 +162,7 @@ public final class CredentialInjector: Sendable {
             let now = self.now
             let token = try await token { signer.mint(now: now()) }
             request.setHeader("Authorization", "bearer " + token)
-        case .alipay(let signer):
+        case .rsaParams(let signer):
             try signer.sign(&request, now: now())
         }
     }

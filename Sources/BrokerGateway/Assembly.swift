@@ -54,13 +54,29 @@ public enum Assembly {
                 warnings.append("provider \(adapter.provider): cancellation notices are refused (\(cancellation.publicKey) is not set)")
                 continue
             }
+            // Our app id, from the credential parameter the adapter names (top level, or in `params`).
             var appID: String?
-            switch adapter.credentials.parameters["app_id"] {
-            case .text(let text)?: appID = text
-            case .secret(let reference)?: appID = secrets[reference]
-            default: appID = nil
+            if let name = cancellation.app?.credentialParameter {
+                var value = adapter.credentials.parameters[name]
+                if value == nil, case .table(let params)? = adapter.credentials.parameters["params"] { value = params[name] }
+                switch value {
+                case .text(let text)?: appID = text
+                case .secret(let reference)?: appID = secrets[reference]
+                default:
+                    warnings.append("provider \(adapter.provider): cancellation app.credential_param '\(name)' is not a credential parameter; notices are refused")
+                    continue
+                }
             }
-            do { verifiers[adapter.provider] = CancellationCheck(verifier: try AlipayRSA2.Verifier(publicKey: key), appID: appID) } catch {
+            guard RSAParameterSignature.timeFormatter(format: cancellation.time.format, timeZone: cancellation.time.timeZone) != nil else {
+                warnings.append("provider \(adapter.provider): cancellation time_zone '\(cancellation.time.timeZone)' is unknown; notices are refused")
+                continue
+            }
+            do {
+                let verifier = try RSAParameterSignature.Verifier(publicKey: key, signatureParameter: cancellation.signatureParameter,
+                                                                  unsigned: Set(cancellation.unsigned))
+                verifiers[adapter.provider] = CancellationCheck(verifier: verifier, appID: appID,
+                                                                timeFormat: (cancellation.time.format, cancellation.time.timeZone))
+            } catch {
                 warnings.append("provider \(adapter.provider): cancellation notices are refused: \(error.message)")
             }
         }

@@ -12,7 +12,7 @@ public struct CredentialSpec: Sendable, Hashable {
         case tc3HMACSHA256 = "tc3_hmac_sha256"
         case acs3HMACSHA256 = "acs3_hmac_sha256"
         case signedTokenRequest = "signed_token_request"
-        case alipayRSA2 = "alipay_rsa2"
+        case rsaSHA256Params = "rsa_sha256_params"
         case none
     }
 
@@ -55,7 +55,7 @@ public struct CredentialSpec: Sendable, Hashable {
         return parameters.keys.sorted().flatMap { collect(parameters[$0]!) }
     }
 
-    enum Param { case secret, text, url, list, secretTable, number, textOrSecret, table }
+    enum Param { case secret, text, url, list, secretTable, number, textOrSecret, table, textOrSecretTable }
 
     /// Required and optional parameters per kind.
     static func schema(_ kind: Kind) -> (required: [String: Param], optional: [String: Param]) {
@@ -75,8 +75,8 @@ public struct CredentialSpec: Sendable, Hashable {
             return (["secret_id": .secret, "secret_key": .secret, "service": .text, "version": .text], ["region": .text])
         case .acs3HMACSHA256:
             return (["access_key_id": .secret, "access_key_secret": .secret, "version": .text], [:])
-        case .alipayRSA2:
-            return (["app_id": .textOrSecret, "private_key": .secret], [:])
+        case .rsaSHA256Params:
+            return (["private_key": .secret, "params": .textOrSecretTable], ["timestamp": .table, "signature_param": .text])
         case .signedTokenRequest:
             return (["token_url": .url, "request_body": .text, "secrets": .secretTable, "sign": .table,
                      "params": .list, "token_path": .text, "lifetime_seconds": .number, "inject": .table], [:])
@@ -144,6 +144,14 @@ public struct CredentialSpec: Sendable, Hashable {
             for pair in pairs {
                 guard let ref = SecretReference.decode(pair.value, "\(what): \(pair.key)", allowLiteral: false) else { return nil }
                 table[pair.key] = .secret(ref)
+            }
+            return .table(table)
+        case .textOrSecretTable:
+            guard let pairs = node.mapping(what) else { return nil }
+            var table: [String: Value] = [:]
+            for pair in pairs {
+                guard let value = decodeValue(pair.value, .textOrSecret, "\(what): \(pair.key)") else { return nil }
+                table[pair.key] = value
             }
             return .table(table)
         case .table:

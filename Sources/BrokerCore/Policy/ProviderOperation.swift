@@ -25,7 +25,7 @@ public struct ProviderOperation: Sendable {
     public var path: PathTemplate
     /// Headers whose values select this operation (names lowercased).
     public var matchHeaders: [(name: String, value: String)]
-    /// Query parameters whose values select this operation (Alipay's `method=`); each must
+    /// Query parameters whose values select this operation (a gateway that picks the API by `?method=`); each must
     /// appear exactly once in the request.
     public var matchQuery: [(name: String, value: String)] = []
     /// The purposes a share through this operation may have; one means no `X-Share-Purpose` is needed.

@@ -157,7 +157,7 @@ struct SubjectsController: Sendable {
         var policyVersion: String
         var evidence: String
         var expiresAt: Date?
-        /// The provider's own id for the user (Alipay's user_id), so its cancellation notice finds this grant.
+        /// The provider's own id for the user, so the provider's cancellation notice finds this grant.
         var providerAccount: String?
     }
 

@@ -8,15 +8,14 @@ import Logging
 import NIOCore
 
 /// `POST /v1/providers/{provider}/cancellations`: a provider's notice that a user
-/// withdrew the authorization on the provider's side (Alipay's
-/// `alipay.open.auth.userauth.cancelled`) revokes the matching grants, exactly as
-/// the user's own revoke would (the fence, the job, the log record).
+/// withdrew the authorization on the provider's side revokes the matching grants,
+/// exactly as the user's own revoke would (the fence, the job, the log record).
 ///
 /// No bearer token: the notice is authenticated per adapter (`cancellation:`), by
 /// the provider's signature. The user is found by the keyed fingerprint of the
 /// provider's id for them, given as `provider_account` when the grant was made.
-/// The answer is the literal `success` Alipay expects (it retries otherwise), also
-/// when no grant matches, so a notice cannot be used to probe for accounts.
+/// The answer is the adapter's `reply` (providers retry otherwise), also when no
+/// grant matches, so a notice cannot be used to probe for accounts.
 struct CancellationsController: Sendable {
     let revocations: RevocationsController
     let verifiers: [String: CancellationCheck]
@@ -49,41 +48,46 @@ struct CancellationsController: Sendable {
         }
         guard let text = String(validating: buffer.readableBytesView, as: UTF8.self),
               text.utf8.reduce(0, { $0 + ($1 == UInt8(ascii: "&") ? 1 : 0) }) < Self.maxParameters,
-              let parameters = AlipayRSA2.formPairs(text) else {
+              let parameters = RSAParameterSignature.formPairs(text) else {
             throw Problem(status: 400, code: "malformed_body", detail: "the notice is not a valid form of at most \(Self.maxParameters) parameters")
         }
         // The signed text joins `k=v` with `&` unescaped: a value holding `&` or `=` could regroup
         // another signed text into different parameters. No genuine notice value holds either
-        // (`sign` itself, Base64 with `=` padding, is not part of the signed text).
-        guard !parameters.contains(where: { $0.name != "sign" && ($0.value.contains("&") || $0.value.contains("=")) }) else {
+        // (the signature itself, Base64 with `=` padding, is not part of the signed text).
+        guard !parameters.contains(where: { $0.name != spec.signatureParameter && ($0.value.contains("&") || $0.value.contains("=")) })
+        else {
             throw Problem(status: 400, code: "malformed_body", detail: "a notice value holds '&' or '='")
         }
         guard check.verifier.verify(parameters) else {
             logger.warning("cancellation notice with a bad signature refused", metadata: ["provider": "\(provider)"])
             throw Problem(status: 401, code: "notice_unverified", detail: "the notice's signature does not verify")
         }
-        let method = parameters.first { $0.name == "msg_method" }?.value ?? parameters.first { $0.name == "method" }?.value
-        guard method == spec.notice else {
-            throw Problem(status: 400, code: "unexpected_notice", detail: "this endpoint takes \(spec.notice) notices")
+        for (name, value) in spec.match where Self.value([name], in: parameters) != value {
+            throw Problem(status: 400, code: "unexpected_notice", detail: "this endpoint takes notices with \(name)=\(value)")
         }
-        guard let account = Self.account(spec.account, in: parameters), !account.isEmpty else {
+        guard let account = Self.value(spec.account, in: parameters), !account.isEmpty else {
             throw Problem(status: 400, code: "malformed_body", detail: "the notice does not name the user (\(spec.account.joined(separator: ".")))")
         }
         // It must be about this app, and it revokes only what was granted before the user cancelled:
         // a replayed old notice cannot revoke a grant made at a later login.
-        if let appID = check.appID {
-            let inner = Self.account(["biz_content", "app_id"], in: parameters)
-            guard parameters.first(where: { $0.name == "app_id" })?.value == appID, inner == nil || inner == appID else {
-                throw Problem(status: 400, code: "unexpected_notice", detail: "the notice is for another app")
+        if let appID = check.appID, let fields = spec.app?.fields {
+            for field in fields {
+                let value = Self.value(field, in: parameters)
+                // The first field (the notice's own) must be there; the others, when present, must agree.
+                guard value == appID || (value == nil && field != fields.first) else {
+                    throw Problem(status: 400, code: "unexpected_notice", detail: "the notice is for another app")
+                }
             }
         }
-        guard let cancelled = Self.account(["biz_content", "cancel_time"], in: parameters).flatMap(Self.parseAlipayTime) else {
-            throw Problem(status: 400, code: "malformed_body", detail: "the notice has no cancel_time")
+        guard let text = Self.value(spec.time.field, in: parameters), let cancelled = RSAParameterSignature.timeFormatter(format: check.timeFormat.format,
+                                                                    timeZone: check.timeFormat.timeZone)?.date(from: text) else {
+            throw Problem(status: 400, code: "malformed_body",
+                          detail: "the notice has no readable \(spec.time.field.joined(separator: "."))")
         }
         let fingerprint = SubjectsController.accountFingerprint(fingerprinter, provider: provider, account: account)
         let revoked: Int
         do {
-            // cancel_time has one-second resolution: a grant made in that same second counts as before it.
+            // Notice times have one-second resolution: a grant made in that same second counts as before it.
             revoked = try await revokeGrants(provider: provider, accountFingerprint: fingerprint,
                                              before: cancelled.addingTimeInterval(1))
         } catch {
@@ -91,7 +95,7 @@ struct CancellationsController: Sendable {
         }
         logger.notice("provider cancellation notice applied", metadata: ["provider": "\(provider)", "grants.revoked": "\(revoked)"])
         return Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"],
-                        body: .init(byteBuffer: ByteBuffer(string: "success")))
+                        body: .init(byteBuffer: ByteBuffer(string: spec.reply)))
     }
 
     /// Revokes every active grant of the account; returns how many.
@@ -106,13 +110,8 @@ struct CancellationsController: Sendable {
         return revoked
     }
 
-    /// Alipay's `yyyy-MM-dd HH:mm:ss`, China time.
-    static func parseAlipayTime(_ text: String) -> Date? {
-        AlipayRSA2.timeFormatter().date(from: text)
-    }
-
     /// `param`, or `param.key` inside the JSON document `param` holds.
-    static func account(_ path: [String], in parameters: [(name: String, value: String)]) -> String? {
+    static func value(_ path: [String], in parameters: [(name: String, value: String)]) -> String? {
         guard let first = path.first, let value = parameters.first(where: { $0.name == first })?.value else { return nil }
         guard path.count == 2 else { return value }
         let object = (try? JSONSerialization.jsonObject(with: Data(value.utf8))) as? [String: Any]
@@ -122,9 +121,13 @@ struct CancellationsController: Sendable {
 
 /// How one provider's cancellation notices are checked: the signature, and the app they must be about.
 public struct CancellationCheck: Sendable {
-    public var verifier: AlipayRSA2.Verifier
-    /// The app id the broker calls the provider as (from the adapter's credentials), when it has one.
+    public var verifier: RSAParameterSignature.Verifier
+    /// Our app id at the provider (the adapter credential parameter `app.credential_param` names), if checked.
     public var appID: String?
+    /// The notice time's format and zone (checked at start).
+    let timeFormat: (format: String, timeZone: String)
 
-    public init(verifier: AlipayRSA2.Verifier, appID: String?) { self.verifier = verifier; self.appID = appID }
+    public init(verifier: RSAParameterSignature.Verifier, appID: String?, timeFormat: (format: String, timeZone: String)) {
+        self.verifier = verifier; self.appID = appID; self.timeFormat = timeFormat
+    }
 }
