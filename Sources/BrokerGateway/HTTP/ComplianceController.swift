@@ -152,8 +152,8 @@ struct ComplianceController: Sendable {
             throw Problem.logUnavailable(error.message)
         }
         let items = page.map { share -> [String: Any] in
-            let record = (try? JSONSerialization.jsonObject(with: Data(share.record.utf8))) as? [String: Any] ?? [:]
-            let outcome = share.outcome.flatMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any] }
+            let record = ShareCSV.object(share.record)
+            let outcome = share.outcome.map(ShareCSV.object)
             let fields = record["fields"] as? [[String: Any]] ?? []
             let sent = Set(fields.filter { $0["action"] as? String == "sent" && $0["fingerprint"] as? String != nil }
                 .compactMap { $0["category"] as? String })
@@ -162,9 +162,7 @@ struct ComplianceController: Sendable {
                 "purpose": record["purpose"] ?? NSNull(), "decision": record["decision"] ?? NSNull(),
                 "categories_sent": sent.sorted(), "outcome": outcome?["result"] ?? NSNull(),
             ]
-            if let micros = (record["time_us"] as? NSNumber)?.int64Value {
-                item["time"] = SubjectsController.iso.string(from: Date(timeIntervalSince1970: TimeInterval(micros) / 1_000_000))
-            }
+            if let time = ShareCSV.time(record) { item["time"] = time }
             return item
         }
         var out: [String: Any] = ["subject": subject, "shares": items]
@@ -300,15 +298,25 @@ enum ShareCSV {
                           "grant_ids", "contract_version", "outcome", "upstream_status"]
     static let header = columns.joined(separator: ",") + "\r\n"
 
+    /// A stored record as a dictionary (empty if it does not parse).
+    static func object(_ text: String) -> [String: Any] {
+        (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] ?? [:]
+    }
+
+    /// The record's `time_us` as RFC 3339.
+    static func time(_ record: [String: Any]) -> String? {
+        (record["time_us"] as? NSNumber).map {
+            SubjectsController.iso.string(from: Date(timeIntervalSince1970: TimeInterval($0.int64Value) / 1_000_000))
+        }
+    }
+
     static func row(_ share: LoggedShare) -> String {
-        let record = (try? JSONSerialization.jsonObject(with: Data(share.record.utf8))) as? [String: Any] ?? [:]
-        let outcome = share.outcome.flatMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any] }
+        let record = object(share.record)
+        let outcome = share.outcome.map(object)
         let fields = record["fields"] as? [[String: Any]] ?? []
         func count(_ action: String) -> String { String(fields.filter { $0["action"] as? String == action }.count) }
         let sentCategories = Set(fields.filter { $0["action"] as? String == "sent" }.compactMap { $0["category"] as? String })
-        let time = (record["time_us"] as? Int64 ?? (record["time_us"] as? NSNumber)?.int64Value).map {
-            SubjectsController.iso.string(from: Date(timeIntervalSince1970: TimeInterval($0) / 1_000_000))
-        }
+        let time = Self.time(record)
         let values: [String?] = [
             record["share_id"] as? String, time, share.position.stream, String(share.position.seq),
             record["caller"] as? String, record["channel"] as? String, record["provider"] as? String,

@@ -28,14 +28,19 @@ struct SubjectsController: Sendable {
     /// subject that does not exist, so a user cannot learn which ids exist.
     @discardableResult
     func authorize(_ request: Request, subject: String, role: Caller.Role = .grants) throws -> Principal {
+        let principal = try principal(request, role: role)
+        if case .user(let own) = principal, own != subject {
+            throw Problem(status: 404, code: "subject_not_found", detail: "no such subject")
+        }
+        return principal
+    }
+
+    /// The caller: an end user (a valid JWT), or a client with `role` (or `admin`).
+    func principal(_ request: Request, role: Caller.Role = .grants) throws -> Principal {
         if let users, let value = request.headers[.authorization], let token = Authenticator.bearer(value),
            UserTokenVerifier.looksLikeJWT(token), authenticator.caller(forToken: token) == nil {
             switch users.subject(of: token, now: now()) {
-            case .success(let own):
-                guard own == subject else {
-                    throw Problem(status: 404, code: "subject_not_found", detail: "no such subject")
-                }
-                return .user(own)
+            case .success(let own): return .user(own)
             case .failure(let failure):
                 throw Problem(status: 401, code: "unauthenticated",
                               detail: failure == .expired ? "the token has expired" : "the token is not valid here")

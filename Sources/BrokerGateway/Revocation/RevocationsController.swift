@@ -40,17 +40,14 @@ struct RevocationsController: Sendable {
         }
         router.get("/v1/revocations/:id") { request, context in
             let id = context.parameters.get("id") ?? ""
-            // A client with the role, or the revoking subject's own token (checked once the subject is known).
-            let asClient = (try? subjects.requireRole(request, .grants)) != nil
+            // A client with the role, or the revoking subject's own token; another user's revocation reads as missing.
+            let principal = try subjects.principal(request)
             do {
                 guard let receipt = try await store.revocation(id) else {
-                    if !asClient { _ = try subjects.authorize(request, subject: "\u{0}") }
                     throw Problem(status: 404, code: "revocation_not_found", detail: "no such revocation")
                 }
-                if !asClient {
-                    do { try subjects.authorize(request, subject: receipt.subject) } catch let problem as Problem where problem.statusCode == 404 {
-                        throw Problem(status: 404, code: "revocation_not_found", detail: "no such revocation")
-                    }
+                if case .user(let own) = principal, own != receipt.subject {
+                    throw Problem(status: 404, code: "revocation_not_found", detail: "no such revocation")
                 }
                 var attempts: [String: [PropagationAttempt]] = [:]
                 for job in receipt.jobs {

@@ -42,7 +42,7 @@ public enum LogSeeder {
         let start = end.addingTimeInterval(-Double(days) * 86_400)
         let shares = max(1, records * 100 / 190)   // ~90% of shares get an outcome
         let step = end.timeIntervalSince(start) / Double(shares)
-        let written = Counter()
+        let written = Locked(0)
         try await withThrowingTaskGroup(of: Void.self) { group in
             for index in 0..<shares {
                 if index >= inFlight { try await group.next() }
@@ -78,20 +78,13 @@ public enum LogSeeder {
                                                                      result: .ok, upstreamStatus: 200, latencyMs: 50))
                         count += 1
                     }
-                    let total = written.add(count)
+                    let total = written.withLock { $0 += count; return $0 }
                     if total / 100_000 != (total - count) / 100_000 { progress?(total) }
                 }
             }
             try await group.waitForAll()
         }
-        return written.value
-    }
-
-    final class Counter: @unchecked Sendable {
-        private let lock = NSLock()
-        private var count = 0
-        func add(_ n: Int) -> Int { lock.withLock { count += n; return count } }
-        var value: Int { lock.withLock { count } }
+        return written.withLock { $0 }
     }
 
     /// A small deterministic generator (SplitMix64), so a seed is reproducible.
