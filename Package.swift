@@ -20,6 +20,7 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
     ],
     targets: [
         // System libraries (Debian: libcurl4-openssl-dev, libjson-c-dev).
@@ -83,6 +84,8 @@ let package = Package(
                           dependencies: ["BrokerCore", "BrokerPayload", "BrokerService", "BrokerGateway", "BrokerSQLite",
                                          "BrokerTesting", "BrokerCurl",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                                         .product(name: "NIOCore", package: "swift-nio"),
+                                         .product(name: "NIOPosix", package: "swift-nio"),
                                          .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
                           swiftSettings: strict),
         .executableTarget(name: "sharebroker-bench",

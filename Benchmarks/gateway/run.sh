@@ -8,8 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
 THREADS=${BENCH_THREADS:-2}
-CONNECTIONS=${BENCH_CONNECTIONS:-32}
-DURATION=${BENCH_DURATION:-10s}
+DURATION=${BENCH_DURATION:-8s}
 WORK=$(mktemp -d /tmp/sharebroker-bench.XXXXXX)
 UP=18181 PROXY=18182 BROKER=18183
 
@@ -23,14 +22,13 @@ if [ -n "$missing" ]; then
 fi
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
-BIN=$(swift build -c release --show-bin-path)/sharebroker
+BIN=${BENCH_BIN:-$(swift build -c release --show-bin-path)/sharebroker}
 [ -x "$BIN" ] || { echo "bench: build the release binary first (swift build -c release --product sharebroker)"; exit 1; }
 
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  [ -f "$WORK/broker.log" ] && grep -o "log.commits=[0-9]* log.records=[0-9]* log.records_per_commit=[0-9.]*" "$WORK/broker.log" | sed 's/^/  broker: /' || true
   [ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true
   wait 2>/dev/null || true
   rm -rf "$WORK"
@@ -45,7 +43,7 @@ pid $WORK/nginx.pid;
 error_log $WORK/nginx/error.log warn;
 events { worker_connections 4096; }
 http {
-  access_log off;
+  access_log off; client_body_buffer_size 64k; client_max_body_size 2m;
   client_body_temp_path $WORK/nginx; proxy_temp_path $WORK/nginx; fastcgi_temp_path $WORK/nginx;
   uwsgi_temp_path $WORK/nginx; scgi_temp_path $WORK/nginx;
   upstream fixed { server 127.0.0.1:$UP; keepalive 64; }
@@ -79,19 +77,13 @@ log: { fingerprint_key: bench-fingerprint-key }
 YAML
 (cd "$WORK" && HUAWEI_CLIENT_ID=bench HUAWEI_CLIENT_SECRET=bench exec "$BIN" serve --config "$WORK/broker.yaml" > "$WORK/broker.log" 2>&1) &
 pids+=($!)
+echo $! > "$WORK/broker.pid"
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$BROKER/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
 curl -sf -X POST "http://127.0.0.1:$BROKER/v1/subjects/u-bench/grants" -H 'Authorization: Bearer bench-grants-token' \
   -H 'Content-Type: application/json' \
   -d '{"provider":"huawei-push","purpose":"essential.service.notifications.push","separate_consent":false,"cross_border_consent":false,"policy_version":"1","evidence":"bench"}' >/dev/null
 
 BODY='{"validate_only":false,"message":{"token":["IQAAAACy0kYtAABqJ8ZyOvHgRt2tT0","IQAAAACy0kYtAABqJ8ZyOvHgRt2tT1"],"notification":{"title":"Your parcel","body":"Arrives today between 14:00 and 16:00"},"android":{"ttl":"86400s","urgency":"HIGH","category":"EXPRESS","notification":{"title":"Your parcel","body":"Arrives today"}}}}'
-cat > "$WORK/post.lua" <<LUA
-wrk.method = "POST"
-wrk.body = '$BODY'
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer bench-share-token"
-wrk.headers["X-Share-Subject"] = "u-bench"
-LUA
 
 # Sanity: the broker forwards and allows.
 decision=$(curl -s -o /dev/null -D - -X POST "http://127.0.0.1:$BROKER/v1/proxy/huawei-push/v1/10086/messages:send" \
@@ -99,24 +91,76 @@ decision=$(curl -s -o /dev/null -D - -X POST "http://127.0.0.1:$BROKER/v1/proxy/
   --data "$BODY" | tr -d '\r' | awk -F': ' 'tolower($1)=="x-share-decision"{print $2}')
 [ "$decision" = "allowed" ] || { echo "bench: the broker did not allow the bench share ($decision)"; cat "$WORK/broker.log"; exit 1; }
 
-run() { # name url → "req/s p50 p99"
-  local out
-  out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$WORK/post.lua" "$2")
-  local rps p50 p99 errors
+LARGE_TEXT=$(head -c 16000 /dev/zero | tr '\0' 'x')
+LARGE_BODY='{"validate_only":false,"message":{"token":["IQAAAACy0kYtAABqJ8ZyOvHgRt2tT0"],"notification":{"title":"Your parcel","body":"'$LARGE_TEXT'"},"android":{"ttl":"86400s","urgency":"HIGH"}}}'
+for name in post large; do
+  body=$BODY; [ "$name" = large ] && body=$LARGE_BODY
+  cat > "$WORK/$name.lua" <<LUA
+wrk.method = "POST"
+wrk.body = '$body'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer bench-share-token"
+wrk.headers["X-Share-Subject"] = "u-bench"
+LUA
+done
+BROKER_PID=$(cat "$WORK/broker.pid")
+
+# Microseconds from wrk's "1.23ms" / "456.00us" / "1.02s".
+to_us() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) m = 1; else if (v ~ /ms$/) m = 1000; else if (v ~ /s$/) m = 1000000; else m = 1; printf "%.0f", n * m }'; }
+# The broker's CPU time (µs, every thread), context switches (every thread) and resident memory (KiB).
+cpu_us() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.0f", ($14 + $15) * 1000000 / hz }' "/proc/$BROKER_PID/stat"; }
+switches() { cat /proc/"$BROKER_PID"/task/*/status 2>/dev/null | awk '/ctxt_switches/ { n += $2 } END { print n + 0 }'; }
+rss_kib() { awk '/VmRSS/ { print $2 }' "/proc/$BROKER_PID/status"; }
+
+# run LABEL URL KEY CONNECTIONS SCRIPT [broker] → one line; saves $WORK/KEY.{rps,p50}
+run() {
+  local label=$1 url=$2 key=$3 connections=$4 script=$5 broker=${6:-}
+  local threads=$THREADS; [ "$connections" -lt "$threads" ] && threads=$connections
+  local cpu0 sw0 out
+  if [ -n "$broker" ]; then cpu0=$(cpu_us); sw0=$(switches); fi
+  # BENCH_PROFILE=1: a perf profile of the broker during its first run at -c32 (BENCH_PROFILE_AT=N: at -cN) (/tmp/bench-perf.data).
+  if [ -n "$broker" ] && [ -n "${BENCH_PROFILE:-}" ] && [ "$connections" = "${BENCH_PROFILE_AT:-32}" ] && [ ! -e "$WORK/profiled" ]; then
+    touch "$WORK/profiled"
+    (sleep 2; perf record -F 999 --call-graph dwarf,16384 -p "$BROKER_PID" -o /tmp/bench-perf.data -- sleep 3 > /dev/null 2>&1) &
+  fi
+  out=$(wrk -t"$threads" -c"$connections" -d"$DURATION" --latency -s "$WORK/$script.lua" "$url")
+  local rps p50 p99 errors requests extra=""
   rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
   p50=$(echo "$out" | awk '$1=="50%" {print $2}')
   p99=$(echo "$out" | awk '$1=="99%" {print $2}')
+  requests=$(echo "$out" | awk '/requests in/ {print $1}')
   errors=$(echo "$out" | awk '/Non-2xx/ {print $NF}')
-  printf "  %-44s %10s req/s   p50 %8s   p99 %8s%s\n" "$1" "$rps" "$p50" "$p99" "${errors:+   non-2xx: $errors}"
-  echo "$rps" > "$WORK/$3.rps"
+  if [ -n "$broker" ]; then
+    local cpu sw
+    cpu=$(( $(cpu_us) - cpu0 )); sw=$(( $(switches) - sw0 ))
+    extra=$(awk -v c="$cpu" -v s="$sw" -v n="$requests" -v r="$(rss_kib)" \
+      'BEGIN { printf "   cpu %4.0f µs/share  %4.1f cs/share  rss %d MB", c / n, s / n, r / 1024 }')
+  fi
+  printf "  %-30s -c%-4s %9s req/s  p50 %9s  p99 %9s%s%s\n" "$label" "$connections" "$rps" "$p50" "$p99" "$extra" \
+    "${errors:+   non-2xx: $errors}"
+  echo "$rps" > "$WORK/$key.rps"; to_us "$p50" > "$WORK/$key.p50"
 }
 
-echo "Gateway on loopback — wrk -t$THREADS -c$CONNECTIONS -d$DURATION, ${#BODY}-byte JSON body, same for all three"
-run "(a) fixed upstream, direct" "http://127.0.0.1:$UP/v1/10086/messages:send" a
-run "(b) nginx reverse proxy → upstream" "http://127.0.0.1:$PROXY/v1/10086/messages:send" b
-[ -n "${BENCH_PROFILE:-}" ] && (sleep 4; pid=$(pgrep -f "sharebroker serve --config" | head -1); top -b -n 1 -H -p $pid | head -25 > /tmp/bench-top.txt; perf record -F 499 -g -p $pid -o /tmp/bench-perf.data -- sleep 4 > /dev/null 2>&1) &
-run "(c) ShareBroker: checks + fsync'd intents" "http://127.0.0.1:$BROKER/v1/proxy/huawei-push/v1/10086/messages:send" c
-ratio=$(awk -v c="$(cat "$WORK/c.rps")" -v b="$(cat "$WORK/b.rps")" 'BEGIN { printf "%.2f", c / b }')
-echo "  ratio c/b = $ratio   (issue target ≥ 0.40, product goal 0.80)"
-records=$(curl -s "http://127.0.0.1:$BROKER/healthz" >/dev/null; "$BIN" log verify --database "$WORK/broker.sqlite" 2>/dev/null | tail -1)
+ratio() { awk -v c="$(cat "$WORK/$1.rps")" -v b="$(cat "$WORK/$2.rps")" 'BEGIN { printf "%.2f", c / b }'; }
+
+echo "Gateway on loopback — wrk -t$THREADS -d$DURATION; (a) fixed upstream, (b) nginx reverse proxy, (c) ShareBroker: every check, fsync'd intents"
+for body in post large; do
+  size=${#BODY}; [ "$body" = large ] && size=${#LARGE_BODY}
+  echo "${size}-byte JSON body"
+  for connections in ${BENCH_CONCURRENCY:-1 32 128}; do
+    run "(a) upstream direct" "http://127.0.0.1:$UP/v1/10086/messages:send" "a$body$connections" "$connections" "$body"
+    run "(b) nginx proxy" "http://127.0.0.1:$PROXY/v1/10086/messages:send" "b$body$connections" "$connections" "$body"
+    run "(c) ShareBroker" "http://127.0.0.1:$BROKER/v1/proxy/huawei-push/v1/10086/messages:send" "c$body$connections" "$connections" "$body" broker
+    added=$(( $(cat "$WORK/c$body$connections.p50") - $(cat "$WORK/b$body$connections.p50") ))
+    echo "    c/b = $(ratio "c$body$connections" "b$body$connections")   added p50 = ${added} µs"
+  done
+done
+echo "  targets (issue 9): c/b ≥ 0.30 at -c32 (324 B), ≥ 0.20 with 16 KiB; added p50 at -c1 ≤ 300 µs; cpu ≤ 110 µs/share; product goal c/b 0.80"
+# Stop the broker (its closing line counts commits, records, intents and SQL statements), then verify the log.
+kill -TERM "$BROKER_PID"; wait "$BROKER_PID" 2>/dev/null || true
+closing=$(grep "share log closed" "$WORK/broker.log" | tail -1)
+value() { echo "$closing" | grep -o "$1=[0-9.]*" | head -1 | cut -d= -f2; }
+awk -v st="$(value log.statements)" -v n="$(value log.intents)" -v r="$(value log.records)" -v c="$(value log.commits)" \
+  'BEGIN { if (n > 0) printf "  writer: %.2f SQL statements per share, %.1f records per commit (%d shares, %d commits)\n", st / n, r / c, n, c }'
+records=$("$BIN" log verify --database "$WORK/broker.sqlite" 2>/dev/null | tail -1)
 echo "  share log after the run: $records"

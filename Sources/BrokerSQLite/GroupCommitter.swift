@@ -1,5 +1,6 @@
 import BrokerFields
 import BrokerService
+import Dispatch
 
 /// Batches concurrent writes so that many share one transaction (one fsync).
 ///
@@ -12,9 +13,13 @@ import BrokerService
 /// scheduling under load, and other writes (grants, subjects) still get their
 /// turn between batches, because each batch is a separate writer job.
 ///
-/// There is no timer (STACK.md: a 1–2 ms wait made throughput worse). Every
-/// caller is resumed exactly once: with its result, or with the batch's error
-/// (the operations of a failed batch shared its transaction and fail together).
+/// Urgent operations never wait for a timer (STACK.md: a 1–2 ms wait made
+/// throughput worse). A *deferrable* operation (a share's outcome, which need
+/// not be durable at once) starts no batch of its own: it rides along with the
+/// next urgent one, or is written `deferDelay` later if none comes, so at low
+/// load a share costs one commit instead of two. Every caller is resumed
+/// exactly once: with its result, or with the batch's error (the operations of
+/// a failed batch shared its transaction and fail together).
 final class GroupCommitter<Operation: Sendable, Output: Sendable, Context>: Sendable {
     typealias Outcome = Result<Output, LogUnavailable>
     /// Runs a job on the single writer, with its context (the database connection).
@@ -29,33 +34,68 @@ final class GroupCommitter<Operation: Sendable, Output: Sendable, Context>: Send
 
     private struct State: Sendable {
         var scheduled = false
+        var timerArmed = false
         var queue: [Waiter] = []
+        /// Queued operations that may not wait for the timer.
+        var urgent = 0
     }
 
     private let state = Locked(State())
     private let schedule: Schedule
+    private let deferDelay: Duration
 
-    init(schedule: @escaping Schedule) {
+    init(deferDelay: Duration = .milliseconds(5), schedule: @escaping Schedule) {
+        self.deferDelay = deferDelay
         self.schedule = schedule
     }
 
     /// Runs `operation` in the next batch and returns its result. Every caller passes the same `flush`.
-    func submit(_ operation: Operation, flush: @escaping Flush) async -> Outcome {
+    /// A `deferrable` operation waits for the next urgent one, or `deferDelay` at most.
+    func submit(_ operation: Operation, deferrable: Bool = false, flush: @escaping Flush) async -> Outcome {
         await withCheckedContinuation { (continuation: CheckedContinuation<Outcome, Never>) in
-            let schedules = state.withLock { state -> Bool in
+            let next = state.withLock { state -> NextWrite in
                 state.queue.append(Waiter(operation: operation, continuation: continuation))
-                if state.scheduled { return false }
+                if !deferrable { state.urgent += 1 }
+                if state.scheduled { return .none }
+                if deferrable {
+                    if state.timerArmed { return .none }
+                    state.timerArmed = true
+                    return .timer
+                }
+                state.scheduled = true
+                return .batch
+            }
+            carryOut(next, flush)
+        }
+    }
+
+    private func carryOut(_ next: NextWrite, _ flush: @escaping Flush) {
+        switch next {
+        case .none: break
+        case .batch: schedule { context in self.runBatch(context, flush) }
+        case .timer: armTimer(flush)
+        }
+    }
+
+    /// After `deferDelay`, writes what is queued unless a batch is already on its way.
+    private func armTimer(_ flush: @escaping Flush) {
+        let delay = deferDelay.components
+        let nanoseconds = Int(delay.seconds) * 1_000_000_000 + Int(delay.attoseconds / 1_000_000_000)
+        DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(nanoseconds)) {
+            let schedules = self.state.withLock { state -> Bool in
+                state.timerArmed = false
+                if state.scheduled || state.queue.isEmpty { return false }
                 state.scheduled = true
                 return true
             }
-            if schedules { schedule { context in self.runBatch(context, flush) } }
+            if schedules { self.schedule { context in self.runBatch(context, flush) } }
         }
     }
 
     /// One batch, on the writer.
     private func runBatch(_ context: Context, _ flush: @escaping Flush) {
         let waiters = state.withLock { state -> [Waiter] in
-            defer { state.queue.removeAll(keepingCapacity: true) }
+            defer { state.queue.removeAll(keepingCapacity: true); state.urgent = 0 }
             return state.queue
         }
         if !waiters.isEmpty {
@@ -70,13 +110,17 @@ final class GroupCommitter<Operation: Sendable, Output: Sendable, Context>: Send
                 for waiter in waiters { waiter.continuation.resume(returning: .failure(error)) }
             }
         }
-        let more = state.withLock { state -> Bool in
-            if state.queue.isEmpty {
-                state.scheduled = false
-                return false
-            }
-            return true
+        let next = state.withLock { state -> NextWrite in
+            if state.urgent > 0 { return .batch }
+            state.scheduled = false
+            // Only deferrable operations queued meanwhile: they wait for an urgent one or the timer.
+            if state.queue.isEmpty || state.timerArmed { return .none }
+            state.timerArmed = true
+            return .timer
         }
-        if more { schedule { context in self.runBatch(context, flush) } }
+        carryOut(next, flush)
     }
 }
+
+/// What a committer does after queueing or after a batch: nothing, start a batch, or arm the deferral timer.
+private enum NextWrite { case none, batch, timer }

@@ -117,12 +117,20 @@ struct LogRow: Sendable {
     /// `members` plus `stream`, `seq` and `kind`, written straight into one
     /// buffer with the keys in their canonical (UTF-8 byte) order.
     func canonicalBytes(stream: String, seq: Int64) -> [UInt8] {
+        canonicalParts(stream: stream).body(seq: seq)
+    }
+
+    /// The canonical body in two pieces around the `seq` digits, the only part
+    /// that depends on the record's place in the chain: the pieces are written
+    /// before the record reaches the single writer, which only joins them.
+    func canonicalParts(stream: String) -> CanonicalParts {
         var out: [UInt8] = []
+        var tail: [UInt8] = []
         switch source {
         case .revocation:
-            return referenceCanonicalBytes(stream: stream, seq: seq)
+            return CanonicalParts(generic: self, stream: stream)
         case .entry(let e):
-            out.reserveCapacity(448 + 224 * e.fields.count + 24 * e.grantIDs.count + 24 * e.reasons.count)
+            out.reserveCapacity(384 + 224 * e.fields.count + 24 * e.grantIDs.count + 24 * e.reasons.count)
             out.append(contentsOf: #"{"adapter_hash":"#.utf8)
             CanonicalJSON.writeString(e.adapterHash, to: &out)
             out.append(contentsOf: #","caller":"#.utf8)
@@ -174,18 +182,18 @@ struct LogRow: Sendable {
                 CanonicalJSON.writeString(reason.rawValue, to: &out)
             }
             out.append(contentsOf: #"],"seq":"#.utf8)
-            CanonicalJSON.writeInt(seq, to: &out)
-            out.append(contentsOf: #","share_id":"#.utf8)
-            CanonicalJSON.writeString(e.shareID, to: &out)
-            out.append(contentsOf: #","stream":"#.utf8)
-            CanonicalJSON.writeString(stream, to: &out)
-            out.append(contentsOf: #","subject":"#.utf8)
-            CanonicalJSON.writeString(e.subject, to: &out)
-            out.append(contentsOf: #","time_us":"#.utf8)
-            CanonicalJSON.writeInt(timeUs, to: &out)
-            out.append(UInt8(ascii: "}"))
+            tail.reserveCapacity(160)
+            tail.append(contentsOf: #","share_id":"#.utf8)
+            CanonicalJSON.writeString(e.shareID, to: &tail)
+            tail.append(contentsOf: #","stream":"#.utf8)
+            CanonicalJSON.writeString(stream, to: &tail)
+            tail.append(contentsOf: #","subject":"#.utf8)
+            CanonicalJSON.writeString(e.subject, to: &tail)
+            tail.append(contentsOf: #","time_us":"#.utf8)
+            CanonicalJSON.writeInt(timeUs, to: &tail)
+            tail.append(UInt8(ascii: "}"))
         case .outcome(let o):
-            out.reserveCapacity(256 + (o.error?.utf8.count ?? 0))
+            out.reserveCapacity(96 + (o.error?.utf8.count ?? 0))
             out.append(contentsOf: #"{"error":"#.utf8)
             CanonicalJSON.writeString(o.error, to: &out)
             out.append(contentsOf: #","kind":"#.utf8)
@@ -195,18 +203,18 @@ struct LogRow: Sendable {
             out.append(contentsOf: #","result":"#.utf8)
             CanonicalJSON.writeString(o.result.rawValue, to: &out)
             out.append(contentsOf: #","seq":"#.utf8)
-            CanonicalJSON.writeInt(seq, to: &out)
-            out.append(contentsOf: #","share_id":"#.utf8)
-            CanonicalJSON.writeString(o.shareID, to: &out)
-            out.append(contentsOf: #","stream":"#.utf8)
-            CanonicalJSON.writeString(stream, to: &out)
-            out.append(contentsOf: #","time_us":"#.utf8)
-            CanonicalJSON.writeInt(timeUs, to: &out)
-            out.append(contentsOf: #","upstream_status":"#.utf8)
-            CanonicalJSON.writeInt(o.upstreamStatus, to: &out)
-            out.append(UInt8(ascii: "}"))
+            tail.reserveCapacity(160)
+            tail.append(contentsOf: #","share_id":"#.utf8)
+            CanonicalJSON.writeString(o.shareID, to: &tail)
+            tail.append(contentsOf: #","stream":"#.utf8)
+            CanonicalJSON.writeString(stream, to: &tail)
+            tail.append(contentsOf: #","time_us":"#.utf8)
+            CanonicalJSON.writeInt(timeUs, to: &tail)
+            tail.append(contentsOf: #","upstream_status":"#.utf8)
+            CanonicalJSON.writeInt(o.upstreamStatus, to: &tail)
+            tail.append(UInt8(ascii: "}"))
         }
-        return out
+        return CanonicalParts(head: out, tail: tail)
     }
 
     /// `canonicalBytes` the generic way (the reference the direct writer must match).
@@ -216,6 +224,28 @@ struct LogRow: Sendable {
         all["seq"] = .int(seq)
         all["kind"] = .string(kind.rawValue)
         return CanonicalJSON.object(all).bytes
+    }
+}
+
+/// A record's canonical body before its `seq` is known: the bytes before and after the digits.
+struct CanonicalParts: Sendable {
+    private var head: [UInt8]
+    private var tail: [UInt8]
+    /// Revocation records (rare) are written the generic way, once their seq is known.
+    private var generic: (row: LogRow, stream: String)?
+
+    init(head: [UInt8], tail: [UInt8]) { self.head = head; self.tail = tail; generic = nil }
+    init(generic row: LogRow, stream: String) { head = []; tail = []; generic = (row, stream) }
+
+    /// The whole body for `seq`.
+    func body(seq: Int64) -> [UInt8] {
+        if let generic { return generic.row.referenceCanonicalBytes(stream: generic.stream, seq: seq) }
+        var out: [UInt8] = []
+        out.reserveCapacity(head.count + 20 + tail.count)
+        out.append(contentsOf: head)
+        CanonicalJSON.writeInt(seq, to: &out)
+        out.append(contentsOf: tail)
+        return out
     }
 }
 

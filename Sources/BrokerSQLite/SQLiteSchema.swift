@@ -254,6 +254,23 @@ enum SQLiteSchema {
                     SELECT DISTINCT provider, purpose, category, subject FROM sharing_subjects;
                 """)
         }
+        migrator.registerMigration("v9-partial-log-indexes") { db in
+            // Outcome records (half the log) carry no subject or provider and are never looked up by
+            // time: the indexes that serve share queries leave them out, so an outcome's INSERT
+            // updates two B-trees (the key and share_id) instead of six. Every query these serve
+            // names the column (`subject = ?`, `provider = ?`) or `kind = 'share'`, which implies
+            // the index's WHERE, so the planner still uses them.
+            try db.execute(sql: """
+                DROP INDEX share_log_subject_time;
+                CREATE INDEX share_log_subject_time ON share_log(subject, time_us) WHERE subject IS NOT NULL;
+                DROP INDEX share_log_provider_time;
+                CREATE INDEX share_log_provider_time ON share_log(provider, time_us) WHERE provider IS NOT NULL;
+                DROP INDEX share_log_provider_seq;
+                CREATE INDEX share_log_provider_seq ON share_log(provider, stream, seq) WHERE provider IS NOT NULL;
+                DROP INDEX share_log_time;
+                CREATE INDEX share_log_time ON share_log(time_us) WHERE kind = 'share';
+                """)
+        }
         return migrator
     }
 }

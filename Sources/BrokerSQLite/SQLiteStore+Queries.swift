@@ -83,8 +83,8 @@ extension SQLiteStore: ShareQueries {
         do {
             return try await pool.read { db in
                 let sql = provider == nil
-                    ? "SELECT stream, min(seq), max(seq) FROM share_log WHERE time_us >= ? AND time_us < ? GROUP BY stream"
-                    : "SELECT stream, min(seq), max(seq) FROM share_log WHERE provider = ? AND time_us >= ? AND time_us < ? GROUP BY stream"
+                    ? "SELECT stream, min(seq), max(seq) FROM share_log WHERE kind = 'share' AND time_us >= ? AND time_us < ? GROUP BY stream"
+                    : "SELECT stream, min(seq), max(seq) FROM share_log WHERE provider = ? AND kind = 'share' AND time_us >= ? AND time_us < ? GROUP BY stream"
                 let arguments: StatementArguments = provider.map { [$0, from, to] } ?? [from, to]
                 return try Row.fetchAll(db.cachedStatement(sql: sql), arguments: arguments).compactMap { row in
                     guard let low = row[1] as Int64?, let high = row[2] as Int64? else { return nil }
@@ -138,8 +138,8 @@ extension SQLiteStore: SharingListSource {
         let raw = """
             SELECT s.provider AS provider, s.purpose AS purpose, json_extract(f.value, '$.category') AS category,
                    json_extract(f.value, '$.action') AS action, s.share_id AS share_id, s.subject AS subject, s.time_us AS time_us
-            FROM (SELECT * FROM share_log WHERE time_us >= ? AND time_us < ?
-                  UNION ALL SELECT * FROM share_log WHERE time_us >= ? AND time_us < ?) s, json_each(s.body, '$.fields') f
+            FROM (SELECT * FROM share_log WHERE kind = 'share' AND time_us >= ? AND time_us < ?
+                  UNION ALL SELECT * FROM share_log WHERE kind = 'share' AND time_us >= ? AND time_us < ?) s, json_each(s.body, '$.fields') f
             WHERE s.kind = 'share' AND s.purpose IS NOT NULL AND json_extract(f.value, '$.fingerprint') IS NOT NULL
             """
         let dayArguments: [Int64] = [firstDay, lastDay, edgeLow.0, edgeLow.1, edgeHigh.0, edgeHigh.1]

@@ -37,7 +37,7 @@ extension SQLiteStore: RevocationStore {
         }
     }
 
-    func revoke(_ command: RevokeCommand, _ insert: Statement, _ db: Database,
+    func revoke(_ command: RevokeCommand, _ insert: BoundStatement, _ db: Database,
                 _ chain: inout ChainTip) throws -> Result<RevocationReceipt, RevocationRefusal> {
         let at = Microseconds.from(command.time)
         let matching: [Row]
@@ -268,7 +268,7 @@ extension SQLiteStore: RevocationStore {
         }
     }
 
-    func finishPropagation(_ command: FinishCommand, _ insert: Statement, _ db: Database, _ chain: inout ChainTip) throws {
+    func finishPropagation(_ command: FinishCommand, _ insert: BoundStatement, _ db: Database, _ chain: inout ChainTip) throws {
         let at = Microseconds.from(command.time)
         let job = command.job
         let status: PropagationStatus

@@ -8,8 +8,10 @@ import Logging
 
 /// One write the share log batches.
 enum LogWrite: Sendable {
-    case intent(ShareEntry)
-    case outcome(ShareOutcome)
+    /// An intent with its canonical body, written before the writer (only `seq` is left to fill in).
+    case intent(ShareEntry, CanonicalParts)
+    /// Outcomes, each with its canonical body.
+    case outcomes([(ShareOutcome, CanonicalParts)])
     case resolveDangling(Date)
     /// A revoke: in the batch's transaction, so it is ordered against intents (the fence).
     case revoke(RevokeCommand)
@@ -24,7 +26,7 @@ enum LogWrite: Sendable {
 /// The result of one `LogWrite`.
 enum LogWriteOutput: Sendable {
     case intent(IntentResult)
-    case position(ChainPosition)
+    case positions([ChainPosition])
     case resolved(Int)
     case revocation(Result<RevocationReceipt, RevocationRefusal>)
     case done
@@ -55,16 +57,27 @@ extension SQLiteStore {
     /// `revoked_at`. No interleaving lets a share commit under a grant whose
     /// revoke returned without the share being found.
     public func appendIntent(_ entry: ShareEntry) async throws(LogUnavailable) -> IntentResult {
-        switch try await submit(.intent(entry)) {
+        let parts = LogRow(entry).canonicalParts(stream: stream)
+        switch try await submit(.intent(entry, parts)) {
         case .intent(let result): return result
         default: throw LogUnavailable("internal error: unexpected result for an intent")
         }
     }
 
     public func appendOutcome(_ outcome: ShareOutcome) async throws(LogUnavailable) -> ChainPosition {
-        switch try await submit(.outcome(outcome)) {
-        case .position(let position): return position
-        default: throw LogUnavailable("internal error: unexpected result for an outcome")
+        let positions = try await appendOutcomes([outcome])
+        guard let position = positions.first else { throw LogUnavailable("internal error: no position for an outcome") }
+        return position
+    }
+
+    /// Appends several outcomes as one operation of one batch (one waiter, one commit).
+    public func appendOutcomes(_ outcomes: [ShareOutcome]) async throws(LogUnavailable) -> [ChainPosition] {
+        guard !outcomes.isEmpty else { return [] }
+        let prepared = outcomes.map { ($0, LogRow($0).canonicalParts(stream: stream)) }
+        // Outcomes need not be durable at once (an intent without one reads `unknown`): they share the next commit.
+        switch try await submit(.outcomes(prepared), deferrable: true) {
+        case .positions(let positions): return positions
+        default: throw LogUnavailable("internal error: unexpected result for outcomes")
         }
     }
 
@@ -80,8 +93,8 @@ extension SQLiteStore {
         }
     }
 
-    func submit(_ write: LogWrite) async throws(LogUnavailable) -> LogWriteOutput {
-        try await committer.submit(write) { [self] batch, db in writeBatch(batch, in: db) }.get()
+    func submit(_ write: LogWrite, deferrable: Bool = false) async throws(LogUnavailable) -> LogWriteOutput {
+        try await committer.submit(write, deferrable: deferrable) { [self] batch, db in writeBatch(batch, in: db) }.get()
     }
 
     private func writeBatch(_ batch: [LogWrite], in db: Database) -> Result<[LogWriteOutput], LogUnavailable> {
@@ -89,32 +102,41 @@ extension SQLiteStore {
         outputs.reserveCapacity(batch.count)
         var newTip: ChainTip?
         var appended = 0
+        var learned: [SharingTally.SubjectKey] = []
+        var intents = 0
         do {
             try Self.inImmediateTransaction(db) {
                 var chain = try tip.withLock { $0 } ?? loadTip(db)
                 let start = chain.seq
-                let insert = try db.cachedStatement(sql: Self.insertSQL)
-                var revoked = try revokedGrants(of: batch, db)
+                let writer = try BatchStatements(db)
+                var tally = SharingTally()
+                var revoked = try revokedGrants(of: batch, writer)
                 for write in batch {
                     switch write {
-                    case .intent(let entry):
-                        outputs.append(.intent(try appendIntent(entry, revoked: revoked, insert, db, &chain)))
-                    case .outcome(let outcome):
-                        outputs.append(.position(try append(LogRow(outcome), insert, &chain)))
+                    case .intent(let entry, let parts):
+                        intents += 1
+                        outputs.append(.intent(try appendIntent(entry, parts, revoked: revoked, writer, &tally, &chain)))
+                    case .outcomes(let outcomes):
+                        var positions: [ChainPosition] = []
+                        positions.reserveCapacity(outcomes.count)
+                        for (outcome, parts) in outcomes {
+                            positions.append(try append(LogRow(outcome), parts, writer.insert, &chain))
+                        }
+                        outputs.append(.positions(positions))
                     case .resolveDangling(let time):
                         let shareIDs = try danglingShareIDs(db)
                         for shareID in shareIDs {
                             _ = try append(LogRow(ShareOutcome(shareID: shareID, time: time, result: .unknown)),
-                                           insert, &chain)
+                                           writer.insert, &chain)
                         }
                         outputs.append(.resolved(shareIDs.count))
                     case .revoke(let command):
-                        let result = try revoke(command, insert, db, &chain)
+                        let result = try revoke(command, writer.insert, db, &chain)
                         // Intents later in this same batch see the revoke, as if in a later transaction.
                         if case .success(let receipt) = result { revoked.formUnion(receipt.grantIDs) }
                         outputs.append(.revocation(result))
                     case .finishPropagation(let command):
-                        try finishPropagation(command, insert, db, &chain)
+                        try finishPropagation(command, writer.insert, db, &chain)
                         outputs.append(.done)
                     case .statement(let body):
                         outputs.append(.value(try body(db)))
@@ -124,6 +146,9 @@ extension SQLiteStore {
                         }
                         outputs.append(.done)
                     }
+                }
+                if !tally.isEmpty {
+                    learned = try tally.write(db, known: knownSubjectRows.withLock { $0.rows })
                 }
                 if let (signer, every) = checkpointing.withLock({ $0 }), chain.seq / every > start / every {
                     try writeCheckpoint(signer, chain, time: now(), db)
@@ -141,8 +166,27 @@ extension SQLiteStore {
             return .failure(failure)
         }
         tip.withLock { $0 = newTip }
-        stats.withLock { $0.commits += 1; $0.records += appended }
+        // Only rows of a committed transaction are known to exist.
+        if !learned.isEmpty { knownSubjectRows.withLock { $0.learn(learned) } }
+        stats.withLock { $0.commits += 1; $0.records += appended; $0.intents += intents }
         return .success(outputs)
+    }
+
+    /// The prepared statements of one batch, looked up once in GRDB's cache.
+    struct BatchStatements {
+        let insert: BoundStatement
+        let linkGrant: BoundStatement
+        let storeKeys: BoundStatement
+        let grantRevoked: BoundStatement
+
+        init(_ db: Database) throws {
+            insert = try BoundStatement(db, SQLiteStore.insertSQL)
+            linkGrant = try BoundStatement(db, "INSERT OR IGNORE INTO share_grants (grant_id, share_id, provider) VALUES (?, ?, ?)")
+            storeKeys = try BoundStatement(db, """
+                INSERT OR REPLACE INTO revocation_keys (share_id, provider, sealed, expires_at) VALUES (?, ?, ?, ?)
+                """)
+            grantRevoked = try BoundStatement(db, "SELECT 1 FROM grants WHERE id = ? AND revoked_at IS NOT NULL")
+        }
     }
 
     /// `BEGIN IMMEDIATE` … `COMMIT` (or `ROLLBACK` on any error) with prepared
@@ -165,83 +209,47 @@ extension SQLiteStore {
         return ChainTip(seq: row[0], hash: row[1])
     }
 
-    private func appendIntent(_ entry: ShareEntry, revoked: Set<String>, _ insert: Statement, _ db: Database,
-                              _ chain: inout ChainTip) throws -> IntentResult {
+    private func appendIntent(_ entry: ShareEntry, _ parts: CanonicalParts, revoked: Set<String>, _ writer: BatchStatements,
+                              _ tally: inout SharingTally, _ chain: inout ChainTip) throws -> IntentResult {
         if entry.decision != .blocked, !revoked.isEmpty, let grantID = entry.grantIDs.first(where: revoked.contains) {
             let fenced = entry.fencedByRevocation()
-            let position = try append(LogRow(fenced), insert, &chain)
-            try aggregate(fenced, db)
+            let position = try append(LogRow(fenced), writer.insert, &chain)
+            tally.count(fenced)
             logger.notice("share refused by the revocation fence",
                           metadata: ["share.id": "\(entry.shareID)", "share.provider": "\(entry.provider)",
                                      "grant.id": "\(grantID)"])
             return .grantRevoked(grantID: grantID, position)
         }
-        let position = try append(LogRow(entry), insert, &chain)
-        try aggregate(entry, db)
+        let position = try append(LogRow(entry), parts, writer.insert, &chain)
+        tally.count(entry)
         if entry.decision != .blocked, !entry.grantIDs.isEmpty {
             // In the intent's transaction: a revoke either sees this share or the share saw the revoke.
-            let link = try db.cachedStatement(sql: """
-                INSERT OR IGNORE INTO share_grants (grant_id, share_id, provider) VALUES (?, ?, ?)
-                """)
             for grantID in entry.grantIDs {
-                try link.execute(arguments: [grantID, entry.shareID, entry.provider])
+                try writer.linkGrant.run { b in b.text(1, grantID); b.text(2, entry.shareID); b.text(3, entry.provider) }
             }
             if let keys = entry.revocationKeys {
-                try db.cachedStatement(sql: """
-                    INSERT OR REPLACE INTO revocation_keys (share_id, provider, sealed, expires_at) VALUES (?, ?, ?, ?)
-                    """).execute(arguments: [entry.shareID, entry.provider, Data(keys.sealed), Microseconds.from(keys.expiresAt)])
+                try writer.storeKeys.run { b in
+                    b.text(1, entry.shareID); b.text(2, entry.provider); b.blob(3, keys.sealed)
+                    b.int(4, Microseconds.from(keys.expiresAt))
+                }
             }
         }
         return .committed(position)
     }
 
-    /// Counts the share in the sharing list's daily aggregates: once per personal category and
-    /// action, and its subject once per day for each category sent.
-    private func aggregate(_ entry: ShareEntry, _ db: Database) throws {
-        guard let purpose = entry.purpose else { return }
-        var seen: Set<String> = []
-        let time = Microseconds.from(entry.time)
-        let day = time / 86_400_000_000
-        for field in entry.fields where field.fingerprint != nil {
-            guard let category = field.category, seen.insert(category + "\u{0}" + field.action.rawValue).inserted else { continue }
-            try db.cachedStatement(sql: """
-                INSERT INTO sharing_daily (day, provider, purpose, category, action, shares, first_us, last_us)
-                VALUES (?, ?, ?, ?, ?, 1, ?, ?)
-                ON CONFLICT DO UPDATE SET shares = shares + 1, first_us = min(first_us, excluded.first_us),
-                                          last_us = max(last_us, excluded.last_us)
-                """).execute(arguments: [day, entry.provider, purpose, category, field.action.rawValue, time, time])
-            if field.action == .sent, let subject = entry.subject {
-                try db.cachedStatement(sql: """
-                    INSERT OR IGNORE INTO sharing_subjects (day, provider, purpose, category, subject) VALUES (?, ?, ?, ?, ?)
-                    """).execute(arguments: [day, entry.provider, purpose, category, subject])
-                try db.cachedStatement(sql: """
-                    INSERT OR IGNORE INTO sharing_subject_span (provider, purpose, category, subject) VALUES (?, ?, ?, ?)
-                    """).execute(arguments: [entry.provider, purpose, category, subject])
-            }
-        }
-    }
-
     /// The revoked grants among those the batch's allowed or redacted intents
-    /// name, in one query for the whole batch. It runs inside the batch's
-    /// write transaction, which writes no grant, so it sees what a query per
-    /// intent would see.
-    private func revokedGrants(of batch: [LogWrite], _ db: Database) throws -> Set<String> {
-        var ids: [UInt8] = []
+    /// name: one indexed lookup per distinct grant, inside the batch's write
+    /// transaction, which writes no grant before it, so it sees what a query
+    /// per intent would see.
+    private func revokedGrants(of batch: [LogWrite], _ writer: BatchStatements) throws -> Set<String> {
+        var checked: Set<String> = []
+        var revoked: Set<String> = []
         for write in batch {
-            guard case .intent(let entry) = write, entry.decision != .blocked else { continue }
-            for grantID in entry.grantIDs {
-                ids.append(ids.isEmpty ? UInt8(ascii: "[") : UInt8(ascii: ","))
-                CanonicalJSON.writeString(grantID, to: &ids)
+            guard case .intent(let entry, _) = write, entry.decision != .blocked else { continue }
+            for grantID in entry.grantIDs where checked.insert(grantID).inserted {
+                try writer.grantRevoked.run({ b in b.text(1, grantID) }, row: { _ in revoked.insert(grantID) })
             }
         }
-        guard !ids.isEmpty else { return [] }
-        ids.append(UInt8(ascii: "]"))
-        let statement = try db.cachedStatement(sql: """
-            SELECT id FROM grants WHERE revoked_at IS NOT NULL AND id IN (SELECT value FROM json_each(?))
-            """)
-        var revoked: Set<String> = []
-        let cursor = try String.fetchCursor(statement, arguments: [String(decoding: ids, as: UTF8.self)])
-        while let id = try cursor.next() { revoked.insert(id) }
         return revoked
     }
 
@@ -261,14 +269,20 @@ extension SQLiteStore {
         """
 
     /// Chains `row` after `chain`, inserts it with `insert` (`insertSQL`), and advances `chain`.
-    func append(_ row: LogRow, _ insert: Statement, _ chain: inout ChainTip) throws -> ChainPosition {
+    func append(_ row: LogRow, _ insert: BoundStatement, _ chain: inout ChainTip) throws -> ChainPosition {
+        try append(row, row.canonicalParts(stream: stream), insert, &chain)
+    }
+
+    /// `append` with the body's parts already written (off the writer).
+    func append(_ row: LogRow, _ parts: CanonicalParts, _ insert: BoundStatement, _ chain: inout ChainTip) throws -> ChainPosition {
         let seq = chain.seq + 1
-        let body = row.canonicalBytes(stream: stream, seq: seq)
+        let body = parts.body(seq: seq)
         let hash = ChainHash.hash(prev: chain.hash, body: body)
-        try insert.execute(arguments: [
-            stream, seq, row.kind.rawValue, row.shareID, row.timeUs, row.subject, row.provider, row.purpose,
-            row.decision, row.caller, row.channel, String(decoding: body, as: UTF8.self), chain.hash, hash,
-        ])
+        try insert.run { b in
+            b.text(1, stream); b.int(2, seq); b.text(3, row.kind.rawValue); b.text(4, row.shareID); b.int(5, row.timeUs)
+            b.text(6, row.subject); b.text(7, row.provider); b.text(8, row.purpose); b.text(9, row.decision)
+            b.text(10, row.caller); b.text(11, row.channel); b.text(12, utf8: body); b.blob(13, chain.hash); b.blob(14, hash)
+        }
         chain = ChainTip(seq: seq, hash: hash)
         return ChainPosition(stream: stream, seq: seq, hash: Hex.encode(hash))
     }

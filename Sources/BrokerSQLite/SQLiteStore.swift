@@ -3,6 +3,7 @@ import BrokerCore
 import BrokerService
 import Foundation
 import GRDB
+import GRDBSQLite
 import Logging
 
 /// The embedded store: the share log, subjects and grants in one SQLite file (GRDB).
@@ -33,6 +34,10 @@ public final class SQLiteStore: ShareLog, GrantStore, Sendable {
     /// The last record of `stream`, once read; only touched by the batch writer.
     let tip = Locked<ChainTip?>(nil)
     let stats = Locked(CommitStats())
+    /// SQL statements the writer connection has run (SQLite's own trace counts them).
+    let statements = StatementCounter()
+    /// Sharing-aggregate subject rows already committed (the writer skips re-inserting them).
+    let knownSubjectRows = Locked(KnownSubjectRows())
     /// Signs a checkpoint every `every` records, when set (`enableCheckpoints`).
     let checkpointing = Locked<(signer: CheckpointSigner, every: Int64)?>(nil)
 
@@ -76,6 +81,7 @@ public final class SQLiteStore: ShareLog, GrantStore, Sendable {
                 guard try Bool.fetchOne(db, sql: "PRAGMA foreign_keys") == true else {
                     throw LogUnavailable("could not enable foreign keys")
                 }
+                statements.attach(to: db)
             }
             try SQLiteSchema.migrator.migrate(pool)
         } catch {
@@ -100,7 +106,11 @@ public final class SQLiteStore: ShareLog, GrantStore, Sendable {
     }
 
     /// Write transactions and records the log has committed since open.
-    public var commitStats: CommitStats { stats.withLock { $0 } }
+    public var commitStats: CommitStats {
+        var current = stats.withLock { $0 }
+        current.statements = statements.count
+        return current
+    }
 
     /// Write transactions the log has committed since open (group commit makes it far less than appends).
     public var commitCount: Int { commitStats.commits }
@@ -136,6 +146,29 @@ public struct CommitStats: Sendable, Hashable {
     public var commits = 0
     /// Records those transactions appended.
     public var records = 0
+    /// Share intents among those records.
+    public var intents = 0
+    /// SQL statements the writer connection ran (every write, not only the log's), as SQLite counts them.
+    public var statements = 0
     /// Records per transaction, on average.
     public var recordsPerCommit: Double { commits == 0 ? 0 : Double(records) / Double(commits) }
+}
+
+/// Counts the statements one connection runs, through `sqlite3_trace_v2`: SQLite calls it
+/// as each statement starts, whoever prepared it (GRDB or the log's bound statements), so
+/// tests and the bench can hold the write path to a number of statements per share.
+final class StatementCounter: Sendable {
+    private let value = Locked(0)
+
+    var count: Int { value.withLock { $0 } }
+
+    /// Installs the trace on `db`'s connection (the writer). The counter lives as long as the process
+    /// (one small object per store opened): the connection may outlive the store's other references.
+    func attach(to db: Database) {
+        let context = Unmanaged.passRetained(self).toOpaque()
+        sqlite3_trace_v2(db.sqliteConnection, UInt32(SQLITE_TRACE_STMT), { _, context, _, _ in
+            if let context { Unmanaged<StatementCounter>.fromOpaque(context).takeUnretainedValue().value.withLock { $0 += 1 } }
+            return 0
+        }, context)
+    }
 }

@@ -62,15 +62,9 @@ public final class OutcomeRecorder: Service, Sendable {
             return pending
         }
         guard !batch.isEmpty else { return }
-        let log = self.log
-        let failures = await withTaskGroup(of: Bool.self) { group in
-            for outcome in batch {
-                group.addTask {
-                    do { _ = try await log.appendOutcome(outcome); return false } catch { return true }
-                }
-            }
-            return await group.reduce(0) { $0 + ($1 ? 1 : 0) }
-        }
+        // One write for the whole batch (one waiter, one place in the group commit), not a task per outcome.
+        var failures = 0
+        do { _ = try await log.appendOutcomes(batch) } catch { failures = batch.count }
         counts.withLock { $0.settled += batch.count }
         if failures > 0 {
             logger.error("share outcomes not logged; their intents will read unknown after restart",

@@ -50,10 +50,11 @@ public final class SharePipeline: Sendable {
     public func share(_ request: ShareRequest, channel: ShareChannel) async -> ShareResult {
         var request = request
         request.time = now()
-        var logger = self.logger
-        logger[metadataKey: "share.provider"] = .string(request.provider)
-        logger[metadataKey: "share.channel"] = .string(channel.rawValue)
-        if let caller = request.caller { logger[metadataKey: "share.caller"] = .string(caller.id) }
+        // The share's log metadata is gathered as plain values and turned into `Logger.Metadata`
+        // only when a line is emitted: setting it on the logger re-renders the handler's
+        // metadata on every set (~5 µs each), and most shares emit no line.
+        var logger = ShareLogger(logger: self.logger, provider: request.provider, channel: channel.rawValue,
+                                 caller: request.caller?.id)
 
         // The subject's grants, read only when the request got past the caller checks.
         var context = SubjectContext.none
@@ -68,8 +69,8 @@ public final class SharePipeline: Sendable {
         }
 
         let decision = engine.evaluate(request, context: context, decoder: decoder)
-        logger[metadataKey: "share.verdict"] = .string(decision.verdict.rawValue)
-        if let operation = decision.operation { logger[metadataKey: "share.operation"] = .string(operation) }
+        logger.verdict = decision.verdict.rawValue
+        logger.operation = decision.operation
 
         // Unauthenticated callers and unknown providers are not logged as shares (they would
         // let anyone fill the log); they are counted in the application log.
@@ -79,7 +80,7 @@ public final class SharePipeline: Sendable {
         }
 
         let shareID = ShareID.make(at: request.time)
-        logger[metadataKey: "share.id"] = .string(shareID)
+        logger.shareID = shareID
         let entry = makeEntry(decision, shareID: shareID, caller: caller.id, channel: channel, time: request.time)
         do {
             switch try await log.appendIntent(entry) {
@@ -244,5 +245,47 @@ public final class SharePipeline: Sendable {
 
     static func milliseconds(_ duration: Duration) -> Int {
         Int(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)
+    }
+}
+
+/// One share's application-log context: the metadata every line of the share carries, built
+/// only for lines the logger's level lets through. Never holds a field value.
+struct ShareLogger {
+    let logger: Logger
+    let provider: String
+    let channel: String
+    let caller: String?
+    var verdict: String?
+    var operation: String?
+    var shareID: String?
+
+    private func metadata(_ extra: Logger.Metadata) -> Logger.Metadata {
+        var all = extra
+        all["share.provider"] = .string(provider)
+        all["share.channel"] = .string(channel)
+        if let caller { all["share.caller"] = .string(caller) }
+        if let verdict { all["share.verdict"] = .string(verdict) }
+        if let operation { all["share.operation"] = .string(operation) }
+        if let shareID { all["share.id"] = .string(shareID) }
+        return all
+    }
+
+    func log(_ level: Logger.Level, _ message: @autoclosure () -> Logger.Message,
+             metadata extra: @autoclosure () -> Logger.Metadata = [:]) {
+        guard logger.logLevel <= level else { return }
+        logger.log(level: level, message(), metadata: metadata(extra()))
+    }
+
+    func debug(_ message: @autoclosure () -> Logger.Message, metadata: @autoclosure () -> Logger.Metadata = [:]) {
+        log(.debug, message(), metadata: metadata())
+    }
+    func notice(_ message: @autoclosure () -> Logger.Message, metadata: @autoclosure () -> Logger.Metadata = [:]) {
+        log(.notice, message(), metadata: metadata())
+    }
+    func warning(_ message: @autoclosure () -> Logger.Message, metadata: @autoclosure () -> Logger.Metadata = [:]) {
+        log(.warning, message(), metadata: metadata())
+    }
+    func error(_ message: @autoclosure () -> Logger.Message, metadata: @autoclosure () -> Logger.Metadata = [:]) {
+        log(.error, message(), metadata: metadata())
     }
 }

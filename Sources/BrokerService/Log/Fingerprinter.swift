@@ -16,9 +16,14 @@ public struct Fingerprinter: @unchecked Sendable {
     /// Hex HMAC of `category` ‖ 0x1F ‖ value's canonical text.
     public func fingerprint(category: String, value: FieldValue) -> String {
         var mac = keyed
-        mac.update(data: Array(category.utf8))
-        mac.update(data: [0x1f])
-        mac.update(data: Array(value.canonicalText.utf8))
-        return Hex.encode(mac.finalize())
+        // Fed from the strings' own UTF-8 storage: no intermediate arrays.
+        var category = category
+        category.withUTF8 { mac.update(data: UnsafeRawBufferPointer($0)) }
+        withUnsafeBytes(of: Self.separator) { mac.update(data: $0) }
+        var text = value.canonicalText
+        text.withUTF8 { mac.update(data: UnsafeRawBufferPointer($0)) }
+        return mac.finalize().withUnsafeBytes { Hex.encode($0) }
     }
+
+    private static let separator: UInt8 = 0x1f
 }

@@ -42,6 +42,12 @@ public protocol ShareLog: Sendable {
     /// Appends the outcome of a committed intent.
     func appendOutcome(_ outcome: ShareOutcome) async throws(LogUnavailable) -> ChainPosition
 
+    /// Appends several outcomes, in order, in one group-committed write (all or none).
+    /// Outcomes need not be durable at once (DESIGN §7: an intent without one reads
+    /// `unknown` after a crash), so a store may hold them a few milliseconds to share
+    /// the next intent's commit.
+    func appendOutcomes(_ outcomes: [ShareOutcome]) async throws(LogUnavailable) -> [ChainPosition]
+
     /// Gives every intent without an outcome the outcome `unknown` (run at start). Returns how many.
     func resolveDanglingIntents(at time: Date) async throws(LogUnavailable) -> Int
 }

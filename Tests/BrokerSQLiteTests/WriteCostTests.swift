@@ -1,0 +1,70 @@
+import BrokerCore
+import BrokerService
+@testable import BrokerSQLite
+import Foundation
+import Testing
+
+/// The write path's cost in SQL statements, counted by SQLite itself (`sqlite3_trace_v2` on
+/// the writer connection), so a later change cannot quietly put work back on the hot path.
+///
+/// The design's numbers, for an allowed share under one grant with revocation keys:
+/// - per share: the intent record, its `share_grants` row, its sealed keys, the outcome record (4);
+/// - per batch: `BEGIN` and `COMMIT`, one fence lookup per distinct grant, one `sharing_daily`
+///   upsert per distinct (day, provider, purpose, category, action), and a subject's sharing
+///   rows only the first time this store commits them.
+@Suite struct WriteCostTests {
+    static let perShare = 4
+
+    func entry(_ n: Int, grant: String = "g-1", subject: String = "subject-1") -> ShareEntry {
+        var entry = makeEntry(n, grantIDs: [grant], subject: subject)
+        entry.revocationKeys = SealedRevocationKeys(sealed: Array(repeating: 7, count: 48),
+                                                    expiresAt: baseTime.addingTimeInterval(86_400))
+        return entry
+    }
+
+    @Test func oneShareAtATimeRunsExactlyTheDesignedStatements() async throws {
+        try await withStore { store, _ in
+            // The first share also writes its subject's two sharing rows; the next ones do not.
+            _ = try await store.appendIntent(entry(0))
+            _ = try await store.appendOutcome(ShareOutcome(shareID: "share-0", time: baseTime, result: .ok, upstreamStatus: 200))
+            let before = store.commitStats
+            for n in 1...20 {
+                _ = try await store.appendIntent(entry(n))
+                _ = try await store.appendOutcome(ShareOutcome(shareID: "share-\(n)", time: baseTime, result: .ok, upstreamStatus: 200))
+            }
+            let after = store.commitStats
+            // Intent batch: BEGIN, fence, record, share_grants, keys, sharing_daily, COMMIT; outcome batch: BEGIN, record, COMMIT.
+            #expect(after.statements - before.statements == 20 * 10)
+            #expect(after.commits - before.commits == 40)
+            #expect(try await store.verify().isIntact)
+        }
+    }
+
+    @Test func concurrentSharesStayWithinTheDesignedStatements() async throws {
+        try await withStore { store, _ in
+            let count = 64
+            let before = store.commitStats
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for n in 0..<count {
+                    group.addTask {
+                        // Four subjects under four grants: a batch checks each grant once.
+                        _ = try await store.appendIntent(entry(n, grant: "g-\(n % 4)", subject: "subject-\(n % 4)"))
+                    }
+                }
+                try await group.waitForAll()
+            }
+            _ = try await store.appendOutcomes((0..<count).map {
+                ShareOutcome(shareID: "share-\($0)", time: baseTime, result: .ok, upstreamStatus: 200)
+            })
+            let after = store.commitStats
+            let commits = after.commits - before.commits
+            let statements = after.statements - before.statements
+            // Per batch at most: BEGIN, COMMIT, 4 fence lookups, 1 daily upsert; 8 subject rows once.
+            let allowed = Self.perShare * count + commits * (2 + 4 + 1) + 8
+            #expect(statements <= allowed, "\(statements) statements for \(count) shares in \(commits) commits")
+            #expect(commits < count, "group commit: \(commits) commits for \(count) intents")
+            #expect(try await store.sharingList(since: nil, until: nil).first?.sent == count)
+            #expect(try await store.sharingList(since: nil, until: nil).first?.subjects == 4)
+        }
+    }
+}
