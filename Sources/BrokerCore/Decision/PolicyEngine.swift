@@ -278,6 +278,8 @@ public struct PolicyEngine: Sendable {
         guard let contentType else {
             return "operation \(operation.name) needs Content-Type: \(expected)"
         }
+        // The common exact forms, without splitting and trimming.
+        if contentType == expected || contentType == expected + "; charset=utf-8" { return nil }
         let parts = contentType.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
         guard parts.first == expected else {
             return "operation \(operation.name) takes \(expected), not \(parts.first ?? "")"

@@ -12,7 +12,10 @@ public struct Authenticator: Sendable {
     /// `tokens` maps the hex SHA-256 of each client's token to that client.
     public init(tokenDigests: [String: Caller]) { self.callers = tokenDigests }
 
-    public static func digest(_ token: String) -> String { Hex.encode(SHA256.hash(data: Array(token.utf8))) }
+    public static func digest(_ token: String) -> String {
+        var token = token
+        return token.withUTF8 { SHA256.hash(data: UnsafeRawBufferPointer($0)) }.withUnsafeBytes { Hex.encode($0) }
+    }
 
     public func caller(forToken token: String) -> Caller? {
         guard !token.isEmpty else { return nil }
@@ -39,9 +42,16 @@ public struct Authenticator: Sendable {
         return caller
     }
 
+    /// The token of `Bearer <token>` (scheme case-insensitive, blanks around the token ignored).
     static func bearer(_ value: String) -> String? {
-        let parts = value.split(separator: " ", maxSplits: 1)
-        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
-        return parts[1].trimmingCharacters(in: .whitespaces)
+        let bytes = value.utf8
+        guard let space = bytes.firstIndex(of: UInt8(ascii: " ")) else { return nil }
+        let scheme = bytes[..<space]
+        guard scheme.count == 6, zip(scheme, "bearer".utf8).allSatisfy({ ($0 | 0x20) == $1 }) else { return nil }
+        func blank(_ byte: UInt8) -> Bool { byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
+        var token = bytes[bytes.index(after: space)...]
+        while let first = token.first, blank(first) { token = token.dropFirst() }
+        while let last = token.last, blank(last) { token = token.dropLast() }
+        return String(Substring(token))
     }
 }

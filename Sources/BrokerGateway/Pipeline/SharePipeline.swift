@@ -35,6 +35,8 @@ public final class SharePipeline: Sendable {
     let now: @Sendable () -> Date
     let logger: Logger
     let decoder = StrictPayloadDecoder()
+    /// Each operation's credential fields (provider, operation name), worked out once.
+    let credentialFields: [String: [String: [FieldDeclaration]]]
 
     public init(engine: PolicyEngine, log: any ShareLog, grants: any GrantStore, upstream: any UpstreamClient,
                 injectors: [String: CredentialInjector], outcomes: OutcomeRecorder, fingerprinter: Fingerprinter,
@@ -42,6 +44,9 @@ public final class SharePipeline: Sendable {
         self.engine = engine; self.log = log; self.grants = grants; self.upstream = upstream
         self.injectors = injectors; self.outcomes = outcomes; self.fingerprinter = fingerprinter; self.vault = vault; self.node = node; self.now = now
         self.logger = logger
+        credentialFields = engine.bundle.adapters.mapValues { adapter in
+            Dictionary(adapter.operations.map { ($0.name, $0.declarations.filter(\.credential)) }, uniquingKeysWith: { a, _ in a })
+        }
     }
 
     public var bundle: PolicyBundle { engine.bundle }
@@ -125,7 +130,7 @@ public final class SharePipeline: Sendable {
                                     detail: "the broker has no usable credentials for \(decision.provider); see its start-up log",
                                     shareID: shareID), decision: decision)
         }
-        let credentialFields = operation(of: decision)?.declarations.filter(\.credential) ?? []
+        let credentialFields = decision.operation.flatMap { self.credentialFields[decision.provider]?[$0] } ?? []
         do {
             try await injector.authorize(&outbound, credentialFields: credentialFields)
         } catch {
