@@ -16,7 +16,8 @@ struct NumberSpan {
 /// whitespace; all strings are valid UTF-8 with valid escapes and paired surrogates;
 /// no object has two keys that are equal as bytes after unescaping; no key contains
 /// U+0000; nesting is at most `maxDepth`; every integer literal is in
-/// Int64.min...UInt64.max and is not `-0`; no number overflows a Double.
+/// Int64.min...UInt64.max; no number is negative zero (`-0`, `-0.0`), overflows a Double,
+/// or underflows to zero or a subnormal.
 /// `numbers` holds the span of every number literal in document order.
 struct StrictJSONValidator {
     private struct Frame {
@@ -445,7 +446,7 @@ struct StrictJSONValidator {
             // out-of-range values; only canonical in-range literals survive unchanged.
             if negative {
                 if digits == 1 && buf[intStart] == UInt8(ascii: "0") {
-                    throw fail("number -0 cannot be re-serialised exactly", at: start)
+                    throw fail("number -0 (negative zero) cannot be re-serialised exactly", at: start)
                 }
                 if digits > 19 || (digits == 19 && !digitsAtMost(intStart, "9223372036854775808")) {
                     throw fail("integer below the 64-bit range", at: start)
@@ -463,9 +464,20 @@ struct StrictJSONValidator {
                 while k < fracEnd && buf[k] == UInt8(ascii: "0") { k &+= 1 }
                 if k < fracEnd { magnitude = -(k - fracStart) }
             }
-            // Below 10^308 a Double is always finite; at and above, ask strtod.
-            if let magnitude, magnitude + exponent >= 309, overflowsDouble(start, i) {
-                throw fail("number overflows a double", at: start)
+            // One rule for every number: it leaves as the bytes it came in, and those bytes mean to any
+            // IEEE-754 reader the value they say. So negative zero (`-0.0`, `-0e0`: readers disagree on
+            // its sign) is refused like `-0`, and so is a non-zero literal that overflows to infinity or
+            // underflows to zero or a subnormal (`1e-400` would reach the provider as 0).
+            guard let magnitude else {
+                if negative { throw fail("number -0 (negative zero) cannot be re-serialised exactly", at: start) }
+                numbers.append(NumberSpan(start: start, end: i))
+                return
+            }
+            // Between 10^-307 and 10^308 a Double is always finite and normal; outside, ask strtod.
+            if magnitude + exponent >= 309 || magnitude + exponent <= -306 {
+                let value = parsedDouble(start, i).magnitude
+                if !value.isFinite { throw fail("number overflows a double", at: start) }
+                if value < Double.leastNormalMagnitude { throw fail("number underflows a double", at: start) }
             }
         }
         numbers.append(NumberSpan(start: start, end: i))
@@ -481,10 +493,10 @@ struct StrictJSONValidator {
         return true
     }
 
-    private func overflowsDouble(_ start: Int, _ end: Int) -> Bool {
+    private func parsedDouble(_ start: Int, _ end: Int) -> Double {
         var text = [CChar](repeating: 0, count: end - start + 1)
         for k in start..<end { text[k - start] = CChar(bitPattern: buf[k]) }
-        return !strtod(text, nil).isFinite
+        return strtod(text, nil)
     }
 }
 

@@ -59,6 +59,9 @@ let decisionTable: [DecisionCase] = [
     DecisionCase(name: "a declared header twice",
                  request: pushRequest(headers: [HeaderField("X-Demo-Trace", "a"), HeaderField("x-demo-trace", "b")]),
                  verdict: .blocked, code: .duplicateHeader, step: 3),
+    DecisionCase(name: "a declared header with a byte that was not UTF-8",
+                 request: pushRequest(headers: [HeaderField("X-Demo-Trace", "a\u{FFFD}b")]),
+                 verdict: .blocked, code: .malformedHeader, step: 3),
     DecisionCase(name: "escaped duplicate key", request: pushRequest(body: #"{"title":"a","ti\u0074le":"b"}"#),
                  verdict: .blocked, code: .malformedBody, step: 3),
     // 4. subject and purpose

@@ -124,7 +124,12 @@ func curl(_ arguments: [String]) throws -> (status: Int32, output: String) {
 /// Limits on what a client may hold or send.
 @Suite(.serialized) struct ClientLimitTests {
     /// Opens a raw TCP connection, sends `bytes`, and reads until the broker closes it (or `wait` passes).
-    static func rawExchange(port: Int, _ bytes: String, wait: Duration) throws -> (reply: String, closed: Bool) {
+    static func rawExchange(port: Int, _ text: String, wait: Duration) throws -> (reply: String, closed: Bool) {
+        try rawExchange(port: port, bytes: Array(text.utf8), wait: wait)
+    }
+
+    /// The same with exact bytes (invalid UTF-8 included).
+    static func rawExchange(port: Int, bytes: [UInt8], wait: Duration) throws -> (reply: String, closed: Bool) {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         precondition(fd >= 0)
         defer { close(fd) }
@@ -136,16 +141,36 @@ func curl(_ arguments: [String]) throws -> (status: Int32, output: String) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         precondition(connected == 0)
-        _ = bytes.withCString { send(fd, $0, strlen($0), 0) }
+        _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
         var timeout = timeval(tv_sec: Int(wait.components.seconds), tv_usec: Int(wait.components.attoseconds / 1_000_000_000_000))
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         var reply: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 4096)
+        var complete = false
         while true {
             let n = recv(fd, &buffer, buffer.count, 0)
-            if n > 0 { reply += buffer[0..<n]; continue }
+            if n > 0 {
+                reply += buffer[0..<n]
+                if !complete && Self.isCompleteResponse(reply) {
+                    // The whole answer is in: only wait a moment more to see whether the broker closes.
+                    complete = true
+                    var short = timeval(tv_sec: 0, tv_usec: 300_000)
+                    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &short, socklen_t(MemoryLayout<timeval>.size))
+                }
+                continue
+            }
             return (String(decoding: reply, as: UTF8.self), n == 0)
         }
+    }
+
+    /// A response head plus as many body bytes as its Content-Length says.
+    static func isCompleteResponse(_ bytes: [UInt8]) -> Bool {
+        let text = String(decoding: bytes, as: UTF8.self)
+        guard let end = text.range(of: "\r\n\r\n") else { return false }
+        let head = text[..<end.lowerBound].lowercased()
+        guard let line = head.split(separator: "\r\n").first(where: { $0.hasPrefix("content-length:") }),
+              let length = Int(line.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) else { return false }
+        return text[end.upperBound...].utf8.count >= length
     }
 
     @Test func aStalledClientIsCutOff() async throws {

@@ -67,7 +67,7 @@ struct DocumentGenerator {
         case 3: return "\(int(-99...99)).\(String(repeating: "0", count: int(0...2)))\(int(0...999))"
         case 4: return "\(int(0...9))e\(["", "+", "-"][int(0...2)])\(int(0...300))"
         case 5: return "\(int(1...9)).\(int(0...99))E\(int(-20...20))"
-        case 6: return ["0", "-1", "0.0", "-0.0", "1.0", "0.1", "1e5", "1E5", "18446744073709551615", "-9223372036854775808"][int(0...9)]
+        case 6: return ["0", "-1", "0.0", "-2.5", "1.0", "0.1", "1e5", "1E5", "18446744073709551615", "-9223372036854775808"][int(0...9)]
         default: return String(Double.random(in: -1e6...1e6, using: &rng))
         }
     }

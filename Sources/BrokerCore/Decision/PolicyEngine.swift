@@ -81,6 +81,9 @@ public struct PolicyEngine: Sendable {
         if let name = duplicatedHeader(operation, request.headers) {
             return refuse(3, .duplicateHeader, "header \(name) is sent more than once; the operation reads it once")
         }
+        if let name = malformedHeader(operation, request.headers) {
+            return refuse(3, .malformedHeader, "header \(name) is not valid UTF-8 text (or holds a control character)")
+        }
         if request.body.count > limits.maxBytes {
             return refuse(3, .bodyTooLarge, "the body has \(request.body.count) bytes; the limit is \(limits.maxBytes)")
         }
@@ -258,14 +261,29 @@ public struct PolicyEngine: Sendable {
 
     /// A header the operation declares or matches on, present more than once (checked and forwarded values could differ).
     func duplicatedHeader(_ operation: ProviderOperation, _ headers: [HeaderField]) -> String? {
+        var seen: Set<String> = []
+        return firstRelevantHeader(operation, headers) { name, _ in !seen.insert(name).inserted }
+    }
+
+    /// A header the operation declares or matches on whose value arrived as invalid UTF-8 (the HTTP
+    /// layer turned the bytes into U+FFFD) or with a control character: refused, as bodies are, rather
+    /// than forwarded with replaced bytes.
+    func malformedHeader(_ operation: ProviderOperation, _ headers: [HeaderField]) -> String? {
+        firstRelevantHeader(operation, headers) { _, value in
+            value.unicodeScalars.contains { $0 == "\u{FFFD}" || ($0.value < 0x20 && $0 != "\t") || $0.value == 0x7f }
+        }
+    }
+
+    /// The lowercased name of the first header the operation declares or matches on for which `test` holds.
+    private func firstRelevantHeader(_ operation: ProviderOperation, _ headers: [HeaderField],
+                                     _ test: (String, String) -> Bool) -> String? {
         let schema = operation.schema(.header)
         guard !schema.declarations.isEmpty || !operation.matchHeaders.isEmpty else { return nil }
-        var seen: Set<String> = []
         for header in headers {
             let name = header.name.lowercased()
             let relevant = operation.matchHeaders.contains { $0.name == name }
                 || schema.match(FieldPath([.key(ExactKey(name))])) != nil
-            if relevant && !seen.insert(name).inserted { return name }
+            if relevant && test(name, header.value) { return name }
         }
         return nil
     }

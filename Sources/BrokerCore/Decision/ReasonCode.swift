@@ -19,6 +19,9 @@ public struct ReasonCode: RawRepresentable, Hashable, Sendable, Codable, CustomS
     public static let malformedBody = ReasonCode(rawValue: "malformed_body")
     /// A declared header (or one that selects the operation) sent more than once: which one counts is ambiguous.
     public static let duplicateHeader = ReasonCode(rawValue: "duplicate_header")
+    /// A declared header (or one that selects the operation) whose value is not valid UTF-8 text
+    /// (HTTP decoding replaced a byte with U+FFFD) or holds a control character.
+    public static let malformedHeader = ReasonCode(rawValue: "malformed_header")
     // Step 4: subject and purpose.
     public static let subjectMissing = ReasonCode(rawValue: "subject_missing")
     public static let purposeMissing = ReasonCode(rawValue: "purpose_missing")
@@ -49,7 +52,7 @@ public struct ReasonCode: RawRepresentable, Hashable, Sendable, Codable, CustomS
         case .unknownProvider, .unknownOperation: return 404
         case .unsupportedMediaType: return 415
         case .bodyTooLarge: return 413
-        case .malformedBody, .duplicateHeader, .subjectMissing, .purposeMissing: return 400
+        case .malformedBody, .duplicateHeader, .malformedHeader, .subjectMissing, .purposeMissing: return 400
         default: return 403
         }
     }
@@ -57,7 +60,7 @@ public struct ReasonCode: RawRepresentable, Hashable, Sendable, Codable, CustomS
     /// Every code `evaluate` can return, in the order of DESIGN §5.
     public static let decisionCodes: [ReasonCode] = [
         .unauthenticated, .callerNotPermitted, .unknownProvider, .unknownOperation, .unsupportedMediaType,
-        .bodyTooLarge, .malformedBody, .duplicateHeader, .subjectMissing, .purposeMissing, .purposeNotAllowed, .contractMissing,
+        .bodyTooLarge, .malformedBody, .duplicateHeader, .malformedHeader, .subjectMissing, .purposeMissing, .purposeNotAllowed, .contractMissing,
         .contractExpired, .purposeOutOfContract, .minorSubject, .undeclaredField, .outOfContractScope,
         .consentMissing, .consentRevoked, .consentExpired, .separateConsentRequired, .crossBorderConsentRequired,
     ]

@@ -2,6 +2,7 @@ import BrokerCore
 import BrokerService
 import HTTPTypes
 import Hummingbird
+import NIOHTTP1
 
 /// The first stop of every request: tunnels are refused, a provider's host is a
 /// forward-proxy share, the broker's own names reach the router, anything else is refused.
@@ -36,6 +37,10 @@ struct ForwardProxyMiddleware: RouterMiddleware {
                                           query: request.uri.query)
         }
         if let host, !settings.serverNames.contains(host) {
+            context.logger.notice("forward-proxy request for an unknown host refused", metadata: [
+                "proxy.host": .string(SharePipeline.unknownName(host, shares.pipeline.fingerprinter)),
+                "http.method": .string(request.method.rawValue),
+            ])
             return Problem(status: 404, code: "unknown_provider",
                            detail: "no adapter serves host \(host.prefix(253)), and it is not one of this broker's server names").response()
         }
@@ -64,6 +69,13 @@ struct ProblemMiddleware: RouterMiddleware {
             return try await next(request, context)
         } catch let problem as Problem {
             return problem.response()
+        } catch let error as HTTPParserError {
+            // A malformed request (a bad chunk size, an overflowing one, a CRLF inside a chunk
+            // extension): the rest of the connection's bytes cannot be framed, so answer and close.
+            var response = Problem(status: 400, code: "malformed_request",
+                                   detail: "the request could not be parsed as HTTP/1.1 (\(error))").response()
+            response.headers[.connection] = "close"
+            return response
         } catch let error as HTTPError {
             let code: String
             switch error.status.code {

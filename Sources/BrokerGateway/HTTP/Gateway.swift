@@ -9,6 +9,7 @@ import Hummingbird
 import HummingbirdCore
 import Logging
 import NIOCore
+import NIOHTTP1
 
 /// The gateway's HTTP surface: forward proxy, path-form proxy, SDK decisions,
 /// subjects and grants, health. Built from its dependencies, no globals, so tests
@@ -111,11 +112,22 @@ public struct Gateway: Sendable {
                             onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
         let idle = settings.clientTimeout.components
         let idleMilliseconds = max(1, idle.seconds * 1000 + idle.attoseconds / 1_000_000_000_000_000)
-        let decoder = HTTP1Channel.Configuration.DecoderConfiguration(
-            maxHeaderFieldSize: settings.maxHeaderBytes, maxHeaderListSize: settings.maxHeaderBytes, maxHeaderFieldCount: 200)
+        let limits = {
+            var limits = NIOHTTPDecoderLimitConfiguration()
+            limits.maxHeaderFieldSize = settings.maxHeaderBytes
+            limits.maxHeaderListSize = settings.maxHeaderBytes
+            limits.maxHeaderFieldCount = 200
+            return limits
+        }()
+        let adapterHosts = Set(pipeline.bundle.providerByHost.keys)
+        let serverNames = settings.serverNames
+        let server = HTTPServerBuilder { responder in
+            BrokerHTTP1Channel(responder: responder, idleTimeout: .milliseconds(idleMilliseconds), decoderLimits: limits,
+                               adapterHosts: adapterHosts, serverNames: serverNames)
+        }
         return Application(
             router: router(),
-            server: .http1(configuration: .init(idleTimeout: .milliseconds(idleMilliseconds), httpDecoderConfiguration: decoder)),
+            server: server,
             configuration: .init(address: .hostname(host, port: port), serverName: "sharebroker"),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },
             logger: logger)

@@ -35,6 +35,11 @@ struct ShareHTTP: Sendable {
 
     /// Runs one proxied share. `path` is the provider-relative path, `query` the raw query.
     func proxy(_ request: Request, caller: Caller?, provider: String, path: String, query: String?) async throws -> Response {
+        // The subject and purpose decide the whole share: a second value is refused, never joined or picked.
+        for name in [HTTPField.Name.shareSubject, .sharePurpose] where request.headers[values: name].count > 1 {
+            throw Problem(status: 400, code: "duplicate_header",
+                          detail: "\(name.canonicalName) is sent more than once; send it once")
+        }
         let body = try await readBody(request)
         var headers: [HeaderField] = []
         headers.reserveCapacity(request.headers.count)

@@ -56,6 +56,11 @@ struct SubjectsController: Sendable {
 
     func requireRole(_ request: Request, _ role: Caller.Role) throws -> Caller {
         guard let caller = authenticator.caller(authorization: request.headers[.authorization]) else {
+            // A signed-in end user is known, just not allowed here: 403, not a request to authenticate.
+            if let users, let value = request.headers[.authorization], let token = Authenticator.bearer(value),
+               UserTokenVerifier.looksLikeJWT(token), case .success = users.subject(of: token, now: now()) {
+                throw Problem(status: 403, code: "forbidden", detail: "an end user's token cannot make this call")
+            }
             throw Problem(status: 401, code: "unauthenticated", detail: "send Authorization: Bearer <token>")
         }
         guard caller.roles.contains(role) || caller.roles.contains(.admin) else {

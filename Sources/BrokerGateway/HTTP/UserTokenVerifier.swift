@@ -1,4 +1,5 @@
 import BrokerFields
+import BrokerPayload
 @preconcurrency import Crypto
 import Foundation
 
@@ -34,6 +35,9 @@ public struct UserTokenVerifier: Sendable {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3, let headerData = Self.base64url(parts[0]), let claimsData = Self.base64url(parts[1]),
               let signature = Self.base64url(parts[2]),
+              // Strict JSON first: a claim sent twice (`"sub":"u-1","sub":"u-2"`) is refused, never resolved
+              // to either value, and so is a number that cannot be kept exactly.
+              Self.isStrictJSON(headerData), let strictClaims = Self.strictJSON(claimsData),
               let header = (try? JSONSerialization.jsonObject(with: headerData)) as? [String: Any],
               let claims = (try? JSONSerialization.jsonObject(with: claimsData)) as? [String: Any]
         else { return .failure(.malformed) }
@@ -49,15 +53,29 @@ public struct UserTokenVerifier: Sendable {
         guard audiences.contains(audience) else { return .failure(.claims) }
         guard let subject = claims["sub"] as? String, !subject.isEmpty else { return .failure(.claims) }
         let time = now.timeIntervalSince1970
-        guard let exp = (claims["exp"] as? NSNumber)?.doubleValue else { return .failure(.claims) }
-        guard exp + leeway > time else { return .failure(.expired) }
-        for name in ["nbf", "iat"] {
-            if let value = claims[name] {
-                guard let number = (value as? NSNumber)?.doubleValue, number - leeway <= time else { return .failure(.claims) }
-            }
+        guard let exp = Self.seconds("exp", in: strictClaims) else { return .failure(.claims) }
+        guard Double(exp) + leeway > time else { return .failure(.expired) }
+        for name in ["nbf", "iat"] where claims[name] != nil {
+            guard let number = Self.seconds(name, in: strictClaims), Double(number) - leeway <= time else { return .failure(.claims) }
         }
         return .success(subject)
     }
+
+    /// A NumericDate as a whole number of seconds within years 1970–9999 (RFC 7519 allows
+    /// fractions; nobody sends them, and `1e308` must not mean "never expires").
+    static func seconds(_ claim: String, in claims: JSONBody) -> Int64? {
+        let path = FieldPath(keys: claim)
+        guard let field = claims.fields.first(where: { $0.path == path }), case .number(let text) = field.value,
+              !text.isEmpty, text.utf8.count <= 12, text.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }),
+              let seconds = Int64(text), seconds <= 253_402_300_799 else { return nil }
+        return seconds
+    }
+
+    static func strictJSON(_ data: Data) -> JSONBody? {
+        try? JSONBody(Array(data), limits: PayloadLimits(maxBytes: 16_384, maxDepth: 8))
+    }
+
+    static func isStrictJSON(_ data: Data) -> Bool { strictJSON(data) != nil }
 
     /// A token this verifier accepts (HS256 is symmetric): for the sandbox's demo user.
     public func mint(subject: String, expires: Date) -> String {

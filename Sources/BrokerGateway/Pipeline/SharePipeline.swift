@@ -58,7 +58,7 @@ public final class SharePipeline: Sendable {
         // The share's log metadata is gathered as plain values and turned into `Logger.Metadata`
         // only when a line is emitted: setting it on the logger re-renders the handler's
         // metadata on every set (~5 µs each), and most shares emit no line.
-        var logger = ShareLogger(logger: self.logger, provider: request.provider, channel: channel.rawValue,
+        var logger = ShareLogger(logger: self.logger, provider: loggedName(provider: request.provider), channel: channel.rawValue,
                                  caller: request.caller?.id)
 
         // The subject's grants, read only when the request got past the caller checks.
@@ -160,6 +160,16 @@ public final class SharePipeline: Sendable {
             return .refused(Problem(status: 502, code: "upstream_unreachable", detail: "the upstream call failed",
                                     shareID: shareID), decision: decision)
         }
+    }
+
+    /// A provider name as the application log may show it: a known provider as is; anything else
+    /// the caller typed (`/v1/proxy/13800138000-Ann-Li/…`) only as its length and a keyed fingerprint.
+    func loggedName(provider: String) -> String {
+        bundle.adapters[provider] != nil ? provider : Self.unknownName(provider, fingerprinter)
+    }
+
+    static func unknownName(_ name: String, _ fingerprinter: Fingerprinter) -> String {
+        "<unknown:\(name.utf8.count)B:" + fingerprinter.fingerprint(category: "log-name", value: .string(name)).prefix(12) + ">"
     }
 
     func operation(of decision: ShareDecision) -> ProviderOperation? {

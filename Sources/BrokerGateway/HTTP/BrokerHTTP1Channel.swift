@@ -1,0 +1,41 @@
+import HummingbirdCore
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOHTTPTypes
+import NIOHTTPTypesHTTP1
+
+/// Hummingbird's HTTP/1.1 child channel with one addition: `RequestTargetGuard` sits between
+/// NIO's HTTP/1 decoder and the conversion to HTTP types, where the raw request target and
+/// every `Host` header are still visible. Otherwise the same pipeline as `HTTP1Channel`
+/// (decoder limits, idle timeout, Hummingbird's request loop).
+struct BrokerHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
+    typealias Value = NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>
+
+    let responder: HTTPChannelHandler.Responder
+    let idleTimeout: Duration
+    let decoderLimits: NIOHTTPDecoderLimitConfiguration
+    let adapterHosts: Set<String>
+    let serverNames: Set<String>
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        channel.eventLoop.makeCompletedFuture {
+            try channel.pipeline.syncOperations.configureHTTPServerPipeline(
+                withPipeliningAssistance: false,          // NIOAsyncChannel handles one request at a time
+                withErrorHandling: false,                 // Hummingbird's request loop handles errors
+                withOutboundHeaderValidation: false,      // HTTP types validate outbound headers
+                withEncoderConfiguration: .init(),
+                withDecoderLimitConfiguration: decoderLimits)
+            try channel.pipeline.syncOperations.addHandler(
+                RequestTargetGuard(adapterHosts: adapterHosts, serverNames: serverNames))
+            try channel.pipeline.syncOperations.addHandler(HTTP1ToHTTPServerCodec(secure: false))
+            try channel.pipeline.syncOperations.addHandler(HTTPConnectionStateHandler(idleTimeout: idleTimeout, logger: logger))
+            return try NIOAsyncChannel(wrappingChannelSynchronously: channel,
+                                       configuration: .init(isOutboundHalfClosureEnabled: true))
+        }
+    }
+
+    func handle(value asyncChannel: Value, logger: Logger) async {
+        await handleHTTP(asyncChannel: asyncChannel, logger: logger)
+    }
+}

@@ -1,0 +1,168 @@
+import BrokerFields
+import NIOCore
+import NIOHTTP1
+
+/// Checks each request's target and `Host` where the raw HTTP/1 head is still visible
+/// (before the conversion to HTTP types, which keeps only the first `Host` and drops an
+/// absolute-form target's authority), and refuses what is ambiguous, with problem+json
+/// and a closed connection:
+///
+/// - two `Host` headers: 400 `duplicate_header` (RFC 9112 §3.2);
+/// - a `Host` or absolute-form authority that is not a valid `host[:port]`: 400 `invalid_host`;
+/// - an absolute-form request (`POST http://host/…`, a forward-proxy request) whose `Host`
+///   names another authority: 400 `invalid_host`. Otherwise the target's authority
+///   decides (RFC 9112 §3.2.2): it becomes the `Host` the rest of the broker reads;
+/// - an absolute-form request for a loopback address or a server name of this broker
+///   at another port than the one it listens on: 404 `unknown_provider` (it is a proxy
+///   request for a host no adapter serves, never a way into the broker's own API).
+final class RequestTargetGuard: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let adapterHosts: Set<String>
+    private let serverNames: Set<String>
+    /// True from a refused head to the connection's close: the rest of the request is dropped.
+    private var refusing = false
+
+    init(adapterHosts: Set<String>, serverNames: Set<String>) {
+        self.adapterHosts = adapterHosts
+        self.serverNames = serverNames
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !refusing else { return }
+        let part = unwrapInboundIn(data)
+        guard case .head(var head) = part else {
+            context.fireChannelRead(data)
+            return
+        }
+        switch check(&head, listeningPort: context.localAddress?.port) {
+        case .pass:
+            context.fireChannelRead(wrapInboundOut(.head(head)))
+        case .refuse(let status, let code, let detail):
+            refusing = true
+            refuse(context: context, status: status, code: code, detail: detail)
+        }
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        context.write(data, promise: promise)
+    }
+
+    enum Verdict: Equatable {
+        case pass
+        case refuse(status: Int, code: String, detail: String)
+    }
+
+    /// The pure check; rewrites `Host` to an absolute-form target's authority.
+    func check(_ head: inout HTTPRequestHead, listeningPort: Int?) -> Verdict {
+        let hosts = head.headers["Host"]
+        if hosts.count > 1 {
+            return .refuse(status: 400, code: "duplicate_header", detail: "the request has more than one Host header")
+        }
+        if let host = hosts.first, Authority(host) == nil {
+            return .refuse(status: 400, code: "invalid_host", detail: "the Host header is not a valid host[:port]")
+        }
+        guard let (scheme, text) = Self.absoluteForm(head.uri) else { return .pass }
+        guard let target = Authority(text) else {
+            return .refuse(status: 400, code: "invalid_host", detail: "the request target's authority is not a valid host[:port]")
+        }
+        let defaultPort = scheme == "https" ? 443 : 80
+        if let host = hosts.first, let named = Authority(host), !named.same(as: target, defaultPort: defaultPort) {
+            return .refuse(status: 400, code: "invalid_host",
+                           detail: "the Host header names another authority than the request target")
+        }
+        if !adapterHosts.contains(target.host),
+           target.isLoopback || serverNames.contains(target.host),
+           let listeningPort, (target.port ?? defaultPort) != listeningPort {
+            return .refuse(status: 404, code: "unknown_provider",
+                           detail: "no adapter serves \(target.host.prefix(253)) at that port, and it is not this broker")
+        }
+        head.headers.replaceOrAdd(name: "Host", value: text)
+        return .pass
+    }
+
+    /// `("http", authority)` of an absolute-form target (`http://host:port/path`), scheme lowercased.
+    static func absoluteForm(_ uri: String) -> (scheme: String, authority: String)? {
+        guard let colon = uri.utf8.firstIndex(of: UInt8(ascii: ":")) else { return nil }
+        let scheme = String(Substring(uri.utf8[..<colon])).lowercased()
+        guard scheme == "http" || scheme == "https" else { return nil }
+        let rest = uri[colon...].dropFirst()
+        guard rest.hasPrefix("//") else { return nil }
+        let authority = rest.dropFirst(2).prefix { $0 != "/" && $0 != "?" && $0 != "#" }
+        return (scheme, String(authority))
+    }
+
+    private func refuse(context: ChannelHandlerContext, status: Int, code: String, detail: String) {
+        var body = Array(#"{"type":"about:blank","status":"#.utf8)
+        body += Array(String(status).utf8)
+        body += Array(#","code":"#.utf8)
+        body += Array(JSONText.quoted(code).utf8)
+        body += Array(#","title":"#.utf8)
+        body += Array(JSONText.quoted(code.replacingOccurrences(of: "_", with: " ")).utf8)
+        body += Array(#","detail":"#.utf8)
+        body += Array(JSONText.quoted(detail).utf8)
+        body.append(UInt8(ascii: "}"))
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: "application/problem+json")
+        headers.add(name: "Content-Length", value: String(body.count))
+        headers.add(name: "Connection", value: "close")
+        let head = HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: status), headers: headers)
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: body)))), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in context.close(promise: nil) }
+    }
+}
+
+/// `host[:port]` as RFC 3986 allows it in `Host` and in an authority (no user info): a
+/// registered name of letters, digits, `-`, `.` and `_`, an IPv4 address, or an IPv6
+/// address in brackets; a port of 1–5 digits.
+struct Authority: Equatable {
+    /// Lowercased; IPv6 addresses keep their brackets.
+    var host: String
+    var port: Int?
+
+    init?(_ text: String) {
+        guard !text.isEmpty, text.utf8.count <= 261 else { return nil }
+        var hostPart = Substring(text)
+        var portPart: Substring?
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]") else { return nil }
+            hostPart = text[...close]
+            let after = text[text.index(after: close)...]
+            if !after.isEmpty {
+                guard after.hasPrefix(":") else { return nil }
+                portPart = after.dropFirst()
+            }
+            let inner = hostPart.dropFirst().dropLast()
+            guard !inner.isEmpty, inner.allSatisfy({ $0.isHexDigit || $0 == ":" || $0 == "." }) else { return nil }
+        } else {
+            if let colon = text.lastIndex(of: ":") {
+                hostPart = text[..<colon]
+                portPart = text[text.index(after: colon)...]
+            }
+            guard !hostPart.isEmpty, hostPart.utf8.count <= 253,
+                  hostPart.utf8.allSatisfy({ byte in
+                      (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z")) || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z"))
+                          || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9"))
+                          || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "_")
+                  }) else { return nil }
+        }
+        if let portPart {
+            guard !portPart.isEmpty, portPart.count <= 5, portPart.allSatisfy({ $0.isASCII && $0.isNumber }),
+                  let port = Int(portPart), port <= 65_535 else { return nil }
+            self.port = port
+        }
+        host = hostPart.lowercased()
+    }
+
+    func same(as other: Authority, defaultPort: Int) -> Bool {
+        host == other.host && (port ?? defaultPort) == (other.port ?? defaultPort)
+    }
+
+    var isLoopback: Bool {
+        host == "localhost" || host.hasSuffix(".localhost") || host == "[::1]" || host.hasPrefix("127.")
+    }
+}

@@ -1,0 +1,216 @@
+import BrokerCurl
+@preconcurrency import Crypto
+import Foundation
+import Testing
+
+/// Issue 10: the outside review's findings, each reproduced through the real server.
+@Suite(.serialized) struct HardeningTests {
+    static let push = "essential.service.notifications.push"
+    static let sendPath = "/v1/10086/messages:send"
+    static let body = #"{"message":{"token":["T1"]}}"#
+
+    /// A raw HTTP/1.1 exchange (the clients' libraries would not send these requests): `head` is the
+    /// request line and headers, each line ending in `\r` and a newline but the last, which ends in `\r`.
+    static func raw(_ broker: Broker, _ head: String, body: String = "") async throws -> (reply: String, closed: Bool) {
+        try await rawBytes(broker, Array((head + "\n\r\n" + body).utf8))
+    }
+
+    /// The blocking socket calls run on a thread of their own, never on the concurrency pool the brokers share.
+    static func rawBytes(_ broker: Broker, _ bytes: [UInt8]) async throws -> (reply: String, closed: Bool) {
+        let port = broker.port
+        return try await withCheckedThrowingContinuation { continuation in
+            Thread { continuation.resume(with: Result { try ClientLimitTests.rawExchange(port: port, bytes: bytes, wait: .seconds(3)) }) }
+                .start()
+        }
+    }
+
+    static func status(_ reply: String) -> Int { Int(reply.dropFirst(9).prefix(3)) ?? 0 }
+
+    // MARK: 3. Absolute-form authority
+
+    @Test func theRequestTargetsAuthorityDecidesNotHost() async throws {
+        try await withBroker { broker in
+            try await broker.grant("u1", provider: "huawei-push", purpose: Self.push)
+            // Another loopback port, dressed up with a provider's Host: refused, nothing forwarded.
+            let other = try await Self.raw(broker, """
+                POST http://127.0.0.1:\(broker.port + 1)/v1/10086/messages:send HTTP/1.1\r
+                Host: push-api.cloud.huawei.com\r
+                Proxy-Authorization: Bearer \(Broker.shareToken)\r
+                X-Share-Subject: u1\r
+                Content-Type: application/json\r
+                Content-Length: \(Self.body.utf8.count)\r
+                """, body: Self.body)
+            #expect(Self.status(other.reply) == 400, "\(other.reply.prefix(300))")
+            #expect(other.reply.contains(#""code":"invalid_host""#))
+            #expect(other.closed)
+            // A provider's authority with the broker's own Host: never the compliance API.
+            let api = try await Self.raw(broker, """
+                GET http://push-api.cloud.huawei.com/v1/shares HTTP/1.1\r
+                Host: 127.0.0.1:\(broker.port)\r
+                Authorization: Bearer \(Broker.complianceToken)\r
+                """)
+            #expect(Self.status(api.reply) == 400, "\(api.reply.prefix(300))")
+            #expect(!api.reply.contains("\"shares\""))
+            // A loopback address that is not the broker's: an unknown provider, not the broker's API.
+            let loopback = try await Self.raw(broker, """
+                GET http://127.0.0.1:\(broker.port + 1)/v1/shares HTTP/1.1\r
+                Authorization: Bearer \(Broker.complianceToken)\r
+                """)
+            #expect(Self.status(loopback.reply) == 404, "\(loopback.reply.prefix(300))")
+            #expect(loopback.reply.contains(#""code":"unknown_provider""#))
+            // The broker's own address in absolute form still reaches its API.
+            let own = try await Self.raw(broker, """
+                GET http://127.0.0.1:\(broker.port)/healthz HTTP/1.1\r
+                """)
+            #expect(Self.status(own.reply) == 200, "\(own.reply.prefix(300))")
+            // And an absolute-form share with a matching (or no) Host is forwarded as before.
+            let share = try await Self.raw(broker, """
+                POST http://push-api.cloud.huawei.com/v1/10086/messages:send HTTP/1.1\r
+                Proxy-Authorization: Bearer \(Broker.shareToken)\r
+                X-Share-Subject: u1\r
+                Content-Type: application/json\r
+                Content-Length: \(Self.body.utf8.count)\r
+                Connection: close\r
+                """, body: Self.body)
+            #expect(Self.status(share.reply) == 200, "\(share.reply.prefix(300))")
+            #expect(broker.simulator("huawei-push").requests().count == 1)
+        }
+    }
+
+    // MARK: 4. Host and X-Share-* headers
+
+    @Test func twoHostsAnInvalidHostAndDoubledShareHeadersAreRefused() async throws {
+        try await withBroker { broker in
+            try await broker.grant("u1", provider: "huawei-push", purpose: Self.push)
+            try await broker.grant("u2", provider: "huawei-push", purpose: Self.push)
+            let twoHosts = try await Self.raw(broker, """
+                GET /healthz HTTP/1.1\r
+                Host: 127.0.0.1\r
+                Host: push-api.cloud.huawei.com\r
+                """)
+            #expect(Self.status(twoHosts.reply) == 400, "\(twoHosts.reply.prefix(300))")
+            #expect(twoHosts.reply.contains(#""code":"duplicate_header""#))
+            for bad in ["http://127.0.0.1", "127.0.0.1/v1", "a b", "[::1", "host:99999", "user@127.0.0.1"] {
+                let reply = try await Self.raw(broker, "GET /healthz HTTP/1.1\r\nHost: \(bad)\r")
+                #expect(Self.status(reply.reply) == 400, "Host: \(bad) → \(reply.reply.prefix(200))")
+                #expect(reply.reply.contains(#""code":"invalid_host""#), "Host: \(bad)")
+            }
+            for header in ["X-Share-Subject", "X-Share-Purpose"] {
+                let doubled = try await broker.call("POST", "/v1/proxy/huawei-push" + Self.sendPath, headers: [
+                    ("Content-Type", "application/json"), ("X-Share-Subject", "u1"), ("X-Share-Purpose", Self.push),
+                    (header, header == "X-Share-Subject" ? "u2" : Self.push),
+                ], body: Self.body)
+                #expect(doubled.status == 400, "\(header): \(doubled.text)")
+                #expect(doubled.json["code"] as? String == "duplicate_header")
+            }
+            #expect(broker.simulator("huawei-push").requests().isEmpty)
+        }
+    }
+
+    // MARK: 5. Malformed chunked bodies
+
+    @Test func malformedChunkedBodiesAnswer400AndClose() async throws {
+        try await withBroker { broker in
+            for chunks in ["zz\r\n{}\r\n0\r\n\r\n", "fffffffffffffffffffff\r\n{}\r\n0\r\n\r\n", "2;ext=\"a\r\nb\"\r\n{}\r\n0\r\n\r\n"] {
+                let reply = try await Self.raw(broker, """
+                    POST /v1/proxy/huawei-push/v1/10086/messages:send HTTP/1.1\r
+                    Host: 127.0.0.1\r
+                    Authorization: Bearer \(Broker.shareToken)\r
+                    X-Share-Subject: u1\r
+                    Content-Type: application/json\r
+                    Transfer-Encoding: chunked\r
+                    """, body: chunks)
+                #expect(Self.status(reply.reply) == 400, "\(chunks.debugDescription) → \(reply.reply.prefix(300))")
+                #expect(!reply.reply.contains("internal_error"))
+                #expect(reply.closed, "the connection is closed after a framing error")
+            }
+            #expect(broker.simulator("huawei-push").requests().isEmpty)
+        }
+    }
+
+    // MARK: 6. Non-UTF-8 bytes in a declared header
+
+    @Test func aDeclaredHeaderThatIsNotUTF8IsRefused() async throws {
+        try await withBroker { broker in
+            try await broker.grant("u1", provider: "tencent-faceid", purpose: "essential.legal_obligation", separate: true)
+            // X-TC-Language is declared; \u{FF} is not UTF-8 on the wire.
+            var bytes = Array("""
+                POST /v1/proxy/tencent-faceid/ HTTP/1.1\r
+                Host: 127.0.0.1\r
+                Authorization: Bearer \(Broker.shareToken)\r
+                X-Share-Subject: u1\r
+                X-TC-Action: IdCardVerification\r
+                X-TC-Language: zh-CN
+                """.utf8)
+            bytes.append(0xFF)
+            bytes += Array(#"\#r\#nContent-Type: application/json\#r\#nContent-Length: 42\#r\#n\#r\#n{"IdCard":"110101199003074514","Name":"A"}"#.utf8)
+            let reply = try await Self.rawBytes(broker, bytes)
+            #expect(Self.status(reply.reply) == 400, "\(reply.reply.prefix(300))")
+            #expect(reply.reply.contains(#""code":"malformed_header""#), "\(reply.reply.prefix(300))")
+            #expect(broker.simulator("tencent-faceid").requests().isEmpty)
+        }
+    }
+
+    // MARK: 8. End users' tokens
+
+    static func jwt(claimsJSON: String) -> String {
+        let head = EndUserTests.base64url(Data(#"{"alg":"HS256","typ":"JWT"}"#.utf8))
+        let body = EndUserTests.base64url(Data(claimsJSON.utf8))
+        let mac = HMAC<SHA256>.authenticationCode(for: Data((head + "." + body).utf8),
+                                                  using: SymmetricKey(data: Data(Broker.userJWTSecret.utf8)))
+        return head + "." + body + "." + EndUserTests.base64url(Data(mac))
+    }
+
+    @Test func aUserTokenOnAnotherRolesRouteIsForbiddenAndOddClaimsAreRefused() async throws {
+        try await withBroker { broker in
+            try await broker.grant("u-1001", provider: "huawei-push", purpose: Self.push)
+            let user = EndUserTests.token(EndUserTests.claims("u-1001"))
+            let put = try await broker.call("PUT", "/v1/subjects/u-1001", token: user,
+                                            headers: [("Content-Type", "application/json")], body: #"{"minor":false}"#)
+            #expect(put.status == 403 && put.json["code"] as? String == "forbidden", "\(put.text)")
+            let compliance = try await broker.call("GET", "/v1/shares", token: user)
+            #expect(compliance.status == 403 && compliance.json["code"] as? String == "forbidden", "\(compliance.text)")
+            #expect(try await broker.call("GET", "/v1/subjects/u-1001/grants", token: user).status == 200)
+
+            let exp = Int(Date().timeIntervalSince1970) + 3600
+            let claims = #""iss":"https://id.test","aud":"sharebroker","exp":\#(exp)"#
+            let doubled = Self.jwt(claimsJSON: #"{"sub":"u-1001","sub":"u-2002",\#(claims)}"#)
+            #expect(try await broker.call("GET", "/v1/subjects/u-2002/grants", token: doubled).status == 401)
+            #expect(try await broker.call("GET", "/v1/subjects/u-1001/grants", token: doubled).status == 401)
+            for odd in ["1e308", "\(exp).5", "true", "\"\(exp)\"", "-1"] {
+                let token = Self.jwt(claimsJSON: #"{"sub":"u-1001","iss":"https://id.test","aud":"sharebroker","exp":\#(odd)}"#)
+                let response = try await broker.call("GET", "/v1/subjects/u-1001/grants", token: token)
+                #expect(response.status == 401, "exp \(odd): \(response.text)")
+            }
+        }
+    }
+
+    // MARK: 9. Zero and underflow: kept exactly or refused
+
+    static let numberCases: [(literal: String, accepted: Bool)] = [
+        ("-0", false), ("-0.0", false), ("-0e0", false), ("-0.000e5", false), ("0e0", true), ("0.0", true), ("0", true),
+        ("1e-400", false), ("2e-308", false), ("1e-307", true), ("1.5", true), ("-1.5e3", true), ("1e308", true), ("1e309", false),
+    ]
+
+    @Test func numbersAreKeptExactlyOrRefused() async throws {
+        try await withBroker { broker in
+            try await broker.grant("u1", provider: "huawei-push", purpose: Self.push)
+            for (literal, accepted) in Self.numberCases {
+                let before = broker.simulator("huawei-push").requests().count
+                let response = try await broker.call("POST", "/v1/proxy/huawei-push" + Self.sendPath,
+                                                     headers: [("Content-Type", "application/json"), ("X-Share-Subject", "u1")],
+                                                     body: #"{"message":{"token":["T1"],"android":{"ttl":\#(literal)}}}"#)
+                let requests = broker.simulator("huawei-push").requests()
+                if accepted {
+                    #expect(response.status == 200, "\(literal): \(response.text)")
+                    #expect(requests.count == before + 1)
+                    #expect(requests.last?.bodyText.contains(#""ttl":\#(literal)"#) == true,
+                            "\(literal) left as \(requests.last?.bodyText ?? "-")")
+                } else {
+                    #expect(response.status == 400 && response.json["code"] as? String == "malformed_body", "\(literal): \(response.text)")
+                    #expect(requests.count == before, "\(literal) was forwarded")
+                }
+            }
+        }
+    }
+}
