@@ -103,7 +103,8 @@ public enum Assembly {
             }
         }
         let engine = PolicyEngine(bundle: bundle, homeRegion: config.homeRegion, minorAge: config.minorAge,
-                                  limits: BodyLimits(maxBytes: config.limits.maxBodyBytes, maxDepth: config.limits.maxDepth))
+                                  limits: BodyLimits(maxBytes: config.limits.maxBodyBytes, maxDepth: config.limits.maxDepth,
+                                                      maxFields: config.limits.maxFields))
         let cachedGrants = SubjectContextCache(grants)
         let outcomes = OutcomeRecorder(log: log, logger: logger)
         let vault = revocationKey.map { RevocationKeyVault(secret: $0) }

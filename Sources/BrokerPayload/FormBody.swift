@@ -49,6 +49,9 @@ public struct FormBody: Sendable {
             var end = start
             while end < n && bytes[end] != UInt8(ascii: "&") { end += 1 }
             if end > start {
+                if pairs.count >= limits.maxFields {
+                    throw PayloadError(code: .tooManyFields, message: "more than \(limits.maxFields) parameters", offset: start)
+                }
                 var eq = start
                 while eq < end && bytes[eq] != UInt8(ascii: "=") { eq += 1 }
                 let name = try Self.decode(bytes, start, eq, into: &scratch, what: "name")

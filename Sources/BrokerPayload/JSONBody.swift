@@ -89,7 +89,7 @@ public final class JSONBody: @unchecked Sendable {
         if bytes.count > limits.maxBytes {
             throw PayloadError.tooLarge(bytes.count, limit: limits.maxBytes)
         }
-        var validator = StrictJSONValidator(bytes, maxDepth: limits.maxDepth)
+        var validator = StrictJSONValidator(bytes, maxDepth: limits.maxDepth, maxLeaves: limits.maxFields)
         try validator.run()
         let root = try jsoncParse(bytes, depth: validator.deepest)
         return try withoutActuallyEscaping(embeddedJSON) { (predicate) throws(PayloadError) -> Parsed in

@@ -9,10 +9,13 @@ public struct PayloadLimits: Sendable, Hashable {
     public var maxBytes: Int
     /// Deepest accepted nesting of objects and arrays (default 64).
     public var maxDepth: Int
+    /// Most fields (leaf values, or form and query parameters) accepted (default: no limit).
+    public var maxFields: Int
 
-    public init(maxBytes: Int = 1_048_576, maxDepth: Int = 64) {
+    public init(maxBytes: Int = 1_048_576, maxDepth: Int = 64, maxFields: Int = Int.max) {
         self.maxBytes = max(0, maxBytes)
         self.maxDepth = max(1, maxDepth)
+        self.maxFields = max(1, maxFields)
     }
 }
 
@@ -30,6 +33,8 @@ public struct PayloadError: Error, Sendable, Equatable {
         case malformedBody = "malformed_body"
         /// 413: larger than `PayloadLimits.maxBytes`.
         case bodyTooLarge = "body_too_large"
+        /// 413: more fields than `PayloadLimits.maxFields`.
+        case tooManyFields = "too_many_fields"
     }
 
     public let code: Code

@@ -47,7 +47,12 @@ struct StrictJSONValidator {
     /// Objects with more keys than this switch from a linear scan to a hash set.
     private static let linearKeyLimit = 16
 
-    init(_ buf: UnsafeRawBufferPointer, maxDepth: Int) {
+    /// Leaf values (scalars and empty containers) seen so far; past `maxLeaves` the body is refused at once.
+    private(set) var leaves = 0
+    private var maxLeaves = Int.max
+
+    init(_ buf: UnsafeRawBufferPointer, maxDepth: Int, maxLeaves: Int) {
+        self.maxLeaves = maxLeaves
         self.buf = buf
         self.n = buf.count
         self.maxDepth = maxDepth
@@ -83,6 +88,14 @@ struct StrictJSONValidator {
                     throw fail(frames.isEmpty ? "no JSON value (only whitespace)" : "unexpected end of input, a value was expected", at: i)
                 }
                 let b = buf[i]
+                // Counted as values start (an empty container is one leaf, a non-empty one none: its
+                // contents are counted), so a body of a million tiny fields is refused before json-c sees it.
+                if b != UInt8(ascii: "{") && b != UInt8(ascii: "[") || isEmptyContainer(at: i) {
+                    leaves &+= 1
+                    if leaves > maxLeaves {
+                        throw PayloadError(code: .tooManyFields, message: "the body has more than \(maxLeaves) fields", offset: i)
+                    }
+                }
                 switch b {
                 case UInt8(ascii: "{"):
                     try push(isObject: true)
@@ -152,6 +165,13 @@ struct StrictJSONValidator {
                 }
             }
         }
+    }
+
+    /// Whether the container opening at `at` closes right away (whitespace aside).
+    private func isEmptyContainer(at: Int) -> Bool {
+        var k = at &+ 1
+        while k < n, buf[k] == 0x20 || buf[k] == 0x09 || buf[k] == 0x0A || buf[k] == 0x0D { k &+= 1 }
+        return k < n && (buf[k] == UInt8(ascii: "}") || buf[k] == UInt8(ascii: "]"))
     }
 
     /// Parses `"key" :` of an object member (whitespace before the key already skipped);

@@ -19,6 +19,10 @@ struct Check: ParsableCommand {
             print("\(count) error\(count == 1 ? "" : "s")")
             throw ExitCode(1)
         }
+        for item in bundle.unconstrainedFreeText {
+            print("\(policy.adapters)/\(item.provider).yaml:\(item.line): warning: operation \(item.operation): \(item.path) is "
+                  + "non-personal but takes any value; give it values, pattern, type or max_length (or a personal category)")
+        }
         let operations = bundle.adapters.values.reduce(0) { $0 + $1.operations.count }
         let fields = bundle.adapters.values.reduce(0) { total, adapter in
             total + adapter.operations.reduce(0) { $0 + $1.declarations.count }

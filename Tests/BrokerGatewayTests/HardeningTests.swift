@@ -1,3 +1,4 @@
+import BrokerCore
 import BrokerCurl
 @preconcurrency import Crypto
 import Foundation
@@ -199,12 +200,12 @@ import Testing
                 let before = broker.simulator("huawei-push").requests().count
                 let response = try await broker.call("POST", "/v1/proxy/huawei-push" + Self.sendPath,
                                                      headers: [("Content-Type", "application/json"), ("X-Share-Subject", "u1")],
-                                                     body: #"{"message":{"token":["T1"],"android":{"ttl":\#(literal)}}}"#)
+                                                     body: #"{"message":{"token":["T1"],"android":{"collapse_key":\#(literal)}}}"#)
                 let requests = broker.simulator("huawei-push").requests()
                 if accepted {
                     #expect(response.status == 200, "\(literal): \(response.text)")
                     #expect(requests.count == before + 1)
-                    #expect(requests.last?.bodyText.contains(#""ttl":\#(literal)"#) == true,
+                    #expect(requests.last?.bodyText.contains(#""collapse_key":\#(literal)"#) == true,
                             "\(literal) left as \(requests.last?.bodyText ?? "-")")
                 } else {
                     #expect(response.status == 400 && response.json["code"] as? String == "malformed_body", "\(literal): \(response.text)")
@@ -213,4 +214,101 @@ import Testing
             }
         }
     }
+
+    // MARK: 1. Amplification
+
+    @Test func manyTinyFieldsAreRefusedEarlyAndStayBounded() async throws {
+        try await withBroker { broker in
+            try await broker.grant("u1", provider: "huawei-push", purpose: Self.push)
+            let headers = [("Content-Type", "application/json"), ("X-Share-Subject", "u1")]
+            // Huawei takes 1–1,000 tokens (max_items): 1,001 is refused before any per-field work.
+            let tokens = (0...1000).map { "\"T\($0)\"" }.joined(separator: ",")
+            let overItems = try await broker.call("POST", "/v1/proxy/huawei-push" + Self.sendPath, headers: headers,
+                                                  body: #"{"message":{"token":[\#(tokens)]}}"#)
+            #expect(overItems.status == 413 && overItems.json["code"] as? String == "too_many_fields", "\(overItems.text.prefix(300))")
+            // ~260,000 tiny fields in under 1 MiB: refused by the global cap while validating, quickly.
+            let tiny = Array(repeating: "\"a\"", count: 260_000).joined(separator: ",")
+            let started = ContinuousClock.now
+            let flood = try await broker.call("POST", "/v1/proxy/huawei-push" + Self.sendPath, headers: headers,
+                                              body: #"{"message":{"token":[\#(tiny)]}}"#)
+            #expect(ContinuousClock.now - started < .seconds(2))
+            #expect(flood.status == 413 && flood.json["code"] as? String == "too_many_fields", "\(flood.text.prefix(300))")
+            #expect(flood.body.count < 2_000)
+            // Many denied fields: the problem names the first 50 and counts them all.
+            let undeclared = (0..<300).map { "\"x\($0)\":1" }.joined(separator: ",")
+            let denied = try await broker.call("POST", "/v1/proxy/huawei-push" + Self.sendPath, headers: headers,
+                                               body: #"{"message":{"token":["T1"]},\#(undeclared)}"#)
+            #expect(denied.status == 403)
+            #expect((denied.json["fields"] as? [[String: Any]])?.count == 50)
+            #expect(denied.json["fields_total"] as? Int == 300)
+            #expect(broker.simulator("huawei-push").requests().isEmpty)
+            // Every record stays small: the refused shares logged no per-field entries.
+            let records = try await broker.records()
+            #expect(records.filter { $0.body.utf8.count > 64_000 }.count <= 1, "only the 300-field refusal lists its fields")
+            #expect(records.allSatisfy { $0.body.utf8.count < 200_000 })
+        }
+    }
+
+    // MARK: 2. Free text in non-personal fields
+
+    @Test func freeTextInNonPersonalFieldsNeverRidesThrough() async throws {
+        try await withBroker { broker in
+            // The subject granted only the name (and the ID number, sensitive, with separate consent).
+            try await broker.grant("u1", provider: "tencent-faceid", purpose: "essential.legal_obligation",
+                                   categories: ["user.name", "user.government_id.national_identification_number"], separate: true)
+            let faceID = [("Content-Type", "application/json"), ("X-Share-Subject", "u1"), ("X-TC-Action", "ImageRecognitionV2")]
+            let extra = try await broker.call("POST", "/v1/proxy/tencent-faceid/", headers: faceID, body: """
+                {"IdCard":"11010519491231002X","Name":"Ann Li","ImageBase64":"aGVsbG8=","Extra":"IdCard=110101199003074514"}
+                """)
+            // The face was not granted either: the share is refused, and Extra is never what let it through.
+            #expect(extra.status == 403, "\(extra.text)")
+            #expect(broker.simulator("tencent-faceid").requests().isEmpty)
+            let idCheck = [("Content-Type", "application/json"), ("X-Share-Subject", "u1"), ("X-TC-Action", "IdCardVerification")]
+            let language = try await broker.call("POST", "/v1/proxy/tencent-faceid/", headers: idCheck + [("X-TC-Language", "Ann Li 13800138000")],
+                                                 body: #"{"IdCard":"11010519491231002X","Name":"Ann Li"}"#)
+            #expect(language.status == 403 && language.json["code"] as? String == "undeclared_value", "\(language.text)")
+            let fine = try await broker.call("POST", "/v1/proxy/tencent-faceid/", headers: idCheck + [("X-TC-Language", "en-US")],
+                                             body: #"{"IdCard":"11010519491231002X","Name":"Ann Li"}"#)
+            #expect(fine.status == 200, "\(fine.text)")
+
+            try await broker.grant("u1", provider: "amap-location", purpose: "functional.service", separate: true)
+            let output = try await broker.call("GET", "/v1/proxy/amap-location/v3/geocode/regeo?location=116.481488,39.990464&output=116.48,39.99",
+                                               headers: [("X-Share-Subject", "u1")])
+            #expect(output.status == 403 && output.json["code"] as? String == "undeclared_value", "\(output.text)")
+
+            try await broker.grant("u1", provider: "huawei-push", purpose: Self.push)
+            for android in [#"{"notification":"Ann Li"}"#, #"{"a.b":"13800138000"}"#, #"{"ttl":"Ann Li"}"#] {
+                let response = try await broker.call("POST", "/v1/proxy/huawei-push" + Self.sendPath,
+                                                     headers: [("Content-Type", "application/json"), ("X-Share-Subject", "u1")],
+                                                     body: #"{"message":{"token":["T1"],"android":\#(android)}}"#)
+                #expect(response.status == 403, "\(android): \(response.text)")
+                #expect(["undeclared_field", "undeclared_value"].contains(response.json["code"] as? String ?? ""), "\(android)")
+            }
+            #expect(broker.simulator("huawei-push").requests().isEmpty)
+        }
+    }
+
+
+    // MARK: 10. SDK decisions for form operations with embedded JSON
+
+    @Test func anSDKDecisionForAFormReturnsTheFormAsTheProviderTakesIt() async throws {
+        try await withBroker { broker in
+            try await broker.grant("u1", provider: "oppo-push", purpose: Self.push, categories: ["user.device.push_token"])
+            let message = #"{"target_type":2,"target_value":"REG-1","notification":{"title":"Hi Ann","style":1}}"#
+            let response = try await broker.call("POST", "/v1/decisions", headers: [("Content-Type", "application/json")], body: """
+                {"provider":"oppo-push","operation":"unicast","subject":"u1","fields":{"message":\(JSONText.quoted(message))}}
+                """)
+            #expect(response.status == 200, "\(response.text)")
+            #expect(response.json["decision"] as? String == "redacted")
+            let payload = try #require(response.json["payload"] as? [String: Any], "\(response.text)")
+            #expect(payload.keys.sorted() == ["message"], "not flattened: \(payload.keys.sorted())")
+            let inner = try #require(payload["message"] as? String)
+            let document = try #require(try JSONSerialization.jsonObject(with: Data(inner.utf8)) as? [String: Any])
+            #expect(document["target_value"] as? String == "REG-1")
+            #expect(inner.contains(#""target_type":2"#), "a number stays a number: \(inner)")
+            #expect(!inner.contains("Hi Ann"), "the stripped title is gone: \(inner)")
+            #expect(broker.simulator("oppo-push").requests().isEmpty)
+        }
+    }
+
 }

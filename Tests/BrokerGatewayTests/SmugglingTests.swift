@@ -38,13 +38,13 @@ import Testing
         try await withBroker { broker in
             try await broker.grant("u1", provider: "huawei-push", purpose: Self.push)
             _ = try await broker.call("POST", Self.path, headers: Self.json,
-                                      body: #"{"message":{"token":["T1"],"android":{"13800138000":"x"}}}"#)
+                                      body: #"{"message":{"token":["T1"],"android":{"notification":{"13800138000":"x"}}}}"#)
             _ = try await broker.call("POST", Self.path, headers: Self.json,
                                       body: #"{"message":{"token":["T1"]},"13912345678":1}"#)
             let records = try await broker.records()
             #expect(records.count >= 3)
             #expect(!records.contains { $0.body.contains("13800138000") || $0.body.contains("13912345678") })
-            #expect(records.contains { $0.body.contains("message.android.<k:") })
+            #expect(records.contains { $0.body.contains("message.android.notification.<k:") })
             #expect(records.contains { $0.body.contains("<undeclared:") })
         }
     }

@@ -40,6 +40,30 @@ struct CheckCommandTests {
         let result = try Self.run(["check"], in: Self.root)
         #expect(result.status == 0, "\(result.output)")
         #expect(result.output.contains("ok: 6 adapters, 6 contracts"))
+        // Every non-personal field of the repository's adapters has a value constraint.
+        #expect(!result.output.contains("warning:"), "\(result.output)")
+    }
+
+    /// A non-personal field that takes any value is a warning (free text could carry personal data).
+    @Test func warnsAboutUnconstrainedFreeText() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("check-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        for folder in ["adapters", "contracts"] {
+            try FileManager.default.createDirectory(at: directory.appendingPathComponent(folder), withIntermediateDirectories: true)
+        }
+        for file in ["taxonomy.yaml", "huawei-push.yaml"] {
+            try FileManager.default.copyItem(at: Self.root.appendingPathComponent("contracts/" + file),
+                                             to: directory.appendingPathComponent("contracts/" + file))
+        }
+        let huawei = try String(contentsOf: Self.root.appendingPathComponent("adapters/huawei-push.yaml"), encoding: .utf8)
+        let loosened = huawei.replacingOccurrences(of: "validate_only:                            { category: system.operations, type: boolean }",
+                                                   with: "validate_only:                            { category: system.operations }")
+        #expect(loosened != huawei)
+        try loosened.write(to: directory.appendingPathComponent("adapters/huawei-push.yaml"), atomically: true, encoding: .utf8)
+        let result = try Self.run(["check"], in: directory)
+        #expect(result.status == 0, "a warning is not an error: \(result.output)")
+        #expect(result.output.contains("adapters/huawei-push.yaml:28: warning: operation send: validate_only is non-personal but takes any value"),
+                "\(result.output)")
     }
 
     @Test func namesEveryErrorInTheBrokenFixtures() throws {

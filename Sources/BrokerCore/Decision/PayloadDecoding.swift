@@ -4,7 +4,11 @@ import BrokerFields
 public struct BodyLimits: Sendable, Hashable {
     public var maxBytes: Int
     public var maxDepth: Int
-    public init(maxBytes: Int = 1_048_576, maxDepth: Int = 64) { self.maxBytes = maxBytes; self.maxDepth = maxDepth }
+    /// Most fields (leaf values) one share may carry in its body, and again in its query.
+    public var maxFields: Int
+    public init(maxBytes: Int = 1_048_576, maxDepth: Int = 64, maxFields: Int = 2_000) {
+        self.maxBytes = maxBytes; self.maxDepth = maxDepth; self.maxFields = maxFields
+    }
 }
 
 /// Why a body or query string could not be decoded (`malformed_body` or `body_too_large`).

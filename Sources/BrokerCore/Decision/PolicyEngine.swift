@@ -87,6 +87,8 @@ public struct PolicyEngine: Sendable {
         if request.body.count > limits.maxBytes {
             return refuse(3, .bodyTooLarge, "the body has \(request.body.count) bytes; the limit is \(limits.maxBytes)")
         }
+        var limits = self.limits
+        if let maxFields = operation.maxFields { limits.maxFields = min(limits.maxFields, maxFields) }
         if operation.body != .none {
             switch decoder.decodeBody(request.body, format: operation.body, limits: limits, schema: operation.schema(.body)) {
             case .success(let body): decision.body = body
@@ -99,6 +101,7 @@ public struct PolicyEngine: Sendable {
             case .failure(let failure): return refuse(3, failure.code, "query string: " + failure.message)
             }
         }
+        if let problem = tooManyItems(operation, decision) { return refuse(3, .tooManyFields, problem) }
 
         // 4. Subject and purpose.
         guard let subjectID = request.subject, !subjectID.isEmpty else {
@@ -164,7 +167,10 @@ public struct PolicyEngine: Sendable {
                 }
                 field.category = declaration.category
                 onDeny = declaration.onDeny
-                if let category = declaration.category {
+                if let constraint = declaration.constraint, !constraint.allows(occurrence.value) {
+                    // The closed world covers values: free text where the adapter allows a code is not this field.
+                    field.reason = .undeclaredValue
+                } else if let category = declaration.category {
                     let verdict = checker.check(category)
                     field.reason = verdict.reason
                     field.grantID = verdict.grantID
@@ -257,6 +263,22 @@ public struct PolicyEngine: Sendable {
             values.append(pieces.count > 1 ? decode(pieces[1]) ?? "\u{FFFD}" : "")
         }
         return values
+    }
+
+    /// The first declaration with `max_items` that the body or query holds more occurrences of, as a message.
+    func tooManyItems(_ operation: ProviderOperation, _ decision: ShareDecision) -> String? {
+        for (location, payload) in [(FieldLocation.body, decision.body), (.query, decision.query)] {
+            let schema = operation.schema(location)
+            guard let payload, schema.declarations.contains(where: { $0.maxItems != nil }) else { continue }
+            var counts: [FieldPattern: Int] = [:]
+            for occurrence in payload.fields {
+                guard let declaration = schema.match(occurrence.path), let maxItems = declaration.maxItems else { continue }
+                let count = (counts[declaration.pattern] ?? 0) + 1
+                if count > maxItems { return "\(declaration.pattern) has more than \(maxItems) items (max_items)" }
+                counts[declaration.pattern] = count
+            }
+        }
+        return nil
     }
 
     /// A header the operation declares or matches on, present more than once (checked and forwarded values could differ).

@@ -16,6 +16,9 @@ public struct ReasonCode: RawRepresentable, Hashable, Sendable, Codable, CustomS
     // Step 3: the body.
     public static let unsupportedMediaType = ReasonCode(rawValue: "unsupported_media_type")
     public static let bodyTooLarge = ReasonCode(rawValue: "body_too_large")
+    /// More fields than `limits.max_fields` or the operation's `max_fields`, or more occurrences of one
+    /// declaration than its `max_items`: refused before any per-field work.
+    public static let tooManyFields = ReasonCode(rawValue: "too_many_fields")
     public static let malformedBody = ReasonCode(rawValue: "malformed_body")
     /// A declared header (or one that selects the operation) sent more than once: which one counts is ambiguous.
     public static let duplicateHeader = ReasonCode(rawValue: "duplicate_header")
@@ -34,6 +37,8 @@ public struct ReasonCode: RawRepresentable, Hashable, Sendable, Codable, CustomS
     public static let minorSubject = ReasonCode(rawValue: "minor_subject")
     // Step 7: fields.
     public static let undeclaredField = ReasonCode(rawValue: "undeclared_field")
+    /// A declared field whose value is outside its declaration's `values`, `pattern`, `type` or `max_length`.
+    public static let undeclaredValue = ReasonCode(rawValue: "undeclared_value")
     public static let outOfContractScope = ReasonCode(rawValue: "out_of_contract_scope")
     public static let consentMissing = ReasonCode(rawValue: "consent_missing")
     public static let consentRevoked = ReasonCode(rawValue: "consent_revoked")
@@ -51,7 +56,7 @@ public struct ReasonCode: RawRepresentable, Hashable, Sendable, Codable, CustomS
         case .unauthenticated: return 401
         case .unknownProvider, .unknownOperation: return 404
         case .unsupportedMediaType: return 415
-        case .bodyTooLarge: return 413
+        case .bodyTooLarge, .tooManyFields: return 413
         case .malformedBody, .duplicateHeader, .malformedHeader, .subjectMissing, .purposeMissing: return 400
         default: return 403
         }
@@ -60,8 +65,8 @@ public struct ReasonCode: RawRepresentable, Hashable, Sendable, Codable, CustomS
     /// Every code `evaluate` can return, in the order of DESIGN §5.
     public static let decisionCodes: [ReasonCode] = [
         .unauthenticated, .callerNotPermitted, .unknownProvider, .unknownOperation, .unsupportedMediaType,
-        .bodyTooLarge, .malformedBody, .duplicateHeader, .malformedHeader, .subjectMissing, .purposeMissing, .purposeNotAllowed, .contractMissing,
-        .contractExpired, .purposeOutOfContract, .minorSubject, .undeclaredField, .outOfContractScope,
+        .bodyTooLarge, .tooManyFields, .malformedBody, .duplicateHeader, .malformedHeader, .subjectMissing, .purposeMissing, .purposeNotAllowed, .contractMissing,
+        .contractExpired, .purposeOutOfContract, .minorSubject, .undeclaredField, .undeclaredValue, .outOfContractScope,
         .consentMissing, .consentRevoked, .consentExpired, .separateConsentRequired, .crossBorderConsentRequired,
     ]
 }

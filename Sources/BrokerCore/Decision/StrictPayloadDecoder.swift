@@ -7,7 +7,7 @@ public struct StrictPayloadDecoder: PayloadDecoder {
 
     public func decodeBody(_ bytes: [UInt8], format: BodyFormat, limits: BodyLimits,
                            schema: FieldSchema) -> Result<any DecodedPayload, PayloadFailure> {
-        let payloadLimits = PayloadLimits(maxBytes: limits.maxBytes, maxDepth: limits.maxDepth)
+        let payloadLimits = PayloadLimits(maxBytes: limits.maxBytes, maxDepth: limits.maxDepth, maxFields: limits.maxFields)
         let embedded: (FieldPath) -> Bool = schema.hasEmbeddedJSON ? { schema.isEmbeddedJSON($0) } : { _ in false }
         do {
             switch format {
@@ -22,7 +22,7 @@ public struct StrictPayloadDecoder: PayloadDecoder {
 
     public func decodeQuery(_ query: String, limits: BodyLimits,
                             schema: FieldSchema) -> Result<any DecodedPayload, PayloadFailure> {
-        let payloadLimits = PayloadLimits(maxBytes: limits.maxBytes, maxDepth: limits.maxDepth)
+        let payloadLimits = PayloadLimits(maxBytes: limits.maxBytes, maxDepth: limits.maxDepth, maxFields: limits.maxFields)
         let embedded: (FieldPath) -> Bool = schema.hasEmbeddedJSON ? { schema.isEmbeddedJSON($0) } : { _ in false }
         do {
             return .success(try FormBody(Array(query.utf8), limits: payloadLimits, location: .query, embeddedJSON: embedded))
@@ -46,6 +46,7 @@ extension PayloadFailure {
         switch error.code {
         case .bodyTooLarge: self.init(code: .bodyTooLarge, message: error.message)
         case .malformedBody: self.init(code: .malformedBody, message: error.message)
+        case .tooManyFields: self.init(code: .tooManyFields, message: error.message)
         }
     }
 }

@@ -18,13 +18,19 @@ public struct FieldDeclaration: Sendable, Hashable {
     public var revocationKey: Bool
     /// Filled by the broker from the adapter's credentials; a caller's value is dropped.
     public var credential: Bool
+    /// What the value may be (`values`, `pattern`, `type`, `max_length`); a value outside is `undeclared_value`.
+    public var constraint: ValueConstraint?
+    /// At most this many occurrences per share (`max_items`, for `[*]` and `*` declarations).
+    public var maxItems: Int?
     /// Line in the adapter file.
     public var line: Int
 
     public init(location: FieldLocation, pattern: FieldPattern, category: String?, onDeny: OnDeny = .block,
-                revocationKey: Bool = false, credential: Bool = false, line: Int = 0) {
+                revocationKey: Bool = false, credential: Bool = false, constraint: ValueConstraint? = nil,
+                maxItems: Int? = nil, line: Int = 0) {
         self.location = location; self.pattern = pattern; self.category = category; self.onDeny = onDeny
-        self.revocationKey = revocationKey; self.credential = credential; self.line = line
+        self.revocationKey = revocationKey; self.credential = credential; self.constraint = constraint
+        self.maxItems = maxItems; self.line = line
     }
 }
 

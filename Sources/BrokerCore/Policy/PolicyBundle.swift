@@ -152,6 +152,22 @@ public struct PolicyBundle: Sendable {
     }
 
     /// kebab-case: lowercase letters and digits separated by single hyphens.
+    /// Declarations of a non-personal category that take any value: free text there could carry
+    /// personal data past consent (`{"Extra":"IdCard=…"}`), so `sharebroker check` warns about each
+    /// until it gets `values`, `pattern`, `type` or `max_length`, or a personal category.
+    public var unconstrainedFreeText: [(provider: String, operation: String, path: String, line: Int)] {
+        var found: [(provider: String, operation: String, path: String, line: Int)] = []
+        for provider in adapters.keys.sorted() {
+            for operation in adapters[provider]?.operations ?? [] {
+                for declaration in operation.declarations where !declaration.credential && declaration.constraint == nil {
+                    guard let category = declaration.category, taxonomy.categories[category]?.personal == false else { continue }
+                    found.append((provider, operation.name, declaration.pattern.description, declaration.line))
+                }
+            }
+        }
+        return found
+    }
+
     public static func isProviderID(_ id: String) -> Bool {
         guard !id.isEmpty, !id.hasPrefix("-"), !id.hasSuffix("-"), !id.contains("--") else { return false }
         return id.utf8.allSatisfy { ($0 >= 0x61 && $0 <= 0x7a) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2d }

@@ -34,6 +34,8 @@ public struct ProviderOperation: Sendable {
     /// What to do with undeclared fields: block the share or strip them.
     public var undeclared: FieldDeclaration.OnDeny
     public var schemas: [FieldLocation: FieldSchema]
+    /// At most this many fields per share (`max_fields`), below the broker's `limits.max_fields`.
+    public var maxFields: Int?
     public var line: Int
 
     public func schema(_ location: FieldLocation) -> FieldSchema {
@@ -49,7 +51,8 @@ public struct ProviderOperation: Sendable {
         let what = "operation \(name)"
         guard let object = node.object(what, required: ["method", "path"],
                                        optional: ["purpose", "purposes", "body", "undeclared", "fields", "query",
-                                                  "headers", "path_params", "match_headers", "match_query"]) else { return nil }
+                                                  "headers", "path_params", "match_headers", "match_query",
+                                                  "max_fields"]) else { return nil }
         var ok = true
         let method = object["method"]?.string(what + ": method")?.uppercased()
         if let method, !["GET", "POST", "PUT", "PATCH", "DELETE"].contains(method) {
@@ -127,6 +130,7 @@ public struct ProviderOperation: Sendable {
         var operation = ProviderOperation(name: name, method: method, path: template, matchHeaders: matchHeaders, purposes: purposes,
                                           body: body, undeclared: undeclared, schemas: schemas, line: nameLine)
         operation.matchQuery = matchQuery
+        operation.maxFields = object["max_fields"]?.int(what + ": max_fields", min: 1)
         return operation
     }
 
@@ -153,7 +157,8 @@ public struct ProviderOperation: Sendable {
             let full = prefix.appending(pattern)
             let fieldWhat = "\(what): \(pair.key)"
             guard let spec = pair.value.object(fieldWhat, optional: ["category", "on_deny", "revocation_key", "credential",
-                                                                     "encoding", "fields"]) else {
+                                                                     "encoding", "fields", "values", "pattern", "type",
+                                                                     "max_length", "max_items"]) else {
                 ok = false
                 continue
             }
@@ -202,8 +207,30 @@ public struct ProviderOperation: Sendable {
                 }
             }
             let revocationKey = spec["revocation_key"]?.bool(fieldWhat + ": revocation_key") ?? false
+            var constraint = ValueConstraint()
+            if let node = spec["values"] {
+                constraint.values = node.strings(fieldWhat + ": values", allowSingle: true)?.map(\.0)
+                if constraint.values?.isEmpty == true { node.error("\(fieldWhat): values needs at least one value"); ok = false }
+            }
+            if let node = spec["pattern"], let text = node.string(fieldWhat + ": pattern") {
+                if ValueConstraint.isValid(text) { constraint.pattern = text } else {
+                    node.error("\(fieldWhat): pattern is not a valid regular expression"); ok = false
+                }
+            }
+            if let node = spec["type"], let text = node.string(fieldWhat + ": type") {
+                if let parsed = ValueConstraint.ValueType(rawValue: text) { constraint.type = parsed } else {
+                    node.error("\(fieldWhat): type must be string, number or boolean, not '\(text)'"); ok = false
+                }
+            }
+            if let node = spec["max_length"] { constraint.maxLength = node.int(fieldWhat + ": max_length", min: 1) }
+            let maxItems = spec["max_items"]?.int(fieldWhat + ": max_items", min: 1)
+            let constrained = constraint != ValueConstraint()
+            if constrained && credential {
+                pair.value.error("\(fieldWhat): a credential field takes no value constraint"); ok = false
+            }
             let declaration = FieldDeclaration(location: location, pattern: full, category: category, onDeny: onDeny,
-                                               revocationKey: revocationKey, credential: credential, line: pair.keyLine)
+                                               revocationKey: revocationKey, credential: credential,
+                                               constraint: constrained ? constraint : nil, maxItems: maxItems, line: pair.keyLine)
             if let existing = schema.add(declaration) {
                 node.issues.add(node.file, pair.keyLine, "\(what): '\(full)' is declared twice (first on line \(existing.line))")
                 ok = false

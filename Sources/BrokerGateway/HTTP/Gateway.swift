@@ -195,9 +195,14 @@ struct SDKDecisions: Sendable {
                                  contentType: contentType, body: body, subject: text("subject"),
                                  purpose: text("purpose"), time: Date())
         var result = await pipeline.share(share, channel: .sdk)
-        if case .decided(let id, let decision, _) = result, operation?.body != .json {
-            // For flat operations the SDK gets the allowed parameters back as a JSON object.
-            result = .decided(shareID: id, decision: decision, payload: Self.flatObject(decision))
+        if case .decided(let id, let decision, _) = result, let operation, operation.body != .json {
+            // For flat operations the SDK gets the parameters the provider would receive, as a JSON
+            // object of name → value: exactly the broker's own form (or query) after stripping, so a
+            // parameter holding a JSON document (OPPO's `message`) comes back as that document, types kept.
+            let serialized = operation.body == .form
+                ? decision.body?.serialized(removing: decision.removals(in: .body))
+                : decision.query?.serialized(removing: decision.removals(in: .query))
+            result = .decided(shareID: id, decision: decision, payload: Self.parameterObject(serialized ?? []))
         }
         return shares.respond(result)
     }
@@ -227,11 +232,21 @@ struct SDKDecisions: Sendable {
         return pairs.joined(separator: "&")
     }
 
-    static func flatObject(_ decision: ShareDecision) -> [UInt8] {
-        var object: [String: Any] = [:]
-        for field in decision.fields where field.action == .sent && field.location != .path {
-            object[field.path.description] = field.value.canonicalText
+    /// `a=1&message=%7B…%7D` → `{"a":"1","message":"{…}"}` in the form's order; a repeated name gives an array.
+    static func parameterObject(_ form: [UInt8]) -> [UInt8] {
+        guard !form.isEmpty, let parsed = try? FormBody(form, limits: PayloadLimits()) else { return Array("{}".utf8) }
+        var names: [String] = []
+        var values: [String: [String]] = [:]
+        for field in parsed.fields {
+            guard case .key(let key)? = field.path.segments.first, case .string(let value) = field.value else { continue }
+            if values[key.string] == nil { names.append(key.string) }
+            values[key.string, default: []].append(value)
         }
-        return Array((try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8))
+        let members = names.map { name -> String in
+            let list = values[name] ?? []
+            let value = list.count == 1 ? JSONText.quoted(list[0]) : "[" + list.map(JSONText.quoted).joined(separator: ",") + "]"
+            return JSONText.quoted(name) + ":" + value
+        }
+        return Array(("{" + members.joined(separator: ",") + "}").utf8)
     }
 }

@@ -33,6 +33,7 @@ extension Problem: HTTPResponseError {
                 if let category = field.category { entry["category"] = category }
                 return entry
             }
+            if fieldsTotal > fields.count { object["fields_total"] = fieldsTotal }
         }
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
         return Array(data)

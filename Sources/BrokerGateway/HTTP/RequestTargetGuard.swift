@@ -96,15 +96,7 @@ final class RequestTargetGuard: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private func refuse(context: ChannelHandlerContext, status: Int, code: String, detail: String) {
-        var body = Array(#"{"type":"about:blank","status":"#.utf8)
-        body += Array(String(status).utf8)
-        body += Array(#","code":"#.utf8)
-        body += Array(JSONText.quoted(code).utf8)
-        body += Array(#","title":"#.utf8)
-        body += Array(JSONText.quoted(code.replacingOccurrences(of: "_", with: " ")).utf8)
-        body += Array(#","detail":"#.utf8)
-        body += Array(JSONText.quoted(detail).utf8)
-        body.append(UInt8(ascii: "}"))
+        let body = Problem(status: status, code: code, detail: detail).jsonBody()
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: "application/problem+json")
         headers.add(name: "Content-Length", value: String(body.count))

@@ -18,7 +18,13 @@ public struct Problem: Error, Sendable {
     public var title: String
     public var detail: String
     public var shareID: String?
+    /// The first `maxListedFields` denied fields; `fieldsTotal` counts them all.
     public var fields: [Field]
+    public var fieldsTotal: Int
+
+    /// A problem body names at most this many fields (a share of 260,000 denied fields answers
+    /// with the first ones and the count, not a 29 MB list).
+    public static let maxListedFields = 50
 
     public init(status: Int, code: String, title: String? = nil, detail: String, shareID: String? = nil,
                 fields: [Field] = []) {
@@ -27,7 +33,8 @@ public struct Problem: Error, Sendable {
         self.title = title ?? Problem.defaultTitle(code)
         self.detail = detail
         self.shareID = shareID
-        self.fields = fields
+        self.fields = Array(fields.prefix(Self.maxListedFields))
+        self.fieldsTotal = fields.count
     }
 
     /// The refusal of a blocked decision.
@@ -35,10 +42,11 @@ public struct Problem: Error, Sendable {
         let code = decision.code ?? .undeclaredField
         self.init(status: decision.status, code: code.rawValue, detail: decision.message ?? code.rawValue,
                   shareID: shareID,
-                  fields: decision.deniedFields.map {
+                  fields: decision.deniedFields.prefix(Self.maxListedFields + 1).map {
                       Field(path: $0.path.description, location: $0.location.rawValue, category: $0.category,
                             reason: $0.reason?.rawValue ?? "denied")
                   })
+        fieldsTotal = decision.deniedFields.count
     }
 
     public static func logUnavailable(_ detail: String) -> Problem {

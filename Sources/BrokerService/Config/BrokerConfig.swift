@@ -40,6 +40,8 @@ public struct BrokerConfig: Sendable {
     public struct Limits: Sendable {
         public var maxBodyBytes = 1_048_576
         public var maxDepth = 64
+        /// Most fields one share may carry (body, and again query); an operation's `max_fields` may lower it.
+        public var maxFields = 2_000
         public var upstreamTimeoutMs = 10_000
         public var connectTimeoutMs = 3_000
         public var maxHeaderBytes = 16_384
@@ -133,8 +135,9 @@ public struct BrokerConfig: Sendable {
         }
         if let limits = object["limits"]?.object("limits", optional: [
             "max_body_bytes", "max_depth", "upstream_timeout_ms", "connect_timeout_ms", "max_header_bytes",
-            "client_timeout_ms", "max_response_bytes",
+            "client_timeout_ms", "max_response_bytes", "max_fields",
         ]) {
+            if let v = limits["max_fields"]?.int("limits: max_fields", min: 1) { config.limits.maxFields = v }
             if let v = limits["max_body_bytes"]?.int("limits: max_body_bytes", min: 1) { config.limits.maxBodyBytes = v }
             if let v = limits["max_depth"]?.int("limits: max_depth", min: 1) { config.limits.maxDepth = v }
             if let v = limits["upstream_timeout_ms"]?.int("limits: upstream_timeout_ms", min: 1) { config.limits.upstreamTimeoutMs = v }
