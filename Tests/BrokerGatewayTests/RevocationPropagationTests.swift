@@ -34,6 +34,26 @@ import Testing
         return last
     }
 
+    /// Issue 10: a revoke covering many tokens does not fire every deletion call at once.
+    @Test func deletionCallsArePaced() async throws {
+        var settings = testPropagation
+        settings.callsPerSecond = 10
+        try await withBroker(propagation: settings) { broker in
+            let grant = try await broker.grant("many", provider: "huawei-push", purpose: Self.push)
+            _ = try await send(broker, subject: "many", app: "10086", tokens: (0..<25).map { "TOKEN-\($0)" })
+            let revoke = try await broker.call("DELETE", "/v1/subjects/many/grants/\(grant)", token: Broker.grantsToken)
+            let id = try #require(revoke.json["revocation_id"] as? String)
+            _ = try await waitFor(broker, id, provider: "huawei-push", status: "acknowledged", timeout: .seconds(15))
+            let deletions = broker.simulator("huawei-push").requests().filter { $0.path.hasSuffix("/token:delete") }
+            #expect(deletions.count == 25)
+            let times = deletions.map(\.time).sorted()
+            if let first = times.first, let last = times.last {
+                // 10 + 10 + 5 calls: two one-second pauses.
+                #expect(last.timeIntervalSince(first) >= 1.9, "25 calls at 10/s took \(last.timeIntervalSince(first)) s")
+            }
+        }
+    }
+
     @Test func revokeDeletesEveryTokenAtTheProviderOnce() async throws {
         try await withBroker { broker in
             let grant = try await broker.grant("p1", provider: "huawei-push", purpose: Self.push)

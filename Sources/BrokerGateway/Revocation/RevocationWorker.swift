@@ -15,11 +15,14 @@ public struct PropagationSettings: Sendable {
     public var concurrency: Int
     /// How long an attempt may take before another may start the job again.
     public var lease: Duration
+    /// Deletion calls one attempt sends per second at most; an attempt stops (and the job is due again
+    /// at once, without counting as a failure) before its pacing would outlast half the lease.
+    public var callsPerSecond: Int
 
     public init(maxAttempts: Int = 10, initialBackoff: Duration = .milliseconds(500), maxBackoff: Duration = .seconds(300),
-                concurrency: Int = 16, lease: Duration = .seconds(120)) {
+                concurrency: Int = 16, lease: Duration = .seconds(120), callsPerSecond: Int = 50) {
         self.maxAttempts = maxAttempts; self.initialBackoff = initialBackoff; self.maxBackoff = maxBackoff
-        self.concurrency = concurrency; self.lease = lease
+        self.concurrency = concurrency; self.lease = lease; self.callsPerSecond = max(1, callsPerSecond)
     }
 
     /// The wait before attempt `attempt + 1`: doubling from `initialBackoff`, at most `maxBackoff`, ±20% jitter.
@@ -35,7 +38,8 @@ extension BrokerConfig {
     public var propagation: PropagationSettings {
         PropagationSettings(maxAttempts: revocation.maxAttempts, initialBackoff: .milliseconds(revocation.initialBackoffMs),
                             maxBackoff: .milliseconds(revocation.maxBackoffMs), concurrency: revocation.concurrency,
-                            lease: .milliseconds(max(limits.upstreamTimeoutMs * 4, 60_000)))
+                            lease: .milliseconds(max(limits.upstreamTimeoutMs * 4, 60_000)),
+                            callsPerSecond: revocation.callsPerSecond)
     }
 }
 
@@ -212,9 +216,21 @@ public final class RevocationWorker: Service, Sendable {
             return (retry(attempt, "credential_unavailable"), calls.count)
         }
         var failure: CallFailure?
+        // Pacing: at most `callsPerSecond` calls in each second of the attempt, and no more calls than
+        // fit in half the lease; the rest wait for the next attempt, which is due at once.
+        let budget = max(1, settings.callsPerSecond * max(1, Int(settings.lease.seconds / 2)))
+        var sent = 0
+        var windowStart = ContinuousClock.now
+        var deferred = 0
         for call in calls {
             let key = vault.idempotencyKey(revocationID: job.revocationID, provider: job.provider, call: call)
             if done.contains(key) { continue }
+            if sent >= budget { deferred += 1; continue }
+            if sent > 0 && sent % settings.callsPerSecond == 0 {
+                try? await Task.sleep(until: windowStart + .seconds(1), clock: .continuous)
+                windowStart = ContinuousClock.now
+            }
+            sent += 1
             var headers = [HTTPHeaderLine("Idempotency-Key", key)]
             if let mediaType = call.bodyFormat.mediaType {
                 headers.append(HTTPHeaderLine("Content-Type", call.bodyFormat == .json ? mediaType + "; charset=utf-8" : mediaType))
@@ -245,6 +261,9 @@ public final class RevocationWorker: Service, Sendable {
             } catch {
                 failure = failure ?? .retryable("internal error")
             }
+        }
+        if failure == nil && deferred > 0 {
+            return (.retry(at: now(), error: "paced: \(deferred) deletion call(s) left for the next attempt"), sent)
         }
         switch failure {
         case nil where unreadable + uncovered > 0:

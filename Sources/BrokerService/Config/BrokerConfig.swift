@@ -64,6 +64,8 @@ public struct BrokerConfig: Sendable {
         public var initialBackoffMs = 500
         public var maxBackoffMs = 300_000
         public var concurrency = 16
+        /// Deletion calls sent to one provider per second, at most (a job of thousands of tokens is paced).
+        public var callsPerSecond = 50
     }
 
     public var host = "127.0.0.1"
@@ -156,8 +158,9 @@ public struct BrokerConfig: Sendable {
             if let v = log["checkpoint_every"]?.int("log: checkpoint_every", min: 1) { config.log.checkpointEvery = v }
         }
         if let revocation = object["revocation"]?.object("revocation", optional: [
-            "key", "max_attempts", "initial_backoff_ms", "max_backoff_ms", "concurrency",
+            "key", "max_attempts", "initial_backoff_ms", "max_backoff_ms", "concurrency", "calls_per_second",
         ]) {
+            if let v = revocation["calls_per_second"]?.int("revocation: calls_per_second", min: 1) { config.revocation.callsPerSecond = v }
             if let node = revocation["key"] {
                 config.revocation.key = SecretReference.decode(node, "revocation: key", allowLiteral: true)
             }
