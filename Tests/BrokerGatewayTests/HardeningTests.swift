@@ -263,6 +263,16 @@ import Testing
             // The face was not granted either: the share is refused, and Extra is never what let it through.
             #expect(extra.status == 403, "\(extra.text)")
             #expect(broker.simulator("tencent-faceid").requests().isEmpty)
+            // A hosted check (no face needed): Extra is personal and not granted, so it is stripped.
+            let detect = try await broker.call("POST", "/v1/proxy/tencent-faceid/",
+                                               headers: [("Content-Type", "application/json"), ("X-Share-Subject", "u1"),
+                                                         ("X-TC-Action", "DetectAuth")], body: """
+                {"RuleId":"1","IdCard":"11010519491231002X","Name":"Ann Li","Extra":"IdCard=110101199003074514"}
+                """)
+            #expect(detect.status == 200, "\(detect.text)")
+            #expect(detect.headerValue("X-Share-Decision") == "redacted")
+            let forwarded = try #require(broker.simulator("tencent-faceid").requests().last)
+            #expect(!forwarded.contains("110101199003074514") && !forwarded.contains("Extra"), "\(forwarded.bodyText)")
             let idCheck = [("Content-Type", "application/json"), ("X-Share-Subject", "u1"), ("X-TC-Action", "IdCardVerification")]
             let language = try await broker.call("POST", "/v1/proxy/tencent-faceid/", headers: idCheck + [("X-TC-Language", "Ann Li 13800138000")],
                                                  body: #"{"IdCard":"11010519491231002X","Name":"Ann Li"}"#)
