@@ -101,7 +101,7 @@ import Testing
             configuration.busyMode = .timeout(10)   // the broker's own writer may hold the lock a moment
             let queue = try DatabaseQueue(path: broker.databasePath, configuration: configuration)
             try await queue.write { db in try db.execute(sql: "DELETE FROM revocation_keys WHERE share_id = ?", arguments: [purged]) }
-            try await queue.close()
+            try queue.close()
             let revoke = try await broker.call("DELETE", "/v1/subjects/p4/grants/\(grant)", token: Broker.grantsToken)
             let id = try #require(revoke.json["revocation_id"] as? String)
             let job = try await waitFor(broker, id, provider: "huawei-push", status: "manual_required")
