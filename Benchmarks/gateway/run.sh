@@ -62,9 +62,11 @@ NGINX
 
 # ShareBroker (c): the real huawei-push adapter and contract, pointed at the fixed upstream.
 mkdir -p "$WORK/adapters" "$WORK/contracts"
-cp contracts/taxonomy.yaml contracts/huawei-push.yaml "$WORK/contracts/"
+# BENCH_BIN and BENCH_POLICY (a folder with adapters/ and contracts/) compare another build, A/B, in the same way.
+POLICY=${BENCH_POLICY:-.}
+cp "$POLICY/contracts/taxonomy.yaml" "$POLICY/contracts/huawei-push.yaml" "$WORK/contracts/"
 sed -e "s#^upstream: .*#upstream: http://127.0.0.1:$UP#" \
-    -e "s#token_url: .*#token_url: http://127.0.0.1:$UP/oauth2/v3/token#" adapters/huawei-push.yaml > "$WORK/adapters/huawei-push.yaml"
+    -e "s#token_url: .*#token_url: http://127.0.0.1:$UP/oauth2/v3/token#" "$POLICY/adapters/huawei-push.yaml" > "$WORK/adapters/huawei-push.yaml"
 cat > "$WORK/broker.yaml" <<YAML
 listen: 127.0.0.1:$BROKER
 database: sqlite:$WORK/broker.sqlite
