@@ -269,7 +269,10 @@ public struct PolicyEngine: Sendable {
     func tooManyItems(_ operation: ProviderOperation, _ decision: ShareDecision) -> String? {
         for (location, payload) in [(FieldLocation.body, decision.body), (.query, decision.query)] {
             let schema = operation.schema(location)
-            guard let payload, schema.declarations.contains(where: { $0.maxItems != nil }) else { continue }
+            // No declaration can be over its max_items while the whole payload has fewer fields than the
+            // smallest max_items: the common case costs one comparison, not a second match per field.
+            guard let payload, let smallest = schema.declarations.compactMap(\.maxItems).min(),
+                  payload.fields.count > smallest else { continue }
             var counts: [FieldPattern: Int] = [:]
             for occurrence in payload.fields {
                 guard let declaration = schema.match(occurrence.path), let maxItems = declaration.maxItems else { continue }

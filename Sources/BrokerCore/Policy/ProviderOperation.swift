@@ -207,30 +207,32 @@ public struct ProviderOperation: Sendable {
                 }
             }
             let revocationKey = spec["revocation_key"]?.bool(fieldWhat + ": revocation_key") ?? false
-            var constraint = ValueConstraint()
+            var values: [String]?
+            var regex: String?
+            var type: ValueConstraint.ValueType?
             if let node = spec["values"] {
-                constraint.values = node.strings(fieldWhat + ": values", allowSingle: true)?.map(\.0)
-                if constraint.values?.isEmpty == true { node.error("\(fieldWhat): values needs at least one value"); ok = false }
+                values = node.strings(fieldWhat + ": values", allowSingle: true)?.map(\.0)
+                if values?.isEmpty == true { node.error("\(fieldWhat): values needs at least one value"); ok = false }
             }
             if let node = spec["pattern"], let text = node.string(fieldWhat + ": pattern") {
-                if ValueConstraint.isValid(text) { constraint.pattern = text } else {
+                if ValueConstraint.isValid(text) { regex = text } else {
                     node.error("\(fieldWhat): pattern is not a valid regular expression"); ok = false
                 }
             }
             if let node = spec["type"], let text = node.string(fieldWhat + ": type") {
-                if let parsed = ValueConstraint.ValueType(rawValue: text) { constraint.type = parsed } else {
+                if let parsed = ValueConstraint.ValueType(rawValue: text) { type = parsed } else {
                     node.error("\(fieldWhat): type must be string, number or boolean, not '\(text)'"); ok = false
                 }
             }
-            if let node = spec["max_length"] { constraint.maxLength = node.int(fieldWhat + ": max_length", min: 1) }
+            let maxLength = spec["max_length"]?.int(fieldWhat + ": max_length", min: 1)
+            let constraint = ValueConstraint(values: values, pattern: regex, type: type, maxLength: maxLength)
             let maxItems = spec["max_items"]?.int(fieldWhat + ": max_items", min: 1)
-            let constrained = constraint != ValueConstraint()
-            if constrained && credential {
+            if constraint != nil && credential {
                 pair.value.error("\(fieldWhat): a credential field takes no value constraint"); ok = false
             }
             let declaration = FieldDeclaration(location: location, pattern: full, category: category, onDeny: onDeny,
                                                revocationKey: revocationKey, credential: credential,
-                                               constraint: constrained ? constraint : nil, maxItems: maxItems, line: pair.keyLine)
+                                               constraint: constraint, maxItems: maxItems, line: pair.keyLine)
             if let existing = schema.add(declaration) {
                 node.issues.add(node.file, pair.keyLine, "\(what): '\(full)' is declared twice (first on line \(existing.line))")
                 ok = false
