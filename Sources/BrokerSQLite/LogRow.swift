@@ -182,11 +182,7 @@ struct LogRow: Sendable {
                 CanonicalJSON.writeString(reason.rawValue, to: &out)
             }
             out.append(contentsOf: #"],"seq":"#.utf8)
-            tail.reserveCapacity(160)
-            tail.append(contentsOf: #","share_id":"#.utf8)
-            CanonicalJSON.writeString(e.shareID, to: &tail)
-            tail.append(contentsOf: #","stream":"#.utf8)
-            CanonicalJSON.writeString(stream, to: &tail)
+            tail = Self.tailStart(shareID: e.shareID, stream: stream)
             tail.append(contentsOf: #","subject":"#.utf8)
             CanonicalJSON.writeString(e.subject, to: &tail)
             tail.append(contentsOf: #","time_us":"#.utf8)
@@ -203,11 +199,7 @@ struct LogRow: Sendable {
             out.append(contentsOf: #","result":"#.utf8)
             CanonicalJSON.writeString(o.result.rawValue, to: &out)
             out.append(contentsOf: #","seq":"#.utf8)
-            tail.reserveCapacity(160)
-            tail.append(contentsOf: #","share_id":"#.utf8)
-            CanonicalJSON.writeString(o.shareID, to: &tail)
-            tail.append(contentsOf: #","stream":"#.utf8)
-            CanonicalJSON.writeString(stream, to: &tail)
+            tail = Self.tailStart(shareID: o.shareID, stream: stream)
             tail.append(contentsOf: #","time_us":"#.utf8)
             CanonicalJSON.writeInt(timeUs, to: &tail)
             tail.append(contentsOf: #","upstream_status":"#.utf8)
@@ -215,6 +207,17 @@ struct LogRow: Sendable {
             tail.append(UInt8(ascii: "}"))
         }
         return CanonicalParts(head: out, tail: tail)
+    }
+
+    /// `,"share_id":…,"stream":…`: how the tail after `seq` begins for shares and outcomes alike.
+    private static func tailStart(shareID: String, stream: String) -> [UInt8] {
+        var tail: [UInt8] = []
+        tail.reserveCapacity(160)
+        tail.append(contentsOf: #","share_id":"#.utf8)
+        CanonicalJSON.writeString(shareID, to: &tail)
+        tail.append(contentsOf: #","stream":"#.utf8)
+        CanonicalJSON.writeString(stream, to: &tail)
+        return tail
     }
 
     /// `canonicalBytes` the generic way (the reference the direct writer must match).

@@ -2,6 +2,7 @@ import BrokerCore
 import BrokerService
 @testable import BrokerSQLite
 import Foundation
+import GRDB
 import Testing
 
 /// The write path's cost in SQL statements, counted by SQLite itself (`sqlite3_trace_v2` on
@@ -65,6 +66,31 @@ import Testing
             #expect(commits < count, "group commit: \(commits) commits for \(count) intents")
             #expect(try await store.sharingList(since: nil, until: nil).first?.sent == count)
             #expect(try await store.sharingList(since: nil, until: nil).first?.subjects == 4)
+        }
+    }
+
+    /// Outcome records stay out of the share indexes (two B-trees per outcome, not six), and the
+    /// queries those indexes serve still use them.
+    @Test func outcomesStayOutOfTheShareIndexes() async throws {
+        try await withStore { store, _ in
+            _ = try await store.appendIntent(entry(1))
+            _ = try await store.appendOutcome(ShareOutcome(shareID: "share-1", time: baseTime, result: .ok, upstreamStatus: 200))
+            try await store.pool.read { db in
+                #expect(try Int.fetchOne(db, sql: "SELECT count(*) FROM share_log") == 2)
+                for (index, condition) in [("share_log_subject_time", "subject IS NOT NULL"),
+                                           ("share_log_provider_time", "provider IS NOT NULL"),
+                                           ("share_log_provider_seq", "provider IS NOT NULL"),
+                                           ("share_log_time", "kind = 'share'")] {
+                    let entries = try Int.fetchOne(db, sql: "SELECT count(*) FROM share_log INDEXED BY \(index) WHERE \(condition)")
+                    #expect(entries == 1, "\(index) holds the share only")
+                }
+                for (sql, index) in [("SELECT seq FROM share_log WHERE subject = 's' AND time_us > 0", "share_log_subject_time"),
+                                     ("SELECT min(seq) FROM share_log WHERE kind = 'share' AND time_us >= 0 AND time_us < 9", "share_log_time"),
+                                     ("SELECT min(seq) FROM share_log WHERE provider = 'p' AND kind = 'share' AND time_us >= 0", "share_log_provider_time")] {
+                    let plan = try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + sql).map { $0["detail"] as String? ?? "" }.joined(separator: " | ")
+                    #expect(plan.contains(index), "\(sql): \(plan)")
+                }
+            }
         }
     }
 }

@@ -198,7 +198,7 @@ struct SDKDecisions: Sendable {
         if case .decided(let id, let decision, _) = result, let operation, operation.body != .json {
             // For flat operations the SDK gets the parameters the provider would receive, as a JSON
             // object of name → value: exactly the broker's own form (or query) after stripping, so a
-            // parameter holding a JSON document (OPPO's `message`) comes back as that document, types kept.
+            // parameter declared with `encoding: json` comes back as that document's text, types kept.
             let serialized = operation.body == .form
                 ? decision.body?.serialized(removing: decision.removals(in: .body))
                 : decision.query?.serialized(removing: decision.removals(in: .query))

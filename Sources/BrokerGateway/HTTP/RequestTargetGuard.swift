@@ -15,10 +15,9 @@ import NIOHTTP1
 /// - an absolute-form request for a loopback address or a server name of this broker
 ///   at another port than the one it listens on: 404 `unknown_provider` (it is a proxy
 ///   request for a host no adapter serves, never a way into the broker's own API).
-final class RequestTargetGuard: ChannelDuplexHandler, RemovableChannelHandler {
+final class RequestTargetGuard: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
-    typealias OutboundIn = HTTPServerResponsePart
     typealias OutboundOut = HTTPServerResponsePart
 
     private let adapterHosts: Set<String>
@@ -45,10 +44,6 @@ final class RequestTargetGuard: ChannelDuplexHandler, RemovableChannelHandler {
             refusing = true
             refuse(context: context, status: status, code: code, detail: detail)
         }
-    }
-
-    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        context.write(data, promise: promise)
     }
 
     enum Verdict: Equatable {

@@ -26,27 +26,29 @@ public struct Problem: Error, Sendable {
     /// with the first ones and the count, not a 29 MB list).
     public static let maxListedFields = 50
 
+    /// `fields` beyond `maxListedFields` are dropped; `fieldsTotal` says how many there were (default: all given).
     public init(status: Int, code: String, title: String? = nil, detail: String, shareID: String? = nil,
-                fields: [Field] = []) {
+                fields: [Field] = [], fieldsTotal: Int? = nil) {
         self.statusCode = status
         self.code = code
         self.title = title ?? Problem.defaultTitle(code)
         self.detail = detail
         self.shareID = shareID
         self.fields = Array(fields.prefix(Self.maxListedFields))
-        self.fieldsTotal = fields.count
+        self.fieldsTotal = fieldsTotal ?? fields.count
     }
 
     /// The refusal of a blocked decision.
     public init(decision: ShareDecision, shareID: String?) {
         let code = decision.code ?? .undeclaredField
+        let denied = decision.deniedFields
         self.init(status: decision.status, code: code.rawValue, detail: decision.message ?? code.rawValue,
                   shareID: shareID,
-                  fields: decision.deniedFields.prefix(Self.maxListedFields + 1).map {
+                  fields: denied.prefix(Self.maxListedFields).map {
                       Field(path: $0.path.description, location: $0.location.rawValue, category: $0.category,
                             reason: $0.reason?.rawValue ?? "denied")
-                  })
-        fieldsTotal = decision.deniedFields.count
+                  },
+                  fieldsTotal: denied.count)
     }
 
     public static func logUnavailable(_ detail: String) -> Problem {

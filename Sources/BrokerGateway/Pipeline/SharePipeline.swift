@@ -35,6 +35,8 @@ public final class SharePipeline: Sendable {
     let now: @Sendable () -> Date
     let logger: Logger
     let decoder = StrictPayloadDecoder()
+    /// The providers the policy has adapters for (a lookup in `bundle.adapters` copies the adapter).
+    let providers: Set<String>
     /// Each operation's credential fields (provider, operation name), worked out once.
     let credentialFields: [String: [String: [FieldDeclaration]]]
 
@@ -44,6 +46,7 @@ public final class SharePipeline: Sendable {
         self.engine = engine; self.log = log; self.grants = grants; self.upstream = upstream
         self.injectors = injectors; self.outcomes = outcomes; self.fingerprinter = fingerprinter; self.vault = vault; self.node = node; self.now = now
         self.logger = logger
+        providers = Set(engine.bundle.adapters.keys)
         credentialFields = engine.bundle.adapters.mapValues { adapter in
             Dictionary(adapter.operations.map { ($0.name, $0.declarations.filter(\.credential)) }, uniquingKeysWith: { a, _ in a })
         }
@@ -58,13 +61,14 @@ public final class SharePipeline: Sendable {
         // The share's log metadata is gathered as plain values and turned into `Logger.Metadata`
         // only when a line is emitted: setting it on the logger re-renders the handler's
         // metadata on every set (~5 µs each), and most shares emit no line.
-        var logger = ShareLogger(logger: self.logger, provider: loggedName(provider: request.provider), channel: channel.rawValue,
-                                 caller: request.caller?.id)
+        let known = providers.contains(request.provider)
+        var logger = ShareLogger(logger: self.logger, provider: request.provider, knownProvider: known,
+                                 fingerprinter: fingerprinter, channel: channel.rawValue, caller: request.caller?.id)
 
         // The subject's grants, read only when the request got past the caller checks.
         var context = SubjectContext.none
         if let caller = request.caller, caller.mayShare(with: request.provider),
-           bundle.adapters[request.provider] != nil, let subject = request.subject, !subject.isEmpty {
+           known, let subject = request.subject, !subject.isEmpty {
             do {
                 context = try await grants.context(subject: subject, provider: request.provider)
             } catch {
@@ -79,7 +83,7 @@ public final class SharePipeline: Sendable {
 
         // Unauthenticated callers and unknown providers are not logged as shares (they would
         // let anyone fill the log); they are counted in the application log.
-        guard let caller = request.caller, bundle.adapters[request.provider] != nil else {
+        guard let caller = request.caller, known else {
             logger.notice("share refused before logging", metadata: ["share.code": "\(decision.code?.rawValue ?? "-")"])
             return .refused(Problem(decision: decision, shareID: nil), decision: decision)
         }
@@ -162,12 +166,8 @@ public final class SharePipeline: Sendable {
         }
     }
 
-    /// A provider name as the application log may show it: a known provider as is; anything else
-    /// the caller typed (`/v1/proxy/13800138000-Ann-Li/…`) only as its length and a keyed fingerprint.
-    func loggedName(provider: String) -> String {
-        bundle.adapters[provider] != nil ? provider : Self.unknownName(provider, fingerprinter)
-    }
-
+    /// A name the caller typed (`/v1/proxy/13800138000-Ann-Li/…`, a proxied host) as the
+    /// application log may show it: only its length and a keyed fingerprint.
     static func unknownName(_ name: String, _ fingerprinter: Fingerprinter) -> String {
         "<unknown:\(name.utf8.count)B:" + fingerprinter.fingerprint(category: "log-name", value: .string(name)).prefix(12) + ">"
     }
@@ -267,7 +267,10 @@ public final class SharePipeline: Sendable {
 /// only for lines the logger's level lets through. Never holds a field value.
 struct ShareLogger {
     let logger: Logger
+    /// Shown as is when an adapter has it, else only as `SharePipeline.unknownName` (computed per emitted line).
     let provider: String
+    let knownProvider: Bool
+    let fingerprinter: Fingerprinter
     let channel: String
     let caller: String?
     var verdict: String?
@@ -276,7 +279,7 @@ struct ShareLogger {
 
     private func metadata(_ extra: Logger.Metadata) -> Logger.Metadata {
         var all = extra
-        all["share.provider"] = .string(provider)
+        all["share.provider"] = .string(knownProvider ? provider : SharePipeline.unknownName(provider, fingerprinter))
         all["share.channel"] = .string(channel)
         if let caller { all["share.caller"] = .string(caller) }
         if let verdict { all["share.verdict"] = .string(verdict) }
