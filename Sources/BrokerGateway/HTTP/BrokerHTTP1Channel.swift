@@ -36,6 +36,8 @@ struct BrokerHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
     }
 
     func handle(value asyncChannel: Value, logger: Logger) async {
-        await handleHTTP(asyncChannel: asyncChannel, logger: logger)
+        await withTaskExecutorPreference(ChannelLoopExecutor(asyncChannel.channel.eventLoop)) {
+            await handleHTTP(asyncChannel: asyncChannel, logger: logger)
+        }
     }
 }
