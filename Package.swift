@@ -69,9 +69,13 @@ let package = Package(
                                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict),
+        // What every store of the share log shares: the canonical record, its hash chain, the group committer.
+        .target(name: "BrokerLogStore",
+                dependencies: ["BrokerService", "BrokerFields", .product(name: "Crypto", package: "swift-crypto")],
+                swiftSettings: strict),
         // The share log, subjects and grants in SQLite (GRDB): the embedded default.
         .target(name: "BrokerSQLite",
-                dependencies: ["BrokerService", .product(name: "GRDB", package: "GRDB.swift"),
+                dependencies: ["BrokerService", "BrokerLogStore", .product(name: "GRDB", package: "GRDB.swift"),
                                .product(name: "GRDBSQLite", package: "GRDB.swift"),
                                .product(name: "Crypto", package: "swift-crypto"),
                                .product(name: "Logging", package: "swift-log")],
@@ -113,7 +117,7 @@ let package = Package(
                                    .product(name: "Crypto", package: "swift-crypto")],
                     swiftSettings: strict),
         .testTarget(name: "BrokerSQLiteTests",
-                    dependencies: ["BrokerSQLite", .product(name: "GRDB", package: "GRDB.swift"),
+                    dependencies: ["BrokerSQLite", "BrokerLogStore", .product(name: "GRDB", package: "GRDB.swift"),
                                    .product(name: "Logging", package: "swift-log")],
                     swiftSettings: strict),
         .testTarget(name: "BrokerTestingTests",

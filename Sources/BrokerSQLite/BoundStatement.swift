@@ -1,3 +1,4 @@
+import BrokerLogStore
 import Foundation
 import GRDB
 import GRDBSQLite

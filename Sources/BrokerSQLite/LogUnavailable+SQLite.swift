@@ -1,3 +1,4 @@
+import BrokerLogStore
 import BrokerService
 import GRDB
 

@@ -1,3 +1,4 @@
+import BrokerLogStore
 import GRDB
 
 /// The database schema, as append-only migrations.

@@ -1,3 +1,4 @@
+import BrokerLogStore
 import BrokerCore
 @preconcurrency import Crypto
 import BrokerService

@@ -1,3 +1,4 @@
+import BrokerLogStore
 import BrokerFields
 import BrokerCore
 import BrokerService
@@ -31,13 +32,6 @@ enum LogWriteOutput: Sendable {
     case revocation(Result<RevocationReceipt, RevocationRefusal>)
     case done
     case value(Int)
-}
-
-/// The last record of a stream: where the next one chains from.
-struct ChainTip: Sendable {
-    var seq: Int64
-    var hash: Data
-    static let genesis = ChainTip(seq: 0, hash: Data(repeating: 0, count: 32))
 }
 
 extension SQLiteStore {
@@ -94,7 +88,7 @@ extension SQLiteStore {
     }
 
     func submit(_ write: LogWrite, deferrable: Bool = false) async throws(LogUnavailable) -> LogWriteOutput {
-        try await committer.submit(write, deferrable: deferrable) { [self] batch, db in writeBatch(batch, in: db) }.get()
+        try await committer.submit(write, deferrable: deferrable) { [self] batch, db, done in done(writeBatch(batch, in: db)) }.get()
     }
 
     private func writeBatch(_ batch: [LogWrite], in db: Database) -> Result<[LogWriteOutput], LogUnavailable> {
@@ -285,22 +279,5 @@ extension SQLiteStore {
         }
         chain = ChainTip(seq: seq, hash: hash)
         return ChainPosition(stream: stream, seq: seq, hash: Hex.encode(hash))
-    }
-}
-
-/// The chain's hash: SHA-256 of the previous hash's 32 bytes followed by the canonical body.
-enum ChainHash {
-    static func hash(prev: Data, body: [UInt8]) -> Data {
-        var hasher = SHA256()
-        hasher.update(data: prev)
-        body.withUnsafeBytes { hasher.update(bufferPointer: $0) }
-        return hasher.finalize().withUnsafeBytes { Data($0) }
-    }
-
-    static func hash<Body: DataProtocol>(prev: Data, body: Body) -> Data {
-        var hasher = SHA256()
-        hasher.update(data: prev)
-        hasher.update(data: body)
-        return Data(hasher.finalize())
     }
 }

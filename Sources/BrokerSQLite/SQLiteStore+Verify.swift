@@ -1,3 +1,4 @@
+import BrokerLogStore
 import BrokerFields
 import BrokerService
 @preconcurrency import Crypto

@@ -1,5 +1,6 @@
 import BrokerCore
 import BrokerService
+import BrokerLogStore
 @testable import BrokerSQLite
 import Foundation
 import Testing

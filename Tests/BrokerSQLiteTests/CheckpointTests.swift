@@ -1,5 +1,6 @@
 import BrokerFields
 import BrokerService
+import BrokerLogStore
 @testable import BrokerSQLite
 @preconcurrency import Crypto
 import Foundation

@@ -6,7 +6,7 @@
 /// (`\b \f \n \r \t`, others as lowercase `\u00xx`) — the string rules of
 /// RFC 8785. The same record always yields the same bytes, on every platform
 /// and Swift version, which `JSONEncoder` does not promise.
-enum CanonicalJSON: Sendable, Hashable {
+package enum CanonicalJSON: Sendable, Hashable {
     case string(String)
     case int(Int64)
     case bool(Bool)
@@ -14,18 +14,18 @@ enum CanonicalJSON: Sendable, Hashable {
     case array([CanonicalJSON])
     case object([String: CanonicalJSON])
 
-    static func string(_ value: String?) -> CanonicalJSON { value.map { .string($0) } ?? .null }
-    static func int(_ value: Int?) -> CanonicalJSON { value.map { .int(Int64($0)) } ?? .null }
+    package static func string(_ value: String?) -> CanonicalJSON { value.map { .string($0) } ?? .null }
+    package static func int(_ value: Int?) -> CanonicalJSON { value.map { .int(Int64($0)) } ?? .null }
 
     /// The canonical bytes.
-    var bytes: [UInt8] {
+    package var bytes: [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(512)
         write(to: &out)
         return out
     }
 
-    func write(to out: inout [UInt8]) {
+    package func write(to out: inout [UInt8]) {
         switch self {
         case .string(let s): Self.writeString(s, to: &out)
         case .int(let n): Self.writeInt(n, to: &out)
@@ -54,12 +54,12 @@ enum CanonicalJSON: Sendable, Hashable {
     /// Writes `s` as a canonical JSON string. Runs of bytes that need no
     /// escaping (everything but `"`, `\` and the control characters) are
     /// copied with one `append(contentsOf:)` each.
-    static func writeString(_ s: String, to out: inout [UInt8]) {
+    package static func writeString(_ s: String, to out: inout [UInt8]) {
         var s = s
         s.withUTF8 { writeString(utf8: $0, to: &out) }
     }
 
-    static func writeString(utf8 bytes: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
+    package static func writeString(utf8 bytes: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
         var runStart = 0
         var i = 0
@@ -95,12 +95,12 @@ enum CanonicalJSON: Sendable, Hashable {
     }
 
     /// A JSON string, or `null` for `nil`.
-    static func writeString(_ s: String?, to out: inout [UInt8]) {
+    package static func writeString(_ s: String?, to out: inout [UInt8]) {
         if let s { writeString(s, to: &out) } else { out.append(contentsOf: "null".utf8) }
     }
 
     /// Decimal digits, as `String(n)` writes them, without allocating a `String`.
-    static func writeInt(_ n: Int64, to out: inout [UInt8]) {
+    package static func writeInt(_ n: Int64, to out: inout [UInt8]) {
         if n < 0 { out.append(UInt8(ascii: "-")) }
         var magnitude = n.magnitude
         if magnitude < 10 {
@@ -121,7 +121,7 @@ enum CanonicalJSON: Sendable, Hashable {
     }
 
     /// A JSON integer, or `null` for `nil`.
-    static func writeInt(_ n: Int?, to out: inout [UInt8]) {
+    package static func writeInt(_ n: Int?, to out: inout [UInt8]) {
         if let n { writeInt(Int64(n), to: &out) } else { out.append(contentsOf: "null".utf8) }
     }
 
@@ -135,7 +135,7 @@ extension CanonicalJSON {
     /// Parses `text` when it is an array of strings in the canonical form with
     /// no escape in any string (`["a","b"]`, as `addGrant` writes categories);
     /// `nil` for anything else, for the caller to hand to a full JSON parser.
-    static func stringArray(_ text: String) -> [String]? {
+    package static func stringArray(_ text: String) -> [String]? {
         var text = text
         return text.withUTF8 { bytes -> [String]? in
             let count = bytes.count

@@ -8,8 +8,8 @@ import Foundation
 /// The canonical body is every field of the `ShareEntry` or `ShareOutcome`,
 /// in snake_case, instants as integer microseconds, plus `stream`, `seq` and
 /// `kind`. Nothing is added: the log never holds a personal value.
-struct LogRow: Sendable {
-    enum Kind: String, Sendable { case share, outcome, revocation }
+package struct LogRow: Sendable {
+    package enum Kind: String, Sendable { case share, outcome, revocation }
 
     /// What the body is written from.
     private enum Source: Sendable {
@@ -18,19 +18,19 @@ struct LogRow: Sendable {
         case revocation([String: CanonicalJSON])
     }
 
-    var kind: Kind
+    package var kind: Kind
     /// `nil` for revocation records.
-    var shareID: String?
-    var timeUs: Int64
-    var subject: String?
-    var provider: String?
-    var purpose: String?
-    var decision: String?
-    var caller: String?
-    var channel: String?
+    package var shareID: String?
+    package var timeUs: Int64
+    package var subject: String?
+    package var provider: String?
+    package var purpose: String?
+    package var decision: String?
+    package var caller: String?
+    package var channel: String?
     private var source: Source
 
-    init(_ entry: ShareEntry) {
+    package init(_ entry: ShareEntry) {
         kind = .share
         shareID = entry.shareID
         timeUs = Microseconds.from(entry.time)
@@ -43,7 +43,7 @@ struct LogRow: Sendable {
         source = .entry(entry)
     }
 
-    init(_ outcome: ShareOutcome) {
+    package init(_ outcome: ShareOutcome) {
         kind = .outcome
         shareID = outcome.shareID
         timeUs = Microseconds.from(outcome.time)
@@ -52,7 +52,7 @@ struct LogRow: Sendable {
 
     /// A revocation record: `event` is `revoked` (with the grants and shares) or a
     /// provider's final state (`acknowledged`, `failed`, `manual_required`).
-    init(revocation members: [String: CanonicalJSON], subject: String, provider: String?, time: Date) {
+    package init(revocation members: [String: CanonicalJSON], subject: String, provider: String?, time: Date) {
         kind = .revocation
         shareID = nil
         timeUs = Microseconds.from(time)
@@ -68,7 +68,7 @@ struct LogRow: Sendable {
     /// The record's members, without `stream`, `seq` and `kind`, as a generic
     /// JSON value: the definition that `canonicalBytes` writes directly (tests
     /// check that both give the same bytes).
-    var members: [String: CanonicalJSON] {
+    package var members: [String: CanonicalJSON] {
         switch source {
         case .entry(let entry):
             return [
@@ -116,14 +116,14 @@ struct LogRow: Sendable {
     /// The bytes that are hashed and stored in `body`: the canonical JSON of
     /// `members` plus `stream`, `seq` and `kind`, written straight into one
     /// buffer with the keys in their canonical (UTF-8 byte) order.
-    func canonicalBytes(stream: String, seq: Int64) -> [UInt8] {
+    package func canonicalBytes(stream: String, seq: Int64) -> [UInt8] {
         canonicalParts(stream: stream).body(seq: seq)
     }
 
     /// The canonical body in two pieces around the `seq` digits, the only part
     /// that depends on the record's place in the chain: the pieces are written
     /// before the record reaches the single writer, which only joins them.
-    func canonicalParts(stream: String) -> CanonicalParts {
+    package func canonicalParts(stream: String) -> CanonicalParts {
         var out: [UInt8] = []
         var tail: [UInt8] = []
         switch source {
@@ -221,7 +221,7 @@ struct LogRow: Sendable {
     }
 
     /// `canonicalBytes` the generic way (the reference the direct writer must match).
-    func referenceCanonicalBytes(stream: String, seq: Int64) -> [UInt8] {
+    package func referenceCanonicalBytes(stream: String, seq: Int64) -> [UInt8] {
         var all = members
         all["stream"] = .string(stream)
         all["seq"] = .int(seq)
@@ -231,17 +231,17 @@ struct LogRow: Sendable {
 }
 
 /// A record's canonical body before its `seq` is known: the bytes before and after the digits.
-struct CanonicalParts: Sendable {
+package struct CanonicalParts: Sendable {
     private var head: [UInt8]
     private var tail: [UInt8]
     /// Revocation records (rare) are written the generic way, once their seq is known.
     private var generic: (row: LogRow, stream: String)?
 
-    init(head: [UInt8], tail: [UInt8]) { self.head = head; self.tail = tail; generic = nil }
-    init(generic row: LogRow, stream: String) { head = []; tail = []; generic = (row, stream) }
+    package init(head: [UInt8], tail: [UInt8]) { self.head = head; self.tail = tail; generic = nil }
+    package init(generic row: LogRow, stream: String) { head = []; tail = []; generic = (row, stream) }
 
     /// The whole body for `seq`.
-    func body(seq: Int64) -> [UInt8] {
+    package func body(seq: Int64) -> [UInt8] {
         if let generic { return generic.row.referenceCanonicalBytes(stream: generic.stream, seq: seq) }
         var out: [UInt8] = []
         out.reserveCapacity(head.count + 20 + tail.count)
@@ -256,7 +256,7 @@ extension ShareEntry {
     /// This entry as the revocation fence rewrites it: blocked with
     /// `consent_revoked`, every field blocked (a field that had no reason of
     /// its own is marked `share_blocked`).
-    func fencedByRevocation() -> ShareEntry {
+    package func fencedByRevocation() -> ShareEntry {
         var entry = self
         entry.decision = .blocked
         entry.code = .consentRevoked

@@ -20,12 +20,14 @@ import Dispatch
 /// load a share costs one commit instead of two. Every caller is resumed
 /// exactly once: with its result, or with the batch's error (the operations of
 /// a failed batch shared its transaction and fail together).
-final class GroupCommitter<Operation: Sendable, Output: Sendable, Context>: Sendable {
-    typealias Outcome = Result<Output, LogUnavailable>
+package final class GroupCommitter<Operation: Sendable, Output: Sendable, Context>: Sendable {
+    package typealias Outcome = Result<Output, LogUnavailable>
     /// Runs a job on the single writer, with its context (the database connection).
-    typealias Schedule = @Sendable (@escaping @Sendable (Context) -> Void) -> Void
-    /// Writes one batch in one transaction, on the writer; one output per operation, in order.
-    typealias Flush = @Sendable ([Operation], Context) -> Result<[Output], LogUnavailable>
+    package typealias Schedule = @Sendable (@escaping @Sendable (Context) -> Void) -> Void
+    /// Writes one batch in one transaction, on the writer, and calls `done` once with one output
+    /// per operation, in order: at once where the writer is synchronous (SQLite on GRDB's queue),
+    /// or when the database answers where it is not (PostgreSQL). No batch starts before `done`.
+    package typealias Flush = @Sendable ([Operation], Context, _ done: @escaping @Sendable (Result<[Output], LogUnavailable>) -> Void) -> Void
 
     private struct Waiter: Sendable {
         var operation: Operation
@@ -44,14 +46,14 @@ final class GroupCommitter<Operation: Sendable, Output: Sendable, Context>: Send
     private let schedule: Schedule
     private let deferDelay: Duration
 
-    init(deferDelay: Duration = .milliseconds(5), schedule: @escaping Schedule) {
+    package init(deferDelay: Duration = .milliseconds(5), schedule: @escaping Schedule) {
         self.deferDelay = deferDelay
         self.schedule = schedule
     }
 
     /// Runs `operation` in the next batch and returns its result. Every caller passes the same `flush`.
     /// A `deferrable` operation waits for the next urgent one, or `deferDelay` at most.
-    func submit(_ operation: Operation, deferrable: Bool = false, flush: @escaping Flush) async -> Outcome {
+    package func submit(_ operation: Operation, deferrable: Bool = false, flush: @escaping Flush) async -> Outcome {
         await withCheckedContinuation { (continuation: CheckedContinuation<Outcome, Never>) in
             let next = state.withLock { state -> NextWrite in
                 state.queue.append(Waiter(operation: operation, continuation: continuation))
@@ -98,8 +100,9 @@ final class GroupCommitter<Operation: Sendable, Output: Sendable, Context>: Send
             defer { state.queue.removeAll(keepingCapacity: true); state.urgent = 0 }
             return state.queue
         }
-        if !waiters.isEmpty {
-            var result = flush(waiters.map(\.operation), context)
+        guard !waiters.isEmpty else { return finishBatch(flush) }
+        flush(waiters.map(\.operation), context) { result in
+            var result = result
             if case .success(let outputs) = result, outputs.count != waiters.count {
                 result = .failure(LogUnavailable("internal error: a batch returned the wrong number of results"))
             }
@@ -109,7 +112,12 @@ final class GroupCommitter<Operation: Sendable, Output: Sendable, Context>: Send
             case .failure(let error):
                 for waiter in waiters { waiter.continuation.resume(returning: .failure(error)) }
             }
+            self.finishBatch(flush)
         }
+    }
+
+    /// After a batch: the next one at once if urgent work queued meanwhile, else the timer or nothing.
+    private func finishBatch(_ flush: @escaping Flush) {
         let next = state.withLock { state -> NextWrite in
             if state.urgent > 0 { return .batch }
             state.scheduled = false

@@ -1,0 +1,27 @@
+@preconcurrency import Crypto
+import Foundation
+
+/// The last record of a stream: where the next one chains from.
+package struct ChainTip: Sendable {
+    package var seq: Int64
+    package var hash: Data
+    package init(seq: Int64, hash: Data) { self.seq = seq; self.hash = hash }
+    package static let genesis = ChainTip(seq: 0, hash: Data(repeating: 0, count: 32))
+}
+
+/// The chain's hash: SHA-256 of the previous hash's 32 bytes followed by the canonical body.
+package enum ChainHash {
+    package static func hash(prev: Data, body: [UInt8]) -> Data {
+        var hasher = SHA256()
+        hasher.update(data: prev)
+        body.withUnsafeBytes { hasher.update(bufferPointer: $0) }
+        return hasher.finalize().withUnsafeBytes { Data($0) }
+    }
+
+    package static func hash<Body: DataProtocol>(prev: Data, body: Body) -> Data {
+        var hasher = SHA256()
+        hasher.update(data: prev)
+        hasher.update(data: body)
+        return Data(hasher.finalize())
+    }
+}
