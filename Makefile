@@ -29,9 +29,9 @@ build: deps
 serve: build
 	$$($(SWIFT) build --show-bin-path)/sharebroker serve --sandbox --port $(PORT)
 
-## test: every test suite (XCTest and Swift Testing)
+## test: every test suite (XCTest and Swift Testing), with a throwaway PostgreSQL cluster (scripts/with-postgres)
 test: deps
-	$(SWIFT) test
+	SHAREBROKER_REQUIRE_POSTGRES=1 scripts/with-postgres $(SWIFT) test
 
 ## check: validate adapters/ and contracts/
 check: build

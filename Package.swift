@@ -22,6 +22,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
     ],
     targets: [
         // System libraries (Debian: libcurl4-openssl-dev, libjson-c-dev).
@@ -80,6 +82,14 @@ let package = Package(
                                .product(name: "Crypto", package: "swift-crypto"),
                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict),
+        // The same stores on PostgreSQL (PostgresNIO): several nodes, one database, one log stream per node.
+        .target(name: "BrokerPostgres",
+                dependencies: ["BrokerService", "BrokerLogStore", "BrokerFields",
+                               .product(name: "PostgresNIO", package: "postgres-nio"),
+                               .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                               .product(name: "Crypto", package: "swift-crypto"),
+                               .product(name: "Logging", package: "swift-log")],
+                swiftSettings: strict),
         // Provider simulators: real loopback HTTP servers that check wire formats and credentials.
         .target(name: "BrokerTesting",
                 dependencies: ["BrokerFields", .product(name: "Hummingbird", package: "hummingbird"),
@@ -120,6 +130,13 @@ let package = Package(
                     dependencies: ["BrokerSQLite", "BrokerLogStore", .product(name: "GRDB", package: "GRDB.swift"),
                                    .product(name: "Logging", package: "swift-log")],
                     swiftSettings: strict),
+        // One test body against both stores: SQLite files and a real PostgreSQL (scripts/with-postgres).
+        .testTarget(name: "BrokerStoreTests",
+                    dependencies: ["BrokerSQLite", "BrokerPostgres", "BrokerLogStore", "BrokerService", "BrokerFields",
+                                   .product(name: "Crypto", package: "swift-crypto"),
+                                   .product(name: "PostgresNIO", package: "postgres-nio"),
+                                   .product(name: "Logging", package: "swift-log")],
+                    swiftSettings: strict),
         .testTarget(name: "BrokerTestingTests",
                     dependencies: ["BrokerTesting", .product(name: "HummingbirdTesting", package: "hummingbird"),
                                    .product(name: "HTTPTypes", package: "swift-http-types")],
@@ -128,7 +145,7 @@ let package = Package(
                     dependencies: ["BrokerService", .product(name: "Crypto", package: "swift-crypto")],
                     swiftSettings: strict),
         .testTarget(name: "BrokerGatewayTests",
-                    dependencies: ["BrokerGateway", "BrokerSQLite", "BrokerTesting", "BrokerCurl",
+                    dependencies: ["BrokerGateway", "BrokerSQLite", "BrokerLogStore", "BrokerTesting", "BrokerCurl",
                                    .product(name: "GRDB", package: "GRDB.swift"),
                                    .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
                     swiftSettings: strict),

@@ -1,3 +1,4 @@
+import BrokerLogStore
 import BrokerCore
 import BrokerCurl
 import BrokerGateway

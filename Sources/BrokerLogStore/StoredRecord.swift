@@ -1,7 +1,4 @@
-import BrokerLogStore
-import BrokerFields
 import Foundation
-import GRDB
 
 /// One row of the share log as stored: the indexed columns, the canonical body and the chain links.
 public struct StoredRecord: Sendable, Hashable {
@@ -24,20 +21,11 @@ public struct StoredRecord: Sendable, Hashable {
     /// Hex SHA-256 of `prevHash`'s bytes followed by `body`'s.
     public var hash: String
 
-    init(row: Row) {
-        stream = row["stream"]
-        seq = row["seq"]
-        kind = row["kind"]
-        shareID = row["share_id"] ?? ""
-        time = Microseconds.date(row["time_us"])
-        subject = row["subject"]
-        provider = row["provider"]
-        purpose = row["purpose"]
-        decision = row["decision"]
-        caller = row["caller"]
-        channel = row["channel"]
-        body = row["body"]
-        prevHash = Hex.encode(row["prev_hash"] as Data)
-        hash = Hex.encode(row["hash"] as Data)
+    public init(stream: String, seq: Int64, kind: String, shareID: String, time: Date, subject: String?, provider: String?,
+                purpose: String?, decision: String?, caller: String?, channel: String?, body: String, prevHash: String,
+                hash: String) {
+        self.stream = stream; self.seq = seq; self.kind = kind; self.shareID = shareID; self.time = time
+        self.subject = subject; self.provider = provider; self.purpose = purpose; self.decision = decision
+        self.caller = caller; self.channel = channel; self.body = body; self.prevHash = prevHash; self.hash = hash
     }
 }

@@ -1,0 +1,180 @@
+/// The PostgreSQL schema, as named, append-only migrations: the same logical schema as
+/// SQLite's (`SQLiteSchema`), written for PostgreSQL from the start rather than replayed
+/// through SQLite's history. Instants are integer microseconds (`bigint`), as there, so a
+/// record's columns and canonical body are the same in both stores and `db copy` keeps
+/// every hash.
+///
+/// Each migration runs in its own transaction and records its name in `schema_migrations`;
+/// the first node to start runs them under a transaction-level advisory lock, so nodes that
+/// start together wait for it instead of racing. A migration is never edited once released:
+/// a change is a new one.
+enum PostgresSchema {
+    /// `pg_advisory_xact_lock` key of the migrations ("sharebro" in ASCII).
+    static let migrationLock: Int64 = 0x7368_6172_6562_726F
+
+    static let migrations: [(name: String, sql: String)] = [
+        ("v1-subjects-grants", """
+            CREATE TABLE subjects (
+                id text PRIMARY KEY CHECK (length(id) > 0),
+                birth_date text CHECK (birth_date IS NULL OR birth_date ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}$'),
+                minor boolean,
+                region text,
+                updated_at bigint NOT NULL
+            );
+            CREATE TABLE grants (
+                id text PRIMARY KEY CHECK (length(id) > 0),
+                -- Insertion order, the tie-break of grants granted in the same microsecond (SQLite's rowid).
+                ord bigserial NOT NULL UNIQUE,
+                subject_id text NOT NULL REFERENCES subjects(id) ON DELETE RESTRICT,
+                provider text NOT NULL CHECK (length(provider) > 0),
+                purpose text NOT NULL CHECK (length(purpose) > 0),
+                categories text CHECK (categories IS NULL OR jsonb_typeof(categories::jsonb) = 'array'),
+                separate_consent boolean NOT NULL,
+                cross_border_consent boolean NOT NULL,
+                policy_version text NOT NULL,
+                evidence text NOT NULL,
+                granted_at bigint NOT NULL,
+                expires_at bigint,
+                revoked_at bigint,
+                account_fingerprint text
+            );
+            CREATE INDEX grants_subject_provider ON grants(subject_id, provider);
+            CREATE INDEX grants_provider_account ON grants(provider, account_fingerprint)
+                WHERE account_fingerprint IS NOT NULL;
+            """),
+        ("v1-share-log", """
+            -- One hash chain per stream (a node); rows are never updated or deleted.
+            CREATE TABLE share_log (
+                stream text NOT NULL CHECK (length(stream) > 0),
+                seq bigint NOT NULL CHECK (seq >= 1),
+                kind text NOT NULL CHECK (kind IN ('share', 'outcome', 'revocation')),
+                share_id text CHECK ((share_id IS NULL) = (kind = 'revocation')),
+                time_us bigint NOT NULL,
+                subject text,
+                provider text,
+                purpose text,
+                decision text CHECK (decision IS NULL OR decision IN ('allowed', 'redacted', 'blocked')),
+                caller text,
+                channel text CHECK (channel IS NULL OR channel IN ('proxy', 'sdk')),
+                -- The canonical bytes as hashed: text, never jsonb (which would re-format them).
+                body text NOT NULL,
+                prev_hash bytea NOT NULL CHECK (length(prev_hash) = 32),
+                hash bytea NOT NULL CHECK (length(hash) = 32),
+                PRIMARY KEY (stream, seq),
+                CHECK ((kind = 'share') = (decision IS NOT NULL AND provider IS NOT NULL
+                                           AND caller IS NOT NULL AND channel IS NOT NULL))
+            );
+            CREATE INDEX share_log_share_id ON share_log(share_id);
+            CREATE INDEX share_log_subject_time ON share_log(subject, time_us) WHERE subject IS NOT NULL;
+            CREATE INDEX share_log_provider_time ON share_log(provider, time_us) WHERE provider IS NOT NULL;
+            CREATE INDEX share_log_provider_seq ON share_log(provider, stream, seq) WHERE provider IS NOT NULL;
+            CREATE INDEX share_log_time ON share_log(time_us) WHERE kind = 'share';
+
+            CREATE FUNCTION share_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN RAISE EXCEPTION 'share_log is append-only'; END $$;
+            CREATE TRIGGER share_log_no_change BEFORE UPDATE OR DELETE ON share_log
+                FOR EACH ROW EXECUTE FUNCTION share_log_append_only();
+            CREATE TRIGGER share_log_no_truncate BEFORE TRUNCATE ON share_log
+                FOR EACH STATEMENT EXECUTE FUNCTION share_log_append_only();
+
+            -- Who appends to each stream: a node holds its stream while its lease runs (renewed by
+            -- every batch and by a heartbeat); a second live node with the same name is refused.
+            CREATE TABLE log_streams (
+                stream text PRIMARY KEY,
+                holder text NOT NULL,
+                host text NOT NULL,
+                started_at bigint NOT NULL,
+                expires_at bigint NOT NULL
+            );
+
+            -- Ed25519-signed (stream, size, head, time), signed by the node that wrote the stream.
+            CREATE TABLE log_checkpoints (
+                stream text NOT NULL,
+                size bigint NOT NULL CHECK (size >= 1),
+                head bytea NOT NULL CHECK (length(head) = 32),
+                time_us bigint NOT NULL,
+                signature bytea NOT NULL,
+                key_id text NOT NULL,
+                PRIMARY KEY (stream, size)
+            );
+            """),
+        ("v1-revocations", """
+            -- Which grants each committed (allowed or redacted) intent relied on, written in the intent's transaction.
+            CREATE TABLE share_grants (
+                grant_id text NOT NULL,
+                share_id text NOT NULL,
+                provider text NOT NULL,
+                PRIMARY KEY (grant_id, share_id)
+            );
+            CREATE TABLE revocations (
+                id text PRIMARY KEY CHECK (length(id) > 0),
+                subject_id text NOT NULL REFERENCES subjects(id),
+                grant_ids text NOT NULL CHECK (jsonb_typeof(grant_ids::jsonb) = 'array'),
+                created_at bigint NOT NULL
+            );
+            CREATE TABLE revocation_shares (
+                revocation_id text NOT NULL REFERENCES revocations(id),
+                share_id text NOT NULL,
+                provider text NOT NULL,
+                PRIMARY KEY (revocation_id, share_id)
+            );
+            CREATE INDEX revocation_shares_share ON revocation_shares(share_id);
+            -- The sealed values of a share's revocation_key fields (AES-GCM).
+            CREATE TABLE revocation_keys (
+                share_id text PRIMARY KEY,
+                provider text NOT NULL,
+                sealed bytea NOT NULL,
+                expires_at bigint NOT NULL
+            );
+            CREATE INDEX revocation_keys_expiry ON revocation_keys(expires_at);
+            -- The outbox: one propagation job per revocation and provider, claimed with a lease.
+            CREATE TABLE revocation_jobs (
+                revocation_id text NOT NULL REFERENCES revocations(id),
+                provider text NOT NULL,
+                status text NOT NULL CHECK (status IN ('pending', 'sent', 'acknowledged', 'failed', 'manual_required')),
+                attempts integer NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+                next_attempt_at bigint,
+                last_error text,
+                updated_at bigint NOT NULL,
+                PRIMARY KEY (revocation_id, provider)
+            );
+            CREATE INDEX revocation_jobs_due ON revocation_jobs(next_attempt_at) WHERE status IN ('pending', 'sent');
+            CREATE TABLE revocation_attempts (
+                revocation_id text NOT NULL,
+                provider text NOT NULL,
+                attempt integer NOT NULL CHECK (attempt >= 1),
+                started_at bigint NOT NULL,
+                finished_at bigint,
+                result text CHECK (result IS NULL OR result IN ('acknowledged', 'retry', 'failed', 'manual_required')),
+                error text,
+                calls integer NOT NULL DEFAULT 0,
+                PRIMARY KEY (revocation_id, provider, attempt)
+            );
+            CREATE TABLE revocation_calls (
+                revocation_id text NOT NULL,
+                provider text NOT NULL,
+                call_key text NOT NULL,
+                upstream_status integer NOT NULL,
+                acknowledged_at bigint NOT NULL,
+                PRIMARY KEY (revocation_id, provider, call_key)
+            );
+            """),
+        ("v1-sharing-aggregates", """
+            -- Derived from the share log (not part of the chain), kept in each batch's transaction.
+            CREATE TABLE sharing_daily (
+                day bigint NOT NULL, provider text NOT NULL, purpose text NOT NULL, category text NOT NULL,
+                action text NOT NULL, shares bigint NOT NULL, first_us bigint NOT NULL, last_us bigint NOT NULL,
+                PRIMARY KEY (day, provider, purpose, category, action)
+            );
+            CREATE TABLE sharing_subjects (
+                day bigint NOT NULL, provider text NOT NULL, purpose text NOT NULL, category text NOT NULL,
+                subject text NOT NULL,
+                PRIMARY KEY (day, provider, purpose, category, subject)
+            );
+            CREATE TABLE sharing_subject_span (
+                provider text NOT NULL, purpose text NOT NULL, category text NOT NULL, subject text NOT NULL,
+                PRIMARY KEY (provider, purpose, category, subject)
+            );
+            """),
+    ]
+}

@@ -1,0 +1,278 @@
+import BrokerFields
+import BrokerLogStore
+import BrokerService
+import Foundation
+import Logging
+import PostgresNIO
+
+/// The share log, subjects and grants in PostgreSQL: several broker nodes, one database.
+///
+/// Each node appends its own hash-chained stream (`stream`, the node's name). It holds the
+/// stream by a lease row in `log_streams`: taken at open (refused while another live process
+/// holds it), renewed inside every batch's transaction and by a heartbeat, released at close.
+/// A batch whose renewal finds the lease gone (another process took the stream after this one
+/// stalled past its expiry) fails as `log_unavailable` and writes nothing; and `(stream, seq)`
+/// is the primary key, so two writers of one stream can never fork its chain.
+///
+/// Writes to the log are group-committed per node: the intents queued while a transaction is
+/// in flight share the next one, a handful of multi-row statements and one commit (PostgreSQL
+/// waits for its WAL flush: `synchronous_commit` is checked at open and must be on). The
+/// connection pool (PostgresNIO's `PostgresClient`) reconnects by itself: while the database
+/// is unreachable every write fails with `LogUnavailable` (the gateway answers 503, nothing is
+/// forwarded) and the next write after it is back succeeds.
+public final class PostgresStore: ShareLog, GrantStore, Sendable {
+    public let stream: String
+    public let location: PostgresLocation
+    let client: PostgresClient
+    let logger: Logger
+    let now: @Sendable () -> Date
+    /// This process's claim on `stream` (random per open).
+    let holder: String
+    let lease: Duration
+    /// How long one operation (a read, a batch's transaction) may take before it fails.
+    let operationTimeout: Duration
+    let committer: GroupCommitter<LogWrite, LogWriteOutput, Void>
+    /// The last record of `stream`, once read; only touched by the batch writer.
+    let tip = Locked<ChainTip?>(nil)
+    let knownSubjectRows = Locked(KnownSubjectRows())
+    let counters = Locked((commits: 0, records: 0, intents: 0))
+    private let tasks: Locked<[Task<Void, Never>]>
+
+    /// Connects, runs the migrations (the first node to start; the others wait on the advisory
+    /// lock), checks `synchronous_commit`, and takes `stream`'s lease.
+    ///
+    /// - Throws: `LogUnavailable` when the database cannot be reached or migrated, when commits
+    ///   would not wait for durability, or when another live node holds `stream`.
+    public static func open(_ location: PostgresLocation, stream: String, logger: Logger,
+                            lease: Duration = .seconds(15), operationTimeout: Duration = .seconds(5),
+                            now: @escaping @Sendable () -> Date = { Date() }) async throws(LogUnavailable) -> PostgresStore {
+        guard !stream.isEmpty else { throw LogUnavailable("the log stream name is empty") }
+        let store = PostgresStore(location: location, stream: stream, logger: logger, lease: lease,
+                                  operationTimeout: operationTimeout, now: now)
+        do {
+            try await store.prepare()
+        } catch {
+            store.stopTasks()
+            throw error
+        }
+        return store
+    }
+
+    private init(location: PostgresLocation, stream: String, logger: Logger, lease: Duration, operationTimeout: Duration,
+                 now: @escaping @Sendable () -> Date) {
+        self.stream = stream
+        self.location = location
+        self.logger = logger
+        self.lease = lease
+        self.operationTimeout = operationTimeout
+        self.now = now
+        holder = Self.randomHolder()
+        // The pool's own log (each failed connection attempt, at info) only from warnings up.
+        var poolLogger = logger
+        poolLogger.logLevel = max(logger.logLevel, .warning)
+        let client = PostgresClient(configuration: location.clientConfiguration, backgroundLogger: poolLogger)
+        self.client = client
+        tasks = Locked([Task { await client.run() }])
+        // The batches run one at a time (the committer starts the next only when the last is done).
+        committer = GroupCommitter { job in job(()) }
+    }
+
+    private func prepare() async throws(LogUnavailable) {
+        try await migrate()
+        let synchronous = try await run("checking synchronous_commit") { connection in
+            try await connection.query("SHOW synchronous_commit", logger: self.logger).collect().first?.decode(String.self)
+        }
+        guard synchronous == "on" || synchronous == "remote_apply" || synchronous == "remote_write" else {
+            throw LogUnavailable("PostgreSQL's synchronous_commit is \(synchronous ?? "unknown"): a commit would not wait "
+                                 + "for durability; set it to on for the broker's role or database")
+        }
+        try await takeLease()
+        let heartbeat = Task { [weak self] in
+            while !Task.isCancelled {
+                guard let self else { return }
+                try? await Task.sleep(for: self.lease / 3)
+                if Task.isCancelled { return }
+                do throws(LogUnavailable) { try await self.renewLease() } catch {
+                    self.logger.warning("log stream lease not renewed", metadata: ["log.stream": "\(self.stream)",
+                                                                                   "error.message": "\(error.message)"])
+                }
+            }
+        }
+        tasks.withLock { $0.append(heartbeat) }
+        logger.info("share log opened", metadata: ["log.stream": "\(stream)", "log.database": "\(location)"])
+    }
+
+    /// Releases the stream (when this process holds it) and closes the connections.
+    public func close() async {
+        _ = try? await run("releasing the log stream") { connection in
+            try await connection.query("""
+                UPDATE log_streams SET expires_at = 0 WHERE stream = \(self.stream) AND holder = \(self.holder)
+                """, logger: self.logger)
+        }
+        stopTasks()
+    }
+
+    private func stopTasks() {
+        for task in tasks.withLock({ $0 }) { task.cancel() }
+    }
+
+    /// Runs the migrations not yet applied, each in its own transaction, under the advisory lock.
+    private func migrate() async throws(LogUnavailable) {
+        try await run("migrating the database") { connection in
+            try await connection.query("SELECT pg_advisory_lock(\(PostgresSchema.migrationLock))", logger: self.logger)
+            do {
+                try await connection.query("""
+                    CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY, applied_at bigint NOT NULL)
+                    """, logger: self.logger)
+                var applied: Set<String> = []
+                for try await name in try await connection.query("SELECT name FROM schema_migrations",
+                                                                 logger: self.logger).decode(String.self) {
+                    applied.insert(name)
+                }
+                for migration in PostgresSchema.migrations where !applied.contains(migration.name) {
+                    try await connection.withTransaction(logger: self.logger) { connection in
+                        for statement in PostgresSchema.statements(migration.sql) {
+                            try await connection.query(PostgresQuery(unsafeSQL: statement), logger: self.logger)
+                        }
+                        try await connection.query("""
+                            INSERT INTO schema_migrations (name, applied_at) VALUES (\(migration.name), \(Microseconds.from(self.now())))
+                            """, logger: self.logger)
+                    }
+                    self.logger.info("database migrated", metadata: ["db.migration": "\(migration.name)"])
+                }
+            } catch {
+                _ = try? await connection.query("SELECT pg_advisory_unlock(\(PostgresSchema.migrationLock))", logger: self.logger)
+                throw error
+            }
+            try await connection.query("SELECT pg_advisory_unlock(\(PostgresSchema.migrationLock))", logger: self.logger)
+        }
+    }
+
+    /// Takes `stream` unless another process holds an unexpired lease on it.
+    private func takeLease() async throws(LogUnavailable) {
+        let nowUs = Microseconds.from(now())
+        let expires = nowUs + lease.microseconds
+        let host = ProcessInfo.processInfo.hostName
+        let taken = try await run("taking the log stream") { connection in
+            try await connection.query("""
+                INSERT INTO log_streams (stream, holder, host, started_at, expires_at)
+                VALUES (\(self.stream), \(self.holder), \(host), \(nowUs), \(expires))
+                ON CONFLICT (stream) DO UPDATE SET holder = excluded.holder, host = excluded.host,
+                    started_at = excluded.started_at, expires_at = excluded.expires_at
+                WHERE log_streams.expires_at < \(nowUs)
+                RETURNING holder
+                """, logger: self.logger).collect().count == 1
+        }
+        guard taken else {
+            let other = try? await run("reading the log stream's holder") { connection in
+                try await connection.query("SELECT host, expires_at FROM log_streams WHERE stream = \(self.stream)",
+                                           logger: self.logger).collect().first?.decode((String, Int64).self)
+            }
+            let seconds = other.map { max(0, ($0.1 - nowUs) / 1_000_000) } ?? 0
+            throw LogUnavailable("log stream \(stream) is held by a live node (on host \(other?.0 ?? "?"), lease for another "
+                                 + "\(seconds) s): give this node another `node:` name, or stop the other one")
+        }
+    }
+
+    private func renewLease() async throws(LogUnavailable) {
+        let renewed = try await run("renewing the log stream's lease") { connection in
+            try await self.renewLease(on: connection)
+        }
+        if !renewed { throw LogUnavailable("log stream \(stream) is no longer held by this node") }
+    }
+
+    /// Pushes the lease's expiry forward; false when this process no longer holds the stream.
+    func renewLease(on connection: PostgresConnection) async throws -> Bool {
+        let expires = Microseconds.from(now()) + lease.microseconds
+        return try await connection.query("""
+            UPDATE log_streams SET expires_at = \(expires) WHERE stream = \(stream) AND holder = \(holder) RETURNING 1
+            """, logger: logger).collect().count == 1
+    }
+
+    /// Runs `body` on a pooled connection, within `operationTimeout`; every error leaves as
+    /// `LogUnavailable`. The deadline is what keeps the broker failing closed instead of hanging
+    /// while the database is unreachable: the pool keeps trying to connect for as long as a lease
+    /// waits. A write cut off by it has an unknown fate, which the callers treat as not written
+    /// (nothing is forwarded; an intent that did commit reads `unknown` once resolved).
+    func run<T: Sendable>(_ operation: String,
+                          _ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws(LogUnavailable) -> T {
+        let client = self.client
+        let timeout = operationTimeout
+        do {
+            return try await withThrowingTaskGroup(of: T.self) { group in
+                group.addTask { try await client.withConnection { connection in try await body(connection) } }
+                group.addTask {
+                    try await Task.sleep(for: timeout)
+                    throw LogUnavailable("\(operation) took longer than \(timeout): the database is unreachable or overloaded")
+                }
+                defer { group.cancelAll() }
+                guard let first = try await group.next() else { throw CancellationError() }
+                return first
+            }
+        } catch {
+            throw LogUnavailable.postgres(error, during: operation)
+        }
+    }
+
+    /// Runs `body` in one transaction on a pooled connection.
+    func transaction<T: Sendable>(_ operation: String,
+                                  _ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws(LogUnavailable) -> T {
+        try await run(operation) { connection in
+            try await connection.withTransaction(logger: self.logger) { connection in try await body(connection) }
+        }
+    }
+
+    /// How many records the share log holds, every stream included.
+    public func count() async throws(LogUnavailable) -> Int64 {
+        try await run("counting log records") { connection in
+            try await connection.query("SELECT count(*) FROM share_log", logger: self.logger).collect().first?
+                .decode(Int64.self) ?? 0
+        }
+    }
+
+    /// Write transactions and records the log has committed since open.
+    public var commitStats: (commits: Int, records: Int, intents: Int) { counters.withLock { $0 } }
+
+    private static func randomHolder() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<4).map { _ in String(generator.next() as UInt32, radix: 16) }.joined(separator: "-")
+    }
+}
+
+extension PostgresSchema {
+    /// A migration's statements: each ends with `;` at the end of a line (the extended protocol
+    /// takes one statement per query, so they are sent one by one).
+    static func statements(_ sql: String) -> [String] {
+        sql.components(separatedBy: ";\n").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+            .filter { !$0.isEmpty && !$0.split(separator: "\n").allSatisfy { $0.trimmingCharacters(in: .whitespaces).hasPrefix("--") } }
+    }
+}
+
+extension Duration {
+    var microseconds: Int64 {
+        let parts = components
+        return parts.seconds * 1_000_000 + parts.attoseconds / 1_000_000_000_000
+    }
+}
+
+extension LogUnavailable {
+    /// A PostgreSQL failure as the broker reports it: the operation, the SQLSTATE and the
+    /// server's message (never its detail, which can quote a row's values), or the connection failure.
+    static func postgres(_ error: any Error, during operation: String) -> LogUnavailable {
+        if let error = error as? LogUnavailable { return error }
+        if error is CancellationError { return LogUnavailable("\(operation) was cancelled") }
+        if let error = error as? PostgresTransactionError {
+            // The transaction's own failure: what its body threw, or its BEGIN or COMMIT.
+            if let cause = error.closureError ?? error.commitError ?? error.beginError { return postgres(cause, during: operation) }
+        }
+        if let error = error as? PSQLError {
+            if let server = error.serverInfo {
+                let state = server[.sqlState] ?? "?"
+                let message = server[.message] ?? "error"
+                return LogUnavailable("\(operation) failed: PostgreSQL \(state): \(message)")
+            }
+            return LogUnavailable("\(operation) failed: PostgreSQL \(error.code.description) (the database is unreachable or the connection was lost)")
+        }
+        return LogUnavailable("\(operation) failed: \(type(of: error))")
+    }
+}

@@ -1,0 +1,259 @@
+import BrokerCore
+import BrokerFields
+import BrokerLogStore
+import BrokerPostgres
+import BrokerService
+import Foundation
+import PostgresNIO
+import Testing
+
+/// The stores every body below runs against: SQLite always; PostgreSQL when the test cluster is
+/// there (always under `make test`, which also makes its absence a failure).
+let storeKinds: [StoreKind] = PostgresTestCluster.available ? [.sqlite, .postgres] : [.sqlite]
+
+@Suite struct ShareLogStoreTests {
+    @Test(arguments: storeKinds)
+    func concurrentIntentsShareCommitsAndChainIntact(_ kind: StoreKind) async throws {
+        try await withStore(kind) { store, _ in
+            try await store.log.addGrant(grant("g-1"))
+            let results = try await withThrowingTaskGroup(of: IntentResult.self) { group in
+                for n in 1...40 { group.addTask { try await store.log.appendIntent(entry(n)) } }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(results.allSatisfy { if case .committed = $0 { true } else { false } })
+            #expect(Set(results.map(\.position.seq)) == Set(1...40))
+            let positions = try await store.log.appendOutcomes((1...40).map {
+                ShareOutcome(shareID: "node-1-share-\($0)", time: storeBaseTime, result: .ok, upstreamStatus: 200, latencyMs: 3)
+            })
+            #expect(positions.map(\.seq) == Array(41...80))
+            let records = try await store.records("node-1")
+            #expect(records.count == 80)
+            #expect(chainIsIntact(records))
+            #expect(records.filter { $0.kind == "share" }.count == 40)
+            #expect(records.last?.hash == positions.last?.hash)
+        }
+    }
+
+    /// The same appends give the same bytes and hashes in both stores: a record's canonical body
+    /// and its chain do not depend on where it is kept (so a copy between them verifies).
+    @Test func bothStoresWriteTheSameRecords() async throws {
+        guard PostgresTestCluster.available else { return }
+        var written: [[StoredRecord]] = []
+        for kind in StoreKind.allCases {
+            written.append(try await withStore(kind) { store, _ in
+                try await store.log.addGrant(grant("g-1"))
+                for n in 1...5 { _ = try await store.log.appendIntent(entry(n, decision: n == 3 ? .blocked : .allowed)) }
+                _ = try await store.log.appendOutcome(ShareOutcome(shareID: "node-1-share-1", time: storeBaseTime,
+                                                                   result: .error, latencyMs: 12, error: "timeout"))
+                return try await store.records("node-1")
+            })
+        }
+        #expect(written[0].count == 6)
+        #expect(written[0] == written[1])
+    }
+
+    @Test(arguments: storeKinds)
+    func danglingIntentsResolveAtReopenAndTheChainResumes(_ kind: StoreKind) async throws {
+        let database = try await TestDatabase.make(kind)
+        defer { database.remove() }
+        do {
+            let store = try await database.open()
+            try await store.log.addGrant(grant("g-1"))
+            for n in 1...3 { _ = try await store.log.appendIntent(entry(n)) }
+            _ = try await store.log.appendIntent(entry(4, decision: .blocked))
+            _ = try await store.log.appendOutcome(ShareOutcome(shareID: "node-1-share-2", time: storeBaseTime, result: .ok))
+            await store.close()
+        }
+        let store = try await database.open()
+        #expect(try await store.log.resolveDanglingIntents(at: storeBaseTime) == 2)
+        #expect(try await store.log.resolveDanglingIntents(at: storeBaseTime) == 0)
+        #expect(try await store.log.appendIntent(entry(5)).position.seq == 8)
+        let records = try await store.records("node-1")
+        #expect(chainIsIntact(records))
+        #expect(records.filter { $0.kind == "outcome" && $0.body.contains(#""result":"unknown""#) }.map(\.shareID)
+                == ["node-1-share-1", "node-1-share-3"])
+        await store.close()
+    }
+}
+
+@Suite struct GrantStoreContractTests {
+    @Test(arguments: storeKinds)
+    func subjectsAndGrantsRoundTripInOrder(_ kind: StoreKind) async throws {
+        try await withStore(kind) { store, _ in
+            let subject = Subject(id: "subject-1", birthDate: CalendarDay("2001-02-03"), minor: false, region: "CN")
+            try await store.log.putSubject(subject)
+            #expect(try await store.log.subject("subject-1") == subject)
+            #expect(try await store.log.subject("nobody") == nil)
+
+            var later = grant("g-later", categories: nil, at: 10)
+            later.expiresAt = storeBaseTime.addingTimeInterval(86_400)
+            later.accountFingerprint = "acct-fp"
+            var other = grant("g-other", at: 5)
+            other.provider = "other-push"
+            try await store.log.addGrant(later)
+            try await store.log.addGrant(grant("g-b", at: 0))
+            try await store.log.addGrant(grant("g-a", at: 0))
+            try await store.log.addGrant(other)
+            // Oldest first; the same instant in insertion order.
+            #expect(try await store.log.grants(of: "subject-1").map(\.id) == ["g-b", "g-a", "g-other", "g-later"])
+            let context = try await store.log.context(subject: "subject-1", provider: "demo-push")
+            #expect(context.subject == subject)
+            #expect(context.grants.map(\.id) == ["g-b", "g-a", "g-later"])
+            #expect(context.grants.last == later)
+            // A grant for a subject with no record creates an empty one.
+            try await store.log.addGrant(grant("g-new", subject: "subject-2"))
+            #expect(try await store.log.subject("subject-2") == Subject(id: "subject-2"))
+            // Grant ids are unique.
+            await #expect(throws: LogUnavailable.self) { try await store.log.addGrant(grant("g-a")) }
+        }
+    }
+}
+
+/// What only the PostgreSQL store has: several nodes on one database.
+@Suite(.enabled(if: PostgresTestCluster.available)) struct PostgresNodeTests {
+    @Test func twoNodesAppendTheirOwnStreamsToOneDatabase() async throws {
+        let database = try await TestDatabase.make(.postgres)
+        let a = try await database.open(stream: "node-a")
+        let b = try await database.open(stream: "node-b")
+        try await a.log.addGrant(grant("g-1"))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for n in 1...30 {
+                group.addTask { _ = try await a.log.appendIntent(entry(n, node: "node-a")) }
+                group.addTask { _ = try await b.log.appendIntent(entry(n, node: "node-b")) }
+            }
+            try await group.waitForAll()
+        }
+        let streamA = try await a.records("node-a")
+        let streamB = try await b.records("node-b")
+        #expect(streamA.count == 30 && streamB.count == 30)
+        #expect(chainIsIntact(streamA) && chainIsIntact(streamB))
+        // A grant added through one node is seen by the other (one database).
+        #expect(try await b.log.grants(of: "subject-1").map(\.id) == ["g-1"])
+        await a.close(); await b.close()
+    }
+
+    @Test func aSecondLiveNodeWithTheSameStreamIsRefused() async throws {
+        let database = try await TestDatabase.make(.postgres)
+        let first = try await database.open(stream: "node-1")
+        do {
+            _ = try await database.open(stream: "node-1")
+            Issue.record("a second node opened a stream that is held")
+        } catch let error as LogUnavailable {
+            #expect(error.message.contains("held by a live node"))
+            #expect(error.message.contains("node:"))
+        }
+        await first.close()
+        // Released at close: the name can be used again at once, and the chain continues.
+        let second = try await database.open(stream: "node-1")
+        try await second.log.addGrant(grant("g-1"))
+        #expect(try await second.log.appendIntent(entry(1)).position.seq == 1)
+        await second.close()
+    }
+
+    @Test func aNodeThatLostItsStreamWritesNothing() async throws {
+        let database = try await TestDatabase.make(.postgres)
+        let store = try await database.open(stream: "node-1")
+        try await store.log.addGrant(grant("g-1"))
+        _ = try await store.log.appendIntent(entry(1))
+        // Another process took the stream over (as after this node stalled past its lease).
+        try await PostgresTestCluster.connect(database.postgres!) { connection in
+            try await connection.query("UPDATE log_streams SET holder = 'someone-else' WHERE stream = 'node-1'",
+                                       logger: storeLogger)
+        }
+        await #expect(throws: LogUnavailable.self) { try await store.log.appendIntent(entry(2)) }
+        #expect(try await store.records("node-1").count == 1)
+        await store.close()
+    }
+
+    /// The fence at the level it rests on: an intent whose grant a revoke is updating waits for
+    /// the revoke's transaction, then sees the grant revoked and is logged as blocked.
+    @Test func anIntentWaitsForAConcurrentRevokeAndIsFenced() async throws {
+        let database = try await TestDatabase.make(.postgres)
+        let store = try await database.open(stream: "node-1")
+        try await store.log.addGrant(grant("g-1"))
+        try await store.log.addGrant(grant("g-2"))
+        let revokedAt = Int64(storeBaseTime.timeIntervalSince1970 * 1_000_000)
+        let outcome = try await PostgresTestCluster.connect(database.postgres!) { connection in
+            try await connection.query("BEGIN", logger: storeLogger)
+            try await connection.query("UPDATE grants SET revoked_at = \(revokedAt) WHERE id = 'g-1'", logger: storeLogger)
+            let finished = Locked(false)
+            let intent = Task {
+                defer { finished.withLock { $0 = true } }
+                return try await store.log.appendIntent(entry(1, grantIDs: ["g-2", "g-1"]))
+            }
+            let other = try await store.log.appendIntent(entry(2, grantIDs: ["g-2"]))
+            try await Task.sleep(for: .milliseconds(300))
+            let waited = !finished.withLock { $0 }
+            try await connection.query("COMMIT", logger: storeLogger)
+            return (waited, try await intent.value, other)
+        }
+        #expect(outcome.0, "the intent did not wait for the revoke's transaction")
+        guard case .grantRevoked(let grantID, _) = outcome.1 else {
+            Issue.record("an intent committed under a grant revoked before it: \(String(describing: outcome.1))")
+            return
+        }
+        #expect(grantID == "g-1")
+        if case .committed = outcome.2 {} else { Issue.record("an intent under another grant was fenced") }
+        // After the revoke, every new intent under the grant is fenced at once.
+        guard case .grantRevoked = try await store.log.appendIntent(entry(3, grantIDs: ["g-1"])) else {
+            Issue.record("an intent committed under a revoked grant")
+            return
+        }
+        let records = try await store.records("node-1")
+        #expect(chainIsIntact(records))
+        #expect(records.filter { $0.decision == "blocked" }.map(\.shareID).sorted() == ["node-1-share-1", "node-1-share-3"])
+        await store.close()
+    }
+
+    @Test func theShareLogIsAppendOnlyForOtherClientsToo() async throws {
+        let database = try await TestDatabase.make(.postgres)
+        let store = try await database.open()
+        try await store.log.addGrant(grant("g-1"))
+        _ = try await store.log.appendIntent(entry(1))
+        for sql in ["DELETE FROM share_log", "UPDATE share_log SET provider = 'x'", "TRUNCATE share_log"] {
+            await #expect(throws: PSQLError.self) {
+                try await PostgresTestCluster.connect(database.postgres!) { connection in
+                    try await connection.query(PostgresQuery(unsafeSQL: sql), logger: storeLogger)
+                }
+            }
+        }
+        #expect(try await store.records("node-1").count == 1)
+        await store.close()
+    }
+
+    @Test func aDatabaseThatWouldNotWaitForDurabilityIsRefused() async throws {
+        let database = try await TestDatabase.make(.postgres)
+        let name = database.postgres!.database
+        try await PostgresTestCluster.admin { connection in
+            try await connection.query(PostgresQuery(unsafeSQL: "ALTER DATABASE \(name) SET synchronous_commit = off"),
+                                       logger: storeLogger)
+        }
+        do {
+            _ = try await database.open()
+            Issue.record("a store opened with synchronous_commit off")
+        } catch let error as LogUnavailable {
+            #expect(error.message.contains("synchronous_commit"))
+        }
+    }
+
+    @Test func anUnreachableDatabaseFailsToOpenQuickly() async throws {
+        var location = try #require(PostgresLocation("postgres://sharebroker:x@127.0.0.1:1/none?sslmode=disable"))
+        location.port = 1
+        let started = ContinuousClock.now
+        await #expect(throws: LogUnavailable.self) {
+            _ = try await PostgresStore.open(location, stream: "node-1", logger: storeLogger)
+        }
+        #expect(ContinuousClock.now - started < .seconds(15))
+    }
+
+    @Test func locationsParseAndHideTheirPassword() throws {
+        let location = try #require(PostgresLocation("postgres://broker:p%40ss@db.internal:6432/share?sslmode=require"))
+        #expect(location.host == "db.internal" && location.port == 6432 && location.username == "broker")
+        #expect(location.password == "p@ss" && location.database == "share" && location.sslMode == .require)
+        #expect(!location.description.contains("p@ss") && !location.description.contains("p%40ss"))
+        #expect(PostgresLocation("postgres://db/share") == nil)       // no user
+        #expect(PostgresLocation("postgres://u@db/") == nil)          // no database
+        #expect(PostgresLocation("postgres://u@db/x?sslmode=maybe") == nil)
+        #expect(PostgresLocation("mysql://u@db/x") == nil)
+    }
+}
