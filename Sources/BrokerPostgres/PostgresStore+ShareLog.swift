@@ -13,6 +13,10 @@ enum LogWrite: Sendable {
     /// Outcomes, each with its canonical body.
     case outcomes([(ShareOutcome, CanonicalParts)])
     case resolveDangling(Date)
+    /// A revoke: in a batch, so its record takes its place in this node's chain.
+    case revoke(RevokeCommand)
+    /// The end of a propagation attempt; a final state is appended to the log.
+    case finishPropagation(FinishCommand)
 }
 
 /// The result of one `LogWrite`.
@@ -20,6 +24,8 @@ enum LogWriteOutput: Sendable {
     case intent(IntentResult)
     case positions([ChainPosition])
     case resolved(Int)
+    case revocation(Result<RevocationReceipt, RevocationRefusal>)
+    case done
 }
 
 extension PostgresStore {
@@ -103,7 +109,7 @@ extension PostgresStore {
         }
         var chain = try await tip.withLock({ $0 }).asyncOr { try await self.loadTip(connection) }
         let start = chain.seq
-        let revoked = try await revokedGrants(of: batch, connection)
+        var revoked = try await revokedGrants(of: batch, connection)
         var records = MultiRowInsert("share_log (stream, seq, kind, share_id, time_us, subject, provider, purpose, decision, "
                                      + "caller, channel, body, prev_hash, hash)", columns: 14)
         var links = MultiRowInsert("share_grants (grant_id, share_id, provider)", columns: 3, "ON CONFLICT DO NOTHING")
@@ -114,6 +120,14 @@ extension PostgresStore {
         var outputs: [LogWriteOutput] = []
         outputs.reserveCapacity(batch.count)
         var intents = 0
+
+        /// Runs the rows gathered so far: a revoke reads `share_grants`, so the links of the
+        /// batch's earlier intents must be there first.
+        func flushRows() async throws {
+            for query in records.queries() + links.queries() + keys.queries() {
+                try await connection.query(query, logger: logger)
+            }
+        }
 
         func append(_ row: LogRow, _ parts: CanonicalParts) -> ChainPosition {
             let seq = chain.seq + 1
@@ -168,11 +182,25 @@ extension PostgresStore {
                     _ = append(row, row.canonicalParts(stream: stream))
                 }
                 outputs.append(.resolved(shareIDs.count))
+            case .revoke(let command):
+                try await flushRows()
+                let result = try await revoke(command, connection)
+                if case .success(let receipt) = result {
+                    let row = receipt.record(origin: command.origin, time: command.time)
+                    _ = append(row, row.canonicalParts(stream: stream))
+                    // Intents later in this batch see the revoke, as if in a later transaction.
+                    revoked.formUnion(receipt.grantIDs)
+                }
+                outputs.append(.revocation(result))
+            case .finishPropagation(let command):
+                if try await finishPropagation(command, connection) {
+                    let row = command.record()
+                    _ = append(row, row.canonicalParts(stream: stream))
+                }
+                outputs.append(.done)
             }
         }
-        for query in records.queries() + links.queries() + keys.queries() {
-            try await connection.query(query, logger: logger)
-        }
+        try await flushRows()
         let learned = try await write(tally, connection)
         return (outputs, chain, Int(chain.seq - start), intents, learned)
     }

@@ -4,25 +4,6 @@ import BrokerService
 import Foundation
 import GRDB
 
-/// A revoke, as the batch writer runs it.
-struct RevokeCommand: Sendable {
-    var subject: String
-    var target: RevocationTarget
-    var revocationID: String
-    var origin: String
-    var propagating: Set<String>
-    var time: Date
-}
-
-/// The end of a propagation attempt, as the batch writer runs it.
-struct FinishCommand: Sendable {
-    var job: PropagationJob
-    var attempt: Int
-    var result: PropagationResult
-    var calls: Int
-    var time: Date
-}
-
 extension SQLiteStore: RevocationStore {
     /// Revokes in the share log's own batch transaction: SQLite's single writer and
     /// the batch order put it strictly before or after each intent (whose fence
@@ -80,17 +61,7 @@ extension SQLiteStore: RevocationStore {
         guard let receipt = try Self.fetchRevocation(command.revocationID, db) else {
             throw LogUnavailable("internal error: the revocation just written is missing")
         }
-        _ = try append(LogRow(revocation: [
-            "event": .string("revoked"),
-            "origin": .string(command.origin),
-            "revocation_id": .string(receipt.id),
-            "grant_ids": .array(receipt.grantIDs.map { .string($0) }),
-            "share_ids": .array(receipt.shares.keys.sorted().map { .string($0) }),
-            "providers": .array(receipt.jobs.map { job in
-                .object(["provider": .string(job.provider), "status": .string(job.status.rawValue),
-                         "shares": .int(Int64(job.shareIDs.count))])
-            }),
-        ], subject: command.subject, provider: nil, time: command.time), insert, &chain)
+        _ = try append(receipt.record(origin: command.origin, time: command.time), insert, &chain)
         return .success(receipt)
     }
 
@@ -272,32 +243,18 @@ extension SQLiteStore: RevocationStore {
     func finishPropagation(_ command: FinishCommand, _ insert: BoundStatement, _ db: Database, _ chain: inout ChainTip) throws {
         let at = Microseconds.from(command.time)
         let job = command.job
-        let status: PropagationStatus
-        let resultText: String
-        var error: String?
-        var next: Int64?
-        switch command.result {
-        case .acknowledged: status = .acknowledged; resultText = "acknowledged"
-        case .retry(let retryAt, let message): status = .pending; resultText = "retry"; error = message; next = Microseconds.from(retryAt)
-        case .failed(let message): status = .failed; resultText = "failed"; error = message
-        case .manualRequired(let reason): status = .manualRequired; resultText = "manual_required"; error = reason
-        }
+        let (status, resultText, error, next) = command.effect
         try db.execute(sql: """
             UPDATE revocation_jobs SET status = ?, next_attempt_at = ?, last_error = ?, updated_at = ?
             WHERE revocation_id = ? AND provider = ? AND attempts = ?
             """, arguments: [status.rawValue, next, error, at, job.revocationID, job.provider, command.attempt])
-        // A later attempt owns the job now (this one outlived its lease): record it, change nothing else.
-        guard db.changesCount == 1 else {
-            try db.execute(sql: """
-                UPDATE revocation_attempts SET finished_at = ?, result = ?, error = ?, calls = ?
-                WHERE revocation_id = ? AND provider = ? AND attempt = ?
-                """, arguments: [at, resultText, error, command.calls, job.revocationID, job.provider, command.attempt])
-            return
-        }
+        let ownsJob = db.changesCount == 1
         try db.execute(sql: """
             UPDATE revocation_attempts SET finished_at = ?, result = ?, error = ?, calls = ?
             WHERE revocation_id = ? AND provider = ? AND attempt = ?
             """, arguments: [at, resultText, error, command.calls, job.revocationID, job.provider, command.attempt])
+        // A later attempt owns the job now (this one outlived its lease): the attempt is recorded, nothing else changes.
+        guard ownsJob else { return }
         if status == .acknowledged {
             // The keys served their purpose: delete those no other unfinished job still needs.
             try db.execute(sql: """
@@ -310,13 +267,7 @@ extension SQLiteStore: RevocationStore {
                 """, arguments: [job.revocationID, job.provider])
         }
         guard status.isFinal else { return }
-        _ = try append(LogRow(revocation: [
-            "event": .string(status.rawValue),
-            "revocation_id": .string(job.revocationID),
-            "attempts": .int(Int64(command.attempt)),
-            "calls": .int(Int64(command.calls)),
-            "error": .string(error),
-        ], subject: job.subject, provider: job.provider, time: command.time), insert, &chain)
+        _ = try append(command.record(), insert, &chain)
     }
 
     public func attempts(revocationID: String, provider: String) async throws(LogUnavailable) -> [PropagationAttempt] {

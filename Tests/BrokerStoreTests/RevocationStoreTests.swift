@@ -1,0 +1,140 @@
+import BrokerCore
+import BrokerLogStore
+import BrokerPostgres
+import BrokerService
+import Foundation
+import Testing
+
+@Suite struct RevocationStoreContractTests {
+    func keyed(_ n: Int, grantIDs: [String] = ["g-1"]) -> ShareEntry {
+        var share = entry(n, grantIDs: grantIDs)
+        share.revocationKeys = SealedRevocationKeys(sealed: [UInt8](repeating: UInt8(n), count: 40),
+                                                    expiresAt: storeBaseTime.addingTimeInterval(86_400))
+        return share
+    }
+
+    @Test(arguments: storeKinds)
+    func aRevokeFencesLaterIntentsAndItsJobRunsOnce(_ kind: StoreKind) async throws {
+        try await withStore(kind) { store, _ in
+            let log = store.log
+            try await log.addGrant(grant("g-1"))
+            try await log.addGrant(grant("g-2"))
+            for n in 1...3 { _ = try await log.appendIntent(keyed(n)) }
+            _ = try await log.appendIntent(keyed(4, grantIDs: ["g-2"]))
+            let time = storeBaseTime.addingTimeInterval(100)
+            let result = try await log.revoke(subject: "subject-1", .grant("g-1"), revocationID: "rev-1", origin: "user",
+                                              propagating: ["demo-push"], at: time)
+            let receipt = try result.get()
+            #expect(receipt.grantIDs == ["g-1"])
+            #expect(receipt.shares.keys.sorted() == ["node-1-share-1", "node-1-share-2", "node-1-share-3"])
+            #expect(receipt.jobs.map(\.status) == [.pending])
+            #expect(receipt.jobs.first?.categories == ["user.device.push_token"])
+            #expect(try await log.revocation("rev-1") == receipt)
+            // Refusals: again, and a grant that is not the subject's.
+            #expect(try await log.revoke(subject: "subject-1", .grant("g-1"), revocationID: "rev-2", origin: "user",
+                                         propagating: [], at: time) == .failure(.alreadyRevoked))
+            #expect(try await log.revoke(subject: "subject-2", .grant("g-2"), revocationID: "rev-3", origin: "user",
+                                         propagating: [], at: time) == .failure(.notFound))
+            guard case .grantRevoked("g-1", _) = try await log.appendIntent(keyed(5)) else {
+                Issue.record("an intent committed under a revoked grant"); return
+            }
+            if case .committed = try await log.appendIntent(keyed(6, grantIDs: ["g-2"])) {} else {
+                Issue.record("an intent under another grant was fenced")
+            }
+
+            // The outbox: due at once, claimed by one attempt at a time.
+            let due = try await log.dueJobs(at: time, limit: 10)
+            #expect(due.count == 1 && due.first?.shareIDs.count == 3)
+            let job = try #require(due.first)
+            #expect(try await log.sealedKeys(revocationID: "rev-1", provider: "demo-push").count == 3)
+            let attempt = try await log.beginAttempt(job, at: time, leaseUntil: time.addingTimeInterval(30))
+            #expect(attempt == 1)
+            #expect(try await log.beginAttempt(job, at: time, leaseUntil: time.addingTimeInterval(30)) == 0)
+            #expect(try await log.dueJobs(at: time, limit: 10).isEmpty)
+            try await log.acknowledgeCall(revocationID: "rev-1", provider: "demo-push", key: "call-a", status: 200, at: time)
+            try await log.acknowledgeCall(revocationID: "rev-1", provider: "demo-push", key: "call-a", status: 200, at: time)
+            #expect(try await log.acknowledgedCalls(revocationID: "rev-1", provider: "demo-push") == ["call-a"])
+            try await log.finishAttempt(job, attempt: attempt, .acknowledged, calls: 3, at: time.addingTimeInterval(1))
+            let finished = try #require(try await log.revocation("rev-1"))
+            #expect(finished.jobs.first?.status == .acknowledged)
+            #expect(try await log.sealedKeys(revocationID: "rev-1", provider: "demo-push").isEmpty)
+            let attempts = try await log.attempts(revocationID: "rev-1", provider: "demo-push")
+            #expect(attempts.map(\.result) == ["acknowledged"] && attempts.first?.calls == 3)
+            #expect(try await log.nextDueTime() == nil)
+
+            // The revoke and the final state are in the chain.
+            let records = try await store.records("node-1")
+            #expect(chainIsIntact(records))
+            let events = records.filter { $0.kind == "revocation" }.map(\.body)
+            #expect(events.count == 2)
+            #expect(events.first?.contains(#""event":"revoked""#) == true)
+            #expect(events.last?.contains(#""event":"acknowledged""#) == true)
+        }
+    }
+
+    @Test(arguments: storeKinds)
+    func anAttemptThatOutlivedItsLeaseChangesNothing(_ kind: StoreKind) async throws {
+        try await withStore(kind) { store, _ in
+            let log = store.log
+            try await log.addGrant(grant("g-1"))
+            _ = try await log.appendIntent(keyed(1))
+            let time = storeBaseTime.addingTimeInterval(100)
+            _ = try await log.revoke(subject: "subject-1", .provider("demo-push"), revocationID: "rev-1", origin: "user",
+                                     propagating: ["demo-push"], at: time).get()
+            let job = try #require(try await log.dueJobs(at: time, limit: 1).first)
+            let first = try await log.beginAttempt(job, at: time, leaseUntil: time.addingTimeInterval(5))
+            // The lease ran out (the node died): the job is due again, a second attempt takes it.
+            let later = time.addingTimeInterval(6)
+            #expect(try await log.resumeInterruptedJobs(at: later) == 1)
+            let second = try await log.beginAttempt(job, at: later, leaseUntil: later.addingTimeInterval(5))
+            #expect((first, second) == (1, 2))
+            try await log.finishAttempt(job, attempt: first, .failed(error: "late"), calls: 0, at: later)
+            #expect(try await log.revocation("rev-1")?.jobs.first?.status == .sent)
+            try await log.finishAttempt(job, attempt: second, .acknowledged, calls: 1, at: later)
+            #expect(try await log.revocation("rev-1")?.jobs.first?.status == .acknowledged)
+        }
+    }
+}
+
+@Suite(.enabled(if: PostgresTestCluster.available)) struct PostgresRevocationAcrossNodesTests {
+    /// A revoke through node A, then a share through node B: refused by the fence.
+    @Test func aRevokeOnOneNodeFencesTheOther() async throws {
+        let database = try await TestDatabase.make(.postgres)
+        let a = try await database.open(stream: "node-a")
+        let b = try await database.open(stream: "node-b")
+        try await a.log.addGrant(grant("g-1"))
+        _ = try await b.log.appendIntent(entry(1, node: "node-b"))
+        let receipt = try await a.log.revoke(subject: "subject-1", .grant("g-1"), revocationID: "rev-1", origin: "user",
+                                             propagating: ["demo-push"], at: storeBaseTime).get()
+        #expect(receipt.shares.keys.sorted() == ["node-b-share-1"])
+        guard case .grantRevoked = try await b.log.appendIntent(entry(2, node: "node-b")) else {
+            Issue.record("node B committed an intent under a grant revoked through node A"); return
+        }
+        // Node A's stream holds the revoke; node B's the share and the refusal.
+        #expect(try await a.records("node-a").map(\.kind) == ["revocation"])
+        #expect(try await b.records("node-b").map(\.decision) == ["allowed", "blocked"])
+        await a.close(); await b.close()
+    }
+
+    /// Two nodes racing for one due job: exactly one claims each attempt.
+    @Test func oneNodeClaimsAJobAtATime() async throws {
+        let database = try await TestDatabase.make(.postgres)
+        let a = try await database.open(stream: "node-a")
+        let b = try await database.open(stream: "node-b")
+        try await a.log.addGrant(grant("g-1"))
+        _ = try await a.log.appendIntent(entry(1, node: "node-a"))
+        _ = try await a.log.revoke(subject: "subject-1", .grant("g-1"), revocationID: "rev-1", origin: "user",
+                                   propagating: ["demo-push"], at: storeBaseTime).get()
+        let job = try #require(try await b.log.dueJobs(at: storeBaseTime, limit: 1).first)
+        let lease = storeBaseTime.addingTimeInterval(30)
+        let claims = try await withThrowingTaskGroup(of: Int.self) { group in
+            for _ in 0..<8 {
+                group.addTask { try await a.log.beginAttempt(job, at: storeBaseTime, leaseUntil: lease) }
+                group.addTask { try await b.log.beginAttempt(job, at: storeBaseTime, leaseUntil: lease) }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(claims.filter { $0 != 0 } == [1])
+        await a.close(); await b.close()
+    }
+}
