@@ -21,7 +21,7 @@ enum StoreKind: String, CaseIterable, CustomTestStringConvertible, Sendable {
 /// A store under test: the log and grants, and its records as stored.
 struct StoreUnderTest: Sendable {
     let kind: StoreKind
-    let log: any ShareLog & GrantStore & RevocationStore
+    let log: any ShareLog & GrantStore & RevocationStore & ShareQueries
     let records: @Sendable (String) async throws -> [StoredRecord]
     let close: @Sendable () async -> Void
 }
