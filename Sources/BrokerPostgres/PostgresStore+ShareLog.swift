@@ -17,6 +17,8 @@ enum LogWrite: Sendable {
     case revoke(RevokeCommand)
     /// The end of a propagation attempt; a final state is appended to the log.
     case finishPropagation(FinishCommand)
+    /// A checkpoint of the current head now, unless the last one is already there (shutdown).
+    case checkpoint(Date)
 }
 
 /// The result of one `LogWrite`.
@@ -198,9 +200,18 @@ extension PostgresStore {
                     _ = append(row, row.canonicalParts(stream: stream))
                 }
                 outputs.append(.done)
+            case .checkpoint(let time):
+                try await flushRows()
+                if let (signer, _) = checkpointing.withLock({ $0 }), chain.seq > 0 {
+                    try await writeCheckpoint(signer, chain, time: time, connection)
+                }
+                outputs.append(.done)
             }
         }
         try await flushRows()
+        if let (signer, every) = checkpointing.withLock({ $0 }), chain.seq / every > start / every {
+            try await writeCheckpoint(signer, chain, time: now(), connection)
+        }
         let learned = try await write(tally, connection)
         return (outputs, chain, Int(chain.seq - start), intents, learned)
     }

@@ -36,6 +36,8 @@ public final class PostgresStore: ShareLog, GrantStore, Sendable {
     let tip = Locked<ChainTip?>(nil)
     let knownSubjectRows = Locked(KnownSubjectRows())
     let counters = Locked((commits: 0, records: 0, intents: 0))
+    /// Signs a checkpoint every `every` records of this node's stream, when set (`enableCheckpoints`).
+    let checkpointing = Locked<(signer: CheckpointSigner, every: Int64)?>(nil)
     private let tasks: Locked<[Task<Void, Never>]>
 
     /// Connects, runs the migrations (the first node to start; the others wait on the advisory

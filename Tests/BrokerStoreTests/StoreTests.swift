@@ -3,6 +3,7 @@ import BrokerFields
 import BrokerLogStore
 import BrokerPostgres
 import BrokerService
+@preconcurrency import Crypto
 import Foundation
 import PostgresNIO
 import Testing
@@ -255,5 +256,38 @@ let storeKinds: [StoreKind] = PostgresTestCluster.available ? [.sqlite, .postgre
         #expect(PostgresLocation("postgres://u@db/") == nil)          // no database
         #expect(PostgresLocation("postgres://u@db/x?sslmode=maybe") == nil)
         #expect(PostgresLocation("mysql://u@db/x") == nil)
+    }
+}
+
+@Suite(.enabled(if: PostgresTestCluster.available)) struct PostgresAuditTests {
+    @Test func everyStreamVerifiesWithItsNodesCheckpointsAndTamperingIsFound() async throws {
+        let database = try await TestDatabase.make(.postgres)
+        let a = try await PostgresStore.open(database.postgres!, stream: "node-a", logger: storeLogger)
+        let b = try await PostgresStore.open(database.postgres!, stream: "node-b", logger: storeLogger)
+        let keyA = CheckpointSigner(secret: Array("node a's key".utf8))
+        let keyB = CheckpointSigner(secret: Array("node b's key".utf8))
+        a.enableCheckpoints(signer: keyA, every: 5)
+        b.enableCheckpoints(signer: keyB, every: 5)
+        try await a.addGrant(grant("g-1"))
+        for n in 1...12 { _ = try await a.appendIntent(entry(n, node: "node-a")) }
+        for n in 1...7 { _ = try await b.appendIntent(entry(n, node: "node-b")) }
+        try await a.checkpointNow()
+        try await b.checkpointNow()
+        let checkpoints = try await a.checkpoints()
+        #expect(checkpoints.map { "\($0.stream)@\($0.size)" } == ["node-a@5", "node-a@10", "node-a@12", "node-b@5", "node-b@7"])
+        #expect(checkpoints.filter { $0.stream == "node-a" }.allSatisfy { $0.isSigned(by: keyA.publicKey) })
+        let intact = try await b.verifyLog(publicKey: keyA.publicKey)
+        #expect(intact.firstBad == nil && intact.records == 19 && intact.streams == 2 && intact.checkpoints == 5)
+
+        // Someone with the database's owner rights rewrites a record of node B's stream.
+        try await PostgresTestCluster.connect(database.postgres!) { connection in
+            try await connection.query("ALTER TABLE share_log DISABLE TRIGGER share_log_no_change", logger: storeLogger)
+            try await connection.query("""
+                UPDATE share_log SET body = replace(body, '"allowed"', '"blocked"') WHERE stream = 'node-b' AND seq = 3
+                """, logger: storeLogger)
+        }
+        let tampered = try await a.verifyLog(publicKey: nil)
+        #expect(tampered.firstBad == "node-b#3: hash does not match its body")
+        await a.close(); await b.close()
     }
 }

@@ -75,6 +75,8 @@ public struct BrokerConfig: Sendable {
     public var homeRegion = "CN"
     public var minorAge = 18
     public var database = "sqlite:.sharebroker/broker.sqlite"
+    /// The PostgreSQL password, when it is not in the `database` URL (`{ env: … }` or `{ file: … }`).
+    public var databasePassword: SecretReference?
     public var adapters = "adapters"
     public var contracts = "contracts"
     public var clients: [Client] = []
@@ -99,7 +101,7 @@ public struct BrokerConfig: Sendable {
         if yaml.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { return (config, []) }
         guard let root = YAMLNode.parse(yaml, file: file, issues: issues),
               let object = root.object("config", optional: [
-                "listen", "server_names", "node", "home_region", "minor_age", "database", "adapters", "contracts", "clients", "users",
+                "listen", "server_names", "node", "home_region", "minor_age", "database", "database_password", "adapters", "contracts", "clients", "users",
                 "limits", "log", "revocation",
               ]) else { return (nil, issues.issues) }
         if let node = object["listen"], let text = node.string("listen") {
@@ -120,9 +122,14 @@ public struct BrokerConfig: Sendable {
         }
         if let value = object["minor_age"]?.int("minor_age", min: 0) { config.minorAge = value }
         if let node = object["database"], let text = node.string("database") {
-            if text.hasPrefix("sqlite:") || text.hasPrefix("postgres://") { config.database = text } else {
+            if text.hasPrefix("sqlite:") || text.hasPrefix("postgres://") || text.hasPrefix("postgresql://") {
+                config.database = text
+            } else {
                 node.error("database must be sqlite:PATH or postgres://…, not '\(text)'")
             }
+        }
+        if let node = object["database_password"] {
+            config.databasePassword = SecretReference.decode(node, "database_password", allowLiteral: true)
         }
         if let text = object["adapters"]?.string("adapters") { config.adapters = text }
         if let text = object["contracts"]?.string("contracts") { config.contracts = text }
