@@ -92,7 +92,8 @@ let package = Package(
                 swiftSettings: strict),
         // Provider simulators: real loopback HTTP servers that check wire formats and credentials.
         .target(name: "BrokerTesting",
-                dependencies: ["BrokerFields", .product(name: "Hummingbird", package: "hummingbird"),
+                dependencies: ["BrokerFields", "BrokerPostgres", .product(name: "Hummingbird", package: "hummingbird"),
+                               .product(name: "PostgresNIO", package: "postgres-nio"),
                                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                                .product(name: "Crypto", package: "swift-crypto"),
                                .product(name: "_CryptoExtras", package: "swift-crypto"),
@@ -101,7 +102,7 @@ let package = Package(
 
         .executableTarget(name: "sharebroker",
                           dependencies: ["BrokerCore", "BrokerPayload", "BrokerService", "BrokerGateway", "BrokerSQLite",
-                                         "BrokerTesting", "BrokerCurl",
+                                         "BrokerPostgres", "BrokerTesting", "BrokerCurl",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                          .product(name: "NIOCore", package: "swift-nio"),
                                          .product(name: "NIOPosix", package: "swift-nio"),
@@ -133,6 +134,7 @@ let package = Package(
         // One test body against both stores: SQLite files and a real PostgreSQL (scripts/with-postgres).
         .testTarget(name: "BrokerStoreTests",
                     dependencies: ["BrokerSQLite", "BrokerPostgres", "BrokerLogStore", "BrokerService", "BrokerFields",
+                                   "BrokerTesting",
                                    .product(name: "Crypto", package: "swift-crypto"),
                                    .product(name: "PostgresNIO", package: "postgres-nio"),
                                    .product(name: "Logging", package: "swift-log")],
@@ -149,7 +151,7 @@ let package = Package(
                                    .product(name: "GRDB", package: "GRDB.swift"),
                                    .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
                     swiftSettings: strict),
-        .testTarget(name: "sharebrokerTests", dependencies: ["BrokerCore", "BrokerService", "BrokerTesting",
+        .testTarget(name: "sharebrokerTests", dependencies: ["BrokerCore", "BrokerService", "BrokerTesting", "BrokerPostgres",
                                                           .product(name: "Logging", package: "swift-log")],
                     resources: [.copy("Fixtures")], swiftSettings: strict),
     ]

@@ -80,6 +80,10 @@ public final class PostgresStore: ShareLog, GrantStore, Sendable {
     }
 
     private func prepare() async throws(LogUnavailable) {
+        // Reachable at all, within the usual deadline, before the migrations' long one.
+        try await run("connecting to the database") { connection in
+            try await connection.query("SELECT 1", logger: self.logger)
+        }
         try await migrate()
         let synchronous = try await run("checking synchronous_commit") { connection in
             try await connection.query("SHOW synchronous_commit", logger: self.logger).collect().first?.decode(String.self)
@@ -120,7 +124,8 @@ public final class PostgresStore: ShareLog, GrantStore, Sendable {
 
     /// Runs the migrations not yet applied, each in its own transaction, under the advisory lock.
     private func migrate() async throws(LogUnavailable) {
-        try await run("migrating the database") { connection in
+        // Once per database, and the other nodes wait for it on the lock: a deadline of its own.
+        try await run("migrating the database", timeout: .seconds(120)) { connection in
             try await connection.query("SELECT pg_advisory_lock(\(PostgresSchema.migrationLock))", logger: self.logger)
             do {
                 try await connection.query("""
@@ -196,10 +201,10 @@ public final class PostgresStore: ShareLog, GrantStore, Sendable {
     /// while the database is unreachable: the pool keeps trying to connect for as long as a lease
     /// waits. A write cut off by it has an unknown fate, which the callers treat as not written
     /// (nothing is forwarded; an intent that did commit reads `unknown` once resolved).
-    func run<T: Sendable>(_ operation: String,
+    func run<T: Sendable>(_ operation: String, timeout: Duration? = nil,
                           _ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws(LogUnavailable) -> T {
         let client = self.client
-        let timeout = operationTimeout
+        let timeout = timeout ?? operationTimeout
         do {
             return try await withThrowingTaskGroup(of: T.self) { group in
                 group.addTask { try await client.withConnection { connection in try await body(connection) } }

@@ -15,7 +15,7 @@ import ServiceLifecycle
 import Glibc
 #endif
 
-/// `sharebroker serve`: the broker on the embedded default (SQLite under `.sharebroker/`).
+/// `sharebroker serve`: the broker on the embedded default (SQLite under `.sharebroker/`) or on PostgreSQL.
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the broker.",
@@ -30,6 +30,12 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Listen on this port (overrides the config).")
     var port: Int?
 
+    @Option(help: "The database: sqlite:PATH or postgres://USER[:PASSWORD]@HOST[:PORT]/DB (overrides the config).")
+    var database: String?
+
+    @Option(help: "This node's log stream name (overrides the config's node:); every node on one database needs its own.")
+    var node: String?
+
     @Flag(help: "Point every adapter at a loopback provider simulator and use demo tokens.")
     var sandbox = false
 
@@ -43,6 +49,8 @@ struct Serve: AsyncParsableCommand {
         let logger = Logger(label: "sharebroker")
         var settings = try Self.loadConfig(config)
         if let port { settings.port = port }
+        if let database { settings.database = database }
+        if let node { settings.node = node }
         let resolver = SecretResolver()
 
         let loaded = PolicyLoader.load(adapters: settings.adapters, contracts: settings.contracts)
@@ -76,14 +84,19 @@ struct Serve: AsyncParsableCommand {
             for client in settings.clients { if case .token(let ref) = client.credential { secretReferences.append(ref) } }
         }
         if let reference = settings.userJWT?.hs256Secret { secretReferences.append(reference) }
+        if let reference = settings.databasePassword { secretReferences.append(reference) }
         var secrets = resolver.resolve(secretReferences)
         secrets.merge(extraSecrets) { _, new in new }
 
-        guard let path = settings.sqlitePath else {
-            say("database \(settings.database): only sqlite:PATH is supported by this build")
+        let opened: NodeStore
+        do {
+            opened = try await NodeStore.open(settings, password: settings.databasePassword.flatMap { secrets[$0] },
+                                              logger: logger)
+        } catch let error as LogUnavailable {
+            say("could not open the database: \(error.message)")
             throw ExitCode(1)
         }
-        let store = try SQLiteStore(path: path, stream: settings.node, logger: logger)
+        let store = opened.log
         let dangling = try await store.resolveDanglingIntents(at: Date())
         if dangling > 0 { logger.warning("intents without outcome marked unknown", metadata: ["count": "\(dangling)"]) }
         let fingerprintKey = try resolver.keyOrCreate(settings.log.fingerprintKey,
@@ -91,7 +104,7 @@ struct Serve: AsyncParsableCommand {
         let revocationKey = try resolver.keyOrCreate(settings.revocation.key, defaultPath: ".sharebroker/revocation.key")
         let signer = CheckpointSigner(secret: try resolver.keyOrCreate(settings.log.signingKey,
                                                                        defaultPath: ".sharebroker/checkpoint.key"))
-        store.enableCheckpoints(signer: signer, every: settings.log.checkpointEvery)
+        opened.enableCheckpoints(signer, settings.log.checkpointEvery)
 
         let upstream = try CurlUpstreamClient(
             options: CurlClientOptions(connectTimeout: .milliseconds(settings.limits.connectTimeoutMs),
@@ -101,14 +114,14 @@ struct Serve: AsyncParsableCommand {
         let assembled = Assembly.gateway(config: settings, bundle: bundle, secrets: secrets, log: store, grants: store, revocations: store, queries: store, audit: store, checkpointSigner: signer,
                                          upstream: upstream, fingerprintKey: fingerprintKey, revocationKey: revocationKey,
                                          propagation: settings.propagation,
-                                         ready: { (try? await store.count()) != nil }, logger: logger)
+                                         ready: opened.ready, logger: logger)
         for warning in assembled.warnings { logger.warning("\(warning)") }
 
         let host = settings.host
         let sandboxMode = sandbox
         let running = simulators
         let app = assembled.gateway.application(host: host, port: settings.port, logger: logger) { port in
-            say("sharebroker listening on http://\(host):\(port) (database \(path))")
+            say("sharebroker listening on http://\(host):\(port) (database \(opened.description))")
             if sandboxMode { Sandbox.printBanner(port: port, simulators: running) }
         }
         var services: [any Service] = [assembled.outcomes]
@@ -121,17 +134,13 @@ struct Serve: AsyncParsableCommand {
         } catch {
             logger.error("server stopped", metadata: ["error": "\(error)"])
         }
-        do { try await store.checkpointNow() } catch {
+        do { try await opened.checkpointNow() } catch {
             logger.error("could not sign the closing checkpoint", metadata: ["error": "\(error.message)"])
         }
         await upstream.shutdown()
         await simulators?.shutdown()
-        let stats = store.commitStats
-        logger.notice("share log closed", metadata: [
-            "log.commits": "\(stats.commits)", "log.records": "\(stats.records)",
-            "log.records_per_commit": "\(Double(Int(stats.recordsPerCommit * 10)) / 10)",
-            "log.intents": "\(stats.intents)", "log.statements": "\(stats.statements)",
-        ])
+        logger.notice("share log closed", metadata: opened.closingMetadata())
+        await opened.close()
     }
 
     /// Two process-wide settings for the share path, made before anything else runs.

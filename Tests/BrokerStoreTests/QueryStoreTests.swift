@@ -1,6 +1,7 @@
 import BrokerCore
 import BrokerLogStore
 import BrokerService
+import BrokerTesting
 import Foundation
 import Testing
 

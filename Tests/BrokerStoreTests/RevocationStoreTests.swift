@@ -2,6 +2,7 @@ import BrokerCore
 import BrokerLogStore
 import BrokerPostgres
 import BrokerService
+import BrokerTesting
 import Foundation
 import Testing
 

@@ -4,6 +4,7 @@ import BrokerLogStore
 import BrokerPostgres
 import BrokerService
 import BrokerSQLite
+import BrokerTesting
 import Crypto
 import Foundation
 import Logging
@@ -58,52 +59,6 @@ struct TestDatabase: Sendable {
 
     func remove() {
         if let sqlitePath { try? FileManager.default.removeItem(atPath: URL(fileURLWithPath: sqlitePath).deletingLastPathComponent().path) }
-    }
-}
-
-/// The PostgreSQL cluster `scripts/with-postgres` started, named by `SHAREBROKER_TEST_POSTGRES`.
-enum PostgresTestCluster {
-    static let url = ProcessInfo.processInfo.environment["SHAREBROKER_TEST_POSTGRES"]
-    /// `make test` sets this: without a cluster the PostgreSQL tests fail instead of being skipped.
-    static let required = ProcessInfo.processInfo.environment["SHAREBROKER_REQUIRE_POSTGRES"] == "1"
-    static var available: Bool { url != nil || required }
-
-    struct Missing: Error, CustomStringConvertible {
-        var description: String { "SHAREBROKER_TEST_POSTGRES is not set: run the tests through `make test` (scripts/with-postgres)" }
-    }
-
-    /// A new, empty database on the cluster (each test its own: they run in parallel).
-    static func freshDatabase() async throws -> PostgresLocation {
-        guard let url, var location = PostgresLocation(url) else { throw Missing() }
-        let name = "sbt_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
-        try await admin { connection in
-            try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"), logger: storeLogger)
-        }
-        location.database = name
-        return location
-    }
-
-    /// Runs `body` on a connection to the cluster's own database.
-    static func admin<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
-        guard let url, let location = PostgresLocation(url) else { throw Missing() }
-        return try await connect(location, body)
-    }
-
-    /// Runs `body` on a new connection to `location` (outside any store: what another client does).
-    static func connect<T: Sendable>(_ location: PostgresLocation,
-                                     _ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
-        let configuration = PostgresConnection.Configuration(host: location.host, port: location.port,
-                                                             username: location.username, password: location.password,
-                                                             database: location.database, tls: .disable)
-        let connection = try await PostgresConnection.connect(configuration: configuration, id: 1, logger: storeLogger)
-        do {
-            let result = try await body(connection)
-            try await connection.close()
-            return result
-        } catch {
-            try? await connection.close()
-            throw error
-        }
     }
 }
 

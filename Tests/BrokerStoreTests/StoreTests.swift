@@ -3,6 +3,7 @@ import BrokerFields
 import BrokerLogStore
 import BrokerPostgres
 import BrokerService
+import BrokerTesting
 @preconcurrency import Crypto
 import Foundation
 import PostgresNIO

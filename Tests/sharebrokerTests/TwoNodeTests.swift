@@ -1,0 +1,112 @@
+import BrokerPostgres
+import BrokerTesting
+import Foundation
+import Logging
+import Testing
+
+/// Issue 11: two real `sharebroker serve` processes on one PostgreSQL database.
+@Suite(.serialized, .enabled(if: PostgresTestCluster.available)) struct TwoNodeTests {
+    struct Node {
+        let process: Process
+        let base: String
+    }
+
+    func startNode(_ name: String, in directory: URL, environment: [String: String]) async throws -> Node {
+        let (process, out) = try CrashRecoveryTests.start(["serve", "--config", "broker.yaml", "--node", name], in: directory,
+                                                          environment: environment)
+        let port = try await offPool { try CrashRecoveryTests.port(from: out) }
+        return Node(process: process, base: "http://127.0.0.1:\(port)")
+    }
+
+    func share(_ node: Node, token: String) async throws -> (status: String, body: String) {
+        let result = try await offPool { try curl(["-s", "-w", "\n%{http_code}", "-X", "POST",
+                                                   "\(node.base)/v1/proxy/huawei-push/v1/10086/messages:send",
+                                                   "-H", "Authorization: Bearer share-token", "-H", "X-Share-Subject: u1",
+                                                   "-H", "Content-Type: application/json",
+                                                   "--data", #"{"message":{"token":["\#(token)"]}}"#]) }
+        let lines = result.output.split(separator: "\n", omittingEmptySubsequences: false)
+        return (String(lines.last ?? ""), lines.dropLast().joined(separator: "\n"))
+    }
+
+    @Test func sharesThroughBothNodesAndARevokeOnOneFencesTheOther() async throws {
+        var logger = Logger(label: "two-node-test")
+        logger.logLevel = .critical
+        let credentials = SimulatorCredentials.random()
+        let simulators = try await ProviderSimulators.start(credentials: credentials, logger: logger)
+        let huawei = simulators.simulator("huawei-push")
+        let directory = try CrashRecoveryTests.brokerDirectory(provider: "huawei-push", upstreams: [
+            "https://push-api.cloud.huawei.com": huawei.baseURL, "https://oauth-login.cloud.huawei.com": huawei.baseURL,
+        ])
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var database = try await PostgresTestCluster.freshDatabase()
+        let password = database.password ?? ""
+        database.password = nil
+        // The password comes from the environment, as in production; the URL carries none.
+        try """
+            listen: 127.0.0.1:0
+            database: "postgres://\(database.username)@\(database.host):\(database.port)/\(database.database)?sslmode=disable"
+            database_password: { env: SB_DATABASE_PASSWORD }
+            clients:
+              - { id: app, token: share-token, roles: [share], providers: [huawei-push] }
+              - { id: accounts, token: grants-token, roles: [grants] }
+              - { id: audit, token: audit-token, roles: [compliance] }
+            log: { fingerprint_key: test-key }
+            revocation: { key: test-revocation-key, initial_backoff_ms: 50, max_backoff_ms: 200 }
+            """.write(to: directory.appendingPathComponent("broker.yaml"), atomically: true, encoding: .utf8)
+        var environment = credentials.environment
+        environment["PATH"] = "/usr/bin:/bin"
+        environment["SB_DATABASE_PASSWORD"] = password
+
+        let a = try await startNode("node-a", in: directory, environment: environment)
+        let b = try await startNode("node-b", in: directory, environment: environment)
+        defer { a.process.terminate(); b.process.terminate() }
+
+        // A second process with node-a's name is refused while node-a lives.
+        let (twin, twinOut) = try CrashRecoveryTests.start(["serve", "--config", "broker.yaml", "--node", "node-a"],
+                                                           in: directory, environment: environment)
+        await offPool { twin.waitUntilExit() }
+        let twinSaid = String(decoding: twinOut.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(twin.terminationStatus != 0)
+        #expect(twinSaid.contains("held by a live node"), "\(twinSaid)")
+
+        let grant = try await offPool { try curl(["-s", "-X", "POST", "\(a.base)/v1/subjects/u1/grants",
+                                                  "-H", "Authorization: Bearer grants-token", "-H", "Content-Type: application/json",
+                                                  "--data", #"{"provider":"huawei-push","purpose":"essential.service.notifications.push","separate_consent":false,"cross_border_consent":false,"policy_version":"1","evidence":"e"}"#]) }
+        let grantID = try #require(RevocationRestartTests.field("id", in: grant.output), "\(grant.output)")
+        #expect(try await share(a, token: "TOKEN-A").status == "200")
+        #expect(try await share(b, token: "TOKEN-B").status == "200")
+
+        // Revoke through node B; the next share through node A is refused.
+        let revoke = try await offPool { try curl(["-s", "-X", "DELETE", "\(b.base)/v1/subjects/u1/grants/\(grantID)",
+                                                   "-H", "Authorization: Bearer grants-token"]) }
+        let revocationID = try #require(RevocationRestartTests.field("revocation_id", in: revoke.output), "\(revoke.output)")
+        let refused = try await share(a, token: "TOKEN-AFTER")
+        #expect(refused.status == "403")
+        #expect(refused.body.contains("consent_revoked"), "\(refused.body)")
+
+        // The deletion reaches the provider once per token, from whichever node's worker claimed the job.
+        var status = ""
+        let until = Date().addingTimeInterval(15)
+        while Date() < until {
+            status = try await offPool { try curl(["-s", "\(a.base)/v1/revocations/\(revocationID)",
+                                                   "-H", "Authorization: Bearer grants-token"]) }.output
+            if status.contains(#""status":"acknowledged""#) { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(status.contains(#""status":"acknowledged""#), "\(status)")
+        #expect(huawei.tokenDeletionCalls().map(\.token).sorted() == ["TOKEN-A", "TOKEN-B"])
+
+        // Compliance through either node sees both streams; the log verifies.
+        let shares = try await offPool { try curl(["-s", "\(b.base)/v1/subjects/u1/shares", "-H", "Authorization: Bearer grants-token"]) }
+        // Node B's history of the subject has node A's share, node B's share and node A's refusal.
+        #expect(shares.output.components(separatedBy: #""share_id""#).count - 1 == 3, "\(shares.output)")
+        #expect(shares.output.components(separatedBy: #""decision":"blocked""#).count - 1 == 1, "\(shares.output)")
+        let verify = try await offPool { try curl(["-s", "\(a.base)/v1/log/verify", "-H", "Authorization: Bearer audit-token"]) }
+        #expect(verify.output.contains(#""intact":true"#) || verify.output.contains(#""first_bad":null"#), "\(verify.output)")
+        #expect(verify.output.contains(#""streams":2"#), "\(verify.output)")
+
+        a.process.terminate(); b.process.terminate()
+        await offPool { a.process.waitUntilExit(); b.process.waitUntilExit() }
+        await simulators.shutdown()
+    }
+}
