@@ -50,8 +50,14 @@ extension PostgresStore: LogAudit {
     /// size, and its signature where it was signed by `publicKey` (other nodes sign with their
     /// own keys; their signatures are checked with theirs).
     public func verifyLog(publicKey: Curve25519.Signing.PublicKey?) async throws(LogUnavailable) -> LogVerification {
+        try await verify(publicKey: publicKey, exported: [])
+    }
+
+    /// `verifyLog`, also holding the log against checkpoints exported earlier (a database rolled
+    /// back to an older copy, its checkpoints with it, is only caught by those).
+    public func verify(publicKey: Curve25519.Signing.PublicKey?, exported: [Checkpoint]) async throws(LogUnavailable) -> LogVerification {
         let started = ContinuousClock.now
-        let checkpoints = try await checkpoints()
+        let checkpoints = Array(Set(try await checkpoints() + exported)).sorted { ($0.stream, $0.size) < ($1.stream, $1.size) }
         let wanted = Dictionary(grouping: checkpoints, by: \.stream)
         let keyID = publicKey.map(CheckpointSigner.keyID(of:))
         let (records, streams, firstBad) = try await run("verifying the share log") { connection in

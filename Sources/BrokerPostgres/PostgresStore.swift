@@ -60,6 +60,29 @@ public final class PostgresStore: ShareLog, GrantStore, Sendable {
         return store
     }
 
+    /// Connects for reading only (`log verify`, an operator's queries): no migrations, no stream
+    /// taken, so it runs beside live nodes; any write through it fails (it holds no stream).
+    public static func openForReading(_ location: PostgresLocation, logger: Logger) async throws(LogUnavailable) -> PostgresStore {
+        let store = PostgresStore(location: location, stream: "-", logger: logger, lease: .seconds(1),
+                                  operationTimeout: .seconds(30), now: { Date() })
+        do {
+            try await store.run("connecting to the database") { connection in
+                try await connection.query("SELECT 1 FROM share_log LIMIT 1", logger: store.logger)
+            }
+        } catch {
+            store.stopTasks()
+            throw error
+        }
+        return store
+    }
+
+    /// `/readyz`: the database answers (one round trip; never a count of the log).
+    public func isReachable() async -> Bool {
+        (try? await run("checking the database") { connection in
+            try await connection.query("SELECT 1", logger: self.logger)
+        }) != nil
+    }
+
     private init(location: PostgresLocation, stream: String, logger: Logger, lease: Duration, operationTimeout: Duration,
                  now: @escaping @Sendable () -> Date) {
         self.stream = stream

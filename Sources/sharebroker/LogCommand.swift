@@ -1,6 +1,8 @@
 import ArgumentParser
 import BrokerService
+import BrokerPostgres
 import BrokerSQLite
+@preconcurrency import Crypto
 import Foundation
 import Logging
 
@@ -19,7 +21,7 @@ struct LogCommand: AsyncParsableCommand {
                 (from `sharebroker log checkpoints` or GET /v1/log/checkpoints).
                 """)
 
-        @Option(help: "The SQLite database.")
+        @Option(help: "The SQLite file, or postgres://USER[:PASSWORD]@HOST[:PORT]/DB (password else from PGPASSWORD): every node's stream.")
         var database: String = ".sharebroker/broker.sqlite"
 
         @Option(help: "Checkpoints exported earlier (JSON), checked against this database.")
@@ -32,7 +34,8 @@ struct LogCommand: AsyncParsableCommand {
         var signingKey: String = ".sharebroker/checkpoint.key"
 
         func run() async throws {
-            guard FileManager.default.fileExists(atPath: database) else {
+            let postgres = database.hasPrefix("postgres://") || database.hasPrefix("postgresql://")
+            guard postgres || FileManager.default.fileExists(atPath: database) else {
                 say("\(database): no such database")
                 throw ExitCode(1)
             }
@@ -54,6 +57,10 @@ struct LogCommand: AsyncParsableCommand {
             if key == nil, let secret = FileManager.default.contents(atPath: signingKey) {
                 key = CheckpointSigner(secret: Array(secret)).publicKey
             }
+            if postgres {
+                try await verifyPostgres(given: given, key: key)
+                return
+            }
             let report = try await SQLiteStore.verify(path: database, checkpoints: given, publicKey: key) { checked, total in
                 if total >= 100_000 && checked % 100_000 == 0 {
                     FileHandle.standardError.write(Data("verified \(checked)/\(total) records\r".utf8))
@@ -67,6 +74,48 @@ struct LogCommand: AsyncParsableCommand {
                 say("TAMPERED: first bad record \(bad) (\(report.records) records checked, \(rate) records/s)")
                 throw ExitCode(1)
             }
+            say("ok: \(report.records) records in \(report.streams) stream(s), chain intact, \(report.checkpoints) checkpoint(s) hold, \(signatures) (\(rate) records/s)")
+        }
+
+        static func verify(_ location: PostgresLocation, key: Curve25519.Signing.PublicKey?, given: [Checkpoint],
+                           logger: Logger) async -> Result<LogVerification, LogUnavailable> {
+            let store: PostgresStore
+            do throws(LogUnavailable) {
+                store = try await PostgresStore.openForReading(location, logger: logger)
+            } catch {
+                return .failure(error)
+            }
+            var result: Result<LogVerification, LogUnavailable>
+            do throws(LogUnavailable) {
+                result = .success(try await store.verify(publicKey: key, exported: given))
+            } catch {
+                result = .failure(error)
+            }
+            await store.close()
+            return result
+        }
+
+        /// Every node's stream in the PostgreSQL database, beside the live nodes (nothing is taken or written).
+        func verifyPostgres(given: [Checkpoint], key: Curve25519.Signing.PublicKey?) async throws {
+            guard var location = PostgresLocation(database) else {
+                say("\(database): not a postgres://USER@HOST[:PORT]/DB URL")
+                throw ExitCode(1)
+            }
+            if location.password == nil { location.password = ProcessInfo.processInfo.environment["PGPASSWORD"] }
+            var logger = Logger(label: "sharebroker.log")
+            logger.logLevel = .error
+            let outcome = await Self.verify(location, key: key, given: given, logger: logger)
+            guard case .success(let report) = outcome else {
+                if case .failure(let error) = outcome { say("\(location): \(error.message)") }
+                throw ExitCode(1)
+            }
+            let rate = Int(report.recordsPerSecond)
+            if let bad = report.firstBad {
+                say("TAMPERED: first bad record \(bad) (\(report.records) records checked, \(rate) records/s)")
+                throw ExitCode(1)
+            }
+            let signatures = key == nil ? "signatures NOT checked (no public key)"
+                : "signatures checked for key \(CheckpointSigner.keyID(of: key!)) (each node signs its own stream)"
             say("ok: \(report.records) records in \(report.streams) stream(s), chain intact, \(report.checkpoints) checkpoint(s) hold, \(signatures) (\(rate) records/s)")
         }
     }

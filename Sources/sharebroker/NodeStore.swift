@@ -44,7 +44,7 @@ struct NodeStore: Sendable {
             log: store, description: "\(location), stream \(settings.node)",
             enableCheckpoints: { store.enableCheckpoints(signer: $0, every: $1) },
             checkpointNow: { () async throws(LogUnavailable) in try await store.checkpointNow() },
-            ready: { (try? await store.count()) != nil },
+            ready: { await store.isReachable() },
             closingMetadata: {
                 let stats = store.commitStats
                 return ["log.commits": "\(stats.commits)", "log.records": "\(stats.records)", "log.intents": "\(stats.intents)"]

@@ -107,6 +107,13 @@ import Testing
 
         a.process.terminate(); b.process.terminate()
         await offPool { a.process.waitUntilExit(); b.process.waitUntilExit() }
+
+        // The command line verifies every node's stream, with their closing checkpoints.
+        let url = "postgres://\(database.username):\(password)@\(database.host):\(database.port)/\(database.database)?sslmode=disable"
+        let checked = try await offPool { try CheckCommandTests.run(["log", "verify", "--database", url], in: directory) }
+        #expect(checked.status == 0, "\(checked.output)")
+        #expect(checked.output.contains("in 2 stream(s), chain intact"), "\(checked.output)")
+        #expect(!checked.output.contains(password))
         await simulators.shutdown()
     }
 }
