@@ -6,7 +6,7 @@ SWIFT ?= swift
 PORT ?= 8080
 APT_PACKAGES := libcurl4-openssl-dev libjson-c-dev libsqlite3-dev pkg-config curl
 
-.PHONY: deps build serve test check bench clean
+.PHONY: deps build serve two-nodes test check bench clean
 
 ## deps: install missing system packages (apt-get, non-interactive)
 deps:
@@ -28,6 +28,10 @@ build: deps
 ## serve: build and run the broker on the embedded default, in sandbox mode (see README)
 serve: build
 	$$($(SWIFT) build --show-bin-path)/sharebroker serve --sandbox --port $(PORT)
+
+## two-nodes: two broker nodes on one throwaway PostgreSQL (ports 8081, 8082; see README, "Several nodes")
+two-nodes: build
+	scripts/two-nodes
 
 ## test: every test suite (XCTest and Swift Testing), with a throwaway PostgreSQL cluster (scripts/with-postgres)
 test: deps
