@@ -292,3 +292,54 @@ let storeKinds: [StoreKind] = PostgresTestCluster.available ? [.sqlite, .postgre
         await a.close(); await b.close()
     }
 }
+
+@Suite(.enabled(if: PostgresTestCluster.available)) struct PostgresFailClosedTests {
+    /// The database drops off the network under load and comes back: while it is gone every
+    /// intent fails (the gateway answers 503, nothing forwarded), none hangs past the deadline;
+    /// afterwards the same store writes again without a restart, and the chain is intact.
+    @Test func theDatabaseGoesAwayMidLoadAndComesBack() async throws {
+        var direct = try await PostgresTestCluster.freshDatabase()
+        direct.sslMode = .disable
+        let relay = try await TCPRelay.start(to: direct.host, port: direct.port)
+        var relayed = direct
+        relayed.port = relay.port
+        let store = try await PostgresStore.open(relayed, stream: "node-1", logger: storeLogger, operationTimeout: .seconds(2))
+        try await store.addGrant(grant("g-1"))
+        let counter = Locked(0)
+        let load = Task {
+            var outcomes: [Bool] = []
+            while !Task.isCancelled {
+                let n = counter.withLock { $0 += 1; return $0 }
+                do { _ = try await store.appendIntent(entry(n)); outcomes.append(true) } catch { outcomes.append(false) }
+            }
+            return outcomes
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        await relay.cut()
+        let cutAt = ContinuousClock.now
+        await #expect(throws: LogUnavailable.self) { try await store.appendIntent(entry(100_000)) }
+        #expect(ContinuousClock.now - cutAt < .seconds(5), "a write hung past its deadline")
+        try await Task.sleep(for: .seconds(1))
+        try await relay.restore()
+        var back = false
+        let until = ContinuousClock.now + .seconds(20)
+        while !back && ContinuousClock.now < until {
+            back = (try? await store.appendIntent(entry(200_000))) != nil
+            if !back { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(back, "the store did not write again after the database came back")
+        try await Task.sleep(for: .milliseconds(300))
+        load.cancel()
+        let outcomes = await load.value
+        #expect(outcomes.contains(true) && outcomes.contains(false))
+        #expect(outcomes.last == true)
+        await store.close()
+        // Read directly: every committed record chains.
+        let reader = try await PostgresStore.openForReading(direct, logger: storeLogger)
+        let records = try await reader.records(stream: "node-1")
+        #expect(chainIsIntact(records))
+        #expect(records.count >= outcomes.filter { $0 }.count)
+        await reader.close()
+        await relay.cut()
+    }
+}
