@@ -222,25 +222,42 @@ public final class PostgresStore: ShareLog, GrantStore, Sendable {
     /// Runs `body` on a pooled connection, within `operationTimeout`; every error leaves as
     /// `LogUnavailable`. The deadline is what keeps the broker failing closed instead of hanging
     /// while the database is unreachable: the pool keeps trying to connect for as long as a lease
-    /// waits. A write cut off by it has an unknown fate, which the callers treat as not written
-    /// (nothing is forwarded; an intent that did commit reads `unknown` once resolved).
+    /// waits, and a query on a connection whose peer vanished without a reset waits for TCP.
+    /// So the caller is answered at the deadline whatever the work is doing (the work is then
+    /// cancelled and left to end on its own, as a task group would wait for it). A write cut off
+    /// by it has an unknown fate, which the callers treat as not written (nothing is forwarded;
+    /// an intent that did commit reads `unknown` once resolved).
     func run<T: Sendable>(_ operation: String, timeout: Duration? = nil,
                           _ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws(LogUnavailable) -> T {
         let client = self.client
         let timeout = timeout ?? operationTimeout
-        do {
-            return try await withThrowingTaskGroup(of: T.self) { group in
-                group.addTask { try await client.withConnection { connection in try await body(connection) } }
-                group.addTask {
-                    try await Task.sleep(for: timeout)
-                    throw LogUnavailable("\(operation) took longer than \(timeout): the database is unreachable or overloaded")
-                }
-                defer { group.cancelAll() }
-                guard let first = try await group.next() else { throw CancellationError() }
-                return first
+        let result: Result<T, any Error> = await withCheckedContinuation { continuation in
+            let answered = Locked(false)
+            let answer: @Sendable (Result<T, any Error>) -> Bool = { result in
+                guard answered.withLock({ done in defer { done = true }; return !done }) else { return false }
+                continuation.resume(returning: result)
+                return true
             }
-        } catch {
-            throw LogUnavailable.postgres(error, during: operation)
+            let work = Locked<Task<Void, Never>?>(nil)
+            let timer = Task {
+                try await Task.sleep(for: timeout)
+                let late = LogUnavailable("\(operation) took longer than \(timeout): the database is unreachable or overloaded")
+                // Past the deadline the work is cancelled too (a lease still waiting gives up).
+                if answer(.failure(late)) { work.withLock { $0 }?.cancel() }
+            }
+            let task = Task {
+                do {
+                    let value = try await client.withConnection { connection in try await body(connection) }
+                    if answer(.success(value)) { timer.cancel() }
+                } catch {
+                    if answer(.failure(error)) { timer.cancel() }
+                }
+            }
+            work.withLock { $0 = task }
+        }
+        switch result {
+        case .success(let value): return value
+        case .failure(let error): throw LogUnavailable.postgres(error, during: operation)
         }
     }
 

@@ -65,12 +65,11 @@ public final class TCPRelay: Sendable {
     }
 
     private func track(_ channels: any Channel...) {
-        state.withLock { state in
-            for channel in channels {
-                let id = ObjectIdentifier(channel)
-                state.connections[id] = channel
-                channel.closeFuture.whenComplete { [weak self] _ in self?.state.withLock { _ = $0.connections.removeValue(forKey: id) } }
-            }
+        for channel in channels {
+            let id = ObjectIdentifier(channel)
+            state.withLock { $0.connections[id] = channel }
+            // Outside the lock: on a channel already closed the callback runs at once, on this thread.
+            channel.closeFuture.whenComplete { [weak self] _ in self?.state.withLock { _ = $0.connections.removeValue(forKey: id) } }
         }
     }
 }
