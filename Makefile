@@ -46,7 +46,7 @@ bench: deps
 	$(SWIFT) build -c release --product sharebroker-bench
 	$(SWIFT) build -c release --product sharebroker
 	$$($(SWIFT) build -c release --show-bin-path)/sharebroker-bench
-	Benchmarks/gateway/run.sh
+	scripts/with-postgres Benchmarks/gateway/run.sh
 
 clean:
 	rm -rf .build

@@ -164,5 +164,41 @@ closing=$(grep "share log closed" "$WORK/broker.log" | tail -1)
 value() { echo "$closing" | grep -o "$1=[0-9.]*" | head -1 | cut -d= -f2; }
 awk -v st="$(value log.statements)" -v n="$(value log.intents)" -v r="$(value log.records)" -v c="$(value log.commits)" \
   'BEGIN { if (n > 0) printf "  writer: %.2f SQL statements per share, %.1f records per commit (%d shares, %d commits)\n", st / n, r / c, n, c }'
-records=$("$BIN" log verify --database "$WORK/broker.sqlite" 2>/dev/null | tail -1)
+records=$("$BIN" log verify --database "$WORK/broker.sqlite" --signing-key "$WORK/.sharebroker/checkpoint.key" 2>/dev/null | tail -1 || true)
 echo "  share log after the run: $records"
+
+# PostgreSQL (issue 11): when run under scripts/with-postgres (as `make bench` does), one node and
+# then two nodes on one throwaway database, with the same checks, body and upstream.
+if [ -n "${SHAREBROKER_TEST_POSTGRES:-}" ]; then
+  PG_URL="${SHAREBROKER_TEST_POSTGRES}?sslmode=disable"
+  start_node() {  # NAME PORT
+    (cd "$WORK" && HUAWEI_CLIENT_ID=bench HUAWEI_CLIENT_SECRET=bench exec "$BIN" serve --config "$WORK/broker.yaml" \
+      --database "$PG_URL" --node "$1" --port "$2" > "$WORK/$1.log" 2>&1) &
+    pids+=($!); echo $! > "$WORK/$1.pid"
+    for _ in $(seq 1 200); do curl -sf "http://127.0.0.1:$2/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+  }
+  # wrk_at PORT CONNECTIONS OUT: the 324-byte share at one node.
+  wrk_at() { wrk -t1 -c"$2" -d"$DURATION" --latency -s "$WORK/post.lua" "http://127.0.0.1:$1/v1/proxy/huawei-push/v1/10086/messages:send" > "$3"; }
+  field() { awk -v k="$2" '$1 == k {print $2}' "$1"; }
+  rps_of() { awk '/Requests\/sec/ {print $2}' "$1"; }
+  start_node node-a $((BROKER + 10))
+  curl -sf -X POST "http://127.0.0.1:$((BROKER + 10))/v1/subjects/u-bench/grants" -H 'Authorization: Bearer bench-grants-token' \
+    -H 'Content-Type: application/json' \
+    -d '{"provider":"huawei-push","purpose":"essential.service.notifications.push","separate_consent":false,"cross_border_consent":false,"policy_version":"1","evidence":"bench"}' >/dev/null
+  echo "PostgreSQL ($(basename "$(dirname "$(ls -d /usr/lib/postgresql/*/bin | tail -1)")") on loopback, synchronous_commit on), 324-byte body, -c32 in all"
+  wrk_at $((BROKER + 10)) 32 "$WORK/pg1.txt"
+  printf "  %-30s -c%-4s %9s req/s  p50 %9s  p99 %9s   c/b = %s\n" "(d) one node on PostgreSQL" 32 "$(rps_of "$WORK/pg1.txt")" \
+    "$(field "$WORK/pg1.txt" 50%)" "$(field "$WORK/pg1.txt" 99%)" \
+    "$(awk -v c="$(rps_of "$WORK/pg1.txt")" -v b="$(cat "$WORK/bpost32.rps" 2>/dev/null || echo 0)" 'BEGIN { if (b > 0) printf "%.2f", c / b; else print "-" }')"
+  start_node node-b $((BROKER + 11))
+  wrk_at $((BROKER + 10)) 16 "$WORK/pg2a.txt" & wa=$!
+  wrk_at $((BROKER + 11)) 16 "$WORK/pg2b.txt" & wb=$!
+  wait "$wa" "$wb"
+  both=$(awk -v a="$(rps_of "$WORK/pg2a.txt")" -v b="$(rps_of "$WORK/pg2b.txt")" 'BEGIN { printf "%.2f", a + b }')
+  printf "  %-30s -c%-4s %9s req/s  p50 %9s / %s  p99 %9s / %s   c/b = %s\n" "(e) two nodes, one database" "16+16" "$both" \
+    "$(field "$WORK/pg2a.txt" 50%)" "$(field "$WORK/pg2b.txt" 50%)" "$(field "$WORK/pg2a.txt" 99%)" "$(field "$WORK/pg2b.txt" 99%)" \
+    "$(awk -v c="$both" -v b="$(cat "$WORK/bpost32.rps" 2>/dev/null || echo 0)" 'BEGIN { if (b > 0) printf "%.2f", c / b; else print "-" }')"
+  for node in node-a node-b; do kill -TERM "$(cat "$WORK/$node.pid")" 2>/dev/null || true; done
+  for node in node-a node-b; do wait "$(cat "$WORK/$node.pid")" 2>/dev/null || true; done
+  echo "  share log after the run: $("$BIN" log verify --database "$PG_URL" --signing-key "$WORK/.sharebroker/checkpoint.key" 2>/dev/null | tail -1 || true)"
+fi
