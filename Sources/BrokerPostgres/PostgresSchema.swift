@@ -176,5 +176,16 @@ enum PostgresSchema {
                 PRIMARY KEY (provider, purpose, category, subject)
             );
             """),
+        ("v2-node-keys", """
+            -- Each node's checkpoint public key, registered by the node with its first checkpoint, so that
+            -- every node's signatures can be checked (and published) by any node.
+            CREATE TABLE log_keys (
+                stream text NOT NULL,
+                key_id text NOT NULL,
+                public_key bytea NOT NULL CHECK (length(public_key) = 32),
+                registered_at bigint NOT NULL,
+                PRIMARY KEY (stream, key_id)
+            );
+            """),
     ]
 }

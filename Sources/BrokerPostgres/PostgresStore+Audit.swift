@@ -21,6 +21,12 @@ extension PostgresStore {
     func writeCheckpoint(_ signer: CheckpointSigner, _ chain: ChainTip, time: Date, _ connection: PostgresConnection) async throws {
         let checkpoint = signer.sign(stream: stream, size: chain.seq, head: Hex.encode(chain.hash), timeUs: Microseconds.from(time))
         let signature = ByteBuffer(bytes: Data(base64Encoded: checkpoint.signature) ?? Data())
+        // The key is registered with the checkpoints it signs (once per key: a no-op after that).
+        try await connection.query("""
+            INSERT INTO log_keys (stream, key_id, public_key, registered_at)
+            VALUES (\(stream), \(signer.keyID), \(ByteBuffer(bytes: signer.publicKey.rawRepresentation)), \(checkpoint.timeUs))
+            ON CONFLICT DO NOTHING
+            """, logger: logger)
         try await connection.query("""
             INSERT INTO log_checkpoints (stream, size, head, time_us, signature, key_id)
             VALUES (\(checkpoint.stream), \(checkpoint.size), \(ByteBuffer(bytes: chain.hash)), \(checkpoint.timeUs),
@@ -31,6 +37,19 @@ extension PostgresStore {
 }
 
 extension PostgresStore: LogAudit {
+    /// Every node's registered checkpoint key, by stream.
+    public func nodeKeys() async throws(LogUnavailable) -> [NodeKey] {
+        try await run("reading the nodes' keys") { connection in
+            var keys: [NodeKey] = []
+            for try await (stream, keyID, key) in try await connection.query("""
+                SELECT stream, key_id, public_key FROM log_keys ORDER BY stream, registered_at
+                """, logger: self.logger).decode((String, String, ByteBuffer).self) {
+                keys.append(NodeKey(stream: stream, keyID: keyID, publicKey: Hex.encode(Array(key.readableBytesView))))
+            }
+            return keys
+        }
+    }
+
     /// Every stream's checkpoints, by stream and size.
     public func checkpoints() async throws(LogUnavailable) -> [Checkpoint] {
         try await run("reading checkpoints") { connection in
@@ -64,8 +83,18 @@ extension PostgresStore: LogAudit {
             try await self.verifyStreams(connection, checkpoints: wanted)
         }
         var bad = firstBad
-        if bad == nil, let publicKey, let keyID {
-            if let forged = checkpoints.first(where: { $0.keyID == keyID && !$0.isSigned(by: publicKey) }) {
+        if bad == nil {
+            // Each checkpoint against its node's registered key, and against the given key when it is that key.
+            var keys: [String: Curve25519.Signing.PublicKey] = [:]
+            for node in try await nodeKeys() {
+                if let key = CheckpointDocument.publicKey(hex: node.publicKey) { keys[node.stream + "\u{0}" + node.keyID] = key }
+            }
+            if let publicKey, let keyID { for checkpoint in checkpoints where checkpoint.keyID == keyID {
+                keys[checkpoint.stream + "\u{0}" + keyID] = publicKey
+            } }
+            if let forged = checkpoints.first(where: { checkpoint in
+                keys[checkpoint.stream + "\u{0}" + checkpoint.keyID].map { !checkpoint.isSigned(by: $0) } ?? false
+            }) {
                 bad = "\(forged.stream)#\(forged.size): checkpoint signature does not verify"
             }
         }

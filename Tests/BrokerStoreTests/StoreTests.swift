@@ -343,3 +343,32 @@ let storeKinds: [StoreKind] = PostgresTestCluster.available ? [.sqlite, .postgre
         await relay.cut()
     }
 }
+
+@Suite(.enabled(if: PostgresTestCluster.available)) struct PostgresNodeKeyTests {
+    /// Each node registers the key it signs with; every node's checkpoints are checked with their
+    /// own node's key, whichever key the verifier was given.
+    @Test func everyNodesKeyIsPublishedAndChecksItsOwnCheckpoints() async throws {
+        let database = try await TestDatabase.make(.postgres)
+        let a = try await PostgresStore.open(database.postgres!, stream: "node-a", logger: storeLogger)
+        let b = try await PostgresStore.open(database.postgres!, stream: "node-b", logger: storeLogger)
+        let keyA = CheckpointSigner(secret: Array("key a".utf8)), keyB = CheckpointSigner(secret: Array("key b".utf8))
+        a.enableCheckpoints(signer: keyA, every: 2)
+        b.enableCheckpoints(signer: keyB, every: 2)
+        try await a.addGrant(grant("g-1"))
+        for n in 1...3 { _ = try await a.appendIntent(entry(n, node: "node-a")); _ = try await b.appendIntent(entry(n, node: "node-b")) }
+        let keys = try await a.nodeKeys()
+        #expect(keys == [NodeKey(stream: "node-a", keyID: keyA.keyID, publicKey: keyA.publicKeyHex),
+                         NodeKey(stream: "node-b", keyID: keyB.keyID, publicKey: keyB.publicKeyHex)])
+        #expect(try await a.verifyLog(publicKey: keyA.publicKey).firstBad == nil)
+        // Node B's checkpoint signature replaced by a forgery: found though the verifier holds node A's key.
+        let forged = keyA.sign(stream: "node-b", size: 2, head: "00", timeUs: 0)
+        try await PostgresTestCluster.connect(database.postgres!) { connection in
+            try await connection.query("""
+                UPDATE log_checkpoints SET signature = decode(\(Data(base64Encoded: forged.signature)!.map { String(format: "%02x", $0) }.joined()), 'hex')
+                WHERE stream = 'node-b' AND size = 2
+                """, logger: storeLogger)
+        }
+        #expect(try await a.verifyLog(publicKey: keyA.publicKey).firstBad == "node-b#2: checkpoint signature does not verify")
+        await a.close(); await b.close()
+    }
+}

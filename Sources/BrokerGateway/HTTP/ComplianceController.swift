@@ -41,8 +41,14 @@ struct ComplianceController: Sendable {
         }
         router.get("/v1/log/public-key") { _, _ in
             guard let publicKey else { throw Problem(status: 404, code: "not_configured", detail: "checkpoints are not signed") }
-            return SubjectsController.json(["algorithm": "Ed25519", "public_key": Hex.encode(Array(publicKey.rawRepresentation)),
-                                            "key_id": CheckpointSigner.keyID(of: publicKey)])
+            var document: [String: Any] = ["algorithm": "Ed25519", "public_key": Hex.encode(Array(publicKey.rawRepresentation)),
+                                           "key_id": CheckpointSigner.keyID(of: publicKey)]
+            // Several nodes: every node's key, each signing its own stream.
+            let nodes = (try? await audit?.nodeKeys()) ?? []
+            if !nodes.isEmpty {
+                document["nodes"] = nodes.map { ["stream": $0.stream, "key_id": $0.keyID, "public_key": $0.publicKey] }
+            }
+            return SubjectsController.json(document)
         }
         router.get("/v1/log/checkpoints") { request, _ in
             _ = try subjects.requireRole(request, .compliance)
@@ -112,7 +118,7 @@ struct ComplianceController: Sendable {
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
         return Response(status: .ok, headers: headers,
-                        body: .init(byteBuffer: ByteBuffer(data: CheckpointDocument(publicKey: publicKey, checkpoints: list).encoded())))
+                        body: .init(byteBuffer: ByteBuffer(data: CheckpointDocument(publicKey: publicKey, checkpoints: list, nodes: (try? await audit.nodeKeys()) ?? []).encoded())))
     }
 
     func verify() async throws -> Response {

@@ -10,15 +10,18 @@ public struct CheckpointDocument: Sendable, Codable {
     public var publicKey: String?
     public var keyID: String?
     public var checkpoints: [Checkpoint]
+    /// On several nodes: each node's checkpoint key, as it registered it (`nil` on one node).
+    public var nodes: [NodeKey]?
 
-    public init(publicKey: Curve25519.Signing.PublicKey?, checkpoints: [Checkpoint]) {
+    public init(publicKey: Curve25519.Signing.PublicKey?, checkpoints: [Checkpoint], nodes: [NodeKey] = []) {
         self.publicKey = publicKey.map { Hex.encode(Array($0.rawRepresentation)) }
         self.keyID = publicKey.map(CheckpointSigner.keyID(of:))
         self.checkpoints = checkpoints
+        self.nodes = nodes.isEmpty ? nil : nodes
     }
 
     enum CodingKeys: String, CodingKey {
-        case algorithm, checkpoints
+        case algorithm, checkpoints, nodes
         case publicKey = "public_key"
         case keyID = "key_id"
     }
@@ -54,4 +57,28 @@ public struct LogVerification: Sendable, Hashable {
 public protocol LogAudit: Sendable {
     func checkpoints() async throws(LogUnavailable) -> [Checkpoint]
     func verifyLog(publicKey: Curve25519.Signing.PublicKey?) async throws(LogUnavailable) -> LogVerification
+    /// Each node's checkpoint key, where several nodes write one log (empty for a single node,
+    /// whose key is the configured one).
+    func nodeKeys() async throws(LogUnavailable) -> [NodeKey]
+}
+
+extension LogAudit {
+    public func nodeKeys() async throws(LogUnavailable) -> [NodeKey] { [] }
+}
+
+/// A node's checkpoint key: the stream it signs, the key id and the raw Ed25519 public key (hex).
+public struct NodeKey: Sendable, Hashable, Codable {
+    public var stream: String
+    public var keyID: String
+    public var publicKey: String
+
+    public init(stream: String, keyID: String, publicKey: String) {
+        self.stream = stream; self.keyID = keyID; self.publicKey = publicKey
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case stream
+        case keyID = "key_id"
+        case publicKey = "public_key"
+    }
 }
