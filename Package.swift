@@ -103,6 +103,8 @@ let package = Package(
         .executableTarget(name: "sharebroker",
                           dependencies: ["BrokerCore", "BrokerPayload", "BrokerService", "BrokerGateway", "BrokerSQLite",
                                          "BrokerPostgres", "BrokerTesting", "BrokerCurl",
+                                         .product(name: "GRDB", package: "GRDB.swift"),
+                                         .product(name: "PostgresNIO", package: "postgres-nio"),
                                          .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                          .product(name: "NIOCore", package: "swift-nio"),
                                          .product(name: "NIOPosix", package: "swift-nio"),

@@ -76,6 +76,26 @@ public final class PostgresStore: ShareLog, GrantStore, Sendable {
         return store
     }
 
+    /// Connects and runs the migrations, taking no stream: for `db copy`, which writes every
+    /// table itself (`connection(_:)`). Any write through the store's log fails (it holds no stream).
+    public static func openForMigration(_ location: PostgresLocation, logger: Logger) async throws(LogUnavailable) -> PostgresStore {
+        let store = PostgresStore(location: location, stream: "-", logger: logger, lease: .seconds(1),
+                                  operationTimeout: .seconds(60), now: { Date() })
+        do {
+            try await store.migrate()
+        } catch {
+            store.stopTasks()
+            throw error
+        }
+        return store
+    }
+
+    /// Runs `body` on a pooled connection, within the store's deadline (tools that move whole tables).
+    public func connection<T: Sendable>(_ operation: String,
+                                        _ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws(LogUnavailable) -> T {
+        try await run(operation, body)
+    }
+
     /// `/readyz`: the database answers (one round trip; never a count of the log).
     public func isReachable() async -> Bool {
         (try? await run("checking the database") { connection in
