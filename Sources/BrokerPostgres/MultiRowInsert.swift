@@ -19,8 +19,6 @@ struct MultiRowInsert {
         self.suffix = suffix
     }
 
-    var isEmpty: Bool { rows == 0 && done.isEmpty }
-
     /// Adds one row; `bind` appends exactly `columns` values.
     mutating func row(_ bind: (inout PostgresBindings) -> Void) {
         if (rows + 1) * columns > 60_000 { flushStatement() }
@@ -30,9 +28,10 @@ struct MultiRowInsert {
         rows += 1
     }
 
-    /// The statements to run, in order.
+    /// The statements for the rows added since the last call, in order (each row is handed out once).
     mutating func queries() -> [PostgresQuery] {
         flushStatement()
+        defer { done = [] }
         return done
     }
 

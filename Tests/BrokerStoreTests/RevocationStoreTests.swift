@@ -1,4 +1,5 @@
 import BrokerCore
+import BrokerFields
 import BrokerLogStore
 import BrokerPostgres
 import BrokerService
@@ -136,6 +137,57 @@ import Testing
             return try await group.reduce(into: []) { $0.append($1) }
         }
         #expect(claims.filter { $0 != 0 } == [1])
+        await a.close(); await b.close()
+    }
+}
+
+@Suite(.enabled(if: PostgresTestCluster.available)) struct PostgresFenceRaceTests {
+    /// 5 rounds of 50 intents split over two nodes racing a revoke through one of them: nothing
+    /// started after the revoke returned is committed on either node, and every intent that did
+    /// commit is in the revocation's shares (so its deletion is asked for).
+    @Test func fiftyIntentsOverTwoNodesRacingARevoke() async throws {
+        let database = try await TestDatabase.make(.postgres)
+        let a = try await database.open(stream: "node-a")
+        let b = try await database.open(stream: "node-b")
+        for round in 1...5 {
+            let grantID = "g-\(round)"
+            try await a.log.addGrant(grant(grantID))
+            let revokedAt = Locked<ContinuousClock.Instant?>(nil)
+            let results = try await withThrowingTaskGroup(of: (String, ContinuousClock.Instant, IntentResult)?.self) { group in
+                for n in 1...50 {
+                    let node = n % 2 == 0 ? a : b
+                    let name = n % 2 == 0 ? "node-a" : "node-b"
+                    group.addTask {
+                        try await Task.sleep(for: .microseconds(200 * n))
+                        let started = ContinuousClock.now
+                        let share = entry(round * 1000 + n, grantIDs: [grantID], node: name)
+                        return (share.shareID, started, try await node.log.appendIntent(share))
+                    }
+                }
+                group.addTask {
+                    try await Task.sleep(for: .milliseconds(4))
+                    _ = try await a.log.revoke(subject: "subject-1", .grant(grantID), revocationID: "rev-\(round)", origin: "user",
+                                               propagating: ["demo-push"], at: storeBaseTime).get()
+                    revokedAt.withLock { $0 = ContinuousClock.now }
+                    return nil
+                }
+                var all: [(String, ContinuousClock.Instant, IntentResult)] = []
+                for try await result in group { if let result { all.append(result) } }
+                return all
+            }
+            let returned = try #require(revokedAt.withLock { $0 })
+            let receipt = try #require(try await b.log.revocation("rev-\(round)"))
+            for (shareID, started, result) in results {
+                switch result {
+                case .committed:
+                    #expect(started < returned, "round \(round): \(shareID) started after the revoke returned and committed")
+                    #expect(receipt.shares[shareID] != nil, "round \(round): committed \(shareID) is missing from the revocation")
+                case .grantRevoked:
+                    #expect(receipt.shares[shareID] == nil)
+                }
+            }
+            #expect(results.count == 50)
+        }
         await a.close(); await b.close()
     }
 }
