@@ -149,6 +149,7 @@ import Testing
         let database = try await TestDatabase.make(.postgres)
         let a = try await database.open(stream: "node-a")
         let b = try await database.open(stream: "node-b")
+        var kinds: Set<String> = []
         for round in 1...5 {
             let grantID = "g-\(round)"
             try await a.log.addGrant(grant(grantID))
@@ -180,14 +181,17 @@ import Testing
             for (shareID, started, result) in results {
                 switch result {
                 case .committed:
+                    kinds.insert("committed")
                     #expect(started < returned, "round \(round): \(shareID) started after the revoke returned and committed")
                     #expect(receipt.shares[shareID] != nil, "round \(round): committed \(shareID) is missing from the revocation")
                 case .grantRevoked:
+                    kinds.insert("fenced")
                     #expect(receipt.shares[shareID] == nil)
                 }
             }
             #expect(results.count == 50)
         }
+        #expect(kinds == ["committed", "fenced"], "the race never had both sides: \(kinds)")
         await a.close(); await b.close()
     }
 }
