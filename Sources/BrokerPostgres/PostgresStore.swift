@@ -91,6 +91,7 @@ public final class PostgresStore: ShareLog, GrantStore, Sendable {
     }
 
     /// Runs `body` on a pooled connection, within the store's deadline (tools that move whole tables).
+    @discardableResult
     public func connection<T: Sendable>(_ operation: String,
                                         _ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws(LogUnavailable) -> T {
         try await run(operation, body)
@@ -247,6 +248,7 @@ public final class PostgresStore: ShareLog, GrantStore, Sendable {
     /// cancelled and left to end on its own, as a task group would wait for it). A write cut off
     /// by it has an unknown fate, which the callers treat as not written (nothing is forwarded;
     /// an intent that did commit reads `unknown` once resolved).
+    @discardableResult
     func run<T: Sendable>(_ operation: String, timeout: Duration? = nil,
                           _ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws(LogUnavailable) -> T {
         let client = self.client
@@ -282,6 +284,7 @@ public final class PostgresStore: ShareLog, GrantStore, Sendable {
     }
 
     /// Runs `body` in one transaction on a pooled connection.
+    @discardableResult
     func transaction<T: Sendable>(_ operation: String,
                                   _ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws(LogUnavailable) -> T {
         try await run(operation) { connection in

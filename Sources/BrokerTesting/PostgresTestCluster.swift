@@ -28,12 +28,14 @@ public enum PostgresTestCluster {
     }
 
     /// Runs `body` on a connection to the cluster's own database.
+    @discardableResult
     public static func admin<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         guard let url, let location = PostgresLocation(url) else { throw Missing() }
         return try await connect(location, body)
     }
 
     /// Runs `body` on a new connection to `location` (outside any store: what another client does).
+    @discardableResult
     public static func connect<T: Sendable>(_ location: PostgresLocation,
                                      _ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         let configuration = PostgresConnection.Configuration(host: location.host, port: location.port,

@@ -41,10 +41,12 @@ public final class TCPRelay: Sendable {
 
     private func listen(on port: Int) async throws -> any Channel {
         let target = self.target
+        // Held strongly by the listener's initializer until `cut()` closes the listener.
+        let relay = self
         let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(ChannelOptions.autoRead, value: false)
-            .childChannelInitializer { [weak self] inbound in
+            .childChannelInitializer { inbound in
                 let forward = RelayHandler()
                 return inbound.pipeline.addHandler(forward).flatMap {
                     let backward = RelayHandler()
@@ -54,7 +56,7 @@ public final class TCPRelay: Sendable {
                         .flatMap { outbound in
                             forward.partner.withLock { $0 = outbound }
                             backward.partner.withLock { $0 = inbound }
-                            self?.track(inbound, outbound)
+                            relay.track(inbound, outbound)
                             return inbound.setOption(ChannelOptions.autoRead, value: true)
                         }
                 }
@@ -69,7 +71,7 @@ public final class TCPRelay: Sendable {
             let id = ObjectIdentifier(channel)
             state.withLock { $0.connections[id] = channel }
             // Outside the lock: on a channel already closed the callback runs at once, on this thread.
-            channel.closeFuture.whenComplete { [weak self] _ in self?.state.withLock { _ = $0.connections.removeValue(forKey: id) } }
+            channel.closeFuture.whenComplete { [state] _ in state.withLock { _ = $0.connections.removeValue(forKey: id) } }
         }
     }
 }

@@ -114,8 +114,10 @@ struct LogCommand: AsyncParsableCommand {
                 say("TAMPERED: first bad record \(bad) (\(report.records) records checked, \(rate) records/s)")
                 throw ExitCode(1)
             }
-            let signatures = key == nil ? "signatures NOT checked (no public key)"
-                : "signatures checked for key \(CheckpointSigner.keyID(of: key!)) (each node signs its own stream)"
+            let signatures = report.checkpoints == 0
+                ? "no checkpoint yet (each node signs one every checkpoint_every records and at shutdown)"
+                : "signatures checked with each node's registered key"
+                    + (key.map { " and key \(CheckpointSigner.keyID(of: $0))" } ?? ""
             say("ok: \(report.records) records in \(report.streams) stream(s), chain intact, \(report.checkpoints) checkpoint(s) hold, \(signatures) (\(rate) records/s)")
         }
     }
@@ -133,6 +135,10 @@ struct LogCommand: AsyncParsableCommand {
         var last: Int = 10
 
         func run() async throws {
+            if database.hasPrefix("postgres://") || database.hasPrefix("postgresql://") {
+                say("log show reads a SQLite file; on PostgreSQL use GET /v1/shares (compliance API) or `log verify --database`")
+                throw ExitCode(1)
+            }
             guard FileManager.default.fileExists(atPath: database) else {
                 print("\(database): no such database")
                 throw ExitCode(1)

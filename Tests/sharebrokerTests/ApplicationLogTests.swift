@@ -14,7 +14,7 @@ import Testing
             log: { fingerprint_key: test-key }
             """.write(to: directory.appendingPathComponent("broker.yaml"), atomically: true, encoding: .utf8)
         let stderrFile = directory.appendingPathComponent("stderr.log")
-        FileManager.default.createFile(atPath: stderrFile.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: stderrFile.path, contents: nil)
         let process = Process()
         process.executableURL = try CheckCommandTests.executable()
         process.arguments = ["serve", "--config", "broker.yaml"]
