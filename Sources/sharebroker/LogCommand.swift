@@ -117,7 +117,7 @@ struct LogCommand: AsyncParsableCommand {
             let signatures = report.checkpoints == 0
                 ? "no checkpoint yet (each node signs one every checkpoint_every records and at shutdown)"
                 : "signatures checked with each node's registered key"
-                    + (key.map { " and key \(CheckpointSigner.keyID(of: $0))" } ?? ""
+                    + (key.map { " and key \(CheckpointSigner.keyID(of: $0))" } ?? "")
             say("ok: \(report.records) records in \(report.streams) stream(s), chain intact, \(report.checkpoints) checkpoint(s) hold, \(signatures) (\(rate) records/s)")
         }
     }
