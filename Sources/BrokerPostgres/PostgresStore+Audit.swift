@@ -79,7 +79,8 @@ extension PostgresStore: LogAudit {
         let checkpoints = Array(Set(try await checkpoints() + exported)).sorted { ($0.stream, $0.size) < ($1.stream, $1.size) }
         let wanted = Dictionary(grouping: checkpoints, by: \.stream)
         let keyID = publicKey.map(CheckpointSigner.keyID(of:))
-        let (records, streams, firstBad) = try await run("verifying the share log") { connection in
+        // A whole log: a deadline of its own (the usual one is for a single read or batch).
+        let (records, streams, firstBad) = try await run("verifying the share log", timeout: .seconds(3600)) { connection in
             try await self.verifyStreams(connection, checkpoints: wanted)
         }
         var bad = firstBad
