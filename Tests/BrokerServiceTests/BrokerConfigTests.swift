@@ -46,6 +46,23 @@ struct BrokerConfigTests {
         #expect(decoded.limits.upstreamTimeoutMs == 10000)
     }
 
+    @Test func databaseAndRevocationLeaseSettings() throws {
+        let (config, issues) = BrokerConfig.decode(yaml: """
+            database: postgres://broker@db.internal:5432/share
+            database_password: { env: SB_DB_PASSWORD }
+            limits: { upstream_timeout_ms: 1000 }
+            revocation: { lease_ms: 2000 }
+            """, file: "broker.yaml")
+        #expect(issues.isEmpty)
+        #expect(config?.database == "postgres://broker@db.internal:5432/share")
+        #expect(config?.databasePassword == .env("SB_DB_PASSWORD"))
+        #expect(config?.revocation.leaseMs == 2000)
+        #expect(BrokerConfig().revocation.leaseMs == nil)        // then 4 × the upstream timeout, at least 60 s
+        // A lease shorter than two upstream timeouts would let another node call while a call is in flight.
+        let (_, short) = BrokerConfig.decode(yaml: "revocation: { lease_ms: 5000 }", file: "broker.yaml")
+        #expect(short.map(\.message) == ["revocation: lease_ms must be at least twice limits.upstream_timeout_ms (20000)"])
+    }
+
     @Test func anEmptyFileIsAllDefaults() {
         let (config, issues) = BrokerConfig.decode(yaml: "", file: "broker.yaml")
         #expect(issues.isEmpty)

@@ -124,4 +124,69 @@ import Testing
         #expect(!checked.output.contains(password))
         await simulators.shutdown()
     }
+
+    /// A node killed (SIGKILL) while its revocation attempt's deletion call hangs at the provider:
+    /// once the attempt's lease runs out, the other node takes the job over and finishes it, and
+    /// each token is deleted once at the provider.
+    @Test func aKilledNodesRevocationAttemptIsFinishedByTheOther() async throws {
+        var logger = Logger(label: "two-node-test")
+        logger.logLevel = .critical
+        let credentials = SimulatorCredentials.random()
+        let simulators = try await ProviderSimulators.start(credentials: credentials, logger: logger)
+        let huawei = simulators.simulator("huawei-push")
+        let directory = try CrashRecoveryTests.brokerDirectory(provider: "huawei-push", upstreams: [
+            "https://push-api.cloud.huawei.com": huawei.baseURL, "https://oauth-login.cloud.huawei.com": huawei.baseURL,
+        ])
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let database = try await PostgresTestCluster.freshDatabase()
+        try """
+            listen: 127.0.0.1:0
+            database: "postgres://\(database.username):\(database.password ?? "")@\(database.host):\(database.port)/\(database.database)?sslmode=disable"
+            clients:
+              - { id: app, token: share-token, roles: [share], providers: [huawei-push] }
+              - { id: accounts, token: grants-token, roles: [grants] }
+            log: { fingerprint_key: test-key }
+            limits: { upstream_timeout_ms: 1000 }
+            revocation: { key: test-revocation-key, initial_backoff_ms: 50, max_backoff_ms: 200, lease_ms: 2000 }
+            """.write(to: directory.appendingPathComponent("broker.yaml"), atomically: true, encoding: .utf8)
+        var environment = credentials.environment
+        environment["PATH"] = "/usr/bin:/bin"
+
+        // Node A alone: shares, then a revoke whose deletion call hangs at the provider.
+        let a = try await startNode("node-a", in: directory, environment: environment)
+        let grant = try await offPool { try curl(["-s", "-X", "POST", "\(a.base)/v1/subjects/u1/grants",
+                                                  "-H", "Authorization: Bearer grants-token", "-H", "Content-Type: application/json",
+                                                  "--data", #"{"provider":"huawei-push","purpose":"essential.service.notifications.push","separate_consent":false,"cross_border_consent":false,"policy_version":"1","evidence":"e"}"#]) }
+        let grantID = try #require(RevocationRestartTests.field("id", in: grant.output), "\(grant.output)")
+        for token in ["KILL-1", "KILL-2"] { #expect(try await share(a, token: token).status == "200") }
+        huawei.setFault(.hang)
+        let revoke = try await offPool { try curl(["-s", "-X", "DELETE", "\(a.base)/v1/subjects/u1/grants/\(grantID)",
+                                                   "-H", "Authorization: Bearer grants-token"]) }
+        let revocationID = try #require(RevocationRestartTests.field("revocation_id", in: revoke.output), "\(revoke.output)")
+        let deadline = Date().addingTimeInterval(10)
+        while !huawei.requests().contains(where: { $0.path.hasSuffix("token:delete") }) && Date() < deadline {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(huawei.requests().filter { $0.path.hasSuffix("token:delete") }.count == 1, "node A's call is in flight")
+        kill(a.process.processIdentifier, SIGKILL)
+        await offPool { a.process.waitUntilExit() }
+        huawei.setFault(.none)
+
+        // Node B takes the job over once node A's lease has run out, and finishes it.
+        let b = try await startNode("node-b", in: directory, environment: environment)
+        defer { b.process.terminate() }
+        var status = ""
+        let until = Date().addingTimeInterval(20)
+        while Date() < until {
+            status = try await offPool { try curl(["-s", "\(b.base)/v1/revocations/\(revocationID)",
+                                                   "-H", "Authorization: Bearer grants-token"]) }.output
+            if status.contains(#""status":"acknowledged""#) { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(status.contains(#""status":"acknowledged""#), "\(status)")
+        #expect(huawei.tokenDeletionCalls().map(\.token).sorted() == ["KILL-1", "KILL-2"], "each token deleted once")
+        b.process.terminate()
+        await offPool { b.process.waitUntilExit() }
+        await simulators.shutdown()
+    }
 }

@@ -38,7 +38,7 @@ extension BrokerConfig {
     public var propagation: PropagationSettings {
         PropagationSettings(maxAttempts: revocation.maxAttempts, initialBackoff: .milliseconds(revocation.initialBackoffMs),
                             maxBackoff: .milliseconds(revocation.maxBackoffMs), concurrency: revocation.concurrency,
-                            lease: .milliseconds(max(limits.upstreamTimeoutMs * 4, 60_000)),
+                            lease: .milliseconds(revocation.leaseMs ?? max(limits.upstreamTimeoutMs * 4, 60_000)),
                             callsPerSecond: revocation.callsPerSecond)
     }
 }

@@ -66,6 +66,9 @@ public struct BrokerConfig: Sendable {
         public var concurrency = 16
         /// Deletion calls sent to one provider per second, at most (a job of thousands of tokens is paced).
         public var callsPerSecond = 50
+        /// How long an attempt holds its job before another node (or this one, restarted) may take it
+        /// over; `nil`: 4 × the upstream timeout, at least 60 s.
+        public var leaseMs: Int?
     }
 
     public var host = "127.0.0.1"
@@ -165,8 +168,17 @@ public struct BrokerConfig: Sendable {
             if let v = log["checkpoint_every"]?.int("log: checkpoint_every", min: 1) { config.log.checkpointEvery = v }
         }
         if let revocation = object["revocation"]?.object("revocation", optional: [
-            "key", "max_attempts", "initial_backoff_ms", "max_backoff_ms", "concurrency", "calls_per_second",
+            "key", "max_attempts", "initial_backoff_ms", "max_backoff_ms", "concurrency", "calls_per_second", "lease_ms",
         ]) {
+            if let node = revocation["lease_ms"], let v = node.int("revocation: lease_ms", min: 1) {
+                // An attempt's calls must end before its lease can: twice the upstream timeout at least.
+                let timeout = config.limits.upstreamTimeoutMs   // limits are read above
+                if v < 2 * timeout {
+                    node.error("revocation: lease_ms must be at least twice limits.upstream_timeout_ms (\(2 * timeout))")
+                } else {
+                    config.revocation.leaseMs = v
+                }
+            }
             if let v = revocation["calls_per_second"]?.int("revocation: calls_per_second", min: 1) { config.revocation.callsPerSecond = v }
             if let node = revocation["key"] {
                 config.revocation.key = SecretReference.decode(node, "revocation: key", allowLiteral: true)
