@@ -28,7 +28,8 @@ import Testing
         return (String(lines.last ?? ""), lines.dropLast().joined(separator: "\n"))
     }
 
-    @Test func sharesThroughBothNodesAndARevokeOnOneFencesTheOther() async throws {
+    /// The provider simulators, and a broker folder whose huawei-push adapter points at its simulator.
+    static func huaweiBroker() async throws -> (ProviderSimulators, ProviderSimulator, URL, SimulatorCredentials) {
         var logger = Logger(label: "two-node-test")
         logger.logLevel = .critical
         let credentials = SimulatorCredentials.random()
@@ -37,6 +38,11 @@ import Testing
         let directory = try CrashRecoveryTests.brokerDirectory(provider: "huawei-push", upstreams: [
             "https://push-api.cloud.huawei.com": huawei.baseURL, "https://oauth-login.cloud.huawei.com": huawei.baseURL,
         ])
+        return (simulators, huawei, directory, credentials)
+    }
+
+    @Test func sharesThroughBothNodesAndARevokeOnOneFencesTheOther() async throws {
+        let (simulators, huawei, directory, credentials) = try await Self.huaweiBroker()
         defer { try? FileManager.default.removeItem(at: directory) }
         var database = try await PostgresTestCluster.freshDatabase()
         let password = database.password ?? ""
@@ -129,14 +135,7 @@ import Testing
     /// once the attempt's lease runs out, the other node takes the job over and finishes it, and
     /// each token is deleted once at the provider.
     @Test func aKilledNodesRevocationAttemptIsFinishedByTheOther() async throws {
-        var logger = Logger(label: "two-node-test")
-        logger.logLevel = .critical
-        let credentials = SimulatorCredentials.random()
-        let simulators = try await ProviderSimulators.start(credentials: credentials, logger: logger)
-        let huawei = simulators.simulator("huawei-push")
-        let directory = try CrashRecoveryTests.brokerDirectory(provider: "huawei-push", upstreams: [
-            "https://push-api.cloud.huawei.com": huawei.baseURL, "https://oauth-login.cloud.huawei.com": huawei.baseURL,
-        ])
+        let (simulators, huawei, directory, credentials) = try await Self.huaweiBroker()
         defer { try? FileManager.default.removeItem(at: directory) }
         let database = try await PostgresTestCluster.freshDatabase()
         try """
