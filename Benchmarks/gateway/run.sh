@@ -163,7 +163,8 @@ kill -TERM "$BROKER_PID"; wait "$BROKER_PID" 2>/dev/null || true
 closing=$(grep "share log closed" "$WORK/broker.log" | tail -1)
 value() { echo "$closing" | grep -o "$1=[0-9.]*" | head -1 | cut -d= -f2; }
 awk -v st="$(value log.statements)" -v n="$(value log.intents)" -v r="$(value log.records)" -v c="$(value log.commits)" \
-  'BEGIN { if (n > 0) printf "  writer: %.2f SQL statements per share, %.1f records per commit (%d shares, %d commits)\n", st / n, r / c, n, c }'
+  -v p50="$(value log.commit_p50_us)" -v p99="$(value log.commit_p99_us)" \
+  'BEGIN { if (n > 0) printf "  writer: %.2f SQL statements per share, %.1f records per commit (%d shares, %d commits); commit p50 ≤ %d µs, p99 ≤ %d µs\n", st / n, r / c, n, c, p50, p99 }'
 records=$("$BIN" log verify --database "$WORK/broker.sqlite" --signing-key "$WORK/.sharebroker/checkpoint.key" 2>/dev/null | tail -1 || true)
 echo "  share log after the run: $records"
 
@@ -200,5 +201,9 @@ if [ -n "${SHAREBROKER_TEST_POSTGRES:-}" ]; then
     "$(awk -v c="$both" -v b="$(cat "$WORK/bpost32.rps" 2>/dev/null || echo 0)" 'BEGIN { if (b > 0) printf "%.2f", c / b; else print "-" }')"
   for node in node-a node-b; do kill -TERM "$(cat "$WORK/$node.pid")" 2>/dev/null || true; done
   for node in node-a node-b; do wait "$(cat "$WORK/$node.pid")" 2>/dev/null || true; done
+  for node in node-a node-b; do
+    closing=$(grep "share log closed" "$WORK/$node.log" | tail -1)
+    echo "  $node: $(value log.intents) intents in $(value log.commits) commits; commit p50 ≤ $(value log.commit_p50_us) µs, p99 ≤ $(value log.commit_p99_us) µs (whole run)"
+  done
   echo "  share log after the run: $("$BIN" log verify --database "$PG_URL" --signing-key "$WORK/.sharebroker/checkpoint.key" 2>/dev/null | tail -1 || true)"
 fi

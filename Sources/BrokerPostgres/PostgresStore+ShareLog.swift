@@ -87,6 +87,7 @@ extension PostgresStore {
     /// One batch in one transaction: the lease renewed, the fence read, then one multi-row
     /// statement per table. The chain tip advances only once the commit has returned.
     private func writeBatch(_ batch: [LogWrite]) async -> Result<[LogWriteOutput], LogUnavailable> {
+        let started = ContinuousClock.now
         do {
             let (outputs, newTip, appended, intents, learned) = try await transaction("appending to the share log") {
                 connection in try await self.writeBatch(batch, on: connection)
@@ -94,6 +95,7 @@ extension PostgresStore {
             tip.withLock { $0 = newTip }
             if !learned.isEmpty { knownSubjectRows.withLock { $0.learn(learned) } }
             counters.withLock { $0.commits += 1; $0.records += appended; $0.intents += intents }
+            commitLatency.record(ContinuousClock.now - started)
             return .success(outputs)
         } catch {
             // Rolled back, or its fate unknown (the connection broke at commit): read the tip again next time.

@@ -36,6 +36,8 @@ public final class PostgresStore: ShareLog, GrantStore, Sendable {
     let tip = Locked<ChainTip?>(nil)
     let knownSubjectRows = Locked(KnownSubjectRows())
     let counters = Locked((commits: 0, records: 0, intents: 0))
+    /// How long the log's batch transactions take, commit included (µs buckets).
+    let commitLatency = CommitLatency()
     /// Signs a checkpoint every `every` records of this node's stream, when set (`enableCheckpoints`).
     let checkpointing = Locked<(signer: CheckpointSigner, every: Int64)?>(nil)
     private let tasks: Locked<[Task<Void, Never>]>
@@ -302,6 +304,9 @@ public final class PostgresStore: ShareLog, GrantStore, Sendable {
 
     /// Write transactions and records the log has committed since open.
     public var commitStats: (commits: Int, records: Int, intents: Int) { counters.withLock { $0 } }
+
+    /// The batch transactions' p50 and p99 duration (µs, power-of-two buckets' upper edges).
+    public var commitLatencyUs: (p50: Int64, p99: Int64) { (commitLatency.quantile(0.5), commitLatency.quantile(0.99)) }
 
     private static func randomHolder() -> String {
         var generator = SystemRandomNumberGenerator()

@@ -92,6 +92,7 @@ extension SQLiteStore {
     }
 
     private func writeBatch(_ batch: [LogWrite], in db: Database) -> Result<[LogWriteOutput], LogUnavailable> {
+        let started = ContinuousClock.now
         var outputs: [LogWriteOutput] = []
         outputs.reserveCapacity(batch.count)
         var newTip: ChainTip?
@@ -163,6 +164,7 @@ extension SQLiteStore {
         // Only rows of a committed transaction are known to exist.
         if !learned.isEmpty { knownSubjectRows.withLock { $0.learn(learned) } }
         stats.withLock { $0.commits += 1; $0.records += appended; $0.intents += intents }
+        commitLatency.record(ContinuousClock.now - started)
         return .success(outputs)
     }
 

@@ -35,6 +35,8 @@ public final class SQLiteStore: ShareLog, GrantStore, Sendable {
     /// The last record of `stream`, once read; only touched by the batch writer.
     let tip = Locked<ChainTip?>(nil)
     let stats = Locked(CommitStats())
+    /// How long the log's write transactions take, fsync included.
+    let commitLatency = CommitLatency()
     /// SQL statements the writer connection has run (SQLite's own trace counts them).
     let statements = StatementCounter()
     /// Sharing-aggregate subject rows already committed (the writer skips re-inserting them).
@@ -110,6 +112,8 @@ public final class SQLiteStore: ShareLog, GrantStore, Sendable {
     public var commitStats: CommitStats {
         var current = stats.withLock { $0 }
         current.statements = statements.count
+        current.commitP50Us = commitLatency.quantile(0.5)
+        current.commitP99Us = commitLatency.quantile(0.99)
         return current
     }
 
@@ -151,6 +155,9 @@ public struct CommitStats: Sendable, Hashable {
     public var intents = 0
     /// SQL statements the writer connection ran (every write, not only the log's), as SQLite counts them.
     public var statements = 0
+    /// Write transactions' duration, fsync included (µs, power-of-two buckets' upper edges).
+    public var commitP50Us: Int64 = 0
+    public var commitP99Us: Int64 = 0
     /// Records per transaction, on average.
     public var recordsPerCommit: Double { commits == 0 ? 0 : Double(records) / Double(commits) }
 }

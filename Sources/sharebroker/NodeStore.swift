@@ -31,7 +31,8 @@ struct NodeStore: Sendable {
                     let stats = store.commitStats
                     return ["log.commits": "\(stats.commits)", "log.records": "\(stats.records)",
                             "log.records_per_commit": "\(Double(Int(stats.recordsPerCommit * 10)) / 10)",
-                            "log.intents": "\(stats.intents)", "log.statements": "\(stats.statements)"]
+                            "log.intents": "\(stats.intents)", "log.statements": "\(stats.statements)",
+                            "log.commit_p50_us": "\(stats.commitP50Us)", "log.commit_p99_us": "\(stats.commitP99Us)"]
                 },
                 close: { try? store.close() })
         }
@@ -47,7 +48,9 @@ struct NodeStore: Sendable {
             ready: { await store.isReachable() },
             closingMetadata: {
                 let stats = store.commitStats
-                return ["log.commits": "\(stats.commits)", "log.records": "\(stats.records)", "log.intents": "\(stats.intents)"]
+                let latency = store.commitLatencyUs
+                return ["log.commits": "\(stats.commits)", "log.records": "\(stats.records)", "log.intents": "\(stats.intents)",
+                        "log.commit_p50_us": "\(latency.p50)", "log.commit_p99_us": "\(latency.p99)"]
             },
             close: { await store.close() })
     }

@@ -1,5 +1,6 @@
 import BrokerCore
 import BrokerService
+import BrokerLogStore
 @testable import BrokerSQLite
 import Foundation
 import GRDB
@@ -91,6 +92,27 @@ import Testing
                     #expect(plan.contains(index), "\(sql): \(plan)")
                 }
             }
+        }
+    }
+}
+
+@Suite struct CommitLatencyTests {
+    @Test func quantilesAreTheUpperEdgesOfPowerOfTwoBuckets() {
+        let latency = CommitLatency()
+        #expect(latency.quantile(0.5) == 0)
+        for _ in 0..<98 { latency.record(.microseconds(300)) }    // bucket (256, 512]
+        latency.record(.milliseconds(3))                          // (2048, 4096]
+        latency.record(.milliseconds(40))                         // (32768, 65536]
+        #expect(latency.quantile(0.5) == 512)
+        #expect(latency.quantile(0.99) == 4096)
+        #expect(latency.quantile(1.0) == 65536)
+    }
+
+    @Test func aStoreReportsItsCommitLatency() async throws {
+        try await withStore { store, _ in
+            try await appendIntents(store, count: 5)
+            let stats = store.commitStats
+            #expect(stats.commitP50Us > 0 && stats.commitP99Us >= stats.commitP50Us)
         }
     }
 }
