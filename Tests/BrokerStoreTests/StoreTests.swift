@@ -319,7 +319,8 @@ let storeKinds: [StoreKind] = PostgresTestCluster.available ? [.sqlite, .postgre
         let cutAt = ContinuousClock.now
         await #expect(throws: LogUnavailable.self) { try await store.appendIntent(entry(100_000)) }
         #expect(ContinuousClock.now - cutAt < .seconds(5), "a write hung past its deadline")
-        try await Task.sleep(for: .seconds(1))
+        // Gone for longer than the 2 s deadline, so the load's writes fail too (not only this one).
+        try await Task.sleep(for: .milliseconds(2500))
         try await relay.restore()
         var back = false
         let until = ContinuousClock.now + .seconds(20)
