@@ -126,25 +126,14 @@ extension PostgresStore: SharingListSource {
             """
         let statement = query.query(sql)
         return try await run("building the sharing list") { connection in
-            var merged: [String: SharingListRow] = [:]
+            var list = SharingListRows()
             for try await row in try await connection.query(statement, logger: self.logger) {
                 let (provider, purpose, category, action, shares, firstUs, lastUs, subjects) =
                     try row.decode((String, String, String, String, Int64, Int64, Int64, Int64).self)
-                let first = Microseconds.date(firstUs), last = Microseconds.date(lastUs)
-                let key = provider + "\u{0}" + purpose + "\u{0}" + category
-                var entry = merged[key] ?? SharingListRow(provider: provider, purpose: purpose, category: category, sent: 0,
-                                                          stripped: 0, blocked: 0, subjects: Int(subjects),
-                                                          firstSeen: first, lastSeen: last)
-                switch action {
-                case "sent": entry.sent += Int(shares)
-                case "stripped": entry.stripped += Int(shares)
-                default: entry.blocked += Int(shares)
-                }
-                entry.firstSeen = min(entry.firstSeen, first)
-                entry.lastSeen = max(entry.lastSeen, last)
-                merged[key] = entry
+                list.add(provider: provider, purpose: purpose, category: category, action: action, shares: Int(shares),
+                         firstUs: firstUs, lastUs: lastUs, subjects: Int(subjects))
             }
-            return Array(merged.values)
+            return list.rows
         }
     }
 }

@@ -171,25 +171,14 @@ extension SQLiteStore: SharingListSource {
                 for row in subjects {
                     distinct[(row[0] as String) + "\u{0}" + (row[1] as String) + "\u{0}" + (row[2] as String)] = row[3]
                 }
-                var merged: [String: SharingListRow] = [:]
+                var list = SharingListRows()
                 for row in counts {
                     let provider: String = row[0], purpose: String = row[1], category: String = row[2]
-                    let action: String = row[3], shares: Int = row[4]
-                    let first = Microseconds.date(row[5]), last = Microseconds.date(row[6])
-                    let key = provider + "\u{0}" + purpose + "\u{0}" + category
-                    var entry = merged[key] ?? SharingListRow(provider: provider, purpose: purpose, category: category, sent: 0,
-                                                              stripped: 0, blocked: 0, subjects: distinct[key] ?? 0,
-                                                              firstSeen: first, lastSeen: last)
-                    switch action {
-                    case "sent": entry.sent += shares
-                    case "stripped": entry.stripped += shares
-                    default: entry.blocked += shares
-                    }
-                    entry.firstSeen = min(entry.firstSeen, first)
-                    entry.lastSeen = max(entry.lastSeen, last)
-                    merged[key] = entry
+                    list.add(provider: provider, purpose: purpose, category: category, action: row[3], shares: row[4],
+                             firstUs: row[5], lastUs: row[6],
+                             subjects: distinct[provider + "\u{0}" + purpose + "\u{0}" + category] ?? 0)
                 }
-                return Array(merged.values)
+                return list.rows
             }
         } catch {
             throw LogUnavailable.sqlite(error, during: "building the sharing list")
