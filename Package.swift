@@ -153,7 +153,7 @@ let package = Package(
                                    .product(name: "GRDB", package: "GRDB.swift"),
                                    .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
                     swiftSettings: strict),
-        .testTarget(name: "sharebrokerTests", dependencies: ["BrokerCore", "BrokerService", "BrokerTesting", "BrokerPostgres",
+        .testTarget(name: "sharebrokerTests", dependencies: ["BrokerCore", "BrokerCurl", "BrokerService", "BrokerTesting", "BrokerPostgres",
                                                           .product(name: "Logging", package: "swift-log")],
                     resources: [.copy("Fixtures")], swiftSettings: strict),
     ]

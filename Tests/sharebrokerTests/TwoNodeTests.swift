@@ -1,3 +1,4 @@
+import BrokerCurl
 import BrokerPostgres
 import BrokerTesting
 import Foundation
@@ -39,6 +40,21 @@ import Testing
             "https://push-api.cloud.huawei.com": huawei.baseURL, "https://oauth-login.cloud.huawei.com": huawei.baseURL,
         ])
         return (simulators, huawei, directory, credentials)
+    }
+
+    /// A fresh database, and a broker.yaml on it with the password in the URL.
+    static func writeConfig(in directory: URL, limits: String = "", revocation: String = "") async throws {
+        let database = try await PostgresTestCluster.freshDatabase()
+        try """
+            listen: 127.0.0.1:0
+            database: "postgres://\(database.username):\(database.password ?? "")@\(database.host):\(database.port)/\(database.database)?sslmode=disable"
+            clients:
+              - { id: app, token: share-token, roles: [share], providers: [huawei-push] }
+              - { id: accounts, token: grants-token, roles: [grants] }
+            log: { fingerprint_key: test-key }
+            \(limits)
+            revocation: { key: test-revocation-key, initial_backoff_ms: 50, max_backoff_ms: 200\(revocation) }
+            """.write(to: directory.appendingPathComponent("broker.yaml"), atomically: true, encoding: .utf8)
     }
 
     @Test func sharesThroughBothNodesAndARevokeOnOneFencesTheOther() async throws {
@@ -131,23 +147,107 @@ import Testing
         await simulators.shutdown()
     }
 
+    /// DESIGN §1.4 across processes: 5 rounds of 50 shares split over two `serve` processes while a
+    /// revoke goes through one of them (alternating). No share started after the revoke returned is
+    /// allowed on either node; every allowed share is in the revoke's answer, and its token reaches
+    /// the provider's deletion call. The client is libcurl's multi interface in this process (one
+    /// connection pool, no process per request), so the 50 really race.
+    @Test func fiftySharesOverTwoNodesRacingARevoke() async throws {
+        let (simulators, huawei, directory, credentials) = try await Self.huaweiBroker()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try await Self.writeConfig(in: directory)
+        var environment = credentials.environment
+        environment["PATH"] = "/usr/bin:/bin"
+        let a = try await startNode("node-a", in: directory, environment: environment)
+        let b = try await startNode("node-b", in: directory, environment: environment)
+        defer { a.process.terminate(); b.process.terminate() }
+        var logger = Logger(label: "two-node-race")
+        logger.logLevel = .critical
+        let client = try CurlUpstreamClient(options: CurlClientOptions(totalTimeout: .seconds(20), maxConnectionsPerHost: 64),
+                                            logger: logger)
+        func call(_ node: Node, _ method: String, _ path: String, token: String, headers: [HTTPHeaderLine] = [],
+                  body: String = "") async throws -> UpstreamResponse {
+            try await client.send(UpstreamRequest(method: method, url: node.base + path,
+                                                  headers: headers + [HTTPHeaderLine("Authorization", "Bearer \(token)")],
+                                                  body: Array(body.utf8)))
+        }
+        struct Outcome: Sendable { var started: ContinuousClock.Instant; var status: Int; var shareID: String?; var token: String }
+        var allowedTokens: Set<String> = [], revocations: [String] = [], allowedTotal = 0, refusedTotal = 0
+        for round in 0..<5 {
+            let subject = "race-\(round)"
+            let (revoker, other) = round % 2 == 0 ? (a, b) : (b, a)
+            let grant = try await call(other, "POST", "/v1/subjects/\(subject)/grants", token: "grants-token",
+                                       headers: [HTTPHeaderLine("Content-Type", "application/json")],
+                                       body: #"{"provider":"huawei-push","purpose":"essential.service.notifications.push","separate_consent":false,"cross_border_consent":false,"policy_version":"1","evidence":"e"}"#)
+            let grantID = try #require(RevocationRestartTests.field("id", in: String(decoding: grant.body, as: UTF8.self)))
+            let (outcomes, returned, revoke) = try await withThrowingTaskGroup(of: Outcome?.self) { group in
+                for index in 0..<50 {
+                    group.addTask {
+                        if index % 2 == 1 { try await Task.sleep(for: .microseconds(200 * index)) }
+                        let token = "R\(round)-\(index)"
+                        let started = ContinuousClock.now
+                        let response = try await call(index % 2 == 0 ? a : b, "POST", "/v1/proxy/huawei-push/v1/10086/messages:send",
+                                                      token: "share-token",
+                                                      headers: [HTTPHeaderLine("Content-Type", "application/json"),
+                                                                HTTPHeaderLine("X-Share-Subject", subject)],
+                                                      body: #"{"message":{"token":["\#(token)"]}}"#)
+                        return Outcome(started: started, status: response.status,
+                                       shareID: response.headerValue("X-Share-Id"), token: token)
+                    }
+                }
+                try await Task.sleep(for: .milliseconds(3))
+                let revoke = try await call(revoker, "DELETE", "/v1/subjects/\(subject)/grants/\(grantID)", token: "grants-token")
+                let returned = ContinuousClock.now
+                var all: [Outcome] = []
+                for try await outcome in group { if let outcome { all.append(outcome) } }
+                return (all, returned, revoke)
+            }
+            #expect(revoke.status == 202, "\(String(decoding: revoke.body, as: UTF8.self))")
+            let answer = try JSONSerialization.jsonObject(with: Data(revoke.body)) as? [String: Any] ?? [:]
+            let jobShares = Set(answer["share_ids"] as? [String] ?? [])
+            revocations.append(answer["revocation_id"] as? String ?? "")
+            #expect(outcomes.count == 50)
+            #expect(outcomes.allSatisfy { $0.status == 200 || $0.status == 403 }, "\(outcomes.map(\.status))")
+            for outcome in outcomes where outcome.started > returned {
+                #expect(outcome.status == 403, "round \(round): \(outcome.token) started after the revoke returned and was allowed")
+            }
+            for outcome in outcomes where outcome.status == 200 {
+                #expect(jobShares.contains(outcome.shareID ?? ""), "round \(round): allowed \(outcome.token) is missing from the job")
+                allowedTokens.insert(outcome.token)
+            }
+            allowedTotal += outcomes.filter { $0.status == 200 }.count
+            refusedTotal += outcomes.filter { $0.status == 403 }.count
+        }
+        #expect(allowedTotal > 0 && refusedTotal > 0, "the race never had both sides: allowed \(allowedTotal), refused \(refusedTotal)")
+        print("two-node revocation race: \(allowedTotal) shares allowed before, \(refusedTotal) refused after, in 5 rounds of 50")
+
+        // Every job reaches the provider; each allowed share's token is deleted there once.
+        let until = Date().addingTimeInterval(20)
+        var pending = Set(revocations)
+        while !pending.isEmpty && Date() < until {
+            for id in pending {
+                let status = try await call(a, "GET", "/v1/revocations/\(id)", token: "grants-token")
+                if String(decoding: status.body, as: UTF8.self).contains(#""status":"acknowledged""#) { pending.remove(id) }
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(pending.isEmpty, "revocations not acknowledged: \(pending)")
+        let deleted = huawei.tokenDeletionCalls().map(\.token)
+        #expect(Set(deleted) == allowedTokens, "deleted \(deleted.count), allowed \(allowedTokens.count)")
+        #expect(deleted.count == Set(deleted).count, "a token was deleted twice")
+        await client.shutdown()
+        a.process.terminate(); b.process.terminate()
+        await offPool { a.process.waitUntilExit(); b.process.waitUntilExit() }
+        await simulators.shutdown()
+    }
+
     /// A node killed (SIGKILL) while its revocation attempt's deletion call hangs at the provider:
     /// once the attempt's lease runs out, the other node takes the job over and finishes it, and
     /// each token is deleted once at the provider.
     @Test func aKilledNodesRevocationAttemptIsFinishedByTheOther() async throws {
         let (simulators, huawei, directory, credentials) = try await Self.huaweiBroker()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let database = try await PostgresTestCluster.freshDatabase()
-        try """
-            listen: 127.0.0.1:0
-            database: "postgres://\(database.username):\(database.password ?? "")@\(database.host):\(database.port)/\(database.database)?sslmode=disable"
-            clients:
-              - { id: app, token: share-token, roles: [share], providers: [huawei-push] }
-              - { id: accounts, token: grants-token, roles: [grants] }
-            log: { fingerprint_key: test-key }
-            limits: { upstream_timeout_ms: 1000 }
-            revocation: { key: test-revocation-key, initial_backoff_ms: 50, max_backoff_ms: 200, lease_ms: 2000 }
-            """.write(to: directory.appendingPathComponent("broker.yaml"), atomically: true, encoding: .utf8)
+        try await Self.writeConfig(in: directory, limits: "limits: { upstream_timeout_ms: 1000 }", revocation: ", lease_ms: 2000")
         var environment = credentials.environment
         environment["PATH"] = "/usr/bin:/bin"
 
