@@ -2,6 +2,7 @@ import BrokerCore
 import BrokerCredentials
 import BrokerCurl
 import BrokerService
+import BrokerTLS
 import Foundation
 import Logging
 
@@ -32,6 +33,7 @@ public enum Assembly {
                                fingerprintKey: [UInt8], revocationKey: [UInt8]? = nil,
                                propagation: PropagationSettings = PropagationSettings(),
                                serverNames: Set<String>? = nil,
+                               tunnelCertificates: TunnelCertificates? = nil,
                                now: @escaping @Sendable () -> Date = Date.init,
                                ready: @escaping @Sendable () async -> Bool = { true }, logger: Logger) -> Result {
         var warnings: [String] = []
@@ -121,9 +123,17 @@ public enum Assembly {
         var names = serverNames ?? ["127.0.0.1", "localhost", "::1", "[::1]"]
         names.insert(config.host.lowercased())
         names.formUnion(config.serverNames)
+        // A tunnel may name an adapter host at 443, or at its upstream's port when the upstream is that host.
+        var tunnelPorts: [String: Set<Int>] = [:]
+        for adapter in bundle.adapters.values {
+            for host in adapter.hosts {
+                tunnelPorts[host, default: [443]].formUnion(adapter.upstream.host == host ? [adapter.upstream.port ?? 443] : [])
+            }
+        }
         let settings = GatewaySettings(serverNames: names, maxBodyBytes: config.limits.maxBodyBytes,
                                        clientTimeout: .milliseconds(config.limits.clientTimeoutMs),
-                                       maxHeaderBytes: config.limits.maxHeaderBytes)
+                                       maxHeaderBytes: config.limits.maxHeaderBytes,
+                                       tunnels: TunnelSettings(certificates: tunnelCertificates, ports: tunnelPorts))
         let gateway = Gateway(pipeline: pipeline, grants: cachedGrants, authenticator: Authenticator(tokenDigests: callers),
                               settings: settings, revocations: revocations, revocationWorker: worker,
                               cancellationVerifiers: verifiers, queries: queries, users: users,

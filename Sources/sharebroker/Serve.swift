@@ -5,6 +5,7 @@ import BrokerGateway
 import BrokerService
 import BrokerSQLite
 import BrokerTesting
+import BrokerTLS
 import Foundation
 import Hummingbird
 import Logging
@@ -111,9 +112,11 @@ struct Serve: AsyncParsableCommand {
                                        totalTimeout: .milliseconds(settings.limits.upstreamTimeoutMs),
                                        maxResponseBytes: settings.limits.maxResponseBytes),
             logger: logger)
+        let tunnels = settings.tlsInterception.enabled
+            ? TunnelCertificates(ca: try InterceptionCAFiles.loadOrCreate(settings.tlsInterception, resolver: resolver)) : nil
         let assembled = Assembly.gateway(config: settings, bundle: bundle, secrets: secrets, log: store, grants: store, revocations: store, queries: store, audit: store, checkpointSigner: signer,
                                          upstream: upstream, fingerprintKey: fingerprintKey, revocationKey: revocationKey,
-                                         propagation: settings.propagation,
+                                         propagation: settings.propagation, tunnelCertificates: tunnels,
                                          ready: opened.ready, logger: logger)
         for warning in assembled.warnings { logger.warning("\(warning)") }
 
@@ -122,7 +125,7 @@ struct Serve: AsyncParsableCommand {
         let running = simulators
         let app = assembled.gateway.application(host: host, port: settings.port, logger: logger) { port in
             say("sharebroker listening on http://\(host):\(port) (database \(opened.description))")
-            if sandboxMode { Sandbox.printBanner(port: port, simulators: running) }
+            if sandboxMode { Sandbox.printBanner(port: port, simulators: running, tunnels: tunnels != nil) }
         }
         var services: [any Service] = [assembled.outcomes]
         if let worker = assembled.revocationWorker { services.append(worker) }
@@ -199,7 +202,7 @@ enum Sandbox {
         ]
     }
 
-    static func printBanner(port: Int, simulators: ProviderSimulators?) {
+    static func printBanner(port: Int, simulators: ProviderSimulators?, tunnels: Bool) {
         say("""
 
             SANDBOX: every adapter points at a provider simulator on loopback.
@@ -211,6 +214,12 @@ enum Sandbox {
             """)
         for simulator in simulators?.all ?? [] {
             say("  simulator \(simulator.provider.padding(toLength: 16, withPad: " ", startingAt: 0)) \(simulator.baseURL)")
+        }
+        if tunnels {
+            say("""
+                  https:// through the broker (TLS interception; trust its CA, \(InterceptionCAFiles.certificatePath)):
+                    HTTPS_PROXY=http://demo-app:\(shareToken)@127.0.0.1:\(port)  SSL_CERT_FILE / REQUESTS_CA_BUNDLE / --cacert \(InterceptionCAFiles.certificatePath)
+                """)
         }
         say("Try the walkthrough in README.md (curl -x http://127.0.0.1:\(port) …).\n")
     }

@@ -6,5 +6,5 @@ struct Sharebroker: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sharebroker",
         abstract: "A privacy gateway: every outbound share of personal data checked field by field, logged, revocable.",
-        subcommands: [Check.self, Serve.self, LogCommand.self, DatabaseCommand.self, ReportCommand.self, Simulate.self])
+        subcommands: [Check.self, Serve.self, LogCommand.self, DatabaseCommand.self, ReportCommand.self, Simulate.self, TLSCommand.self])
 }

@@ -5,6 +5,7 @@ import BrokerGateway
 import BrokerService
 import BrokerSQLite
 import BrokerTesting
+import BrokerTLS
 import Foundation
 import Hummingbird
 import Logging
@@ -21,6 +22,8 @@ struct Broker: Sendable {
     let client: CurlUpstreamClient
     let pipeline: SharePipeline
     let outcomes: OutcomeRecorder
+    /// The interception CA's certificate (PEM file), for `curl --cacert`; nil when tunnels are off.
+    let caPath: String?
 
     static let shareToken = "test-share-token"
     static let grantsToken = "test-grants-token"
@@ -83,7 +86,7 @@ enum HarnessError: Error { case policy([String]), didNotStart }
 let testPropagation = PropagationSettings(maxAttempts: 6, initialBackoff: .milliseconds(100), maxBackoff: .milliseconds(400),
                                           concurrency: 8, lease: .seconds(30))
 
-func withBroker<T: Sendable>(propagation: PropagationSettings = testPropagation,
+func withBroker<T: Sendable>(propagation: PropagationSettings = testPropagation, tunnels: Bool = true,
                              _ body: @Sendable (Broker) async throws -> T) async throws -> T {
     var logger = Logger(label: "broker-test")
     logger.logLevel = ProcessInfo.processInfo.environment["BROKER_TEST_LOG"] == nil ? .critical : .info
@@ -118,10 +121,19 @@ func withBroker<T: Sendable>(propagation: PropagationSettings = testPropagation,
     let store = try SQLiteStore(path: databasePath, stream: "node-1", logger: logger)
     store.enableCheckpoints(signer: CheckpointSigner(secret: Array("test-signing-key".utf8)), every: 5)
     let client = try CurlUpstreamClient(options: CurlClientOptions(totalTimeout: .seconds(5)), logger: logger)
+    var certificates: TunnelCertificates?
+    var caPath: String?
+    if tunnels {
+        let ca = try InterceptionCA.generate()
+        certificates = TunnelCertificates(ca: ca)
+        caPath = directory.appendingPathComponent("tls-ca.pem").path
+        try ca.certificatePEM.write(toFile: caPath!, atomically: true, encoding: .utf8)
+    }
     let assembled = Assembly.gateway(config: config, bundle: bundle, secrets: secrets, log: store, grants: store, revocations: store, queries: store, audit: store,
                                      checkpointSigner: CheckpointSigner(secret: Array("test-signing-key".utf8)),
                                      upstream: client, fingerprintKey: Array("test-fingerprint-key".utf8),
-                                     revocationKey: Array("test-revocation-key".utf8), propagation: propagation, logger: logger)
+                                     revocationKey: Array("test-revocation-key".utf8), propagation: propagation,
+                                     tunnelCertificates: certificates, logger: logger)
     precondition(assembled.warnings.isEmpty, "\(assembled.warnings)")
 
     let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
@@ -139,7 +151,7 @@ func withBroker<T: Sendable>(propagation: PropagationSettings = testPropagation,
             return .failure(HarnessError.didNotStart)
         }
         let broker = Broker(port: port, store: store, databasePath: databasePath, simulators: simulators,
-                            client: client, pipeline: assembled.pipeline, outcomes: assembled.outcomes)
+                            client: client, pipeline: assembled.pipeline, outcomes: assembled.outcomes, caPath: caPath)
         let outcome: Result<T, any Error>
         do { outcome = .success(try await body(broker)) } catch { outcome = .failure(error) }
         await group.triggerGracefulShutdown()

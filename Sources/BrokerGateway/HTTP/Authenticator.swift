@@ -28,18 +28,39 @@ public struct Authenticator: Sendable {
         return caller(forToken: token)
     }
 
-    /// `Proxy-Authorization: Bearer <token>`, or `Basic base64(client:token)` as `curl -x … -U client:token` sends.
-    public func caller(proxyAuthorization: String?) -> Caller? {
-        guard let value = proxyAuthorization else { return nil }
-        if let token = Self.bearer(value) { return caller(forToken: token) }
+    /// Who a `Proxy-Authorization` value authenticates, and the subject its user name names.
+    public struct ProxyCredential: Sendable, Equatable {
+        public var caller: Caller
+        /// `subject=` in a Basic user name (`client;subject=u-1001`): the default `X-Share-Subject`
+        /// of the requests so authenticated, for SDKs that cannot add a header but take a proxy URL.
+        public var subject: String?
+    }
+
+    /// `Proxy-Authorization: Bearer <token>`, or `Basic base64(client:token)` as `curl -x … -U client:token`
+    /// and a proxy URL `http://client:token@broker:8080` send. The user name may carry parameters after
+    /// the client id, `;subject=ID`; an unknown parameter, or a client id that is not the token's, fails.
+    public func proxyCredential(_ value: String?) -> ProxyCredential? {
+        guard let value else { return nil }
+        if let token = Self.bearer(value) { return caller(forToken: token).map { ProxyCredential(caller: $0, subject: nil) } }
         let parts = value.split(separator: " ", maxSplits: 1)
         guard parts.count == 2, parts[0].lowercased() == "basic",
               let data = Data(base64Encoded: String(parts[1]).trimmingCharacters(in: .whitespaces)),
               let text = String(data: data, encoding: .utf8), let colon = text.firstIndex(of: ":") else { return nil }
-        let client = String(text[..<colon])
+        var user = text[..<colon].split(separator: ";", omittingEmptySubsequences: false)
+        let client = user.isEmpty ? "" : String(user.removeFirst())
+        var subject: String?
+        for parameter in user {
+            guard parameter.hasPrefix("subject="), subject == nil else { return nil }
+            subject = String(parameter.dropFirst("subject=".count))
+            if subject?.isEmpty ?? true { return nil }
+        }
         let token = String(text[text.index(after: colon)...])
         guard let caller = caller(forToken: token), client.isEmpty || client == caller.id else { return nil }
-        return caller
+        return ProxyCredential(caller: caller, subject: subject)
+    }
+
+    public func caller(proxyAuthorization: String?) -> Caller? {
+        proxyCredential(proxyAuthorization)?.caller
     }
 
     /// The token of `Bearer <token>` (scheme case-insensitive, blanks around the token ignored).

@@ -5,10 +5,11 @@ import NIOHTTP1
 import NIOHTTPTypes
 import NIOHTTPTypesHTTP1
 
-/// Hummingbird's HTTP/1.1 child channel with one addition: `RequestTargetGuard` sits between
-/// NIO's HTTP/1 decoder and the conversion to HTTP types, where the raw request target and
-/// every `Host` header are still visible. Otherwise the same pipeline as `HTTP1Channel`
-/// (decoder limits, idle timeout, Hummingbird's request loop).
+/// Hummingbird's HTTP/1.1 child channel with two additions between NIO's HTTP/1 decoder and
+/// the conversion to HTTP types, where the raw request target and every `Host` header are
+/// still visible: `ConnectTunnel` (CONNECT: a TLS tunnel to an adapter host, or a refusal)
+/// and `RequestTargetGuard`. Otherwise the same pipeline as `HTTP1Channel` (decoder limits,
+/// idle timeout, Hummingbird's request loop).
 struct BrokerHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
     typealias Value = NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>
 
@@ -17,15 +18,25 @@ struct BrokerHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
     let decoderLimits: NIOHTTPDecoderLimitConfiguration
     let adapterHosts: Set<String>
     let serverNames: Set<String>
+    let tunnels: TunnelSettings
+    let authenticator: Authenticator
+    let hostLabel: @Sendable (String) -> String
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
             try channel.pipeline.syncOperations.configureHTTPServerPipeline(
                 withPipeliningAssistance: false,          // NIOAsyncChannel handles one request at a time
+                // An upgrade configuration without upgraders: the one public way to a request decoder
+                // that hands on the bytes after a CONNECT head when it is removed (forwardBytes), with
+                // the encoder still paired to it; the upgrade handler steps out at the first request.
+                withServerUpgrade: (upgraders: [], completionHandler: { _ in }),
                 withErrorHandling: false,                 // Hummingbird's request loop handles errors
                 withOutboundHeaderValidation: false,      // HTTP types validate outbound headers
                 withEncoderConfiguration: .init(),
                 withDecoderLimitConfiguration: decoderLimits)
+            try channel.pipeline.syncOperations.addHandler(
+                ConnectTunnel(settings: tunnels, authenticator: authenticator, decoderLimits: decoderLimits, logger: logger,
+                              hostLabel: hostLabel))
             try channel.pipeline.syncOperations.addHandler(
                 RequestTargetGuard(adapterHosts: adapterHosts, serverNames: serverNames))
             try channel.pipeline.syncOperations.addHandler(HTTP1ToHTTPServerCodec(secure: false))

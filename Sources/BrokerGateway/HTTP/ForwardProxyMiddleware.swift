@@ -4,8 +4,8 @@ import HTTPTypes
 import Hummingbird
 import NIOHTTP1
 
-/// The first stop of every request: tunnels are refused, a provider's host is a
-/// forward-proxy share, the broker's own names reach the router, anything else is refused.
+/// The first stop of every request: a provider's host is a forward-proxy share (the requests
+/// inside a CONNECT tunnel among them), the broker's own names reach the router, anything else is refused.
 ///
 /// NIO turns an absolute-form request (`POST http://push-api.example.com/v1/x`)
 /// into a path plus a `Host` header, so the host decides: an adapter's host makes
@@ -17,24 +17,18 @@ struct ForwardProxyMiddleware: RouterMiddleware {
     let settings: GatewaySettings
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        if request.method == .connect {
-            var response = Problem(status: 405, code: "tunnel_not_inspectable",
-                                   detail: "CONNECT tunnels cannot be inspected; send http:// requests through the broker, which adds TLS").response()
-            // A response to CONNECT has no body framing a client can rely on: close after it.
-            response.headers[.connection] = "close"
-            return response
-        }
+        // CONNECT never gets here: ConnectTunnel answers it on the channel (a tunnel or a refusal).
         let host = Self.hostName(request.head.authority)
         if let host, let provider = shares.pipeline.bundle.providerByHost[host] {
-            let caller = shares.authenticator.caller(proxyAuthorization: request.headers[.proxyAuthorization])
-            if caller == nil && request.headers[.proxyAuthorization] == nil {
+            let credential = shares.authenticator.proxyCredential(request.headers[.proxyAuthorization])
+            if credential == nil && request.headers[.proxyAuthorization] == nil {
                 var response = Problem(status: 407, code: "unauthenticated",
                                        detail: "the broker needs Proxy-Authorization: Bearer <token> (or curl -U client:token)").response()
                 response.headers[.proxyAuthenticate] = "Basic realm=\"sharebroker\""
                 return response
             }
-            return try await shares.proxy(request, caller: caller, provider: provider, path: request.uri.path,
-                                          query: request.uri.query)
+            return try await shares.proxy(request, caller: credential?.caller, credentialSubject: credential?.subject,
+                                          provider: provider, path: request.uri.path, query: request.uri.query)
         }
         if let host, !settings.serverNames.contains(host) {
             context.logger.notice("forward-proxy request for an unknown host refused", metadata: [

@@ -57,6 +57,15 @@ public struct Gateway: Sendable {
         }
 
         router.get("/healthz") { _, _ in SubjectsController.json(["status": "ok"]) }
+        // The interception CA's certificate: public (clients add it to their trust store), so no auth.
+        let caPEM = try? settings.tunnels.certificates?.ca.certificatePEM
+        router.get("/v1/tls/ca.pem") { _, _ in
+            guard let caPEM else {
+                throw Problem(status: 404, code: "tls_interception_off", detail: "TLS interception is off (tls_interception.enabled: false)")
+            }
+            return Response(status: .ok, headers: [.contentType: "application/x-pem-file"],
+                            body: .init(byteBuffer: ByteBuffer(string: caPEM)))
+        }
         router.get("/readyz") { _, _ in
             await ready() ? SubjectsController.json(["status": "ready"])
                 : Problem(status: 503, code: "not_ready", detail: "the share log is not writable").response()
@@ -66,18 +75,18 @@ public struct Gateway: Sendable {
         let methods: [HTTPRequest.Method] = [.get, .post, .put, .patch, .delete, .head, .options]
         for method in methods {
             router.on("/v1/proxy/:provider", method: method) { request, context in
-                let caller = authenticator.caller(authorization: request.headers[.authorization])
-                return try await shares.proxy(request, caller: caller, provider: context.parameters.get("provider") ?? "",
-                                              path: "/", query: request.uri.query)
+                let (caller, subject) = Self.pathFormCaller(request, authenticator)
+                return try await shares.proxy(request, caller: caller, credentialSubject: subject,
+                                              provider: context.parameters.get("provider") ?? "", path: "/", query: request.uri.query)
             }
             router.on("/v1/proxy/:provider/**", method: method) { request, context in
                 let provider = context.parameters.get("provider") ?? ""
                 let prefix = "/v1/proxy/" + provider
                 var path = String(request.uri.path.dropFirst(min(prefix.utf8.count, request.uri.path.utf8.count)))
                 if path.isEmpty { path = "/" }
-                let caller = authenticator.caller(authorization: request.headers[.authorization])
-                return try await shares.proxy(request, caller: caller, provider: provider, path: path,
-                                              query: request.uri.query)
+                let (caller, subject) = Self.pathFormCaller(request, authenticator)
+                return try await shares.proxy(request, caller: caller, credentialSubject: subject, provider: provider,
+                                              path: path, query: request.uri.query)
             }
         }
 
@@ -104,6 +113,17 @@ public struct Gateway: Sendable {
         return router
     }
 
+    /// The caller of a path-form share: `Proxy-Authorization` when the request has one (an SDK that signs
+    /// into `Authorization` itself, as Tencent Cloud's does, authenticates to the broker there, and its
+    /// `Authorization` is the provider's, dropped and re-signed as always); else `Authorization`.
+    static func pathFormCaller(_ request: Request, _ authenticator: Authenticator) -> (Caller?, String?) {
+        if let value = request.headers[.proxyAuthorization] {
+            let credential = authenticator.proxyCredential(value)
+            return (credential?.caller, credential?.subject)
+        }
+        return (authenticator.caller(authorization: request.headers[.authorization]), nil)
+    }
+
     /// The Hummingbird application on `host:port` (port 0 picks a free port, reported to `onServerRunning`).
     ///
     /// A connection that sends nothing for the client timeout is closed (slow or stalled
@@ -121,9 +141,13 @@ public struct Gateway: Sendable {
         }()
         let adapterHosts = Set(pipeline.bundle.providerByHost.keys)
         let serverNames = settings.serverNames
+        let authenticator = self.authenticator
+        let fingerprinter = pipeline.fingerprinter
         let server = HTTPServerBuilder { responder in
             BrokerHTTP1Channel(responder: responder, idleTimeout: .milliseconds(idleMilliseconds), decoderLimits: limits,
-                               adapterHosts: adapterHosts, serverNames: serverNames)
+                               adapterHosts: adapterHosts, serverNames: serverNames, tunnels: settings.tunnels,
+                               authenticator: authenticator,
+                               hostLabel: { adapterHosts.contains($0) ? $0 : SharePipeline.unknownName($0, fingerprinter) })
         }
         return Application(
             router: router(),

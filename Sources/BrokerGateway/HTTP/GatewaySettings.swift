@@ -10,10 +10,14 @@ public struct GatewaySettings: Sendable {
     public var clientTimeout: Duration
     /// The largest request head (request line and headers) accepted; larger ones are refused by the HTTP decoder.
     public var maxHeaderBytes: Int
+    /// `CONNECT` tunnels to adapter hosts (TLS interception); no certificates: tunnels are refused.
+    public var tunnels: TunnelSettings
 
     public init(serverNames: Set<String> = ["127.0.0.1", "localhost", "::1", "[::1]"], maxBodyBytes: Int = 1_048_576,
-                clientTimeout: Duration = .seconds(30), maxHeaderBytes: Int = 16_384) {
+                clientTimeout: Duration = .seconds(30), maxHeaderBytes: Int = 16_384,
+                tunnels: TunnelSettings = TunnelSettings(certificates: nil, ports: [:])) {
         self.serverNames = serverNames
+        self.tunnels = tunnels
         self.maxBodyBytes = maxBodyBytes
         self.clientTimeout = clientTimeout
         self.maxHeaderBytes = maxHeaderBytes

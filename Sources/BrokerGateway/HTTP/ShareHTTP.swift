@@ -34,11 +34,17 @@ struct ShareHTTP: Sendable {
     }
 
     /// Runs one proxied share. `path` is the provider-relative path, `query` the raw query.
-    func proxy(_ request: Request, caller: Caller?, provider: String, path: String, query: String?) async throws -> Response {
+    func proxy(_ request: Request, caller: Caller?, credentialSubject: String? = nil, provider: String, path: String,
+               query: String?) async throws -> Response {
         // The subject and purpose decide the whole share: a second value is refused, never joined or picked.
         for name in [HTTPField.Name.shareSubject, .sharePurpose] where request.headers[values: name].count > 1 {
             throw Problem(status: 400, code: "duplicate_header",
                           detail: "\(name.canonicalName) is sent more than once; send it once")
+        }
+        let subject = request.headers[.shareSubject] ?? credentialSubject
+        if let credentialSubject, subject != credentialSubject {
+            throw Problem(status: 400, code: "subject_mismatch",
+                          detail: "X-Share-Subject names another subject than the proxy credentials' subject=")
         }
         let body = try await readBody(request)
         var headers: [HeaderField] = []
@@ -48,7 +54,7 @@ struct ShareHTTP: Sendable {
             caller: caller, provider: provider,
             target: .http(method: request.method.rawValue, path: path, query: query),
             headers: headers, contentType: request.headers[.contentType], body: body,
-            subject: request.headers[.shareSubject], purpose: request.headers[.sharePurpose], time: Date())
+            subject: subject, purpose: request.headers[.sharePurpose], time: Date())
         return respond(await pipeline.share(share, channel: .proxy))
     }
 

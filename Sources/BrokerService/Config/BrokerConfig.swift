@@ -71,6 +71,14 @@ public struct BrokerConfig: Sendable {
         public var leaseMs: Int?
     }
 
+    /// TLS interception: `CONNECT` tunnels to adapter hosts, terminated with the broker's own CA.
+    public struct TLSInterception: Sendable {
+        public var enabled = true
+        /// The CA as PEM; both or neither. Neither: `.sharebroker/tls-ca.pem` and `tls-ca.key`, created on first start.
+        public var caCertificate: SecretReference?
+        public var caKey: SecretReference?
+    }
+
     public var host = "127.0.0.1"
     public var port = 8080
     /// This node's log stream id.
@@ -87,6 +95,7 @@ public struct BrokerConfig: Sendable {
     public var limits = Limits()
     public var log = Log()
     public var revocation = Revocation()
+    public var tlsInterception = TLSInterception()
     /// Host names the broker's own API answers under, besides the loopback names and `listen`'s host.
     public var serverNames: [String] = []
 
@@ -105,7 +114,7 @@ public struct BrokerConfig: Sendable {
         guard let root = YAMLNode.parse(yaml, file: file, issues: issues),
               let object = root.object("config", optional: [
                 "listen", "server_names", "node", "home_region", "minor_age", "database", "database_password", "adapters", "contracts", "clients", "users",
-                "limits", "log", "revocation",
+                "limits", "log", "revocation", "tls_interception",
               ]) else { return (nil, issues.issues) }
         if let node = object["listen"], let text = node.string("listen") {
             if let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
@@ -189,6 +198,19 @@ public struct BrokerConfig: Sendable {
             }
             if let v = revocation["max_backoff_ms"]?.int("revocation: max_backoff_ms", min: 1) { config.revocation.maxBackoffMs = v }
             if let v = revocation["concurrency"]?.int("revocation: concurrency", min: 1) { config.revocation.concurrency = v }
+        }
+        if let node = object["tls_interception"],
+           let tls = node.object("tls_interception", optional: ["enabled", "ca_certificate", "ca_key"]) {
+            if let enabled = tls["enabled"]?.bool("tls_interception: enabled") { config.tlsInterception.enabled = enabled }
+            let certificate = tls["ca_certificate"].flatMap {
+                SecretReference.decode($0, "tls_interception: ca_certificate", allowLiteral: false)
+            }
+            let key = tls["ca_key"].flatMap { SecretReference.decode($0, "tls_interception: ca_key", allowLiteral: false) }
+            if (tls["ca_certificate"] == nil) != (tls["ca_key"] == nil) {
+                node.error("tls_interception: give both ca_certificate and ca_key, or neither (the broker then creates its CA in .sharebroker/)")
+            }
+            config.tlsInterception.caCertificate = certificate
+            config.tlsInterception.caKey = key
         }
         return issues.issues.isEmpty ? (config, []) : (nil, issues.issues)
     }
