@@ -34,8 +34,11 @@ two-nodes: build
 	scripts/two-nodes
 
 ## test: every test suite (XCTest and Swift Testing), with a throwaway PostgreSQL cluster (scripts/with-postgres)
+## and a Python venv with the SDKs the tunnel tests drive (scripts/python-venv)
 test: deps
-	SHAREBROKER_REQUIRE_POSTGRES=1 scripts/with-postgres $(SWIFT) test
+	python=$$(scripts/python-venv) && \
+	SHAREBROKER_TEST_PYTHON=$$python SHAREBROKER_REQUIRE_PYTHON=1 SHAREBROKER_REQUIRE_POSTGRES=1 \
+	  scripts/with-postgres $(SWIFT) test
 
 ## check: validate adapters/ and contracts/
 check: build

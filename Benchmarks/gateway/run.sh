@@ -158,6 +158,33 @@ for body in post large; do
   done
 done
 echo "  targets (issue 9): c/b ≥ 0.30 at -c32 (324 B), ≥ 0.20 with 16 KiB; added p50 at -c1 ≤ 300 µs; cpu ≤ 110 µs/share; product goal c/b 0.80"
+# (f) Issue 12: the same share through a CONNECT tunnel (TLS interception, keep-alive) beside the
+# plain forward-proxy form (http:// through the broker), both driven by one client that can do
+# both (wrk cannot CONNECT): curl's parallel mode, 32 transfers at a time over reused connections.
+N=${BENCH_TUNNEL_REQUESTS:-4000}
+printf "%s" "$BODY" > "$WORK/body.json"
+for form in plain tunnel; do
+  scheme=http; [ "$form" = tunnel ] && scheme=https
+  : > "$WORK/$form.curl"
+  for _ in $(seq 1 "$N"); do echo "url = \"$scheme://push-api.cloud.huawei.com/v1/10086/messages:send\"" >> "$WORK/$form.curl"; done
+done
+tunnel_run() {  # FORM LABEL
+  local start end
+  start=$(date +%s.%N)
+  curl -s -Z --parallel-max 32 -x "http://127.0.0.1:$BROKER" -U bench-app:bench-share-token \
+    --cacert "$WORK/.sharebroker/tls-ca.pem" -H 'X-Share-Subject: u-bench' -H 'Content-Type: application/json' \
+    --data-binary "@$WORK/body.json" -o /dev/null -w '%{http_code} %{time_total}\n' -K "$WORK/$1.curl" > "$WORK/$1.times"
+  end=$(date +%s.%N)
+  sort -k2 -n "$WORK/$1.times" | awk -v n="$N" -v s="$start" -v e="$end" -v label="$2" '
+    { t[NR] = $2; if ($1 != 200) bad++ }
+    END { printf "  %-30s -c%-4s %9.2f req/s  p50 %7.2fms  p99 %7.2fms%s\n", label, 32, n / (e - s), t[int(NR * 0.5)] * 1000,
+          t[int(NR * 0.99)] * 1000, bad ? "   non-200: " bad : "" }' | tee "$WORK/$1.line"
+  awk -v n="$N" -v s="$start" -v e="$end" 'BEGIN { printf "%.2f", n / (e - s) }' > "$WORK/$1.rps"
+}
+echo "TLS interception (issue 12): ${#BODY}-byte body, $N shares each, curl -Z (32 parallel, keep-alive) as the client"
+tunnel_run plain "(f) forward proxy, http://"
+tunnel_run tunnel "(f) CONNECT tunnel, https://"
+echo "    tunnel/forward = $(ratio tunnel plain)"
 # Stop the broker (its closing line counts commits, records, intents and SQL statements), then verify the log.
 kill -TERM "$BROKER_PID"; wait "$BROKER_PID" 2>/dev/null || true
 closing=$(grep "share log closed" "$WORK/broker.log" | tail -1)

@@ -1,0 +1,57 @@
+import BrokerTesting
+import Foundation
+import Testing
+
+/// Issue 12: the clients users really use — curl is in BrokerGatewayTests — Python `requests`
+/// and `httpx`, and two providers' SDKs from PyPI (`tencentcloud-sdk-python`, `wechatpy`) in
+/// their default https configuration, through a real `sharebroker serve --sandbox` as their
+/// HTTPS proxy, changed only by proxy and CA settings (Tests/sdk/tunnel_clients.py).
+///
+/// `make test` creates the venv (scripts/python-venv) and sets SHAREBROKER_TEST_PYTHON; with
+/// SHAREBROKER_REQUIRE_PYTHON=1 (as `make test` sets it) a missing venv is a failure, not a skip.
+@Suite struct SDKTunnelTests {
+    static var python: String? { ProcessInfo.processInfo.environment["SHAREBROKER_TEST_PYTHON"] }
+
+    @Test func pythonClientsAndProviderSDKsThroughTheTunnel() async throws {
+        guard let python = Self.python, FileManager.default.isExecutableFile(atPath: python) else {
+            #expect(ProcessInfo.processInfo.environment["SHAREBROKER_REQUIRE_PYTHON"] != "1",
+                    "SHAREBROKER_TEST_PYTHON is not a python (make test creates it with scripts/python-venv)")
+            return
+        }
+        let root = CheckCommandTests.root
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sb-sdk-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        for folder in ["adapters", "contracts"] {
+            try FileManager.default.createSymbolicLink(at: directory.appendingPathComponent(folder),
+                                                       withDestinationURL: root.appendingPathComponent(folder))
+        }
+        let (server, out) = try CrashRecoveryTests.start(["serve", "--sandbox", "--port", "0"], in: directory,
+                                                         environment: ["PATH": "/usr/bin:/bin"])
+        defer { server.terminate() }
+        let port = try await offPool { try CrashRecoveryTests.port(from: out) }
+
+        let script = Process()
+        script.executableURL = URL(fileURLWithPath: python)
+        script.arguments = [root.appendingPathComponent("Tests/sdk/tunnel_clients.py").path]
+        script.currentDirectoryURL = directory
+        script.environment = [
+            "PATH": "/usr/bin:/bin", "BROKER": "http://127.0.0.1:\(port)",
+            "CA": directory.appendingPathComponent(".sharebroker/tls-ca.pem").path,
+            "SHARE_TOKEN": "demo-share-token", "GRANTS_TOKEN": "demo-grants-token", "COMPLIANCE_TOKEN": "demo-compliance-token",
+        ]
+        let pipe = Pipe()
+        script.standardOutput = pipe
+        script.standardError = pipe
+        try script.run()
+        let output = await offPool { () -> String in
+            let data = pipe.fileHandleForReading.readDataToEndOfFile()
+            script.waitUntilExit()
+            return String(decoding: data, as: UTF8.self)
+        }
+        #expect(script.terminationStatus == 0, "\(output)")
+        #expect(output.contains(#""ok": ["requests", "httpx", "tencentcloud-sdk-python", "wechatpy", "refused-tunnel"]"#), "\(output)")
+        server.terminate()
+        await offPool { server.waitUntilExit() }
+    }
+}
