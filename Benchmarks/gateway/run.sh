@@ -166,14 +166,17 @@ printf "%s" "$BODY" > "$WORK/body.json"
 for form in plain tunnel; do
   scheme=http; [ "$form" = tunnel ] && scheme=https
   : > "$WORK/$form.curl"
-  for _ in $(seq 1 "$N"); do echo "url = \"$scheme://push-api.cloud.huawei.com/v1/10086/messages:send\"" >> "$WORK/$form.curl"; done
+  # Each URL needs its own output (an -o on the command line covers only the first).
+  for _ in $(seq 1 "$N"); do
+    printf 'url = "%s"\noutput = "/dev/null"\n' "$scheme://push-api.cloud.huawei.com/v1/10086/messages:send" >> "$WORK/$form.curl"
+  done
 done
 tunnel_run() {  # FORM LABEL
   local start end
   start=$(date +%s.%N)
-  curl -s -Z --parallel-max 32 -x "http://127.0.0.1:$BROKER" -U bench-app:bench-share-token \
+  curl -s --no-progress-meter -Z --parallel-max 32 -x "http://127.0.0.1:$BROKER" -U bench-app:bench-share-token \
     --cacert "$WORK/.sharebroker/tls-ca.pem" -H 'X-Share-Subject: u-bench' -H 'Content-Type: application/json' \
-    --data-binary "@$WORK/body.json" -o /dev/null -w '%{http_code} %{time_total}\n' -K "$WORK/$1.curl" > "$WORK/$1.times"
+    --data-binary "@$WORK/body.json" -w '%{http_code} %{time_total}\n' -K "$WORK/$1.curl" > "$WORK/$1.times"
   end=$(date +%s.%N)
   sort -k2 -n "$WORK/$1.times" | awk -v n="$N" -v s="$start" -v e="$end" -v label="$2" '
     { t[NR] = $2; if ($1 != 200) bad++ }

@@ -187,5 +187,9 @@ enum PostgresSchema {
                 PRIMARY KEY (stream, key_id)
             );
             """),
+        ("v3-subject-deleted", """
+            -- An account deletion marks the subject (µs since 1970); every later share for them is refused.
+            ALTER TABLE subjects ADD COLUMN deleted_at bigint;
+            """),
     ]
 }

@@ -77,10 +77,11 @@ extension PostgresStore {
         """
 
     private func fetchSubject(_ id: String, _ connection: PostgresConnection) async throws -> Subject? {
-        let rows = try await connection.query("SELECT birth_date, minor, region FROM subjects WHERE id = \(id)",
+        let rows = try await connection.query("SELECT birth_date, minor, region, deleted_at FROM subjects WHERE id = \(id)",
                                               logger: logger)
-        for try await (birth, minor, region) in rows.decode((String?, Bool?, String?).self) {
-            return Subject(id: id, birthDate: birth.flatMap(CalendarDay.init), minor: minor, region: region)
+        for try await (birth, minor, region, deletedAt) in rows.decode((String?, Bool?, String?, Int64?).self) {
+            return Subject(id: id, birthDate: birth.flatMap(CalendarDay.init), minor: minor, region: region,
+                           deletedAt: deletedAt.map(Microseconds.date))
         }
         return nil
     }

@@ -24,6 +24,7 @@ extension PostgresStore: RevocationStore {
     func revoke(_ command: RevokeCommand, _ connection: PostgresConnection) async throws -> Result<RevocationReceipt, RevocationRefusal> {
         let at = Microseconds.from(command.time)
         let rows: PostgresRowSequence
+        var replacing: Subject?
         switch command.target {
         case .grant(let id):
             rows = try await connection.query("""
@@ -35,25 +36,43 @@ extension PostgresStore: RevocationStore {
                 SELECT id, revoked_at IS NOT NULL FROM grants WHERE subject_id = \(command.subject) AND provider = \(provider)
                 ORDER BY id FOR UPDATE
                 """, logger: logger)
+        case .everything(let record):
+            rows = try await connection.query("""
+                SELECT id, revoked_at IS NOT NULL FROM grants WHERE subject_id = \(command.subject) ORDER BY id FOR UPDATE
+                """, logger: logger)
+            replacing = record
         }
-        var matching = 0
+        var matching: [String] = []
         var active: [String] = []
         for try await (id, revoked) in rows.decode((String, Bool).self) {
-            matching += 1
+            matching.append(id)
             if !revoked { active.append(id) }
         }
-        guard matching > 0 else { return .failure(.notFound) }
-        guard !active.isEmpty else { return .failure(.alreadyRevoked) }
+        if replacing == nil {
+            guard !matching.isEmpty else { return .failure(.notFound) }
+            guard !active.isEmpty else { return .failure(.alreadyRevoked) }
+        }
+        if let record = replacing {
+            let deletedAt = record.deletedAt.map(Microseconds.from)
+            try await connection.query("""
+                INSERT INTO subjects (id, birth_date, minor, region, deleted_at, updated_at)
+                VALUES (\(command.subject), \(record.birthDate?.description), \(record.minor), \(record.region), \(deletedAt), \(at))
+                ON CONFLICT (id) DO UPDATE SET birth_date = excluded.birth_date, minor = excluded.minor,
+                    region = excluded.region, deleted_at = excluded.deleted_at, updated_at = excluded.updated_at
+                """, logger: logger)
+        }
         let idsText = String(decoding: CanonicalJSON.array(active.map { .string($0) }).bytes, as: UTF8.self)
         try await connection.query("UPDATE grants SET revoked_at = \(at) WHERE id = ANY(\(active))", logger: logger)
         try await connection.query("""
             INSERT INTO revocations (id, subject_id, grant_ids, created_at)
             VALUES (\(command.revocationID), \(command.subject), \(idsText), \(at))
             """, logger: logger)
-        // Every share made under the grants (even a failed upstream call may have delivered it).
+        // Every share made under the grants (for `everything`, under every grant the subject ever
+        // had; even a failed upstream call may have delivered it).
+        let covered = replacing == nil ? active : matching
         try await connection.query("""
             INSERT INTO revocation_shares (revocation_id, share_id, provider)
-            SELECT \(command.revocationID), share_id, provider FROM share_grants WHERE grant_id = ANY(\(active))
+            SELECT \(command.revocationID), share_id, provider FROM share_grants WHERE grant_id = ANY(\(covered))
             ON CONFLICT DO NOTHING
             """, logger: logger)
         var providers: [String] = []

@@ -272,6 +272,10 @@ enum SQLiteSchema {
                 CREATE INDEX share_log_time ON share_log(time_us) WHERE kind = 'share';
                 """)
         }
+        migrator.registerMigration("v10-subject-deleted") { db in
+            // An account deletion marks the subject (µs since 1970); every later share for them is refused.
+            try db.execute(sql: "ALTER TABLE subjects ADD COLUMN deleted_at INTEGER")
+        }
         return migrator
     }
 }

@@ -108,11 +108,13 @@ extension SQLiteStore {
         """
 
     private static func fetchSubject(_ id: String, _ db: Database) throws -> Subject? {
-        let statement = try db.cachedStatement(sql: "SELECT birth_date, minor, region FROM subjects WHERE id = ?")
+        let statement = try db.cachedStatement(sql: "SELECT birth_date, minor, region, deleted_at FROM subjects WHERE id = ?")
         let rows = try Row.fetchCursor(statement, arguments: [id])
         guard let row = try rows.next() else { return nil }
         let birthText: String? = row[0]
-        return Subject(id: id, birthDate: birthText.flatMap(CalendarDay.init), minor: row[1], region: row[2])
+        let deletedAt: Int64? = row[3]
+        return Subject(id: id, birthDate: birthText.flatMap(CalendarDay.init), minor: row[1], region: row[2],
+                       deletedAt: deletedAt.map(Microseconds.date))
     }
 
     /// Reads grants with `sql` (`grantColumns` then a condition) from the

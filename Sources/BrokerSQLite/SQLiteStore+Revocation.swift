@@ -23,6 +23,7 @@ extension SQLiteStore: RevocationStore {
                 _ chain: inout ChainTip) throws -> Result<RevocationReceipt, RevocationRefusal> {
         let at = Microseconds.from(command.time)
         let matching: [Row]
+        var replacing: Subject?
         switch command.target {
         case .grant(let id):
             matching = try Row.fetchAll(db, sql: "SELECT id, revoked_at FROM grants WHERE subject_id = ? AND id = ?",
@@ -30,24 +31,41 @@ extension SQLiteStore: RevocationStore {
         case .provider(let provider):
             matching = try Row.fetchAll(db, sql: "SELECT id, revoked_at FROM grants WHERE subject_id = ? AND provider = ?",
                                         arguments: [command.subject, provider])
+        case .everything(let record):
+            matching = try Row.fetchAll(db, sql: "SELECT id, revoked_at FROM grants WHERE subject_id = ?",
+                                        arguments: [command.subject])
+            replacing = record
         }
-        guard !matching.isEmpty else { return .failure(.notFound) }
         let active: [String] = matching.compactMap { row in
             (row["revoked_at"] as Int64?) == nil ? (row["id"] as String) : nil
         }
-        guard !active.isEmpty else { return .failure(.alreadyRevoked) }
+        if replacing == nil {
+            guard !matching.isEmpty else { return .failure(.notFound) }
+            guard !active.isEmpty else { return .failure(.alreadyRevoked) }
+        }
+        if let record = replacing {
+            try db.execute(sql: """
+                INSERT INTO subjects (id, birth_date, minor, region, deleted_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+                ON CONFLICT (id) DO UPDATE SET birth_date = excluded.birth_date, minor = excluded.minor,
+                    region = excluded.region, deleted_at = excluded.deleted_at, updated_at = excluded.updated_at
+                """, arguments: [command.subject, record.birthDate?.description, record.minor, record.region,
+                                 record.deletedAt.map(Microseconds.from), at])
+        }
         let ids = String(decoding: CanonicalJSON.array(active.map { .string($0) }).bytes, as: UTF8.self)
         try db.execute(sql: "UPDATE grants SET revoked_at = ? WHERE id IN (SELECT value FROM json_each(?))",
                        arguments: [at, ids])
         try db.execute(sql: "INSERT INTO revocations (id, subject_id, grant_ids, created_at) VALUES (?, ?, ?, ?)",
                        arguments: [command.revocationID, command.subject, ids, at])
-        // Every share made under the grants. Even a failed upstream call may have delivered the
-        // request before failing (a reset after sending), and a deletion of what never arrived is harmless.
+        // Every share made under the grants (for `everything`, under every grant the subject ever
+        // had). Even a failed upstream call may have delivered the request before failing (a reset
+        // after sending), and a deletion of what never arrived is harmless.
+        let covered = replacing == nil ? active : matching.map { $0["id"] as String }
         try db.execute(sql: """
             INSERT OR IGNORE INTO revocation_shares (revocation_id, share_id, provider)
             SELECT ?, sg.share_id, sg.provider FROM share_grants sg
             WHERE sg.grant_id IN (SELECT value FROM json_each(?))
-            """, arguments: [command.revocationID, ids])
+            """, arguments: [command.revocationID,
+                             String(decoding: CanonicalJSON.array(covered.map { .string($0) }).bytes, as: UTF8.self)])
         let providers = try String.fetchAll(db, sql: "SELECT DISTINCT provider FROM revocation_shares WHERE revocation_id = ? ORDER BY provider",
                                             arguments: [command.revocationID])
         for provider in providers {

@@ -86,7 +86,11 @@ let decisionTable: [DecisionCase] = [
                  verdict: .blocked, code: .contractMissing, step: 5),
     DecisionCase(name: "contract expired", request: pushRequest(provider: "expired-push"),
                  verdict: .blocked, code: .contractExpired, step: 5),
-    // 6. minors
+    // 6. the subject: a deleted account (before anything else about them), minors
+    DecisionCase(name: "deleted account", request: pushRequest(),
+                 context: SubjectContext(subject: Subject(id: "u1", minor: true, deletedAt: Date(timeIntervalSince1970: 0)),
+                                         grants: [pushGrant]),
+                 verdict: .blocked, code: .subjectDeleted, step: 6),
     DecisionCase(name: "minor by birth date", request: pushRequest(),
                  context: SubjectContext(subject: Subject(id: "u1", birthDate: CalendarDay("2010-03-02")),
                                          grants: [pushGrant]),

@@ -15,6 +15,37 @@ import Testing
         return share
     }
 
+    /// Account deletion at the store: every grant revoked, every share under any grant the subject
+    /// ever had (one revoked before included) covered, the subject record replaced in the same
+    /// transaction, and never refused (a second time: nothing left to revoke, still a revocation).
+    @Test(arguments: storeKinds)
+    func everythingCoversEveryGrantEverAndReplacesTheSubject(_ kind: StoreKind) async throws {
+        try await withStore(kind) { store, _ in
+            let log = store.log
+            try await log.addGrant(grant("g-1"))
+            try await log.addGrant(grant("g-2"))
+            _ = try await log.appendIntent(keyed(1))
+            _ = try await log.appendIntent(keyed(2, grantIDs: ["g-2"]))
+            let time = storeBaseTime.addingTimeInterval(100)
+            _ = try await log.revoke(subject: "subject-1", .grant("g-2"), revocationID: "rev-early", origin: "user",
+                                     propagating: ["demo-push"], at: time).get()
+            var record = Subject(id: "subject-1", minor: false)
+            record.deletedAt = time.addingTimeInterval(1)
+            let receipt = try await log.revoke(subject: "subject-1", .everything(replacing: record), revocationID: "rev-all",
+                                               origin: "account_deleted", propagating: ["demo-push"],
+                                               at: time.addingTimeInterval(1)).get()
+            #expect(receipt.grantIDs == ["g-1"], "only the grants still active are revoked now")
+            #expect(receipt.shares.keys.sorted() == ["node-1-share-1", "node-1-share-2"], "the share under g-2 too")
+            #expect(receipt.jobs.map(\.provider) == ["demo-push"])
+            let stored = try #require(try await log.subject("subject-1"))
+            #expect(stored.deletedAt != nil && stored.minor == false)
+            #expect(try await log.grants(of: "subject-1").allSatisfy { $0.revokedAt != nil })
+            let again = try await log.revoke(subject: "subject-1", .everything(replacing: record), revocationID: "rev-again",
+                                             origin: "account_deleted", propagating: [], at: time.addingTimeInterval(2))
+            #expect(try again.get().grantIDs.isEmpty)
+        }
+    }
+
     @Test(arguments: storeKinds)
     func aRevokeFencesLaterIntentsAndItsJobRunsOnce(_ kind: StoreKind) async throws {
         try await withStore(kind) { store, _ in

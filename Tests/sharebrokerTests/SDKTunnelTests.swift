@@ -55,3 +55,39 @@ import Testing
         await offPool { server.waitUntilExit() }
     }
 }
+
+/// `sharebroker tls ca-cert`: the CA is created once, its key owner-only, and the same certificate
+/// is printed again; a config's CA is printed instead; half a CA is refused.
+@Suite struct TLSCommandTests {
+    @Test func caCertIsCreatedOnceAndPrinted() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sb-tls-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let first = try CheckCommandTests.run(["tls", "ca-cert"], in: directory)
+        #expect(first.status == 0, "\(first.output)")
+        #expect(first.output.hasPrefix("-----BEGIN CERTIFICATE-----"), "\(first.output)")
+        let key = directory.appendingPathComponent(".sharebroker/tls-ca.key").path
+        let mode = try FileManager.default.attributesOfItem(atPath: key)[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+        #expect(try CheckCommandTests.run(["tls", "ca-cert"], in: directory).output == first.output, "the same CA again")
+
+        // A CA named in the config: that one is printed, and the default files are not touched.
+        let other = directory.appendingPathComponent("other")
+        try FileManager.default.createDirectory(at: other, withIntermediateDirectories: true)
+        _ = try CheckCommandTests.run(["tls", "ca-cert"], in: other)
+        try """
+            tls_interception:
+              ca_certificate: { file: other/.sharebroker/tls-ca.pem }
+              ca_key: { file: other/.sharebroker/tls-ca.key }
+            """.write(to: directory.appendingPathComponent("broker.yaml"), atomically: true, encoding: .utf8)
+        let configured = try CheckCommandTests.run(["tls", "ca-cert", "--config", "broker.yaml"], in: directory)
+        #expect(configured.status == 0, "\(configured.output)")
+        #expect(configured.output != first.output)
+        #expect(configured.output == (try String(contentsOf: other.appendingPathComponent(".sharebroker/tls-ca.pem"), encoding: .utf8)))
+
+        try FileManager.default.removeItem(atPath: key)
+        let half = try CheckCommandTests.run(["tls", "ca-cert"], in: directory)
+        #expect(half.status != 0)
+        #expect(half.output.contains("only one of .sharebroker/tls-ca.pem and .sharebroker/tls-ca.key exists"), "\(half.output)")
+    }
+}

@@ -141,6 +141,9 @@ public struct PolicyEngine: Sendable {
         }
 
         // 6. Minors.
+        if context.subject?.deletedAt != nil {
+            return refuse(6, .subjectDeleted, "the subject's account was deleted; nothing more is shared about them")
+        }
         if let subject = context.subject, subject.isMinor(on: today, age: minorAge) {
             return refuse(6, .minorSubject, "the subject is a minor; nothing about minors is shared")
         }

@@ -33,7 +33,9 @@ public struct ReasonCode: RawRepresentable, Hashable, Sendable, Codable, CustomS
     public static let contractMissing = ReasonCode(rawValue: "contract_missing")
     public static let contractExpired = ReasonCode(rawValue: "contract_expired")
     public static let purposeOutOfContract = ReasonCode(rawValue: "purpose_out_of_contract")
-    // Step 6: minors.
+    // Step 6: the subject: a deleted account, a minor.
+    /// The subject's account was deleted (`DELETE /v1/subjects/{id}`).
+    public static let subjectDeleted = ReasonCode(rawValue: "subject_deleted")
     public static let minorSubject = ReasonCode(rawValue: "minor_subject")
     // Step 7: fields.
     public static let undeclaredField = ReasonCode(rawValue: "undeclared_field")
@@ -66,7 +68,7 @@ public struct ReasonCode: RawRepresentable, Hashable, Sendable, Codable, CustomS
     public static let decisionCodes: [ReasonCode] = [
         .unauthenticated, .callerNotPermitted, .unknownProvider, .unknownOperation, .unsupportedMediaType,
         .bodyTooLarge, .tooManyFields, .malformedBody, .duplicateHeader, .malformedHeader, .subjectMissing, .purposeMissing, .purposeNotAllowed, .contractMissing,
-        .contractExpired, .purposeOutOfContract, .minorSubject, .undeclaredField, .undeclaredValue, .outOfContractScope,
+        .contractExpired, .purposeOutOfContract, .subjectDeleted, .minorSubject, .undeclaredField, .undeclaredValue, .outOfContractScope,
         .consentMissing, .consentRevoked, .consentExpired, .separateConsentRequired, .crossBorderConsentRequired,
     ]
 }

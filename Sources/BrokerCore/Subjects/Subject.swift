@@ -8,9 +8,11 @@ public struct Subject: Sendable, Hashable, Codable {
     public var minor: Bool?
     /// Where the subject lives (ISO 3166-1 alpha-2); the broker's home region when unknown.
     public var region: String?
+    /// Set when the account was deleted: nothing more is shared about the subject, ever.
+    public var deletedAt: Date?
 
-    public init(id: String, birthDate: CalendarDay? = nil, minor: Bool? = nil, region: String? = nil) {
-        self.id = id; self.birthDate = birthDate; self.minor = minor; self.region = region
+    public init(id: String, birthDate: CalendarDay? = nil, minor: Bool? = nil, region: String? = nil, deletedAt: Date? = nil) {
+        self.id = id; self.birthDate = birthDate; self.minor = minor; self.region = region; self.deletedAt = deletedAt
     }
 
     /// True when the subject is known to be a minor at `day`: flagged, or younger than `age` years.

@@ -95,16 +95,21 @@ public struct Gateway: Sendable {
                 .decide(request)
         }
 
-        let subjects = SubjectsController(grants: grants, authenticator: authenticator, bundle: pipeline.bundle,
+        var subjects = SubjectsController(grants: grants, authenticator: authenticator, bundle: pipeline.bundle,
                                           fingerprinter: pipeline.fingerprinter, users: users, now: now)
+        subjects.minorAge = pipeline.engine.minorAge
+        var revoker: Revoker?
+        if let revocations, let cache = grants as? SubjectContextCache {
+            revoker = Revoker(store: revocations, cache: cache, bundle: pipeline.bundle, worker: revocationWorker, now: now)
+            subjects.revoker = revoker
+        }
         subjects.register(on: router)
         if let queries {
             ComplianceController(queries: queries, subjects: subjects, fingerprinter: pipeline.fingerprinter, audit: audit,
                                  publicKey: checkpointKey).register(on: router)
         }
-        if let revocations, let cache = grants as? SubjectContextCache {
-            let controller = RevocationsController(store: revocations, cache: cache, subjects: subjects,
-                                                   bundle: pipeline.bundle, worker: revocationWorker, now: now)
+        if let revocations, let revoker {
+            let controller = RevocationsController(store: revocations, revoker: revoker, subjects: subjects)
             controller.register(on: router)
             CancellationsController(revocations: controller, verifiers: cancellationVerifiers,
                                     fingerprinter: pipeline.fingerprinter, logger: pipeline.logger)

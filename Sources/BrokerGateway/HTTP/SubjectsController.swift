@@ -6,7 +6,7 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 
-/// `PUT /v1/subjects/{id}`, `POST`/`GET /v1/subjects/{id}/grants` (role `grants`).
+/// `PUT`/`DELETE /v1/subjects/{id}`, `POST`/`GET /v1/subjects/{id}/grants` (role `grants`).
 struct SubjectsController: Sendable {
     let grants: any GrantStore
     let authenticator: Authenticator
@@ -16,9 +16,15 @@ struct SubjectsController: Sendable {
     /// End users' tokens; `nil` when `users.jwt` is not configured.
     let users: UserTokenVerifier?
     let now: @Sendable () -> Date
+    /// Account deletion and a subject found to be a minor revoke everything; `nil` where the store cannot revoke.
+    var revoker: Revoker?
+    var minorAge = 18
 
     func register(on router: Router<BrokerRequestContext>) {
         router.put("/v1/subjects/:id") { request, context in try await putSubject(request, context) }
+        if revoker != nil {
+            router.delete("/v1/subjects/:id") { request, context in try await deleteSubject(request, context) }
+        }
         router.post("/v1/subjects/:id/grants") { request, context in try await addGrant(request, context) }
         router.get("/v1/subjects/:id/grants") { request, context in try await listGrants(request, context) }
     }
@@ -154,8 +160,55 @@ struct SubjectsController: Sendable {
             throw Problem(status: 400, code: "invalid_subject", detail: "region must be an ISO 3166 alpha-2 code")
         }
         let subject = Subject(id: id, birthDate: birth, minor: body.minor, region: body.region)
+        let existing = try await liveSubject(id)
+        // A subject who becomes a minor: every grant revoked and every provider that received their
+        // data told to delete it, in the same transaction as the new record (origin `minor`).
+        let today = CalendarDay(now())
+        if let revoker, subject.isMinor(on: today, age: minorAge), !(existing?.isMinor(on: today, age: minorAge) ?? false) {
+            let receipt: RevocationReceipt
+            do { receipt = try await revoker.revoke(id, .everything(replacing: subject), origin: "minor").get() } catch {
+                throw Problem.logUnavailable("\(error)")
+            }
+            var out = Self.render(subject)
+            out["revocation_id"] = receipt.id
+            return Self.json(out)
+        }
         do { try await grants.putSubject(subject) } catch { throw Problem.logUnavailable(error.message) }
         return Self.json(Self.render(subject))
+    }
+
+    /// The subject's record; a deleted account answers 409 `subject_deleted`: a deleted id never
+    /// comes back (the providers were told to delete what they hold about it; a new account gets a new id).
+    func liveSubject(_ id: String) async throws -> Subject? {
+        let existing: Subject?
+        do { existing = try await grants.subject(id) } catch { throw Problem.logUnavailable(error.message) }
+        if existing?.deletedAt != nil {
+            throw Problem(status: 409, code: "subject_deleted", detail: "the subject's account was deleted; a deleted id is never used again")
+        }
+        return existing
+    }
+
+    /// `DELETE /v1/subjects/{id}` (role `grants`, or the user's own token): account deletion. One
+    /// revocation over every grant and every share ever made about the subject, so each provider
+    /// that received their data is told to delete it (or gets a `manual_required` document); the
+    /// subject is marked deleted in the same transaction, and every later share is refused.
+    func deleteSubject(_ request: Request, _ context: BrokerRequestContext) async throws -> Response {
+        let id = try Self.subjectID(context)
+        try authorize(request, subject: id)
+        guard let revoker else { throw Problem(status: 404, code: "not_found", detail: "account deletion is not available") }
+        let existing = try await liveSubject(id)
+        let list: [Grant]
+        do { list = try await grants.grants(of: id) } catch { throw Problem.logUnavailable(error.message) }
+        guard existing != nil || !list.isEmpty else { throw Problem(status: 404, code: "subject_not_found", detail: "no such subject") }
+        var record = existing ?? Subject(id: id)
+        record.deletedAt = now()
+        let receipt: RevocationReceipt
+        do {
+            receipt = try await revoker.revoke(id, .everything(replacing: record), origin: "account_deleted").get()
+        } catch {
+            throw Problem.logUnavailable("\(error)")
+        }
+        return Self.json(revoker.render(receipt, attempts: nil), status: .accepted)
     }
 
     struct GrantBody: Decodable {
@@ -174,6 +227,7 @@ struct SubjectsController: Sendable {
     func addGrant(_ request: Request, _ context: BrokerRequestContext) async throws -> Response {
         let id = try Self.subjectID(context)
         try authorize(request, subject: id)
+        _ = try await liveSubject(id)
         let body = try await Self.decode(GrantBody.self, request, keys: [
             "provider", "purpose", "categories", "separate_consent", "cross_border_consent", "policy_version", "evidence",
             "expires_at", "provider_account",
@@ -228,6 +282,7 @@ struct SubjectsController: Sendable {
         if let birth = subject.birthDate { out["birth_date"] = birth.description }
         if let minor = subject.minor { out["minor"] = minor }
         if let region = subject.region { out["region"] = region }
+        if let deleted = subject.deletedAt { out["deleted_at"] = iso.string(from: deleted) }
         return out
     }
 

@@ -32,7 +32,7 @@ struct CancellationsController: Sendable {
     }
 
     func receive(_ request: Request, provider: String) async throws -> Response {
-        guard let spec = revocations.bundle.adapters[provider]?.cancellation, let check = verifiers[provider] else {
+        guard let spec = revocations.revoker.bundle.adapters[provider]?.cancellation, let check = verifiers[provider] else {
             throw Problem(status: 404, code: "cancellation_not_supported",
                           detail: "provider \(provider) sends no cancellation notices to this broker")
         }

@@ -14,11 +14,8 @@ import Hummingbird
 /// provider has no deletion API; the status then carries what to send by hand.
 struct RevocationsController: Sendable {
     let store: any RevocationStore
-    let cache: SubjectContextCache
+    let revoker: Revoker
     let subjects: SubjectsController
-    let bundle: PolicyBundle
-    let worker: RevocationWorker?
-    let now: @Sendable () -> Date
 
     func register(on router: Router<BrokerRequestContext>) {
         router.delete("/v1/subjects/:id/grants/:grant_id") { request, context in
@@ -53,22 +50,16 @@ struct RevocationsController: Sendable {
                 for job in receipt.jobs {
                     attempts[job.provider] = try await store.attempts(revocationID: id, provider: job.provider)
                 }
-                return SubjectsController.json(render(receipt, attempts: attempts))
+                return SubjectsController.json(revoker.render(receipt, attempts: attempts))
             } catch let error as LogUnavailable {
                 throw Problem.logUnavailable(error.message)
             }
         }
     }
 
-    /// Revokes, clears the subject's cached grants and wakes the worker. `origin` says who asked (`subject`, `provider`).
     func revoke(_ subject: String, _ target: RevocationTarget,
                 origin: String) async throws(LogUnavailable) -> Result<RevocationReceipt, RevocationRefusal> {
-        let id = "rv_" + ShareID.make(at: now()).replacingOccurrences(of: "-", with: "")
-        let result = try await store.revoke(subject: subject, target, revocationID: id, origin: origin,
-                                            propagating: worker?.propagating ?? [], at: now())
-        cache.invalidate(subject)
-        if case .success = result { worker?.nudge() }
-        return result
+        try await revoker.revoke(subject, target, origin: origin)
     }
 
     func revoke(_ subject: String, _ target: RevocationTarget) async throws -> Response {
@@ -80,13 +71,34 @@ struct RevocationsController: Sendable {
         }
         switch result {
         case .success(let receipt):
-            return SubjectsController.json(render(receipt, attempts: nil), status: .accepted)
+            return SubjectsController.json(revoker.render(receipt, attempts: nil), status: .accepted)
         case .failure(.notFound):
             // The same answer whether the grant exists for someone else or not at all.
             throw Problem(status: 404, code: "grant_not_found", detail: "the subject has no such grant")
         case .failure(.alreadyRevoked):
             throw Problem(status: 409, code: "grant_already_revoked", detail: "the grant was revoked before")
         }
+    }
+}
+
+/// Revokes through the store, clears the subject's cached grants and wakes the worker: the one
+/// way every revoke is made (a user's, a provider's notice, an account deletion, a minor found).
+struct Revoker: Sendable {
+    let store: any RevocationStore
+    let cache: SubjectContextCache
+    let bundle: PolicyBundle
+    let worker: RevocationWorker?
+    let now: @Sendable () -> Date
+
+    /// `origin` says who asked: `subject`, `provider`, `account_deleted`, `minor`.
+    func revoke(_ subject: String, _ target: RevocationTarget,
+                origin: String) async throws(LogUnavailable) -> Result<RevocationReceipt, RevocationRefusal> {
+        let id = "rv_" + ShareID.make(at: now()).replacingOccurrences(of: "-", with: "")
+        let result = try await store.revoke(subject: subject, target, revocationID: id, origin: origin,
+                                            propagating: worker?.propagating ?? [], at: now())
+        cache.invalidate(subject)
+        if case .success = result { worker?.nudge() }
+        return result
     }
 
     func render(_ receipt: RevocationReceipt, attempts: [String: [PropagationAttempt]]?) -> [String: Any] {

@@ -7,6 +7,11 @@ public enum RevocationTarget: Sendable, Hashable {
     case grant(String)
     /// Every active grant of the subject for one provider.
     case provider(String)
+    /// Every grant of the subject, and every share ever made under any of them (also under
+    /// grants that expired or were revoked before), with the subject's record replaced by
+    /// `replacing` in the same transaction: account deletion (`deletedAt` set) and a subject
+    /// found to be a minor. Never refused: a subject without grants gets an empty revocation.
+    case everything(replacing: Subject)
 }
 
 /// Where one provider's part of a revocation stands.

@@ -1,0 +1,101 @@
+import BrokerCurl
+import Foundation
+import Testing
+
+/// Issue 13: "when you cancel your account, we will stop using and delete this information", and
+/// "if we discover that a child … has provided us with personal information, we immediately delete it".
+@Suite(.serialized) struct AccountDeletionTests {
+    static let push = "essential.service.notifications.push"
+    let propagation = RevocationPropagationTests()
+
+    func push(_ broker: Broker, _ subject: String, token: String) async throws -> UpstreamResponse {
+        try await broker.call("POST", "/v1/proxy/huawei-push/v1/10086/messages:send",
+                              headers: [("Content-Type", "application/json"), ("X-Share-Subject", subject)],
+                              body: #"{"message":{"token":["\#(token)"]}}"#)
+    }
+
+    @Test func deletingAnAccountRevokesEverythingAndTellsEveryProviderThatGotData() async throws {
+        try await withBroker { broker in
+            // Huawei (a deletion API) under an active grant; WeChat (none) under a grant revoked before.
+            try await broker.grant("u1", provider: "huawei-push", purpose: Self.push)
+            #expect(try await push(broker, "u1", token: "DEL-1").status == 200)
+            let wechat = try await broker.grant("u1", provider: "wechat-login", purpose: "essential.service.authentication")
+            let login = try await broker.call("GET", "/v1/proxy/wechat-login/sns/userinfo?access_token=A&openid=O",
+                                              headers: [("X-Share-Subject", "u1")])
+            let loginShare = try #require(login.headerValue("X-Share-Id"))
+            #expect(try await broker.call("DELETE", "/v1/subjects/u1/grants/\(wechat)", token: Broker.grantsToken).status == 202)
+
+            let deleted = try await broker.call("DELETE", "/v1/subjects/u1", token: Broker.grantsToken)
+            #expect(deleted.status == 202, "\(deleted.text)")
+            let id = try #require(deleted.json["revocation_id"] as? String)
+            let providers = (deleted.json["providers"] as? [[String: Any]] ?? []).compactMap { $0["provider"] as? String }
+            #expect(providers == ["huawei-push", "wechat-login"], "every provider that ever got data: \(deleted.text)")
+            #expect((deleted.json["share_ids"] as? [String] ?? []).contains(loginShare), "the share under the revoked grant too")
+            _ = try await propagation.waitFor(broker, id, provider: "huawei-push", status: "acknowledged")
+            _ = try await propagation.waitFor(broker, id, provider: "wechat-login", status: "manual_required")
+            #expect(broker.simulator("huawei-push").tokenDeletionCalls().map(\.token) == ["DEL-1"])
+
+            // Nothing more is shared about them, and the refusal is logged.
+            let after = try await push(broker, "u1", token: "DEL-2")
+            #expect(after.status == 403 && after.json["code"] as? String == "subject_deleted", "\(after.text)")
+            #expect(!broker.simulator("huawei-push").requests().contains { $0.contains("DEL-2") })
+            let records = try await broker.records()
+            #expect(records.contains { $0.kind == "share" && $0.body.contains(#""code":"subject_deleted""#) })
+            #expect(records.contains { $0.body.contains(#""origin":"account_deleted""#) && $0.body.contains(id) })
+
+            // A deleted id never comes back.
+            #expect(try await broker.call("PUT", "/v1/subjects/u1", token: Broker.grantsToken,
+                                          headers: [("Content-Type", "application/json")], body: "{}").json["code"] as? String
+                    == "subject_deleted")
+            let regrant = try await broker.call("POST", "/v1/subjects/u1/grants", token: Broker.grantsToken,
+                                                headers: [("Content-Type", "application/json")],
+                                                body: #"{"provider":"huawei-push","purpose":"\#(Self.push)","separate_consent":false,"cross_border_consent":false,"policy_version":"1","evidence":"e"}"#)
+            #expect(regrant.status == 409)
+            #expect(try await broker.call("DELETE", "/v1/subjects/u1", token: Broker.grantsToken).status == 409)
+            #expect(try await broker.call("DELETE", "/v1/subjects/nobody", token: Broker.grantsToken).status == 404)
+        }
+    }
+
+    @Test func aUserDeletesTheirOwnAccountAndNoOneElses() async throws {
+        try await withBroker { broker in
+            try await broker.grant("alice", provider: "huawei-push", purpose: Self.push)
+            try await broker.grant("bob", provider: "huawei-push", purpose: Self.push)
+            let alice = EndUserTests.token(EndUserTests.claims("alice"))
+            #expect(try await broker.call("DELETE", "/v1/subjects/bob", token: alice).status == 404, "another user's account")
+            #expect(try await broker.call("DELETE", "/v1/subjects/alice", token: alice).status == 202)
+            #expect(try await push(broker, "bob", token: "BOB").status == 200)
+            #expect(try await push(broker, "alice", token: "ALICE").json["code"] as? String == "subject_deleted")
+        }
+    }
+
+    @Test func aSubjectFoundToBeAMinorLosesEveryGrantAndTheirDataIsDeleted() async throws {
+        try await withBroker { broker in
+            try await broker.grant("kid", provider: "huawei-push", purpose: Self.push)
+            #expect(try await push(broker, "kid", token: "KID-1").status == 200)
+            let flagged = try await broker.call("PUT", "/v1/subjects/kid", token: Broker.grantsToken,
+                                                headers: [("Content-Type", "application/json")], body: #"{"minor":true}"#)
+            #expect(flagged.status == 200, "\(flagged.text)")
+            let id = try #require(flagged.json["revocation_id"] as? String, "\(flagged.text)")
+            _ = try await propagation.waitFor(broker, id, provider: "huawei-push", status: "acknowledged")
+            #expect(broker.simulator("huawei-push").tokenDeletionCalls().map(\.token) == ["KID-1"])
+            let grants = try await broker.call("GET", "/v1/subjects/kid/grants", token: Broker.grantsToken)
+            #expect((grants.json["grants"] as? [[String: Any]] ?? []).allSatisfy { $0["status"] as? String == "revoked" })
+            #expect(try await broker.records().contains { $0.body.contains(#""origin":"minor""#) })
+            #expect(try await push(broker, "kid", token: "KID-2").json["code"] as? String == "minor_subject")
+            // Still a minor: no second revocation.
+            let again = try await broker.call("PUT", "/v1/subjects/kid", token: Broker.grantsToken,
+                                              headers: [("Content-Type", "application/json")], body: #"{"minor":true}"#)
+            #expect(again.status == 200 && again.json["revocation_id"] == nil)
+
+            // A birth date that makes the subject a minor does the same.
+            try await broker.grant("teen", provider: "huawei-push", purpose: Self.push)
+            #expect(try await push(broker, "teen", token: "TEEN-1").status == 200)
+            let year = Calendar(identifier: .gregorian).component(.year, from: Date()) - 12
+            let born = try await broker.call("PUT", "/v1/subjects/teen", token: Broker.grantsToken,
+                                             headers: [("Content-Type", "application/json")], body: #"{"birth_date":"\#(year)-01-01"}"#)
+            let teen = try #require(born.json["revocation_id"] as? String, "\(born.text)")
+            _ = try await propagation.waitFor(broker, teen, provider: "huawei-push", status: "acknowledged")
+            #expect(broker.simulator("huawei-push").tokenDeletionCalls().map(\.token).sorted() == ["KID-1", "TEEN-1"])
+        }
+    }
+}
