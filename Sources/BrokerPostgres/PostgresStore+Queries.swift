@@ -81,6 +81,29 @@ extension PostgresStore: ShareQueries {
 extension PostgresStore: SharingListSource {
     /// Whole days from the daily aggregates (every node's batches add to the same rows), the
     /// partial days at the window's edges from the records themselves: exact for any window.
+    public func exposure(_ query: ExposureQuery, afterSubject: String?, limit: Int) async throws(LogUnavailable) -> [ExposureRow] {
+        let (from, to) = query.window
+        let after = afterSubject ?? ""
+        return try await run("reading an exposure report") { connection in
+            var out: [ExposureRow] = []
+            let rows = try await connection.query("""
+                SELECT l.subject, string_agg(DISTINCT f->>'category', ','), count(DISTINCT l.share_id)::bigint,
+                       min(l.time_us), max(l.time_us)
+                FROM share_log l, jsonb_array_elements(l.body::jsonb -> 'fields') f
+                WHERE l.kind = 'share' AND l.provider = \(query.provider) AND l.time_us >= \(from) AND l.time_us < \(to)
+                  AND l.subject > \(after) AND l.decision IN ('allowed', 'redacted')
+                  AND f->>'action' = 'sent' AND f->>'fingerprint' IS NOT NULL
+                  AND (\(query.category)::text IS NULL OR f->>'category' = \(query.category) OR f->>'category' LIKE \(query.category) || '.%')
+                GROUP BY l.subject ORDER BY l.subject LIMIT \(limit)
+                """, logger: self.logger)
+            for try await (subject, categories, shares, first, last) in rows.decode((String, String?, Int64, Int64, Int64).self) {
+                out.append(ExposureRow(subject: subject, categories: (categories ?? "").split(separator: ",").map(String.init).sorted(),
+                                       shares: Int(shares), firstShared: Microseconds.date(first), lastShared: Microseconds.date(last)))
+            }
+            return out
+        }
+    }
+
     public func sharingList(since: Date?, until: Date?) async throws(LogUnavailable) -> [SharingListRow] {
         let dayUs: Int64 = 86_400_000_000
         let from = since.map(Microseconds.from) ?? Int64.min / 2

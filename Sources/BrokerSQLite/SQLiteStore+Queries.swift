@@ -125,6 +125,32 @@ extension SQLiteStore: ShareQueries {
 extension SQLiteStore: SharingListSource {
     /// Whole days inside the window come from the daily aggregates; the partial days at its
     /// edges from the records themselves, so the answer is exact for any `since`/`until`.
+    public func exposure(_ query: ExposureQuery, afterSubject: String?, limit: Int) async throws(LogUnavailable) -> [ExposureRow] {
+        let (from, to) = query.window
+        do {
+            return try await readSnapshot { db in
+                // The provider's shares in the window (its time index), their sent personal fields
+                // (a fingerprint marks a personal one), one row per subject.
+                try Row.fetchAll(db, sql: """
+                    SELECT l.subject, group_concat(DISTINCT json_extract(f.value, '$.category')), count(DISTINCT l.share_id),
+                           min(l.time_us), max(l.time_us)
+                    FROM share_log l, json_each(l.body, '$.fields') f
+                    WHERE l.kind = 'share' AND l.provider = ? AND l.time_us >= ? AND l.time_us < ? AND l.subject > ?
+                      AND l.decision IN ('allowed', 'redacted')
+                      AND json_extract(f.value, '$.action') = 'sent' AND json_extract(f.value, '$.fingerprint') IS NOT NULL
+                      AND (? IS NULL OR json_extract(f.value, '$.category') = ? OR json_extract(f.value, '$.category') LIKE ? || '.%')
+                    GROUP BY l.subject ORDER BY l.subject LIMIT ?
+                    """, arguments: [query.provider, from, to, afterSubject ?? "", query.category, query.category, query.category, limit])
+                .map { row in
+                    ExposureRow(subject: row[0], categories: ((row[1] as String?) ?? "").split(separator: ",").map(String.init).sorted(),
+                                shares: row[2], firstShared: Microseconds.date(row[3]), lastShared: Microseconds.date(row[4]))
+                }
+            }
+        } catch {
+            throw LogUnavailable.sqlite(error, during: "reading an exposure report")
+        }
+    }
+
     public func sharingList(since: Date?, until: Date?) async throws(LogUnavailable) -> [SharingListRow] {
         let dayUs: Int64 = 86_400_000_000
         let from = since.map(Microseconds.from) ?? Int64.min / 2

@@ -1,6 +1,7 @@
 import ArgumentParser
 import BrokerCore
 import BrokerService
+import BrokerPostgres
 import BrokerSQLite
 import Foundation
 import Logging
@@ -8,7 +9,7 @@ import Logging
 /// `sharebroker report sharing-list`: the third-party sharing list from the share log.
 struct ReportCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "report", abstract: "Reports from the share log.", subcommands: [SharingListReport.self])
+        commandName: "report", abstract: "Reports from the share log.", subcommands: [SharingListReport.self, ExposureCommand.self])
 
     struct SharingListReport: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -73,6 +74,67 @@ struct ReportCommand: AsyncParsableCommand {
             }
             let drift = entries.filter(\.drift).count
             say("\(entries.count) rows; \(drift) sent without a contract that allows it")
+        }
+    }
+
+    /// `sharebroker report exposure --provider P`: the subjects whose personal data P received.
+    struct ExposureCommand: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "exposure",
+            abstract: "Whose personal data a provider received in a window, with the categories and times: who to notify after its incident.")
+
+        @Option(help: "The database: a SQLite path, or postgres://USER[:PASSWORD]@HOST[:PORT]/DB (password else from PGPASSWORD).")
+        var database: String = ".sharebroker/broker.sqlite"
+
+        @Option(help: "The provider (its adapter name).")
+        var provider: String
+
+        @Option(help: "From this time (RFC 3339), inclusive.")
+        var since: String?
+
+        @Option(help: "Until this time (RFC 3339), exclusive.")
+        var until: String?
+
+        @Option(help: "Only this personal category (and its sub-categories).")
+        var category: String?
+
+        @Flag(help: "CSV instead of JSON.")
+        var csv = false
+
+        @Flag(help: "One JSON object per subject and line.")
+        var ndjson = false
+
+        func run() async throws {
+            var query = ExposureQuery(provider: provider, category: category)
+            for (text, name) in [(since, "since"), (until, "until")] {
+                guard let text else { continue }
+                guard let date = ISO8601DateFormatter().date(from: text) else {
+                    say("--\(name): not an RFC 3339 time (2026-01-31T00:00:00Z)")
+                    throw ExitCode(1)
+                }
+                if name == "since" { query.since = date } else { query.until = date }
+            }
+            var logger = Logger(label: "sharebroker.report")
+            logger.logLevel = .warning
+            let format: ExposureReport.Format = csv ? .csv : (ndjson ? .ndjson : .json)
+            let out = FileHandle.standardOutput
+            if database.hasPrefix("postgres://") || database.hasPrefix("postgresql://") {
+                guard var location = PostgresLocation(database) else { say("\(database): not a postgres:// URL"); throw ExitCode(1) }
+                if location.password == nil { location.password = ProcessInfo.processInfo.environment["PGPASSWORD"] }
+                let store = try await PostgresStore.openForReading(location, logger: logger)
+                do {
+                    try await ExposureReport.stream(store, query, format: format) { out.write(Data($0.utf8)) }
+                } catch {
+                    await store.close()
+                    throw error
+                }
+                await store.close()
+            } else {
+                guard FileManager.default.fileExists(atPath: database) else { say("\(database): no such database"); throw ExitCode(1) }
+                let store = try SQLiteStore(path: database, stream: "node-1", logger: logger)
+                try await ExposureReport.stream(store, query, format: format) { out.write(Data($0.utf8)) }
+            }
+            if format == .json { say() }
         }
     }
 }

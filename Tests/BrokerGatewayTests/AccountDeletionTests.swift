@@ -99,3 +99,44 @@ import Testing
         }
     }
 }
+
+/// Issue 13: "in the event of a security incident … we will notify you": who a provider received data about.
+@Suite(.serialized) struct ExposureReportTests {
+    @Test func theSubjectsAProviderReceivedDataAboutInAWindow() async throws {
+        try await withBroker { broker in
+            let deletion = AccountDeletionTests()
+            try await broker.grant("u1", provider: "huawei-push", purpose: AccountDeletionTests.push)
+            try await broker.grant("u2", provider: "huawei-push", purpose: AccountDeletionTests.push)
+            for (subject, token) in [("u1", "E1"), ("u1", "E2"), ("u2", "E3")] {
+                #expect(try await deletion.push(broker, subject, token: token).status == 200)
+            }
+            #expect(try await deletion.push(broker, "u3", token: "E4").status == 403, "no grant: nothing received")
+            let json = try await broker.call("GET", "/v1/reports/exposure?provider=huawei-push", token: Broker.complianceToken)
+            #expect(json.status == 200, "\(json.text)")
+            let subjects = json.json["subjects"] as? [[String: Any]] ?? []
+            #expect(subjects.map { $0["subject"] as? String } == ["u1", "u2"], "\(json.text)")
+            #expect(subjects.map { $0["shares"] as? Int } == [2, 1])
+            #expect(subjects.allSatisfy { ($0["categories"] as? [String]) == ["user.device.push_token"] })
+            #expect((json.json["totals"] as? [String: Any])?["subjects"] as? Int == 2)
+            #expect(!json.text.contains("E1"), "never a value")
+
+            let csv = try await broker.call("GET", "/v1/reports/exposure?provider=huawei-push", token: Broker.complianceToken,
+                                            headers: [("Accept", "text/csv")])
+            let lines = String(decoding: csv.body, as: UTF8.self).split(whereSeparator: \.isNewline)
+            #expect(lines.first == "subject,categories,shares,first_shared,last_shared" && lines.count == 3, "\(lines)")
+            let ndjson = try await broker.call("GET", "/v1/reports/exposure?provider=huawei-push&category=user.device",
+                                               token: Broker.complianceToken, headers: [("Accept", "application/x-ndjson")])
+            #expect(String(decoding: ndjson.body, as: UTF8.self).split(separator: "\n").count == 2)
+            let later = try await broker.call("GET", "/v1/reports/exposure?provider=huawei-push&since=2100-01-01T00:00:00Z",
+                                              token: Broker.complianceToken)
+            #expect((later.json["subjects"] as? [Any])?.isEmpty == true)
+            let other = try await broker.call("GET", "/v1/reports/exposure?provider=huawei-push&category=user.location",
+                                              token: Broker.complianceToken)
+            #expect((other.json["subjects"] as? [Any])?.isEmpty == true)
+            #expect(try await broker.call("GET", "/v1/reports/exposure", token: Broker.complianceToken).status == 400)
+            #expect(try await broker.call("GET", "/v1/reports/exposure?provider=huawei-push&category=nope",
+                                          token: Broker.complianceToken).status == 400)
+            #expect(try await broker.call("GET", "/v1/reports/exposure?provider=huawei-push", token: Broker.grantsToken).status == 403)
+        }
+    }
+}

@@ -6,6 +6,31 @@ import Foundation
 import Testing
 
 @Suite struct ShareQueriesContractTests {
+    /// The exposure report at the store: per subject, what the provider received, paged by subject id.
+    @Test(arguments: storeKinds)
+    func exposureListsEachSubjectThatTheProviderReceivedDataAbout(_ kind: StoreKind) async throws {
+        try await withStore(kind) { store, _ in
+            let log = store.log
+            for subject in ["s-a", "s-b", "s-c"] { try await log.addGrant(grant("g-\(subject)", subject: subject)) }
+            _ = try await log.appendIntent(entry(1, grantIDs: ["g-s-b"], subject: "s-b"))
+            _ = try await log.appendIntent(entry(2, grantIDs: ["g-s-a"], subject: "s-a"))
+            _ = try await log.appendIntent(entry(3, grantIDs: ["g-s-a"], subject: "s-a"))
+            _ = try await log.appendIntent(entry(4, decision: .blocked, grantIDs: [], subject: "s-c"))
+            let all = try await log.exposure(ExposureQuery(provider: "demo-push"), afterSubject: nil, limit: 10)
+            #expect(all.map(\.subject) == ["s-a", "s-b"], "a blocked share sent nothing")
+            #expect(all.map(\.shares) == [2, 1])
+            #expect(all.first?.categories == ["user.device.push_token"])
+            #expect(all.first?.firstShared == storeBaseTime.addingTimeInterval(2))
+            #expect(all.first?.lastShared == storeBaseTime.addingTimeInterval(3))
+            let page = try await log.exposure(ExposureQuery(provider: "demo-push"), afterSubject: "s-a", limit: 10)
+            #expect(page.map(\.subject) == ["s-b"])
+            let window = ExposureQuery(provider: "demo-push", since: storeBaseTime.addingTimeInterval(2.5))
+            #expect(try await log.exposure(window, afterSubject: nil, limit: 10).map(\.shares) == [1])
+            let other = ExposureQuery(provider: "demo-push", category: "user.location")
+            #expect(try await log.exposure(other, afterSubject: nil, limit: 10).isEmpty)
+        }
+    }
+
     /// 30 shares over three days, two subjects, a blocked one every fifth, outcomes for the first ten.
     func seed(_ store: StoreUnderTest) async throws {
         try await store.log.addGrant(grant("g-1"))

@@ -39,6 +39,10 @@ struct ComplianceController: Sendable {
             _ = try subjects.requireRole(request, .compliance)
             return try await sharingList(request)
         }
+        router.get("/v1/reports/exposure") { request, _ in
+            _ = try subjects.requireRole(request, .compliance)
+            return try exposure(request)
+        }
         router.get("/v1/log/public-key") { _, _ in
             guard let publicKey else { throw Problem(status: 404, code: "not_configured", detail: "checkpoints are not signed") }
             var document: [String: Any] = ["algorithm": "Ed25519", "public_key": Hex.encode(Array(publicKey.rawRepresentation)),
@@ -92,6 +96,49 @@ struct ComplianceController: Sendable {
         out["until"] = until.map { SubjectsController.iso.string(from: $0) } ?? NSNull()
         out["drift"] = entries.filter(\.drift).count
         return SubjectsController.json(out)
+    }
+
+    /// `GET /v1/reports/exposure?provider=P&since=&until=&category=`: whose personal data P
+    /// received in the window (the people to notify after P's security incident), streamed.
+    func exposure(_ request: Request) throws -> Response {
+        var values: [String: String] = [:]
+        for (name, value) in request.uri.queryParameters {
+            guard ["provider", "since", "until", "category"].contains(String(name)) else {
+                throw Problem(status: 400, code: "invalid_query", detail: "unknown parameter \(name)")
+            }
+            guard values.updateValue(String(value), forKey: String(name)) == nil else {
+                throw Problem(status: 400, code: "invalid_query", detail: "\(name) is given twice")
+            }
+        }
+        guard let provider = values["provider"], !provider.isEmpty else {
+            throw Problem(status: 400, code: "invalid_query", detail: "provider is required")
+        }
+        var query = ExposureQuery(provider: provider)
+        for name in ["since", "until"] {
+            guard let text = values[name] else { continue }
+            guard let time = Self.parseTime(text) else {
+                throw Problem(status: 400, code: "invalid_query", detail: "\(name) must be an RFC 3339 time")
+            }
+            if name == "since" { query.since = time } else { query.until = time }
+        }
+        if let category = values["category"] {
+            // A category of the taxonomy, or a parent of some (`user.device` covers `user.device.push_token`).
+            let covered = subjects.bundle.taxonomy.categories.filter { $0.key == category || $0.key.hasPrefix(category + ".") }
+            guard covered.values.contains(where: \.personal) else {
+                throw Problem(status: 400, code: "invalid_query", detail: "category \(category) names no personal category of the taxonomy")
+            }
+            query.category = category
+        }
+        let accept = request.headers[.accept]?.lowercased() ?? ""
+        let format: ExposureReport.Format = accept.contains("text/csv") ? .csv : (accept.contains("application/x-ndjson") ? .ndjson : .json)
+        let queries = self.queries, report = query
+        let body = ResponseBody { writer in
+            try await ExposureReport.stream(queries, report, format: format) { try await writer.write(ByteBuffer(string: $0)) }
+            try await writer.finish(nil)
+        }
+        var headers = HTTPFields()
+        headers[.contentType] = format == .csv ? "text/csv; charset=utf-8" : (format == .ndjson ? "application/x-ndjson" : "application/json")
+        return Response(status: .ok, headers: headers, body: body)
     }
 
     static func render(_ entry: SharingList.Entry) -> [String: Any] {

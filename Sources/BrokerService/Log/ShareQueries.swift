@@ -76,6 +76,44 @@ public protocol ShareQueries: SharingListSource {
     func shares(_ filter: ShareFilter, after cursor: ShareCursor?, limit: Int) async throws(LogUnavailable) -> [LoggedShare]
     /// One share by id.
     func share(id: String) async throws(LogUnavailable) -> LoggedShare?
+    /// Up to `limit` subjects, in id order after `afterSubject`, whose personal data `query.provider`
+    /// received in the window (allowed or redacted shares that sent a personal field).
+    func exposure(_ query: ExposureQuery, afterSubject: String?, limit: Int) async throws(LogUnavailable) -> [ExposureRow]
+}
+
+/// Whose personal data a provider received, and when: the people to notify after that
+/// provider reports a security incident.
+public struct ExposureQuery: Sendable, Hashable {
+    public var provider: String
+    public var since: Date?
+    public var until: Date?
+    /// Only this personal category (and its sub-categories).
+    public var category: String?
+
+    public init(provider: String, since: Date? = nil, until: Date? = nil, category: String? = nil) {
+        self.provider = provider; self.since = since; self.until = until; self.category = category
+    }
+
+    /// `[from, to)` in µs since 1970 (as the log stores times), open ends as far as they go.
+    public var window: (from: Int64, to: Int64) {
+        func us(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1_000_000).rounded()) }
+        return (since.map(us) ?? Int64.min / 2, until.map(us) ?? Int64.max / 2)
+    }
+}
+
+/// One subject of an exposure report.
+public struct ExposureRow: Sendable, Hashable {
+    public var subject: String
+    /// The personal categories the provider received about them, sorted.
+    public var categories: [String]
+    public var shares: Int
+    public var firstShared: Date
+    public var lastShared: Date
+
+    public init(subject: String, categories: [String], shares: Int, firstShared: Date, lastShared: Date) {
+        self.subject = subject; self.categories = categories; self.shares = shares
+        self.firstShared = firstShared; self.lastShared = lastShared
+    }
 }
 
 /// One row of the third-party sharing list, from real traffic: a provider, a purpose and
