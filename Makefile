@@ -5,13 +5,22 @@ SHELL := /bin/bash
 SWIFT ?= swift
 PORT ?= 8080
 APT_PACKAGES := libcurl4-openssl-dev libjson-c-dev libsqlite3-dev pkg-config curl
+# What the test suite drives besides: a real browser for the privacy center (and CJK fonts for its screenshots).
+TEST_APT_PACKAGES := chromium chromium-driver fonts-wqy-zenhei
 
-.PHONY: deps build serve two-nodes test check bench clean
+.PHONY: deps test-deps build serve two-nodes test check bench clean
 
 ## deps: install missing system packages (apt-get, non-interactive)
 deps:
+	@$(MAKE) --no-print-directory apt-install PACKAGES="$(APT_PACKAGES)"
+
+## test-deps: the packages only the tests need (chromium, chromium-driver, fonts)
+test-deps: deps
+	@$(MAKE) --no-print-directory apt-install PACKAGES="$(TEST_APT_PACKAGES)"
+
+apt-install:
 	@missing=""; \
-	for package in $(APT_PACKAGES); do \
+	for package in $(PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$package 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$package"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -35,7 +44,7 @@ two-nodes: build
 
 ## test: every test suite (XCTest and Swift Testing), with a throwaway PostgreSQL cluster (scripts/with-postgres)
 ## and a Python venv with the SDKs the tunnel tests drive (scripts/python-venv)
-test: deps
+test: test-deps
 	python=$$(scripts/python-venv) && \
 	SHAREBROKER_TEST_PYTHON=$$python SHAREBROKER_REQUIRE_PYTHON=1 SHAREBROKER_REQUIRE_POSTGRES=1 \
 	  scripts/with-postgres $(SWIFT) test

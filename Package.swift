@@ -81,6 +81,7 @@ let package = Package(
                                .product(name: "NIOHTTPTypesHTTP1", package: "swift-nio-extras"),
                                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                                .product(name: "Logging", package: "swift-log")],
+                resources: [.copy("PrivacyCenter/static")],
                 swiftSettings: strict),
         // What every store of the share log shares: the canonical record, its hash chain, the group committer.
         .target(name: "BrokerLogStore",

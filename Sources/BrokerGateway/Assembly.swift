@@ -130,10 +130,12 @@ public enum Assembly {
                 tunnelPorts[host, default: [443]].formUnion(adapter.upstream.host == host ? [adapter.upstream.port ?? 443] : [])
             }
         }
-        let settings = GatewaySettings(serverNames: names, maxBodyBytes: config.limits.maxBodyBytes,
+        var settings = GatewaySettings(serverNames: names, maxBodyBytes: config.limits.maxBodyBytes,
                                        clientTimeout: .milliseconds(config.limits.clientTimeoutMs),
                                        maxHeaderBytes: config.limits.maxHeaderBytes,
                                        tunnels: TunnelSettings(certificates: tunnelCertificates, ports: tunnelPorts))
+        settings.privacyFrameAncestors = config.privacyFrameAncestors
+        settings.homeRegion = config.homeRegion
         let gateway = Gateway(pipeline: pipeline, grants: cachedGrants, authenticator: Authenticator(tokenDigests: callers),
                               settings: settings, revocations: revocations, revocationWorker: worker,
                               cancellationVerifiers: verifiers, queries: queries, users: users,

@@ -35,14 +35,14 @@ extension PostgresStore: ShareQueries {
                               + fieldConditions.joined(separator: " AND ") + ")")
         }
         if let cursor {
-            conditions.append("(s.stream, s.seq) > (\(query.bind(cursor.stream)), \(query.bind(cursor.seq)))")
+            conditions.append("(s.stream, s.seq) \(filter.newestFirst ? "<" : ">") (\(query.bind(cursor.stream)), \(query.bind(cursor.seq)))")
         }
         let sql = """
             SELECT s.stream, s.seq, s.hash, s.body, o.stream, o.seq, o.hash, o.body
             FROM share_log s
             LEFT JOIN share_log o ON o.share_id = s.share_id AND o.kind = 'outcome'
             WHERE \(conditions.joined(separator: " AND "))
-            ORDER BY s.stream, s.seq LIMIT \(query.bind(Int64(max(1, limit))))
+            ORDER BY \(filter.newestFirst ? "s.stream DESC, s.seq DESC" : "s.stream, s.seq") LIMIT \(query.bind(Int64(max(1, limit))))
             """
         let statement = query.query(sql)
         return try await run("querying shares") { connection in

@@ -54,8 +54,9 @@ extension SQLiteStore: ShareQueries {
             }
             if filter.provider != nil { indexHint = " INDEXED BY share_log_provider_seq" }
         }
+        let backwards = filter.newestFirst && !cursorInRanges
         if let cursor, !cursorInRanges {
-            conditions.append("(s.stream > ? OR (s.stream = ? AND s.seq > ?))")
+            conditions.append(backwards ? "(s.stream < ? OR (s.stream = ? AND s.seq < ?))" : "(s.stream > ? OR (s.stream = ? AND s.seq > ?))")
             arguments.append(contentsOf: [cursor.stream.databaseValue, cursor.stream.databaseValue, cursor.seq.databaseValue])
         }
         arguments.append(max(1, limit).databaseValue)
@@ -64,7 +65,7 @@ extension SQLiteStore: ShareQueries {
             FROM share_log s\(indexHint)
             LEFT JOIN share_log o ON o.share_id = s.share_id AND o.kind = 'outcome'
             WHERE \(conditions.joined(separator: " AND "))
-            ORDER BY s.stream, s.seq LIMIT ?
+            ORDER BY \(backwards ? "s.stream DESC, s.seq DESC" : "s.stream, s.seq") LIMIT ?
             """
         let values = arguments
         do {

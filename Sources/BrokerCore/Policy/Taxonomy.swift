@@ -4,10 +4,13 @@ public struct CategoryInfo: Sendable, Hashable {
     public var personal: Bool
     /// Sensitive personal information (PIPL art. 28 / GDPR art. 9): needs separate consent.
     public var sensitive: Bool
+    /// What people read for it, by language (`en`, `zh-CN`): the privacy center's words.
+    public var labels: [String: String]
 
-    public init(personal: Bool = true, sensitive: Bool = false) {
+    public init(personal: Bool = true, sensitive: Bool = false, labels: [String: String] = [:]) {
         self.personal = personal
         self.sensitive = sensitive
+        self.labels = labels
     }
 }
 
@@ -19,10 +22,16 @@ public struct CategoryInfo: Sendable, Hashable {
 public struct Taxonomy: Sendable {
     public var categories: [String: CategoryInfo]
     public var purposes: Set<String>
+    /// Purpose → language → words (`purpose_labels:`).
+    public var purposeLabels: [String: [String: String]]
 
-    public init(categories: [String: CategoryInfo], purposes: Set<String>) {
+    /// The languages labels are written in.
+    public static let languages = ["en", "zh-CN"]
+
+    public init(categories: [String: CategoryInfo], purposes: Set<String>, purposeLabels: [String: [String: String]] = [:]) {
         self.categories = categories
         self.purposes = purposes
+        self.purposeLabels = purposeLabels
     }
 
     /// Decodes `taxonomy.yaml`; every problem is appended to `issues`.
@@ -30,7 +39,7 @@ public struct Taxonomy: Sendable {
         let collector = IssueCollector()
         defer { issues.append(contentsOf: collector.issues) }
         guard let root = YAMLNode.parse(yaml, file: file, issues: collector),
-              let object = root.object("taxonomy", required: ["categories", "purposes"]) else { return nil }
+              let object = root.object("taxonomy", required: ["categories", "purposes"], optional: ["purpose_labels"]) else { return nil }
         var categories: [String: CategoryInfo] = [:]
         if let pairs = object["categories"]?.mapping("categories") {
             for pair in pairs {
@@ -39,13 +48,14 @@ public struct Taxonomy: Sendable {
                     continue
                 }
                 let what = "category \(pair.key)"
-                guard let info = pair.value.object(what, optional: ["sensitive", "personal"]) else { continue }
+                guard let info = pair.value.object(what, optional: ["sensitive", "personal", "label"]) else { continue }
                 let personal = info["personal"]?.bool(what + ": personal") ?? true
                 let sensitive = info["sensitive"]?.bool(what + ": sensitive") ?? false
                 if sensitive && !personal {
                     collector.add(file, pair.keyLine, "\(what) cannot be sensitive and not personal")
                 }
-                categories[pair.key] = CategoryInfo(personal: personal, sensitive: sensitive)
+                let labels = info["label"].map { Self.labels($0, what + ": label") } ?? [:]
+                categories[pair.key] = CategoryInfo(personal: personal, sensitive: sensitive, labels: labels)
             }
         }
         var purposes: Set<String> = []
@@ -56,7 +66,23 @@ public struct Taxonomy: Sendable {
                 collector.add(file, line, "purpose '\(purpose)' is listed twice")
             }
         }
-        return Taxonomy(categories: categories, purposes: purposes)
+        var purposeLabels: [String: [String: String]] = [:]
+        for pair in object["purpose_labels"]?.mapping("purpose_labels") ?? [] {
+            guard purposes.contains(pair.key) else {
+                collector.add(file, pair.keyLine, "purpose_labels: '\(pair.key)' is not a listed purpose")
+                continue
+            }
+            purposeLabels[pair.key] = Self.labels(pair.value, "purpose_labels: \(pair.key)")
+        }
+        return Taxonomy(categories: categories, purposes: purposes, purposeLabels: purposeLabels)
+    }
+
+    /// `{ en: …, zh-CN: … }`: words per language, every language given.
+    static func labels(_ node: YAMLNode, _ what: String) -> [String: String] {
+        guard let object = node.object(what, required: Set(languages)) else { return [:] }
+        var out: [String: String] = [:]
+        for language in languages { out[language] = object[language]?.string(what + ": " + language) }
+        return out
     }
 
     /// `a.b_c.d`: lowercase letters, digits and underscores, dot separated.

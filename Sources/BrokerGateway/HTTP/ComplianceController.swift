@@ -184,8 +184,14 @@ struct ComplianceController: Sendable {
     func history(_ request: Request, subject: String) async throws -> Response {
         var cursor: ShareCursor?
         var limit = 100
+        var filter = ShareFilter(subject: subject)
         for (name, value) in request.uri.queryParameters {
             switch String(name) {
+            case "order":
+                guard value == "newest" || value == "oldest" else {
+                    throw Problem(status: 400, code: "invalid_query", detail: "order is newest or oldest")
+                }
+                filter.newestFirst = value == "newest"
             case "cursor":
                 guard let parsed = ShareCursor(token: String(value)) else {
                     throw Problem(status: 400, code: "invalid_cursor", detail: "the cursor is not one this API returned")
@@ -201,7 +207,7 @@ struct ComplianceController: Sendable {
             }
         }
         let page: [LoggedShare]
-        do { page = try await queries.shares(ShareFilter(subject: subject), after: cursor, limit: limit) } catch {
+        do { page = try await queries.shares(filter, after: cursor, limit: limit) } catch {
             throw Problem.logUnavailable(error.message)
         }
         let items = page.map { share -> [String: Any] in

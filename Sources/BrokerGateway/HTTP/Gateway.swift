@@ -104,6 +104,8 @@ public struct Gateway: Sendable {
             subjects.revoker = revoker
         }
         subjects.register(on: router)
+        PrivacyCenterController(bundle: pipeline.bundle, homeRegion: settings.homeRegion,
+                                frameAncestors: settings.privacyFrameAncestors).register(on: router)
         if let queries {
             ComplianceController(queries: queries, subjects: subjects, fingerprinter: pipeline.fingerprinter, audit: audit,
                                  publicKey: checkpointKey).register(on: router)

@@ -12,6 +12,10 @@ public struct GatewaySettings: Sendable {
     public var maxHeaderBytes: Int
     /// `CONNECT` tunnels to adapter hosts (TLS interception); no certificates: tunnels are refused.
     public var tunnels: TunnelSettings
+    /// Origins that may frame the privacy center; empty: none.
+    public var privacyFrameAncestors: [String] = []
+    /// The broker's home region (the privacy center says when data leaves it).
+    public var homeRegion = "CN"
 
     public init(serverNames: Set<String> = ["127.0.0.1", "localhost", "::1", "[::1]"], maxBodyBytes: Int = 1_048_576,
                 clientTimeout: Duration = .seconds(30), maxHeaderBytes: Int = 16_384,

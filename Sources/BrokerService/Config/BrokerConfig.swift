@@ -96,6 +96,8 @@ public struct BrokerConfig: Sendable {
     public var log = Log()
     public var revocation = Revocation()
     public var tlsInterception = TLSInterception()
+    /// Origins that may frame the privacy center page (`privacy_center: { frame_ancestors: [...] }`); none by default.
+    public var privacyFrameAncestors: [String] = []
     /// Host names the broker's own API answers under, besides the loopback names and `listen`'s host.
     public var serverNames: [String] = []
 
@@ -114,7 +116,7 @@ public struct BrokerConfig: Sendable {
         guard let root = YAMLNode.parse(yaml, file: file, issues: issues),
               let object = root.object("config", optional: [
                 "listen", "server_names", "node", "home_region", "minor_age", "database", "database_password", "adapters", "contracts", "clients", "users",
-                "limits", "log", "revocation", "tls_interception",
+                "limits", "log", "revocation", "tls_interception", "privacy_center",
               ]) else { return (nil, issues.issues) }
         if let node = object["listen"], let text = node.string("listen") {
             if let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
@@ -211,6 +213,16 @@ public struct BrokerConfig: Sendable {
             }
             config.tlsInterception.caCertificate = certificate
             config.tlsInterception.caKey = key
+        }
+        if let node = object["privacy_center"], let privacy = node.object("privacy_center", optional: ["frame_ancestors"]) {
+            for (origin, line) in privacy["frame_ancestors"]?.strings("privacy_center: frame_ancestors") ?? [] {
+                // An origin as CSP writes it: scheme://host[:port], nothing that could end the directive.
+                let valid = (origin.hasPrefix("https://") || origin.hasPrefix("http://"))
+                    && !origin.contains(where: { $0 == ";" || $0 == "," || $0 == " " || $0 == "'" || $0.isNewline })
+                if valid { config.privacyFrameAncestors.append(origin) } else {
+                    issues.add(file, line, "privacy_center: frame_ancestors: '\(origin)' is not an origin (https://app.example.com)")
+                }
+            }
         }
         return issues.issues.isEmpty ? (config, []) : (nil, issues.issues)
     }

@@ -14,6 +14,8 @@ public struct ShareFilter: Sendable, Hashable {
     public var until: Date?
     /// Shares with a field carrying one of these fingerprints (`fingerprint_of`).
     public var fingerprints: [String]?
+    /// Newest first (log order backwards, within each stream); a cursor then pages backwards. Not with a time window.
+    public var newestFirst = false
 
     public init(subject: String? = nil, provider: String? = nil, purpose: String? = nil, category: String? = nil,
                 decision: String? = nil, caller: String? = nil, since: Date? = nil, until: Date? = nil,
