@@ -14,7 +14,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
-        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
@@ -26,6 +26,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
         .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
+        .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
     ],
     targets: [
         // System libraries (Debian: libcurl4-openssl-dev, libjson-c-dev).
@@ -72,6 +73,7 @@ let package = Package(
         .target(name: "BrokerGateway",
                 dependencies: ["BrokerService", "BrokerCredentials", "BrokerCurl", "BrokerTLS",
                                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                               .product(name: "JWTKit", package: "jwt-kit"),
                                .product(name: "Hummingbird", package: "hummingbird"),
                                .product(name: "HummingbirdCore", package: "hummingbird"),
                                .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -162,6 +164,8 @@ let package = Package(
                     swiftSettings: strict),
         .testTarget(name: "BrokerGatewayTests",
                     dependencies: ["BrokerGateway", "BrokerSQLite", "BrokerLogStore", "BrokerTesting", "BrokerCurl", "BrokerTLS",
+                                   .product(name: "JWTKit", package: "jwt-kit"),
+                                   .product(name: "_CryptoExtras", package: "swift-crypto"),
                                    .product(name: "X509", package: "swift-certificates"),
                                    .product(name: "NIOSSL", package: "swift-nio-ssl"),
                                    .product(name: "NIOPosix", package: "swift-nio"),

@@ -84,11 +84,31 @@ public enum Assembly {
         }
         var users: UserTokenVerifier?
         if let jwt = config.userJWT {
-            if let reference = jwt.hs256Secret, let secret = secrets[reference], !secret.isEmpty {
-                users = UserTokenVerifier(secret: Array(secret.utf8), issuer: jwt.issuer, audience: jwt.audience)
-            } else {
-                warnings.append("users.jwt has no usable hs256_secret: end-user tokens are refused")
+            var secret: [UInt8]?
+            if jwt.algorithms.contains("HS256") {
+                if let reference = jwt.hs256Secret, let text = secrets[reference], !text.isEmpty {
+                    secret = Array(text.utf8)
+                } else {
+                    warnings.append("users.jwt has no usable hs256_secret: HS256 end-user tokens are refused")
+                }
             }
+            var keys: IdentityProviderKeys?
+            switch jwt.jwks {
+            case .file(let path)?:
+                keys = IdentityProviderKeys {
+                    guard let data = FileManager.default.contents(atPath: path) else { throw CocoaError(.fileReadNoSuchFile) }
+                    return String(decoding: data, as: UTF8.self)
+                }
+            case .url(let url)?:
+                keys = IdentityProviderKeys {
+                    let response = try await upstream.send(UpstreamRequest(method: "GET", url: url, headers: [HTTPHeaderLine("Accept", "application/json")]))
+                    guard response.status == 200 else { throw CocoaError(.fileReadUnknown) }
+                    return String(decoding: response.body, as: UTF8.self)
+                }
+            case nil:
+                break
+            }
+            users = UserTokenVerifier(secret: secret, issuer: jwt.issuer, audience: jwt.audience, algorithms: Set(jwt.algorithms), jwks: keys)
         }
         var callers: [String: Caller] = [:]
         for client in config.clients {

@@ -63,6 +63,31 @@ struct BrokerConfigTests {
         #expect(short.map(\.message) == ["revocation: lease_ms must be at least twice limits.upstream_timeout_ms (20000)"])
     }
 
+    /// Issue 13: an identity provider's JWKS, the algorithms allowed, the page's framing; and the mistakes.
+    @Test func identityProviderKeysAndPrivacyCenterSettings() throws {
+        let (config, issues) = BrokerConfig.decode(yaml: """
+            users:
+              jwt: { issuer: "https://id.example.com", audience: sharebroker, algorithms: [RS256, ES256, EdDSA],
+                     jwks: { url: "https://id.example.com/.well-known/jwks.json" } }
+            privacy_center: { frame_ancestors: ["https://app.example.com"] }
+            """, file: "broker.yaml")
+        #expect(issues.isEmpty, "\(issues)")
+        #expect(config?.userJWT?.jwks == .url("https://id.example.com/.well-known/jwks.json"))
+        #expect(config?.userJWT?.algorithms == ["RS256", "ES256", "EdDSA"])
+        #expect(config?.privacyFrameAncestors == ["https://app.example.com"])
+        let (_, wrong) = BrokerConfig.decode(yaml: """
+            users:
+              jwt: { issuer: i, audience: a, algorithms: [RS256, none], jwks: { url: "http://id.example.com/jwks" } }
+            privacy_center: { frame_ancestors: ["https://a.example; script-src *"] }
+            """, file: "broker.yaml")
+        let text = wrong.map(\.description).joined(separator: "\n")
+        #expect(text.contains("algorithm none is not supported"), "\(text)")
+        #expect(text.contains("jwks: url must be https://"), "\(text)")
+        #expect(text.contains("is not an origin"), "\(text)")
+        let (_, missing) = BrokerConfig.decode(yaml: "users:\n  jwt: { issuer: i, audience: a, algorithms: [ES256] }\n", file: "b.yaml")
+        #expect(missing.contains { $0.description.contains("need jwks") }, "\(missing)")
+    }
+
     @Test func anEmptyFileIsAllDefaults() {
         let (config, issues) = BrokerConfig.decode(yaml: "", file: "broker.yaml")
         #expect(issues.isEmpty)

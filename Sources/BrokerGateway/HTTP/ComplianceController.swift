@@ -28,19 +28,19 @@ struct ComplianceController: Sendable {
 
     func register(on router: Router<BrokerRequestContext>) {
         router.get("/v1/shares") { request, _ in
-            _ = try subjects.requireRole(request, .compliance)
+            _ = try await subjects.requireRole(request, .compliance)
             return try await list(request)
         }
         router.get("/v1/shares/:share_id") { request, context in
-            _ = try subjects.requireRole(request, .compliance)
+            _ = try await subjects.requireRole(request, .compliance)
             return try await one(context.parameters.get("share_id") ?? "")
         }
         router.get("/v1/reports/sharing-list") { request, _ in
-            _ = try subjects.requireRole(request, .compliance)
+            _ = try await subjects.requireRole(request, .compliance)
             return try await sharingList(request)
         }
         router.get("/v1/reports/exposure") { request, _ in
-            _ = try subjects.requireRole(request, .compliance)
+            _ = try await subjects.requireRole(request, .compliance)
             return try exposure(request)
         }
         router.get("/v1/log/public-key") { _, _ in
@@ -55,16 +55,16 @@ struct ComplianceController: Sendable {
             return SubjectsController.json(document)
         }
         router.get("/v1/log/checkpoints") { request, _ in
-            _ = try subjects.requireRole(request, .compliance)
+            _ = try await subjects.requireRole(request, .compliance)
             return try await checkpoints()
         }
         router.get("/v1/log/verify") { request, _ in
-            _ = try subjects.requireRole(request, .compliance)
+            _ = try await subjects.requireRole(request, .compliance)
             return try await verify()
         }
         router.get("/v1/subjects/:id/shares") { request, context in
             let subject = try SubjectsController.subjectID(context)
-            try subjects.authorize(request, subject: subject)
+            try await subjects.authorize(request, subject: subject)
             return try await history(request, subject: subject)
         }
     }

@@ -135,7 +135,8 @@ final class ConnectTunnel: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if case .tunnel(let authority, _) = state, error is NIOSSLError {
+        // A client that closes without TLS close_notify (most HTTP clients do, Python's among them) is not news.
+        if case .tunnel(let authority, _) = state, let tls = error as? NIOSSLError, tls != .uncleanShutdown {
             logger.notice("TLS in a tunnel failed", metadata: [
                 "tunnel.host": .string(hostLabel(authority.host)), "error": .string("\(error)"),
             ])

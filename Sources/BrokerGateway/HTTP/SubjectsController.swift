@@ -33,8 +33,8 @@ struct SubjectsController: Sendable {
     /// subject's own JWT. A valid JWT for another subject gets 404, the answer for a
     /// subject that does not exist, so a user cannot learn which ids exist.
     @discardableResult
-    func authorize(_ request: Request, subject: String, role: Caller.Role = .grants) throws -> Principal {
-        let principal = try principal(request, role: role)
+    func authorize(_ request: Request, subject: String, role: Caller.Role = .grants) async throws -> Principal {
+        let principal = try await principal(request, role: role)
         if case .user(let own) = principal, own != subject {
             throw Problem(status: 404, code: "subject_not_found", detail: "no such subject")
         }
@@ -42,17 +42,17 @@ struct SubjectsController: Sendable {
     }
 
     /// The caller: an end user (a valid JWT), or a client with `role` (or `admin`).
-    func principal(_ request: Request, role: Caller.Role = .grants) throws -> Principal {
+    func principal(_ request: Request, role: Caller.Role = .grants) async throws -> Principal {
         if let users, let value = request.headers[.authorization], let token = Authenticator.bearer(value),
            UserTokenVerifier.looksLikeJWT(token), authenticator.caller(forToken: token) == nil {
-            switch users.subject(of: token, now: now()) {
+            switch await users.subject(of: token, now: now()) {
             case .success(let own): return .user(own)
             case .failure(let failure):
                 throw Problem(status: 401, code: "unauthenticated",
                               detail: failure == .expired ? "the token has expired" : "the token is not valid here")
             }
         }
-        return .client(try requireRole(request, role))
+        return .client(try await requireRole(request, role))
     }
 
     enum Principal: Sendable {
@@ -60,11 +60,11 @@ struct SubjectsController: Sendable {
         case user(String)
     }
 
-    func requireRole(_ request: Request, _ role: Caller.Role) throws -> Caller {
+    func requireRole(_ request: Request, _ role: Caller.Role) async throws -> Caller {
         guard let caller = authenticator.caller(authorization: request.headers[.authorization]) else {
             // A signed-in end user is known, just not allowed here: 403, not a request to authenticate.
             if let users, let value = request.headers[.authorization], let token = Authenticator.bearer(value),
-               UserTokenVerifier.looksLikeJWT(token), case .success = users.subject(of: token, now: now()) {
+               UserTokenVerifier.looksLikeJWT(token), case .success = await users.subject(of: token, now: now()) {
                 throw Problem(status: 403, code: "forbidden", detail: "an end user's token cannot make this call")
             }
             throw Problem(status: 401, code: "unauthenticated", detail: "send Authorization: Bearer <token>")
@@ -146,7 +146,7 @@ struct SubjectsController: Sendable {
     }
 
     func putSubject(_ request: Request, _ context: BrokerRequestContext) async throws -> Response {
-        _ = try requireRole(request, .grants)
+        _ = try await requireRole(request, .grants)
         let id = try Self.subjectID(context)
         let body = try await Self.decode(SubjectBody.self, request, keys: ["birth_date", "minor", "region"])
         var birth: CalendarDay?
@@ -194,7 +194,7 @@ struct SubjectsController: Sendable {
     /// subject is marked deleted in the same transaction, and every later share is refused.
     func deleteSubject(_ request: Request, _ context: BrokerRequestContext) async throws -> Response {
         let id = try Self.subjectID(context)
-        try authorize(request, subject: id)
+        try await authorize(request, subject: id)
         guard let revoker else { throw Problem(status: 404, code: "not_found", detail: "account deletion is not available") }
         let existing = try await liveSubject(id)
         let list: [Grant]
@@ -226,7 +226,7 @@ struct SubjectsController: Sendable {
 
     func addGrant(_ request: Request, _ context: BrokerRequestContext) async throws -> Response {
         let id = try Self.subjectID(context)
-        try authorize(request, subject: id)
+        try await authorize(request, subject: id)
         _ = try await liveSubject(id)
         let body = try await Self.decode(GrantBody.self, request, keys: [
             "provider", "purpose", "categories", "separate_consent", "cross_border_consent", "policy_version", "evidence",
@@ -260,7 +260,7 @@ struct SubjectsController: Sendable {
 
     func listGrants(_ request: Request, _ context: BrokerRequestContext) async throws -> Response {
         let id = try Self.subjectID(context)
-        try authorize(request, subject: id)
+        try await authorize(request, subject: id)
         let list: [Grant]
         do { list = try await grants.grants(of: id) } catch { throw Problem.logUnavailable(error.message) }
         return Self.json(["subject": id, "grants": list.map(Self.render)])

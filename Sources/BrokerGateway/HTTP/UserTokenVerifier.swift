@@ -2,27 +2,42 @@ import BrokerFields
 import BrokerPayload
 @preconcurrency import Crypto
 import Foundation
+import JWTKit
+import NIOConcurrencyHelpers
 
-/// End users' JWTs (DESIGN §6, §8): `sub` is their subject id.
+/// End users' JWTs (DESIGN §6, §8): `sub` is their subject id, signed by the company's
+/// identity provider: HS256 with a shared secret, or RS256, ES256 or EdDSA with keys from the
+/// provider's JWKS (`users.jwt.jwks`), the signature checked by jwt-kit.
 ///
-/// Only HS256 is accepted (the configured allowlist can hold nothing else), so
-/// `alg: none` and algorithm confusion (an RS/ES token checked with the HMAC secret
-/// as a "public key") are refused before any signature work. The header must be a
-/// JSON object whose `alg` is exactly `HS256` (and `typ`, if present, `JWT`); the
-/// claims need `iss` and `aud` as configured, a numeric `exp` in the future (60 s
-/// leeway), `nbf` and `iat` not in the future, and a non-empty `sub`.
-public struct UserTokenVerifier: Sendable {
+/// Before any signature work the token must be strict JSON (a claim sent twice is refused,
+/// never read as either) and its `alg` one the configuration allows: `alg: none` never is. An
+/// asymmetric token must name its key (`kid`), and its `alg` must be that key's algorithm, so
+/// an RS256 key's public half can never serve as an HMAC secret (the classic confusion). An
+/// unknown `kid` reloads the JWKS (at most every `refreshFloor`) and is refused if still
+/// unknown; a JWKS that does not load refuses every asymmetric token (fail closed). The claims
+/// need `iss` and `aud` as configured, a numeric `exp` in the future (60 s leeway), `nbf` and
+/// `iat` not in the future, and a non-empty `sub`.
+public final class UserTokenVerifier: Sendable {
     public enum Failure: Error, Equatable { case malformed, algorithm, signature, claims, expired }
 
-    let key: SymmetricKey
+    let key: SymmetricKey?
     let issuer: String
     let audience: String
+    let algorithms: Set<String>
+    let identityProvider: IdentityProviderKeys?
     let leeway: TimeInterval = 60
 
-    public init(secret: [UInt8], issuer: String, audience: String) {
-        self.key = SymmetricKey(data: secret)
+    public init(secret: [UInt8]?, issuer: String, audience: String, algorithms: Set<String> = ["HS256"],
+                jwks: IdentityProviderKeys? = nil) {
+        self.key = secret.map { SymmetricKey(data: $0) }
         self.issuer = issuer
         self.audience = audience
+        self.algorithms = algorithms
+        self.identityProvider = jwks
+    }
+
+    public convenience init(secret: [UInt8], issuer: String, audience: String) {
+        self.init(secret: Optional(secret), issuer: issuer, audience: audience)
     }
 
     /// True when `token` looks like a compact JWS (three Base64url parts), so it is judged as one.
@@ -31,7 +46,7 @@ public struct UserTokenVerifier: Sendable {
     }
 
     /// The subject of a valid token.
-    public func subject(of token: String, now: Date) -> Result<String, Failure> {
+    public func subject(of token: String, now: Date) async -> Result<String, Failure> {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3, let headerData = Self.base64url(parts[0]), let claimsData = Self.base64url(parts[1]),
               let signature = Self.base64url(parts[2]),
@@ -41,12 +56,20 @@ public struct UserTokenVerifier: Sendable {
               let header = (try? JSONSerialization.jsonObject(with: headerData)) as? [String: Any],
               let claims = (try? JSONSerialization.jsonObject(with: claimsData)) as? [String: Any]
         else { return .failure(.malformed) }
-        guard header["alg"] as? String == "HS256", header["crit"] == nil,
+        guard let algorithm = header["alg"] as? String, algorithms.contains(algorithm), header["crit"] == nil,
               (header["typ"] as? String).map({ $0.uppercased() == "JWT" }) ?? true
         else { return .failure(.algorithm) }
-        let signed = Data((parts[0] + "." + parts[1]).utf8)
-        guard HMAC<SHA256>.isValidAuthenticationCode(signature, authenticating: signed, using: key) else {
-            return .failure(.signature)
+        if algorithm == "HS256" {
+            let signed = Data((parts[0] + "." + parts[1]).utf8)
+            guard let key, HMAC<SHA256>.isValidAuthenticationCode(signature, authenticating: signed, using: key) else {
+                return .failure(.signature)
+            }
+        } else {
+            guard let kid = header["kid"] as? String, !kid.isEmpty, let identityProvider,
+                  let keys = await identityProvider.keys(kid: kid, algorithm: algorithm, now: now) else {
+                return .failure(.signature)
+            }
+            do { _ = try await keys.verify(token, as: SignatureOnly.self) } catch { return .failure(.signature) }
         }
         guard claims["iss"] as? String == issuer else { return .failure(.claims) }
         let audiences = (claims["aud"] as? String).map { [$0] } ?? (claims["aud"] as? [String] ?? [])
@@ -59,6 +82,13 @@ public struct UserTokenVerifier: Sendable {
             guard let number = Self.seconds(name, in: strictClaims), Double(number) - leeway <= time else { return .failure(.claims) }
         }
         return .success(subject)
+    }
+
+    /// jwt-kit checks the signature only: the claims are checked above, on the strict parse.
+    struct SignatureOnly: JWTPayload {
+        init(from decoder: any Decoder) throws {}
+        func encode(to encoder: any Encoder) throws {}
+        func verify(using algorithm: some JWTAlgorithm) async throws {}
     }
 
     /// A NumericDate as a whole number of seconds within years 1970–9999 (RFC 7519 allows
@@ -86,7 +116,7 @@ public struct UserTokenVerifier: Sendable {
         let header = encode(Data(#"{"alg":"HS256","typ":"JWT"}"#.utf8))
         let claims = encode(Data(("{\"aud\":" + JSONText.quoted(audience) + ",\"exp\":" + String(Int(expires.timeIntervalSince1970))
             + ",\"iss\":" + JSONText.quoted(issuer) + ",\"sub\":" + JSONText.quoted(subject) + "}").utf8))
-        let mac = HMAC<SHA256>.authenticationCode(for: Data((header + "." + claims).utf8), using: key)
+        let mac = HMAC<SHA256>.authenticationCode(for: Data((header + "." + claims).utf8), using: key ?? SymmetricKey(size: .bits256))   // no secret: a token nobody accepts
         return header + "." + claims + "." + encode(Data(mac))
     }
 
@@ -96,5 +126,86 @@ public struct UserTokenVerifier: Sendable {
         var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
         while base64.count % 4 != 0 { base64 += "=" }
         return Data(base64Encoded: base64)
+    }
+}
+
+/// An identity provider's public keys (a JWKS, RFC 7517): loaded on first use, reloaded when a
+/// token names a `kid` not in it (at most once per `refreshFloor`), kept as they were when a
+/// reload fails. Only RSA, P-256 and Ed25519 keys are taken (never a symmetric one), each bound
+/// to its one algorithm (its `alg`, else RS256, ES256 or EdDSA by key type).
+public final class IdentityProviderKeys: Sendable {
+    let load: @Sendable () async throws -> String
+    let refreshFloor: TimeInterval
+
+    struct State: Sendable {
+        var keys = JWTKeyCollection()
+        var algorithms: [String: String] = [:]
+        var lastLoad: Date?
+    }
+    private let state = NIOLockedValueBox(State())
+
+    public init(refreshFloor: TimeInterval = 30, load: @escaping @Sendable () async throws -> String) {
+        self.refreshFloor = refreshFloor
+        self.load = load
+    }
+
+    /// The key collection holding `kid`, when `kid` is a key for `algorithm`.
+    func keys(kid: String, algorithm: String, now: Date) async -> JWTKeyCollection? {
+        let (known, due) = state.withLockedValue { state -> (String?, Bool) in
+            let due = state.algorithms[kid] == nil && (state.lastLoad.map { now.timeIntervalSince($0) >= refreshFloor } ?? true)
+            if due { state.lastLoad = now }
+            return (state.algorithms[kid], due)
+        }
+        if known == nil && due { await reload() }
+        return state.withLockedValue { state in
+            state.algorithms[kid] == algorithm ? state.keys : nil
+        }
+    }
+
+    /// Loads the JWKS now; on failure the keys stay as they were (none, the first time: fail closed).
+    @discardableResult
+    public func reload() async -> Bool {
+        do {
+            let text = try await load()
+            // Each key on its own: a key of a type this broker does not take (a symmetric one, an
+            // encryption key) is skipped, not a reason to drop the whole set.
+            guard let document = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],
+                  let list = document["keys"] as? [Any] else { return false }
+            var algorithms: [String: String] = [:]
+            var accepted: [JWK] = []
+            for item in list {
+                guard let object = item as? [String: Any], object["use"] as? String ?? "sig" == "sig",
+                      let data = try? JSONSerialization.data(withJSONObject: object),
+                      let jwk = try? JSONDecoder().decode(JWK.self, from: data),
+                      let kid = jwk.keyIdentifier?.string, let algorithm = Self.algorithm(of: jwk) else { continue }
+                algorithms[kid] = algorithm
+                accepted.append(jwk)
+            }
+            let keys = JWTKeyCollection()
+            _ = try await keys.add(jwks: JWKS(keys: accepted))
+            state.withLockedValue { state in
+                state.keys = keys
+                state.algorithms = algorithms
+            }
+            return true
+        } catch {
+            return false
+        }
+    }
+
+    static func algorithm(of jwk: JWK) -> String? {
+        switch jwk.keyType {
+        case .rsa:
+            guard jwk.algorithm == nil || jwk.algorithm == .rs256 else { return nil }
+            return "RS256"
+        case .ecdsa:
+            guard jwk.curve?.rawValue == "P-256", jwk.algorithm == nil || jwk.algorithm == .es256 else { return nil }
+            return "ES256"
+        case .octetKeyPair:
+            guard jwk.curve?.rawValue == "Ed25519", jwk.algorithm == nil || jwk.algorithm == .eddsa else { return nil }
+            return "EdDSA"
+        default:
+            return nil
+        }
     }
 }

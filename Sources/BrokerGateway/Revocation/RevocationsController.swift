@@ -20,7 +20,7 @@ struct RevocationsController: Sendable {
     func register(on router: Router<BrokerRequestContext>) {
         router.delete("/v1/subjects/:id/grants/:grant_id") { request, context in
             let subject = try SubjectsController.subjectID(context)
-            try subjects.authorize(request, subject: subject)
+            try await subjects.authorize(request, subject: subject)
             guard let grantID = context.parameters.get("grant_id"), !grantID.isEmpty else {
                 throw Problem(status: 404, code: "grant_not_found", detail: "no such grant")
             }
@@ -28,7 +28,7 @@ struct RevocationsController: Sendable {
         }
         router.delete("/v1/subjects/:id/grants") { request, context in
             let subject = try SubjectsController.subjectID(context)
-            try subjects.authorize(request, subject: subject)
+            try await subjects.authorize(request, subject: subject)
             guard let provider = request.uri.queryParameters.get("provider"), !provider.isEmpty else {
                 throw Problem(status: 400, code: "provider_missing",
                               detail: "name the grant (/grants/{grant_id}) or the provider (?provider=P) to revoke")
@@ -38,7 +38,7 @@ struct RevocationsController: Sendable {
         router.get("/v1/revocations/:id") { request, context in
             let id = context.parameters.get("id") ?? ""
             // A client with the role, or the revoking subject's own token; another user's revocation reads as missing.
-            let principal = try subjects.principal(request)
+            let principal = try await subjects.principal(request)
             do {
                 guard let receipt = try await store.revocation(id) else {
                     throw Problem(status: 404, code: "revocation_not_found", detail: "no such revocation")

@@ -27,13 +27,23 @@ public struct BrokerConfig: Sendable {
     }
 
     public struct UserJWT: Sendable {
+        /// Where an identity provider publishes its public keys.
+        public enum JWKS: Sendable, Hashable {
+            case file(String)
+            case url(String)
+        }
         public var issuer: String
         public var audience: String
         public var algorithms: [String]
         public var hs256Secret: SecretReference?
+        /// The identity provider's keys for RS256, ES256 and EdDSA tokens.
+        public var jwks: JWKS?
 
-        public init(issuer: String, audience: String, algorithms: [String], hs256Secret: SecretReference?) {
+        public static let supported = ["HS256", "RS256", "ES256", "EdDSA"]
+
+        public init(issuer: String, audience: String, algorithms: [String], hs256Secret: SecretReference?, jwks: JWKS? = nil) {
             self.issuer = issuer; self.audience = audience; self.algorithms = algorithms; self.hs256Secret = hs256Secret
+            self.jwks = jwks
         }
     }
 
@@ -265,15 +275,29 @@ public struct BrokerConfig: Sendable {
 
     private static func decodeJWT(_ node: YAMLNode) -> UserJWT? {
         guard let object = node.object("users: jwt", required: ["issuer", "audience", "algorithms"],
-                                       optional: ["hs256_secret"]) else { return nil }
+                                       optional: ["hs256_secret", "jwks"]) else { return nil }
         let algorithms = object["algorithms"]?.strings("users: jwt: algorithms")?.map(\.0) ?? []
-        for algorithm in algorithms where algorithm != "HS256" {
-            object["algorithms"]?.error("users: jwt: algorithm \(algorithm) is not supported (HS256)")
+        for algorithm in algorithms where !UserJWT.supported.contains(algorithm) {
+            object["algorithms"]?.error("users: jwt: algorithm \(algorithm) is not supported (\(UserJWT.supported.joined(separator: ", ")))")
         }
+        if algorithms.isEmpty { node.error("users: jwt: algorithms must name at least one algorithm") }
         let secret = object["hs256_secret"].flatMap { SecretReference.decode($0, "users: jwt: hs256_secret", allowLiteral: true) }
         if algorithms.contains("HS256") && secret == nil { node.error("users: jwt: HS256 needs hs256_secret") }
+        var jwks: UserJWT.JWKS?
+        if let source = object["jwks"], let keys = source.object("users: jwt: jwks", optional: ["file", "url"]) {
+            switch (keys["file"]?.string("users: jwt: jwks: file"), keys["url"]?.string("users: jwt: jwks: url")) {
+            case (let file?, nil): jwks = .file(file)
+            case (nil, let url?) where url.hasPrefix("https://") || url.hasPrefix("http://127.0.0.1") || url.hasPrefix("http://localhost"):
+                jwks = .url(url)
+            case (nil, _?): source.error("users: jwt: jwks: url must be https:// (or http:// on loopback)")
+            default: source.error("users: jwt: jwks needs exactly one of file or url")
+            }
+        }
+        if algorithms.contains(where: { $0 != "HS256" }) && object["jwks"] == nil {
+            node.error("users: jwt: RS256, ES256 and EdDSA need jwks: { file: PATH } or { url: URL }")
+        }
         guard let issuer = object["issuer"]?.string("users: jwt: issuer"),
               let audience = object["audience"]?.string("users: jwt: audience") else { return nil }
-        return UserJWT(issuer: issuer, audience: audience, algorithms: algorithms, hs256Secret: secret)
+        return UserJWT(issuer: issuer, audience: audience, algorithms: algorithms, hs256Secret: secret, jwks: jwks)
     }
 }
