@@ -173,6 +173,7 @@ let package = Package(
                                    .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
                     swiftSettings: strict),
         .testTarget(name: "sharebrokerTests", dependencies: ["BrokerCore", "BrokerCurl", "BrokerService", "BrokerTesting", "BrokerPostgres",
+                                                          .product(name: "Crypto", package: "swift-crypto"),
                                                           .product(name: "Logging", package: "swift-log")],
                     resources: [.copy("Fixtures")], swiftSettings: strict),
     ]

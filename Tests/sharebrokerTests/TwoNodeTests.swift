@@ -43,7 +43,7 @@ import Testing
     }
 
     /// A fresh database, and a broker.yaml on it with the password in the URL.
-    static func writeConfig(in directory: URL, limits: String = "", revocation: String = "") async throws {
+    static func writeConfig(in directory: URL, limits: String = "", revocation: String = "", more: String = "") async throws {
         let database = try await PostgresTestCluster.freshDatabase()
         try """
             listen: 127.0.0.1:0
@@ -51,7 +51,9 @@ import Testing
             clients:
               - { id: app, token: share-token, roles: [share], providers: [huawei-push] }
               - { id: accounts, token: grants-token, roles: [grants] }
+              - { id: audit, token: audit-token, roles: [compliance] }
             log: { fingerprint_key: test-key }
+            \(more)
             \(limits)
             revocation: { key: test-revocation-key, initial_backoff_ms: 50, max_backoff_ms: 200\(revocation) }
             """.write(to: directory.appendingPathComponent("broker.yaml"), atomically: true, encoding: .utf8)
