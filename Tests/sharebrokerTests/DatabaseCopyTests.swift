@@ -10,8 +10,11 @@ import Testing
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let sqlite = directory.appendingPathComponent("broker.sqlite").path
-        let seeded = try await offPool { try CheckCommandTests.run(["log", "seed", "--database", sqlite, "--records", "3000"],
-                                                                   in: CheckCommandTests.root) }
+        // In the test's own folder (its keys land there, not in the repository), with the repository's policy.
+        let root = CheckCommandTests.root.path
+        let seeded = try await offPool { try CheckCommandTests.run(["log", "seed", "--database", sqlite, "--records", "3000",
+                                                                    "--adapters", root + "/adapters", "--contracts", root + "/contracts"],
+                                                                   in: directory) }
         #expect(seeded.status == 0, "\(seeded.output)")
         let before = try await offPool { try CheckCommandTests.run(["log", "verify", "--database", sqlite], in: directory) }
         let records = before.output.components(separatedBy: " records in ").first?.components(separatedBy: " ").last ?? "?"
