@@ -53,7 +53,7 @@ struct DatabaseCommand: AsyncParsableCommand {
             let source = try DatabaseQueue(path: path, configuration: configuration)
             defer { try? source.close() }
             let target: PostgresStore
-            do { target = try await PostgresStore.openForMigration(location, logger: logger) } catch let error as LogUnavailable {
+            do { target = try await PostgresStore.openForMigration(location, logger: logger) } catch {
                 say("\(location): \(error.message)"); throw ExitCode(1)
             }
             do {
@@ -89,8 +89,10 @@ struct DatabaseCommand: AsyncParsableCommand {
                 let total = try await source.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM \(table)") ?? 0 }
                 var copied = 0
                 while copied < total {
-                    let rows = try await source.read { db in
-                        try Row.fetchAll(db, sql: "SELECT * FROM \(table) ORDER BY \(order) LIMIT 2000 OFFSET \(copied)")
+                    let offset = copied
+                    // GRDB's synchronous read: rows are not Sendable, and this command has no event loop to keep free.
+                    let rows = try source.read { db in
+                        try Row.fetchAll(db, sql: "SELECT * FROM \(table) ORDER BY \(order) LIMIT 2000 OFFSET \(offset)")
                     }
                     guard let first = rows.first else { break }
                     let columns = first.columnNames.filter { types[$0] != nil }
