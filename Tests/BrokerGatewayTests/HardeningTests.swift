@@ -322,3 +322,20 @@ import Testing
     }
 
 }
+
+/// Issue 14: a wrong method on a known route is 405 with `Allow` and a problem body, not 404.
+@Suite struct MethodNotAllowedTests {
+    @Test func aKnownPathWithAnotherMethodIs405WithAllow() async throws {
+        try await withBroker { broker in
+            let put = try await broker.call("PUT", "/v1/subjects/u1/grants", token: Broker.grantsToken)
+            #expect(put.status == 405, "\(put.text)")
+            #expect(put.headerValue("Allow") == "DELETE, GET, POST")
+            #expect(put.json["code"] as? String == "method_not_allowed")
+            #expect(put.headerValue("Content-Type") == "application/problem+json")
+            let health = try await broker.call("POST", "/healthz", token: nil)
+            #expect(health.status == 405 && health.headerValue("Allow") == "GET")
+            let unknown = try await broker.call("GET", "/v1/nothing-here", token: nil)
+            #expect(unknown.status == 404 && unknown.json["code"] as? String == "not_found")
+        }
+    }
+}

@@ -3,6 +3,7 @@ import BrokerService
 import HTTPTypes
 import Hummingbird
 import NIOHTTP1
+import NIOConcurrencyHelpers
 
 /// The first stop of every request: a provider's host is a forward-proxy share (the requests
 /// inside a CONNECT tunnel among them), the broker's own names reach the router, anything else is refused.
@@ -57,6 +58,8 @@ struct ForwardProxyMiddleware: RouterMiddleware {
 /// Every thrown error leaves as problem+json with a stable code.
 struct ProblemMiddleware: RouterMiddleware {
     typealias Context = BrokerRequestContext
+    /// The router's routes, to tell a wrong method on a known path (405 with `Allow`) from an unknown path (404).
+    let routes: RouteTable
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
@@ -72,6 +75,12 @@ struct ProblemMiddleware: RouterMiddleware {
             return response
         } catch let error as HTTPError {
             let code: String
+            if error.status.code == 404, case let allowed = routes.methods(for: request.uri.path), !allowed.isEmpty {
+                var response = Problem(status: 405, code: "method_not_allowed",
+                                       detail: "\(request.method.rawValue) is not allowed here; allowed: \(allowed.joined(separator: ", "))").response()
+                response.headers[.allow] = allowed.joined(separator: ", ")
+                return response
+            }
             switch error.status.code {
             case 404: code = "not_found"
             case 405: code = "method_not_allowed"
@@ -84,5 +93,33 @@ struct ProblemMiddleware: RouterMiddleware {
             context.logger.error("unhandled error", metadata: ["error.type": "\(type(of: error))"])
             return Problem(status: 500, code: "internal_error", detail: "an internal error occurred").response()
         }
+    }
+}
+
+/// Path patterns of the router's routes (`/v1/subjects/:id/grants`, `/v1/proxy/:provider/**`) with their methods.
+final class RouteTable: Sendable {
+    private let patterns = NIOLockedValueBox<[(segments: [Substring], method: String)]>([])
+
+    func load(_ routes: [(path: String, method: String)]) {
+        patterns.withLockedValue { $0 = routes.map { ($0.path.split(separator: "/"), $0.method) } }
+    }
+
+    /// The methods some route allows for `path`, sorted; empty when no route has the path.
+    func methods(for path: String) -> [String] {
+        let segments = path.split(separator: "/")
+        let found = patterns.withLockedValue { patterns in
+            patterns.filter { Self.matches($0.segments, segments) }.map(\.method)
+        }
+        return Array(Set(found)).sorted()
+    }
+
+    static func matches(_ pattern: [Substring], _ path: [Substring]) -> Bool {
+        for (index, part) in pattern.enumerated() {
+            if part == "**" { return path.count > index }
+            guard index < path.count else { return false }
+            if part.hasPrefix(":") || part.hasPrefix("{") || part == "*" { continue }   // a capture: any one segment
+            if part != path[index] { return false }
+        }
+        return pattern.count == path.count
     }
 }

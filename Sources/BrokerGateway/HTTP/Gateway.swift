@@ -50,9 +50,10 @@ public struct Gateway: Sendable {
 
     public func router() -> Router<BrokerRequestContext> {
         let router = Router(context: BrokerRequestContext.self)
+        let routeTable = RouteTable()
         let shares = ShareHTTP(pipeline: pipeline, authenticator: authenticator, settings: settings)
         router.addMiddleware {
-            ProblemMiddleware()
+            ProblemMiddleware(routes: routeTable)
             ForwardProxyMiddleware(shares: shares, settings: settings)
         }
 
@@ -117,6 +118,7 @@ public struct Gateway: Sendable {
                                     fingerprinter: pipeline.fingerprinter, logger: pipeline.logger)
                 .register(on: router)
         }
+        routeTable.load(router.routes.map { ("\($0.path)", $0.method.rawValue) })
         return router
     }
 
