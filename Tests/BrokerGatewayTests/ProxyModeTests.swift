@@ -159,9 +159,10 @@ private func runCurl(_ arguments: [String]) throws -> (status: Int32, output: St
             if n > 0 {
                 reply += buffer[0..<n]
                 if !complete && Self.isCompleteResponse(reply) {
-                    // The whole answer is in: only wait a moment more to see whether the broker closes.
+                    // The whole answer is in: wait (up to 3 s, as a loaded suite may need) to see whether the broker
+                    // closes. Every caller expects a close, so this returns at the EOF, not after the wait.
                     complete = true
-                    var short = timeval(tv_sec: 0, tv_usec: 300_000)
+                    var short = timeval(tv_sec: 3, tv_usec: 0)
                     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &short, socklen_t(MemoryLayout<timeval>.size))
                 }
                 continue

@@ -87,11 +87,11 @@ import Testing
     @Test func expiredTokenIsRefusedWith80200003() async throws {
         let creds = SimulatorCredentials.random()
         // Long enough that the first send is inside it even on a loaded machine (the whole suite runs in parallel).
-        try await withSimulators(credentials: creds, tokenLifetime: .seconds(3)) { sims in
+        try await withSimulators(credentials: creds, tokenLifetime: .seconds(8)) { sims in
             let sim = sims.simulator("huawei-push")
             let token = try await Self.token(sim, creds)
             #expect(try await Self.send(sim, bearer: token, body: Self.message).status == 200)
-            try await Task.sleep(for: .milliseconds(3300))
+            try await Task.sleep(for: .milliseconds(8300))
             let reply = try await Self.send(sim, bearer: token, body: Self.message)
             #expect(reply.status == 401)
             #expect(reply["code"] == "80200003")
