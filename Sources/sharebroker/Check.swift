@@ -8,9 +8,11 @@ struct Check: ParsableCommand {
         abstract: "Validate adapters/ and contracts/: shape, vocabulary, pairs, scopes, paths, credential references.")
 
     @OptionGroup var policy: PolicyOptions
+    @OptionGroup var configFile: ConfigOption
 
     func run() throws {
-        let result = PolicyLoader.load(adapters: policy.adapters, contracts: policy.contracts)
+        let (adapters, contracts) = policy.folders(try configFile.settings())
+        let result = PolicyLoader.load(adapters: adapters, contracts: contracts)
         for issue in result.issues {
             print(issue.description)
         }
@@ -20,7 +22,7 @@ struct Check: ParsableCommand {
             throw ExitCode(1)
         }
         for item in bundle.unconstrainedFreeText {
-            print("\(policy.adapters)/\(item.provider).yaml:\(item.line): warning: operation \(item.operation): \(item.path) is "
+            print("\(adapters)/\(item.provider).yaml:\(item.line): warning: operation \(item.operation): \(item.path) is "
                   + "non-personal but takes any value; give it values, pattern, type or max_length (or a personal category)")
         }
         let operations = bundle.adapters.values.reduce(0) { $0 + $1.operations.count }

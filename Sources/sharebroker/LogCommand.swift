@@ -21,8 +21,9 @@ struct LogCommand: AsyncParsableCommand {
                 (from `sharebroker log checkpoints` or GET /v1/log/checkpoints).
                 """)
 
-        @Option(help: "The SQLite file, or postgres://USER[:PASSWORD]@HOST[:PORT]/DB (password else from PGPASSWORD): every node's stream.")
-        var database: String = ".sharebroker/broker.sqlite"
+        @Option(name: .customLong("database"),
+                help: "The SQLite file, or postgres://USER[:PASSWORD]@HOST[:PORT]/DB (password else the config's, else PGPASSWORD): every node's stream. Default: the config's database.")
+        var databaseOption: String?
 
         @Option(help: "Checkpoints exported earlier (JSON), checked against this database.")
         var checkpoints: String?
@@ -30,10 +31,15 @@ struct LogCommand: AsyncParsableCommand {
         @Option(help: "The log's Ed25519 public key (hex). Default: the exported file's, else derived from --signing-key.")
         var publicKey: String?
 
-        @Option(help: "The checkpoint signing key file, to derive the public key from.")
-        var signingKey: String = ".sharebroker/checkpoint.key"
+        @Option(name: .customLong("signing-key"), help: "The checkpoint signing key file, to derive the public key from (default: the config's).")
+        var signingKeyOption: String?
+
+        @OptionGroup var configFile: ConfigOption
 
         func run() async throws {
+            let settings = try configFile.settings()
+            let database = databaseOption ?? settings.commandDatabase
+            let signingKey = signingKeyOption ?? settings.signingKeyPath
             let postgres = database.hasPrefix("postgres://") || database.hasPrefix("postgresql://")
             guard postgres || FileManager.default.fileExists(atPath: database) else {
                 say("\(database): no such database")
@@ -58,7 +64,7 @@ struct LogCommand: AsyncParsableCommand {
                 key = CheckpointSigner(secret: Array(secret)).publicKey
             }
             if postgres {
-                try await verifyPostgres(given: given, key: key)
+                try await Self.verifyPostgres(database, password: settings.commandDatabasePassword, given: given, key: key)
                 return
             }
             let report = try await SQLiteStore.verify(path: database, checkpoints: given, publicKey: key) { checked, total in
@@ -96,12 +102,13 @@ struct LogCommand: AsyncParsableCommand {
         }
 
         /// Every node's stream in the PostgreSQL database, beside the live nodes (nothing is taken or written).
-        func verifyPostgres(given: [Checkpoint], key: Curve25519.Signing.PublicKey?) async throws {
+        static func verifyPostgres(_ database: String, password: String?, given: [Checkpoint],
+                                   key: Curve25519.Signing.PublicKey?) async throws {
             guard var location = PostgresLocation(database) else {
                 say("\(database): not a postgres://USER@HOST[:PORT]/DB URL")
                 throw ExitCode(1)
             }
-            if location.password == nil { location.password = ProcessInfo.processInfo.environment["PGPASSWORD"] }
+            if location.password == nil { location.password = password }
             var logger = Logger(label: "sharebroker.log")
             logger.logLevel = .error
             let outcome = await Self.verify(location, key: key, given: given, logger: logger)

@@ -16,8 +16,8 @@ struct ReportCommand: AsyncParsableCommand {
             commandName: "sharing-list",
             abstract: "Provider × purpose × category from real traffic, beside what the contracts in force allow.")
 
-        @Option(help: "The SQLite database.")
-        var database: String = ".sharebroker/broker.sqlite"
+        @Option(name: .customLong("database"), help: "The SQLite database (default: the config's).")
+        var databaseOption: String?
 
         @Option(help: "From this time (RFC 3339), inclusive.")
         var since: String?
@@ -29,13 +29,16 @@ struct ReportCommand: AsyncParsableCommand {
         var csv = false
 
         @OptionGroup var policy: PolicyOptions
+        @OptionGroup var configFile: ConfigOption
 
         func run() async throws {
+            let settings = try configFile.settings()
+            let database = databaseOption ?? settings.commandDatabase
             guard FileManager.default.fileExists(atPath: database) else {
                 say("\(database): no such database")
                 throw ExitCode(1)
             }
-            let bundle = try policy.bundle()
+            let bundle = try policy.bundle(settings)
             func time(_ text: String?, _ name: String) throws -> Date? {
                 guard let text else { return nil }
                 let formatter = ISO8601DateFormatter()
@@ -83,8 +86,11 @@ struct ReportCommand: AsyncParsableCommand {
             commandName: "exposure",
             abstract: "Whose personal data a provider received in a window, with the categories and times: who to notify after its incident.")
 
-        @Option(help: "The database: a SQLite path, or postgres://USER[:PASSWORD]@HOST[:PORT]/DB (password else from PGPASSWORD).")
-        var database: String = ".sharebroker/broker.sqlite"
+        @Option(name: .customLong("database"),
+                help: "A SQLite path, or postgres://USER[:PASSWORD]@HOST[:PORT]/DB (password else the config's, else PGPASSWORD). Default: the config's.")
+        var databaseOption: String?
+
+        @OptionGroup var configFile: ConfigOption
 
         @Option(help: "The provider (its adapter name).")
         var provider: String
@@ -105,6 +111,8 @@ struct ReportCommand: AsyncParsableCommand {
         var ndjson = false
 
         func run() async throws {
+            let settings = try configFile.settings()
+            let database = databaseOption ?? settings.commandDatabase
             var query = ExposureQuery(provider: provider, category: category)
             for (text, name) in [(since, "since"), (until, "until")] {
                 guard let text else { continue }
@@ -120,7 +128,7 @@ struct ReportCommand: AsyncParsableCommand {
             let out = FileHandle.standardOutput
             if database.hasPrefix("postgres://") || database.hasPrefix("postgresql://") {
                 guard var location = PostgresLocation(database) else { say("\(database): not a postgres:// URL"); throw ExitCode(1) }
-                if location.password == nil { location.password = ProcessInfo.processInfo.environment["PGPASSWORD"] }
+                if location.password == nil { location.password = settings.commandDatabasePassword }
                 let store = try await PostgresStore.openForReading(location, logger: logger)
                 do {
                     try await ExposureReport.stream(store, query, format: format) { out.write(Data($0.utf8)) }

@@ -1,3 +1,4 @@
+import BrokerTesting
 import Foundation
 import Testing
 
@@ -107,5 +108,43 @@ struct CheckCommandTests {
         let result = try Self.run(["check", "--adapters", "nowhere", "--contracts", "broken/contracts"], in: Self.fixtures)
         #expect(result.status == 1)
         #expect(result.output.contains("nowhere:0: not a directory"))
+    }
+}
+
+/// Issue 14, item 4: `--config FILE` gives every command serve's database, policy folders and key.
+@Suite struct ConfigForEveryCommandTests {
+    @Test func theCommandsReadTheDeploymentsConfig() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sb-config-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory.appendingPathComponent("deploy"), withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let root = CheckCommandTests.root.path
+        let seeded = try await offPool {
+            try CheckCommandTests.run(["log", "seed", "--database", "deploy/log.sqlite", "--records", "400", "--signing-key", "deploy/signing.key",
+                                       "--adapters", root + "/adapters", "--contracts", root + "/contracts"], in: directory)
+        }
+        #expect(seeded.status == 0, "\(seeded.output)")
+        try """
+            database: sqlite:deploy/log.sqlite
+            adapters: \(root)/adapters
+            contracts: \(root)/contracts
+            log: { signing_key: { file: deploy/signing.key } }
+            """.write(to: directory.appendingPathComponent("broker.yaml"), atomically: true, encoding: .utf8)
+        let verify = try await offPool { try CheckCommandTests.run(["log", "verify", "--config", "broker.yaml"], in: directory) }
+        #expect(verify.status == 0 && verify.output.contains("signatures checked"), "\(verify.output)")
+        let without = try await offPool { try CheckCommandTests.run(["log", "verify"], in: directory) }
+        #expect(without.status != 0 && without.output.contains("no such database"), "\(without.output)")
+        let check = try await offPool { try CheckCommandTests.run(["check", "--config", "broker.yaml"], in: directory) }
+        #expect(check.status == 0 && check.output.contains("ok: 6 adapters"), "\(check.output)")
+        let list = try await offPool { try CheckCommandTests.run(["report", "sharing-list", "--config", "broker.yaml", "--csv"], in: directory) }
+        #expect(list.status == 0 && list.output.contains("huawei-push"), "\(list.output)")
+        let exposure = try await offPool {
+            try CheckCommandTests.run(["report", "exposure", "--config", "broker.yaml", "--provider", "huawei-push", "--csv"], in: directory)
+        }
+        #expect(exposure.status == 0 && exposure.output.hasPrefix("subject,categories,shares"), "\(exposure.output)")
+        // A flag still wins over the config.
+        let flag = try await offPool {
+            try CheckCommandTests.run(["log", "verify", "--config", "broker.yaml", "--database", "deploy/none.sqlite"], in: directory)
+        }
+        #expect(flag.status != 0 && flag.output.contains("deploy/none.sqlite"), "\(flag.output)")
     }
 }
