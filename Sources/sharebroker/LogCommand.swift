@@ -132,16 +132,21 @@ struct LogCommand: AsyncParsableCommand {
     struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Print the last records (no personal values are stored).")
 
-        @Option(help: "The SQLite database.")
-        var database: String = ".sharebroker/broker.sqlite"
+        @Option(name: .customLong("database"), help: "The SQLite database (default: the config's).")
+        var databaseOption: String?
 
-        @Option(help: "The log stream (node id).")
-        var stream: String = "node-1"
+        @Option(name: .customLong("stream"), help: "The log stream (node id; default: the config's node).")
+        var streamOption: String?
 
         @Option(help: "How many records.")
         var last: Int = 10
 
+        @OptionGroup var configFile: ConfigOption
+
         func run() async throws {
+            let settings = try configFile.settings()
+            let database = databaseOption ?? settings.commandDatabase
+            let stream = streamOption ?? settings.node
             if database.hasPrefix("postgres://") || database.hasPrefix("postgresql://") {
                 say("log show reads a SQLite file; on PostgreSQL use GET /v1/shares (compliance API) or `log verify --database`")
                 throw ExitCode(1)
@@ -160,13 +165,18 @@ struct LogCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Print the signed checkpoints as JSON (keep a copy: `log verify --checkpoints` checks against it).")
 
-        @Option(help: "The SQLite database.")
-        var database: String = ".sharebroker/broker.sqlite"
+        @Option(name: .customLong("database"), help: "The SQLite database (default: the config's).")
+        var databaseOption: String?
 
-        @Option(help: "The checkpoint signing key file, to include the public key.")
-        var signingKey: String = ".sharebroker/checkpoint.key"
+        @Option(name: .customLong("signing-key"), help: "The checkpoint signing key file, to include the public key (default: the config's).")
+        var signingKeyOption: String?
+
+        @OptionGroup var configFile: ConfigOption
 
         func run() async throws {
+            let settings = try configFile.settings()
+            let database = databaseOption ?? settings.commandDatabase
+            let signingKey = signingKeyOption ?? settings.signingKeyPath
             guard FileManager.default.fileExists(atPath: database) else {
                 say("\(database): no such database")
                 throw ExitCode(1)
@@ -181,8 +191,8 @@ struct LogCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Append N realistic share records through the real write path (for benchmarks).")
 
-        @Option(help: "The SQLite database.")
-        var database: String = ".sharebroker/broker.sqlite"
+        @Option(name: .customLong("database"), help: "The SQLite database (default: the config's).")
+        var databaseOption: String?
 
         @Option(help: "About how many records to append (shares and their outcomes).")
         var records: Int
@@ -198,14 +208,19 @@ struct LogCommand: AsyncParsableCommand {
 
         @OptionGroup var policy: PolicyOptions
 
-        @Option(help: "The checkpoint signing key file (created if missing).")
-        var signingKey: String = ".sharebroker/checkpoint.key"
+        @Option(name: .customLong("signing-key"), help: "The checkpoint signing key file, created if missing (default: the config's).")
+        var signingKeyOption: String?
 
         @Option(help: "Sign a checkpoint every this many records.")
         var checkpointEvery: Int = 1000
 
+        @OptionGroup var configFile: ConfigOption
+
         func run() async throws {
-            let bundle = try policy.bundle()
+            let settings = try configFile.settings()
+            let database = databaseOption ?? settings.commandDatabase
+            let signingKey = signingKeyOption ?? settings.signingKeyPath
+            let bundle = try policy.bundle(settings)
             var logger = Logger(label: "sharebroker.seed")
             logger.logLevel = .warning
             let store = try SQLiteStore(path: database, stream: stream, logger: logger)

@@ -141,6 +141,11 @@ struct CheckCommandTests {
             try CheckCommandTests.run(["report", "exposure", "--config", "broker.yaml", "--provider", "huawei-push", "--csv"], in: directory)
         }
         #expect(exposure.status == 0 && exposure.output.hasPrefix("subject,categories,shares"), "\(exposure.output)")
+        let show = try await offPool { try CheckCommandTests.run(["log", "show", "--config", "broker.yaml", "--last", "2"], in: directory) }
+        #expect(show.status == 0 && show.output.split(separator: "\n").filter { $0.hasPrefix("#") }.count == 2, "\(show.output)")
+        let checkpoints = try await offPool { try CheckCommandTests.run(["log", "checkpoints", "--config", "broker.yaml"], in: directory) }
+        #expect(checkpoints.status == 0 && checkpoints.output.contains("public_key") && checkpoints.output.contains("checkpoints"),
+                "\(checkpoints.output.prefix(300))")
         // A flag still wins over the config.
         let flag = try await offPool {
             try CheckCommandTests.run(["log", "verify", "--config", "broker.yaml", "--database", "deploy/none.sqlite"], in: directory)
