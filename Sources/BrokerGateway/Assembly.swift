@@ -132,7 +132,8 @@ public enum Assembly {
         let vault = revocationKey.map { RevocationKeyVault(secret: $0) }
         let pipeline = SharePipeline(engine: engine, log: log, grants: cachedGrants, upstream: upstream, injectors: injectors,
                                      outcomes: outcomes, fingerprinter: Fingerprinter(key: fingerprintKey), vault: vault,
-                                     node: config.node, now: now, logger: logger)
+                                     node: config.node, now: now, logger: logger,
+                                     decisionLines: config.decisionLinesJSON ? DecisionLines() : nil)
         var worker: RevocationWorker?
         if let revocations {
             if vault == nil { warnings.append("no revocation key is configured: revocations will end in manual_required") }

@@ -153,3 +153,49 @@ struct CheckCommandTests {
         #expect(flag.status != 0 && flag.output.contains("deploy/none.sqlite"), "\(flag.output)")
     }
 }
+
+/// Issue 14, item 5: `log_format: json` — one JSON line per share on stdout, never a value.
+@Suite struct DecisionLinesTests {
+    @Test func oneJSONLinePerShareOnStdout() async throws {
+        let (simulators, _, directory, credentials) = try await TwoNodeTests.huaweiBroker()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try """
+            listen: 127.0.0.1:0
+            database: sqlite:broker.sqlite
+            log_format: json
+            clients:
+              - { id: app, token: share-token, roles: [share], providers: [huawei-push] }
+              - { id: accounts, token: grants-token, roles: [grants] }
+            log: { fingerprint_key: test-key }
+            revocation: { key: test-revocation-key }
+            """.write(to: directory.appendingPathComponent("broker.yaml"), atomically: true, encoding: .utf8)
+        var environment = credentials.environment
+        environment["PATH"] = "/usr/bin:/bin"
+        let (process, out) = try CrashRecoveryTests.start(["serve", "--config", "broker.yaml"], in: directory, environment: environment)
+        defer { process.terminate() }
+        let port = try await offPool { try CrashRecoveryTests.port(from: out) }
+        let base = "http://127.0.0.1:\(port)"
+        _ = try await offPool { try curl(["-s", "-X", "POST", "\(base)/v1/subjects/u1/grants", "-H", "Authorization: Bearer grants-token",
+                                          "-H", "Content-Type: application/json",
+                                          "--data", #"{"provider":"huawei-push","purpose":"essential.service.notifications.push","separate_consent":false,"cross_border_consent":false,"policy_version":"1","evidence":"e"}"#]) }
+        for subject in ["u1", "nobody"] {
+            _ = try await offPool { try curl(["-s", "-X", "POST", "\(base)/v1/proxy/huawei-push/v1/10086/messages:send",
+                                              "-H", "Authorization: Bearer share-token", "-H", "X-Share-Subject: \(subject)",
+                                              "-H", "Content-Type: application/json", "--data", #"{"message":{"token":["SECRET-TOKEN"]}}"#]) }
+        }
+        process.terminate()
+        let rest = await offPool { () -> String in
+            process.waitUntilExit()
+            return String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        }
+        let lines = rest.split(separator: "\n").filter { $0.hasPrefix(#"{"adapter_hash""#) }
+        #expect(lines.count == 2, "\(rest)")
+        let objects = lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        #expect(objects.map { $0["decision"] as? String } == ["allowed", "blocked"], "\(lines)")
+        #expect(objects.first?["upstream_status"] as? Int == 200)
+        #expect(objects.last?["code"] as? String == "consent_missing")
+        #expect(objects.allSatisfy { $0["caller"] as? String == "app" && $0["provider"] as? String == "huawei-push" && $0["share_id"] is String })
+        #expect(!rest.contains("SECRET-TOKEN") && !lines.contains { $0.contains("u1") || $0.contains("nobody") }, "no value, no subject")
+        await simulators.shutdown()
+    }
+}

@@ -39,10 +39,14 @@ public final class SharePipeline: Sendable {
     let providers: Set<String>
     /// Each operation's credential fields (provider, operation name), worked out once.
     let credentialFields: [String: [String: [FieldDeclaration]]]
+    /// One JSON line per share on stdout for a log shipper (`log_format: json`), or nothing.
+    let decisionLines: DecisionLines?
 
     public init(engine: PolicyEngine, log: any ShareLog, grants: any GrantStore, upstream: any UpstreamClient,
                 injectors: [String: CredentialInjector], outcomes: OutcomeRecorder, fingerprinter: Fingerprinter,
-                vault: RevocationKeyVault? = nil, node: String, now: @escaping @Sendable () -> Date = Date.init, logger: Logger) {
+                vault: RevocationKeyVault? = nil, node: String, now: @escaping @Sendable () -> Date = Date.init, logger: Logger,
+                decisionLines: DecisionLines? = nil) {
+        self.decisionLines = decisionLines
         self.engine = engine; self.log = log; self.grants = grants; self.upstream = upstream
         self.injectors = injectors; self.outcomes = outcomes; self.fingerprinter = fingerprinter; self.vault = vault; self.node = node; self.now = now
         self.logger = logger
@@ -56,6 +60,14 @@ public final class SharePipeline: Sendable {
 
     /// Runs one share through the pipeline. Never throws: every failure is a `Problem`.
     public func share(_ request: ShareRequest, channel: ShareChannel) async -> ShareResult {
+        guard let decisionLines else { return await decideAndSend(request, channel: channel) }
+        let started = ContinuousClock.now
+        let result = await decideAndSend(request, channel: channel)
+        decisionLines.emit(request, channel: channel, result, latency: ContinuousClock.now - started)
+        return result
+    }
+
+    private func decideAndSend(_ request: ShareRequest, channel: ShareChannel) async -> ShareResult {
         var request = request
         request.time = now()
         // The share's log metadata is gathered as plain values and turned into `Logger.Metadata`

@@ -106,6 +106,8 @@ public struct BrokerConfig: Sendable {
     public var log = Log()
     public var revocation = Revocation()
     public var tlsInterception = TLSInterception()
+    /// `log_format: json`: one JSON line per share on stdout (for a log shipper), besides the application log.
+    public var decisionLinesJSON = false
     /// Origins that may frame the privacy center page (`privacy_center: { frame_ancestors: [...] }`); none by default.
     public var privacyFrameAncestors: [String] = []
     /// Host names the broker's own API answers under, besides the loopback names and `listen`'s host.
@@ -126,7 +128,7 @@ public struct BrokerConfig: Sendable {
         guard let root = YAMLNode.parse(yaml, file: file, issues: issues),
               let object = root.object("config", optional: [
                 "listen", "server_names", "node", "home_region", "minor_age", "database", "database_password", "adapters", "contracts", "clients", "users",
-                "limits", "log", "revocation", "tls_interception", "privacy_center",
+                "limits", "log", "revocation", "tls_interception", "privacy_center", "log_format",
               ]) else { return (nil, issues.issues) }
         if let node = object["listen"], let text = node.string("listen") {
             if let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
@@ -223,6 +225,13 @@ public struct BrokerConfig: Sendable {
             }
             config.tlsInterception.caCertificate = certificate
             config.tlsInterception.caKey = key
+        }
+        if let node = object["log_format"], let format = node.string("log_format") {
+            switch format {
+            case "json": config.decisionLinesJSON = true
+            case "text": config.decisionLinesJSON = false
+            default: node.error("log_format must be text or json, not '\(format)'")
+            }
         }
         if let node = object["privacy_center"], let privacy = node.object("privacy_center", optional: ["frame_ancestors"]) {
             for (origin, line) in privacy["frame_ancestors"]?.strings("privacy_center: frame_ancestors") ?? [] {
