@@ -122,9 +122,10 @@ public struct Gateway: Sendable {
         return router
     }
 
-    /// The caller of a path-form share: `Proxy-Authorization` when the request has one (an SDK that signs
-    /// into `Authorization` itself, as Tencent Cloud's does, authenticates to the broker there, and its
-    /// `Authorization` is the provider's, dropped and re-signed as always); else `Authorization`.
+    /// The caller of a path-form share: `Proxy-Authorization` when the request has one, else
+    /// `Authorization`. An SDK that signs its requests into `Authorization` authenticates to the
+    /// broker with `Proxy-Authorization`; its own `Authorization` is the provider's, dropped and
+    /// re-signed as always.
     static func pathFormCaller(_ request: Request, _ authenticator: Authenticator) -> (Caller?, String?) {
         if let value = request.headers[.proxyAuthorization] {
             let credential = authenticator.proxyCredential(value)
