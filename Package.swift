@@ -27,6 +27,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
         .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
         .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         // System libraries (Debian: libcurl4-openssl-dev, libjson-c-dev).
@@ -74,6 +76,8 @@ let package = Package(
                 dependencies: ["BrokerService", "BrokerCredentials", "BrokerCurl", "BrokerTLS",
                                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                                .product(name: "JWTKit", package: "jwt-kit"),
+                               .product(name: "CoreMetrics", package: "swift-metrics"),
+                               .product(name: "Prometheus", package: "swift-prometheus"),
                                .product(name: "Hummingbird", package: "hummingbird"),
                                .product(name: "HummingbirdCore", package: "hummingbird"),
                                .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -122,7 +126,8 @@ let package = Package(
                                          .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                          .product(name: "NIOCore", package: "swift-nio"),
                                          .product(name: "NIOPosix", package: "swift-nio"),
-                                         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
+                                         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                                         .product(name: "UnixSignals", package: "swift-service-lifecycle")],
                           swiftSettings: strict),
         .executableTarget(name: "sharebroker-bench",
                           dependencies: ["BrokerCore", "BrokerPayload", "BrokerService", "BrokerSQLite", "BrokerGateway",

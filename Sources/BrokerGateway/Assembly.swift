@@ -21,8 +21,26 @@ public enum Assembly {
         public var outcomes: OutcomeRecorder
         /// Carries revocations to the providers: run it beside the server (nil without a revocation store).
         public var revocationWorker: RevocationWorker?
+        /// Loads the policy again (SIGHUP, `POST /v1/admin/policy/reload`); nil without a `reload` source.
+        public var reloader: PolicyReloader?
         /// Human-readable problems found while assembling (no secret values).
         public var warnings: [String]
+    }
+
+    /// Where a reload reads the policy from: the validated bundle (or every issue found) and the
+    /// secrets its adapters name, resolved. It reads files: keep it off the event loops.
+    public struct ReloadSource: Sendable {
+        public struct Loaded: Sendable {
+            public var bundle: PolicyBundle?
+            public var issues: [PolicyIssue]
+            public var secrets: [SecretReference: String]
+            public init(bundle: PolicyBundle?, issues: [PolicyIssue], secrets: [SecretReference: String]) {
+                self.bundle = bundle; self.issues = issues; self.secrets = secrets
+            }
+        }
+
+        public var load: @Sendable () async -> Loaded
+        public init(load: @escaping @Sendable () async -> Loaded) { self.load = load }
     }
 
     public static func gateway(config: BrokerConfig, bundle: PolicyBundle, secrets: [SecretReference: String],
@@ -34,53 +52,17 @@ public enum Assembly {
                                propagation: PropagationSettings = PropagationSettings(),
                                serverNames: Set<String>? = nil,
                                tunnelCertificates: TunnelCertificates? = nil,
+                               reload: ReloadSource? = nil,
                                now: @escaping @Sendable () -> Date = Date.init,
                                ready: @escaping @Sendable () async -> Bool = { true }, logger: Logger) -> Result {
-        var warnings: [String] = []
-        var injectors: [String: CredentialInjector] = [:]
-        for adapter in bundle.adapters.values.sorted(by: { $0.provider < $1.provider }) {
-            do {
-                injectors[adapter.provider] = try CredentialInjector(spec: adapter.credentials, secrets: secrets,
-                                                                     client: upstream, now: now, logger: logger)
-            } catch {
-                warnings.append("provider \(adapter.provider) is unavailable: \(error.message)")
-            }
-            if !adapter.upstream.isTLS && !adapter.upstream.isLoopback {
-                warnings.append("provider \(adapter.provider): upstream \(adapter.upstream) is not TLS and not on loopback")
-            }
-        }
-        var verifiers: [String: CancellationCheck] = [:]
-        for adapter in bundle.adapters.values.sorted(by: { $0.provider < $1.provider }) {
-            guard let cancellation = adapter.cancellation else { continue }
-            guard let key = secrets[cancellation.publicKey], !key.isEmpty else {
-                warnings.append("provider \(adapter.provider): cancellation notices are refused (\(cancellation.publicKey) is not set)")
-                continue
-            }
-            // Our app id, from the credential parameter the adapter names (top level, or in `params`).
-            var appID: String?
-            if let name = cancellation.app?.credentialParameter {
-                var value = adapter.credentials.parameters[name]
-                if value == nil, case .table(let params)? = adapter.credentials.parameters["params"] { value = params[name] }
-                switch value {
-                case .text(let text)?: appID = text
-                case .secret(let reference)?: appID = secrets[reference]
-                default:
-                    warnings.append("provider \(adapter.provider): cancellation app.credential_param '\(name)' is not a credential parameter; notices are refused")
-                    continue
-                }
-            }
-            guard RSAParameterSignature.timeFormatter(format: cancellation.time.format, timeZone: cancellation.time.timeZone) != nil else {
-                warnings.append("provider \(adapter.provider): cancellation time_zone '\(cancellation.time.timeZone)' is unknown; notices are refused")
-                continue
-            }
-            do {
-                let verifier = try RSAParameterSignature.Verifier(publicKey: key, signatureParameter: cancellation.signatureParameter,
-                                                                  unsigned: Set(cancellation.unsigned))
-                verifiers[adapter.provider] = CancellationCheck(verifier: verifier, appID: appID,
-                                                                timeFormat: (cancellation.time.format, cancellation.time.timeZone))
-            } catch {
-                warnings.append("provider \(adapter.provider): cancellation notices are refused: \(error.message)")
-            }
+        let environment = PolicyRevision.Environment(config: config, upstream: upstream, now: now, logger: logger)
+        let (revision, policyWarnings) = PolicyRevision.build(bundle, secrets: secrets, environment: environment)
+        var warnings = policyWarnings
+        let policy = ActivePolicy(revision)
+        let metrics = BrokerMetrics()
+        metrics.policyInstalled(revision)
+        if let observed = log as? any ShareLogMetrics {
+            observed.observeCommits { records, duration in metrics.commit(records: records, duration: duration) }
         }
         var users: UserTokenVerifier?
         if let jwt = config.userJWT {
@@ -124,44 +106,39 @@ public enum Assembly {
                 callers[Authenticator.digest(token)] = caller
             }
         }
-        let engine = PolicyEngine(bundle: bundle, homeRegion: config.homeRegion, minorAge: config.minorAge,
-                                  limits: BodyLimits(maxBytes: config.limits.maxBodyBytes, maxDepth: config.limits.maxDepth,
-                                                      maxFields: config.limits.maxFields))
         let cachedGrants = SubjectContextCache(grants)
         let outcomes = OutcomeRecorder(log: log, logger: logger)
         let vault = revocationKey.map { RevocationKeyVault(secret: $0) }
-        let pipeline = SharePipeline(engine: engine, log: log, grants: cachedGrants, upstream: upstream, injectors: injectors,
+        let pipeline = SharePipeline(policy: policy, log: log, grants: cachedGrants, upstream: upstream,
                                      outcomes: outcomes, fingerprinter: Fingerprinter(key: fingerprintKey), vault: vault,
                                      node: config.node, now: now, logger: logger,
-                                     decisionLines: config.decisionLinesJSON ? DecisionLines() : nil)
+                                     decisionLines: config.decisionLinesJSON ? DecisionLines() : nil, metrics: metrics)
         var worker: RevocationWorker?
         if let revocations {
             if vault == nil { warnings.append("no revocation key is configured: revocations will end in manual_required") }
-            worker = RevocationWorker(store: revocations, bundle: bundle, injectors: injectors, upstream: upstream,
+            worker = RevocationWorker(store: revocations, policy: policy, upstream: upstream,
                                       vault: vault ?? RevocationKeyVault(secret: Array("unused".utf8)), settings: propagation,
-                                      now: now, logger: logger)
+                                      metrics: metrics, now: now, logger: logger)
         }
         var names = serverNames ?? ["127.0.0.1", "localhost", "::1", "[::1]"]
         names.insert(config.host.lowercased())
         names.formUnion(config.serverNames)
-        // A tunnel may name an adapter host at 443, or at its upstream's port when the upstream is that host.
-        var tunnelPorts: [String: Set<Int>] = [:]
-        for adapter in bundle.adapters.values {
-            for host in adapter.hosts {
-                tunnelPorts[host, default: [443]].formUnion(adapter.upstream.host == host ? [adapter.upstream.port ?? 443] : [])
-            }
-        }
         var settings = GatewaySettings(serverNames: names, maxBodyBytes: config.limits.maxBodyBytes,
                                        clientTimeout: .milliseconds(config.limits.clientTimeoutMs),
                                        maxHeaderBytes: config.limits.maxHeaderBytes,
-                                       tunnels: TunnelSettings(certificates: tunnelCertificates, ports: tunnelPorts))
+                                       tunnels: TunnelSettings(certificates: tunnelCertificates))
         settings.privacyFrameAncestors = config.privacyFrameAncestors
         settings.homeRegion = config.homeRegion
+        settings.metricsAccess = config.metricsAccess
+        let reloader = reload.map {
+            PolicyReloader(policy: policy, environment: environment, source: $0, metrics: metrics, logger: logger)
+        }
         let gateway = Gateway(pipeline: pipeline, grants: cachedGrants, authenticator: Authenticator(tokenDigests: callers),
                               settings: settings, revocations: revocations, revocationWorker: worker,
-                              cancellationVerifiers: verifiers, queries: queries, users: users,
+                              queries: queries, users: users, reloader: reloader, shareLogMetrics: log as? any ShareLogMetrics,
                               audit: audit, checkpointKey: checkpointSigner?.publicKey, now: now, ready: ready)
-        return Result(gateway: gateway, pipeline: pipeline, outcomes: outcomes, revocationWorker: worker, warnings: warnings)
+        return Result(gateway: gateway, pipeline: pipeline, outcomes: outcomes, revocationWorker: worker, reloader: reloader,
+                      warnings: warnings)
     }
 }
 

@@ -3,12 +3,19 @@ import BrokerFields
 /// How long the log's write transactions take, commit (and its fsync) included: a histogram of
 /// power-of-two microsecond buckets, cheap enough to record every batch, read for the closing
 /// line and the bench (p50/p99 to within a factor of two's bucket, reported as its upper edge).
+/// It also hands each batch to the observer `/metrics` installs.
 package final class CommitLatency: Sendable {
     private let buckets = Locked([Int](repeating: 0, count: 40))
+    private let observer = Locked<(@Sendable (Int, Duration) -> Void)?>(nil)
 
     package init() {}
 
-    package func record(_ duration: Duration) {
+    package func observe(_ body: @escaping @Sendable (Int, Duration) -> Void) {
+        observer.withLock { $0 = body }
+    }
+
+    package func record(_ duration: Duration, records: Int = 1) {
+        observer.withLock { $0 }?(records, duration)
         let parts = duration.components
         let microseconds = max(1, parts.seconds * 1_000_000 + parts.attoseconds / 1_000_000_000_000)
         let bucket = min(39, 64 - microseconds.leadingZeroBitCount)

@@ -51,6 +51,9 @@ package final class GroupCommitter<Operation: Sendable, Output: Sendable, Contex
         self.schedule = schedule
     }
 
+    /// Operations queued for the next batch now.
+    package var queued: Int { state.withLock { $0.queue.count } }
+
     /// Runs `operation` in the next batch and returns its result. Every caller passes the same `flush`.
     /// A `deferrable` operation waits for the next urgent one, or `deferDelay` at most.
     package func submit(_ operation: Operation, deferrable: Bool = false, flush: @escaping Flush) async -> Outcome {

@@ -98,6 +98,7 @@ package struct LogRow: Sendable {
                 "contract_version": .string(entry.contractVersion),
                 "contract_hash": .string(entry.contractHash),
                 "adapter_hash": .string(entry.adapterHash),
+                "policy_revision": .string(entry.policyRevision),
             ]
         case .outcome(let outcome):
             return [
@@ -172,6 +173,8 @@ package struct LogRow: Sendable {
             CanonicalJSON.writeString(e.node, to: &out)
             out.append(contentsOf: #","operation":"#.utf8)
             CanonicalJSON.writeString(e.operation, to: &out)
+            out.append(contentsOf: #","policy_revision":"#.utf8)
+            CanonicalJSON.writeString(e.policyRevision, to: &out)
             out.append(contentsOf: #","provider":"#.utf8)
             CanonicalJSON.writeString(e.provider, to: &out)
             out.append(contentsOf: #","purpose":"#.utf8)

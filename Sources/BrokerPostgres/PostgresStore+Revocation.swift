@@ -192,6 +192,22 @@ extension PostgresStore: RevocationStore {
         }
     }
 
+    public func jobSummary() async throws(LogUnavailable) -> [RevocationJobSummary] {
+        try await run("reading revocation jobs") { connection in
+            try await connection.query("""
+                SELECT j.provider, j.status, count(*)::bigint, sum(j.attempts)::bigint,
+                       min(CASE WHEN j.status IN ('pending', 'sent') THEN r.created_at END)
+                FROM revocation_jobs j JOIN revocations r ON r.id = j.revocation_id
+                GROUP BY j.provider, j.status ORDER BY j.provider, j.status
+                """, logger: self.logger).collect().compactMap { row -> RevocationJobSummary? in
+                let (provider, status, jobs, attempts, oldest) = try row.decode((String, String, Int64, Int64, Int64?).self)
+                guard let status = PropagationStatus(rawValue: status) else { return nil }
+                return RevocationJobSummary(provider: provider, status: status, jobs: Int(jobs), attempts: Int(attempts),
+                                            oldestRevokedAt: oldest.map(Microseconds.date))
+            }
+        }
+    }
+
     /// On several nodes a `sent` job may be another node's attempt in flight: only jobs whose
     /// lease has run out are made due again (a node's own interrupted attempts among them).
     public func resumeInterruptedJobs(at time: Date) async throws(LogUnavailable) -> Int {

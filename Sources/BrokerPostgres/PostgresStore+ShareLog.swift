@@ -95,7 +95,7 @@ extension PostgresStore {
             tip.withLock { $0 = newTip }
             if !learned.isEmpty { knownSubjectRows.withLock { $0.learn(learned) } }
             counters.withLock { $0.commits += 1; $0.records += appended; $0.intents += intents }
-            commitLatency.record(ContinuousClock.now - started)
+            commitLatency.record(ContinuousClock.now - started, records: appended)
             return .success(outputs)
         } catch {
             // Rolled back, or its fate unknown (the connection broke at commit): read the tip again next time.

@@ -351,3 +351,11 @@ extension LogUnavailable {
         return LogUnavailable("\(operation) failed: \(type(of: error))")
     }
 }
+
+extension PostgresStore: ShareLogMetrics {
+    public func observeCommits(_ observer: @escaping @Sendable (_ records: Int, _ duration: Duration) -> Void) {
+        commitLatency.observe(observer)
+    }
+
+    public var queuedWrites: Int { committer.queued }
+}

@@ -173,6 +173,25 @@ extension SQLiteStore: RevocationStore {
         }
     }
 
+    public func jobSummary() async throws(LogUnavailable) -> [RevocationJobSummary] {
+        do {
+            return try await pool.read { db in
+                try Row.fetchAll(db, sql: """
+                    SELECT j.provider, j.status, count(*), sum(j.attempts),
+                           min(CASE WHEN j.status IN ('pending', 'sent') THEN r.created_at END)
+                    FROM revocation_jobs j JOIN revocations r ON r.id = j.revocation_id
+                    GROUP BY j.provider, j.status ORDER BY j.provider, j.status
+                    """).compactMap { row -> RevocationJobSummary? in
+                    guard let status = PropagationStatus(rawValue: row[1]) else { return nil }
+                    return RevocationJobSummary(provider: row[0], status: status, jobs: row[2], attempts: row[3],
+                                                oldestRevokedAt: (row[4] as Int64?).map(Microseconds.date))
+                }
+            }
+        } catch {
+            throw LogUnavailable.sqlite(error, during: "reading revocation jobs")
+        }
+    }
+
     public func resumeInterruptedJobs(at time: Date) async throws(LogUnavailable) -> Int {
         do {
             return try await pool.write { db in

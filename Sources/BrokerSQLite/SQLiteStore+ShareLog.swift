@@ -164,7 +164,7 @@ extension SQLiteStore {
         // Only rows of a committed transaction are known to exist.
         if !learned.isEmpty { knownSubjectRows.withLock { $0.learn(learned) } }
         stats.withLock { $0.commits += 1; $0.records += appended; $0.intents += intents }
-        commitLatency.record(ContinuousClock.now - started)
+        commitLatency.record(ContinuousClock.now - started, records: appended)
         return .success(outputs)
     }
 

@@ -180,3 +180,11 @@ final class StatementCounter: Sendable {
         }, context)
     }
 }
+
+extension SQLiteStore: ShareLogMetrics {
+    public func observeCommits(_ observer: @escaping @Sendable (_ records: Int, _ duration: Duration) -> Void) {
+        commitLatency.observe(observer)
+    }
+
+    public var queuedWrites: Int { committer.queued }
+}

@@ -12,6 +12,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
+import UnixSignals
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -64,6 +65,7 @@ struct Serve: AsyncParsableCommand {
         var secretReferences = bundle.adapters.values.flatMap(\.secretReferences)
         var simulators: ProviderSimulators?
         var extraSecrets: [SecretReference: String] = [:]
+        var redirect: [String: UpstreamURL] = [:]
         if sandbox {
             guard settings.host == "127.0.0.1" || settings.host == "localhost" else {
                 say("--sandbox listens on loopback only (listen is \(settings.host))")
@@ -75,6 +77,7 @@ struct Serve: AsyncParsableCommand {
             var bases: [String: UpstreamURL] = [:]
             for (provider, base) in started.baseURLs { bases[provider] = UpstreamURL(base) }
             bundle = bundle.redirected(to: bases)
+            redirect = bases
             for (name, value) in credentials.environment { extraSecrets[.env(name)] = value }
             settings.clients = Sandbox.clients(providers: Array(bundle.adapters.keys))
             settings.userJWT = .init(issuer: Sandbox.userIssuer, audience: "sharebroker", algorithms: ["HS256"],
@@ -114,9 +117,10 @@ struct Serve: AsyncParsableCommand {
             logger: logger)
         let tunnels = settings.tlsInterception.enabled
             ? TunnelCertificates(ca: try InterceptionCAFiles.loadOrCreate(settings.tlsInterception, resolver: resolver)) : nil
+        let reload = Self.reloadSource(settings, redirect: redirect, resolver: resolver, extraSecrets: extraSecrets)
         let assembled = Assembly.gateway(config: settings, bundle: bundle, secrets: secrets, log: store, grants: store, revocations: store, queries: store, audit: store, checkpointSigner: signer,
                                          upstream: upstream, fingerprintKey: fingerprintKey, revocationKey: revocationKey,
-                                         propagation: settings.propagation, tunnelCertificates: tunnels,
+                                         propagation: settings.propagation, tunnelCertificates: tunnels, reload: reload,
                                          ready: opened.ready, logger: logger)
         for warning in assembled.warnings { logger.warning("\(warning)") }
 
@@ -129,6 +133,7 @@ struct Serve: AsyncParsableCommand {
         }
         var services: [any Service] = [assembled.outcomes]
         if let worker = assembled.revocationWorker { services.append(worker) }
+        if let reloader = assembled.reloader { services.append(ReloadOnHangup(reloader: reloader)) }
         services.append(app)
         let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint],
                                  logger: logger)
@@ -144,6 +149,27 @@ struct Serve: AsyncParsableCommand {
         await simulators?.shutdown()
         logger.notice("share log closed", metadata: opened.closingMetadata())
         await opened.close()
+    }
+
+    /// A reload reads the same folders again (and, in the sandbox, points them at the same
+    /// simulators), on a thread of its own: it reads files and resolves file secrets.
+    static func reloadSource(_ settings: BrokerConfig, redirect: [String: UpstreamURL], resolver: SecretResolver,
+                             extraSecrets: [SecretReference: String]) -> Assembly.ReloadSource {
+        let (adapters, contracts) = (settings.adapters, settings.contracts)
+        return Assembly.ReloadSource {
+            await withCheckedContinuation { continuation in
+                DispatchQueue.global().async {
+                    let loaded = PolicyLoader.load(adapters: adapters, contracts: contracts)
+                    guard let bundle = loaded.bundle, loaded.issues.isEmpty else {
+                        return continuation.resume(returning: .init(bundle: nil, issues: loaded.issues, secrets: [:]))
+                    }
+                    var secrets = resolver.resolve(bundle.adapters.values.flatMap(\.secretReferences))
+                    secrets.merge(extraSecrets) { _, new in new }
+                    continuation.resume(returning: .init(bundle: redirect.isEmpty ? bundle : bundle.redirected(to: redirect),
+                                                         issues: [], secrets: secrets))
+                }
+            }
+        }
     }
 
     /// Two process-wide settings for the share path, made before anything else runs.
@@ -178,11 +204,23 @@ struct Serve: AsyncParsableCommand {
     }
 }
 
+/// `kill -HUP`: reload the policy (the same as `POST /v1/admin/policy/reload`; the result is logged).
+struct ReloadOnHangup: Service {
+    let reloader: PolicyReloader
+
+    func run() async throws {
+        for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() {
+            _ = await reloader.reload(trigger: "sighup")
+        }
+    }
+}
+
 /// The sandbox's fixed demo clients: loopback only, printed at start, used by the README walkthrough.
 enum Sandbox {
     static let shareToken = "demo-share-token"
     static let grantsToken = "demo-grants-token"
     static let complianceToken = "demo-compliance-token"
+    static let adminToken = "demo-admin-token"
     static let userIssuer = "https://sandbox.sharebroker.invalid"
     static let userSecret = "demo-user-jwt-secret"
     /// The walkthrough's end user, signed in: a token for subject u-1001 (valid until 2100).
@@ -199,6 +237,8 @@ enum Sandbox {
                                 providers: [], purposes: nil),
             BrokerConfig.Client(id: "demo-compliance", credential: .token(.literal(complianceToken)),
                                 roles: [.compliance], providers: [], purposes: nil),
+            BrokerConfig.Client(id: "demo-admin", credential: .token(.literal(adminToken)),
+                                roles: [.admin], providers: [], purposes: nil),
         ]
     }
 
@@ -209,6 +249,7 @@ enum Sandbox {
               share token       \(shareToken)        (client demo-app, role share, all providers)
               grants token      \(grantsToken)       (client demo-accounts, role grants)
               compliance token  \(complianceToken)   (client demo-compliance, role compliance)
+              admin token       \(adminToken)        (client demo-admin, role admin: policy reload, /metrics)
               user token        \(userToken)
                                 (end user u-1001's JWT: their own grants and shares only)
             """)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import BrokerGateway
 
 /// The `sharebroker` command line.
 @main
@@ -6,5 +7,6 @@ struct Sharebroker: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sharebroker",
         abstract: "A privacy gateway: every outbound share of personal data checked field by field, logged, revocable.",
+        version: BrokerBuild.version,
         subcommands: [Check.self, Serve.self, LogCommand.self, DatabaseCommand.self, ReportCommand.self, Simulate.self, TLSCommand.self])
 }

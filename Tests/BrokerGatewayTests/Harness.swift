@@ -22,6 +22,7 @@ struct Broker: Sendable {
     let client: CurlUpstreamClient
     let pipeline: SharePipeline
     let outcomes: OutcomeRecorder
+    let gateway: Gateway
     /// The interception CA's certificate (PEM file), for `curl --cacert`; nil when tunnels are off.
     let caPath: String?
 
@@ -133,7 +134,11 @@ func withBroker<T: Sendable>(propagation: PropagationSettings = testPropagation,
                                      checkpointSigner: CheckpointSigner(secret: Array("test-signing-key".utf8)),
                                      upstream: client, fingerprintKey: Array("test-fingerprint-key".utf8),
                                      revocationKey: Array("test-revocation-key".utf8), propagation: propagation,
-                                     tunnelCertificates: certificates, logger: logger)
+                                     tunnelCertificates: certificates,
+                                     reload: Assembly.ReloadSource {
+                                         let loaded = Result { try loadRepositoryPolicy().redirected(to: bases) }
+                                         return .init(bundle: try? loaded.get(), issues: [], secrets: secrets)
+                                     }, logger: logger)
     precondition(assembled.warnings.isEmpty, "\(assembled.warnings)")
 
     let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
@@ -151,7 +156,8 @@ func withBroker<T: Sendable>(propagation: PropagationSettings = testPropagation,
             return .failure(HarnessError.didNotStart)
         }
         let broker = Broker(port: port, store: store, databasePath: databasePath, simulators: simulators,
-                            client: client, pipeline: assembled.pipeline, outcomes: assembled.outcomes, caPath: caPath)
+                            client: client, pipeline: assembled.pipeline, outcomes: assembled.outcomes,
+                            gateway: assembled.gateway, caPath: caPath)
         let outcome: Result<T, any Error>
         do { outcome = .success(try await body(broker)) } catch { outcome = .failure(error) }
         await group.triggerGracefulShutdown()

@@ -28,6 +28,7 @@ public struct PolicyEngine: Sendable {
 
     public func evaluate(_ request: ShareRequest, context: SubjectContext, decoder: some PayloadDecoder) -> ShareDecision {
         var decision = ShareDecision(provider: request.provider)
+        decision.policyRevision = bundle.revision
         func refuse(_ step: Int, _ code: ReasonCode, _ message: String) -> ShareDecision {
             decision.verdict = .blocked
             decision.step = step

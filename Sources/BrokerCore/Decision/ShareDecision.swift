@@ -56,6 +56,8 @@ public struct ShareDecision: Sendable {
     public var contractVersion: String?
     public var contractHash: String?
     public var adapterHash: String?
+    /// The revision of the whole policy bundle that decided (`PolicyBundle.revision`).
+    public var policyRevision: String?
     /// The URL path parameters, in template order.
     public var pathParameters: [(name: String, value: String)] = []
     /// Decoded body and query (absent when decoding was not reached or failed).

@@ -24,8 +24,11 @@ public struct PolicyBundle: Sendable {
     public var adapters: [String: Adapter]
     /// Forward-proxy host → provider.
     public var providerByHost: [String: String]
+    /// The bundle's revision id: `p-` and 16 hex digits of SHA-256 over the taxonomy's and every
+    /// adapter's and contract's file hash, so the same files always give the same revision.
+    public var revision: String
 
-    public init(taxonomy: Taxonomy, contracts: [String: Contract], adapters: [String: Adapter]) {
+    public init(taxonomy: Taxonomy, contracts: [String: Contract], adapters: [String: Adapter], taxonomyHash: String = "") {
         self.taxonomy = taxonomy
         self.contracts = contracts
         self.adapters = adapters
@@ -34,6 +37,10 @@ public struct PolicyBundle: Sendable {
             for host in adapter.hosts { byHost[host] = adapter.provider }
         }
         self.providerByHost = byHost
+        var manifest = "taxonomy " + taxonomyHash + "\n"
+        for (provider, adapter) in adapters.sorted(by: { $0.key < $1.key }) { manifest += "adapter \(provider) \(adapter.contentHash)\n" }
+        for (provider, contract) in contracts.sorted(by: { $0.key < $1.key }) { manifest += "contract \(provider) \(contract.contentHash)\n" }
+        self.revision = "p-" + ContentHash.sha256Hex(manifest).prefix(16)
     }
 
     /// Decodes and cross-checks everything. The bundle is `nil` when there is any issue.
@@ -99,7 +106,8 @@ public struct PolicyBundle: Sendable {
         }
         let all = issues.issues.sorted { ($0.file, $0.line, $0.message) < ($1.file, $1.line, $1.message) }
         guard all.isEmpty, let taxonomy else { return (nil, all) }
-        return (PolicyBundle(taxonomy: taxonomy, contracts: contracts, adapters: adapters), [])
+        return (PolicyBundle(taxonomy: taxonomy, contracts: contracts, adapters: adapters,
+                             taxonomyHash: taxonomyFile.map { ContentHash.sha256Hex($0.text) } ?? ""), [])
     }
 
     private static func crossCheck(_ adapter: Adapter, file: String, contract: Contract?, taxonomy: Taxonomy?,

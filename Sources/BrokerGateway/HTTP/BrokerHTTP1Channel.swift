@@ -16,7 +16,8 @@ struct BrokerHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
     let responder: HTTPChannelHandler.Responder
     let idleTimeout: Duration
     let decoderLimits: NIOHTTPDecoderLimitConfiguration
-    let adapterHosts: Set<String>
+    /// The adapter hosts and tunnel ports: the policy revision's at each request.
+    let policy: ActivePolicy
     let serverNames: Set<String>
     let tunnels: TunnelSettings
     let authenticator: Authenticator
@@ -35,10 +36,10 @@ struct BrokerHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
                 withEncoderConfiguration: .init(),
                 withDecoderLimitConfiguration: decoderLimits)
             try channel.pipeline.syncOperations.addHandler(
-                ConnectTunnel(settings: tunnels, authenticator: authenticator, decoderLimits: decoderLimits, logger: logger,
+                ConnectTunnel(settings: tunnels, policy: policy, authenticator: authenticator, decoderLimits: decoderLimits, logger: logger,
                               hostLabel: hostLabel))
             try channel.pipeline.syncOperations.addHandler(
-                RequestTargetGuard(adapterHosts: adapterHosts, serverNames: serverNames))
+                RequestTargetGuard(policy: policy, serverNames: serverNames))
             try channel.pipeline.syncOperations.addHandler(HTTP1ToHTTPServerCodec(secure: false))
             try channel.pipeline.syncOperations.addHandler(HTTPConnectionStateHandler(idleTimeout: idleTimeout, logger: logger))
             return try NIOAsyncChannel(wrappingChannelSynchronously: channel,

@@ -4,16 +4,13 @@ import NIOCore
 import NIOHTTP1
 import NIOSSL
 
-/// What a `CONNECT` may open: the CA's certificates (nil when interception is off) and, per
-/// adapter host, the ports its tunnels may name.
+/// What a `CONNECT` may open: the CA's certificates (nil when interception is off). The hosts
+/// and ports a tunnel may name are the policy revision's (`PolicyRevision.tunnelPorts`).
 public struct TunnelSettings: Sendable {
     public var certificates: TunnelCertificates?
-    /// Adapter host (lowercased) → ports: 443, and the port of the adapter's upstream on that host.
-    public var ports: [String: Set<Int>]
 
-    public init(certificates: TunnelCertificates?, ports: [String: Set<Int>]) {
+    public init(certificates: TunnelCertificates?) {
         self.certificates = certificates
-        self.ports = ports
     }
 }
 
@@ -61,6 +58,7 @@ final class ConnectTunnel: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private let settings: TunnelSettings
+    private let policy: ActivePolicy
     private let authenticator: Authenticator
     private let decoderLimits: NIOHTTPDecoderLimitConfiguration
     private let logger: Logger
@@ -69,9 +67,10 @@ final class ConnectTunnel: ChannelDuplexHandler, RemovableChannelHandler {
     /// Requests passed on whose response has not ended yet.
     private var responsesOwed = 0
 
-    init(settings: TunnelSettings, authenticator: Authenticator, decoderLimits: NIOHTTPDecoderLimitConfiguration,
+    init(settings: TunnelSettings, policy: ActivePolicy, authenticator: Authenticator, decoderLimits: NIOHTTPDecoderLimitConfiguration,
          logger: Logger, hostLabel: @escaping @Sendable (String) -> String) {
         self.settings = settings
+        self.policy = policy
         self.authenticator = authenticator
         self.decoderLimits = decoderLimits
         self.logger = logger
@@ -170,7 +169,7 @@ final class ConnectTunnel: ChannelDuplexHandler, RemovableChannelHandler {
             return .refuse(status: 403, code: "unknown_provider",
                            detail: "tunnels go to an adapter's host by name, never to an address", host: target.host)
         }
-        guard let ports = settings.ports[target.host] else {
+        guard let ports = policy.current.tunnelPorts[target.host] else {
             return .refuse(status: 403, code: "unknown_provider", detail: "no adapter serves host \(target.host.prefix(253))",
                            host: target.host)
         }

@@ -20,7 +20,7 @@ struct ForwardProxyMiddleware: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         // CONNECT never gets here: ConnectTunnel answers it on the channel (a tunnel or a refusal).
         let host = Self.hostName(request.head.authority)
-        if let host, let provider = shares.pipeline.bundle.providerByHost[host] {
+        if let host, let provider = shares.pipeline.policy.current.bundle.providerByHost[host] {
             let credential = shares.authenticator.proxyCredential(request.headers[.proxyAuthorization])
             if credential == nil && request.headers[.proxyAuthorization] == nil {
                 var response = Problem(status: 407, code: "unauthenticated",

@@ -30,20 +30,23 @@ public struct Gateway: Sendable {
     public let checkpointKey: Curve25519.Signing.PublicKey?
     /// The compliance reads of the share log; `nil` leaves the compliance API out.
     public let queries: (any ShareQueries)?
-    /// Per provider, the key that authenticates its cancellation notices.
-    public let cancellationVerifiers: [String: CancellationCheck]
+    /// Loads the policy again (`POST /v1/admin/policy/reload`); nil leaves that route out.
+    public let reloader: PolicyReloader?
+    /// The share log's write path as `/metrics` shows it (queued writes); nil when the store tells nothing.
+    public let shareLogMetrics: (any ShareLogMetrics)?
     /// `/readyz`: true when the store answers and the policy is loaded.
     public let ready: @Sendable () async -> Bool
     let now: @Sendable () -> Date
 
     public init(pipeline: SharePipeline, grants: any GrantStore, authenticator: Authenticator, settings: GatewaySettings,
                 revocations: (any RevocationStore)? = nil, revocationWorker: RevocationWorker? = nil,
-                cancellationVerifiers: [String: CancellationCheck] = [:], queries: (any ShareQueries)? = nil, users: UserTokenVerifier? = nil,
+                queries: (any ShareQueries)? = nil, users: UserTokenVerifier? = nil,
+                reloader: PolicyReloader? = nil, shareLogMetrics: (any ShareLogMetrics)? = nil,
                 audit: (any LogAudit)? = nil, checkpointKey: Curve25519.Signing.PublicKey? = nil,
                 now: @escaping @Sendable () -> Date = Date.init, ready: @escaping @Sendable () async -> Bool = { true }) {
         self.pipeline = pipeline; self.grants = grants; self.authenticator = authenticator; self.settings = settings
         self.revocations = revocations; self.revocationWorker = revocationWorker
-        self.cancellationVerifiers = cancellationVerifiers; self.queries = queries; self.users = users
+        self.reloader = reloader; self.shareLogMetrics = shareLogMetrics; self.queries = queries; self.users = users
         self.audit = audit; self.checkpointKey = checkpointKey
         self.now = now; self.ready = ready
     }
@@ -58,6 +61,11 @@ public struct Gateway: Sendable {
         }
 
         router.get("/healthz") { _, _ in SubjectsController.json(["status": "ok"]) }
+        // This API's OpenAPI 3.1 description (openapi.yaml in the repository), public like the CA certificate.
+        router.get("/openapi.yaml") { _, _ in
+            Response(status: .ok, headers: [.contentType: "application/yaml", .cacheControl: "no-cache"],
+                     body: .init(byteBuffer: ByteBuffer(bytes: Self.openAPIDocument)))
+        }
         // The interception CA's certificate: public (clients add it to their trust store), so no auth.
         let caPEM = try? settings.tunnels.certificates?.ca.certificatePEM
         router.get("/v1/tls/ca.pem") { _, _ in
@@ -67,10 +75,19 @@ public struct Gateway: Sendable {
             return Response(status: .ok, headers: [.contentType: "application/x-pem-file"],
                             body: .init(byteBuffer: ByteBuffer(string: caPEM)))
         }
+        let policy = pipeline.policy
         router.get("/readyz") { _, _ in
-            await ready() ? SubjectsController.json(["status": "ready"])
-                : Problem(status: 503, code: "not_ready", detail: "the share log is not writable").response()
+            let revision = policy.current.id
+            guard await ready() else {
+                var problem = Problem(status: 503, code: "not_ready", detail: "the share log is not writable")
+                problem.extra = ["policy_revision": .string(revision)]
+                return problem.response()
+            }
+            return SubjectsController.json(["status": "ready", "policy_revision": revision])
         }
+        OperationsController(pipeline: pipeline, authenticator: authenticator, access: settings.metricsAccess,
+                             reloader: reloader, shareLog: shareLogMetrics, revocations: revocations, now: now)
+            .register(on: router)
 
         // Path form: ANY /v1/proxy/{provider}/{path…}
         let methods: [HTTPRequest.Method] = [.get, .post, .put, .patch, .delete, .head, .options]
@@ -96,16 +113,16 @@ public struct Gateway: Sendable {
                 .decide(request)
         }
 
-        var subjects = SubjectsController(grants: grants, authenticator: authenticator, bundle: pipeline.bundle,
+        var subjects = SubjectsController(grants: grants, authenticator: authenticator, policy: policy,
                                           fingerprinter: pipeline.fingerprinter, users: users, now: now)
-        subjects.minorAge = pipeline.engine.minorAge
+        subjects.minorAge = policy.current.engine.minorAge
         var revoker: Revoker?
         if let revocations, let cache = grants as? SubjectContextCache {
-            revoker = Revoker(store: revocations, cache: cache, bundle: pipeline.bundle, worker: revocationWorker, now: now)
+            revoker = Revoker(store: revocations, cache: cache, policy: policy, worker: revocationWorker, now: now)
             subjects.revoker = revoker
         }
         subjects.register(on: router)
-        PrivacyCenterController(bundle: pipeline.bundle, homeRegion: settings.homeRegion,
+        PrivacyCenterController(policy: policy, homeRegion: settings.homeRegion,
                                 frameAncestors: settings.privacyFrameAncestors).register(on: router)
         if let queries {
             ComplianceController(queries: queries, subjects: subjects, fingerprinter: pipeline.fingerprinter, audit: audit,
@@ -114,13 +131,20 @@ public struct Gateway: Sendable {
         if let revocations, let revoker {
             let controller = RevocationsController(store: revocations, revoker: revoker, subjects: subjects)
             controller.register(on: router)
-            CancellationsController(revocations: controller, verifiers: cancellationVerifiers,
+            CancellationsController(revocations: controller, policy: policy,
                                     fingerprinter: pipeline.fingerprinter, logger: pipeline.logger)
                 .register(on: router)
         }
         routeTable.load(router.routes.map { ("\($0.path)", $0.method.rawValue) })
         return router
     }
+
+    /// `openapi.yaml`, bundled with the binary.
+    static let openAPIDocument: [UInt8] = {
+        guard let url = Bundle.module.url(forResource: "openapi", withExtension: "yaml"),
+              let data = FileManager.default.contents(atPath: url.path) else { return Array("openapi: 3.1.0\n".utf8) }
+        return Array(data)
+    }()
 
     /// The caller of a path-form share: `Proxy-Authorization` when the request has one, else
     /// `Authorization`. An SDK that signs its requests into `Authorization` authenticates to the
@@ -149,15 +173,15 @@ public struct Gateway: Sendable {
             limits.maxHeaderFieldCount = 200
             return limits
         }()
-        let adapterHosts = Set(pipeline.bundle.providerByHost.keys)
+        let policy = pipeline.policy
         let serverNames = settings.serverNames
         let authenticator = self.authenticator
         let fingerprinter = pipeline.fingerprinter
         let server = HTTPServerBuilder { responder in
             BrokerHTTP1Channel(responder: responder, idleTimeout: .milliseconds(idleMilliseconds), decoderLimits: limits,
-                               adapterHosts: adapterHosts, serverNames: serverNames, tunnels: settings.tunnels,
+                               policy: policy, serverNames: serverNames, tunnels: settings.tunnels,
                                authenticator: authenticator,
-                               hostLabel: { adapterHosts.contains($0) ? $0 : SharePipeline.unknownName($0, fingerprinter) })
+                               hostLabel: { policy.current.hosts.contains($0) ? $0 : SharePipeline.unknownName($0, fingerprinter) })
         }
         return Application(
             router: router(),

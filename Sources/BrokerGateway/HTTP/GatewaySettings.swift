@@ -1,4 +1,5 @@
 import BrokerCore
+import BrokerService
 
 /// What the HTTP layer needs to know beyond the pipeline.
 public struct GatewaySettings: Sendable {
@@ -16,10 +17,12 @@ public struct GatewaySettings: Sendable {
     public var privacyFrameAncestors: [String] = []
     /// The broker's home region (the privacy center says when data leaves it).
     public var homeRegion = "CN"
+    /// Who may read `GET /metrics`.
+    public var metricsAccess: BrokerConfig.MetricsAccess = .loopback
 
     public init(serverNames: Set<String> = ["127.0.0.1", "localhost", "::1", "[::1]"], maxBodyBytes: Int = 1_048_576,
                 clientTimeout: Duration = .seconds(30), maxHeaderBytes: Int = 16_384,
-                tunnels: TunnelSettings = TunnelSettings(certificates: nil, ports: [:])) {
+                tunnels: TunnelSettings = TunnelSettings(certificates: nil)) {
         self.serverNames = serverNames
         self.tunnels = tunnels
         self.maxBodyBytes = maxBodyBytes

@@ -35,6 +35,7 @@ extension Problem: HTTPResponseError {
             }
             if fieldsTotal > fields.count { object["fields_total"] = fieldsTotal }
         }
+        for (name, member) in extra where object[name] == nil { object[name] = member.json }
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
         return Array(data)
     }

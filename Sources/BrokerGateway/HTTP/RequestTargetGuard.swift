@@ -20,13 +20,13 @@ final class RequestTargetGuard: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundOut = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
-    private let adapterHosts: Set<String>
+    private let policy: ActivePolicy
     private let serverNames: Set<String>
     /// True from a refused head to the connection's close: the rest of the request is dropped.
     private var refusing = false
 
-    init(adapterHosts: Set<String>, serverNames: Set<String>) {
-        self.adapterHosts = adapterHosts
+    init(policy: ActivePolicy, serverNames: Set<String>) {
+        self.policy = policy
         self.serverNames = serverNames
     }
 
@@ -69,7 +69,7 @@ final class RequestTargetGuard: ChannelInboundHandler, RemovableChannelHandler {
             return .refuse(status: 400, code: "invalid_host",
                            detail: "the Host header names another authority than the request target")
         }
-        if !adapterHosts.contains(target.host),
+        if !policy.current.hosts.contains(target.host),
            target.isLoopback || serverNames.contains(target.host),
            let listeningPort, (target.port ?? defaultPort) != listeningPort {
             return .refuse(status: 404, code: "unknown_provider",

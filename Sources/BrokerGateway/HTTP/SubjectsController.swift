@@ -10,7 +10,9 @@ import NIOCore
 struct SubjectsController: Sendable {
     let grants: any GrantStore
     let authenticator: Authenticator
-    let bundle: PolicyBundle
+    let policy: ActivePolicy
+    /// The bundle of the revision installed now.
+    var bundle: PolicyBundle { policy.current.bundle }
     /// Fingerprints a grant's `provider_account` (the id itself is never stored).
     let fingerprinter: Fingerprinter
     /// End users' tokens; `nil` when `users.jwt` is not configured.

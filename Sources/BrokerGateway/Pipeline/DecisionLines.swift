@@ -4,8 +4,9 @@ import Foundation
 
 /// `log_format: json`: one JSON line per share on standard output, for a log shipper: the share
 /// id, caller, channel, provider, operation, decision, code, upstream status, the broker's
-/// latency, and the adapter and contract hashes that decided it. Never a value, a subject id, a
-/// path or a token. The lines are written by a serial queue of their own, so a slow reader of
+/// latency, the policy revision and the adapter and contract hashes that decided it. Never a
+/// value, a subject id, a path or a token; a provider name no adapter has is shown only as
+/// `unknown`. The lines are written by a serial queue of their own, so a slow reader of
 /// stdout never blocks an event loop.
 public final class DecisionLines: Sendable {
     private let queue = DispatchQueue(label: "sharebroker.decision-lines")
@@ -15,13 +16,14 @@ public final class DecisionLines: Sendable {
         self.write = write
     }
 
-    func emit(_ request: ShareRequest, channel: ShareChannel, _ result: ShareResult, latency: Duration) {
-        let line = Self.line(request, channel: channel, result, latency: latency)
+    func emit(_ request: ShareRequest, knownProvider: Bool, channel: ShareChannel, _ result: ShareResult, latency: Duration) {
+        let line = Self.line(request, knownProvider: knownProvider, channel: channel, result, latency: latency)
         let write = self.write
         queue.async { write(line) }
     }
 
-    static func line(_ request: ShareRequest, channel: ShareChannel, _ result: ShareResult, latency: Duration) -> String {
+    static func line(_ request: ShareRequest, knownProvider: Bool, channel: ShareChannel, _ result: ShareResult,
+                     latency: Duration) -> String {
         var shareID: String?, decision: ShareDecision?, status: Int?, verdict: String
         switch result {
         case .forwarded(let response, let id, let decided):
@@ -39,7 +41,8 @@ public final class DecisionLines: Sendable {
             + #","channel":"# + text(channel.rawValue) + #","code":"# + text(code)
             + #","contract_hash":"# + text(decision?.contractHash) + #","decision":"# + text(verdict)
             + #","latency_ms":"# + String(format: "%.3f", Double(micros) / 1000) + #","operation":"# + text(decision?.operation)
-            + #","provider":"# + text(request.provider) + #","share_id":"# + text(shareID)
+            + #","policy_revision":"# + text(decision?.policyRevision)
+            + #","provider":"# + text(knownProvider ? request.provider : "unknown") + #","share_id":"# + text(shareID)
             + #","upstream_status":"# + (status.map(String.init) ?? "null") + "}"
     }
 }

@@ -21,6 +21,23 @@ public struct Problem: Error, Sendable {
     /// The first `maxListedFields` denied fields; `fieldsTotal` counts them all.
     public var fields: [Field]
     public var fieldsTotal: Int
+    /// Further members of the problem object (RFC 9457 extension members), never a personal value.
+    public var extra: [String: Member] = [:]
+
+    /// An extension member's value.
+    public enum Member: Sendable, Hashable {
+        case string(String)
+        case int(Int)
+        case objects([[String: Member]])
+
+        var json: Any {
+            switch self {
+            case .string(let text): text
+            case .int(let number): number
+            case .objects(let list): list.map { $0.mapValues(\.json) }
+            }
+        }
+    }
 
     /// A problem body names at most this many fields (a share of 260,000 denied fields answers
     /// with the first ones and the count, not a 29 MB list).

@@ -22,11 +22,11 @@ public enum ShareResult: Sendable {
 /// forwarded is the broker's own re-serialisation of what was checked; the
 /// provider's credentials are added here and never come from the caller.
 public final class SharePipeline: Sendable {
-    let engine: PolicyEngine
+    /// The policy revision each share takes at its start (and keeps, whatever a reload installs meanwhile).
+    public let policy: ActivePolicy
     let log: any ShareLog
     let grants: any GrantStore
     let upstream: any UpstreamClient
-    let injectors: [String: CredentialInjector]
     let outcomes: OutcomeRecorder
     let fingerprinter: Fingerprinter
     /// Seals the values of `revocation_key` fields; `nil` keeps none (revocations then end in `manual_required`).
@@ -35,45 +35,42 @@ public final class SharePipeline: Sendable {
     let now: @Sendable () -> Date
     let logger: Logger
     let decoder = StrictPayloadDecoder()
-    /// The providers the policy has adapters for (a lookup in `bundle.adapters` copies the adapter).
-    let providers: Set<String>
-    /// Each operation's credential fields (provider, operation name), worked out once.
-    let credentialFields: [String: [String: [FieldDeclaration]]]
     /// One JSON line per share on stdout for a log shipper (`log_format: json`), or nothing.
     let decisionLines: DecisionLines?
+    /// Counts shares, upstream latencies and refusals for `/metrics`.
+    let metrics: BrokerMetrics
 
-    public init(engine: PolicyEngine, log: any ShareLog, grants: any GrantStore, upstream: any UpstreamClient,
-                injectors: [String: CredentialInjector], outcomes: OutcomeRecorder, fingerprinter: Fingerprinter,
+    public init(policy: ActivePolicy, log: any ShareLog, grants: any GrantStore, upstream: any UpstreamClient,
+                outcomes: OutcomeRecorder, fingerprinter: Fingerprinter,
                 vault: RevocationKeyVault? = nil, node: String, now: @escaping @Sendable () -> Date = Date.init, logger: Logger,
-                decisionLines: DecisionLines? = nil) {
-        self.decisionLines = decisionLines
-        self.engine = engine; self.log = log; self.grants = grants; self.upstream = upstream
-        self.injectors = injectors; self.outcomes = outcomes; self.fingerprinter = fingerprinter; self.vault = vault; self.node = node; self.now = now
-        self.logger = logger
-        providers = Set(engine.bundle.adapters.keys)
-        credentialFields = engine.bundle.adapters.mapValues { adapter in
-            Dictionary(adapter.operations.map { ($0.name, $0.declarations.filter(\.credential)) }, uniquingKeysWith: { a, _ in a })
-        }
+                decisionLines: DecisionLines? = nil, metrics: BrokerMetrics = BrokerMetrics()) {
+        self.policy = policy; self.log = log; self.grants = grants; self.upstream = upstream
+        self.outcomes = outcomes; self.fingerprinter = fingerprinter; self.vault = vault; self.node = node; self.now = now
+        self.logger = logger; self.decisionLines = decisionLines; self.metrics = metrics
     }
 
-    public var bundle: PolicyBundle { engine.bundle }
+    /// The bundle of the revision installed now (each share reads `policy.current` once instead).
+    public var bundle: PolicyBundle { policy.current.bundle }
 
     /// Runs one share through the pipeline. Never throws: every failure is a `Problem`.
     public func share(_ request: ShareRequest, channel: ShareChannel) async -> ShareResult {
-        guard let decisionLines else { return await decideAndSend(request, channel: channel) }
+        let revision = policy.current
+        let known = revision.providers.contains(request.provider)
         let started = ContinuousClock.now
-        let result = await decideAndSend(request, channel: channel)
-        decisionLines.emit(request, channel: channel, result, latency: ContinuousClock.now - started)
+        let result = await decideAndSend(request, channel: channel, revision: revision, known: known)
+        let latency = ContinuousClock.now - started
+        metrics.record(result, provider: known ? request.provider : nil, channel: channel)
+        decisionLines?.emit(request, knownProvider: known, channel: channel, result, latency: latency)
         return result
     }
 
-    private func decideAndSend(_ request: ShareRequest, channel: ShareChannel) async -> ShareResult {
+    private func decideAndSend(_ request: ShareRequest, channel: ShareChannel, revision: PolicyRevision,
+                               known: Bool) async -> ShareResult {
         var request = request
         request.time = now()
         // The share's log metadata is gathered as plain values and turned into `Logger.Metadata`
         // only when a line is emitted: setting it on the logger re-renders the handler's
         // metadata on every set (~5 µs each), and most shares emit no line.
-        let known = providers.contains(request.provider)
         var logger = ShareLogger(logger: self.logger, provider: request.provider, knownProvider: known,
                                  fingerprinter: fingerprinter, channel: channel.rawValue, caller: request.caller?.id)
 
@@ -89,7 +86,7 @@ public final class SharePipeline: Sendable {
             }
         }
 
-        let decision = engine.evaluate(request, context: context, decoder: decoder)
+        let decision = revision.engine.evaluate(request, context: context, decoder: decoder)
         logger.verdict = decision.verdict.rawValue
         logger.operation = decision.operation
 
@@ -102,7 +99,8 @@ public final class SharePipeline: Sendable {
 
         let shareID = ShareID.make(at: request.time)
         logger.shareID = shareID
-        let entry = makeEntry(decision, shareID: shareID, caller: caller.id, channel: channel, time: request.time)
+        let entry = makeEntry(decision, shareID: shareID, caller: caller.id, channel: channel, time: request.time,
+                              revision: revision)
         do {
             switch try await log.appendIntent(entry) {
             case .committed:
@@ -134,19 +132,19 @@ public final class SharePipeline: Sendable {
 
         // Forward.
         let started = ContinuousClock.now
-        guard var outbound = outboundRequest(decision) else {
+        guard var outbound = outboundRequest(decision, revision: revision) else {
             outcomes.record(ShareOutcome(shareID: shareID, time: now(), result: .error, error: "internal"))
             return .refused(Problem(status: 500, code: "internal_error", detail: "the operation could not be rendered",
                                     shareID: shareID), decision: decision)
         }
         // A provider whose credentials could not be set up at start is never called without them.
-        guard let injector = injectors[decision.provider] else {
+        guard let injector = revision.injectors[decision.provider] else {
             outcomes.record(ShareOutcome(shareID: shareID, time: now(), result: .error, error: "credential_unavailable"))
             return .refused(Problem(status: 502, code: "credential_unavailable",
                                     detail: "the broker has no usable credentials for \(decision.provider); see its start-up log",
                                     shareID: shareID), decision: decision)
         }
-        let credentialFields = decision.operation.flatMap { self.credentialFields[decision.provider]?[$0] } ?? []
+        let credentialFields = decision.operation.flatMap { revision.credentialFields[decision.provider]?[$0] } ?? []
         do {
             try await injector.authorize(&outbound, credentialFields: credentialFields)
         } catch {
@@ -157,14 +155,18 @@ public final class SharePipeline: Sendable {
         }
         do {
             let response = try await upstream.send(outbound.upstreamRequest())
-            let latency = Self.milliseconds(ContinuousClock.now - started)
+            let elapsed = ContinuousClock.now - started
+            metrics.upstream(provider: decision.provider, status: response.status, elapsed: elapsed)
+            let latency = Self.milliseconds(elapsed)
             if response.status == 401 { await injector.invalidate() }
             outcomes.record(ShareOutcome(shareID: shareID, time: now(), result: .ok, upstreamStatus: response.status,
                                            latencyMs: latency))
             logger.debug("share forwarded", metadata: ["upstream.status": "\(response.status)", "share.latency_ms": "\(latency)"])
             return .forwarded(response, shareID: shareID, decision: decision)
         } catch let error as UpstreamError {
-            let latency = Self.milliseconds(ContinuousClock.now - started)
+            let elapsed = ContinuousClock.now - started
+            metrics.upstream(provider: decision.provider, status: nil, elapsed: elapsed)
+            let latency = Self.milliseconds(elapsed)
             outcomes.record(ShareOutcome(shareID: shareID, time: now(), result: .error, latencyMs: latency,
                                              error: error.code.rawValue))
             logger.warning("upstream failed", metadata: ["upstream.error": "\(error.code.rawValue)"])
@@ -184,15 +186,16 @@ public final class SharePipeline: Sendable {
         "<unknown:\(name.utf8.count)B:" + fingerprinter.fingerprint(category: "log-name", value: .string(name)).prefix(12) + ">"
     }
 
-    func operation(of decision: ShareDecision) -> ProviderOperation? {
+    func operation(of decision: ShareDecision, in bundle: PolicyBundle) -> ProviderOperation? {
         guard let name = decision.operation else { return nil }
         return bundle.adapters[decision.provider]?.operation(named: name)
     }
 
     /// The request the broker sends: the adapter's upstream, the operation's path with the
     /// decided parameters, the re-serialised query and body, and only the forwarded headers.
-    func outboundRequest(_ decision: ShareDecision) -> OutboundRequest? {
-        guard let adapter = bundle.adapters[decision.provider], let operation = operation(of: decision) else { return nil }
+    func outboundRequest(_ decision: ShareDecision, revision: PolicyRevision) -> OutboundRequest? {
+        guard let adapter = revision.bundle.adapters[decision.provider],
+              let operation = operation(of: decision, in: revision.bundle) else { return nil }
         var values: [String: String] = [:]
         for (name, value) in decision.pathParameters { values[name] = value }
         guard let path = operation.path.render(values) else { return nil }
@@ -209,11 +212,11 @@ public final class SharePipeline: Sendable {
     }
 
     func makeEntry(_ decision: ShareDecision, shareID: String, caller: String, channel: ShareChannel,
-                   time: Date) -> ShareEntry {
+                   time: Date, revision: PolicyRevision) -> ShareEntry {
         let fields = decision.fields.map { field -> LoggedField in
             var fingerprint: String?
             if field.reason != .credentialField {
-                let personal = field.category.map { engine.bundle.taxonomy.categories[$0]?.personal ?? true } ?? true
+                let personal = field.category.map { revision.bundle.taxonomy.categories[$0]?.personal ?? true } ?? true
                 if personal { fingerprint = fingerprinter.fingerprint(category: field.category ?? "", value: field.value) }
             }
             return LoggedField(location: field.location, path: loggedPath(field), category: field.category,
@@ -224,14 +227,15 @@ public final class SharePipeline: Sendable {
                                subject: decision.subject, decision: decision.verdict, code: decision.code,
                                reasons: decision.reasons, fields: fields, grantIDs: decision.grantIDs,
                                contractVersion: decision.contractVersion, contractHash: decision.contractHash,
-                               adapterHash: decision.adapterHash)
-        entry.revocationKeys = sealedRevocationKeys(decision, shareID: shareID, time: time)
+                               adapterHash: decision.adapterHash, policyRevision: decision.policyRevision)
+        entry.revocationKeys = sealedRevocationKeys(decision, shareID: shareID, time: time, bundle: revision.bundle)
         return entry
     }
 
     /// The values of the `revocation_key` fields this share sends, sealed, kept until the
     /// contract's retention has passed (or the revocation they serve is acknowledged).
-    func sealedRevocationKeys(_ decision: ShareDecision, shareID: String, time: Date) -> SealedRevocationKeys? {
+    func sealedRevocationKeys(_ decision: ShareDecision, shareID: String, time: Date,
+                              bundle: PolicyBundle) -> SealedRevocationKeys? {
         guard let vault, decision.verdict != .blocked else { return nil }
         var keys: [String: [String]] = [:]
         for field in decision.fields where field.action == .sent {

@@ -13,7 +13,7 @@ import NIOCore
 /// framing unless `privacy_center.frame_ancestors` names the app's origins), `no-referrer` and
 /// `no-store`. The page reads the user's token from its URL fragment, which never reaches a server.
 struct PrivacyCenterController: Sendable {
-    let bundle: PolicyBundle
+    let policy: ActivePolicy
     let homeRegion: String
     /// Origins allowed to frame the page (an app's webview host page); empty: none.
     let frameAncestors: [String]
@@ -31,9 +31,9 @@ struct PrivacyCenterController: Sendable {
         router.get("/privacy") { request, _ in try page(request) }
         router.get("/privacy/privacy.css") { _, _ in try file("privacy.css", type: "text/css; charset=utf-8") }
         router.get("/privacy/privacy.js") { _, _ in try file("privacy.js", type: "text/javascript; charset=utf-8") }
-        let catalog = Self.catalog(bundle, homeRegion: homeRegion)
         router.get("/v1/privacy/catalog") { _, _ in
-            Response(status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-store"],
+            let catalog = Self.catalog(policy.current.bundle, homeRegion: homeRegion)
+            return Response(status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-store"],
                      body: .init(byteBuffer: ByteBuffer(bytes: catalog)))
         }
     }

@@ -18,7 +18,7 @@ import NIOCore
 /// grant matches, so a notice cannot be used to probe for accounts.
 struct CancellationsController: Sendable {
     let revocations: RevocationsController
-    let verifiers: [String: CancellationCheck]
+    let policy: ActivePolicy
     let fingerprinter: Fingerprinter
     /// Notices are small: a larger body is refused before any parsing or signature work.
     let maxBodyBytes = 16_384
@@ -32,7 +32,8 @@ struct CancellationsController: Sendable {
     }
 
     func receive(_ request: Request, provider: String) async throws -> Response {
-        guard let spec = revocations.revoker.bundle.adapters[provider]?.cancellation, let check = verifiers[provider] else {
+        let revision = policy.current
+        guard let spec = revision.bundle.adapters[provider]?.cancellation, let check = revision.cancellationChecks[provider] else {
             throw Problem(status: 404, code: "cancellation_not_supported",
                           detail: "provider \(provider) sends no cancellation notices to this broker")
         }

@@ -56,8 +56,8 @@ extension BrokerConfig {
 /// memory, during the call; logs name revocation ids, providers and counts.
 public final class RevocationWorker: Service, Sendable {
     let store: any RevocationStore
-    let bundle: PolicyBundle
-    let injectors: [String: CredentialInjector]
+    /// Each attempt uses the revision installed when it starts (its revocation call and credentials).
+    let policy: ActivePolicy
     let upstream: any UpstreamClient
     let vault: RevocationKeyVault
     let settings: PropagationSettings
@@ -67,14 +67,17 @@ public final class RevocationWorker: Service, Sendable {
     private let inFlight = Locked<Set<String>>([])
     private let stopping = Locked(false)
 
-    init(store: any RevocationStore, bundle: PolicyBundle, injectors: [String: CredentialInjector], upstream: any UpstreamClient,
-         vault: RevocationKeyVault, settings: PropagationSettings, now: @escaping @Sendable () -> Date, logger: Logger) {
-        self.store = store; self.bundle = bundle; self.injectors = injectors; self.upstream = upstream; self.vault = vault
-        self.settings = settings; self.now = now; self.logger = logger
+    let metrics: BrokerMetrics
+
+    init(store: any RevocationStore, policy: ActivePolicy, upstream: any UpstreamClient,
+         vault: RevocationKeyVault, settings: PropagationSettings, metrics: BrokerMetrics = BrokerMetrics(),
+         now: @escaping @Sendable () -> Date, logger: Logger) {
+        self.store = store; self.policy = policy; self.upstream = upstream; self.vault = vault
+        self.settings = settings; self.metrics = metrics; self.now = now; self.logger = logger
     }
 
     /// Providers whose adapter has a revocation call: their jobs start `pending`.
-    var propagating: Set<String> { Set(bundle.adapters.values.filter { $0.revocation != nil }.map(\.provider)) }
+    var propagating: Set<String> { policy.current.propagating }
 
     /// Tells the worker new work may be due (after a revoke), so it need not wait for its next poll.
     public func nudge() { wake.signal() }
@@ -162,6 +165,7 @@ public final class RevocationWorker: Service, Sendable {
             logger[metadataKey: "revocation.attempt"] = .string("\(attempt)")
             let (result, calls) = await propagate(job, attempt: attempt, logger: logger)
             try await store.finishAttempt(job, attempt: attempt, result, calls: calls, at: now())
+            metrics.revocationAttempt(provider: job.provider, result: result.label)
             switch result {
             case .acknowledged: logger.info("revocation acknowledged by the provider", metadata: ["revocation.calls": "\(calls)"])
             case .retry(let at, let error):
@@ -181,7 +185,8 @@ public final class RevocationWorker: Service, Sendable {
     }
 
     private func propagate(_ job: PropagationJob, attempt: Int, logger: Logger) async -> (PropagationResult, Int) {
-        guard let adapter = bundle.adapters[job.provider], let spec = adapter.revocation else {
+        let revision = policy.current
+        guard let adapter = revision.bundle.adapters[job.provider], let spec = adapter.revocation else {
             return (.manualRequired(reason: "the adapter has no revocation call"), 0)
         }
         let sealed: [String: [UInt8]]
@@ -212,7 +217,7 @@ public final class RevocationWorker: Service, Sendable {
             return (.manualRequired(reason: unreadable > 0 ? "the stored revocation keys could not be decrypted"
                                     : "no revocation keys are stored for these shares (none were sent, or retention has passed)"), 0)
         }
-        guard let injector = injectors[job.provider] else {
+        guard let injector = revision.injectors[job.provider] else {
             return (retry(attempt, "credential_unavailable"), calls.count)
         }
         var failure: CallFailure?
@@ -287,5 +292,17 @@ public final class RevocationWorker: Service, Sendable {
 extension Duration {
     var seconds: TimeInterval {
         TimeInterval(components.seconds) + TimeInterval(components.attoseconds) / 1e18
+    }
+}
+
+extension PropagationResult {
+    /// The attempt's result as `/metrics` counts it.
+    var label: String {
+        switch self {
+        case .acknowledged: "acknowledged"
+        case .retry: "retry"
+        case .failed: "failed"
+        case .manualRequired: "manual_required"
+        }
     }
 }

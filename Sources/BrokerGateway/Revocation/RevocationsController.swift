@@ -86,7 +86,8 @@ struct RevocationsController: Sendable {
 struct Revoker: Sendable {
     let store: any RevocationStore
     let cache: SubjectContextCache
-    let bundle: PolicyBundle
+    let policy: ActivePolicy
+    var bundle: PolicyBundle { policy.current.bundle }
     let worker: RevocationWorker?
     let now: @Sendable () -> Date
 

@@ -112,6 +112,17 @@ public struct BrokerConfig: Sendable {
     public var privacyFrameAncestors: [String] = []
     /// Host names the broker's own API answers under, besides the loopback names and `listen`'s host.
     public var serverNames: [String] = []
+    /// Who may read `GET /metrics` (`metrics: { access: loopback | admin | open }`).
+    public var metricsAccess = MetricsAccess.loopback
+
+    public enum MetricsAccess: String, Sendable, CaseIterable {
+        /// Anyone connecting from a loopback address; others need a client with role `admin`.
+        case loopback
+        /// A client with role `admin` only.
+        case admin
+        /// Anyone who can reach the port.
+        case open
+    }
 
     public init() {}
 
@@ -128,7 +139,7 @@ public struct BrokerConfig: Sendable {
         guard let root = YAMLNode.parse(yaml, file: file, issues: issues),
               let object = root.object("config", optional: [
                 "listen", "server_names", "node", "home_region", "minor_age", "database", "database_password", "adapters", "contracts", "clients", "users",
-                "limits", "log", "revocation", "tls_interception", "privacy_center", "log_format",
+                "limits", "log", "revocation", "tls_interception", "privacy_center", "log_format", "metrics",
               ]) else { return (nil, issues.issues) }
         if let node = object["listen"], let text = node.string("listen") {
             if let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
@@ -231,6 +242,12 @@ public struct BrokerConfig: Sendable {
             case "json": config.decisionLinesJSON = true
             case "text": config.decisionLinesJSON = false
             default: node.error("log_format must be text or json, not '\(format)'")
+            }
+        }
+        if let node = object["metrics"], let metrics = node.object("metrics", optional: ["access"]),
+           let access = metrics["access"], let text = access.string("metrics: access") {
+            if let value = MetricsAccess(rawValue: text) { config.metricsAccess = value } else {
+                access.error("metrics: access must be loopback, admin or open, not '\(text)'")
             }
         }
         if let node = object["privacy_center"], let privacy = node.object("privacy_center", optional: ["frame_ancestors"]) {

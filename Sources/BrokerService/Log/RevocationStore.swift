@@ -147,6 +147,23 @@ public protocol RevocationStore: Sendable {
                 grantedBefore: Date) async throws(LogUnavailable) -> [(subject: String, grantID: String)]
     /// Deletes revocation keys whose contract retention has passed; returns how many shares' keys went.
     func purgeExpiredKeys(at time: Date) async throws(LogUnavailable) -> Int
+    /// Every job counted by provider and status, with their attempts and, for unfinished ones,
+    /// when the oldest was revoked (for `/metrics`).
+    func jobSummary() async throws(LogUnavailable) -> [RevocationJobSummary]
+}
+
+/// The propagation jobs of one provider in one status.
+public struct RevocationJobSummary: Sendable, Hashable {
+    public var provider: String
+    public var status: PropagationStatus
+    public var jobs: Int
+    public var attempts: Int
+    /// For `pending` and `sent`: when the oldest of these jobs' revocations was made.
+    public var oldestRevokedAt: Date?
+    public init(provider: String, status: PropagationStatus, jobs: Int, attempts: Int, oldestRevokedAt: Date?) {
+        self.provider = provider; self.status = status; self.jobs = jobs; self.attempts = attempts
+        self.oldestRevokedAt = oldestRevokedAt
+    }
 }
 
 /// One recorded attempt of a propagation job.

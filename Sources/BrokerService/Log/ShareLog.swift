@@ -27,6 +27,15 @@ public enum IntentResult: Sendable, Hashable {
     case grantRevoked(grantID: String, ChainPosition)
 }
 
+/// What a share log's write path tells `/metrics`.
+public protocol ShareLogMetrics: Sendable {
+    /// Calls `observer` after each committed batch with its record count and how long its
+    /// transaction took (commit and fsync included). One observer; a second replaces the first.
+    func observeCommits(_ observer: @escaping @Sendable (_ records: Int, _ duration: Duration) -> Void)
+    /// Writes (intents and outcomes) queued for the next batch now.
+    var queuedWrites: Int { get }
+}
+
 /// The append-only, hash-chained share log.
 ///
 /// Each record's hash is SHA-256 over the previous record's hash and the

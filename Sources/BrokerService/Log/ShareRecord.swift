@@ -54,6 +54,8 @@ public struct ShareEntry: Sendable, Hashable, Codable {
     public var contractVersion: String?
     public var contractHash: String?
     public var adapterHash: String?
+    /// The policy bundle's revision that decided (`PolicyBundle.revision`); nil in records from before reloads.
+    public var policyRevision: String?
     /// The values of the share's `revocation_key` fields, sealed: stored apart from the
     /// log record (never in it), in the intent's transaction, until the revocation they
     /// serve is acknowledged or the contract's retention has passed.
@@ -62,12 +64,12 @@ public struct ShareEntry: Sendable, Hashable, Codable {
     public init(shareID: String, time: Date, node: String, caller: String, channel: ShareChannel, provider: String,
                 operation: String?, purpose: String?, subject: String?, decision: ShareDecision.Verdict,
                 code: ReasonCode?, reasons: [ReasonCode], fields: [LoggedField], grantIDs: [String],
-                contractVersion: String?, contractHash: String?, adapterHash: String?) {
+                contractVersion: String?, contractHash: String?, adapterHash: String?, policyRevision: String? = nil) {
         self.shareID = shareID; self.time = time; self.node = node; self.caller = caller; self.channel = channel
         self.provider = provider; self.operation = operation; self.purpose = purpose; self.subject = subject
         self.decision = decision; self.code = code; self.reasons = reasons; self.fields = fields
         self.grantIDs = grantIDs; self.contractVersion = contractVersion; self.contractHash = contractHash
-        self.adapterHash = adapterHash
+        self.adapterHash = adapterHash; self.policyRevision = policyRevision
     }
 }
 
