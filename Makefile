@@ -46,7 +46,7 @@ two-nodes: build
 ## and a Python venv with the SDKs the tunnel tests drive (scripts/python-venv)
 ## The tests that drive a browser and Python SDKs load the whole machine: they run after the
 ## rest, on their own, so the timing-sensitive tests (timeouts, token expiry) do not share it.
-HEAVY_TESTS := PrivacyCenterBrowserTests|SDKTunnelTests
+HEAVY_TESTS := PrivacyCenterBrowserTests|SDKTunnelTests|OpenAPISpecTests
 test: test-deps
 	python=$$(scripts/python-venv) && \
 	SHAREBROKER_TEST_PYTHON=$$python SHAREBROKER_REQUIRE_PYTHON=1 SHAREBROKER_REQUIRE_POSTGRES=1 \

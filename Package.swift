@@ -87,7 +87,7 @@ let package = Package(
                                .product(name: "NIOHTTPTypesHTTP1", package: "swift-nio-extras"),
                                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                                .product(name: "Logging", package: "swift-log")],
-                resources: [.copy("PrivacyCenter/static")],
+                resources: [.copy("PrivacyCenter/static"), .copy("OpenAPI/openapi.yaml")],
                 swiftSettings: strict),
         // What every store of the share log shares: the canonical record, its hash chain, the group committer.
         .target(name: "BrokerLogStore",
@@ -169,6 +169,7 @@ let package = Package(
                     swiftSettings: strict),
         .testTarget(name: "BrokerGatewayTests",
                     dependencies: ["BrokerGateway", "BrokerSQLite", "BrokerLogStore", "BrokerTesting", "BrokerCurl", "BrokerTLS",
+                                   .product(name: "Yams", package: "Yams"),
                                    .product(name: "JWTKit", package: "jwt-kit"),
                                    .product(name: "_CryptoExtras", package: "swift-crypto"),
                                    .product(name: "X509", package: "swift-certificates"),

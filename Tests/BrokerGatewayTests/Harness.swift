@@ -135,9 +135,8 @@ func withBroker<T: Sendable>(propagation: PropagationSettings = testPropagation,
                                      upstream: client, fingerprintKey: Array("test-fingerprint-key".utf8),
                                      revocationKey: Array("test-revocation-key".utf8), propagation: propagation,
                                      tunnelCertificates: certificates,
-                                     reload: Assembly.ReloadSource {
-                                         let loaded = Result { try loadRepositoryPolicy().redirected(to: bases) }
-                                         return .init(bundle: try? loaded.get(), issues: [], secrets: secrets)
+                                     reload: Assembly.ReloadSource { [bases, secrets] in
+                                         .init(bundle: try? loadRepositoryPolicy().redirected(to: bases), issues: [], secrets: secrets)
                                      }, logger: logger)
     precondition(assembled.warnings.isEmpty, "\(assembled.warnings)")
 

@@ -155,7 +155,7 @@ struct ComplianceController: Sendable {
         [entry.row.provider, entry.row.purpose, entry.row.category, String(entry.row.sent), String(entry.row.stripped),
          String(entry.row.blocked), String(entry.row.subjects), SubjectsController.iso.string(from: entry.row.firstSeen),
          SubjectsController.iso.string(from: entry.row.lastSeen), String(entry.allowedByContract), String(entry.drift)]
-            .map(ShareCSV.escape).joined(separator: ",") + "\r\n"
+            .map(CSVCell.escape).joined(separator: ",") + "\r\n"
     }
 
     func checkpoints() async throws -> Response {
@@ -385,14 +385,6 @@ enum ShareCSV {
             (record["grant_ids"] as? [String] ?? []).joined(separator: ";"), record["contract_version"] as? String,
             outcome?["result"] as? String, (outcome?["upstream_status"] as? NSNumber)?.stringValue,
         ]
-        return values.map { escape($0 ?? "") }.joined(separator: ",") + "\r\n"
-    }
-
-    /// RFC 4180 quoting, and a leading `=`, `+`, `-` or `@` neutralised (spreadsheet formula injection).
-    static func escape(_ text: String) -> String {
-        var value = text
-        if let first = value.first, "=+-@\t\r".contains(first) { value = "'" + value }
-        guard value.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return value }
-        return "\"" + value.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+        return values.map { CSVCell.escape($0 ?? "") }.joined(separator: ",") + "\r\n"
     }
 }

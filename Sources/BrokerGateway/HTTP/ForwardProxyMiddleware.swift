@@ -21,14 +21,17 @@ struct ForwardProxyMiddleware: RouterMiddleware {
         // CONNECT never gets here: ConnectTunnel answers it on the channel (a tunnel or a refusal).
         let host = Self.hostName(request.head.authority)
         if let host, let provider = shares.pipeline.policy.current.bundle.providerByHost[host] {
-            let credential = shares.authenticator.proxyCredential(request.headers[.proxyAuthorization])
-            if credential == nil && request.headers[.proxyAuthorization] == nil {
-                var response = Problem(status: 407, code: "unauthenticated",
-                                       detail: "the broker needs Proxy-Authorization: Bearer <token> (or curl -U client:token)").response()
+            // A proxy asks for proxy credentials with 407 and Proxy-Authenticate, whether they are
+            // missing or wrong (as a tunnel's CONNECT does), so a client's proxy support retries with them.
+            guard let credential = shares.authenticator.proxyCredential(request.headers[.proxyAuthorization]) else {
+                let detail = request.headers[.proxyAuthorization] == nil
+                    ? "the broker needs Proxy-Authorization: Bearer <token> (or curl -U client:token)"
+                    : "the proxy credentials are not valid"
+                var response = Problem(status: 407, code: "unauthenticated", detail: detail).response()
                 response.headers[.proxyAuthenticate] = "Basic realm=\"sharebroker\""
                 return response
             }
-            return try await shares.proxy(request, caller: credential?.caller, credentialSubject: credential?.subject,
+            return try await shares.proxy(request, caller: credential.caller, credentialSubject: credential.subject,
                                           provider: provider, path: request.uri.path, query: request.uri.query)
         }
         if let host, !settings.serverNames.contains(host) {

@@ -257,7 +257,7 @@ struct SubjectsController: Sendable {
             grant.accountFingerprint = Self.accountFingerprint(fingerprinter, provider: body.provider, account: account)
         }
         do { try await grants.addGrant(grant) } catch { throw Problem.logUnavailable(error.message) }
-        return Self.json(Self.render(grant), status: .created)
+        return Self.json(Self.render(grant, at: now()), status: .created)
     }
 
     func listGrants(_ request: Request, _ context: BrokerRequestContext) async throws -> Response {
@@ -265,7 +265,8 @@ struct SubjectsController: Sendable {
         try await authorize(request, subject: id)
         let list: [Grant]
         do { list = try await grants.grants(of: id) } catch { throw Problem.logUnavailable(error.message) }
-        return Self.json(["subject": id, "grants": list.map(Self.render)])
+        let time = now()
+        return Self.json(["subject": id, "grants": list.map { Self.render($0, at: time) }])
     }
 
     /// The fingerprint under which a provider account is kept and looked up.
@@ -288,7 +289,8 @@ struct SubjectsController: Sendable {
         return out
     }
 
-    static func render(_ grant: Grant) -> [String: Any] {
+    /// A grant as the API shows it; `expired` is judged at `time` (the broker's clock).
+    static func render(_ grant: Grant, at time: Date) -> [String: Any] {
         var out: [String: Any] = [
             "id": grant.id, "subject": grant.subject, "provider": grant.provider, "purpose": grant.purpose,
             "separate_consent": grant.separateConsent, "cross_border_consent": grant.crossBorderConsent,
@@ -299,7 +301,7 @@ struct SubjectsController: Sendable {
         if let expires = grant.expiresAt { out["expires_at"] = iso.string(from: expires) }
         if let revoked = grant.revokedAt { out["revoked_at"] = iso.string(from: revoked) }
         if grant.accountFingerprint != nil { out["provider_account_linked"] = true }
-        out["status"] = grant.revokedAt != nil ? "revoked" : (grant.isExpired(at: Date()) ? "expired" : "active")
+        out["status"] = grant.revokedAt != nil ? "revoked" : (grant.isExpired(at: time) ? "expired" : "active")
         return out
     }
 }

@@ -57,12 +57,8 @@ public enum ExposureReport {
     }
 
     static func csv(_ row: ExposureRow) -> String {
-        func field(_ text: String) -> String {
-            text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" })
-                ? "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : text
-        }
-        return [field(row.subject), field(row.categories.joined(separator: " ")), String(row.shares),
-                iso.string(from: row.firstShared), iso.string(from: row.lastShared)].joined(separator: ",") + "\r\n"
+        [CSVCell.escape(row.subject), CSVCell.escape(row.categories.joined(separator: " ")), String(row.shares),
+         iso.string(from: row.firstShared), iso.string(from: row.lastShared)].joined(separator: ",") + "\r\n"
     }
 
     nonisolated(unsafe) static let iso: ISO8601DateFormatter = {
