@@ -102,6 +102,19 @@ import Testing
 
 /// Issue 13: "in the event of a security incident … we will notify you": who a provider received data about.
 @Suite(.serialized) struct ExposureReportTests {
+    /// A subject id is the caller's text: in the CSV export it must not become a spreadsheet formula.
+    @Test func theCSVNeverHoldsAFormula() async throws {
+        try await withBroker { broker in
+            let subject = "=1+2"
+            try await broker.grant(subject, provider: "huawei-push", purpose: AccountDeletionTests.push)
+            #expect(try await AccountDeletionTests().push(broker, subject, token: "F1").status == 200)
+            let csv = try await broker.call("GET", "/v1/reports/exposure?provider=huawei-push", token: Broker.complianceToken,
+                                            headers: [("Accept", "text/csv")])
+            let lines = String(decoding: csv.body, as: UTF8.self).split(whereSeparator: \.isNewline)
+            #expect(lines.count == 2 && lines[1].hasPrefix("'=1+2,"), "\(lines)")
+        }
+    }
+
     @Test func theSubjectsAProviderReceivedDataAboutInAWindow() async throws {
         try await withBroker { broker in
             let deletion = AccountDeletionTests()
