@@ -95,7 +95,9 @@ public struct AlipayKeys: Sendable, Equatable {
 
 /// Alipay's open-platform gateway (`openapi.alipay.com/gateway.do`), the two login calls.
 ///
-/// Every call: POST, common parameters in the query or form (`app_id` must be the
+/// Every call: POST with the common parameters in the query or form, or GET with every
+/// parameter in the query (as python-alipay-sdk sends; the gateway takes both; any other
+/// method → `isv.invalid-method`). `app_id` must be the
 /// app's, `sign_type=RSA2`, `charset=utf-8`, `version=1.0`, `timestamp`), `sign`
 /// verified with the app's public key over every non-empty parameter but `sign`,
 /// sorted by name (a bad signature answers `40002 isv.invalid-signature`, like Alipay).
@@ -133,7 +135,9 @@ final class AlipayLoginBehavior: ProviderBehavior {
     }
 
     func handle(_ request: SimulatorRequest) -> SimulatorResponse {
-        guard request.method == "POST" else { return self.error("40004", "Business Failed", "isv.invalid-method") }
+        guard request.method == "POST" || (request.method == "GET" && request.body.isEmpty) else {
+            return self.error("40004", "Business Failed", "isv.invalid-method")
+        }
         guard let query = request.queryParameters else { return self.error("40002", "Invalid Arguments", "isv.invalid-query") }
         var parameters = query
         if !request.body.isEmpty {

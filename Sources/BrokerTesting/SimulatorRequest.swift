@@ -44,12 +44,14 @@ struct SimulatorResponse: Sendable {
     var body: [UInt8]
     var contentType: String
 
+    /// A JSON answer's content type placeholder: the responder writes the behavior's `jsonContentType`.
+    static let jsonType = "application/json;charset=UTF-8"
+
     static func json(_ value: JSONValue, status: Int = 200) -> SimulatorResponse {
-        SimulatorResponse(status: status, body: Array(value.serialized.utf8), contentType: "application/json;charset=UTF-8")
+        SimulatorResponse(status: status, body: Array(value.serialized.utf8), contentType: jsonType)
     }
 
-    static let notFound = SimulatorResponse(
-        status: 404, body: Array("{\"error\":\"not_found\"}".utf8), contentType: "application/json;charset=UTF-8")
+    static let notFound = SimulatorResponse(status: 404, body: Array("{\"error\":\"not_found\"}".utf8), contentType: jsonType)
 }
 
 /// How a simulator classifies a request before acting on it.
@@ -75,11 +77,15 @@ protocol ProviderBehavior: Sendable {
     func expireIssuedTokens()
     /// Forgets what `reset()` forgets: recorded effects, not issued credentials.
     func resetEffects()
+    /// The `Content-Type` of the provider's JSON answers, exactly as the provider writes it (SDKs
+    /// compare it: tencentcloud-sdk-python reads error answers only under `application/json`).
+    var jsonContentType: String { get }
 }
 
 extension ProviderBehavior {
     func expireIssuedTokens() {}
     func resetEffects() {}
+    var jsonContentType: String { "application/json;charset=UTF-8" }
 }
 
 /// A provider's refusal, thrown by a check and answered as is.

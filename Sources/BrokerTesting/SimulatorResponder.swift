@@ -58,7 +58,7 @@ struct SimulatorResponder: HTTPResponder {
         }
         return Response(
             status: .init(code: answer.status),
-            headers: [.contentType: answer.contentType],
+            headers: [.contentType: answer.contentType == SimulatorResponse.jsonType ? self.behavior.jsonContentType : answer.contentType],
             body: .init(byteBuffer: ByteBuffer(bytes: answer.body))
         )
     }

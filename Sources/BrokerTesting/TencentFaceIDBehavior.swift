@@ -28,6 +28,8 @@ import Foundation
 /// format-checked. Any other action → `InvalidAction`.
 struct TencentFaceIDBehavior: ProviderBehavior {
     let provider = "tencent-faceid"
+    /// Tencent Cloud API 3.0 answers `Content-Type: application/json`, no charset.
+    let jsonContentType = "application/json"
     let secretID: String
     let secretKey: String
     let now: @Sendable () -> Date

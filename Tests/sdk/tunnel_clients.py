@@ -42,6 +42,7 @@ def grant(provider, purpose, separate=False):
 grant("huawei-push", "essential.service.notifications.push")
 grant("tencent-faceid", "essential.legal_obligation", separate=True)
 grant("wechat-login", "essential.service.authentication")
+grant("alipay-login", "essential.service.authentication")
 checks = []
 
 # The process-wide way every Python HTTP client reads: HTTPS_PROXY, plus the CA for requests.
@@ -83,6 +84,20 @@ result = client.IdCardVerification(request)
 assert result.Result == "0", result.to_json_string()
 checks.append("tencentcloud-sdk-python")
 
+#    An error answer reaches the SDK as its exception (it reads errors only under a
+#    `Content-Type: application/json` exactly, as Tencent Cloud sends it).
+from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
+
+missing = models.IdCardVerificationRequest()
+missing.IdCard = "11010519491231002X"
+missing.headers = {"X-Share-Subject": SUBJECT}
+try:
+    client.IdCardVerification(missing)
+    raise AssertionError("an IdCardVerification without Name succeeded")
+except TencentCloudSDKException as error:
+    assert error.get_code() == "MissingParameter", error
+checks.append("tencentcloud-sdk-python-error")
+
 # 4. wechatpy: the OAuth code exchange. WeChatOAuth has no public way to add a header, so the
 #    subject rides in the proxy user name; the app id and secret it sends are replaced by the
 #    broker's (the simulator refuses any other).
@@ -94,7 +109,24 @@ token = oauth.fetch_access_token("SDK-CODE-1")
 assert token["openid"].startswith("o") and token["access_token"], token
 checks.append("wechatpy")
 
-# 5. A CONNECT to a host no adapter claims: 403, through requests' own error.
+# 5. python-alipay-sdk: alipay.system.oauth.token, which it sends as a GET with every parameter
+#    (biz_content "{}" included) in the query, signed with its own key; the broker drops the
+#    common parameters and the signature, re-signs with the app's key, and the SDK checks the
+#    answer's signature with Alipay's public key (the simulator's). urllib reads HTTPS_PROXY
+#    (the subject in the user name, as for wechatpy) and SSL_CERT_FILE.
+from alipay import AliPay
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+own_key = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+    serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()).decode()
+alipay = AliPay(appid="2021000000000001", app_notify_url=None, app_private_key_string=own_key,
+                alipay_public_key_string=os.environ["ALIPAY_PUBLIC_KEY"], sign_type="RSA2")
+answer = alipay.server_api("alipay.system.oauth.token", grant_type="authorization_code", code="SDK-ALIPAY-CODE")
+assert answer["user_id"].startswith("2088") and answer["access_token"], answer
+checks.append("python-alipay-sdk")
+
+# 6. A CONNECT to a host no adapter claims: 403, through requests' own error.
 try:
     requests.get("https://example.org/")
     raise AssertionError("a tunnel to example.org was opened")
@@ -107,6 +139,6 @@ shares = api("GET", f"/v1/shares?subject={SUBJECT}&limit=50", COMPLIANCE_TOKEN)
 assert shares.status_code == 200, shares.text
 items = [item["share"] for item in shares.json()["shares"]]
 providers = sorted(item["provider"] for item in items)
-assert providers == ["huawei-push"] * 3 + ["tencent-faceid", "wechat-login"], providers
+assert providers == ["alipay-login"] + ["huawei-push"] * 3 + ["tencent-faceid"] * 2 + ["wechat-login"], providers
 assert all(item["decision"] == "allowed" and item["channel"] == "proxy" for item in items), items
 print(json.dumps({"ok": checks, "shares": len(items)}))

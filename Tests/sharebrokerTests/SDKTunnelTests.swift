@@ -19,10 +19,11 @@ import Testing
             return
         }
         let (status, output) = try await Self.runAgainstSandbox(python: python, script: "Tests/sdk/tunnel_clients.py") { directory, _ in
-            ["CA": directory.appendingPathComponent(".sharebroker/tls-ca.pem").path, "COMPLIANCE_TOKEN": "demo-compliance-token"]
+            ["CA": directory.appendingPathComponent(".sharebroker/tls-ca.pem").path, "COMPLIANCE_TOKEN": "demo-compliance-token",
+             "ALIPAY_PUBLIC_KEY": SimulatorCredentials.random().alipayKeys.alipayPublicKeyPEM]
         }
         #expect(status == 0, "\(output)")
-        #expect(output.contains(#""ok": ["requests", "httpx", "tencentcloud-sdk-python", "wechatpy", "refused-tunnel"]"#), "\(output)")
+        #expect(output.contains(#""ok": ["requests", "httpx", "tencentcloud-sdk-python", "tencentcloud-sdk-python-error", "wechatpy", "python-alipay-sdk", "refused-tunnel"]"#), "\(output)")
     }
 
     /// Runs a Python script of the repository against a fresh `sharebroker serve --sandbox` (in a
