@@ -1,7 +1,7 @@
 import Foundation
 import Logging
 
-/// The five provider simulators, started together, each on its own loopback port.
+/// The provider simulators, one per adapter in `adapters/`, started together, each on its own loopback port.
 ///
 /// Used by the broker's integration tests, `sharebroker serve --sandbox` and
 /// `sharebroker simulate`: point each adapter's `upstream` (and `token_url`, keeping
@@ -10,7 +10,8 @@ import Logging
 /// waits for it.
 public final class ProviderSimulators: Sendable {
     /// Provider names served, in a fixed order.
-    public static let providers = ["huawei-push", "oppo-push", "amap-location", "tencent-faceid", "wechat-login", "alipay-login"]
+    public static let providers = ["huawei-push", "oppo-push", "xiaomi-push", "vivo-push", "amap-location", "google-maps",
+                                   "tencent-faceid", "wechat-login", "alipay-login"]
 
     /// The secrets the simulators accept.
     public let credentials: SimulatorCredentials
@@ -22,7 +23,7 @@ public final class ProviderSimulators: Sendable {
         self.all = all
     }
 
-    /// Starts all five simulators on 127.0.0.1 (ephemeral ports).
+    /// Starts every simulator on 127.0.0.1 (ephemeral ports).
     /// - Parameters:
     ///   - tokenLifetime: lifetime of Huawei access tokens (`expires_in`); a short one
     ///     lets a test see expiry (`80200003`).
@@ -41,7 +42,11 @@ public final class ProviderSimulators: Sendable {
                                tokenLifetime: tokenLifetime, now: now),
             OPPOPushBehavior(appKey: credentials.oppoAppKey, masterSecret: credentials.oppoMasterSecret,
                              tokenLifetime: oppoTokenLifetime, now: now),
+            XiaomiPushBehavior(appSecret: credentials.xiaomiAppSecret),
+            VivoPushBehavior(appID: credentials.vivoAppID, appKey: credentials.vivoAppKey, appSecret: credentials.vivoAppSecret,
+                             now: now),
             AMapBehavior(key: credentials.amapKey),
+            GoogleMapsBehavior(key: credentials.googleMapsKey),
             TencentFaceIDBehavior(secretID: credentials.tencentSecretID, secretKey: credentials.tencentSecretKey, now: now),
             WeChatLoginBehavior(appID: credentials.wechatAppID, appSecret: credentials.wechatAppSecret, now: now),
             AlipayLoginBehavior(appID: credentials.alipayAppID, keys: credentials.alipayKeys),

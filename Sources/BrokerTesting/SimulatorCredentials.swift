@@ -18,6 +18,17 @@ public struct SimulatorCredentials: Sendable, Equatable {
     public var alipayAppID: String
     /// RSA keys (made once per process): the app's private key for the broker, Alipay's public key for notices.
     public var alipayKeys: AlipayKeys = .shared
+    /// Google Maps Platform API key (`AIza` and 35 characters, as Google's and as the googlemaps SDK checks).
+    public var googleMapsKey = "AIza" + RandomText.alphanumeric(35)
+    /// Xiaomi MiPush app secret (`Authorization: key=<secret>`).
+    public var xiaomiAppSecret = RandomText.alphanumeric(24)
+    /// Tencent Location Service key (`XXXXX-XXXXX-…`) and its SN-check secret key.
+    public var tencentLBSKey = (0..<6).map { _ in RandomText.alphanumeric(5).uppercased() }.joined(separator: "-")
+    public var tencentLBSSecretKey = RandomText.alphanumeric(32)
+    /// vivo push app id, app key and app secret (the auth call signs md5(appId + appKey + timestamp + appSecret)).
+    public var vivoAppID = String(UInt32.random(in: 10_000...99_999))
+    public var vivoAppKey = RandomText.hex(bytes: 16)
+    public var vivoAppSecret = RandomText.hex(bytes: 16)
 
     public init(
         huaweiClientID: String, huaweiClientSecret: String,
@@ -69,6 +80,10 @@ public struct SimulatorCredentials: Sendable, Equatable {
             "ALIPAY_APP_ID": self.alipayAppID,
             "ALIPAY_APP_PRIVATE_KEY": self.alipayKeys.appPrivateKeyPEM,
             "ALIPAY_PUBLIC_KEY": self.alipayKeys.alipayPublicKeyPEM,
+            "GOOGLE_MAPS_KEY": self.googleMapsKey,
+            "XIAOMI_APP_SECRET": self.xiaomiAppSecret,
+            "TENCENT_LBS_KEY": self.tencentLBSKey, "TENCENT_LBS_SECRET_KEY": self.tencentLBSSecretKey,
+            "VIVO_APP_ID": self.vivoAppID, "VIVO_APP_KEY": self.vivoAppKey, "VIVO_APP_SECRET": self.vivoAppSecret,
         ]
     }
 }

@@ -38,6 +38,9 @@ import Testing
             "WECHAT_APP_ID": creds.wechatAppID, "WECHAT_APP_SECRET": creds.wechatAppSecret,
             "ALIPAY_APP_ID": creds.alipayAppID, "ALIPAY_APP_PRIVATE_KEY": creds.alipayKeys.appPrivateKeyPEM,
             "ALIPAY_PUBLIC_KEY": creds.alipayKeys.alipayPublicKeyPEM,
+            "GOOGLE_MAPS_KEY": creds.googleMapsKey, "XIAOMI_APP_SECRET": creds.xiaomiAppSecret,
+            "TENCENT_LBS_KEY": creds.tencentLBSKey, "TENCENT_LBS_SECRET_KEY": creds.tencentLBSSecretKey,
+            "VIVO_APP_ID": creds.vivoAppID, "VIVO_APP_KEY": creds.vivoAppKey, "VIVO_APP_SECRET": creds.vivoAppSecret,
         ])
         #expect(creds != SimulatorCredentials.random())
     }

@@ -32,10 +32,10 @@ def api(method, path, token, body=None):
     return response
 
 
-def grant(provider, purpose, separate=False):
+def grant(provider, purpose, separate=False, cross_border=False):
     response = api("POST", f"/v1/subjects/{SUBJECT}/grants", GRANTS_TOKEN, {
         "provider": provider, "purpose": purpose, "separate_consent": separate,
-        "cross_border_consent": False, "policy_version": "2025-01", "evidence": "sdk-test"})
+        "cross_border_consent": cross_border, "policy_version": "2025-01", "evidence": "sdk-test"})
     assert response.status_code == 201, response.text
 
 
@@ -43,6 +43,7 @@ grant("huawei-push", "essential.service.notifications.push")
 grant("tencent-faceid", "essential.legal_obligation", separate=True)
 grant("wechat-login", "essential.service.authentication")
 grant("alipay-login", "essential.service.authentication")
+grant("google-maps", "functional.service", separate=True, cross_border=True)
 checks = []
 
 # The process-wide way every Python HTTP client reads: HTTPS_PROXY, plus the CA for requests.
@@ -126,7 +127,17 @@ answer = alipay.server_api("alipay.system.oauth.token", grant_type="authorizatio
 assert answer["user_id"].startswith("2088") and answer["access_token"], answer
 checks.append("python-alipay-sdk")
 
-# 6. A CONNECT to a host no adapter claims: 403, through requests' own error.
+# 6. googlemaps (Google's client for the Maps web services): reverse geocoding. It insists on an
+#    `AIza…` key of its own, which the broker drops for the real one; requests underneath reads
+#    HTTPS_PROXY and REQUESTS_CA_BUNDLE; the subject goes in its requests_kwargs headers.
+import googlemaps
+
+gmaps = googlemaps.Client(key="AIza" + "s" * 35, requests_kwargs={"headers": {"X-Share-Subject": SUBJECT}})
+places = gmaps.reverse_geocode((39.990464, 116.481488), language="zh-CN")
+assert places and places[0]["geometry"]["location"]["lat"] == 39.990464, places
+checks.append("googlemaps")
+
+# 7. A CONNECT to a host no adapter claims: 403, through requests' own error.
 try:
     requests.get("https://example.org/")
     raise AssertionError("a tunnel to example.org was opened")
@@ -139,6 +150,6 @@ shares = api("GET", f"/v1/shares?subject={SUBJECT}&limit=50", COMPLIANCE_TOKEN)
 assert shares.status_code == 200, shares.text
 items = [item["share"] for item in shares.json()["shares"]]
 providers = sorted(item["provider"] for item in items)
-assert providers == ["alipay-login"] + ["huawei-push"] * 3 + ["tencent-faceid"] * 2 + ["wechat-login"], providers
+assert providers == ["alipay-login", "google-maps"] + ["huawei-push"] * 3 + ["tencent-faceid"] * 2 + ["wechat-login"], providers
 assert all(item["decision"] == "allowed" and item["channel"] == "proxy" for item in items), items
 print(json.dumps({"ok": checks, "shares": len(items)}))

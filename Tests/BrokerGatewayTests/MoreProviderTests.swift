@@ -1,0 +1,131 @@
+import BrokerCurl
+import BrokerTesting
+import Foundation
+import Testing
+
+/// Issue 15: the providers added after the first six, each through the real server and its
+/// simulator: an allowed share arrives intact with the broker's credential, a stripped field is
+/// absent at the simulator, a blocked share sends nothing, and the simulator refuses a wrong
+/// credential (so these tests can fail).
+@Suite(.serialized) struct MoreProviderTests {
+    static let push = "essential.service.notifications.push"
+
+    /// The simulator's own answer to a request the broker did not make (a wrong credential).
+    static func direct(_ broker: Broker, _ provider: String, _ method: String, _ path: String,
+                       headers: [(String, String)] = [], body: String = "") async throws -> UpstreamResponse {
+        try await broker.client.send(UpstreamRequest(method: method, url: broker.simulator(provider).baseURL + path,
+                                                     headers: headers.map { HTTPHeaderLine($0.0, $0.1) }, body: Array(body.utf8)))
+    }
+
+    // MARK: xiaomi-push
+
+    @Test func xiaomiFormArrivesWithTheBrokersKeyAndStripsTheText() async throws {
+        try await withBroker { broker in
+            let plain = "registration_id=REG-1%2CREG-2&restricted_package_name=com.example.app&pass_through=0&notify_type=-1"
+                + "&title=Hi%20Ann&description=Your%20parcel&extra.notify_effect=1"
+            let path = "/v1/proxy/xiaomi-push/v3/message/regid"
+            let headers = [("Content-Type", "application/x-www-form-urlencoded"), ("X-Share-Subject", "u1")]
+            let blocked = try await broker.call("POST", path, headers: headers, body: plain)
+            #expect(blocked.status == 403 && blocked.json["code"] as? String == "consent_missing", "\(blocked.text)")
+            #expect(broker.simulator("xiaomi-push").requests().isEmpty, "a blocked share sends nothing")
+
+            try await broker.grant("u1", provider: "xiaomi-push", purpose: Self.push)
+            let allowed = try await broker.call("POST", path, headers: headers, body: plain)
+            #expect(allowed.status == 200 && allowed.headerValue("X-Share-Decision") == "allowed", "\(allowed.text)")
+            #expect(allowed.json["result"] as? String == "ok" && allowed.json["code"] as? Int == 0, "\(allowed.text)")
+            let request = try #require(broker.simulator("xiaomi-push").requests().last)
+            #expect(request.header("Authorization") == "key=" + broker.simulators.credentials.xiaomiAppSecret)
+            #expect(request.formParameter("registration_id") == "REG-1,REG-2")
+            #expect(request.formParameter("description") == "Your parcel")
+            #expect(request.formParameter("extra.notify_effect") == "1")
+
+            // The text is not covered: stripped before it leaves; Xiaomi then refuses a notification
+            // without its description, and the answer says so.
+            try await broker.grant("u2", provider: "xiaomi-push", purpose: Self.push, categories: ["user.device.push_token"])
+            let stripped = try await broker.call("POST", path, headers: [("Content-Type", "application/x-www-form-urlencoded"),
+                                                                         ("X-Share-Subject", "u2")], body: plain)
+            #expect(stripped.headerValue("X-Share-Decision") == "redacted")
+            let last = try #require(broker.simulator("xiaomi-push").requests().last)
+            #expect(!last.contains("Ann") && !last.contains("parcel") && last.contains("REG-1"))
+            #expect(stripped.json["result"] as? String == "error", "\(stripped.text)")
+
+            let wrong = try await Self.direct(broker, "xiaomi-push", "POST", "/v3/message/regid",
+                                              headers: [("Content-Type", "application/x-www-form-urlencoded"), ("Authorization", "key=wrong")],
+                                              body: plain)
+            #expect(wrong.json["code"] as? Int == 21301, "a wrong app secret is refused: \(wrong.text)")
+            let upper = try await Self.direct(broker, "xiaomi-push", "POST", "/v3/message/regid",
+                                              headers: [("Content-Type", "application/x-www-form-urlencoded"),
+                                                        ("Authorization", "Key=" + broker.simulators.credentials.xiaomiAppSecret)],
+                                              body: plain)
+            #expect(upper.json["code"] as? Int == 21301, "`key` must be lower case")
+        }
+    }
+
+    // MARK: vivo-push
+
+    @Test func vivoGetsTheAuthTokenItsSignedCallEarnsAndStripsTheText() async throws {
+        try await withBroker { broker in
+            let credentials = broker.simulators.credentials
+            let body = #"{"appId":"\#(credentials.vivoAppID)","regId":"VIVO-REG-1","notifyType":1,"title":"Hi Ann","content":"Your parcel","skipType":1,"requestId":"r-1","clientCustomMap":{"order":"A-17"}}"#
+            let path = "/v1/proxy/vivo-push/message/send"
+            let headers = [("Content-Type", "application/json"), ("X-Share-Subject", "u1")]
+            #expect(try await broker.call("POST", path, headers: headers, body: body).status == 403)
+            #expect(broker.simulator("vivo-push").requests().isEmpty && broker.simulator("vivo-push").tokenRequests().isEmpty)
+
+            try await broker.grant("u1", provider: "vivo-push", purpose: Self.push)
+            let allowed = try await broker.call("POST", path, headers: headers + [("authToken", "callers-own")], body: body)
+            #expect(allowed.status == 200 && allowed.json["result"] as? Int == 0, "\(allowed.text)")
+            let request = try #require(broker.simulator("vivo-push").requests().last)
+            #expect(request.header("authToken") != nil && request.header("authToken") != "callers-own")
+            #expect(try JSONSerialization.jsonObject(with: Data(request.body)) as? NSDictionary
+                    == JSONSerialization.jsonObject(with: Data(body.utf8)) as? NSDictionary, "arrives intact")
+            let auth = try #require(broker.simulator("vivo-push").tokenRequests().first)
+            #expect(String(decoding: auth.body, as: UTF8.self).contains(#""appKey":"\#(credentials.vivoAppKey)""#))
+            #expect(!String(decoding: auth.body, as: UTF8.self).contains(credentials.vivoAppSecret), "the secret is only signed")
+
+            try await broker.grant("u2", provider: "vivo-push", purpose: Self.push, categories: ["user.device.push_token"])
+            let stripped = try await broker.call("POST", path, headers: [("Content-Type", "application/json"), ("X-Share-Subject", "u2")],
+                                                 body: body)
+            #expect(stripped.headerValue("X-Share-Decision") == "redacted")
+            let last = try #require(broker.simulator("vivo-push").requests().last)
+            #expect(!last.contains("Ann") && !last.contains("A-17") && last.contains("VIVO-REG-1"))
+            #expect(stripped.json["result"] as? Int == 10055, "vivo refuses a notification without its text: \(stripped.text)")
+
+            let forged = try await Self.direct(broker, "vivo-push", "POST", "/message/auth", headers: [("Content-Type", "application/json")],
+                                               body: #"{"appId":"\#(credentials.vivoAppID)","appKey":"\#(credentials.vivoAppKey)","timestamp":\#(Int64(Date().timeIntervalSince1970 * 1000)),"sign":"00000000000000000000000000000000"}"#)
+            #expect(forged.json["result"] as? Int == 10203, "a wrong sign earns no token: \(forged.text)")
+            let noToken = try await Self.direct(broker, "vivo-push", "POST", "/message/send",
+                                                headers: [("Content-Type", "application/json"), ("authToken", "made-up")], body: body)
+            #expect(noToken.json["result"] as? Int == 10000)
+        }
+    }
+
+    // MARK: google-maps
+
+    @Test func googleMapsNeedsSeparateAndCrossBorderConsentAndGetsTheBrokersKey() async throws {
+        try await withBroker { broker in
+            let path = "/v1/proxy/google-maps/maps/api/geocode/json?latlng=39.990464,116.481488&key=AIzaCallersOwnKey&language=zh-CN"
+            let headers = [("X-Share-Subject", "u1")]
+            try await broker.grant("u1", provider: "google-maps", purpose: "functional.service", separate: true)
+            let domestic = try await broker.call("GET", path, headers: headers)
+            #expect(domestic.status == 403 && domestic.json["code"] as? String == "cross_border_consent_required", "\(domestic.text)")
+            #expect(broker.simulator("google-maps").requests().isEmpty)
+
+            try await broker.grant("u1", provider: "google-maps", purpose: "functional.service", separate: true, crossBorder: true)
+            let allowed = try await broker.call("GET", path, headers: headers)
+            #expect(allowed.status == 200 && allowed.json["status"] as? String == "OK", "\(allowed.text)")
+            #expect(allowed.headerValue("Content-Type") == "application/json; charset=UTF-8")
+            let request = try #require(broker.simulator("google-maps").requests().last)
+            #expect(request.queryParameter("latlng") == "39.990464,116.481488" && request.queryParameter("language") == "zh-CN")
+            #expect(request.queryParameter("key") == broker.simulators.credentials.googleMapsKey)
+            #expect(!request.contains("AIzaCallersOwnKey"), "the caller's key is dropped")
+
+            let undeclared = try await broker.call("GET", path + "&address=1600+Amphitheatre", headers: headers)
+            #expect(undeclared.status == 400 || undeclared.status == 403, "an undeclared parameter is blocked: \(undeclared.text)")
+            #expect(broker.simulator("google-maps").requests().count == 1)
+
+            let wrong = try await Self.direct(broker, "google-maps", "GET", "/maps/api/geocode/json?latlng=1,2&key=AIzaWrong")
+            #expect(wrong.json["status"] as? String == "REQUEST_DENIED", "\(wrong.text)")
+        }
+    }
+}
