@@ -27,6 +27,7 @@ public final class CredentialInjector: Sendable {
         case tc3(TC3Signer)
         case es256(ES256TokenSigner)
         case rsaParams(RSAParameterSignature.Signer)
+        case md5Query(MD5QuerySignature)
     }
 
     /// The adapter's credential type.
@@ -66,14 +67,10 @@ public final class CredentialInjector: Sendable {
             }
             mode = .header(name: "Authorization", value: "Bearer " + token)
         case .query:
-            var params: [ExactKey: String] = [:]
-            for (name, value) in try reader.sortedTable("params") {
-                guard case .secret(let ref) = value else {
-                    throw .misconfigured("credential type query: params.\(name) must be a secret reference")
-                }
-                params[ExactKey(name)] = try reader.resolve(ref, "params.\(name)")
-            }
-            mode = .query(params)
+            mode = .query(try Self.queryParameters(reader))
+        case .md5QuerySig:
+            mode = .md5Query(MD5QuerySignature(parameters: try Self.queryParameters(reader), secretKey: try reader.secret("secret_key"),
+                                               signatureParameter: spec.text("signature_param") ?? "sig"))
         case .oauth2ClientCredentials:
             let refresh = spec.number("refresh_before_seconds") ?? OAuth2ClientCredentials.defaultRefreshBefore
             mode = .oauth2(OAuth2ClientCredentials(
@@ -138,12 +135,7 @@ public final class CredentialInjector: Sendable {
         case .header(let name, let value):
             request.setHeader(name, value)
         case .query(let params):
-            var added = Set<ExactKey>()
-            for field in credentialFields where field.location == .query {
-                guard field.pattern.segments.count == 1, case .key(let name) = field.pattern.segments[0],
-                      let value = params[name], added.insert(name).inserted else { continue }
-                request.appendQueryParameter(name.string, value)
-            }
+            Self.appendQueryCredentials(params, to: &request, credentialFields: credentialFields)
         case .oauth2(let grant):
             let now = self.now
             let token = try await token { await grant.fetch(now: now) }
@@ -164,7 +156,33 @@ public final class CredentialInjector: Sendable {
             request.setHeader("Authorization", "bearer " + token)
         case .rsaParams(let signer):
             try signer.sign(&request, now: now())
+        case .md5Query(let signer):
+            Self.appendQueryCredentials(signer.parameters, to: &request, credentialFields: credentialFields)
+            try signer.sign(&request)
         }
+    }
+
+    /// Adds each of `params` that the operation declares as a query field `credential: true`, once.
+    private static func appendQueryCredentials(_ params: [ExactKey: String], to request: inout OutboundRequest,
+                                               credentialFields: [FieldDeclaration]) {
+        var added = Set<ExactKey>()
+        for field in credentialFields where field.location == .query {
+            guard field.pattern.segments.count == 1, case .key(let name) = field.pattern.segments[0],
+                  let value = params[name], added.insert(name).inserted else { continue }
+            request.appendQueryParameter(name.string, value)
+        }
+    }
+
+    /// `params: {name: secret}` of the `query` and `md5_query_sig` types, resolved.
+    private static func queryParameters(_ reader: SpecReader) throws(CredentialError) -> [ExactKey: String] {
+        var params: [ExactKey: String] = [:]
+        for (name, value) in try reader.sortedTable("params") {
+            guard case .secret(let ref) = value else {
+                throw .misconfigured("credential type \(reader.spec.kind.rawValue): params.\(name) must be a secret reference")
+            }
+            params[ExactKey(name)] = try reader.resolve(ref, "params.\(name)")
+        }
+        return params
     }
 
     /// Forgets the cached token (call after the provider answered 401 with it);

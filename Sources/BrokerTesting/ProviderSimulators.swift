@@ -11,7 +11,7 @@ import Logging
 public final class ProviderSimulators: Sendable {
     /// Provider names served, in a fixed order.
     public static let providers = ["huawei-push", "oppo-push", "xiaomi-push", "vivo-push", "amap-location", "google-maps",
-                                   "tencent-faceid", "wechat-login", "alipay-login"]
+                                   "tencent-lbs", "tencent-faceid", "wechat-login", "alipay-login"]
 
     /// The secrets the simulators accept.
     public let credentials: SimulatorCredentials
@@ -47,6 +47,7 @@ public final class ProviderSimulators: Sendable {
                              now: now),
             AMapBehavior(key: credentials.amapKey),
             GoogleMapsBehavior(key: credentials.googleMapsKey),
+            TencentLBSBehavior(key: credentials.tencentLBSKey, secretKey: credentials.tencentLBSSecretKey),
             TencentFaceIDBehavior(secretID: credentials.tencentSecretID, secretKey: credentials.tencentSecretKey, now: now),
             WeChatLoginBehavior(appID: credentials.wechatAppID, appSecret: credentials.wechatAppSecret, now: now),
             AlipayLoginBehavior(appID: credentials.alipayAppID, keys: credentials.alipayKeys),

@@ -128,4 +128,37 @@ import Testing
             #expect(wrong.json["status"] as? String == "REQUEST_DENIED", "\(wrong.text)")
         }
     }
+
+    // MARK: tencent-lbs
+
+    @Test func tencentLBSIsSignedByTheBrokerLatitudeFirst() async throws {
+        try await withBroker { broker in
+            let credentials = broker.simulators.credentials
+            let path = "/v1/proxy/tencent-lbs/ws/geocoder/v1?location=39.990464,116.481488&key=CALLER-KEY&sig=callers&get_poi=0"
+            let headers = [("X-Share-Subject", "u1")]
+            try await broker.grant("u1", provider: "tencent-lbs", purpose: "functional.service")
+            let blocked = try await broker.call("GET", path, headers: headers)
+            #expect(blocked.status == 403 && blocked.json["code"] as? String == "separate_consent_required", "\(blocked.text)")
+            #expect(broker.simulator("tencent-lbs").requests().isEmpty)
+
+            try await broker.grant("u1", provider: "tencent-lbs", purpose: "functional.service", separate: true)
+            let allowed = try await broker.call("GET", path, headers: headers)
+            #expect(allowed.status == 200 && allowed.json["status"] as? Int == 0, "\(allowed.text)")
+            let request = try #require(broker.simulator("tencent-lbs").requests().last)
+            #expect(request.queryParameter("key") == credentials.tencentLBSKey)
+            #expect(request.queryParameter("location") == "39.990464,116.481488")
+            #expect(!request.contains("CALLER-KEY") && !request.contains("callers"), "the caller's key and sig are dropped")
+            let location = (allowed.json["result"] as? [String: Any])?["location"] as? [String: Any]
+            #expect(location?["lat"] as? Double == 39.990464, "latitude first: \(allowed.text)")
+
+            let ip = try await broker.call("GET", "/v1/proxy/tencent-lbs/ws/location/v1/ip?ip=114.247.50.2", headers: headers)
+            #expect(ip.status == 200 && ip.json["status"] as? Int == 0, "\(ip.text)")
+
+            // The simulator checks the signature: the same request with a sig over other parameters is refused.
+            let query = request.query ?? ""
+            let forged = query.replacingOccurrences(of: "get_poi=0", with: "get_poi=1")
+            let refused = try await Self.direct(broker, "tencent-lbs", "GET", "/ws/geocoder/v1?" + forged)
+            #expect(refused.json["status"] as? Int == 111, "\(refused.text)")
+        }
+    }
 }

@@ -13,6 +13,7 @@ public struct CredentialSpec: Sendable, Hashable {
         case acs3HMACSHA256 = "acs3_hmac_sha256"
         case signedTokenRequest = "signed_token_request"
         case rsaSHA256Params = "rsa_sha256_params"
+        case md5QuerySig = "md5_query_sig"
         case none
     }
 
@@ -64,6 +65,7 @@ public struct CredentialSpec: Sendable, Hashable {
         case .header: return (["header": .text, "secret": .secret], ["prefix": .text])
         case .bearer: return (["token": .secret], [:])
         case .query: return (["params": .secretTable], [:])
+        case .md5QuerySig: return (["params": .secretTable, "secret_key": .secret], ["signature_param": .text])
         case .oauth2ClientCredentials:
             return (["token_url": .url, "client_id": .textOrSecret, "client_secret": .secret],
                     ["scope": .text, "refresh_before_seconds": .number])
