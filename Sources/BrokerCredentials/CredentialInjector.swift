@@ -23,6 +23,7 @@ public final class CredentialInjector: Sendable {
         case header(name: String, value: String)
         case query([ExactKey: String])
         case oauth2(OAuth2ClientCredentials)
+        case oauth2JWT(OAuth2JWTBearer)
         case signedToken(SignedTokenRequest)
         case tc3(TC3Signer)
         case es256(ES256TokenSigner)
@@ -110,7 +111,13 @@ public final class CredentialInjector: Sendable {
             mode = .rsaParams(try RSAParameterSignature.Signer(parameters: parameters, timestamp: timestamp,
                                                                signatureParameter: spec.text("signature_param") ?? "sign",
                                                                privateKey: try reader.secret("private_key")))
-        case .oauth2JWTBearer, .acs3HMACSHA256:
+        case .oauth2JWTBearer:
+            mode = .oauth2JWT(try OAuth2JWTBearer(
+                endpoint: try TokenEndpoint(url: try reader.text("token_url"), client: client, credentialType: type),
+                clientEmail: try reader.textOrSecret("client_email"), privateKeyPEM: try reader.secret("private_key"),
+                scope: try reader.text("scope"), audience: spec.text("audience"),
+                keyID: spec.parameters["key_id"] == nil ? nil : try reader.textOrSecret("key_id")))
+        case .acs3HMACSHA256:
             throw .misconfigured("credential type \(type) is not supported yet")
         }
         self.kind = spec.kind
@@ -137,6 +144,10 @@ public final class CredentialInjector: Sendable {
         case .query(let params):
             Self.appendQueryCredentials(params, to: &request, credentialFields: credentialFields)
         case .oauth2(let grant):
+            let now = self.now
+            let token = try await token { await grant.fetch(now: now) }
+            request.setHeader("Authorization", "Bearer " + token)
+        case .oauth2JWT(let grant):
             let now = self.now
             let token = try await token { await grant.fetch(now: now) }
             request.setHeader("Authorization", "Bearer " + token)

@@ -26,19 +26,22 @@ struct OAuth2ClientCredentials: Sendable {
 
     func fetch(now: @Sendable () -> Date) async -> Result<IssuedToken, CredentialError> {
         let started = now()
+        return await endpoint.post(contentType: "application/x-www-form-urlencoded", body: requestBody())
+            .flatMap { Self.bearerToken($0, from: endpoint, issuedAt: started, refreshBefore: refreshBefore) }
+    }
+
+    /// The Bearer token of an OAuth 2.0 token answer (RFC 6749 §5.1), to be replaced when less than
+    /// `refreshBefore` seconds of its `expires_in` remain, but never later than half its lifetime.
+    static func bearerToken(_ object: [String: Any], from endpoint: TokenEndpoint, issuedAt started: Date,
+                            refreshBefore: Int) -> Result<IssuedToken, CredentialError> {
         let kind = endpoint.credentialType
-        let object: [String: Any]
-        switch await endpoint.post(contentType: "application/x-www-form-urlencoded", body: requestBody()) {
-        case .success(let value): object = value
-        case .failure(let error): return .failure(error)
-        }
         guard let token = object["access_token"] as? String, TokenResponse.isUsableToken(token) else {
             return .failure(.unavailable("credential type \(kind): token endpoint \(endpoint.host) answered without a usable access_token"))
         }
         if let type = object["token_type"] as? String, type.lowercased() != "bearer" {
             return .failure(.unavailable("credential type \(kind): token endpoint \(endpoint.host) issued token_type '\(type.prefix(32))', not Bearer"))
         }
-        var lifetime = Self.defaultLifetime
+        var lifetime = defaultLifetime
         if let raw = object["expires_in"] {
             guard let seconds = TokenResponse.seconds(raw), seconds > 0 else {
                 return .failure(.unavailable("credential type \(kind): token endpoint \(endpoint.host) answered an invalid expires_in"))

@@ -10,7 +10,7 @@ import Logging
 /// waits for it.
 public final class ProviderSimulators: Sendable {
     /// Provider names served, in a fixed order.
-    public static let providers = ["huawei-push", "oppo-push", "xiaomi-push", "vivo-push", "amap-location", "google-maps",
+    public static let providers = ["huawei-push", "oppo-push", "xiaomi-push", "vivo-push", "fcm", "amap-location", "google-maps",
                                    "tencent-lbs", "tencent-faceid", "wechat-login", "alipay-login"]
 
     /// The secrets the simulators accept.
@@ -45,6 +45,7 @@ public final class ProviderSimulators: Sendable {
             XiaomiPushBehavior(appSecret: credentials.xiaomiAppSecret),
             VivoPushBehavior(appID: credentials.vivoAppID, appKey: credentials.vivoAppKey, appSecret: credentials.vivoAppSecret,
                              now: now),
+            FCMBehavior(projectID: credentials.fcmProjectID, clientEmail: credentials.fcmClientEmail, now: now),
             AMapBehavior(key: credentials.amapKey),
             GoogleMapsBehavior(key: credentials.googleMapsKey),
             TencentLBSBehavior(key: credentials.tencentLBSKey, secretKey: credentials.tencentLBSSecretKey),

@@ -29,6 +29,9 @@ public struct SimulatorCredentials: Sendable, Equatable {
     public var vivoAppID = String(UInt32.random(in: 10_000...99_999))
     public var vivoAppKey = RandomText.hex(bytes: 16)
     public var vivoAppSecret = RandomText.hex(bytes: 16)
+    /// The Firebase project (fixed, so the sandbox's is known) and its service account (the key is `ServiceAccountKey`).
+    public var fcmProjectID = "sharebroker-sandbox"
+    public var fcmClientEmail: String { "sharebroker@\(fcmProjectID).iam.gserviceaccount.com" }
 
     public init(
         huaweiClientID: String, huaweiClientSecret: String,
@@ -84,6 +87,7 @@ public struct SimulatorCredentials: Sendable, Equatable {
             "XIAOMI_APP_SECRET": self.xiaomiAppSecret,
             "TENCENT_LBS_KEY": self.tencentLBSKey, "TENCENT_LBS_SECRET_KEY": self.tencentLBSSecretKey,
             "VIVO_APP_ID": self.vivoAppID, "VIVO_APP_KEY": self.vivoAppKey, "VIVO_APP_SECRET": self.vivoAppSecret,
+            "FCM_CLIENT_EMAIL": self.fcmClientEmail, "FCM_PRIVATE_KEY": ServiceAccountKey.privateKeyPEM,
         ]
     }
 }

@@ -161,4 +161,51 @@ import Testing
             #expect(refused.json["status"] as? Int == 111, "\(refused.text)")
         }
     }
+
+    // MARK: fcm
+
+    @Test func fcmGetsAnAccessTokenForItsSignedAssertionAndStripsTheText() async throws {
+        try await withBroker { broker in
+            let credentials = broker.simulators.credentials
+            let body = #"{"message":{"token":"FCM-TOKEN-1","notification":{"title":"Hi Ann","body":"Your parcel"},"data":{"order":"A-17"},"android":{"priority":"HIGH"}},"validate_only":false}"#
+            let path = "/v1/proxy/fcm/v1/projects/\(credentials.fcmProjectID)/messages:send"
+            let headers = [("Content-Type", "application/json"), ("X-Share-Subject", "u1")]
+            try await broker.grant("u1", provider: "fcm", purpose: Self.push)
+            let domestic = try await broker.call("POST", path, headers: headers, body: body)
+            #expect(domestic.status == 403 && domestic.json["code"] as? String == "cross_border_consent_required", "\(domestic.text)")
+            #expect(broker.simulator("fcm").requests().isEmpty && broker.simulator("fcm").tokenRequests().isEmpty)
+
+            try await broker.grant("u1", provider: "fcm", purpose: Self.push, crossBorder: true)
+            let allowed = try await broker.call("POST", path, headers: headers, body: body)
+            #expect(allowed.status == 200, "\(allowed.text)")
+            #expect((allowed.json["name"] as? String)?.hasPrefix("projects/\(credentials.fcmProjectID)/messages/") == true)
+            let request = try #require(broker.simulator("fcm").requests().last)
+            #expect(request.header("Authorization")?.hasPrefix("Bearer ya29.") == true, "the token the assertion earned")
+            #expect(try JSONSerialization.jsonObject(with: Data(request.body)) as? NSDictionary
+                    == JSONSerialization.jsonObject(with: Data(body.utf8)) as? NSDictionary, "arrives intact")
+            let exchange = try #require(broker.simulator("fcm").tokenRequests().first)
+            #expect(exchange.formParameter("grant_type") == "urn:ietf:params:oauth:grant-type:jwt-bearer")
+            #expect(!exchange.bodyText.contains("PRIVATE KEY"), "the key only signs")
+
+            try await broker.grant("u2", provider: "fcm", purpose: Self.push, categories: ["user.device.push_token"], crossBorder: true)
+            let stripped = try await broker.call("POST", path, headers: [("Content-Type", "application/json"), ("X-Share-Subject", "u2")],
+                                                 body: body)
+            #expect(stripped.status == 200 && stripped.headerValue("X-Share-Decision") == "redacted", "\(stripped.text)")
+            let last = try #require(broker.simulator("fcm").requests().last)
+            #expect(!last.contains("Ann") && !last.contains("A-17") && last.contains("FCM-TOKEN-1"))
+            #expect(broker.simulator("fcm").tokenRequests().count == 1, "one token for both shares")
+
+            let other = try await broker.call("POST", "/v1/proxy/fcm/v1/projects/someone-else/messages:send", headers: headers, body: body)
+            #expect(other.status == 403 && other.json["error"] != nil, "another project is refused by FCM: \(other.text)")
+            let noToken = try await Self.direct(broker, "fcm", "POST", "/v1/projects/\(credentials.fcmProjectID)/messages:send",
+                                                headers: [("Content-Type", "application/json"), ("Authorization", "Bearer ya29.made-up")],
+                                                body: body)
+            #expect(noToken.status == 401)
+            // An assertion the simulator cannot verify with the service account's key earns nothing.
+            let forged = "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJ4In0.c2lnbmF0dXJl"
+            let refused = try await Self.direct(broker, "fcm", "POST", "/token", headers: [("Content-Type", "application/x-www-form-urlencoded")],
+                                                body: "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion=" + forged)
+            #expect(refused.status == 400 && refused.json["error"] as? String == "invalid_grant", "\(refused.text)")
+        }
+    }
 }

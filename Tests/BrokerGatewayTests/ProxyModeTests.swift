@@ -66,6 +66,9 @@ private func runCurl(_ arguments: [String]) throws -> (status: Int32, output: St
             #expect(wrong.output.lowercased().contains("proxy-authenticate: basic realm=\"sharebroker\""), "\(wrong.output)")
             #expect(wrong.output.contains("\"code\":\"unauthenticated\""))
             #expect(broker.simulator("amap-location").requests().isEmpty)
+            let metrics = try await broker.call("GET", "/metrics", token: nil).text
+            #expect(metrics.contains(#"sharebroker_shares_total{provider="amap-location",operation="none",channel="proxy",decision="none",code="unauthenticated"} 2"#),
+                    "both refusals are counted: \(metrics)")
         }
     }
 

@@ -110,6 +110,22 @@ import Testing
         }
     }
 
+    /// An attempt still under way reads `in_progress`, not `interrupted` (a fresh user's first look).
+    @Test func anAttemptUnderWayIsInProgress() async throws {
+        try await withBroker { broker in
+            let grant = try await broker.grant("p5", provider: "huawei-push", purpose: Self.push)
+            _ = try await send(broker, subject: "p5", app: "10086", tokens: ["SLOW-1"])
+            broker.simulator("huawei-push").setFault(.hang)
+            let revoke = try await broker.call("DELETE", "/v1/subjects/p5/grants/\(grant)", token: Broker.grantsToken)
+            let id = try #require(revoke.json["revocation_id"] as? String)
+            let job = try await waitFor(broker, id, provider: "huawei-push", status: "sent")
+            let log = job["attempt_log"] as? [[String: Any]] ?? []
+            #expect(log.last?["result"] as? String == "in_progress", "\(job)")
+            broker.simulator("huawei-push").setFault(.none)
+            _ = try await waitFor(broker, id, provider: "huawei-push", status: "acknowledged")
+        }
+    }
+
     @Test func providerDownThenUpBacksOffThenAcknowledges() async throws {
         try await withBroker { broker in
             let grant = try await broker.grant("p2", provider: "huawei-push", purpose: Self.push)

@@ -41,6 +41,7 @@ import Testing
             "GOOGLE_MAPS_KEY": creds.googleMapsKey, "XIAOMI_APP_SECRET": creds.xiaomiAppSecret,
             "TENCENT_LBS_KEY": creds.tencentLBSKey, "TENCENT_LBS_SECRET_KEY": creds.tencentLBSSecretKey,
             "VIVO_APP_ID": creds.vivoAppID, "VIVO_APP_KEY": creds.vivoAppKey, "VIVO_APP_SECRET": creds.vivoAppSecret,
+            "FCM_CLIENT_EMAIL": creds.fcmClientEmail, "FCM_PRIVATE_KEY": ServiceAccountKey.privateKeyPEM,
         ])
         #expect(creds != SimulatorCredentials.random())
     }

@@ -44,6 +44,7 @@ grant("tencent-faceid", "essential.legal_obligation", separate=True)
 grant("wechat-login", "essential.service.authentication")
 grant("alipay-login", "essential.service.authentication")
 grant("google-maps", "functional.service", separate=True, cross_border=True)
+grant("fcm", "essential.service.notifications.push", cross_border=True)
 checks = []
 
 # The process-wide way every Python HTTP client reads: HTTPS_PROXY, plus the CA for requests.
@@ -137,7 +138,24 @@ places = gmaps.reverse_geocode((39.990464, 116.481488), language="zh-CN")
 assert places and places[0]["geometry"]["location"]["lat"] == 39.990464, places
 checks.append("googlemaps")
 
-# 7. A CONNECT to a host no adapter claims: 403, through requests' own error.
+# 7. pyfcm (FCM HTTP v1). The broker holds the service account and signs its own token requests;
+#    the SDK gets a stand-in credential with a placeholder token, which the broker drops. requests
+#    underneath reads HTTPS_PROXY (the subject in the user name) and REQUESTS_CA_BUNDLE.
+from google.auth.credentials import Credentials as GoogleCredentials
+from pyfcm import FCMNotification
+
+
+class StandIn(GoogleCredentials):
+    def refresh(self, request):
+        self.token = "placeholder-the-broker-holds-the-service-account"
+
+
+fcm = FCMNotification(credentials=StandIn(), project_id="sharebroker-sandbox")
+sent = fcm.notify(fcm_token="PY-FCM-TOKEN", notification_title="Hi", notification_body="Parcel", data_payload={"k": "v"})
+assert sent["name"].startswith("projects/sharebroker-sandbox/messages/"), sent
+checks.append("pyfcm")
+
+# 8. A CONNECT to a host no adapter claims: 403, through requests' own error.
 try:
     requests.get("https://example.org/")
     raise AssertionError("a tunnel to example.org was opened")
@@ -150,6 +168,6 @@ shares = api("GET", f"/v1/shares?subject={SUBJECT}&limit=50", COMPLIANCE_TOKEN)
 assert shares.status_code == 200, shares.text
 items = [item["share"] for item in shares.json()["shares"]]
 providers = sorted(item["provider"] for item in items)
-assert providers == ["alipay-login", "google-maps"] + ["huawei-push"] * 3 + ["tencent-faceid"] * 2 + ["wechat-login"], providers
+assert providers == ["alipay-login", "fcm", "google-maps"] + ["huawei-push"] * 3 + ["tencent-faceid"] * 2 + ["wechat-login"], providers
 assert all(item["decision"] == "allowed" and item["channel"] == "proxy" for item in items), items
 print(json.dumps({"ok": checks, "shares": len(items)}))

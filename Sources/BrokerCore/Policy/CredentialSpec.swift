@@ -70,7 +70,8 @@ public struct CredentialSpec: Sendable, Hashable {
             return (["token_url": .url, "client_id": .textOrSecret, "client_secret": .secret],
                     ["scope": .text, "refresh_before_seconds": .number])
         case .oauth2JWTBearer:
-            return (["token_url": .url, "client_email": .textOrSecret, "private_key": .secret, "scope": .text], [:])
+            return (["token_url": .url, "client_email": .textOrSecret, "private_key": .secret, "scope": .text],
+                    ["audience": .url, "key_id": .textOrSecret])
         case .jwtES256:
             return (["key_id": .textOrSecret, "team_id": .textOrSecret, "private_key": .secret], ["refresh_seconds": .number])
         case .tc3HMACSHA256:

@@ -27,7 +27,13 @@ struct ForwardProxyMiddleware: RouterMiddleware {
                 let detail = request.headers[.proxyAuthorization] == nil
                     ? "the broker needs Proxy-Authorization: Bearer <token> (or curl -U client:token)"
                     : "the proxy credentials are not valid"
-                var response = Problem(status: 407, code: "unauthenticated", detail: detail).response()
+                let problem = Problem(status: 407, code: "unauthenticated", detail: detail)
+                // Not a share record (anyone could fill the log), but counted and logged like a path-form refusal.
+                shares.pipeline.metrics.record(.refused(problem, decision: nil), provider: provider, channel: .proxy)
+                context.logger.notice("share refused before logging", metadata: [
+                    "share.provider": .string(provider), "share.channel": "proxy", "share.code": "unauthenticated",
+                ])
+                var response = problem.response()
                 response.headers[.proxyAuthenticate] = "Basic realm=\"sharebroker\""
                 return response
             }

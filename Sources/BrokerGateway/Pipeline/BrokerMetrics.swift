@@ -42,7 +42,7 @@ public final class BrokerMetrics: Sendable {
         shareCounter: "Shares decided, by provider, operation, channel, decision and code.",
         upstreamTimer: "Upstream call latency by provider and status class (error: no response).",
         commitTimer: "Share-log write transactions, commit and fsync included.",
-        batchRecorder: "Records per share-log batch (group commit).",
+        batchRecorder: "Records per share-log batch that appended any (group commit).",
         "sharebroker_log_queued_writes": "Intents and outcomes waiting for the next share-log batch.",
         "sharebroker_revocation_jobs": "Revocation propagation jobs by provider and status (the whole database).",
         "sharebroker_revocation_job_attempts": "Attempts made by the jobs of each provider and status (the whole database).",
@@ -112,7 +112,8 @@ public final class BrokerMetrics: Sendable {
     /// One committed share-log batch.
     func commit(records: Int, duration: Duration) {
         commitDuration.recordNanoseconds(Self.nanoseconds(duration))
-        batchSize.record(records)
+        // A batch of subject or grant writes only appends no record: it is a commit, not a log batch.
+        if records > 0 { batchSize.record(records) }
     }
 
     /// One finished revocation attempt (`acknowledged`, `retry`, `failed`, `manual_required`).

@@ -112,9 +112,13 @@ struct Revoker: Sendable {
             if let error = job.lastError { out["last_error"] = error }
             if let next = job.nextAttemptAt, job.status == .pending { out["next_attempt_at"] = iso.string(from: next) }
             if let log = attempts?[job.provider] {
+                let latest = log.map(\.attempt).max()
                 out["attempt_log"] = log.map { attempt -> [String: Any] in
+                    // No result yet: the job's latest attempt while it is `sent` is under way; any other
+                    // attempt without a result was cut short (the broker stopped during it).
+                    let unfinished = job.status == .sent && attempt.attempt == latest ? "in_progress" : "interrupted"
                     var entry: [String: Any] = ["attempt": attempt.attempt, "started_at": iso.string(from: attempt.startedAt),
-                                                "calls": attempt.calls, "result": attempt.result ?? "interrupted"]
+                                                "calls": attempt.calls, "result": attempt.result ?? unfinished]
                     if let finished = attempt.finishedAt { entry["finished_at"] = iso.string(from: finished) }
                     if let error = attempt.error { entry["error"] = error }
                     return entry
