@@ -26,6 +26,7 @@ public final class CredentialInjector: Sendable {
         case oauth2JWT(OAuth2JWTBearer)
         case signedToken(SignedTokenRequest)
         case tc3(TC3Signer)
+        case acs3(ACS3Signer)
         case es256(ES256TokenSigner)
         case rsaParams(RSAParameterSignature.Signer)
         case md5Query(MD5QuerySignature)
@@ -118,7 +119,8 @@ public final class CredentialInjector: Sendable {
                 scope: try reader.text("scope"), audience: spec.text("audience"),
                 keyID: spec.parameters["key_id"] == nil ? nil : try reader.textOrSecret("key_id")))
         case .acs3HMACSHA256:
-            throw .misconfigured("credential type \(type) is not supported yet")
+            mode = .acs3(ACS3Signer(accessKeyID: try reader.secret("access_key_id"),
+                                    accessKeySecret: try reader.secret("access_key_secret"), version: try reader.text("version")))
         }
         self.kind = spec.kind
         self.now = now
@@ -161,6 +163,8 @@ public final class CredentialInjector: Sendable {
             }
         case .tc3(let signer):
             signer.sign(&request, timestamp: Int64(now().timeIntervalSince1970.rounded(.down)))
+        case .acs3(let signer):
+            signer.sign(&request, now: now())
         case .es256(let signer):
             let now = self.now
             let token = try await token { signer.mint(now: now()) }

@@ -11,7 +11,7 @@ import Logging
 public final class ProviderSimulators: Sendable {
     /// Provider names served, in a fixed order.
     public static let providers = ["huawei-push", "oppo-push", "xiaomi-push", "vivo-push", "fcm", "amap-location", "google-maps",
-                                   "tencent-lbs", "tencent-faceid", "wechat-login", "alipay-login"]
+                                   "tencent-lbs", "tencent-faceid", "alibaba-cloudauth", "wechat-login", "alipay-login"]
 
     /// The secrets the simulators accept.
     public let credentials: SimulatorCredentials
@@ -50,6 +50,8 @@ public final class ProviderSimulators: Sendable {
             GoogleMapsBehavior(key: credentials.googleMapsKey),
             TencentLBSBehavior(key: credentials.tencentLBSKey, secretKey: credentials.tencentLBSSecretKey),
             TencentFaceIDBehavior(secretID: credentials.tencentSecretID, secretKey: credentials.tencentSecretKey, now: now),
+            AlibabaCloudAuthBehavior(accessKeyID: credentials.alibabaAccessKeyID, accessKeySecret: credentials.alibabaAccessKeySecret,
+                                     now: now),
             WeChatLoginBehavior(appID: credentials.wechatAppID, appSecret: credentials.wechatAppSecret, now: now),
             AlipayLoginBehavior(appID: credentials.alipayAppID, keys: credentials.alipayKeys),
         ]

@@ -31,6 +31,9 @@ public struct SimulatorCredentials: Sendable, Equatable {
     public var vivoAppSecret = RandomText.hex(bytes: 16)
     /// The Firebase project (fixed, so the sandbox's is known) and its service account (the key is `ServiceAccountKey`).
     public var fcmProjectID = "sharebroker-sandbox"
+    /// Alibaba Cloud AccessKey (`LTAI…`) and its secret.
+    public var alibabaAccessKeyID = "LTAI5t" + RandomText.alphanumeric(18)
+    public var alibabaAccessKeySecret = RandomText.alphanumeric(30)
     public var fcmClientEmail: String { "sharebroker@\(fcmProjectID).iam.gserviceaccount.com" }
 
     public init(
@@ -88,6 +91,7 @@ public struct SimulatorCredentials: Sendable, Equatable {
             "TENCENT_LBS_KEY": self.tencentLBSKey, "TENCENT_LBS_SECRET_KEY": self.tencentLBSSecretKey,
             "VIVO_APP_ID": self.vivoAppID, "VIVO_APP_KEY": self.vivoAppKey, "VIVO_APP_SECRET": self.vivoAppSecret,
             "FCM_CLIENT_EMAIL": self.fcmClientEmail, "FCM_PRIVATE_KEY": ServiceAccountKey.privateKeyPEM,
+            "ALIBABA_ACCESS_KEY_ID": self.alibabaAccessKeyID, "ALIBABA_ACCESS_KEY_SECRET": self.alibabaAccessKeySecret,
         ]
     }
 }

@@ -208,4 +208,39 @@ import Testing
             #expect(refused.status == 400 && refused.json["error"] as? String == "invalid_grant", "\(refused.text)")
         }
     }
+
+    // MARK: alibaba-cloudauth
+
+    @Test func alibabaId2MetaVerifyIsSignedACS3AndNeedsSeparateConsent() async throws {
+        try await withBroker { broker in
+            let credentials = broker.simulators.credentials
+            let path = "/v1/proxy/alibaba-cloudauth/?ParamType=normal&UserName=%E5%BC%A0%E4%B8%89&IdentifyNum=11010519491231002X"
+            let headers = [("X-Share-Subject", "u1"), ("x-acs-action", "Id2MetaVerify"), ("x-acs-date", "2001-01-01T00:00:00Z")]
+            try await broker.grant("u1", provider: "alibaba-cloudauth", purpose: "essential.legal_obligation")
+            let blocked = try await broker.call("POST", path, headers: headers)
+            #expect(blocked.status == 403 && blocked.json["code"] as? String == "separate_consent_required", "\(blocked.text)")
+            #expect(broker.simulator("alibaba-cloudauth").requests().isEmpty)
+
+            try await broker.grant("u1", provider: "alibaba-cloudauth", purpose: "essential.legal_obligation", separate: true)
+            let allowed = try await broker.call("POST", path, headers: headers)
+            #expect(allowed.status == 200 && allowed.json["Code"] as? String == "200", "\(allowed.text)")
+            #expect((allowed.json["ResultObject"] as? [String: Any])?["BizCode"] as? String == "1")
+            let request = try #require(broker.simulator("alibaba-cloudauth").requests().last)
+            #expect(request.header("Authorization")?.hasPrefix("ACS3-HMAC-SHA256 Credential=\(credentials.alibabaAccessKeyID),") == true)
+            #expect(request.header("x-acs-date") != "2001-01-01T00:00:00Z", "the caller's date is dropped, the broker's signed")
+            #expect(request.queryParameter("UserName") == "张三" && request.queryParameter("IdentifyNum") == "11010519491231002X")
+
+            // The simulator checks the signature and the nonce: the same request again is a replay.
+            let replay = try await broker.client.send(UpstreamRequest(
+                method: "POST", url: broker.simulator("alibaba-cloudauth").baseURL + "/?" + (request.query ?? ""),
+                headers: request.headers.filter { $0.name.lowercased() != "host" }.map { HTTPHeaderLine($0.name, $0.value) }))
+            #expect(replay.json["Code"] as? String == "SignatureNonceUsed" || replay.json["Code"] as? String == "SignatureDoesNotMatch",
+                    "\(replay.text)")
+            let tampered = try await broker.client.send(UpstreamRequest(
+                method: "POST", url: broker.simulator("alibaba-cloudauth").baseURL + "/?" + (request.query ?? "").replacingOccurrences(of: "ParamType=normal", with: "ParamType=md5"),
+                headers: request.headers.filter { !["host", "x-acs-signature-nonce"].contains($0.name.lowercased()) }.map { HTTPHeaderLine($0.name, $0.value) }
+                    + [HTTPHeaderLine("x-acs-signature-nonce", "fresh-nonce")]))
+            #expect(tampered.json["Code"] as? String == "SignatureDoesNotMatch", "\(tampered.text)")
+        }
+    }
 }

@@ -42,6 +42,7 @@ import Testing
             "TENCENT_LBS_KEY": creds.tencentLBSKey, "TENCENT_LBS_SECRET_KEY": creds.tencentLBSSecretKey,
             "VIVO_APP_ID": creds.vivoAppID, "VIVO_APP_KEY": creds.vivoAppKey, "VIVO_APP_SECRET": creds.vivoAppSecret,
             "FCM_CLIENT_EMAIL": creds.fcmClientEmail, "FCM_PRIVATE_KEY": ServiceAccountKey.privateKeyPEM,
+            "ALIBABA_ACCESS_KEY_ID": creds.alibabaAccessKeyID, "ALIBABA_ACCESS_KEY_SECRET": creds.alibabaAccessKeySecret,
         ])
         #expect(creds != SimulatorCredentials.random())
     }

@@ -40,7 +40,9 @@ struct CheckCommandTests {
     @Test func passesOnTheRepositoryPolicy() throws {
         let result = try Self.run(["check"], in: Self.root)
         #expect(result.status == 0, "\(result.output)")
-        #expect(result.output.contains("ok: 6 adapters, 6 contracts"))
+        let adapters = try FileManager.default.contentsOfDirectory(atPath: Self.root.appendingPathComponent("adapters").path)
+            .filter { $0.hasSuffix(".yaml") }.count
+        #expect(adapters >= 11 && result.output.contains("ok: \(adapters) adapters, \(adapters) contracts"), "\(result.output)")
         // Every non-personal field of the repository's adapters has a value constraint.
         #expect(!result.output.contains("warning:"), "\(result.output)")
     }
@@ -134,7 +136,7 @@ struct CheckCommandTests {
         let without = try await offPool { try CheckCommandTests.run(["log", "verify"], in: directory) }
         #expect(without.status != 0 && without.output.contains("no such database"), "\(without.output)")
         let check = try await offPool { try CheckCommandTests.run(["check", "--config", "broker.yaml"], in: directory) }
-        #expect(check.status == 0 && check.output.contains("ok: 6 adapters"), "\(check.output)")
+        #expect(check.status == 0 && check.output.contains("ok: ") && check.output.contains(" adapters"), "\(check.output)")
         let list = try await offPool { try CheckCommandTests.run(["report", "sharing-list", "--config", "broker.yaml", "--csv"], in: directory) }
         #expect(list.status == 0 && list.output.contains("huawei-push"), "\(list.output)")
         let exposure = try await offPool {
