@@ -28,6 +28,7 @@ public final class CredentialInjector: Sendable {
         case tc3(TC3Signer)
         case acs3(ACS3Signer)
         case es256(ES256TokenSigner)
+        case appleSecret(ES256TokenSigner, clientID: String)
         case rsaParams(RSAParameterSignature.Signer)
         case md5Query(MD5QuerySignature)
     }
@@ -87,6 +88,12 @@ public final class CredentialInjector: Sendable {
             mode = .tc3(TC3Signer(secretID: try reader.secret("secret_id"), secretKey: try reader.secret("secret_key"),
                                   service: try reader.text("service"), version: try reader.text("version"),
                                   region: spec.text("region")))
+        case .appleClientSecret:
+            let clientID = try reader.textOrSecret("client_id")
+            mode = .appleSecret(try ES256TokenSigner(keyID: try reader.textOrSecret("key_id"), teamID: try reader.textOrSecret("team_id"),
+                                                     privateKeyPEM: try reader.secret("private_key"), refreshSeconds: 3600,
+                                                     client: (clientID, spec.text("audience") ?? "https://appleid.apple.com")),
+                                clientID: clientID)
         case .jwtES256:
             mode = .es256(try ES256TokenSigner(keyID: try reader.textOrSecret("key_id"),
                                                teamID: try reader.textOrSecret("team_id"),
@@ -144,7 +151,7 @@ public final class CredentialInjector: Sendable {
         case .header(let name, let value):
             request.setHeader(name, value)
         case .query(let params):
-            Self.appendQueryCredentials(params, to: &request, credentialFields: credentialFields)
+            try Self.appendQueryCredentials(params, to: &request, credentialFields: credentialFields, credentialType: kind.rawValue)
         case .oauth2(let grant):
             let now = self.now
             let token = try await token { await grant.fetch(now: now) }
@@ -169,22 +176,32 @@ public final class CredentialInjector: Sendable {
             let now = self.now
             let token = try await token { signer.mint(now: now()) }
             request.setHeader("Authorization", "bearer " + token)
+        case .appleSecret(let signer, let clientID):
+            let now = self.now
+            let secret = try await token { signer.mint(now: now()) }
+            try request.appendFormField("client_id", clientID, credentialType: kind.rawValue)
+            try request.appendFormField("client_secret", secret, credentialType: kind.rawValue)
         case .rsaParams(let signer):
             try signer.sign(&request, now: now())
         case .md5Query(let signer):
-            Self.appendQueryCredentials(signer.parameters, to: &request, credentialFields: credentialFields)
+            try Self.appendQueryCredentials(signer.parameters, to: &request, credentialFields: credentialFields, credentialType: kind.rawValue)
             try signer.sign(&request)
         }
     }
 
-    /// Adds each of `params` that the operation declares as a query field `credential: true`, once.
+    /// Adds each of `params` that the operation declares as a query field `credential: true`, or as
+    /// a top-level field of its form body (Google's `client_id` and `client_secret`), once.
     private static func appendQueryCredentials(_ params: [ExactKey: String], to request: inout OutboundRequest,
-                                               credentialFields: [FieldDeclaration]) {
+                                               credentialFields: [FieldDeclaration], credentialType: String) throws(CredentialError) {
         var added = Set<ExactKey>()
-        for field in credentialFields where field.location == .query {
+        for field in credentialFields where field.location == .query || (field.location == .body && request.bodyFormat == .form) {
             guard field.pattern.segments.count == 1, case .key(let name) = field.pattern.segments[0],
                   let value = params[name], added.insert(name).inserted else { continue }
-            request.appendQueryParameter(name.string, value)
+            if field.location == .query {
+                request.appendQueryParameter(name.string, value)
+            } else {
+                try request.appendFormField(name.string, value, credentialType: credentialType)
+            }
         }
     }
 

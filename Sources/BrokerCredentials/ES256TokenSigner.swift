@@ -3,7 +3,9 @@ import BrokerFields
 import Foundation
 
 /// A provider token that is an ES256 JWT signed by the broker itself: header
-/// `{"alg":"ES256","kid":<key id>}`, claims `{"iss":<team id>,"iat":<now>}`.
+/// `{"alg":"ES256","kid":<key id>}`, claims `{"iss":<team id>,"iat":<now>}` (APNs' provider
+/// token), or, with a `client` (Sign in with Apple's `client_secret`), `{"aud":
+/// "https://appleid.apple.com","exp","iat","iss":<team id>,"sub":<client id>}`.
 ///
 /// Minted locally (no network), kept for `refreshSeconds` (default 50 minutes,
 /// held between 20 and 60 minutes: refreshing more often is refused by such
@@ -14,11 +16,14 @@ struct ES256TokenSigner: Sendable {
 
     let keyID: String
     let teamID: String
+    /// Sign in with Apple: the client id (`sub`) and audience the secret is for; nil for APNs.
+    let client: (id: String, audience: String)?
     /// The P-256 private key's raw scalar (the key type itself is not Sendable).
     let privateKey: [UInt8]
     let refreshSeconds: Int
 
-    init(keyID: String, teamID: String, privateKeyPEM: String, refreshSeconds: Int?) throws(CredentialError) {
+    init(keyID: String, teamID: String, privateKeyPEM: String, refreshSeconds: Int?,
+         client: (id: String, audience: String)? = nil) throws(CredentialError) {
         let key: P256.Signing.PrivateKey
         do {
             key = try P256.Signing.PrivateKey(pemRepresentation: privateKeyPEM)
@@ -27,6 +32,7 @@ struct ES256TokenSigner: Sendable {
         }
         self.keyID = keyID
         self.teamID = teamID
+        self.client = client
         self.privateKey = Array(key.rawRepresentation)
         let wanted = refreshSeconds ?? Self.defaultRefresh
         self.refreshSeconds = min(max(wanted, Self.refreshRange.lowerBound), Self.refreshRange.upperBound)
@@ -35,7 +41,12 @@ struct ES256TokenSigner: Sendable {
     func mint(now: Date) -> Result<IssuedToken, CredentialError> {
         let issuedAt = Int64(now.timeIntervalSince1970.rounded(.down))
         let header = "{\"alg\":\"ES256\",\"kid\":" + JSONText.quoted(keyID) + "}"
-        let claims = "{\"iss\":" + JSONText.quoted(teamID) + ",\"iat\":" + String(issuedAt) + "}"
+        var claims = "{\"iss\":" + JSONText.quoted(teamID) + ",\"iat\":" + String(issuedAt) + "}"
+        if let client {
+            // Valid a little past its reuse, so a secret in flight never expires on the way.
+            claims = "{\"aud\":" + JSONText.quoted(client.audience) + ",\"exp\":" + String(issuedAt + Int64(refreshSeconds) + 600)
+                + ",\"iat\":" + String(issuedAt) + ",\"iss\":" + JSONText.quoted(teamID) + ",\"sub\":" + JSONText.quoted(client.id) + "}"
+        }
         let signingInput = Self.base64URL(Array(header.utf8)) + "." + Self.base64URL(Array(claims.utf8))
         do {
             let key = try P256.Signing.PrivateKey(rawRepresentation: privateKey)

@@ -179,6 +179,13 @@ extension PostgresStore {
                 outputs.append(.intent(.committed(position)))
             case .outcomes(let outcomes):
                 outputs.append(.positions(outcomes.map { append(LogRow($0.0), $0.1) }))
+                for (outcome, _) in outcomes {
+                    guard let sealed = outcome.revocationKeys, let provider = outcome.provider else { continue }
+                    keys.row { b in
+                        b.append(outcome.shareID); b.append(provider); b.append(ByteBuffer(bytes: sealed.sealed))
+                        b.append(Microseconds.from(sealed.expiresAt))
+                    }
+                }
             case .resolveDangling(let time):
                 let shareIDs = try await danglingShareIDs(connection)
                 for shareID in shareIDs {

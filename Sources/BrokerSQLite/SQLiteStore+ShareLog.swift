@@ -116,6 +116,12 @@ extension SQLiteStore {
                         positions.reserveCapacity(outcomes.count)
                         for (outcome, parts) in outcomes {
                             positions.append(try append(LogRow(outcome), parts, writer.insert, &chain))
+                            if let keys = outcome.revocationKeys, let provider = outcome.provider {
+                                try writer.storeKeys.run { b in
+                                    b.text(1, outcome.shareID); b.text(2, provider); b.blob(3, keys.sealed)
+                                    b.int(4, Microseconds.from(keys.expiresAt))
+                                }
+                            }
                         }
                         outputs.append(.positions(positions))
                     case .resolveDangling(let time):

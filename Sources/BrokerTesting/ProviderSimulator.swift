@@ -77,6 +77,11 @@ public final class ProviderSimulator: Sendable {
         (self.behavior as? AlipayLoginBehavior)?.cancellationNotice(userID: userID, at: time)
     }
 
+    /// Sign in with Apple's `/auth/revoke` and Google's `/revoke`: the tokens revoked, in order, each once.
+    public func revokedTokens() -> [String] {
+        (self.behavior as? AppleLoginBehavior)?.revokedTokens() ?? (self.behavior as? GoogleLoginBehavior)?.revokedTokens() ?? []
+    }
+
     public func deletedTokens() -> [DeletedPushToken] {
         (self.behavior as? HuaweiPushBehavior)?.deletions().distinct ?? []
     }

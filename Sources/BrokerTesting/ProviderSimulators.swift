@@ -11,7 +11,8 @@ import Logging
 public final class ProviderSimulators: Sendable {
     /// Provider names served, in a fixed order.
     public static let providers = ["huawei-push", "oppo-push", "xiaomi-push", "vivo-push", "fcm", "amap-location", "google-maps",
-                                   "tencent-lbs", "tencent-faceid", "alibaba-cloudauth", "wechat-login", "alipay-login"]
+                                   "tencent-lbs", "tencent-faceid", "alibaba-cloudauth", "wechat-login", "alipay-login",
+                                   "apple-login", "google-login"]
 
     /// The secrets the simulators accept.
     public let credentials: SimulatorCredentials
@@ -54,6 +55,9 @@ public final class ProviderSimulators: Sendable {
                                      now: now),
             WeChatLoginBehavior(appID: credentials.wechatAppID, appSecret: credentials.wechatAppSecret, now: now),
             AlipayLoginBehavior(appID: credentials.alipayAppID, keys: credentials.alipayKeys),
+            AppleLoginBehavior(teamID: credentials.appleTeamID, keyID: credentials.appleKeyID, clientID: credentials.appleClientID,
+                               privateKeyPEM: credentials.applePrivateKeyPEM, now: now),
+            GoogleLoginBehavior(clientID: credentials.googleClientID, clientSecret: credentials.googleClientSecret),
         ]
         var started: [ProviderSimulator] = []
         do {

@@ -1,3 +1,4 @@
+@preconcurrency import Crypto
 /// The provider secrets the simulators accept, one set per test or sandbox run.
 ///
 /// The broker receives the same values through `environment` (the variable names
@@ -34,6 +35,14 @@ public struct SimulatorCredentials: Sendable, Equatable {
     /// Alibaba Cloud AccessKey (`LTAI…`) and its secret.
     public var alibabaAccessKeyID = "LTAI5t" + RandomText.alphanumeric(18)
     public var alibabaAccessKeySecret = RandomText.alphanumeric(30)
+    /// Sign in with Apple: the team, the key and its P-256 private key, the app's client id.
+    public var appleTeamID = RandomText.alphanumeric(10).uppercased()
+    public var appleKeyID = RandomText.alphanumeric(10).uppercased()
+    public var appleClientID = "com.example.sharebroker"
+    public var applePrivateKeyPEM = P256.Signing.PrivateKey().pemRepresentation
+    /// Google OAuth client.
+    public var googleClientID = String(UInt64.random(in: 100_000_000_000...999_999_999_999)) + "-" + RandomText.alphanumeric(32).lowercased() + ".apps.googleusercontent.com"
+    public var googleClientSecret = "GOCSPX-" + RandomText.alphanumeric(28)
     public var fcmClientEmail: String { "sharebroker@\(fcmProjectID).iam.gserviceaccount.com" }
 
     public init(
@@ -92,6 +101,9 @@ public struct SimulatorCredentials: Sendable, Equatable {
             "VIVO_APP_ID": self.vivoAppID, "VIVO_APP_KEY": self.vivoAppKey, "VIVO_APP_SECRET": self.vivoAppSecret,
             "FCM_CLIENT_EMAIL": self.fcmClientEmail, "FCM_PRIVATE_KEY": ServiceAccountKey.privateKeyPEM,
             "ALIBABA_ACCESS_KEY_ID": self.alibabaAccessKeyID, "ALIBABA_ACCESS_KEY_SECRET": self.alibabaAccessKeySecret,
+            "APPLE_TEAM_ID": self.appleTeamID, "APPLE_KEY_ID": self.appleKeyID, "APPLE_CLIENT_ID": self.appleClientID,
+            "APPLE_PRIVATE_KEY": self.applePrivateKeyPEM,
+            "GOOGLE_CLIENT_ID": self.googleClientID, "GOOGLE_CLIENT_SECRET": self.googleClientSecret,
         ]
     }
 }

@@ -243,4 +243,67 @@ import Testing
             #expect(tampered.json["Code"] as? String == "SignatureDoesNotMatch", "\(tampered.text)")
         }
     }
+
+    // MARK: apple-login and google-login: the exchange's tokens kept sealed, revoked at the provider
+
+    static let login = "essential.service.authentication"
+
+    @Test func appleExchangeWithTheBrokersClientSecretAndARevokeTheSimulatorAcknowledges() async throws {
+        try await withBroker { broker in
+            let credentials = broker.simulators.credentials
+            try await broker.grant("u1", provider: "apple-login", purpose: Self.login, crossBorder: true)
+            let form = "grant_type=authorization_code&code=APPLE-CODE-1&redirect_uri=https%3A%2F%2Fapp.example%2Fcb"
+                + "&client_id=callers-own&client_secret=callers-own-jwt"
+            let exchange = try await broker.call("POST", "/v1/proxy/apple-login/auth/token",
+                                                 headers: [("Content-Type", "application/x-www-form-urlencoded"), ("X-Share-Subject", "u1")],
+                                                 body: form)
+            #expect(exchange.status == 200, "\(exchange.text)")
+            let refresh = try #require(exchange.json["refresh_token"] as? String)
+            let request = try #require(broker.simulator("apple-login").requests().last)
+            #expect(request.formParameter("client_id") == credentials.appleClientID && !request.contains("callers-own"))
+            #expect(request.formParameter("client_secret")?.split(separator: ".").count == 3, "an ES256 JWT")
+            let records = try await broker.records()
+            #expect(!records.contains { $0.body.contains(refresh) }, "the refresh token is never in the log")
+
+            let revoke = try await broker.call("DELETE", "/v1/subjects/u1/grants?provider=apple-login", token: Broker.grantsToken)
+            let id = try #require(revoke.json["revocation_id"] as? String, "\(revoke.text)")
+            _ = try await RevocationPropagationTests().waitFor(broker, id, provider: "apple-login", status: "acknowledged")
+            #expect(broker.simulator("apple-login").revokedTokens() == [refresh], "Apple revoked exactly the exchange's refresh token")
+            let call = try #require(broker.simulator("apple-login").requests().last { $0.path == "/auth/revoke" })
+            #expect(call.formParameter("token_type_hint") == "refresh_token" && call.formParameter("client_id") == credentials.appleClientID)
+
+            let forged = try await Self.direct(broker, "apple-login", "POST", "/auth/revoke",
+                                               headers: [("Content-Type", "application/x-www-form-urlencoded")],
+                                               body: "client_id=\(credentials.appleClientID)&client_secret=e30.e30.c2ln&token=\(refresh)")
+            #expect(forged.status == 400 && forged.json["error"] as? String == "invalid_client", "\(forged.text)")
+        }
+    }
+
+    @Test func googleExchangeWithTheBrokersClientAndARevokeTheSimulatorAcknowledges() async throws {
+        try await withBroker { broker in
+            let credentials = broker.simulators.credentials
+            try await broker.grant("u1", provider: "google-login", purpose: Self.login, crossBorder: true)
+            let form = "grant_type=authorization_code&code=GOOGLE-CODE-1&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&client_secret=stolen"
+            let exchange = try await broker.call("POST", "/v1/proxy/google-login/token",
+                                                 headers: [("Content-Type", "application/x-www-form-urlencoded"), ("X-Share-Subject", "u1")],
+                                                 body: form)
+            #expect(exchange.status == 200, "\(exchange.text)")
+            let access = try #require(exchange.json["access_token"] as? String)
+            let request = try #require(broker.simulator("google-login").requests().last)
+            #expect(request.formParameter("client_id") == credentials.googleClientID)
+            #expect(request.formParameter("client_secret") == credentials.googleClientSecret && !request.contains("stolen"))
+
+            let revoke = try await broker.call("DELETE", "/v1/subjects/u1/grants?provider=google-login", token: Broker.grantsToken)
+            let id = try #require(revoke.json["revocation_id"] as? String, "\(revoke.text)")
+            _ = try await RevocationPropagationTests().waitFor(broker, id, provider: "google-login", status: "acknowledged")
+            #expect(broker.simulator("google-login").revokedTokens() == [access], "the refresh token was revoked, and its access token with it")
+            let call = try #require(broker.simulator("google-login").requests().last { $0.path == "/revoke" })
+            #expect(call.formParameter("token") == exchange.json["refresh_token"] as? String)
+            #expect(call.formParameter("client_secret") == nil, "the revoke carries the token only")
+
+            let again = try await Self.direct(broker, "google-login", "POST", "/revoke",
+                                              headers: [("Content-Type", "application/x-www-form-urlencoded")], body: "token=\(access)")
+            #expect(again.status == 400 && again.json["error"] as? String == "invalid_token", "a revoked token stays revoked")
+        }
+    }
 }

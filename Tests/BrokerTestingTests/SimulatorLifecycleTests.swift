@@ -43,6 +43,9 @@ import Testing
             "VIVO_APP_ID": creds.vivoAppID, "VIVO_APP_KEY": creds.vivoAppKey, "VIVO_APP_SECRET": creds.vivoAppSecret,
             "FCM_CLIENT_EMAIL": creds.fcmClientEmail, "FCM_PRIVATE_KEY": ServiceAccountKey.privateKeyPEM,
             "ALIBABA_ACCESS_KEY_ID": creds.alibabaAccessKeyID, "ALIBABA_ACCESS_KEY_SECRET": creds.alibabaAccessKeySecret,
+            "APPLE_TEAM_ID": creds.appleTeamID, "APPLE_KEY_ID": creds.appleKeyID, "APPLE_CLIENT_ID": creds.appleClientID,
+            "APPLE_PRIVATE_KEY": creds.applePrivateKeyPEM,
+            "GOOGLE_CLIENT_ID": creds.googleClientID, "GOOGLE_CLIENT_SECRET": creds.googleClientSecret,
         ])
         #expect(creds != SimulatorCredentials.random())
     }

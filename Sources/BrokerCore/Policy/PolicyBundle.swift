@@ -123,6 +123,7 @@ public struct PolicyBundle: Sendable {
                 issues.add(file, operation.line, "operation \(operation.name) has the same method, path, match_headers and match_query as \(other)")
             }
             seenRoutes[route] = operation.name
+            revocationKeys += operation.responseRevocationKeys.map { "response." + $0 }
             for purpose in operation.purposes {
                 if let taxonomy, !taxonomy.purposes.contains(purpose) {
                     issues.add(file, operation.line, "operation \(operation.name): purpose '\(purpose)' is not in the taxonomy")
@@ -148,9 +149,11 @@ public struct PolicyBundle: Sendable {
             }
         }
         if let revocation = adapter.revocation {
-            for pattern in revocation.body?.placeholders ?? [] where !revocationKeys.contains(pattern) {
+            for pattern in revocation.body?.placeholders ?? []
+            where !pattern.split(separator: "|").allSatisfy({ revocationKeys.contains(String($0)) }) {
                 issues.add(file, revocation.line,
-                           "revocation: '{revocation_key:\(pattern)}' names no field marked revocation_key: true")
+                           "revocation: '{revocation_key:\(pattern)}' names no field marked revocation_key: true "
+                           + "(nor a response.NAME of some operation's response_revocation_keys)")
             }
             for name in revocation.path.parameterNames where !revocationKeys.contains("{\(name)}") {
                 issues.add(file, revocation.line,

@@ -36,6 +36,10 @@ public struct ProviderOperation: Sendable {
     public var schemas: [FieldLocation: FieldSchema]
     /// At most this many fields per share (`max_fields`), below the broker's `limits.max_fields`.
     public var maxFields: Int?
+    /// Top-level members of a 2xx JSON answer the broker keeps sealed for the adapter's revocation
+    /// call (`response_revocation_keys: [refresh_token]`), named `response.NAME` in its placeholders:
+    /// the token a login's revocation needs is in the provider's answer, not in what was sent.
+    public var responseRevocationKeys: [String] = []
     public var line: Int
 
     public func schema(_ location: FieldLocation) -> FieldSchema {
@@ -52,7 +56,7 @@ public struct ProviderOperation: Sendable {
         guard let object = node.object(what, required: ["method", "path"],
                                        optional: ["purpose", "purposes", "body", "undeclared", "fields", "query",
                                                   "headers", "path_params", "match_headers", "match_query",
-                                                  "max_fields"]) else { return nil }
+                                                  "max_fields", "response_revocation_keys"]) else { return nil }
         var ok = true
         let method = object["method"]?.string(what + ": method")?.uppercased()
         if let method, !["GET", "POST", "PUT", "PATCH", "DELETE"].contains(method) {
@@ -131,6 +135,7 @@ public struct ProviderOperation: Sendable {
                                           body: body, undeclared: undeclared, schemas: schemas, line: nameLine)
         operation.matchQuery = matchQuery
         operation.maxFields = object["max_fields"]?.int(what + ": max_fields", min: 1)
+        operation.responseRevocationKeys = object["response_revocation_keys"]?.strings(what + ": response_revocation_keys")?.map(\.0) ?? []
         return operation
     }
 

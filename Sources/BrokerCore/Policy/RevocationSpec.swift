@@ -129,8 +129,10 @@ extension RevocationSpec {
         for keys in shares {
             var combinations: [[String: String]] = [[:]]
             for name in names {
+                // `a|b`: the values of `a`, or, when the share has none, those of `b` (a refresh token, else the access token).
+                let stored = name.split(separator: "|").lazy.compactMap { keys[String($0)] }.first { !$0.isEmpty } ?? []
                 var values: [String] = []
-                for value in keys[name] ?? [] where !values.contains(value) { values.append(value) }
+                for value in stored where !values.contains(value) { values.append(value) }
                 combinations = combinations.flatMap { partial in values.map { value in partial.merging([name: value]) { $1 } } }
             }
             for combination in combinations {

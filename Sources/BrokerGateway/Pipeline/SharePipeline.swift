@@ -159,8 +159,12 @@ public final class SharePipeline: Sendable {
             metrics.upstream(provider: decision.provider, status: response.status, elapsed: elapsed)
             let latency = Self.milliseconds(elapsed)
             if response.status == 401 { await injector.invalidate() }
-            outcomes.record(ShareOutcome(shareID: shareID, time: now(), result: .ok, upstreamStatus: response.status,
-                                           latencyMs: latency))
+            var outcome = ShareOutcome(shareID: shareID, time: now(), result: .ok, upstreamStatus: response.status, latencyMs: latency)
+            if let keys = responseRevocationKeys(decision, response, shareID: shareID, time: request.time, revision: revision) {
+                outcome.revocationKeys = keys
+                outcome.provider = decision.provider
+            }
+            outcomes.record(outcome)
             logger.debug("share forwarded", metadata: ["upstream.status": "\(response.status)", "share.latency_ms": "\(latency)"])
             return .forwarded(response, shareID: shareID, decision: decision)
         } catch let error as UpstreamError {
@@ -234,10 +238,10 @@ public final class SharePipeline: Sendable {
 
     /// The values of the `revocation_key` fields this share sends, sealed, kept until the
     /// contract's retention has passed (or the revocation they serve is acknowledged).
-    func sealedRevocationKeys(_ decision: ShareDecision, shareID: String, time: Date,
-                              bundle: PolicyBundle) -> SealedRevocationKeys? {
+    func sealedRevocationKeys(_ decision: ShareDecision, shareID: String, time: Date, bundle: PolicyBundle,
+                              adding extra: [String: [String]] = [:]) -> SealedRevocationKeys? {
         guard let vault, decision.verdict != .blocked else { return nil }
-        var keys: [String: [String]] = [:]
+        var keys = extra
         for field in decision.fields where field.action == .sent {
             guard let name = field.revocationKeyName else { continue }
             keys[name, default: []].append(field.value.canonicalText)
@@ -246,6 +250,22 @@ public final class SharePipeline: Sendable {
         let retentionDays = bundle.contracts[decision.provider]?.retentionDays ?? 0
         return SealedRevocationKeys(sealed: vault.seal(keys, shareID: shareID),
                                     expiresAt: time.addingTimeInterval(TimeInterval(retentionDays) * 86_400))
+    }
+
+    /// After a 2xx answer to an operation with `response_revocation_keys`: the share's keys sealed
+    /// again with those members of the answer (`response.NAME`), for the outcome to store; nil when
+    /// the operation takes none from its answer or the answer holds none of them.
+    func responseRevocationKeys(_ decision: ShareDecision, _ response: UpstreamResponse, shareID: String, time: Date,
+                                revision: PolicyRevision) -> SealedRevocationKeys? {
+        guard (200..<300).contains(response.status), let operation = operation(of: decision, in: revision.bundle),
+              !operation.responseRevocationKeys.isEmpty,
+              let object = (try? JSONSerialization.jsonObject(with: Data(response.body))) as? [String: Any] else { return nil }
+        var found: [String: [String]] = [:]
+        for name in operation.responseRevocationKeys {
+            if let value = object[name] as? String, !value.isEmpty { found["response." + name] = [value] }
+        }
+        guard !found.isEmpty else { return nil }
+        return sealedRevocationKeys(decision, shareID: shareID, time: time, bundle: revision.bundle, adding: found)
     }
 
     /// The path as the log keeps it: declared keys as written, but keys the caller chose

@@ -93,6 +93,12 @@ public struct ShareOutcome: Sendable, Hashable, Codable {
     public var latencyMs: Int?
     /// A stable error code (`upstream_timeout`…), never a provider message.
     public var error: String?
+    /// The share's revocation keys again, now with those taken from the provider's answer
+    /// (`response_revocation_keys`), sealed: stored apart from the log record (never in it), in the
+    /// outcome's transaction, replacing what the intent stored.
+    public var revocationKeys: SealedRevocationKeys?
+    /// The share's provider, for `revocationKeys`.
+    public var provider: String?
 
     public init(shareID: String, time: Date, result: Result, upstreamStatus: Int? = nil, latencyMs: Int? = nil,
                 error: String? = nil) {
