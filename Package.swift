@@ -111,6 +111,8 @@ let package = Package(
         // Provider simulators: real loopback HTTP servers that check wire formats and credentials.
         .target(name: "BrokerTesting",
                 dependencies: ["BrokerFields", "BrokerPostgres", .product(name: "Hummingbird", package: "hummingbird"),
+                               .product(name: "HummingbirdHTTP2", package: "hummingbird"),
+                               .product(name: "HTTPTypes", package: "swift-http-types"),
                                .product(name: "PostgresNIO", package: "postgres-nio"),
                                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                                .product(name: "Crypto", package: "swift-crypto"),

@@ -21,6 +21,8 @@ public struct OutboundRequest: Sendable {
     public var headers: [HTTPHeaderLine]
     public var body: [UInt8]
     public var bodyFormat: BodyFormat
+    /// The provider speaks HTTP/2 only (`Adapter.http2Only`).
+    public var http2Only = false
 
     public init(method: String, upstream: UpstreamURL, path: String, query: String = "",
                 headers: [HTTPHeaderLine] = [], body: [UInt8] = [], bodyFormat: BodyFormat = .none) {
@@ -48,7 +50,7 @@ public struct OutboundRequest: Sendable {
     }
 
     public func upstreamRequest() -> UpstreamRequest {
-        UpstreamRequest(method: method, url: url, headers: headers, body: body)
+        UpstreamRequest(method: method, url: url, headers: headers, body: body, http2Only: http2Only)
     }
 
     /// Value of the first header line named `name` (case-insensitive).

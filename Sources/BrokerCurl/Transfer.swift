@@ -19,6 +19,8 @@ final class Transfer: @unchecked Sendable {
     /// and error messages.
     let host: String
     let body: [UInt8]
+    /// The `CURLOPT_HTTP_VERSION` to ask for.
+    let httpVersion: Int
     let maxResponseBytes: Int
     let logger: Logger
     /// Parsed URL handed to libcurl with CURLOPT_CURLU (freed in deinit).
@@ -37,11 +39,12 @@ final class Transfer: @unchecked Sendable {
     var responseBody: [UInt8] = []
     var tooLarge = false
 
-    private init(method: String, host: String, body: [UInt8], maxResponseBytes: Int, logger: Logger,
+    private init(method: String, host: String, body: [UInt8], httpVersion: Int, maxResponseBytes: Int, logger: Logger,
                  url: OpaquePointer, headerList: UnsafeMutablePointer<curl_slist>?) {
         self.method = method
         self.host = host
         self.body = body
+        self.httpVersion = httpVersion
         self.maxResponseBytes = maxResponseBytes
         self.logger = logger
         self.url = url
@@ -120,7 +123,8 @@ final class Transfer: @unchecked Sendable {
             throw UpstreamError(code: .internal, message: "curl_slist_append failed (out of memory)")
         }
         handedOver = true
-        return Transfer(method: request.method, host: host, body: request.body,
+        let version = !request.http2Only ? CURL_HTTP_VERSION_2TLS : scheme == "https" ? CURL_HTTP_VERSION_2_0 : CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE
+        return Transfer(method: request.method, host: host, body: request.body, httpVersion: version,
                         maxResponseBytes: maxResponseBytes, logger: logger, url: url, headerList: list)
     }
 

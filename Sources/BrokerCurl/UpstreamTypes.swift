@@ -47,12 +47,16 @@ public struct UpstreamRequest: Sendable {
     /// Body bytes; sent with `Content-Length` whenever non-empty, for any method,
     /// and as an empty body with `Content-Length: 0` for POST, PUT and PATCH.
     public var body: [UInt8]
+    /// HTTP/2 only (APNs): over `https` negotiated by ALPN, over `http` with prior knowledge
+    /// (no HTTP/1.1 upgrade). Otherwise HTTP/2 where a TLS server offers it, else HTTP/1.1.
+    public var http2Only = false
 
-    public init(method: String, url: String, headers: [HTTPHeaderLine] = [], body: [UInt8] = []) {
+    public init(method: String, url: String, headers: [HTTPHeaderLine] = [], body: [UInt8] = [], http2Only: Bool = false) {
         self.method = method
         self.url = url
         self.headers = headers
         self.body = body
+        self.http2Only = http2Only
     }
 }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HummingbirdHTTP2
 import ServiceLifecycle
 import Logging
 
@@ -82,6 +83,11 @@ public final class ProviderSimulator: Sendable {
         (self.behavior as? AppleLoginBehavior)?.revokedTokens() ?? (self.behavior as? GoogleLoginBehavior)?.revokedTokens() ?? []
     }
 
+    /// APNs only: the device token is unknown from now on (410 `Unregistered`).
+    public func apnsUnregister(_ token: String) {
+        (self.behavior as? APNsBehavior)?.unregister(token)
+    }
+
     public func deletedTokens() -> [DeletedPushToken] {
         (self.behavior as? HuaweiPushBehavior)?.deletions().distinct ?? []
     }
@@ -109,6 +115,7 @@ public final class ProviderSimulator: Sendable {
         logger[metadataKey: "simulator.provider"] = .string(behavior.provider)
         let app = Application(
             responder: responder,
+            server: behavior.speaksHTTP2Only ? .plaintextHTTP2() : .http1(),
             configuration: .init(address: .hostname("127.0.0.1", port: 0), serverName: "\(behavior.provider)-simulator"),
             onServerRunning: { channel in
                 if let port = channel.localAddress?.port { portContinuation.yield(port) }

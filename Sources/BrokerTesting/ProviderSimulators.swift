@@ -10,7 +10,7 @@ import Logging
 /// waits for it.
 public final class ProviderSimulators: Sendable {
     /// Provider names served, in a fixed order.
-    public static let providers = ["huawei-push", "oppo-push", "xiaomi-push", "vivo-push", "fcm", "amap-location", "google-maps",
+    public static let providers = ["huawei-push", "oppo-push", "xiaomi-push", "vivo-push", "fcm", "apns", "amap-location", "google-maps",
                                    "tencent-lbs", "tencent-faceid", "alibaba-cloudauth", "wechat-login", "alipay-login",
                                    "apple-login", "google-login"]
 
@@ -47,6 +47,8 @@ public final class ProviderSimulators: Sendable {
             VivoPushBehavior(appID: credentials.vivoAppID, appKey: credentials.vivoAppKey, appSecret: credentials.vivoAppSecret,
                              now: now),
             FCMBehavior(projectID: credentials.fcmProjectID, clientEmail: credentials.fcmClientEmail, now: now),
+            APNsBehavior(teamID: credentials.apnsTeamID, keyID: credentials.apnsKeyID, topic: credentials.apnsTopic,
+                         privateKeyPEM: credentials.apnsPrivateKeyPEM, now: now),
             AMapBehavior(key: credentials.amapKey),
             GoogleMapsBehavior(key: credentials.googleMapsKey),
             TencentLBSBehavior(key: credentials.tencentLBSKey, secretKey: credentials.tencentLBSSecretKey),

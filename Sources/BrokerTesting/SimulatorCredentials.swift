@@ -40,6 +40,11 @@ public struct SimulatorCredentials: Sendable, Equatable {
     public var appleKeyID = RandomText.alphanumeric(10).uppercased()
     public var appleClientID = "com.example.sharebroker"
     public var applePrivateKeyPEM = P256.Signing.PrivateKey().pemRepresentation
+    /// APNs token-based authentication: the team, the key (a `.p8`, P-256) and the app's bundle id (the topic).
+    public var apnsTeamID = RandomText.alphanumeric(10).uppercased()
+    public var apnsKeyID = RandomText.alphanumeric(10).uppercased()
+    public var apnsTopic = "com.example.sharebroker"
+    public var apnsPrivateKeyPEM = P256.Signing.PrivateKey().pemRepresentation
     /// Google OAuth client.
     public var googleClientID = String(UInt64.random(in: 100_000_000_000...999_999_999_999)) + "-" + RandomText.alphanumeric(32).lowercased() + ".apps.googleusercontent.com"
     public var googleClientSecret = "GOCSPX-" + RandomText.alphanumeric(28)
@@ -104,6 +109,7 @@ public struct SimulatorCredentials: Sendable, Equatable {
             "APPLE_TEAM_ID": self.appleTeamID, "APPLE_KEY_ID": self.appleKeyID, "APPLE_CLIENT_ID": self.appleClientID,
             "APPLE_PRIVATE_KEY": self.applePrivateKeyPEM,
             "GOOGLE_CLIENT_ID": self.googleClientID, "GOOGLE_CLIENT_SECRET": self.googleClientSecret,
+            "APNS_TEAM_ID": self.apnsTeamID, "APNS_KEY_ID": self.apnsKeyID, "APNS_PRIVATE_KEY": self.apnsPrivateKeyPEM,
         ]
     }
 }

@@ -43,6 +43,8 @@ struct SimulatorResponse: Sendable {
     var status: Int
     var body: [UInt8]
     var contentType: String
+    /// Further response headers (APNs' `apns-id`).
+    var headers: [(name: String, value: String)] = []
 
     /// A JSON answer's content type placeholder: the responder writes the behavior's `jsonContentType`.
     static let jsonType = "application/json;charset=UTF-8"
@@ -80,12 +82,15 @@ protocol ProviderBehavior: Sendable {
     /// The `Content-Type` of the provider's JSON answers, exactly as the provider writes it (SDKs
     /// compare it: tencentcloud-sdk-python reads error answers only under `application/json`).
     var jsonContentType: String { get }
+    /// Serves HTTP/2 only, with prior knowledge (no HTTP/1.1, no upgrade): APNs.
+    var speaksHTTP2Only: Bool { get }
 }
 
 extension ProviderBehavior {
     func expireIssuedTokens() {}
     func resetEffects() {}
     var jsonContentType: String { "application/json;charset=UTF-8" }
+    var speaksHTTP2Only: Bool { false }
 }
 
 /// A provider's refusal, thrown by a check and answered as is.

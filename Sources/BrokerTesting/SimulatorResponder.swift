@@ -1,3 +1,4 @@
+import HTTPTypes
 import Hummingbird
 
 /// The Hummingbird responder of one simulator: reads the whole request, records
@@ -56,10 +57,8 @@ struct SimulatorResponder: HTTPResponder {
             }
             answer = self.behavior.faultResponse(status: 503)
         }
-        return Response(
-            status: .init(code: answer.status),
-            headers: [.contentType: answer.contentType == SimulatorResponse.jsonType ? self.behavior.jsonContentType : answer.contentType],
-            body: .init(byteBuffer: ByteBuffer(bytes: answer.body))
-        )
+        var fields: HTTPFields = [.contentType: answer.contentType == SimulatorResponse.jsonType ? self.behavior.jsonContentType : answer.contentType]
+        for (name, value) in answer.headers { if let field = HTTPField.Name(name) { fields[field] = value } }
+        return Response(status: .init(code: answer.status), headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: answer.body)))
     }
 }

@@ -306,4 +306,52 @@ import Testing
             #expect(again.status == 400 && again.json["error"] as? String == "invalid_token", "a revoked token stays revoked")
         }
     }
+
+    // MARK: apns
+
+    @Test func apnsOverHTTP2WithTheBrokersProviderTokenAndThePushTokenInThePath() async throws {
+        try await withBroker { broker in
+            let credentials = broker.simulators.credentials
+            let device = String(repeating: "ab12", count: 16)
+            let path = "/v1/proxy/apns/3/device/\(device)"
+            let body = #"{"aps":{"alert":{"title":"Hi Ann","body":"Your parcel"},"badge":1,"sound":"default"}}"#
+            let headers = [("Content-Type", "application/json"), ("X-Share-Subject", "u1"), ("apns-topic", credentials.apnsTopic),
+                           ("apns-push-type", "alert"), ("apns-priority", "10")]
+            #expect(try await broker.call("POST", path, headers: headers, body: body).status == 403)
+            #expect(broker.simulator("apns").requests().isEmpty, "a blocked share sends nothing")
+
+            try await broker.grant("u1", provider: "apns", purpose: Self.push, crossBorder: true)
+            let allowed = try await broker.call("POST", path, headers: headers, body: body)
+            #expect(allowed.status == 200, "HTTP/2 or nothing: \(allowed.text)")
+            #expect(allowed.headerValue("apns-id") != nil, "the provider's apns-id is passed back")
+            let request = try #require(broker.simulator("apns").requests().last)
+            #expect(request.path == "/3/device/\(device)")
+            #expect(request.header("authorization")?.hasPrefix("bearer ") == true)
+            #expect(try JSONSerialization.jsonObject(with: Data(request.body)) as? NSDictionary
+                    == JSONSerialization.jsonObject(with: Data(body.utf8)) as? NSDictionary, "arrives intact")
+
+            // The text is not covered: stripped (the alert arrives empty).
+            try await broker.grant("u2", provider: "apns", purpose: Self.push, categories: ["user.device.push_token"], crossBorder: true)
+            let stripped = try await broker.call("POST", path, headers: headers.map { $0.0 == "X-Share-Subject" ? ($0.0, "u2") : $0 },
+                                                 body: body)
+            #expect(stripped.headerValue("X-Share-Decision") == "redacted")
+            #expect(!(broker.simulator("apns").requests().last?.contains("Ann") ?? true))
+            #expect(stripped.status == 200, "\(stripped.text)")
+
+            broker.simulator("apns").apnsUnregister(device)
+            let gone = try await broker.call("POST", path, headers: headers, body: body)
+            #expect(gone.status == 410 && gone.json["reason"] as? String == "Unregistered", "\(gone.text)")
+
+            // The simulator checks the provider token, and speaks HTTP/2 only.
+            let forged = try await broker.client.send(UpstreamRequest(
+                method: "POST", url: broker.simulator("apns").baseURL + "/3/device/\(device)",
+                headers: [HTTPHeaderLine("authorization", "bearer e30.e30.c2ln"), HTTPHeaderLine("apns-topic", credentials.apnsTopic)],
+                body: Array(body.utf8), http2Only: true))
+            #expect(forged.status == 403 && forged.json["reason"] as? String == "InvalidProviderToken", "\(forged.text)")
+            await #expect(throws: (any Error).self, "an HTTP/1.1 client gets no answer") {
+                _ = try await broker.client.send(UpstreamRequest(method: "POST", url: broker.simulator("apns").baseURL + "/3/device/\(device)",
+                                                                 body: Array(body.utf8)))
+            }
+        }
+    }
 }

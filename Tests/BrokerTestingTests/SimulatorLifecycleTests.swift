@@ -4,7 +4,7 @@ import Logging
 import Testing
 
 @Suite struct SimulatorLifecycleTests {
-    @Test func allFiveStartOnDistinctLoopbackPortsAndShutDown() async throws {
+    @Test func everySimulatorStartsOnADistinctLoopbackPortAndShutsDown() async throws {
         let creds = SimulatorCredentials.random()
         var logger = Logger(label: "lifecycle")
         logger.logLevel = .warning
@@ -16,7 +16,7 @@ import Testing
             #expect(sim.baseURL == "http://127.0.0.1:\(sim.port)")
             #expect(sims[sim.provider] === sim)
         }
-        #expect(sims["apns"] == nil)
+        #expect(sims["no-such-provider"] == nil)
         let amap = sims.simulator("amap-location")
         #expect(try await SimulatorHTTP.get(amap, "/v3/ip", [("key", creds.amapKey)]).status == 200)
         let clock = ContinuousClock()
@@ -46,13 +46,15 @@ import Testing
             "APPLE_TEAM_ID": creds.appleTeamID, "APPLE_KEY_ID": creds.appleKeyID, "APPLE_CLIENT_ID": creds.appleClientID,
             "APPLE_PRIVATE_KEY": creds.applePrivateKeyPEM,
             "GOOGLE_CLIENT_ID": creds.googleClientID, "GOOGLE_CLIENT_SECRET": creds.googleClientSecret,
+            "APNS_TEAM_ID": creds.apnsTeamID, "APNS_KEY_ID": creds.apnsKeyID, "APNS_PRIVATE_KEY": creds.apnsPrivateKeyPEM,
         ])
         #expect(creds != SimulatorCredentials.random())
     }
 
     @Test func unknownPathsAre404AndRecorded() async throws {
         try await withSimulators { sims in
-            for sim in sims.all {
+            // (APNs speaks HTTP/2 only: this HTTP/1.1 client cannot reach it; MoreProviderTests covers it.)
+            for sim in sims.all where sim.provider != "apns" {
                 let reply = try await SimulatorHTTP.send(sim, .get, "/nope?x=1")
                 #expect(reply.status == 404)
                 #expect(sim.requests().last?.path == "/nope")

@@ -18,6 +18,8 @@ public struct Adapter: Sendable {
     public var revocation: RevocationSpec?
     /// The provider's notice that a user withdrew authorization there, if it sends one.
     public var cancellation: CancellationSpec?
+    /// `http2_only: true`: the provider speaks HTTP/2 only (APNs), so every request goes out as HTTP/2.
+    public var http2Only = false
 
     /// Every secret the adapter needs resolved at start: credentials and the cancellation key.
     public var secretReferences: [SecretReference] {
@@ -34,7 +36,7 @@ public struct Adapter: Sendable {
     static func decode(yaml: String, file: String, issues: IssueCollector) -> Adapter? {
         guard let root = YAMLNode.parse(yaml, file: file, issues: issues),
               let object = root.object("adapter", required: ["provider", "kind", "upstream", "credentials", "operations"],
-                                       optional: ["hosts", "revocation", "cancellation"]) else { return nil }
+                                       optional: ["hosts", "revocation", "cancellation", "http2_only"]) else { return nil }
         let provider = object["provider"]?.string("provider")
         if let provider, !PolicyBundle.isProviderID(provider) {
             object["provider"]?.error("provider '\(provider)' must be a kebab-case id such as acme-push")
@@ -84,6 +86,7 @@ public struct Adapter: Sendable {
                               operations: operations, revocation: revocation,
                               contentHash: ContentHash.sha256Hex(yaml))
         adapter.cancellation = object["cancellation"].flatMap { CancellationSpec.decode($0) }
+        adapter.http2Only = object["http2_only"]?.bool("http2_only") ?? false
         adapter.line = (object["provider"]?.line ?? 1, object["upstream"]?.line ?? 1)
         return adapter
     }

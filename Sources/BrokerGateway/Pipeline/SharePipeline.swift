@@ -210,9 +210,11 @@ public final class SharePipeline: Sendable {
             headers.append(HTTPHeaderLine("Content-Type", operation.body == .json ? mediaType + "; charset=utf-8" : mediaType))
             body = decision.body?.serialized(removing: decision.removals(in: .body)) ?? []
         }
-        return OutboundRequest(method: operation.method, upstream: adapter.upstream,
-                               path: adapter.upstream.basePath + path, query: query, headers: headers, body: body,
-                               bodyFormat: operation.body)
+        var outbound = OutboundRequest(method: operation.method, upstream: adapter.upstream,
+                                       path: adapter.upstream.basePath + path, query: query, headers: headers, body: body,
+                                       bodyFormat: operation.body)
+        outbound.http2Only = adapter.http2Only
+        return outbound
     }
 
     func makeEntry(_ decision: ShareDecision, shareID: String, caller: String, channel: ShareChannel,

@@ -242,6 +242,7 @@ public final class RevocationWorker: Service, Sendable {
             }
             var request = OutboundRequest(method: call.method, upstream: adapter.upstream, path: adapter.upstream.basePath + call.path,
                                           headers: headers, body: call.body, bodyFormat: call.bodyFormat)
+            request.http2Only = adapter.http2Only
             do {
                 try await injector.authorize(&request, credentialFields: [])
                 let response = try await upstream.send(request.upstreamRequest())
