@@ -251,9 +251,13 @@ import Testing
     @Test func appleExchangeWithTheBrokersClientSecretAndARevokeTheSimulatorAcknowledges() async throws {
         try await withBroker { broker in
             let credentials = broker.simulators.credentials
-            try await broker.grant("u1", provider: "apple-login", purpose: Self.login, crossBorder: true)
             let form = "grant_type=authorization_code&code=APPLE-CODE-1&redirect_uri=https%3A%2F%2Fapp.example%2Fcb"
                 + "&client_id=callers-own&client_secret=callers-own-jwt"
+            let blocked = try await broker.call("POST", "/v1/proxy/apple-login/auth/token",
+                                                headers: [("Content-Type", "application/x-www-form-urlencoded"), ("X-Share-Subject", "u1")],
+                                                body: form)
+            #expect(blocked.status == 403 && broker.simulator("apple-login").requests().isEmpty, "no grant: nothing is sent")
+            try await broker.grant("u1", provider: "apple-login", purpose: Self.login, crossBorder: true)
             let exchange = try await broker.call("POST", "/v1/proxy/apple-login/auth/token",
                                                  headers: [("Content-Type", "application/x-www-form-urlencoded"), ("X-Share-Subject", "u1")],
                                                  body: form)
@@ -282,8 +286,14 @@ import Testing
     @Test func googleExchangeWithTheBrokersClientAndARevokeTheSimulatorAcknowledges() async throws {
         try await withBroker { broker in
             let credentials = broker.simulators.credentials
-            try await broker.grant("u1", provider: "google-login", purpose: Self.login, crossBorder: true)
             let form = "grant_type=authorization_code&code=GOOGLE-CODE-1&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&client_secret=stolen"
+            try await broker.grant("u1", provider: "google-login", purpose: Self.login)
+            let domestic = try await broker.call("POST", "/v1/proxy/google-login/token",
+                                                 headers: [("Content-Type", "application/x-www-form-urlencoded"), ("X-Share-Subject", "u1")],
+                                                 body: form)
+            #expect(domestic.status == 403 && domestic.json["code"] as? String == "cross_border_consent_required")
+            #expect(broker.simulator("google-login").requests().isEmpty, "a blocked share sends nothing")
+            try await broker.grant("u1", provider: "google-login", purpose: Self.login, crossBorder: true)
             let exchange = try await broker.call("POST", "/v1/proxy/google-login/token",
                                                  headers: [("Content-Type", "application/x-www-form-urlencoded"), ("X-Share-Subject", "u1")],
                                                  body: form)
