@@ -21,17 +21,8 @@ func curl(_ arguments: [String]) async throws -> (status: Int32, output: String)
 }
 
 private func runCurl(_ arguments: [String]) throws -> (status: Int32, output: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-    process.arguments = arguments
-    process.environment = [:]   // no proxy variables from the test environment
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
-    try process.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    // No proxy variables from the test environment.
+    try ChildProcess.output(URL(fileURLWithPath: "/usr/bin/curl"), arguments, environment: [:], mergingStderr: true)
 }
 
 @Suite(.serialized) struct ProxyModeTests {

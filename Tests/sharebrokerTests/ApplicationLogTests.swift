@@ -1,3 +1,4 @@
+import BrokerTesting
 import Foundation
 import Testing
 
@@ -15,15 +16,10 @@ import Testing
             """.write(to: directory.appendingPathComponent("broker.yaml"), atomically: true, encoding: .utf8)
         let stderrFile = directory.appendingPathComponent("stderr.log")
         _ = FileManager.default.createFile(atPath: stderrFile.path, contents: nil)
-        let process = Process()
-        process.executableURL = try CheckCommandTests.executable()
-        process.arguments = ["serve", "--config", "broker.yaml"]
-        process.currentDirectoryURL = directory
-        process.environment = ["AMAP_KEY": "k", "PATH": "/usr/bin:/bin"]
         let stdout = Pipe()
-        process.standardOutput = stdout
-        process.standardError = try FileHandle(forWritingTo: stderrFile)
-        try process.run()
+        let process = try ChildProcess(try CheckCommandTests.executable(), ["serve", "--config", "broker.yaml"],
+                                       environment: ["AMAP_KEY": "k", "PATH": "/usr/bin:/bin"], directory: directory,
+                                       stdout: .pipe(stdout), stderr: .file(try FileHandle(forWritingTo: stderrFile)))
         let port = try CrashRecoveryTests.port(from: stdout)
 
         let pathForm = try curl(["-s", "-o", "/dev/null", "-w", "%{http_code}",

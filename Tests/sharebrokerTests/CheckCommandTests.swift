@@ -24,17 +24,8 @@ struct CheckCommandTests {
     }
 
     static func run(_ arguments: [String], in directory: URL) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = try executable()
-        process.arguments = arguments
-        process.currentDirectoryURL = directory
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        try ChildProcess.output(try executable(), arguments, environment: ProcessInfo.processInfo.environment,
+                                directory: directory, mergingStderr: true)
     }
 
     @Test func passesOnTheRepositoryPolicy() throws {

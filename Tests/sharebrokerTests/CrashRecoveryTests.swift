@@ -1,3 +1,4 @@
+import BrokerTesting
 import Foundation
 import Testing
 
@@ -61,16 +62,10 @@ import Testing
         return directory
     }
 
-    static func start(_ arguments: [String], in directory: URL, environment: [String: String]) throws -> (Process, Pipe) {
-        let process = Process()
-        process.executableURL = try CheckCommandTests.executable()
-        process.arguments = arguments
-        process.currentDirectoryURL = directory
-        process.environment = environment
+    static func start(_ arguments: [String], in directory: URL, environment: [String: String]) throws -> (ChildProcess, Pipe) {
         let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        let process = try ChildProcess(try CheckCommandTests.executable(), arguments, environment: environment, directory: directory,
+                                       stdout: .pipe(pipe))
         return (process, pipe)
     }
 
@@ -113,12 +108,9 @@ import Testing
                               "-H", "Content-Type: application/json", "--data",
                               #"{"provider":"amap-location","purpose":"functional.service","separate_consent":true,"cross_border_consent":false,"policy_version":"1","evidence":"e"}"#])
         #expect(grant.output == "201")
-        let share = Process()
-        share.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-        share.arguments = ["-s", "-m", "30", "http://127.0.0.1:\(port)/v1/proxy/amap-location/v3/ip?ip=1.2.3.4",
-                           "-H", "Authorization: Bearer share-token", "-H", "X-Share-Subject: u1"]
-        share.standardOutput = FileHandle.nullDevice
-        try share.run()
+        let share = try ChildProcess(URL(fileURLWithPath: "/usr/bin/curl"),
+                                     ["-s", "-m", "30", "http://127.0.0.1:\(port)/v1/proxy/amap-location/v3/ip?ip=1.2.3.4",
+                                      "-H", "Authorization: Bearer share-token", "-H", "X-Share-Subject: u1"], environment: [:])
         let deadline = Date().addingTimeInterval(10)
         while hole.bytesReceived == 0 && Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
         #expect(hole.bytesReceived > 0, "the share reached the (hanging) provider, so its intent was durable")
@@ -144,14 +136,5 @@ import Testing
 
 /// Runs the `curl` command line.
 func curl(_ arguments: [String]) throws -> (status: Int32, output: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-    process.arguments = arguments
-    process.environment = [:]
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    try process.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    try ChildProcess.output(URL(fileURLWithPath: "/usr/bin/curl"), arguments, environment: [:])
 }

@@ -18,7 +18,7 @@ import Testing
         """
 
     struct Broker {
-        let process: Process
+        let process: ChildProcess
         let out: Pipe
         let base: String
         let directory: URL

@@ -36,12 +36,9 @@ import Testing
         let canary = try Canary()
         let idpPort = canary.port
         canary.close()
-        let server = Process()
-        server.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        server.arguments = ["python3", "-m", "http.server", String(idpPort), "--bind", "127.0.0.1", "--directory", idp.path]
-        server.standardOutput = FileHandle.nullDevice
-        server.standardError = FileHandle.nullDevice
-        try server.run()
+        let server = try ChildProcess(URL(fileURLWithPath: "/usr/bin/env"),
+                                      ["python3", "-m", "http.server", String(idpPort), "--bind", "127.0.0.1", "--directory", idp.path],
+                                      environment: ProcessInfo.processInfo.environment)
         defer { server.terminate() }
 
         try await TwoNodeTests.writeConfig(in: directory, more: """

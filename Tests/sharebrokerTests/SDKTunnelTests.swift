@@ -43,18 +43,11 @@ import Testing
                                                          environment: ["PATH": "/usr/bin:/bin"])
         defer { server.terminate() }
         let port = try await offPool { try CrashRecoveryTests.port(from: out) }
-        let script = Process()
-        script.executableURL = URL(fileURLWithPath: python)
-        script.arguments = [root.appendingPathComponent(path).path]
-        script.currentDirectoryURL = directory
-        script.environment = [
+        let pipe = Pipe()
+        let script = try ChildProcess(URL(fileURLWithPath: python), [root.appendingPathComponent(path).path], environment: [
             "PATH": "/usr/bin:/bin", "HOME": directory.path, "BROKER": "http://127.0.0.1:\(port)",
             "SHARE_TOKEN": "demo-share-token", "GRANTS_TOKEN": "demo-grants-token",
-        ].merging(extra(directory, port)) { _, new in new }
-        let pipe = Pipe()
-        script.standardOutput = pipe
-        script.standardError = pipe
-        try script.run()
+        ].merging(extra(directory, port)) { _, new in new }, directory: directory, stdout: .pipe(pipe), stderr: .pipe(pipe))
         let output = await offPool { () -> String in
             let data = pipe.fileHandleForReading.readDataToEndOfFile()
             script.waitUntilExit()

@@ -8,7 +8,7 @@ import Testing
 /// Issue 11: two real `sharebroker serve` processes on one PostgreSQL database.
 @Suite(.serialized, .enabled(if: PostgresTestCluster.available)) struct TwoNodeTests {
     struct Node {
-        let process: Process
+        let process: ChildProcess
         let base: String
     }
 
