@@ -30,6 +30,8 @@ public final class PolicyRevision: Sendable {
     let tunnelPorts: [String: Set<Int>]
     /// Providers whose adapter has a revocation call: their jobs start `pending`.
     let propagating: Set<String>
+    /// (provider, operation) → the members of its answer kept for revocation (`response_revocation_keys`), only where there are any.
+    let responseRevocationKeys: [String: [String: [String]]]
 
     struct InjectorSource: Equatable {
         var spec: CredentialSpec
@@ -65,6 +67,13 @@ public final class PolicyRevision: Sendable {
         }
         tunnelPorts = ports
         propagating = Set(bundle.adapters.values.filter { $0.revocation != nil }.map(\.provider))
+        var responseKeys: [String: [String: [String]]] = [:]
+        for adapter in bundle.adapters.values {
+            for operation in adapter.operations where !operation.responseRevocationKeys.isEmpty {
+                responseKeys[adapter.provider, default: [:]][operation.name] = operation.responseRevocationKeys
+            }
+        }
+        responseRevocationKeys = responseKeys
     }
 
     /// Builds a revision. Providers whose credentials cannot be set up are left without an

@@ -259,11 +259,11 @@ public final class SharePipeline: Sendable {
     /// the operation takes none from its answer or the answer holds none of them.
     func responseRevocationKeys(_ decision: ShareDecision, _ response: UpstreamResponse, shareID: String, time: Date,
                                 revision: PolicyRevision) -> SealedRevocationKeys? {
-        guard (200..<300).contains(response.status), let operation = operation(of: decision, in: revision.bundle),
-              !operation.responseRevocationKeys.isEmpty,
+        guard (200..<300).contains(response.status), let name = decision.operation,
+              let names = revision.responseRevocationKeys[decision.provider]?[name],
               let object = (try? JSONSerialization.jsonObject(with: Data(response.body))) as? [String: Any] else { return nil }
         var found: [String: [String]] = [:]
-        for name in operation.responseRevocationKeys {
+        for name in names {
             if let value = object[name] as? String, !value.isEmpty { found["response." + name] = [value] }
         }
         guard !found.isEmpty else { return nil }
