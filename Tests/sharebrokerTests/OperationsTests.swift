@@ -227,4 +227,36 @@ import Testing
         #expect(Self.sample(counted, #"sharebroker_policy_reloads_total{result="refused"}"#) == 1)
         await simulators.shutdown()
     }
+
+    /// A share in flight when a reload lands finishes on the revision it started with; the next
+    /// share is decided by the new one.
+    @Test func aShareInFlightFinishesOnItsRevision() async throws {
+        let (broker, simulators, huawei) = try await Self.start(
+            editAdapter: { $0.replacingOccurrences(of: "    purpose: essential.service.notifications.push\n    body: json",
+                                                   with: "    purposes: [essential.service.notifications.push, functional.service]\n    body: json") },
+            contract: Self.twoPurposes)
+        defer { broker.stop(); try? FileManager.default.removeItem(at: broker.directory) }
+        let first = try #require(try await broker.json(["\(broker.base)/readyz"])["policy_revision"] as? String)
+        try await broker.grant("u-1", purpose: "functional.service", categories: ["user.device.push_token", "user.content.notification"])
+        huawei.setFault(.delay(.seconds(2)))
+        async let inFlight = broker.push("u-1", purpose: "functional.service")
+        // Once the slow share has reached the provider, narrow the contract and reload.
+        let deadline = Date().addingTimeInterval(10)
+        while !huawei.requests().contains(where: { $0.path.hasSuffix("messages:send") }) && Date() < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        try Self.twoPurposes.replacingOccurrences(of: "  functional.service:\n    categories: [user.device.push_token, user.content.notification]",
+                                                  with: "  functional.service:\n    categories: [user.device.push_token]")
+            .write(to: broker.directory.appendingPathComponent("contracts/huawei-push.yaml"), atomically: true, encoding: .utf8)
+        let installed = try await broker.reload()
+        #expect(installed["status"] as? String == "installed", "\(installed)")
+        let second = try #require(installed["revision"] as? String)
+        let (status, decision, shareID) = try await inFlight
+        #expect(status == 200 && decision == "allowed", "the share decided before the reload keeps its decision")
+        huawei.setFault(.none)
+        #expect(try await broker.push("u-1", purpose: "functional.service").1 == "redacted", "the next one is the new revision's")
+        let record = try await broker.curl(["\(broker.base)/v1/shares/\(shareID)", "-H", "Authorization: Bearer audit-token"])
+        #expect(record.contains(first) && !record.contains(second), "its record names the revision it started with: \(record)")
+        await simulators.shutdown()
+    }
 }
