@@ -29,6 +29,28 @@ import Testing
 
     // MARK: 3. Absolute-form authority
 
+    /// Every query of the compliance and history routes refuses a parameter given twice (it could
+    /// be read either way), and a subject's region is two letters A–Z.
+    @Test func repeatedQueryParametersAndBadRegionsAreRefused() async throws {
+        try await withBroker { broker in
+            for path in ["/v1/reports/sharing-list?since=2026-01-01T00:00:00Z&since=2027-01-01T00:00:00Z",
+                         "/v1/shares?provider=huawei-push&provider=oppo-push",
+                         "/v1/reports/exposure?provider=huawei-push&provider=oppo-push"] {
+                let answer = try await broker.call("GET", path, token: Broker.complianceToken)
+                #expect(answer.status == 400 && answer.json["code"] as? String == "invalid_query", "\(path): \(answer.text)")
+            }
+            let history = try await broker.call("GET", "/v1/subjects/u1/shares?limit=1&limit=1000", token: Broker.grantsToken)
+            #expect(history.status == 400 && history.json["code"] as? String == "invalid_query", "\(history.text)")
+            for region in ["12", "cn", "C", "CHN"] {
+                let answer = try await broker.call("PUT", "/v1/subjects/u1", token: Broker.grantsToken,
+                                                   headers: [("Content-Type", "application/json")], body: #"{"region":"\#(region)"}"#)
+                #expect(answer.status == 400 && answer.json["code"] as? String == "invalid_subject", "\(region): \(answer.text)")
+            }
+            #expect(try await broker.call("PUT", "/v1/subjects/u1", token: Broker.grantsToken,
+                                          headers: [("Content-Type", "application/json")], body: #"{"region":"DE"}"#).status == 200)
+        }
+    }
+
     @Test func theRequestTargetsAuthorityDecidesNotHost() async throws {
         try await withBroker { broker in
             try await broker.grant("u1", provider: "huawei-push", purpose: Self.push)

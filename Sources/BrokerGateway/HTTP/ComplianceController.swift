@@ -70,13 +70,26 @@ struct ComplianceController: Sendable {
     }
 
     /// The third-party sharing list from real traffic, beside what the contracts in force allow.
+    /// The query's parameters in order; an unknown name or a name given twice is refused (a
+    /// filter given twice could be read either way).
+    static func queryParameters(_ request: Request, allowed: Set<String>) throws -> [(name: String, value: String)] {
+        var seen = Set<String>()
+        var out: [(name: String, value: String)] = []
+        for (name, value) in request.uri.queryParameters {
+            let name = String(name)
+            guard allowed.contains(name) else { throw Problem(status: 400, code: "invalid_query", detail: "unknown parameter \(name)") }
+            guard seen.insert(name).inserted else {
+                throw Problem(status: 400, code: "invalid_query", detail: "parameter \(name) is given twice")
+            }
+            out.append((name, String(value)))
+        }
+        return out
+    }
+
     func sharingList(_ request: Request) async throws -> Response {
         var since: Date?, until: Date?
-        for (name, value) in request.uri.queryParameters {
-            guard name == "since" || name == "until" else {
-                throw Problem(status: 400, code: "invalid_query", detail: "unknown parameter \(name)")
-            }
-            guard let time = Self.parseTime(String(value)) else {
+        for (name, value) in try Self.queryParameters(request, allowed: ["since", "until"]) {
+            guard let time = Self.parseTime(value) else {
                 throw Problem(status: 400, code: "invalid_query", detail: "\(name) must be an RFC 3339 time")
             }
             if name == "since" { since = time } else { until = time }
@@ -102,13 +115,8 @@ struct ComplianceController: Sendable {
     /// received in the window (the people to notify after P's security incident), streamed.
     func exposure(_ request: Request) throws -> Response {
         var values: [String: String] = [:]
-        for (name, value) in request.uri.queryParameters {
-            guard ["provider", "since", "until", "category"].contains(String(name)) else {
-                throw Problem(status: 400, code: "invalid_query", detail: "unknown parameter \(name)")
-            }
-            guard values.updateValue(String(value), forKey: String(name)) == nil else {
-                throw Problem(status: 400, code: "invalid_query", detail: "\(name) is given twice")
-            }
+        for (name, value) in try Self.queryParameters(request, allowed: ["provider", "since", "until", "category"]) {
+            values[name] = value
         }
         guard let provider = values["provider"], !provider.isEmpty else {
             throw Problem(status: 400, code: "invalid_query", detail: "provider is required")
@@ -185,25 +193,25 @@ struct ComplianceController: Sendable {
         var cursor: ShareCursor?
         var limit = 100
         var filter = ShareFilter(subject: subject)
-        for (name, value) in request.uri.queryParameters {
-            switch String(name) {
+        for (name, value) in try Self.queryParameters(request, allowed: ["order", "cursor", "limit"]) {
+            switch name {
             case "order":
                 guard value == "newest" || value == "oldest" else {
                     throw Problem(status: 400, code: "invalid_query", detail: "order is newest or oldest")
                 }
                 filter.newestFirst = value == "newest"
             case "cursor":
-                guard let parsed = ShareCursor(token: String(value)) else {
+                guard let parsed = ShareCursor(token: value) else {
                     throw Problem(status: 400, code: "invalid_cursor", detail: "the cursor is not one this API returned")
                 }
                 cursor = parsed
             case "limit":
-                guard let number = Int(String(value)), (1...1000).contains(number) else {
+                guard let number = Int(value), (1...1000).contains(number) else {
                     throw Problem(status: 400, code: "invalid_query", detail: "limit is 1 to 1000")
                 }
                 limit = number
             default:
-                throw Problem(status: 400, code: "invalid_query", detail: "unknown parameter \(name)")
+                break
             }
         }
         let page: [LoggedShare]
@@ -241,18 +249,10 @@ struct ComplianceController: Sendable {
     /// Parses the query string into a filter, refusing unknown or malformed parameters.
     func filter(_ request: Request) throws -> (ShareFilter, ShareCursor?, Int) {
         var filter = ShareFilter()
-        var seen: Set<String> = []
         var cursor: ShareCursor?
         var limit = 100
         var fingerprintOf: String?
-        for (name, value) in request.uri.queryParameters {
-            let name = String(name), value = String(value)
-            guard Self.filterNames.contains(name) else {
-                throw Problem(status: 400, code: "invalid_query", detail: "unknown parameter \(name)")
-            }
-            guard seen.insert(name).inserted else {
-                throw Problem(status: 400, code: "invalid_query", detail: "parameter \(name) is given twice")
-            }
+        for (name, value) in try Self.queryParameters(request, allowed: Self.filterNames) {
             switch name {
             case "subject": filter.subject = value
             case "provider": filter.provider = value

@@ -92,8 +92,10 @@ struct SubjectsController: Sendable {
                                      limit: Int = 65_536) async throws -> T {
         var request = request
         let buffer: ByteBuffer
-        do { buffer = try await request.collectBody(upTo: limit) } catch {
+        do { buffer = try await request.collectBody(upTo: limit) } catch let error as HTTPError where error.status == .contentTooLarge {
             throw Problem(status: 413, code: "body_too_large", detail: "the body is over \(limit) bytes")
+        } catch {
+            throw Problem(status: 400, code: "malformed_body", detail: "the body could not be read to its end")
         }
         let bytes = Array(buffer.readableBytesView)
         let parsed: JSONBody
@@ -158,7 +160,7 @@ struct SubjectsController: Sendable {
             }
             birth = day
         }
-        if let region = body.region, region.count != 2 || region != region.uppercased() {
+        if let region = body.region, region.utf8.count != 2 || !region.utf8.allSatisfy({ (65...90).contains($0) }) {
             throw Problem(status: 400, code: "invalid_subject", detail: "region must be an ISO 3166 alpha-2 code")
         }
         let subject = Subject(id: id, birthDate: birth, minor: body.minor, region: body.region)
