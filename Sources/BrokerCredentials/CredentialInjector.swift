@@ -28,7 +28,7 @@ public final class CredentialInjector: Sendable {
         case tc3(TC3Signer)
         case acs3(ACS3Signer)
         case es256(ES256TokenSigner)
-        case appleSecret(ES256TokenSigner, clientID: String)
+        case clientSecretJWT(ES256TokenSigner, clientID: String)
         case rsaParams(RSAParameterSignature.Signer)
         case md5Query(MD5QuerySignature)
     }
@@ -88,11 +88,11 @@ public final class CredentialInjector: Sendable {
             mode = .tc3(TC3Signer(secretID: try reader.secret("secret_id"), secretKey: try reader.secret("secret_key"),
                                   service: try reader.text("service"), version: try reader.text("version"),
                                   region: spec.text("region")))
-        case .appleClientSecret:
+        case .jwtES256ClientSecret:
             let clientID = try reader.textOrSecret("client_id")
-            mode = .appleSecret(try ES256TokenSigner(keyID: try reader.textOrSecret("key_id"), teamID: try reader.textOrSecret("team_id"),
+            mode = .clientSecretJWT(try ES256TokenSigner(keyID: try reader.textOrSecret("key_id"), teamID: try reader.textOrSecret("team_id"),
                                                      privateKeyPEM: try reader.secret("private_key"), refreshSeconds: 3600,
-                                                     client: (clientID, spec.text("audience") ?? "https://appleid.apple.com")),
+                                                     client: (clientID, try reader.text("audience"))),
                                 clientID: clientID)
         case .jwtES256:
             mode = .es256(try ES256TokenSigner(keyID: try reader.textOrSecret("key_id"),
@@ -176,7 +176,7 @@ public final class CredentialInjector: Sendable {
             let now = self.now
             let token = try await token { signer.mint(now: now()) }
             request.setHeader("Authorization", "bearer " + token)
-        case .appleSecret(let signer, let clientID):
+        case .clientSecretJWT(let signer, let clientID):
             let now = self.now
             let secret = try await token { signer.mint(now: now()) }
             try request.appendFormField("client_id", clientID, credentialType: kind.rawValue)
@@ -190,7 +190,7 @@ public final class CredentialInjector: Sendable {
     }
 
     /// Adds each of `params` that the operation declares as a query field `credential: true`, or as
-    /// a top-level field of its form body (Google's `client_id` and `client_secret`), once.
+    /// a top-level field of its form body (an OAuth client's `client_id` and `client_secret`), once.
     private static func appendQueryCredentials(_ params: [ExactKey: String], to request: inout OutboundRequest,
                                                credentialFields: [FieldDeclaration], credentialType: String) throws(CredentialError) {
         var added = Set<ExactKey>()

@@ -3,9 +3,9 @@ import BrokerFields
 import Foundation
 
 /// A provider token that is an ES256 JWT signed by the broker itself: header
-/// `{"alg":"ES256","kid":<key id>}`, claims `{"iss":<team id>,"iat":<now>}` (APNs' provider
-/// token), or, with a `client` (Sign in with Apple's `client_secret`), `{"aud":
-/// "https://appleid.apple.com","exp","iat","iss":<team id>,"sub":<client id>}`.
+/// `{"alg":"ES256","kid":<key id>}`, claims `{"iss":<team id>,"iat":<now>}` (a provider token,
+/// `jwt_es256`), or, with a `client` (an OAuth client secret posted in the form,
+/// `jwt_es256_client_secret`), `{"aud":<audience>,"exp","iat","iss":<team id>,"sub":<client id>}`.
 ///
 /// Minted locally (no network), kept for `refreshSeconds` (default 50 minutes,
 /// held between 20 and 60 minutes: refreshing more often is refused by such
@@ -16,7 +16,7 @@ struct ES256TokenSigner: Sendable {
 
     let keyID: String
     let teamID: String
-    /// Sign in with Apple: the client id (`sub`) and audience the secret is for; nil for APNs.
+    /// For a client secret: the client id (`sub`) and the audience it is for; nil for a provider token.
     let client: (id: String, audience: String)?
     /// The P-256 private key's raw scalar (the key type itself is not Sendable).
     let privateKey: [UInt8]

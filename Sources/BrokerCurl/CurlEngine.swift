@@ -255,8 +255,8 @@ final class CurlEngine: @unchecked Sendable {
         long(CURLOPT_FOLLOWLOCATION, 0)
         string(CURLOPT_PROXY, "")                 // ignore HTTP_PROXY & co: never loop into ourselves
         long(CURLOPT_HTTP_VERSION, transfer.httpVersion)
-        // HTTP/2 with prior knowledge (cleartext) only ever reaches loopback test servers (the APNs
-        // simulator); Debian 12's libcurl 7.88 fails a second stream on such a reused connection
+        // HTTP/2 with prior knowledge (cleartext) only ever reaches loopback test servers (the
+        // simulators); Debian 12's libcurl 7.88 fails a second stream on such a reused connection
         // ("Error in the HTTP2 framing layer"), so each of those requests gets a connection of its own.
         if transfer.httpVersion == Int(CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE) { long(CURLOPT_FORBID_REUSE, 1) }
         long(CURLOPT_PIPEWAIT, 1)                 // prefer multiplexing over a new connection

@@ -47,7 +47,7 @@ public struct UpstreamRequest: Sendable {
     /// Body bytes; sent with `Content-Length` whenever non-empty, for any method,
     /// and as an empty body with `Content-Length: 0` for POST, PUT and PATCH.
     public var body: [UInt8]
-    /// HTTP/2 only (APNs): over `https` negotiated by ALPN, over `http` with prior knowledge
+    /// HTTP/2 only (an adapter's `http2_only`): over `https` negotiated by ALPN, over `http` with prior knowledge
     /// (no HTTP/1.1 upgrade). Otherwise HTTP/2 where a TLS server offers it, else HTTP/1.1.
     public var http2Only = false
 

@@ -38,10 +38,11 @@ final class FCMBehavior: ProviderBehavior {
     private let clientEmail: String
     private let publicKey: _RSA.Signing.PublicKey
     private let now: @Sendable () -> Date
-    private let tokens = Locked([String: Date]())
+    private let tokens: IssuedTokens
 
     init(projectID: String, clientEmail: String, now: @escaping @Sendable () -> Date) {
         self.projectID = projectID; self.clientEmail = clientEmail; self.now = now
+        self.tokens = IssuedTokens(now: now)
         self.publicKey = ServiceAccountKey.shared.publicKey
     }
 
@@ -54,10 +55,7 @@ final class FCMBehavior: ProviderBehavior {
         Self.error(status, "The service is currently unavailable.", "UNAVAILABLE")
     }
 
-    func expireIssuedTokens() {
-        let past = now().addingTimeInterval(-1)
-        tokens.withLock { tokens in for key in tokens.keys { tokens[key] = past } }
-    }
+    func expireIssuedTokens() { tokens.expireAll() }
 
     func handle(_ request: SimulatorRequest) -> SimulatorResponse {
         guard request.method == "POST" else { return Self.error(405, "Method not allowed.", "INVALID_ARGUMENT") }
@@ -100,15 +98,13 @@ final class FCMBehavior: ProviderBehavior {
               exp - iat <= 3600 else {
             return grantError("Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe.")
         }
-        let token = "ya29." + RandomText.alphanumeric(60)
-        let expiry = now().addingTimeInterval(3599)
-        tokens.withLock { $0[token] = expiry }
+        let token = tokens.issue("ya29." + RandomText.alphanumeric(60), lifetime: 3599)
         return .json(["access_token": .string(token), "expires_in": 3599, "token_type": "Bearer"])
     }
 
     private func send(_ request: SimulatorRequest) -> SimulatorResponse {
         let bearer = request.header("Authorization").flatMap { $0.hasPrefix("Bearer ") ? String($0.dropFirst(7)) : nil }
-        guard let bearer, let expiry = tokens.withLock({ $0[bearer] }), expiry > now() else {
+        guard tokens.isValid(bearer) else {
             return Self.error(401, "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential.", "UNAUTHENTICATED")
         }
         let project = request.path.dropFirst("/v1/projects/".count).dropLast("/messages:send".count)

@@ -32,13 +32,14 @@ final class OPPOPushBehavior: ProviderBehavior {
     private let masterSecret: String
     private let tokenLifetime: Duration
     private let now: @Sendable () -> Date
-    private let tokens = Locked([String: Date]())
+    private let tokens: IssuedTokens
 
     init(appKey: String, masterSecret: String, tokenLifetime: Duration, now: @escaping @Sendable () -> Date) {
         self.appKey = appKey
         self.masterSecret = masterSecret
         self.tokenLifetime = tokenLifetime
         self.now = now
+        self.tokens = IssuedTokens(now: now)
     }
 
     func route(_ request: SimulatorRequest) -> SimulatorRoute {
@@ -66,12 +67,7 @@ final class OPPOPushBehavior: ProviderBehavior {
         .json(["code": -1, "message": "Service Currently Unavailable"], status: status)
     }
 
-    func expireIssuedTokens() {
-        let past = self.now().addingTimeInterval(-1)
-        self.tokens.withLock { tokens in
-            for key in tokens.keys { tokens[key] = past }
-        }
-    }
+    func expireIssuedTokens() { self.tokens.expireAll() }
 
     private func refusal(_ code: Int64, _ message: String) -> Refusal {
         Refusal(.json(["code": .int(code), "message": .string(message)]))
@@ -97,9 +93,7 @@ final class OPPOPushBehavior: ProviderBehavior {
         guard let sign = form.first("sign"), !sign.isEmpty else { throw self.refusal(17, "Missing Signature") }
         let expected = OPPOAuthSign.sign(appKey: self.appKey, timestamp: timestamp, masterSecret: self.masterSecret)
         guard sign == expected else { throw self.refusal(16, "Invalid Signature") }
-        let token = UUID().uuidString.lowercased()
-        let expiry = self.now().addingTimeInterval(self.tokenLifetime.seconds)
-        self.tokens.withLock { $0[token] = expiry }
+        let token = self.tokens.issue(UUID().uuidString.lowercased(), lifetime: self.tokenLifetime.seconds)
         return .json([
             "code": 0, "message": "Success",
             "data": ["auth_token": .string(token), "create_time": .int(nowMillis)],
@@ -111,8 +105,7 @@ final class OPPOPushBehavior: ProviderBehavior {
         guard let token = form.first("auth_token") ?? request.header("auth_token"), !token.isEmpty else {
             throw self.refusal(29, "Missing Auth Token")
         }
-        let expiry = self.tokens.withLock { $0[token] }
-        guard let expiry, expiry > self.now() else { throw self.refusal(11, "Invalid AuthToken") }
+        guard self.tokens.isValid(token) else { throw self.refusal(11, "Invalid AuthToken") }
         guard let text = form.first("message"), !text.isEmpty else {
             throw self.refusal(40, "Missing Required Arguments: message")
         }

@@ -26,10 +26,11 @@ final class VivoPushBehavior: ProviderBehavior {
     private let appKey: String
     private let appSecret: String
     private let now: @Sendable () -> Date
-    private let tokens = Locked([String: Date]())
+    private let tokens: IssuedTokens
 
     init(appID: String, appKey: String, appSecret: String, now: @escaping @Sendable () -> Date) {
         self.appID = appID; self.appKey = appKey; self.appSecret = appSecret; self.now = now
+        self.tokens = IssuedTokens(now: now)
     }
 
     func route(_ request: SimulatorRequest) -> SimulatorRoute {
@@ -44,10 +45,7 @@ final class VivoPushBehavior: ProviderBehavior {
         .json(["result": 10000, "desc": "系统繁忙"], status: status)
     }
 
-    func expireIssuedTokens() {
-        let past = now().addingTimeInterval(-1)
-        tokens.withLock { tokens in for key in tokens.keys { tokens[key] = past } }
-    }
+    func expireIssuedTokens() { tokens.expireAll() }
 
     func handle(_ request: SimulatorRequest) -> SimulatorResponse {
         do throws(Refusal) {
@@ -78,14 +76,12 @@ final class VivoPushBehavior: ProviderBehavior {
         }
         let expected = Hex.encode(Insecure.MD5.hash(data: Array((appID + appKey + String(timestamp) + appSecret).utf8)))
         guard body["sign"]?.stringValue == expected else { throw Self.refusal(10203, "sign 不合法") }
-        let token = RandomText.alphanumeric(32)
-        let expiry = now().addingTimeInterval(86_400)
-        tokens.withLock { $0[token] = expiry }
+        let token = tokens.issue(RandomText.alphanumeric(32), lifetime: 86_400)
         return .json(["result": 0, "desc": "请求成功", "authToken": .string(token)])
     }
 
     private func send(_ request: SimulatorRequest, _ body: JSONValue) throws(Refusal) -> SimulatorResponse {
-        guard let token = request.header("authToken"), let expiry = tokens.withLock({ $0[token] }), expiry > now() else {
+        guard tokens.isValid(request.header("authToken")) else {
             throw Self.refusal(10000, "authToken 不合法或已过期")
         }
         guard body["appId"]?.stringValue == appID else { throw Self.refusal(10200, "appId 不合法") }

@@ -18,7 +18,7 @@ public struct Adapter: Sendable {
     public var revocation: RevocationSpec?
     /// The provider's notice that a user withdrew authorization there, if it sends one.
     public var cancellation: CancellationSpec?
-    /// `http2_only: true`: the provider speaks HTTP/2 only (APNs), so every request goes out as HTTP/2.
+    /// `http2_only: true`: the provider speaks HTTP/2 only, so every request goes out as HTTP/2.
     public var http2Only = false
 
     /// Every secret the adapter needs resolved at start: credentials and the cancellation key.

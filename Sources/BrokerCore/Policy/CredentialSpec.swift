@@ -14,7 +14,7 @@ public struct CredentialSpec: Sendable, Hashable {
         case signedTokenRequest = "signed_token_request"
         case rsaSHA256Params = "rsa_sha256_params"
         case md5QuerySig = "md5_query_sig"
-        case appleClientSecret = "apple_client_secret"
+        case jwtES256ClientSecret = "jwt_es256_client_secret"
         case none
     }
 
@@ -75,9 +75,9 @@ public struct CredentialSpec: Sendable, Hashable {
                     ["audience": .url, "key_id": .textOrSecret])
         case .jwtES256:
             return (["key_id": .textOrSecret, "team_id": .textOrSecret, "private_key": .secret], ["refresh_seconds": .number])
-        case .appleClientSecret:
-            return (["key_id": .textOrSecret, "team_id": .textOrSecret, "client_id": .textOrSecret, "private_key": .secret],
-                    ["audience": .url])
+        case .jwtES256ClientSecret:
+            return (["key_id": .textOrSecret, "team_id": .textOrSecret, "client_id": .textOrSecret, "private_key": .secret,
+                     "audience": .url], [:])
         case .tc3HMACSHA256:
             return (["secret_id": .secret, "secret_key": .secret, "service": .text, "version": .text], ["region": .text])
         case .acs3HMACSHA256:

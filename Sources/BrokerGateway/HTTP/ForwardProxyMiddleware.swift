@@ -20,7 +20,7 @@ struct ForwardProxyMiddleware: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         // CONNECT never gets here: ConnectTunnel answers it on the channel (a tunnel or a refusal).
         let host = Self.hostName(request.head.authority)
-        if let host, let provider = shares.pipeline.policy.current.bundle.providerByHost[host] {
+        if let host, let provider = shares.pipeline.policy.current.providerByHost[host] {
             // A proxy asks for proxy credentials with 407 and Proxy-Authenticate, whether they are
             // missing or wrong (as a tunnel's CONNECT does), so a client's proxy support retries with them.
             guard let credential = shares.authenticator.proxyCredential(request.headers[.proxyAuthorization]) else {

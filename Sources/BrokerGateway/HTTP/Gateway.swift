@@ -181,7 +181,7 @@ public struct Gateway: Sendable {
             BrokerHTTP1Channel(responder: responder, idleTimeout: .milliseconds(idleMilliseconds), decoderLimits: limits,
                                policy: policy, serverNames: serverNames, tunnels: settings.tunnels,
                                authenticator: authenticator,
-                               hostLabel: { policy.current.hosts.contains($0) ? $0 : SharePipeline.unknownName($0, fingerprinter) })
+                               hostLabel: { policy.current.providerByHost[$0] != nil ? $0 : SharePipeline.unknownName($0, fingerprinter) })
         }
         return Application(
             router: router(),

@@ -16,8 +16,8 @@ struct OperationsController: Sendable {
 
     func register(on router: Router<BrokerRequestContext>) {
         router.get("/metrics") { request, context in try await metrics(request, context) }
-        if reloader != nil {
-            router.post("/v1/admin/policy/reload") { request, _ in try await reload(request) }
+        if let reloader {
+            router.post("/v1/admin/policy/reload") { request, _ in try await reload(request, reloader) }
         }
     }
 
@@ -45,9 +45,8 @@ struct OperationsController: Sendable {
                         body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 
-    func reload(_ request: Request) async throws -> Response {
+    func reload(_ request: Request, _ reloader: PolicyReloader) async throws -> Response {
         let caller = try admin(request)
-        guard let reloader else { throw Problem(status: 404, code: "not_found", detail: "policy reload is not available") }
         let iso = SubjectsController.iso
         switch await reloader.reload(trigger: "api:" + caller.id) {
         case .installed(let revision, let previous, let warnings):

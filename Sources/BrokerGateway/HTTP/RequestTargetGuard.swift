@@ -69,7 +69,7 @@ final class RequestTargetGuard: ChannelInboundHandler, RemovableChannelHandler {
             return .refuse(status: 400, code: "invalid_host",
                            detail: "the Host header names another authority than the request target")
         }
-        if !policy.current.hosts.contains(target.host),
+        if policy.current.providerByHost[target.host] == nil,
            target.isLoopback || serverNames.contains(target.host),
            let listeningPort, (target.port ?? defaultPort) != listeningPort {
             return .refuse(status: 404, code: "unknown_provider",

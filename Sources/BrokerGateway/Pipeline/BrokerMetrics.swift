@@ -89,14 +89,11 @@ public final class BrokerMetrics: Sendable {
             key.code = problem.code
         }
         let factory = self.factory
-        shares.withLock { counters in
-            if let counter = counters[key] { return counter }
-            let counter = Counter(label: Self.shareCounter, dimensions: [
+        Self.handle(shares, key) {
+            Counter(label: Self.shareCounter, dimensions: [
                 ("provider", key.provider), ("operation", key.operation), ("channel", key.channel),
                 ("decision", key.decision), ("code", key.code),
             ], factory: factory)
-            counters[key] = counter
-            return counter
         }.increment()
     }
 
@@ -104,7 +101,7 @@ public final class BrokerMetrics: Sendable {
     func upstream(provider: String, status: Int?, elapsed: Duration) {
         let key = UpstreamKey(provider: provider, label: status.map { "\(min(max($0 / 100, 1), 5))xx" } ?? "error")
         let factory = self.factory
-        timer(upstreams, key, factory: factory) {
+        Self.handle(upstreams, key) {
             Timer(label: Self.upstreamTimer, dimensions: [("provider", key.provider), ("status_class", key.label)], factory: factory)
         }.recordNanoseconds(Self.nanoseconds(elapsed))
     }
@@ -120,12 +117,8 @@ public final class BrokerMetrics: Sendable {
     func revocationAttempt(provider: String, result: String) {
         let key = UpstreamKey(provider: provider, label: result)
         let factory = self.factory
-        attempts.withLock { counters in
-            if let counter = counters[key] { return counter }
-            let counter = Counter(label: "sharebroker_revocation_attempts_total",
-                                  dimensions: [("provider", provider), ("result", result)], factory: factory)
-            counters[key] = counter
-            return counter
+        Self.handle(attempts, key) {
+            Counter(label: "sharebroker_revocation_attempts_total", dimensions: [("provider", provider), ("result", result)], factory: factory)
         }.increment()
     }
 
@@ -144,11 +137,8 @@ public final class BrokerMetrics: Sendable {
     /// A reload's result: `installed`, `unchanged` or `refused`.
     func policyReload(_ result: String) {
         let factory = self.factory
-        reloads.withLock { counters in
-            if let counter = counters[result] { return counter }
-            let counter = Counter(label: "sharebroker_policy_reloads_total", dimensions: [("result", result)], factory: factory)
-            counters[result] = counter
-            return counter
+        Self.handle(reloads, result) {
+            Counter(label: "sharebroker_policy_reloads_total", dimensions: [("result", result)], factory: factory)
         }.increment()
     }
 
@@ -201,13 +191,14 @@ public final class BrokerMetrics: Sendable {
         Meter(label: name, dimensions: [("provider", key.provider), ("status", key.label)], factory: factory)
     }
 
-    private func timer(_ cache: Locked<[UpstreamKey: CoreMetrics.Timer]>, _ key: UpstreamKey,
-                       factory: PrometheusMetricsFactory, make: () -> CoreMetrics.Timer) -> CoreMetrics.Timer {
-        cache.withLock { timers in
-            if let timer = timers[key] { return timer }
-            let timer = make()
-            timers[key] = timer
-            return timer
+    /// The handle cached for `key`, made on first use (the registry lookup runs once per label set).
+    private static func handle<Key: Hashable, Handle>(_ cache: Locked<[Key: Handle]>, _ key: Key,
+                                                      make: () -> Handle) -> Handle {
+        cache.withLock { handles in
+            if let handle = handles[key] { return handle }
+            let handle = make()
+            handles[key] = handle
+            return handle
         }
     }
 

@@ -24,8 +24,8 @@ public final class PolicyRevision: Sendable {
     let providers: Set<String>
     /// Each operation's credential fields (provider, operation name), worked out once.
     let credentialFields: [String: [String: [FieldDeclaration]]]
-    /// The forward-proxy hosts (lowercased).
-    let hosts: Set<String>
+    /// Forward-proxy host (lowercased) → provider: kept here so a request reads it without copying the bundle.
+    let providerByHost: [String: String]
     /// Adapter host → the ports a `CONNECT` to it may name: 443, and its upstream's port when the upstream is that host.
     let tunnelPorts: [String: Set<Int>]
     /// Providers whose adapter has a revocation call: their jobs start `pending`.
@@ -58,7 +58,7 @@ public final class PolicyRevision: Sendable {
         credentialFields = bundle.adapters.mapValues { adapter in
             Dictionary(adapter.operations.map { ($0.name, $0.declarations.filter(\.credential)) }, uniquingKeysWith: { a, _ in a })
         }
-        hosts = Set(bundle.providerByHost.keys)
+        providerByHost = bundle.providerByHost
         var ports: [String: Set<Int>] = [:]
         for adapter in bundle.adapters.values {
             for host in adapter.hosts {
@@ -90,6 +90,9 @@ public final class PolicyRevision: Sendable {
             let source = InjectorSource(spec: adapter.credentials,
                                         secrets: secrets.filter { adapter.secretReferences.contains($0.key) })
             sources[adapter.provider] = source
+            if !adapter.upstream.isTLS && !adapter.upstream.isLoopback {
+                warnings.append("provider \(adapter.provider): upstream \(adapter.upstream) is not TLS and not on loopback")
+            }
             if let previous, previous.injectorSources[adapter.provider] == source, let kept = previous.injectors[adapter.provider] {
                 injectors[adapter.provider] = kept
                 continue
@@ -100,9 +103,6 @@ public final class PolicyRevision: Sendable {
                                                                      logger: environment.logger)
             } catch {
                 warnings.append("provider \(adapter.provider) is unavailable: \(error.message)")
-            }
-            if !adapter.upstream.isTLS && !adapter.upstream.isLoopback {
-                warnings.append("provider \(adapter.provider): upstream \(adapter.upstream) is not TLS and not on loopback")
             }
         }
         let (checks, cancellationWarnings) = cancellationChecks(bundle, secrets: secrets)
