@@ -103,7 +103,10 @@ func withBroker<T: Sendable>(propagation: PropagationSettings = testPropagation,
     let bundle = try loadRepositoryPolicy().redirected(to: bases)
 
     var config = BrokerConfig()
-    config.limits.clientTimeoutMs = 400
+    // Short, so the stalled-client tests finish fast; not shorter, because the broker then closes
+    // keep-alive connections the test's own libcurl client may be reusing that very moment under
+    // load (curl 56 in the 50-share race, seen once at 400 ms).
+    config.limits.clientTimeoutMs = 1500
     config.limits.maxHeaderBytes = 4096
     config.clients = [
         .init(id: "test-app", credential: .token(.literal(Broker.shareToken)), roles: [.share],
