@@ -41,3 +41,8 @@ public struct FieldOccurrence: Sendable, Hashable {
         self.value = value
     }
 }
+
+/// Values a payload is sent with instead of those received (minimised fields): per path, the
+/// received value → the value to send. Keyed by value too, because a form or query may hold one
+/// name several times.
+public typealias FieldReplacements = [FieldPath: [FieldValue: FieldValue]]

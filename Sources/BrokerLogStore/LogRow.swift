@@ -85,14 +85,16 @@ package struct LogRow: Sendable {
                 "code": .string(entry.code?.rawValue),
                 "reasons": .array(entry.reasons.map { .string($0.rawValue) }),
                 "fields": .array(entry.fields.map { field in
-                    .object([
+                    var members: [String: CanonicalJSON] = [
                         "location": .string(field.location.rawValue),
                         "path": .string(field.path),
                         "category": .string(field.category),
                         "action": .string(field.action.rawValue),
                         "reason": .string(field.reason?.rawValue),
                         "fingerprint": .string(field.fingerprint),
-                    ])
+                    ]
+                    if let from = field.minimisedFrom { members["minimised_from"] = .string(from) }
+                    return .object(members)
                 }),
                 "grant_ids": .array(entry.grantIDs.map { .string($0) }),
                 "contract_version": .string(entry.contractVersion),
@@ -156,6 +158,11 @@ package struct LogRow: Sendable {
                 CanonicalJSON.writeString(field.fingerprint, to: &out)
                 out.append(contentsOf: #","location":"#.utf8)
                 CanonicalJSON.writeString(field.location.rawValue, to: &out)
+                if let from = field.minimisedFrom {
+                    // Only in minimised fields' records, so every other record's bytes (and hash) stay as they were.
+                    out.append(contentsOf: #","minimised_from":"#.utf8)
+                    CanonicalJSON.writeString(from, to: &out)
+                }
                 out.append(contentsOf: #","path":"#.utf8)
                 CanonicalJSON.writeString(field.path, to: &out)
                 out.append(contentsOf: #","reason":"#.utf8)

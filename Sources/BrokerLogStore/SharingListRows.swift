@@ -18,6 +18,7 @@ package struct SharingListRows {
                                                   stripped: 0, blocked: 0, subjects: subjects, firstSeen: first, lastSeen: last)
         switch action {
         case "sent": entry.sent += shares
+        case "minimised": entry.sent += shares; entry.minimised += shares
         case "stripped": entry.stripped += shares
         default: entry.blocked += shares
         }

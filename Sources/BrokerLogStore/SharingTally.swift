@@ -53,7 +53,7 @@ package struct SharingTally {
             } else {
                 days[key] = Count(shares: 1, first: time, last: time)
             }
-            if field.action == .sent, let subject = entry.subject {
+            if field.action.isSent, let subject = entry.subject {
                 subjects.insert(SubjectKey(day: day, provider: entry.provider, purpose: purpose, category: category,
                                            subject: subject))
                 subjects.insert(SubjectKey(day: nil, provider: entry.provider, purpose: purpose, category: category,

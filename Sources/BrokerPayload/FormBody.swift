@@ -104,8 +104,9 @@ public struct FormBody: Sendable {
     /// `[.key(name)]` removes every occurrence of that name (an embedded one included);
     /// a longer path below an embedded value removes the inner field and the value is
     /// rewritten with the inner document re-serialised (see `JSONBody.serialized`).
+    /// A value in `replacing` for its name is sent instead of the received one (minimised fields).
     /// Paths that match nothing are ignored. Pure: repeatable, no state changes.
-    public func serialized(removing: Set<FieldPath>) -> [UInt8] {
+    public func serialized(removing: Set<FieldPath>, replacing: FieldReplacements = [:]) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(pairs.count * 16)
         for pair in pairs {
@@ -115,7 +116,9 @@ public struct FormBody: Sendable {
             Self.encode(pair.name.utf8, into: &out)
             out.append(UInt8(ascii: "="))
             if let embedded = pair.embedded {
-                Self.encode(embedded.serialize(removing: removing), into: &out)
+                Self.encode(embedded.serialize(removing: removing, replacing: replacing), into: &out)
+            } else if case .string(let sent)? = replacing[path]?[.string(pair.value)] {
+                Self.encode(sent.utf8, into: &out)
             } else {
                 Self.encode(pair.value.utf8, into: &out)
             }

@@ -138,13 +138,17 @@ public final class JSONBody: @unchecked Sendable {
     /// empty path (the root) yields an empty container of the root's kind (`{}` or
     /// `[]`), or `null` for a scalar root.
     ///
+    /// A leaf in `replacing` whose current value is one of its path's received values is
+    /// replaced by the value to send (a string by a string, a number by a number); removal wins
+    /// over replacement.
+    ///
     /// Output: json-c `JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE`; works
     /// on a deep copy, so the body is unchanged and the call is repeatable.
-    public func serialized(removing: Set<FieldPath>) -> [UInt8] {
-        serialize(removing: removing)
+    public func serialized(removing: Set<FieldPath>, replacing: FieldReplacements = [:]) -> [UInt8] {
+        serialize(removing: removing, replacing: replacing)
     }
 
-    func serialize(removing: Set<FieldPath>) -> [UInt8] {
+    func serialize(removing: Set<FieldPath>, replacing: FieldReplacements) -> [UInt8] {
         // Removal paths relative to this document's root.
         var relative = Set<FieldPath>()
         for path in removing where path.segments.count >= base.count
@@ -169,7 +173,7 @@ public final class JSONBody: @unchecked Sendable {
         // 1. Rewrite embedded documents that are kept.
         for (path, body) in embedded where !Self.isRemoved(path, in: relative) {
             guard let node = Self.resolve(copy, path[...]) else { continue }
-            let inner = body.serialize(removing: removing)
+            let inner = body.serialize(removing: removing, replacing: replacing)
             inner.withUnsafeBufferPointer { buffer in
                 buffer.withMemoryRebound(to: CChar.self) { chars in
                     _ = json_object_set_string_len(node, chars.baseAddress, Int32(chars.count))
@@ -177,7 +181,23 @@ public final class JSONBody: @unchecked Sendable {
             }
         }
 
-        // 2. Resolve every removal before mutating (no target is inside another).
+        // 2. Replace minimised leaves (before removals: array indices are still the original ones).
+        for (path, values) in replacing where path.segments.count > base.count
+            && path.segments.prefix(base.count).elementsEqual(base) {
+            let segments = Array(path.segments.dropFirst(base.count))
+            guard !Self.isRemoved(segments, in: relative), let last = segments.last,
+                  let parent = Self.resolve(copy, segments.dropLast()), let node = Self.resolve(parent, [last][...]),
+                  let current = Self.leafValue(node), let value = values[current],
+                  let replacement = Self.newLeaf(value, like: current) else { continue }
+            switch last {
+            case .key(let key):
+                _ = key.string.withCString { json_object_object_add(parent, $0, replacement) }
+            case .index(let index):
+                _ = json_object_array_put_idx(parent, index, replacement)
+            }
+        }
+
+        // 3. Resolve every removal before mutating (no target is inside another).
         var memberRemovals: [(parent: OpaquePointer, key: ExactKey)] = []
         var indexRemovals: [OpaquePointer: [Int]] = [:]
         for path in relative where !Self.hasRemovedAncestor(path.segments, in: relative) {
@@ -202,13 +222,44 @@ public final class JSONBody: @unchecked Sendable {
             }
         }
 
-        // 3. Serialise.
+        // 4. Serialise.
         var length = 0
         guard let text = json_object_to_json_string_length(
             copy, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &length) else {
             fatalError("json_object_to_json_string_length failed")
         }
         return Array(UnsafeRawBufferPointer(start: text, count: length))
+    }
+
+    /// A string or number leaf as a field value (numbers print as their source literal, see `Flattener`).
+    private static func leafValue(_ node: OpaquePointer) -> FieldValue? {
+        switch json_object_get_type(node) {
+        case json_type_string:
+            let bytes = UnsafeRawBufferPointer(start: json_object_get_string(node), count: Int(json_object_get_string_len(node)))
+            return .string(String(decoding: bytes, as: UTF8.self))
+        case json_type_int, json_type_double:
+            var length = 0
+            guard let text = json_object_to_json_string_length(node, JSON_C_TO_STRING_PLAIN, &length) else { return nil }
+            return .number(String(decoding: UnsafeRawBufferPointer(start: text, count: length), as: UTF8.self))
+        default:
+            return nil
+        }
+    }
+
+    /// A new json-c leaf for `value`, of the same kind as the leaf it replaces; a number keeps its exact text.
+    private static func newLeaf(_ value: FieldValue, like current: FieldValue) -> OpaquePointer? {
+        switch (value, current) {
+        case (.string(let text), .string):
+            let bytes = Array(text.utf8)
+            return bytes.withUnsafeBufferPointer { buffer in
+                buffer.withMemoryRebound(to: CChar.self) { json_object_new_string_len($0.baseAddress, Int32($0.count)) }
+            }
+        case (.number(let text), .number):
+            guard let double = Double(text) else { return nil }
+            return json_object_new_double_s(double, text)
+        default:
+            return nil
+        }
     }
 
     private static func isRemoved(_ path: [PathSegment], in set: Set<FieldPath>) -> Bool {

@@ -92,7 +92,7 @@ extension PostgresStore: SharingListSource {
                 FROM share_log l, jsonb_array_elements(l.body::jsonb -> 'fields') f
                 WHERE l.kind = 'share' AND l.provider = \(query.provider) AND l.time_us >= \(from) AND l.time_us < \(to)
                   AND l.subject > \(after) AND l.decision IN ('allowed', 'redacted')
-                  AND f->>'action' = 'sent' AND f->>'fingerprint' IS NOT NULL
+                  AND f->>'action' IN ('sent', 'minimised') AND f->>'fingerprint' IS NOT NULL
                   AND (\(query.category)::text IS NULL OR f->>'category' = \(query.category) OR f->>'category' LIKE \(query.category) || '.%')
                 GROUP BY l.subject ORDER BY l.subject LIMIT \(limit)
                 """, logger: self.logger)
@@ -142,7 +142,7 @@ extension PostgresStore: SharingListSource {
                     SELECT provider, purpose, category, subject FROM sharing_subjects WHERE \(whole ? "false" : days)
                     UNION ALL
                     SELECT provider, purpose, category, subject FROM raw
-                    WHERE \(whole ? "false" : "action = 'sent' AND subject IS NOT NULL")) u
+                    WHERE \(whole ? "false" : "action IN ('sent', 'minimised') AND subject IS NOT NULL")) u
                 GROUP BY provider, purpose, category)
             SELECT c.provider, c.purpose, c.category, c.action, c.shares, c.first_us, c.last_us, coalesce(s.subjects, 0)
             FROM counts c LEFT JOIN subjects s USING (provider, purpose, category)

@@ -141,7 +141,7 @@ extension PostgresStore: RevocationStore {
                 SELECT DISTINCT f->>'category' AS category FROM revocation_shares rs
                 JOIN share_log l ON l.share_id = rs.share_id AND l.kind = 'share',
                      jsonb_array_elements(l.body::jsonb -> 'fields') f
-                WHERE rs.revocation_id = \(id) AND rs.provider = \(provider) AND f->>'action' = 'sent'
+                WHERE rs.revocation_id = \(id) AND rs.provider = \(provider) AND f->>'action' IN ('sent', 'minimised')
                   AND f->>'fingerprint' IS NOT NULL AND f->>'category' IS NOT NULL
                 ORDER BY category
                 """, logger: logger).decode(String.self) {

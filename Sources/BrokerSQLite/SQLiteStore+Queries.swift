@@ -138,7 +138,7 @@ extension SQLiteStore: SharingListSource {
                     FROM share_log l, json_each(l.body, '$.fields') f
                     WHERE l.kind = 'share' AND l.provider = ? AND l.time_us >= ? AND l.time_us < ? AND l.subject > ?
                       AND l.decision IN ('allowed', 'redacted')
-                      AND json_extract(f.value, '$.action') = 'sent' AND json_extract(f.value, '$.fingerprint') IS NOT NULL
+                      AND json_extract(f.value, '$.action') IN ('sent', 'minimised') AND json_extract(f.value, '$.fingerprint') IS NOT NULL
                       AND (? IS NULL OR json_extract(f.value, '$.category') = ? OR json_extract(f.value, '$.category') LIKE ? || '.%')
                     GROUP BY l.subject ORDER BY l.subject LIMIT ?
                     """, arguments: [query.provider, from, to, afterSubject ?? "", query.category, query.category, query.category, limit])
@@ -191,7 +191,7 @@ extension SQLiteStore: SharingListSource {
                         SELECT provider, purpose, category, subject FROM sharing_subjects WHERE day BETWEEN ? AND ?
                         UNION ALL
                         SELECT provider, purpose, category, subject FROM (\(raw))
-                        WHERE category IS NOT NULL AND action = 'sent' AND subject IS NOT NULL
+                        WHERE category IS NOT NULL AND action IN ('sent', 'minimised') AND subject IS NOT NULL
                     ) GROUP BY provider, purpose, category
                     """, arguments: StatementArguments(dayArguments))
                 var distinct: [String: Int] = [:]

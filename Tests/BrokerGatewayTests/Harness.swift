@@ -81,6 +81,24 @@ func loadRepositoryPolicy() throws -> PolicyBundle {
     return bundle
 }
 
+/// The repository's policy with some files' text edited (file name → edit), as a test's own variant.
+func loadRepositoryPolicy(editing edits: [String: @Sendable (String) -> String]) throws -> PolicyBundle {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("policy-\(UUID().uuidString)")
+    defer { try? FileManager.default.removeItem(at: directory) }
+    for folder in ["adapters", "contracts"] {
+        let target = directory.appendingPathComponent(folder)
+        try FileManager.default.createDirectory(at: target, withIntermediateDirectories: true)
+        for name in try FileManager.default.contentsOfDirectory(atPath: Broker.repository.appendingPathComponent(folder).path) {
+            let text = try String(contentsOf: Broker.repository.appendingPathComponent(folder).appendingPathComponent(name), encoding: .utf8)
+            try (edits[folder + "/" + name]?(text) ?? text).write(to: target.appendingPathComponent(name), atomically: true, encoding: .utf8)
+        }
+    }
+    let loaded = PolicyLoader.load(adapters: directory.appendingPathComponent("adapters").path,
+                                   contracts: directory.appendingPathComponent("contracts").path)
+    guard let bundle = loaded.bundle else { throw HarnessError.policy(loaded.issues.map(\.description)) }
+    return bundle
+}
+
 enum HarnessError: Error { case policy([String]), didNotStart }
 
 /// Fast retries, so the provider-down test does not wait minutes.
@@ -88,6 +106,7 @@ let testPropagation = PropagationSettings(maxAttempts: 6, initialBackoff: .milli
                                           concurrency: 8, lease: .seconds(30))
 
 func withBroker<T: Sendable>(propagation: PropagationSettings = testPropagation, tunnels: Bool = true,
+                             policy: PolicyBundle? = nil,
                              _ body: @Sendable (Broker) async throws -> T) async throws -> T {
     var logger = Logger(label: "broker-test")
     logger.logLevel = ProcessInfo.processInfo.environment["BROKER_TEST_LOG"] == nil ? .critical : .info
@@ -100,7 +119,7 @@ func withBroker<T: Sendable>(propagation: PropagationSettings = testPropagation,
     let simulators = try await ProviderSimulators.start(credentials: credentials, logger: logger)
     var bases: [String: UpstreamURL] = [:]
     for (provider, url) in simulators.baseURLs { bases[provider] = UpstreamURL(url) }
-    let bundle = try loadRepositoryPolicy().redirected(to: bases)
+    let bundle = try (policy ?? loadRepositoryPolicy()).redirected(to: bases)
 
     var config = BrokerConfig()
     // Short, so the stalled-client tests finish fast; not shorter, because the broker then closes

@@ -122,10 +122,11 @@ import Testing
     @Test func amapLocationNeedsSeparateConsentAndGetsTheBrokersKey() async throws {
         try await withBroker { broker in
             let path = "/v1/proxy/amap-location/v3/geocode/regeo?location=116.481488,39.990464&key=stolen&extensions=base"
-            try await broker.grant("u1", provider: "amap-location", purpose: "functional.service")
+            // A grant without the location category at all: refused (the rounded form is location too).
+            try await broker.grant("u1", provider: "amap-location", purpose: "functional.service", categories: ["user.device.ip_address"])
             let blocked = try await broker.call("GET", path, headers: [("X-Share-Subject", "u1")])
             #expect(blocked.status == 403)
-            #expect(blocked.json["code"] as? String == "separate_consent_required")
+            #expect(blocked.json["code"] as? String == "consent_missing")
             #expect(broker.simulator("amap-location").requests().isEmpty)
 
             try await broker.grant("u1", provider: "amap-location", purpose: "functional.service", separate: true)

@@ -19,6 +19,10 @@ import Testing
             entry.caller = text
             entry.operation = text
             entry.fields = entry.fields.map { var f = $0; f.path = text; f.category = text + "x"; return f }
+            if n % 2 == 1, !entry.fields.isEmpty {
+                entry.fields[0].action = .minimised
+                entry.fields[0].minimisedFrom = text + "precise"
+            }
             rows.append(LogRow(entry))
             rows.append(LogRow(entry.fencedByRevocation()))
             rows.append(LogRow(ShareOutcome(shareID: text, time: baseTime.addingTimeInterval(Double(-n) * 1e7),

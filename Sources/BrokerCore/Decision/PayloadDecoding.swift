@@ -23,8 +23,9 @@ public struct PayloadFailure: Error, Sendable, Hashable {
 public protocol DecodedPayload: Sendable {
     /// Every value, in document order.
     var fields: [FieldOccurrence] { get }
-    /// The broker's own serialisation, with the nodes at `removing` left out.
-    func serialized(removing: Set<FieldPath>) -> [UInt8]
+    /// The broker's own serialisation, with the nodes at `removing` left out and the values at
+    /// `replacing` (per path, received value → value to send) replaced.
+    func serialized(removing: Set<FieldPath>, replacing: FieldReplacements) -> [UInt8]
 }
 
 /// Strict decoding of bodies and query strings, supplied by the payload layer (json-c).

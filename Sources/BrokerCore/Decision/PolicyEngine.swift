@@ -156,41 +156,17 @@ public struct PolicyEngine: Sendable {
             crossBorder: contract.region != (context.subject?.region ?? homeRegion), grants: context.grants)
         var blocking: FieldDecision?
         func check(_ occurrence: FieldOccurrence, _ schema: FieldSchema) {
-            var field = FieldDecision(location: occurrence.location, path: occurrence.path, declaredAs: nil, category: nil,
-                                      action: .sent, reason: nil, grantID: nil, revocationKey: false,
-                                      value: occurrence.value)
-            var onDeny = operation.undeclared
-            if let declaration = schema.match(occurrence.path) {
-                field.declaredAs = declaration.pattern
-                field.revocationKey = declaration.revocationKey
-                if declaration.credential {
-                    field.action = .stripped
-                    field.reason = .credentialField
-                    decision.fields.append(field)
-                    return
-                }
-                field.category = declaration.category
-                onDeny = declaration.onDeny
-                if let constraint = declaration.constraint, !constraint.allows(occurrence.value) {
-                    // The closed world covers values: free text where the adapter allows a code is not this field.
-                    field.reason = .undeclaredValue
-                } else if let category = declaration.category {
-                    let verdict = checker.check(category)
-                    field.reason = verdict.reason
-                    field.grantID = verdict.grantID
-                }
-            } else {
-                field.reason = .undeclaredField
+            let declaration = schema.match(occurrence.path)
+            let verdict = Self.judge(declaration, at: occurrence.location, undeclared: operation.undeclared, checker: &checker,
+                                     valueAllowed: { $0.allows(occurrence.value) }, minimised: { $0.apply(occurrence.value) })
+            var field = FieldDecision(location: occurrence.location, path: occurrence.path, declaredAs: declaration?.pattern,
+                                      category: verdict.category, action: verdict.action, reason: verdict.reason,
+                                      grantID: verdict.grantID, revocationKey: declaration?.revocationKey ?? false,
+                                      value: verdict.minimisedValue ?? occurrence.value)
+            if let from = verdict.minimisedFrom {
+                field.minimisedFrom = .init(category: from.category, value: occurrence.value, reason: from.reason)
             }
-            if field.reason != nil {
-                // A URL path segment cannot be left out: a denied path parameter always blocks.
-                if onDeny == .block || occurrence.location == .path {
-                    field.action = .blocked
-                    if blocking == nil { blocking = field }
-                } else {
-                    field.action = .stripped
-                }
-            }
+            if field.action == .blocked && blocking == nil { blocking = field }
             decision.fields.append(field)
         }
         let pathSchema = operation.schema(.path)
@@ -221,6 +197,7 @@ public struct PolicyEngine: Sendable {
         // 8. The verdict.
         if let blocking {
             for index in decision.fields.indices where decision.fields[index].action != .blocked {
+                decision.fields[index].revertMinimisation()
                 decision.fields[index].action = .blocked
                 if decision.fields[index].reason == nil { decision.fields[index].reason = .shareBlocked }
             }
@@ -228,8 +205,77 @@ public struct PolicyEngine: Sendable {
             return refuse(7, blocking.reason ?? .undeclaredField,
                           "\(count) field\(count == 1 ? "" : "s") denied; \(blocking.location == .body ? "" : "\(blocking.location) ")field \(blocking.path) is \(blocking.reason?.rawValue ?? "denied") and blocks the share")
         }
+        stripMinimisedBesideRemovals(&decision)
         decision.verdict = decision.fields.contains(where: \.denied) ? .redacted : .allowed
         return decision
+    }
+
+    /// A form or query may repeat a name, and a stripped name leaves with every occurrence: a
+    /// minimised occurrence of a stripped name is stripped too, so the log says what was sent.
+    func stripMinimisedBesideRemovals(_ decision: inout ShareDecision) {
+        guard decision.fields.contains(where: { $0.action == .minimised }) else { return }
+        for location in [FieldLocation.body, .query, .header] {
+            let removed = decision.removals(in: location)
+            guard !removed.isEmpty else { continue }
+            for index in decision.fields.indices where decision.fields[index].location == location
+                && decision.fields[index].action == .minimised && removed.contains(decision.fields[index].path) {
+                let reason = decision.fields[index].minimisedFrom?.reason
+                decision.fields[index].revertMinimisation()
+                decision.fields[index].action = .stripped
+                decision.fields[index].reason = reason
+            }
+        }
+    }
+
+    /// Step 7 for one field, from its declaration (`nil`: undeclared): what happens to it and why.
+    /// `evaluate` passes the value's own checks; `redecide`, which has no values, the logged ones.
+    struct FieldVerdict {
+        var action = FieldAction.sent
+        var reason: ReasonCode?
+        /// The category sent (the coarser one when minimised); the declared one otherwise.
+        var category: String?
+        var grantID: String?
+        var minimisedValue: FieldValue?
+        var minimisedFrom: (category: String, reason: ReasonCode)?
+    }
+
+    static func judge(_ declaration: FieldDeclaration?, at location: FieldLocation, undeclared: FieldDeclaration.OnDeny,
+                      checker: inout CategoryChecker, valueAllowed: (ValueConstraint) -> Bool,
+                      minimised: (Minimisation) -> FieldValue?) -> FieldVerdict {
+        var verdict = FieldVerdict()
+        var onDeny = undeclared
+        if let declaration {
+            if declaration.credential {
+                verdict.action = .stripped
+                verdict.reason = .credentialField
+                return verdict
+            }
+            verdict.category = declaration.category
+            onDeny = declaration.onDeny
+            if let constraint = declaration.constraint, !valueAllowed(constraint) {
+                // The closed world covers values: free text where the adapter allows a code is not this field.
+                verdict.reason = .undeclaredValue
+            } else if let category = declaration.category {
+                let checked = checker.check(category)
+                verdict.reason = checked.reason
+                verdict.grantID = checked.grantID
+                if let reason = checked.reason, let minimise = declaration.minimise, location != .path {
+                    // Send less instead of nothing: the coarser value, if its category is allowed.
+                    let coarse = checker.check(minimise.category)
+                    if coarse.reason == nil, let value = minimised(minimise) {
+                        return FieldVerdict(action: .minimised, reason: nil, category: minimise.category, grantID: coarse.grantID,
+                                            minimisedValue: value, minimisedFrom: (category, reason))
+                    }
+                }
+            }
+        } else {
+            verdict.reason = .undeclaredField
+        }
+        if verdict.reason != nil {
+            // A URL path segment cannot be left out: a denied path parameter always blocks.
+            verdict.action = onDeny == .block || location == .path ? .blocked : .stripped
+        }
+        return verdict
     }
 
     /// Finds the operation for a proxied request: method, path template, then `match_headers`

@@ -2,7 +2,11 @@ import BrokerFields
 
 /// What happened to one field of a share.
 public enum FieldAction: String, Sendable, Hashable, Codable {
-    case sent, stripped, blocked
+    /// Sent as received; sent in the coarser form of its `minimise:` (its category then the coarser one).
+    case sent, minimised, stripped, blocked
+
+    /// True when the provider receives the field (as received or minimised).
+    public var isSent: Bool { self == .sent || self == .minimised }
 }
 
 /// The decision on one field: where it is, what it is, what was done and why.
@@ -21,12 +25,31 @@ public struct FieldDecision: Sendable, Hashable {
     /// The grant that allowed it, for personal categories.
     public var grantID: String?
     public var revocationKey: Bool
+    /// The value as the provider receives it (minimised when `action` is `minimised`).
     public var value: FieldValue
+    /// For a minimised field: its declared category and value, and why that category was denied.
+    public var minimisedFrom: MinimisedFrom?
 
     /// True when the field itself was denied (not merely caught in a blocked share).
     public var denied: Bool {
         guard let reason else { return false }
         return reason != .credentialField && reason != .shareBlocked
+    }
+
+    /// Back to the declared category and received value (a minimised field of a share that is not sent).
+    mutating func revertMinimisation() {
+        guard let from = minimisedFrom else { return }
+        category = from.category
+        value = from.value
+        grantID = nil
+        minimisedFrom = nil
+        if action == .minimised { action = .sent }
+    }
+
+    public struct MinimisedFrom: Sendable, Hashable {
+        public var category: String
+        public var value: FieldValue
+        public var reason: ReasonCode
     }
 }
 
@@ -97,14 +120,31 @@ public struct ShareDecision: Sendable {
     /// Paths to leave out of the forwarded `location`.
     public func removals(in location: FieldLocation) -> Set<FieldPath> {
         var set: Set<FieldPath> = []
-        for field in fields where field.location == location && field.action != .sent { set.insert(field.path) }
+        for field in fields where field.location == location && !field.action.isSent { set.insert(field.path) }
         return set
+    }
+
+    /// The minimised values of `location`: per path, the received value → the value to send.
+    public func replacements(in location: FieldLocation) -> FieldReplacements {
+        var map: FieldReplacements = [:]
+        for field in fields where field.location == location && field.action == .minimised {
+            guard let from = field.minimisedFrom else { continue }
+            map[field.path, default: [:]][from.value] = field.value
+        }
+        return map
+    }
+
+    /// The broker's serialisation of the body or query it forwards: stripped fields left out,
+    /// minimised ones replaced; `nil` when the request has none.
+    public func forwarded(_ location: FieldLocation) -> [UInt8]? {
+        let payload = location == .query ? query : body
+        return payload?.serialized(removing: removals(in: location), replacing: replacements(in: location))
     }
 
     /// The declared headers that may be forwarded, as received.
     public var forwardedHeaders: [HeaderField] {
         fields.compactMap { field in
-            guard field.location == .header, field.action == .sent, case .key(let name)? = field.path.segments.first,
+            guard field.location == .header, field.action.isSent, case .key(let name)? = field.path.segments.first,
                   case .string(let value) = field.value else { return nil }
             return HeaderField(name.string, value)
         }

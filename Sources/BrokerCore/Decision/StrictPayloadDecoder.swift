@@ -38,7 +38,7 @@ extension FormBody: DecodedPayload {}
 /// The body of an operation that takes none.
 struct EmptyPayload: DecodedPayload {
     var fields: [FieldOccurrence] { [] }
-    func serialized(removing: Set<FieldPath>) -> [UInt8] { [] }
+    func serialized(removing: Set<FieldPath>, replacing: FieldReplacements) -> [UInt8] { [] }
 }
 
 extension PayloadFailure {

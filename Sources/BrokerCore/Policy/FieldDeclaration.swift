@@ -22,15 +22,17 @@ public struct FieldDeclaration: Sendable, Hashable {
     public var constraint: ValueConstraint?
     /// At most this many occurrences per share (`max_items`, for `[*]` and `*` declarations).
     public var maxItems: Int?
+    /// The coarser form this field may be sent in when its own category is denied (`minimise:`).
+    public var minimise: Minimisation?
     /// Line in the adapter file.
     public var line: Int
 
     public init(location: FieldLocation, pattern: FieldPattern, category: String?, onDeny: OnDeny = .block,
                 revocationKey: Bool = false, credential: Bool = false, constraint: ValueConstraint? = nil,
-                maxItems: Int? = nil, line: Int = 0) {
+                maxItems: Int? = nil, minimise: Minimisation? = nil, line: Int = 0) {
         self.location = location; self.pattern = pattern; self.category = category; self.onDeny = onDeny
         self.revocationKey = revocationKey; self.credential = credential; self.constraint = constraint
-        self.maxItems = maxItems; self.line = line
+        self.maxItems = maxItems; self.minimise = minimise; self.line = line
     }
 }
 

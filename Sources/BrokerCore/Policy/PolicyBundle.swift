@@ -146,6 +146,11 @@ public struct PolicyBundle: Sendable {
                     issues.add(file, declaration.line,
                                "field \(declaration.pattern): category '\(category)' is not allowed by any purpose of the contract for \(adapter.provider)")
                 }
+                if let minimise = declaration.minimise {
+                    for problem in minimisationProblems(minimise, of: category, info: info, taxonomy: taxonomy, contract: contract) {
+                        issues.add(file, minimise.line, "field \(declaration.pattern): minimise: " + problem)
+                    }
+                }
             }
         }
         if let revocation = adapter.revocation {
@@ -160,6 +165,38 @@ public struct PolicyBundle: Sendable {
                            "revocation: path parameter '{\(name)}' names no path_params entry marked revocation_key: true")
             }
         }
+    }
+
+    /// What is wrong with a field's minimisation: the transform must suit the field's category
+    /// (coordinates are locations, prefixes are IP addresses), and the category it yields must be a
+    /// known personal one, other than the field's and neither above nor below it (a grant or scope
+    /// covering one would cover the other), that the contract allows for some purpose.
+    static func minimisationProblems(_ minimise: Minimisation, of category: String, info: CategoryInfo, taxonomy: Taxonomy,
+                                     contract: Contract?) -> [String] {
+        var problems: [String] = []
+        let target = minimise.category
+        if !info.personal { problems.append("category '\(category)' is not personal; there is nothing to minimise") }
+        switch minimise.transform {
+        case .roundCoordinates where !Taxonomy.covers("user.location", category):
+            problems.append("round_coordinates applies to a location (user.location.*), not '\(category)'")
+        case .ipPrefix where !Taxonomy.covers("user.device.ip_address", category):
+            problems.append("ip_prefix applies to an IP address (user.device.ip_address), not '\(category)'")
+        default: break
+        }
+        guard let targetInfo = taxonomy.categories[target] else {
+            return problems + ["category '\(target)' is not in the taxonomy"]
+        }
+        if !targetInfo.personal { problems.append("category '\(target)' is not personal: a minimised value is still personal data") }
+        if Taxonomy.covers(category, target) || Taxonomy.covers(target, category) {
+            problems.append("category '\(target)' must be a coarser category beside '\(category)', not it, above or below it")
+        }
+        if targetInfo.sensitive && !info.sensitive {
+            problems.append("category '\(target)' is sensitive and '\(category)' is not: minimising must not ask for more consent")
+        }
+        if let contract, targetInfo.personal, !contract.allowsForSomePurpose(target) {
+            problems.append("category '\(target)' is not allowed by any purpose of the contract for \(contract.provider), so it could never apply")
+        }
+        return problems
     }
 
     /// kebab-case: lowercase letters and digits separated by single hyphens.

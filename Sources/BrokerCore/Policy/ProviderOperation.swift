@@ -163,7 +163,7 @@ public struct ProviderOperation: Sendable {
             let fieldWhat = "\(what): \(pair.key)"
             guard let spec = pair.value.object(fieldWhat, optional: ["category", "on_deny", "revocation_key", "credential",
                                                                      "encoding", "fields", "values", "pattern", "type",
-                                                                     "max_length", "max_items"]) else {
+                                                                     "max_length", "max_items", "minimise"]) else {
                 ok = false
                 continue
             }
@@ -178,7 +178,7 @@ public struct ProviderOperation: Sendable {
                     ok = false
                     continue
                 }
-                for extra in ["category", "on_deny", "revocation_key", "credential"] where spec[extra] != nil {
+                for extra in ["category", "on_deny", "revocation_key", "credential", "minimise"] where spec[extra] != nil {
                     spec[extra]?.error("\(fieldWhat): \(extra) goes on the inner fields of an encoding: json field")
                     ok = false
                 }
@@ -194,8 +194,8 @@ public struct ProviderOperation: Sendable {
             let credential = spec["credential"]?.bool(fieldWhat + ": credential") ?? false
             let category = spec["category"]?.string(fieldWhat + ": category")
             if credential {
-                if spec["category"] != nil || spec["on_deny"] != nil || spec["revocation_key"] != nil {
-                    pair.value.error("\(fieldWhat): a credential field takes no category, on_deny or revocation_key")
+                if spec["category"] != nil || spec["on_deny"] != nil || spec["revocation_key"] != nil || spec["minimise"] != nil {
+                    pair.value.error("\(fieldWhat): a credential field takes no category, on_deny, revocation_key or minimise")
                     ok = false
                     continue
                 }
@@ -235,14 +235,69 @@ public struct ProviderOperation: Sendable {
             if constraint != nil && credential {
                 pair.value.error("\(fieldWhat): a credential field takes no value constraint"); ok = false
             }
+            var minimise: Minimisation?
+            if let node = spec["minimise"] {
+                minimise = Self.decodeMinimisation(node, what: fieldWhat + ": minimise")
+                if minimise == nil { ok = false }
+                if location == .path { node.error("\(fieldWhat): a path parameter cannot be minimised (it is sent whole or the share is blocked)"); ok = false }
+                if revocationKey { node.error("\(fieldWhat): a revocation_key field cannot be minimised (the provider's delete call needs the value it received whole)"); ok = false }
+            }
             let declaration = FieldDeclaration(location: location, pattern: full, category: category, onDeny: onDeny,
                                                revocationKey: revocationKey, credential: credential,
-                                               constraint: constraint, maxItems: maxItems, line: pair.keyLine)
+                                               constraint: constraint, maxItems: maxItems, minimise: minimise,
+                                               line: pair.keyLine)
             if let existing = schema.add(declaration) {
                 node.issues.add(node.file, pair.keyLine, "\(what): '\(full)' is declared twice (first on line \(existing.line))")
                 ok = false
             }
         }
         return ok
+    }
+
+    /// `minimise: { transform: round_coordinates | ip_prefix | mask, …parameters, category: C }`.
+    static func decodeMinimisation(_ node: YAMLNode, what: String) -> Minimisation? {
+        let parameters: [String: Set<String>] = ["round_coordinates": ["decimals"], "ip_prefix": ["ipv4", "ipv6"],
+                                                 "mask": ["keep_first", "keep_last"]]
+        guard let spec = node.object(what, required: ["transform", "category"],
+                                     optional: parameters.values.reduce([], { $0.union($1) })),
+              let name = spec["transform"]?.string(what + ": transform"),
+              let category = spec["category"]?.string(what + ": category") else { return nil }
+        guard let allowed = parameters[name] else {
+            spec["transform"]?.error("\(what): transform must be round_coordinates, ip_prefix or mask, not '\(name)'")
+            return nil
+        }
+        for key in spec.values.keys where !["transform", "category"].contains(key) && !allowed.contains(key) {
+            spec[key]?.error("\(what): \(key) is not a parameter of \(name) (it takes \(allowed.sorted().joined(separator: ", ")))")
+            return nil
+        }
+        func integer(_ key: String, _ range: ClosedRange<Int>, default value: Int? = nil) -> Int? {
+            guard let node = spec[key] else {
+                if value == nil { spec.owner.error("\(what): \(name) needs \(key)") }
+                return value
+            }
+            guard let number = node.int("\(what): \(key)", min: range.lowerBound) else { return nil }
+            guard number <= range.upperBound else {
+                node.error("\(what): \(key) must be at most \(range.upperBound)")
+                return nil
+            }
+            return number
+        }
+        let transform: Minimisation.Transform
+        switch name {
+        case "round_coordinates":
+            // Two decimals is about 1 km, zero about 100 km; six or more is no longer coarse.
+            guard let decimals = integer("decimals", 0...5) else { return nil }
+            transform = .roundCoordinates(decimals: decimals)
+        case "ip_prefix":
+            // A /32 (or /128) keeps the whole address: not a minimisation.
+            guard let v4 = integer("ipv4", 0...31, default: 24), let v6 = integer("ipv6", 0...127, default: 48) else { return nil }
+            transform = .ipPrefix(ipv4: v4, ipv6: v6)
+        default:
+            guard let first = integer("keep_first", 0...64, default: 0), let last = integer("keep_last", 0...64, default: 0) else {
+                return nil
+            }
+            transform = .mask(keepFirst: first, keepLast: last)
+        }
+        return Minimisation(transform: transform, category: category, line: node.line)
     }
 }

@@ -152,7 +152,7 @@ struct ComplianceController: Sendable {
     static func render(_ entry: SharingList.Entry) -> [String: Any] {
         [
             "provider": entry.row.provider, "purpose": entry.row.purpose, "category": entry.row.category,
-            "sent": entry.row.sent, "stripped": entry.row.stripped, "blocked": entry.row.blocked,
+            "sent": entry.row.sent, "minimised": entry.row.minimised, "stripped": entry.row.stripped, "blocked": entry.row.blocked,
             "subjects": entry.row.subjects, "first_seen": SubjectsController.iso.string(from: entry.row.firstSeen),
             "last_seen": SubjectsController.iso.string(from: entry.row.lastSeen),
             "allowed_by_contract": entry.allowedByContract, "drift": entry.drift,
@@ -222,7 +222,7 @@ struct ComplianceController: Sendable {
             let record = ShareCSV.object(share.record)
             let outcome = share.outcome.map(ShareCSV.object)
             let fields = record["fields"] as? [[String: Any]] ?? []
-            let sent = Set(fields.filter { $0["action"] as? String == "sent" && $0["fingerprint"] as? String != nil }
+            let sent = Set(fields.filter { ShareCSV.wasSent($0) && $0["fingerprint"] as? String != nil }
                 .compactMap { $0["category"] as? String })
             var item: [String: Any] = [
                 "share_id": record["share_id"] ?? NSNull(), "provider": record["provider"] ?? NSNull(),
@@ -369,19 +369,24 @@ enum ShareCSV {
         }
     }
 
+    /// A logged field the provider received: sent as it came, or minimised.
+    static func wasSent(_ field: [String: Any]) -> Bool {
+        (field["action"] as? String).flatMap(FieldAction.init(rawValue:))?.isSent ?? false
+    }
+
     static func row(_ share: LoggedShare) -> String {
         let record = object(share.record)
         let outcome = share.outcome.map(object)
         let fields = record["fields"] as? [[String: Any]] ?? []
         func count(_ action: String) -> String { String(fields.filter { $0["action"] as? String == action }.count) }
-        let sentCategories = Set(fields.filter { $0["action"] as? String == "sent" }.compactMap { $0["category"] as? String })
+        let sentCategories = Set(fields.filter(wasSent).compactMap { $0["category"] as? String })
         let time = Self.time(record)
         let values: [String?] = [
             record["share_id"] as? String, time, share.position.stream, String(share.position.seq),
             record["caller"] as? String, record["channel"] as? String, record["provider"] as? String,
             record["operation"] as? String, record["purpose"] as? String, record["subject"] as? String,
             record["decision"] as? String, record["code"] as? String, sentCategories.sorted().joined(separator: ";"),
-            count("sent"), count("stripped"), count("blocked"),
+            String(fields.filter(wasSent).count), count("stripped"), count("blocked"),
             (record["grant_ids"] as? [String] ?? []).joined(separator: ";"), record["contract_version"] as? String,
             outcome?["result"] as? String, (outcome?["upstream_status"] as? NSNumber)?.stringValue,
         ]

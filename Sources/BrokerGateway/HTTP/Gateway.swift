@@ -257,9 +257,7 @@ struct SDKDecisions: Sendable {
             // For flat operations the SDK gets the parameters the provider would receive, as a JSON
             // object of name → value: exactly the broker's own form (or query) after stripping, so a
             // parameter declared with `encoding: json` comes back as that document's text, types kept.
-            let serialized = operation.body == .form
-                ? decision.body?.serialized(removing: decision.removals(in: .body))
-                : decision.query?.serialized(removing: decision.removals(in: .query))
+            let serialized = decision.forwarded(operation.body == .form ? .body : .query)
             result = .decided(shareID: id, decision: decision, payload: Self.parameterObject(serialized ?? []))
         }
         return shares.respond(result)

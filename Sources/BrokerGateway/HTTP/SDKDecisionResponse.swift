@@ -16,6 +16,11 @@ enum SDKDecisionResponse {
                                             "action": field.action.rawValue]
                 if let category = field.category { entry["category"] = category }
                 if let reason = field.reason { entry["reason"] = reason.rawValue }
+                if let from = field.minimisedFrom {
+                    // Sent in its coarser form: what it was declared as, and why that was not allowed.
+                    entry["minimised_from"] = from.category
+                    entry["reason"] = from.reason.rawValue
+                }
                 return entry
             },
         ]

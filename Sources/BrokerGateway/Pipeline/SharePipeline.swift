@@ -124,7 +124,7 @@ public final class SharePipeline: Sendable {
         }
 
         if channel == .sdk {
-            let payload = decision.body?.serialized(removing: decision.removals(in: .body)) ?? []
+            let payload = decision.forwarded(.body) ?? []
             outcomes.record(ShareOutcome(shareID: shareID, time: now(), result: .delegated))
             logger.debug("share decided for the SDK")
             return .decided(shareID: shareID, decision: decision, payload: payload)
@@ -203,12 +203,12 @@ public final class SharePipeline: Sendable {
         var values: [String: String] = [:]
         for (name, value) in decision.pathParameters { values[name] = value }
         guard let path = operation.path.render(values) else { return nil }
-        let query = decision.query.map { String(decoding: $0.serialized(removing: decision.removals(in: .query)), as: UTF8.self) } ?? ""
+        let query = decision.forwarded(.query).map { String(decoding: $0, as: UTF8.self) } ?? ""
         var headers = decision.forwardedHeaders.map { HTTPHeaderLine($0.name, $0.value) }
         var body: [UInt8] = []
         if let mediaType = operation.body.mediaType {
             headers.append(HTTPHeaderLine("Content-Type", operation.body == .json ? mediaType + "; charset=utf-8" : mediaType))
-            body = decision.body?.serialized(removing: decision.removals(in: .body)) ?? []
+            body = decision.forwarded(.body) ?? []
         }
         var outbound = OutboundRequest(method: operation.method, upstream: adapter.upstream,
                                        path: adapter.upstream.basePath + path, query: query, headers: headers, body: body,
@@ -226,7 +226,8 @@ public final class SharePipeline: Sendable {
                 if personal { fingerprint = fingerprinter.fingerprint(category: field.category ?? "", value: field.value) }
             }
             return LoggedField(location: field.location, path: loggedPath(field), category: field.category,
-                               action: field.action, reason: field.reason, fingerprint: fingerprint)
+                               action: field.action, reason: field.reason ?? field.minimisedFrom?.reason,
+                               fingerprint: fingerprint, minimisedFrom: field.minimisedFrom?.category)
         }
         var entry = ShareEntry(shareID: shareID, time: time, node: node, caller: caller, channel: channel,
                                provider: decision.provider, operation: decision.operation, purpose: decision.purpose,
@@ -244,7 +245,7 @@ public final class SharePipeline: Sendable {
                               adding extra: [String: [String]] = [:]) -> SealedRevocationKeys? {
         guard let vault, decision.verdict != .blocked else { return nil }
         var keys = extra
-        for field in decision.fields where field.action == .sent {
+        for field in decision.fields where field.action.isSent {
             guard let name = field.revocationKeyName else { continue }
             keys[name, default: []].append(field.value.canonicalText)
         }

@@ -124,8 +124,10 @@ public struct SharingListRow: Sendable, Hashable {
     public var provider: String
     public var purpose: String
     public var category: String
-    /// Shares that sent a field of this category; that stripped one; that blocked one.
+    /// Shares that sent a field of this category (minimised ones included); that stripped one; that blocked one.
     public var sent: Int
+    /// Of `sent`, the shares that sent it as the minimised form of a more precise field.
+    public var minimised: Int = 0
     public var stripped: Int
     public var blocked: Int
     /// Distinct subjects whose data of this category was sent.

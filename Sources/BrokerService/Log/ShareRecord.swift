@@ -18,12 +18,16 @@ public struct LoggedField: Sendable, Hashable, Codable {
     public var action: FieldAction
     public var reason: ReasonCode?
     /// Hex HMAC-SHA-256 of category and value under the log's fingerprint key; `nil` for non-personal fields.
+    /// For a minimised field: of the category and value sent.
     public var fingerprint: String?
+    /// For a minimised field, the declared category it was minimised from (`category` is the one sent, and
+    /// `reason` why the declared one was denied); absent from the record otherwise.
+    public var minimisedFrom: String?
 
     public init(location: FieldLocation, path: String, category: String?, action: FieldAction, reason: ReasonCode?,
-                fingerprint: String?) {
+                fingerprint: String?, minimisedFrom: String? = nil) {
         self.location = location; self.path = path; self.category = category; self.action = action
-        self.reason = reason; self.fingerprint = fingerprint
+        self.reason = reason; self.fingerprint = fingerprint; self.minimisedFrom = minimisedFrom
     }
 }
 
