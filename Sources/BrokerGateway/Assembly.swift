@@ -34,8 +34,10 @@ public enum Assembly {
             public var bundle: PolicyBundle?
             public var issues: [PolicyIssue]
             public var secrets: [SecretReference: String]
-            public init(bundle: PolicyBundle?, issues: [PolicyIssue], secrets: [SecretReference: String]) {
-                self.bundle = bundle; self.issues = issues; self.secrets = secrets
+            /// The shadow candidate, read again too (its issues are among `issues`).
+            public var shadow: PolicyBundle?
+            public init(bundle: PolicyBundle?, issues: [PolicyIssue], secrets: [SecretReference: String], shadow: PolicyBundle? = nil) {
+                self.bundle = bundle; self.issues = issues; self.secrets = secrets; self.shadow = shadow
             }
         }
 
@@ -52,11 +54,11 @@ public enum Assembly {
                                propagation: PropagationSettings = PropagationSettings(),
                                serverNames: Set<String>? = nil,
                                tunnelCertificates: TunnelCertificates? = nil,
-                               reload: ReloadSource? = nil,
+                               reload: ReloadSource? = nil, shadow: PolicyBundle? = nil,
                                now: @escaping @Sendable () -> Date = Date.init,
                                ready: @escaping @Sendable () async -> Bool = { true }, logger: Logger) -> Result {
         let environment = PolicyRevision.Environment(config: config, upstream: upstream, now: now, logger: logger)
-        let (revision, policyWarnings) = PolicyRevision.build(bundle, secrets: secrets, environment: environment)
+        let (revision, policyWarnings) = PolicyRevision.build(bundle, secrets: secrets, environment: environment, shadow: shadow)
         var warnings = policyWarnings
         let policy = ActivePolicy(revision)
         let metrics = BrokerMetrics()

@@ -61,6 +61,16 @@ struct Serve: AsyncParsableCommand {
             say("the policy has errors: fix them (sharebroker check) and start again")
             throw ExitCode(1)
         }
+        var shadow: PolicyBundle?
+        if let folders = settings.shadow {
+            let candidate = PolicyLoader.load(adapters: folders.adapters, contracts: folders.contracts)
+            for issue in candidate.issues { say(issue.description) }
+            guard let candidateBundle = candidate.bundle else {
+                say("the shadow policy (shadow: in the config) has errors: fix them (sharebroker check --adapters --contracts) and start again")
+                throw ExitCode(1)
+            }
+            shadow = candidateBundle
+        }
 
         var secretReferences = bundle.adapters.values.flatMap(\.secretReferences)
         var simulators: ProviderSimulators?
@@ -121,7 +131,8 @@ struct Serve: AsyncParsableCommand {
         let assembled = Assembly.gateway(config: settings, bundle: bundle, secrets: secrets, log: store, grants: store, revocations: store, queries: store, audit: store, checkpointSigner: signer,
                                          upstream: upstream, fingerprintKey: fingerprintKey, revocationKey: revocationKey,
                                          propagation: settings.propagation, tunnelCertificates: tunnels, reload: reload,
-                                         ready: opened.ready, logger: logger)
+                                         shadow: shadow, ready: opened.ready, logger: logger)
+        if let shadow { logger.notice("shadow policy: every share is also decided under \(shadow.revision), without effect") }
         for warning in assembled.warnings { logger.warning("\(warning)") }
 
         let host = settings.host
@@ -165,8 +176,17 @@ struct Serve: AsyncParsableCommand {
                     }
                     var secrets = resolver.resolve(bundle.adapters.values.flatMap(\.secretReferences))
                     secrets.merge(extraSecrets) { _, new in new }
+                    // The shadow candidate decides only (it forwards nothing), so it is not redirected.
+                    var shadow: PolicyBundle?
+                    if let folders = settings.shadow {
+                        let candidate = PolicyLoader.load(adapters: folders.adapters, contracts: folders.contracts)
+                        guard let candidateBundle = candidate.bundle, candidate.issues.isEmpty else {
+                            return continuation.resume(returning: .init(bundle: nil, issues: candidate.issues, secrets: [:]))
+                        }
+                        shadow = candidateBundle
+                    }
                     continuation.resume(returning: .init(bundle: redirect.isEmpty ? bundle : bundle.redirected(to: redirect),
-                                                         issues: [], secrets: secrets))
+                                                         issues: [], secrets: secrets, shadow: shadow))
                 }
             }
         }

@@ -63,8 +63,9 @@ import Testing
     }
 
     static func start(configExtra: String = "", editAdapter: ((String) -> String)? = nil,
-                      contract: String? = nil) async throws -> (Broker, ProviderSimulators, ProviderSimulator) {
+                      contract: String? = nil, prepare: ((URL) throws -> Void)? = nil) async throws -> (Broker, ProviderSimulators, ProviderSimulator) {
         let (simulators, huawei, directory, credentials) = try await TwoNodeTests.huaweiBroker()
+        try prepare?(directory)
         let adapterURL = directory.appendingPathComponent("adapters/huawei-push.yaml")
         if let editAdapter {
             try editAdapter(try String(contentsOf: adapterURL, encoding: .utf8)).write(to: adapterURL, atomically: true, encoding: .utf8)

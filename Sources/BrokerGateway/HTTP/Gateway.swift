@@ -128,6 +128,7 @@ public struct Gateway: Sendable {
             ComplianceController(queries: queries, subjects: subjects, fingerprinter: pipeline.fingerprinter, audit: audit,
                                  publicKey: checkpointKey).register(on: router)
         }
+        ShadowReportController(policy: policy, subjects: subjects, node: pipeline.node).register(on: router)
         if let revocations, let revoker {
             let controller = RevocationsController(store: revocations, revoker: revoker, subjects: subjects)
             controller.register(on: router)

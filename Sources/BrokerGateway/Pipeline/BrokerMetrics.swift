@@ -24,6 +24,8 @@ public final class BrokerMetrics: Sendable {
     private let upstreams = Locked<[UpstreamKey: CoreMetrics.Timer]>([:])
     private let attempts = Locked<[UpstreamKey: CoreMetrics.Counter]>([:])
     private let reloads = Locked<[String: CoreMetrics.Counter]>([:])
+    private let shadowChanges = Locked<[ShareChangeTally.Key: CoreMetrics.Counter]>([:])
+    private let shadowShares = Locked<[String: CoreMetrics.Counter]>([:])
     private let commitDuration: CoreMetrics.Timer
     private let batchSize: Recorder
     private let queued: Meter
@@ -52,6 +54,8 @@ public final class BrokerMetrics: Sendable {
         "sharebroker_policy_loaded_timestamp_seconds": "When the policy revision deciding now was installed.",
         "sharebroker_policy_reloads_total": "Policy reloads by result (installed, unchanged, refused).",
         "sharebroker_build_info": "The broker's version (value 1).",
+        "sharebroker_shadow_shares_total": "Shares also decided under the shadow policy, by whether any decision would change.",
+        "sharebroker_shadow_changes_total": "Shares whose decision the shadow policy would change, by provider, purpose, category and change.",
     ]
 
     struct ShareKey: Hashable {
@@ -140,6 +144,24 @@ public final class BrokerMetrics: Sendable {
         Self.handle(reloads, result) {
             Counter(label: "sharebroker_policy_reloads_total", dimensions: [("result", result)], factory: factory)
         }.increment()
+    }
+
+    /// One share decided under the shadow policy too, and what would change (labels: adapter
+    /// providers, taxonomy purposes and categories, the four change kinds).
+    func shadow(provider: String, purpose: String, _ changes: [(category: String, change: ShareChange)]) {
+        let factory = self.factory
+        let changed = changes.isEmpty ? "false" : "true"
+        Self.handle(shadowShares, changed) {
+            Counter(label: "sharebroker_shadow_shares_total", dimensions: [("changed", changed)], factory: factory)
+        }.increment()
+        for (category, change) in changes {
+            let key = ShareChangeTally.Key(provider: provider, purpose: purpose, category: category, change: change)
+            Self.handle(shadowChanges, key) {
+                Counter(label: "sharebroker_shadow_changes_total", dimensions: [
+                    ("provider", provider), ("purpose", purpose), ("category", category), ("change", change.rawValue),
+                ], factory: factory)
+            }.increment()
+        }
     }
 
     /// The Prometheus text exposition, after reading the gauges that are read at scrape time.

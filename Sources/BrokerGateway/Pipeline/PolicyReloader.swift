@@ -40,8 +40,8 @@ public actor PolicyReloader {
             return .refused(loaded.issues, current: current)
         }
         let (next, warnings) = PolicyRevision.build(bundle, secrets: loaded.secrets, environment: environment,
-                                                    previous: current)
-        if next.id == current.id, next.injectorSources == current.injectorSources {
+                                                    shadow: loaded.shadow, previous: current)
+        if next.id == current.id, next.injectorSources == current.injectorSources, next.shadow?.revision == current.shadow?.revision {
             logger.info("policy reload: nothing changed", metadata: ["policy.trigger": "\(trigger)", "policy.revision": "\(current.id)"])
             metrics.policyReload("unchanged")
             return .unchanged(current)

@@ -32,6 +32,8 @@ public final class PolicyRevision: Sendable {
     let propagating: Set<String>
     /// (provider, operation) → the members of its answer kept for revocation (`response_revocation_keys`), only where there are any.
     let responseRevocationKeys: [String: [String: [String]]]
+    /// The candidate policy shares are also decided under (`shadow:`), if one is configured.
+    public let shadow: ShadowPolicy?
 
     struct InjectorSource: Equatable {
         var spec: CredentialSpec
@@ -51,8 +53,9 @@ public final class PolicyRevision: Sendable {
     }
 
     private init(bundle: PolicyBundle, engine: PolicyEngine, injectors: [String: CredentialInjector],
-                 injectorSources: [String: InjectorSource], cancellationChecks: [String: CancellationCheck], loadedAt: Date) {
-        self.id = bundle.revision; self.bundle = bundle; self.engine = engine; self.loadedAt = loadedAt
+                 injectorSources: [String: InjectorSource], cancellationChecks: [String: CancellationCheck], loadedAt: Date,
+                 shadow: ShadowPolicy?) {
+        self.id = bundle.revision; self.bundle = bundle; self.engine = engine; self.loadedAt = loadedAt; self.shadow = shadow
         self.injectors = injectors; self.injectorSources = injectorSources; self.cancellationChecks = cancellationChecks
         providers = Set(bundle.adapters.keys)
         credentialFields = bundle.adapters.mapValues { adapter in
@@ -79,9 +82,10 @@ public final class PolicyRevision: Sendable {
     /// Builds a revision. Providers whose credentials cannot be set up are left without an
     /// injector (their shares answer 502 `credential_unavailable`) and reported in the warnings,
     /// so one missing secret does not take the whole broker down. A provider whose credential
-    /// spec and secrets are those of `previous` keeps its injector, with its cached token.
+    /// spec and secrets are those of `previous` keeps its injector, with its cached token; an
+    /// unchanged `shadow` candidate keeps its counts.
     public static func build(_ bundle: PolicyBundle, secrets: [SecretReference: String], environment: Environment,
-                             previous: PolicyRevision? = nil) -> (PolicyRevision, warnings: [String]) {
+                             shadow: PolicyBundle? = nil, previous: PolicyRevision? = nil) -> (PolicyRevision, warnings: [String]) {
         let config = environment.config
         var warnings: [String] = []
         var injectors: [String: CredentialInjector] = [:]
@@ -110,8 +114,13 @@ public final class PolicyRevision: Sendable {
         let engine = PolicyEngine(bundle: bundle, homeRegion: config.homeRegion, minorAge: config.minorAge,
                                   limits: BodyLimits(maxBytes: config.limits.maxBodyBytes, maxDepth: config.limits.maxDepth,
                                                       maxFields: config.limits.maxFields))
+        var shadowPolicy: ShadowPolicy?
+        if let shadow {
+            shadowPolicy = previous?.shadow?.revision == shadow.revision
+                ? previous?.shadow : ShadowPolicy(bundle: shadow, like: engine, since: environment.now())
+        }
         let revision = PolicyRevision(bundle: bundle, engine: engine, injectors: injectors, injectorSources: sources,
-                                      cancellationChecks: checks, loadedAt: environment.now())
+                                      cancellationChecks: checks, loadedAt: environment.now(), shadow: shadowPolicy)
         return (revision, warnings)
     }
 

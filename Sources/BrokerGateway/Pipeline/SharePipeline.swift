@@ -99,6 +99,7 @@ public final class SharePipeline: Sendable {
 
         let shareID = ShareID.make(at: request.time)
         logger.shareID = shareID
+        revision.shadow?.observe(request, context: context, decision: decision, shareID: shareID, decoder: decoder, metrics: metrics)
         let entry = makeEntry(decision, shareID: shareID, caller: caller.id, channel: channel, time: request.time,
                               revision: revision)
         do {

@@ -114,6 +114,14 @@ public struct BrokerConfig: Sendable {
     public var serverNames: [String] = []
     /// Who may read `GET /metrics` (`metrics: { access: loopback | admin | open }`).
     public var metricsAccess = MetricsAccess.loopback
+    /// A candidate policy every share is also decided under, without effect (`shadow: { adapters, contracts }`).
+    public var shadow: Shadow?
+
+    public struct Shadow: Sendable, Hashable {
+        public var adapters: String
+        public var contracts: String
+        public init(adapters: String, contracts: String) { self.adapters = adapters; self.contracts = contracts }
+    }
 
     public enum MetricsAccess: String, Sendable, CaseIterable {
         /// Anyone connecting from a loopback address; others need a client with role `admin`.
@@ -139,7 +147,7 @@ public struct BrokerConfig: Sendable {
         guard let root = YAMLNode.parse(yaml, file: file, issues: issues),
               let object = root.object("config", optional: [
                 "listen", "server_names", "node", "home_region", "minor_age", "database", "database_password", "adapters", "contracts", "clients", "users",
-                "limits", "log", "revocation", "tls_interception", "privacy_center", "log_format", "metrics",
+                "limits", "log", "revocation", "tls_interception", "privacy_center", "log_format", "metrics", "shadow",
               ]) else { return (nil, issues.issues) }
         if let node = object["listen"], let text = node.string("listen") {
             if let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
@@ -249,6 +257,10 @@ public struct BrokerConfig: Sendable {
             if let value = MetricsAccess(rawValue: text) { config.metricsAccess = value } else {
                 access.error("metrics: access must be loopback, admin or open, not '\(text)'")
             }
+        }
+        if let node = object["shadow"], let shadow = node.object("shadow", required: ["adapters", "contracts"]),
+           let adapters = shadow["adapters"]?.string("shadow: adapters"), let contracts = shadow["contracts"]?.string("shadow: contracts") {
+            config.shadow = Shadow(adapters: adapters, contracts: contracts)
         }
         if let node = object["privacy_center"], let privacy = node.object("privacy_center", optional: ["frame_ancestors"]) {
             for (origin, line) in privacy["frame_ancestors"]?.strings("privacy_center: frame_ancestors") ?? [] {
