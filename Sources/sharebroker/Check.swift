@@ -31,6 +31,7 @@ struct Check: ParsableCommand {
         }
         print("ok: \(bundle.adapters.count) adapters, \(bundle.contracts.count) contracts, "
               + "\(operations) operations, \(fields) declared fields, "
-              + "\(bundle.taxonomy.categories.count) categories, \(bundle.taxonomy.purposes.count) purposes")
+              + "\(bundle.taxonomy.categories.count) categories, \(bundle.taxonomy.purposes.count) purposes"
+              + (bundle.publishedList.map { ", a published sharing list of \($0.parties.count) parties" } ?? ""))
     }
 }
