@@ -10,11 +10,12 @@ extension PostgresStore: DisclosedTrafficSource {
     public func disclosedTraffic(fromDay day: CalendarDay?) async throws(LogUnavailable) -> [SharingListRow] {
         var query = QueryBuilder()
         // A minimised field was sent too, as its coarser category.
-        let statement = query.query("""
+        let sql = """
             SELECT provider, purpose, category, sum(shares)::bigint, min(first_us), max(last_us) FROM sharing_daily
             WHERE day >= \(query.bind(day?.dayNumber ?? Int64.min / 2)) AND action IN ('sent', 'minimised')
             GROUP BY provider, purpose, category
-            """)
+            """
+        let statement = query.query(sql)
         return try await run("reading what the published list must disclose") { connection in
             var list = SharingListRows()
             for try await row in try await connection.query(statement, logger: self.logger) {
