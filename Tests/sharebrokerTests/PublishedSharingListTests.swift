@@ -95,14 +95,33 @@ import Testing
         }
     }
 
-    @Test func thePublishedListShowsWhatWasSentAndItsDriftInTheReportAndInMetrics() async throws {
+    /// A temp folder with a copy of the repository's `adapters/` and `contracts/` (symbolic links when `link`).
+    static func policyFolder(link: Bool = false) throws -> URL {
         let root = CheckCommandTests.root
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sb-published-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
         for folder in ["adapters", "contracts"] {
-            try FileManager.default.copyItem(at: root.appendingPathComponent(folder), to: directory.appendingPathComponent(folder))
+            let (from, to) = (root.appendingPathComponent(folder), directory.appendingPathComponent(folder))
+            if link {
+                try FileManager.default.createSymbolicLink(at: to, withDestinationURL: from)
+            } else {
+                try FileManager.default.copyItem(at: from, to: to)
+            }
         }
+        return directory
+    }
+
+    /// `sharebroker serve --sandbox` in `directory`, once it listens.
+    static func sandbox(in directory: URL) async throws -> Sandbox {
+        let (process, out) = try CrashRecoveryTests.start(["serve", "--sandbox", "--port", "0"], in: directory,
+                                                          environment: ["PATH": "/usr/bin:/bin"])
+        let port = try await offPool { try CrashRecoveryTests.port(from: out) }
+        return Sandbox(process: process, base: "http://127.0.0.1:\(port)", directory: directory)
+    }
+
+    @Test func thePublishedListShowsWhatWasSentAndItsDriftInTheReportAndInMetrics() async throws {
+        let directory = try Self.policyFolder()
+        defer { try? FileManager.default.removeItem(at: directory) }
         // The AMap contract's English scenario: text a spreadsheet or a browser must not run.
         let amap = directory.appendingPathComponent("contracts/amap-location.yaml")
         let words = try String(contentsOf: amap, encoding: .utf8)
@@ -113,10 +132,7 @@ import Testing
         try hostile.write(to: amap, atomically: true, encoding: .utf8)
         try Self.publishedList.write(to: directory.appendingPathComponent("contracts/published-sharing-list.yaml"),
                                      atomically: true, encoding: .utf8)
-        let (process, out) = try CrashRecoveryTests.start(["serve", "--sandbox", "--port", "0"], in: directory,
-                                                          environment: ["PATH": "/usr/bin:/bin"])
-        let port = try await offPool { try CrashRecoveryTests.port(from: out) }
-        let sandbox = Sandbox(process: process, base: "http://127.0.0.1:\(port)", directory: directory)
+        let sandbox = try await Self.sandbox(in: directory)
         defer { sandbox.stop() }
 
         // Before any share: an empty list, nothing to drift.
@@ -292,18 +308,9 @@ import Testing
     }
 
     @Test func aBadFormatOrLanguageIsA400() async throws {
-        let root = CheckCommandTests.root
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sb-published-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let directory = try Self.policyFolder(link: true)
         defer { try? FileManager.default.removeItem(at: directory) }
-        for folder in ["adapters", "contracts"] {
-            try FileManager.default.createSymbolicLink(at: directory.appendingPathComponent(folder),
-                                                       withDestinationURL: root.appendingPathComponent(folder))
-        }
-        let (process, out) = try CrashRecoveryTests.start(["serve", "--sandbox", "--port", "0"], in: directory,
-                                                          environment: ["PATH": "/usr/bin:/bin"])
-        let port = try await offPool { try CrashRecoveryTests.port(from: out) }
-        let sandbox = Sandbox(process: process, base: "http://127.0.0.1:\(port)", directory: directory)
+        let sandbox = try await Self.sandbox(in: directory)
         defer { sandbox.stop() }
         for (query, detail) in [("format=csv", "format is published"), ("format=published&lang=fr", "lang is zh-CN or en"),
                                 ("format=published&lang=zh-cn", "lang is zh-CN or en"), ("lang=en", "lang goes with format=published"),
@@ -325,13 +332,8 @@ import Testing
     /// `check` names a privacy_policy_url that is not an absolute https URL, and a published list that
     /// names a provider without an adapter, each with file and line.
     @Test func checkRejectsABadPrivacyPolicyURLAndAnUnknownPartyWithFileAndLine() throws {
-        let root = CheckCommandTests.root
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sb-published-check-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let directory = try Self.policyFolder()
         defer { try? FileManager.default.removeItem(at: directory) }
-        for folder in ["adapters", "contracts"] {
-            try FileManager.default.copyItem(at: root.appendingPathComponent(folder), to: directory.appendingPathComponent(folder))
-        }
         let huawei = directory.appendingPathComponent("contracts/huawei-push.yaml")
         let text = try String(contentsOf: huawei, encoding: .utf8)
         let line = (text.components(separatedBy: "\n").firstIndex { $0.hasPrefix("privacy_policy_url:") } ?? -1) + 1
