@@ -29,6 +29,8 @@ import Testing
 
     struct Sandbox {
         let process: ChildProcess
+        /// Its stdout, kept open: a closed pipe would end the broker at its next line (SIGPIPE).
+        let out: Pipe
         let base: String
         let directory: URL
 
@@ -116,7 +118,7 @@ import Testing
         let (process, out) = try CrashRecoveryTests.start(["serve", "--sandbox", "--port", "0"], in: directory,
                                                           environment: ["PATH": "/usr/bin:/bin"])
         let port = try await offPool { try CrashRecoveryTests.port(from: out) }
-        return Sandbox(process: process, base: "http://127.0.0.1:\(port)", directory: directory)
+        return Sandbox(process: process, out: out, base: "http://127.0.0.1:\(port)", directory: directory)
     }
 
     @Test func thePublishedListShowsWhatWasSentAndItsDriftInTheReportAndInMetrics() async throws {
