@@ -180,7 +180,7 @@ public struct Contract: Sendable {
     }
 
     /// `purposes: { PURPOSE: { categories: [...] } }`, each purpose and category checked against the
-    /// taxonomy; `context` starts each message (`party huawei-push: `). Shared by contracts and the
+    /// taxonomy; `context` starts each message (`party acme-push: `). Shared by contracts and the
     /// published sharing list.
     static func scopes(_ node: YAMLNode?, context: String = "", file: String, taxonomy: Taxonomy?,
                        issues: IssueCollector) -> [(purpose: String, line: Int, categories: [String])] {

@@ -9,7 +9,7 @@ import Foundation
 /// published_at: 2025-07-01                 # optional: drift in /metrics counts traffic from this day
 /// url: https://www.example.com/privacy/third-parties   # optional: where it is published
 /// parties:
-///   - provider: huawei-push
+///   - provider: acme-push
 ///     purposes:
 ///       essential.service.notifications.push:
 ///         categories: [user.device.push_token, user.content.notification]
