@@ -25,6 +25,11 @@ struct Check: ParsableCommand {
             print("\(adapters)/\(item.provider).yaml:\(item.line): warning: operation \(item.operation): \(item.path) is "
                   + "non-personal but takes any value; give it values, pattern, type or max_length (or a personal category)")
         }
+        for provider in bundle.contracts.keys.sorted() {
+            guard let missing = bundle.contracts[provider]?.missingPublishedListKeys, !missing.isEmpty else { continue }
+            print("\(contracts)/\(provider).yaml:1: warning: no \(missing.joined(separator: ", ")): the published sharing list "
+                  + "shows 'not stated' for them (give name, company and scenario as { zh-CN: …, en: … }, privacy_policy_url as https://…)")
+        }
         let operations = bundle.adapters.values.reduce(0) { $0 + $1.operations.count }
         let fields = bundle.adapters.values.reduce(0) { total, adapter in
             total + adapter.operations.reduce(0) { $0 + $1.declarations.count }

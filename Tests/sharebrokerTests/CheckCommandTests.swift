@@ -84,7 +84,7 @@ struct CheckCommandTests {
             ("broken/contracts/bad-push.yaml:4:", "expires (2025-01-01) is before effective (2025-05-01)"),
             ("broken/contracts/bad-push.yaml:5:", "region must be an ISO 3166 alpha-2 code"),
             ("broken/contracts/bad-push.yaml:10:", "'marketing.advertising' is not in the taxonomy"),
-            ("broken/contracts/bad-push.yaml:15:", "privacy_policy_url must be an absolute https URL (https://host/path), not 'http://example.com/privacy'"),
+            ("broken/contracts/bad-push.yaml:12:", "privacy_policy_url must be an absolute https URL (https://host/path), not 'http://example.com/privacy'"),
             ("broken/contracts/lonely.yaml:1:", "has no adapter"),
             ("broken/contracts/misnamed.yaml:3:", "effective must be a date"),
             ("broken/contracts/misnamed.yaml:5:", "retention_days must be at least 0"),

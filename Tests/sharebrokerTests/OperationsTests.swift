@@ -153,10 +153,6 @@ import Testing
         expires: 2099-01-01
         region: CN
         retention_days: 30
-        name: { zh-CN: 华为推送服务, en: Huawei Push Kit }
-        company: { zh-CN: 华为软件技术有限公司, en: "Huawei Software Technologies Co., Ltd." }
-        scenario: { zh-CN: 推送订单通知, en: Order notifications }
-        privacy_policy_url: https://developer.huawei.com/consumer/cn/doc/development/HMSCore-Guides/sdk-data-security-0000001050042177
         purposes:
           essential.service.notifications.push:
             categories: [user.device.push_token, user.content.notification]

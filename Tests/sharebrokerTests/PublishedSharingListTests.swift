@@ -332,7 +332,7 @@ import Testing
     }
 
     /// `check` names a privacy_policy_url that is not an absolute https URL, and a published list that
-    /// names a provider without an adapter, each with file and line.
+    /// names a provider without an adapter, each with file and line; missing words are a warning.
     @Test func checkRejectsABadPrivacyPolicyURLAndAnUnknownPartyWithFileAndLine() throws {
         let directory = try Self.policyFolder()
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -363,12 +363,29 @@ import Testing
                 "\(result.output)")
         #expect(lines.last == "3 errors", "\(result.output)")
 
-        // A contract without the published list's words is incomplete.
-        try text.replacingOccurrences(of: "privacy_policy_url:", with: "# privacy_policy_url:")
-            .write(to: huawei, atomically: true, encoding: .utf8)
+        // A contract without the published list's words still loads (it is in force all the same): check
+        // warns, and the published list says "not stated" where the words would be.
+        try text.components(separatedBy: "\n").filter { !$0.hasPrefix("privacy_policy_url:") && !$0.hasPrefix("company:") }
+            .joined(separator: "\n").write(to: huawei, atomically: true, encoding: .utf8)
         try FileManager.default.removeItem(at: directory.appendingPathComponent("contracts/published-sharing-list.yaml"))
-        let missing = try CheckCommandTests.run(["check"], in: directory)
-        #expect(missing.status == 1 && missing.output.contains("contracts/huawei-push.yaml:1: contract: missing required key 'privacy_policy_url'"),
-                "\(missing.output)")
+        let warned = try CheckCommandTests.run(["check"], in: directory)
+        #expect(warned.status == 0, "\(warned.output)")
+        #expect(warned.output.contains("contracts/huawei-push.yaml:1: warning: no company, privacy_policy_url: the published sharing list shows 'not stated' for them"),
+                "\(warned.output)")
+        #expect(warned.output.split(separator: "\n").filter { $0.contains("warning:") }.count == 1, "only that contract: \(warned.output)")
+        let seeded = try CheckCommandTests.run(["log", "seed", "--database", "seeded.sqlite", "--records", "300", "--signing-key", "seed.key"],
+                                               in: directory)
+        #expect(seeded.status == 0, "\(seeded.output)")
+        let report = try CheckCommandTests.run(["report", "sharing-list", "--database", "seeded.sqlite", "--published", "--lang", "en"],
+                                               in: directory)
+        let parsed = try JSONSerialization.jsonObject(with: Data(report.output.utf8)) as? [String: Any]
+        let entries = parsed?["entries"] as? [[String: Any]] ?? []
+        let huaweiEntry = try #require(entries.first { $0["provider"] as? String == "huawei-push" }, "\(report.output)")
+        #expect(huaweiEntry["company"] as? String == "not stated" && huaweiEntry["privacy_policy_url"] is NSNull, "\(huaweiEntry)")
+        #expect(huaweiEntry["name"] as? String == "Huawei Push Kit", "the words it does give are shown")
+        #expect(entries.contains { $0["provider"] as? String == "amap-location" && $0["company"] as? String == "AutoNavi Software Co., Ltd." })
+        #expect(parsed?["drift"] is NSNull, "no published list, no drift")
+        let csv = try CheckCommandTests.run(["report", "sharing-list", "--database", "seeded.sqlite", "--published", "--csv"], in: directory)
+        #expect(csv.output.contains("\n华为推送服务（Push Kit）,未载明,向您的设备推送通知,"), "\(csv.output)")
     }
 }

@@ -75,13 +75,27 @@ public struct Contract: Sendable {
     var purposeLines: [String: Int] = [:]
     /// What the published sharing list (第三方信息共享清单) says of this party, by language
     /// (`Taxonomy.languages`): its display name, the legal entity, the app feature in which the
-    /// sharing happens. Empty only for a contract built in code.
+    /// sharing happens. Empty when the file does not give it.
     public var name: [String: String]
     public var company: [String: String]
     public var scenario: [String: String]
-    /// The party's own privacy policy: an absolute https URL.
+    /// The party's own privacy policy: an absolute https URL; empty when the file does not give it.
     public var privacyPolicyURL: String
     public var sharingMethod: SharingMethod
+
+    /// The keys the published sharing list needs. Missing ones are a `check` warning, not an error: a
+    /// contract is still in force without its descriptive words, and the list shows them as not stated.
+    public static let publishedListKeys: Set<String> = ["name", "company", "scenario", "privacy_policy_url"]
+
+    /// The published-list keys this contract does not give, sorted.
+    public var missingPublishedListKeys: [String] {
+        var missing: [String] = []
+        if name.isEmpty { missing.append("name") }
+        if company.isEmpty { missing.append("company") }
+        if scenario.isEmpty { missing.append("scenario") }
+        if privacyPolicyURL.isEmpty { missing.append("privacy_policy_url") }
+        return missing.sorted()
+    }
 
     /// How the data reaches the party, in the regulator's words: through a server-side interface
     /// (服务端接口: the broker's proxied shares) or an SDK on the device (SDK decisions).
@@ -121,9 +135,9 @@ public struct Contract: Sendable {
     static func decode(yaml: String, file: String, taxonomy: Taxonomy?, issues: IssueCollector) -> Contract? {
         guard let root = YAMLNode.parse(yaml, file: file, issues: issues),
               let object = root.object("contract",
-                                       required: ["provider", "version", "effective", "region", "retention_days", "purposes",
-                                                  "name", "company", "scenario", "privacy_policy_url"],
-                                       optional: ["title", "expires", "sharing_method"]) else { return nil }
+                                       required: ["provider", "version", "effective", "region", "retention_days", "purposes"],
+                                       optional: publishedListKeys.union(["title", "expires", "sharing_method"]))
+        else { return nil }
         let provider = object["provider"]?.string("provider")
         let version = object["version"]?.string("version")
         let title = object["title"]?.string("title")
@@ -149,7 +163,8 @@ public struct Contract: Sendable {
             }
         }
         let retention = object["retention_days"]?.int("retention_days", min: 0)
-        // The published sharing list's words: both languages each, a real https link.
+        // The published sharing list's words: both languages each, a real https link. Each may be missing
+        // (`check` warns, the list says "not stated"), never wrong.
         let name = object["name"].map { Taxonomy.labels($0, "name") } ?? [:]
         let company = object["company"].map { Taxonomy.labels($0, "company") } ?? [:]
         let scenario = object["scenario"].map { Taxonomy.labels($0, "scenario") } ?? [:]
