@@ -387,5 +387,21 @@ import Testing
         #expect(parsed?["drift"] is NSNull, "no published list, no drift")
         let csv = try CheckCommandTests.run(["report", "sharing-list", "--database", "seeded.sqlite", "--published", "--csv"], in: directory)
         #expect(csv.output.contains("\n华为推送服务（Push Kit）,未载明,向您的设备推送通知,"), "\(csv.output)")
+
+        // A published list that leaves out what a contract allows: a warning on that party's line.
+        try text.write(to: huawei, atomically: true, encoding: .utf8)
+        let repositoryList = try String(contentsOf: CheckCommandTests.root.appendingPathComponent("contracts/published-sharing-list.yaml"),
+                                        encoding: .utf8)
+        let narrowed = repositoryList.replacingOccurrences(of: "  - provider: huawei-push\n    purposes:\n      essential.service.notifications.push:\n"
+                                                               + "        categories: [user.device.push_token, user.content.notification]",
+                                                           with: "  - provider: huawei-push\n    purposes:\n      essential.service.notifications.push:\n"
+                                                               + "        categories: [user.device.push_token]")
+        #expect(narrowed != repositoryList, "the repository's list names Huawei as the test expects")
+        try narrowed.write(to: directory.appendingPathComponent("contracts/published-sharing-list.yaml"), atomically: true, encoding: .utf8)
+        let huaweiLine = (narrowed.components(separatedBy: "\n").firstIndex { $0 == "  - provider: huawei-push" } ?? -1) + 1
+        let gaps = try CheckCommandTests.run(["check"], in: directory)
+        #expect(gaps.status == 0 && gaps.output.split(separator: "\n").filter { $0.contains("warning:") } == [
+            "contracts/published-sharing-list.yaml:\(huaweiLine): warning: the published list does not disclose user.content.notification "
+                + "for huawei-push, essential.service.notifications.push, which its contract allows: sharing it would be drift"], "\(gaps.output)")
     }
 }

@@ -27,6 +27,8 @@ public struct PublishedSharingList: Sendable {
     public var file: String
     /// SHA-256 (hex) of the file's bytes: part of the policy revision.
     public var contentHash: String
+    /// Line of each party's `provider:`, for messages.
+    public var partyLines: [String: Int] = [:]
 
     /// What a share disclosed nowhere in the list is missing: the whole party, the purpose for
     /// that party, or the category for that party and purpose.
@@ -50,6 +52,23 @@ public struct PublishedSharingList: Sendable {
         return categories.contains { Taxonomy.covers($0, category) } ? nil : .category
     }
 
+    /// What `contracts` allow that this list does not disclose, in provider, purpose, category order:
+    /// a share of any of them would be drift. Personal categories only (the taxonomy decides).
+    public func undisclosedScopes(of contracts: [String: Contract], taxonomy: Taxonomy)
+        -> [(provider: String, purpose: String, category: String, kind: DriftKind)] {
+        var found: [(provider: String, purpose: String, category: String, kind: DriftKind)] = []
+        for (provider, contract) in contracts.sorted(by: { $0.key < $1.key }) {
+            for (purpose, categories) in contract.purposes.sorted(by: { $0.key < $1.key }) {
+                for category in categories.sorted() where taxonomy.categories[category]?.personal ?? true {
+                    if let kind = undisclosed(provider: provider, purpose: purpose, category: category) {
+                        found.append((provider, purpose, category, kind))
+                    }
+                }
+            }
+        }
+        return found
+    }
+
     /// Decodes the list; `providers` are the providers that have an adapter.
     static func decode(yaml: String, file: String, taxonomy: Taxonomy?, providers: Set<String>,
                        issues: IssueCollector) -> PublishedSharingList? {
@@ -63,6 +82,7 @@ public struct PublishedSharingList: Sendable {
         }
         let url = object["url"]?.httpsURL("url")
         var parties: [String: [String: [String]]] = [:]
+        var partyLines: [String: Int] = [:]
         for item in object["parties"]?.sequence("parties") ?? [] {
             guard let party = item.object("party", required: ["provider", "purposes"]),
                   let providerNode = party["provider"], let provider = providerNode.string("provider") else { continue }
@@ -78,9 +98,12 @@ public struct PublishedSharingList: Sendable {
                 purposes[scope.purpose] = scope.categories
             }
             parties[provider] = purposes
+            partyLines[provider] = partyLines[provider] ?? providerNode.line
         }
-        return PublishedSharingList(parties: parties, publishedAt: publishedAt, url: url, file: file,
-                                    contentHash: ContentHash.sha256Hex(yaml))
+        var list = PublishedSharingList(parties: parties, publishedAt: publishedAt, url: url, file: file,
+                                        contentHash: ContentHash.sha256Hex(yaml))
+        list.partyLines = partyLines
+        return list
     }
 }
 
