@@ -32,11 +32,8 @@ public struct PublishedSharingList: Sendable {
 
     /// What a share disclosed nowhere in the list is missing: the whole party, the purpose for
     /// that party, or the category for that party and purpose.
-    public enum DriftKind: String, Sendable, CaseIterable, Comparable {
+    public enum DriftKind: String, Sendable, CaseIterable {
         case party, purpose, category
-        public static func < (a: DriftKind, b: DriftKind) -> Bool {
-            allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
-        }
     }
 
     public init(parties: [String: [String: [String]]], publishedAt: CalendarDay? = nil, url: String? = nil,
