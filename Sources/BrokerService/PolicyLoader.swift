@@ -16,15 +16,20 @@ public enum PolicyLoader {
         var issues: [PolicyIssue] = []
         let taxonomyPath = join(contracts, "taxonomy.yaml")
         let taxonomy = read(taxonomyPath, &issues)
-        let contractFiles = yamlFiles(in: contracts, &issues).filter { $0 != taxonomyPath }.compactMap { read($0, &issues) }
+        // The published sharing list sits beside the taxonomy; neither is a contract.
+        let publishedPath = join(contracts, PublishedSharingList.fileName)
+        let publishedList = read(publishedPath, &issues)
+        let contractFiles = yamlFiles(in: contracts, &issues).filter { $0 != taxonomyPath && $0 != publishedPath }
+            .compactMap { read($0, &issues) }
         let adapterFiles = yamlFiles(in: adapters, &issues).compactMap { read($0, &issues) }
         if taxonomy == nil, FileManager.default.fileExists(atPath: contracts) {
             issues.append(PolicyIssue(file: taxonomyPath, line: 1, message: "the taxonomy file is missing"))
         }
         guard issues.isEmpty else { return Result(bundle: nil, issues: issues, fileCount: 0) }
-        let loaded = PolicyBundle.load(taxonomy: taxonomy, contracts: contractFiles, adapters: adapterFiles)
+        let loaded = PolicyBundle.load(taxonomy: taxonomy, contracts: contractFiles, adapters: adapterFiles,
+                                       publishedList: publishedList)
         return Result(bundle: loaded.bundle, issues: loaded.issues,
-                      fileCount: contractFiles.count + adapterFiles.count + 1)
+                      fileCount: contractFiles.count + adapterFiles.count + 1 + (publishedList == nil ? 0 : 1))
     }
 
     private static func join(_ directory: String, _ name: String) -> String {

@@ -25,11 +25,28 @@ struct ReportCommand: AsyncParsableCommand {
         @Option(help: "Until this time (RFC 3339), exclusive.")
         var until: String?
 
-        @Flag(help: "Print CSV instead of a table.")
+        @Flag(help: "Print CSV instead of a table (with --published: instead of JSON).")
         var csv = false
+
+        @Flag(help: "The regulator's published-list form (第三方信息共享清单): party, company, purpose, scenario, sharing method, fields sent, privacy policy; JSON unless --csv or --html; with the drift from contracts/published-sharing-list.yaml.")
+        var published = false
+
+        @Option(help: "With --published: zh-CN (default) or en.")
+        var lang: String?
+
+        @Flag(help: "With --published: an HTML page instead of JSON.")
+        var html = false
 
         @OptionGroup var policy: PolicyOptions
         @OptionGroup var configFile: ConfigOption
+
+        var language: PublishedSharingListReport.Language? { lang.flatMap(PublishedSharingListReport.Language.init) }
+
+        func validate() throws {
+            if lang != nil, language == nil { throw ValidationError("--lang is zh-CN or en") }
+            if !published, lang != nil || html { throw ValidationError("--lang and --html go with --published") }
+            if csv && html { throw ValidationError("--csv or --html, not both") }
+        }
 
         func run() async throws {
             let settings = try configFile.settings()
@@ -52,7 +69,16 @@ struct ReportCommand: AsyncParsableCommand {
             var logger = Logger(label: "sharebroker.report")
             logger.logLevel = .warning
             let store = try SQLiteStore(path: database, stream: "node-1", logger: logger)
-            let entries = SharingList.build(try await store.sharingList(since: from, until: to), bundle: bundle, at: to ?? Date())
+            let traffic = try await store.sharingList(since: from, until: to)
+            if published {
+                let report = PublishedSharingListReport.build(traffic, bundle: bundle, language: language ?? .zhCN, since: from,
+                                                              until: to, now: Date())
+                let text = PublishedSharingListReport.render(report, format: csv ? .csv : (html ? .html : .json))
+                FileHandle.standardOutput.write(Data(text.utf8))
+                if !csv && !html { say() }
+                return
+            }
+            let entries = SharingList.build(traffic, bundle: bundle, at: to ?? Date())
             let day = { (date: Date) in String(ISO8601DateFormatter().string(from: date).prefix(10)) }
             if csv {
                 say(SharingList.csvHeader)

@@ -18,8 +18,10 @@ enum Policies {
         }
         let contractFiles = files(contracts)
         let taxonomy = contractFiles.first { $0.name == "taxonomy.yaml" }
-        return PolicyBundle.load(taxonomy: taxonomy, contracts: contractFiles.filter { $0.name != "taxonomy.yaml" },
-                                 adapters: files(adapters))
+        let published = contractFiles.first { $0.name == PublishedSharingList.fileName }
+        return PolicyBundle.load(taxonomy: taxonomy,
+                                 contracts: contractFiles.filter { $0.name != "taxonomy.yaml" && $0.name != PublishedSharingList.fileName },
+                                 adapters: files(adapters), publishedList: published)
     }
 
     static let demo: PolicyBundle = {

@@ -73,13 +73,47 @@ public struct Contract: Sendable {
     public var contentHash: String
     /// Line of each purpose, for diagnostics.
     var purposeLines: [String: Int] = [:]
+    /// What the published sharing list (第三方信息共享清单) says of this party, by language
+    /// (`Taxonomy.languages`): its display name, the legal entity, the app feature in which the
+    /// sharing happens. Empty when the file does not give it.
+    public var name: [String: String]
+    public var company: [String: String]
+    public var scenario: [String: String]
+    /// The party's own privacy policy: an absolute https URL; empty when the file does not give it.
+    public var privacyPolicyURL: String
+    public var sharingMethod: SharingMethod
+
+    /// The keys the published sharing list needs. Missing ones are a `check` warning, not an error: a
+    /// contract is still in force without its descriptive words, and the list shows them as not stated.
+    public static let publishedListKeys: Set<String> = ["name", "company", "scenario", "privacy_policy_url"]
+
+    /// The published-list keys this contract does not give, sorted.
+    public var missingPublishedListKeys: [String] {
+        var missing: [String] = []
+        if name.isEmpty { missing.append("name") }
+        if company.isEmpty { missing.append("company") }
+        if scenario.isEmpty { missing.append("scenario") }
+        if privacyPolicyURL.isEmpty { missing.append("privacy_policy_url") }
+        return missing.sorted()
+    }
+
+    /// How the data reaches the party, in the regulator's words: through a server-side interface
+    /// (服务端接口: the broker's proxied shares) or an SDK on the device (SDK decisions).
+    public enum SharingMethod: String, Sendable, CaseIterable {
+        case serverAPI = "server_api"
+        case sdk
+    }
 
     public init(provider: String, version: String, title: String? = nil, effective: CalendarDay,
                 expires: CalendarDay? = nil, region: String, retentionDays: Int,
-                purposes: [String: [String]], contentHash: String = "") {
+                purposes: [String: [String]], contentHash: String = "", name: [String: String] = [:],
+                company: [String: String] = [:], scenario: [String: String] = [:], privacyPolicyURL: String = "",
+                sharingMethod: SharingMethod = .serverAPI) {
         self.provider = provider; self.version = version; self.title = title
         self.effective = effective; self.expires = expires; self.region = region
         self.retentionDays = retentionDays; self.purposes = purposes; self.contentHash = contentHash
+        self.name = name; self.company = company; self.scenario = scenario
+        self.privacyPolicyURL = privacyPolicyURL; self.sharingMethod = sharingMethod
     }
 
     /// True when some category listed for `purpose` covers `category`.
@@ -102,7 +136,8 @@ public struct Contract: Sendable {
         guard let root = YAMLNode.parse(yaml, file: file, issues: issues),
               let object = root.object("contract",
                                        required: ["provider", "version", "effective", "region", "retention_days", "purposes"],
-                                       optional: ["title", "expires"]) else { return nil }
+                                       optional: publishedListKeys.union(["title", "expires", "sharing_method"]))
+        else { return nil }
         let provider = object["provider"]?.string("provider")
         let version = object["version"]?.string("version")
         let title = object["title"]?.string("title")
@@ -128,31 +163,58 @@ public struct Contract: Sendable {
             }
         }
         let retention = object["retention_days"]?.int("retention_days", min: 0)
+        // The published sharing list's words: both languages each, a real https link. Each may be missing
+        // (`check` warns, the list says "not stated"), never wrong.
+        let name = object["name"].map { Taxonomy.labels($0, "name") } ?? [:]
+        let company = object["company"].map { Taxonomy.labels($0, "company") } ?? [:]
+        let scenario = object["scenario"].map { Taxonomy.labels($0, "scenario") } ?? [:]
+        let privacyPolicyURL = object["privacy_policy_url"]?.httpsURL("privacy_policy_url")
+        var sharingMethod = SharingMethod.serverAPI
+        if let node = object["sharing_method"], let text = node.string("sharing_method") {
+            if let method = SharingMethod(rawValue: text) {
+                sharingMethod = method
+            } else {
+                node.error("sharing_method must be server_api or sdk, not '\(text)'")
+            }
+        }
         var purposes: [String: [String]] = [:]
         var purposeLines: [String: Int] = [:]
-        for pair in object["purposes"]?.mapping("purposes") ?? [] {
-            if let taxonomy, !taxonomy.purposes.contains(pair.key) {
-                issues.add(file, pair.keyLine, "purpose '\(pair.key)' is not in the taxonomy")
-            }
-            let what = "purpose \(pair.key)"
-            guard let body = pair.value.object(what, required: ["categories"]) else { continue }
-            var categories: [String] = []
-            for (category, line) in body["categories"]?.strings(what + ": categories") ?? [] {
-                if let taxonomy, taxonomy.categories[category] == nil {
-                    issues.add(file, line, "category '\(category)' is not in the taxonomy")
-                }
-                categories.append(category)
-            }
-            purposes[pair.key] = categories
-            purposeLines[pair.key] = pair.keyLine
+        for scope in scopes(object["purposes"], file: file, taxonomy: taxonomy, issues: issues) {
+            purposes[scope.purpose] = scope.categories
+            purposeLines[scope.purpose] = scope.line
         }
         // A partial contract still serves the cross-file checks; its recorded issues fail the bundle.
         guard let provider else { return nil }
         var contract = Contract(provider: provider, version: version ?? "", title: title,
                                 effective: effective ?? CalendarDay(year: 1970, month: 1, day: 1),
                                 expires: expires, region: region ?? "", retentionDays: retention ?? 0,
-                                purposes: purposes, contentHash: ContentHash.sha256Hex(yaml))
+                                purposes: purposes, contentHash: ContentHash.sha256Hex(yaml), name: name, company: company,
+                                scenario: scenario, privacyPolicyURL: privacyPolicyURL ?? "", sharingMethod: sharingMethod)
         contract.purposeLines = purposeLines
         return contract
+    }
+
+    /// `purposes: { PURPOSE: { categories: [...] } }`, each purpose and category checked against the
+    /// taxonomy; `context` starts each message (`party acme-push: `). Shared by contracts and the
+    /// published sharing list.
+    static func scopes(_ node: YAMLNode?, context: String = "", file: String, taxonomy: Taxonomy?,
+                       issues: IssueCollector) -> [(purpose: String, line: Int, categories: [String])] {
+        var out: [(purpose: String, line: Int, categories: [String])] = []
+        for pair in node?.mapping(context + "purposes") ?? [] {
+            if let taxonomy, !taxonomy.purposes.contains(pair.key) {
+                issues.add(file, pair.keyLine, context + "purpose '\(pair.key)' is not in the taxonomy")
+            }
+            let what = context + "purpose \(pair.key)"
+            guard let body = pair.value.object(what, required: ["categories"]) else { continue }
+            var categories: [String] = []
+            for (category, line) in body["categories"]?.strings(what + ": categories") ?? [] {
+                if let taxonomy, taxonomy.categories[category] == nil {
+                    issues.add(file, line, context + "category '\(category)' is not in the taxonomy")
+                }
+                categories.append(category)
+            }
+            out.append((pair.key, pair.keyLine, categories))
+        }
+        return out
     }
 }

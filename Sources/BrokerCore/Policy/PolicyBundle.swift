@@ -24,14 +24,19 @@ public struct PolicyBundle: Sendable {
     public var adapters: [String: Adapter]
     /// Forward-proxy host → provider.
     public var providerByHost: [String: String]
+    /// The sharing list the company has published (`contracts/published-sharing-list.yaml`), when there is one.
+    public var publishedList: PublishedSharingList?
     /// The bundle's revision id: `p-` and 16 hex digits of SHA-256 over the taxonomy's and every
-    /// adapter's and contract's file hash, so the same files always give the same revision.
+    /// adapter's and contract's file hash (and the published list's), so the same files always give
+    /// the same revision.
     public var revision: String
 
-    public init(taxonomy: Taxonomy, contracts: [String: Contract], adapters: [String: Adapter], taxonomyHash: String = "") {
+    public init(taxonomy: Taxonomy, contracts: [String: Contract], adapters: [String: Adapter], taxonomyHash: String = "",
+                publishedList: PublishedSharingList? = nil) {
         self.taxonomy = taxonomy
         self.contracts = contracts
         self.adapters = adapters
+        self.publishedList = publishedList
         var byHost: [String: String] = [:]
         for adapter in adapters.values {
             for host in adapter.hosts { byHost[host] = adapter.provider }
@@ -40,12 +45,15 @@ public struct PolicyBundle: Sendable {
         var manifest = "taxonomy " + taxonomyHash + "\n"
         for (provider, adapter) in adapters.sorted(by: { $0.key < $1.key }) { manifest += "adapter \(provider) \(adapter.contentHash)\n" }
         for (provider, contract) in contracts.sorted(by: { $0.key < $1.key }) { manifest += "contract \(provider) \(contract.contentHash)\n" }
+        if let publishedList { manifest += "published-list \(publishedList.contentHash)\n" }
         self.revision = "p-" + ContentHash.sha256Hex(manifest).prefix(16)
     }
 
     /// Decodes and cross-checks everything. The bundle is `nil` when there is any issue.
+    /// `publishedList` is `contracts/published-sharing-list.yaml` when the folder has one.
     public static func load(taxonomy taxonomyFile: PolicyFile?, contracts contractFiles: [PolicyFile],
-                            adapters adapterFiles: [PolicyFile]) -> (bundle: PolicyBundle?, issues: [PolicyIssue]) {
+                            adapters adapterFiles: [PolicyFile],
+                            publishedList publishedFile: PolicyFile? = nil) -> (bundle: PolicyBundle?, issues: [PolicyIssue]) {
         var issueList: [PolicyIssue] = []
         var taxonomy: Taxonomy?
         if let taxonomyFile {
@@ -104,10 +112,13 @@ public struct PolicyBundle: Sendable {
             adapterFilesByProvider[adapter.provider] = file
             crossCheck(adapter, file: file.name, contract: contracts[adapter.provider], taxonomy: taxonomy, issues: issues)
         }
+        let publishedList = publishedFile.flatMap {
+            PublishedSharingList.decode(yaml: $0.text, file: $0.name, taxonomy: taxonomy, providers: adapterStems, issues: issues)
+        }
         let all = issues.issues.sorted { ($0.file, $0.line, $0.message) < ($1.file, $1.line, $1.message) }
         guard all.isEmpty, let taxonomy else { return (nil, all) }
         return (PolicyBundle(taxonomy: taxonomy, contracts: contracts, adapters: adapters,
-                             taxonomyHash: taxonomyFile.map { ContentHash.sha256Hex($0.text) } ?? ""), [])
+                             taxonomyHash: taxonomyFile.map { ContentHash.sha256Hex($0.text) } ?? "", publishedList: publishedList), [])
     }
 
     private static func crossCheck(_ adapter: Adapter, file: String, contract: Contract?, taxonomy: Taxonomy?,

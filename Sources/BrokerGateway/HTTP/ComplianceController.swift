@@ -86,18 +86,57 @@ struct ComplianceController: Sendable {
         return out
     }
 
+    /// `format=published` gives the regulator's published-list form (`lang=zh-CN|en`) with its drift
+    /// against `contracts/published-sharing-list.yaml`; without `format`, the traffic list.
     func sharingList(_ request: Request) async throws -> Response {
         var since: Date?, until: Date?
-        for (name, value) in try Self.queryParameters(request, allowed: ["since", "until"]) {
-            guard let time = Self.parseTime(value) else {
-                throw Problem(status: 400, code: "invalid_query", detail: "\(name) must be an RFC 3339 time")
+        var published = false
+        var language: PublishedSharingListReport.Language?
+        for (name, value) in try Self.queryParameters(request, allowed: ["since", "until", "format", "lang"]) {
+            switch name {
+            case "format":
+                guard value == "published" else {
+                    throw Problem(status: 400, code: "invalid_query",
+                                  detail: "format is published (the regulator's published-list form), or absent for the traffic list")
+                }
+                published = true
+            case "lang":
+                guard let parsed = PublishedSharingListReport.Language(rawValue: value) else {
+                    throw Problem(status: 400, code: "invalid_query", detail: "lang is zh-CN or en")
+                }
+                language = parsed
+            default:
+                guard let time = Self.parseTime(value) else {
+                    throw Problem(status: 400, code: "invalid_query", detail: "\(name) must be an RFC 3339 time")
+                }
+                if name == "since" { since = time } else { until = time }
             }
-            if name == "since" { since = time } else { until = time }
+        }
+        if language != nil && !published {
+            throw Problem(status: 400, code: "invalid_query", detail: "lang goes with format=published")
         }
         let rows: [SharingListRow]
         do { rows = try await queries.sharingList(since: since, until: until) } catch { throw Problem.logUnavailable(error.message) }
+        let accept = request.headers[.accept]?.lowercased() ?? ""
+        if published {
+            let report = PublishedSharingListReport.build(rows, bundle: subjects.bundle, language: language ?? .zhCN,
+                                                          since: since, until: until, now: subjects.now())
+            // Accept: text/csv → CSV, else text/html → HTML, else JSON (the traffic list: text/csv → CSV, else JSON).
+            let format: PublishedSharingListReport.Format = accept.contains("text/csv") ? .csv : (accept.contains("text/html") ? .html : .json)
+            var headers = HTTPFields()
+            headers[.contentType] = PublishedSharingListReport.contentType(format)
+            if format == .html {
+                // A page of words and links only: no script, no framing, no referrer to the parties' sites.
+                headers[.contentSecurityPolicy] = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; "
+                    + "form-action 'none'; frame-ancestors 'none'"
+                headers[HTTPField.Name("X-Content-Type-Options")!] = "nosniff"
+                headers[HTTPField.Name("Referrer-Policy")!] = "no-referrer"
+            }
+            return Response(status: .ok, headers: headers,
+                            body: .init(byteBuffer: ByteBuffer(string: PublishedSharingListReport.render(report, format: format))))
+        }
         let entries = SharingList.build(rows, bundle: subjects.bundle, at: until ?? Date())
-        if request.headers[.accept]?.lowercased().contains("text/csv") == true {
+        if accept.contains("text/csv") {
             var text = SharingList.csvHeader + "\r\n"
             for entry in entries { text += Self.csvLine(entry) }
             var headers = HTTPFields()

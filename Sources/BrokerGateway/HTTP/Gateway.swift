@@ -86,7 +86,8 @@ public struct Gateway: Sendable {
             return SubjectsController.json(["status": "ready", "policy_revision": revision])
         }
         OperationsController(pipeline: pipeline, authenticator: authenticator, access: settings.metricsAccess,
-                             reloader: reloader, shareLog: shareLogMetrics, revocations: revocations, now: now)
+                             reloader: reloader, shareLog: shareLogMetrics, revocations: revocations,
+                             disclosed: queries as? any DisclosedTrafficSource, now: now)
             .register(on: router)
 
         // Path form: ANY /v1/proxy/{provider}/{path…}

@@ -12,6 +12,8 @@ struct OperationsController: Sendable {
     let reloader: PolicyReloader?
     let shareLog: (any ShareLogMetrics)?
     let revocations: (any RevocationStore)?
+    /// What the published list's drift gauge reads; nil when the store tells nothing.
+    let disclosed: (any DisclosedTrafficSource)?
     let now: @Sendable () -> Date
 
     func register(on router: Router<BrokerRequestContext>) {
@@ -40,6 +42,16 @@ struct OperationsController: Sendable {
         }
         // The job gauges come from the database: a scrape while it is down still answers, without them.
         let jobs = try? await revocations?.jobSummary()
+        // Drift from the published sharing list: traffic since its published_at that it does not disclose.
+        // Without a list, no drift series; while the database is down, the last reading stays.
+        let bundle = pipeline.policy.current.bundle
+        if let list = bundle.publishedList {
+            if let disclosed, let rows = try? await disclosed.disclosedTraffic(fromDay: list.publishedAt) {
+                pipeline.metrics.setPublishedListDrift(PublishedSharingListReport.drift(rows, bundle: bundle, list: list), bundle: bundle)
+            }
+        } else {
+            pipeline.metrics.setPublishedListDrift(nil, bundle: bundle)
+        }
         let text = pipeline.metrics.render(queuedWrites: shareLog?.queuedWrites, jobs: jobs, now: now())
         return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8", .cacheControl: "no-store"],
                         body: .init(byteBuffer: ByteBuffer(string: text)))

@@ -33,6 +33,8 @@ public final class BrokerMetrics: Sendable {
     private let policyInfo = Locked<(revision: String, gauge: Meter)?>(nil)
     /// The revocation-job gauges set at the last scrape, so a (provider, status) that has gone is set to 0.
     private let jobGauges = Locked<Set<UpstreamKey>>([])
+    /// The published list's drift series set at the last scrape, so one that has gone is removed.
+    private let driftGauges = Locked<Set<DriftKey>>([])
 
     static let shareCounter = "sharebroker_shares_total"
     static let upstreamTimer = "sharebroker_upstream_duration_seconds"
@@ -56,7 +58,18 @@ public final class BrokerMetrics: Sendable {
         "sharebroker_build_info": "The broker's version (value 1).",
         "sharebroker_shadow_shares_total": "Shares also decided under the shadow policy, by whether any decision would change.",
         "sharebroker_shadow_changes_total": "Shares whose decision the shadow policy would change, by provider, purpose, category and change.",
+        driftGauge: "Shares since the published sharing list's published_at that sent a personal category it does not disclose, "
+            + "by provider, purpose, category and kind (party, purpose, category). No series without a published list.",
+        driftEntries: "Provider × purpose × category combinations shared but not disclosed by the published sharing list "
+            + "(present only when contracts/published-sharing-list.yaml exists).",
     ]
+
+    static let driftGauge = "sharebroker_published_list_drift"
+    static let driftEntries = "sharebroker_published_list_drift_entries"
+
+    struct DriftKey: Hashable {
+        var provider: String, purpose: String, category: String, kind: String
+    }
 
     struct ShareKey: Hashable {
         var provider: String, operation: String, channel: String, decision: String, code: String
@@ -182,6 +195,33 @@ public final class BrokerMetrics: Sendable {
         }
         while out.hasSuffix("\n\n") { out.removeLast() }
         return out
+    }
+
+    /// The drift of real traffic from the published sharing list, read at scrape time; `nil` when no
+    /// list is published (every drift series goes). Labels come from closed sets only: a provider
+    /// without an adapter, a purpose or category outside the taxonomy, is `unknown`.
+    func setPublishedListDrift(_ drift: [PublishedSharingListReport.Drift]?, bundle: PolicyBundle) {
+        var values: [DriftKey: Int] = [:]
+        for item in drift ?? [] {
+            let key = DriftKey(provider: bundle.adapters[item.provider] != nil ? item.provider : "unknown",
+                               purpose: bundle.taxonomy.purposes.contains(item.purpose) ? item.purpose : "unknown",
+                               category: bundle.taxonomy.categories[item.category] != nil ? item.category : "unknown",
+                               kind: item.kind.rawValue)
+            values[key, default: 0] += item.shares
+        }
+        let factory = self.factory
+        func gauge(_ key: DriftKey) -> Meter {
+            Meter(label: Self.driftGauge, dimensions: [("provider", key.provider), ("purpose", key.purpose),
+                                                       ("category", key.category), ("kind", key.kind)], factory: factory)
+        }
+        // One scrape at a time, so a series one scrape sets is not removed by another's.
+        driftGauges.withLock { previous in
+            for (key, shares) in values { gauge(key).set(shares) }
+            for key in previous.subtracting(values.keys) { gauge(key).destroy() }
+            previous = Set(values.keys)
+            let entries = Meter(label: Self.driftEntries, dimensions: [], factory: factory)
+            if drift != nil { entries.set(values.count) } else { entries.destroy() }
+        }
     }
 
     private func setJobGauges(_ jobs: [RevocationJobSummary], now: Date) {

@@ -1,0 +1,30 @@
+import BrokerCore
+import BrokerLogStore
+import BrokerService
+import Foundation
+import PostgresNIO
+
+/// The published list's drift gauge: shares that sent each provider × purpose × category from a day
+/// on, every node's, from `sharing_daily` alone (its primary key starts with the day).
+extension PostgresStore: DisclosedTrafficSource {
+    public func disclosedTraffic(fromDay day: CalendarDay?) async throws(LogUnavailable) -> [SharingListRow] {
+        var query = QueryBuilder()
+        // A minimised field was sent too, as its coarser category.
+        let sql = """
+            SELECT provider, purpose, category, sum(shares)::bigint, min(first_us), max(last_us) FROM sharing_daily
+            WHERE day >= \(query.bind(day?.dayNumber ?? Int64.min / 2)) AND action IN ('sent', 'minimised')
+            GROUP BY provider, purpose, category
+            """
+        let statement = query.query(sql)
+        return try await run("reading what the published list must disclose") { connection in
+            var list = SharingListRows()
+            for try await row in try await connection.query(statement, logger: self.logger) {
+                let (provider, purpose, category, shares, firstUs, lastUs) =
+                    try row.decode((String, String, String, Int64, Int64, Int64).self)
+                list.add(provider: provider, purpose: purpose, category: category, action: "sent", shares: Int(shares),
+                         firstUs: firstUs, lastUs: lastUs, subjects: 0)
+            }
+            return list.rows
+        }
+    }
+}
