@@ -1,10 +1,7 @@
 import ArgumentParser
 import BrokerCore
-import BrokerPostgres
 import BrokerService
-import BrokerSQLite
 import Foundation
-import Logging
 
 /// `sharebroker policy diff`: what a policy change would do to real traffic, before it is made.
 struct PolicyCommand: AsyncParsableCommand {
@@ -52,34 +49,9 @@ struct PolicyCommand: AsyncParsableCommand {
                 throw ExitCode(1)
             }
             let engine = PolicyEngine(bundle: bundle, homeRegion: settings.homeRegion, minorAge: settings.minorAge)
-            var window: [Date?] = []
-            for (text, name) in [(since, "since"), (until, "until")] {
-                guard let text else { window.append(nil); continue }
-                guard let date = ISO8601DateFormatter().date(from: text) else {
-                    say("--\(name): not an RFC 3339 time (2026-01-31T00:00:00Z)")
-                    throw ExitCode(1)
-                }
-                window.append(date)
-            }
-            var logger = Logger(label: "sharebroker.policy")
-            logger.logLevel = .warning
-            let database = databaseOption ?? settings.commandDatabase
-            let report: PolicyDiff.Report
-            if database.hasPrefix("postgres://") || database.hasPrefix("postgresql://") {
-                guard var location = PostgresLocation(database) else { say("\(database): not a postgres:// URL"); throw ExitCode(1) }
-                if location.password == nil { location.password = settings.commandDatabasePassword }
-                let store = try await PostgresStore.openForReading(location, logger: logger)
-                do {
-                    report = try await PolicyDiff.run(queries: store, grants: store, candidate: engine, since: window[0], until: window[1])
-                } catch {
-                    await store.close()
-                    throw error
-                }
-                await store.close()
-            } else {
-                guard FileManager.default.fileExists(atPath: database) else { say("\(database): no such database"); throw ExitCode(1) }
-                let store = try SQLiteStore(path: database, stream: "node-1", logger: logger)
-                report = try await PolicyDiff.run(queries: store, grants: store, candidate: engine, since: window[0], until: window[1])
+            let from = try rfc3339(since, flag: "since"), to = try rfc3339(until, flag: "until")
+            let report = try await withReadStore(databaseOption ?? settings.commandDatabase, settings: settings) { store in
+                try await PolicyDiff.run(queries: store, grants: store, candidate: engine, since: from, until: to)
             }
             if json {
                 let data = try JSONSerialization.data(withJSONObject: report.json, options: [.sortedKeys, .prettyPrinted])

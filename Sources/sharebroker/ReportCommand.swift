@@ -16,7 +16,7 @@ struct ReportCommand: AsyncParsableCommand {
             commandName: "sharing-list",
             abstract: "Provider × purpose × category from real traffic, beside what the contracts in force allow.")
 
-        @Option(name: .customLong("database"), help: "The SQLite database (default: the config's).")
+        @Option(name: .customLong("database"), help: "A SQLite path, or postgres://USER[:PASSWORD]@HOST[:PORT]/DB (password else the config's, else PGPASSWORD). Default: the config's.")
         var databaseOption: String?
 
         @Option(help: "From this time (RFC 3339), inclusive.")
@@ -51,25 +51,9 @@ struct ReportCommand: AsyncParsableCommand {
         func run() async throws {
             let settings = try configFile.settings()
             let database = databaseOption ?? settings.commandDatabase
-            guard FileManager.default.fileExists(atPath: database) else {
-                say("\(database): no such database")
-                throw ExitCode(1)
-            }
             let bundle = try policy.bundle(settings)
-            func time(_ text: String?, _ name: String) throws -> Date? {
-                guard let text else { return nil }
-                let formatter = ISO8601DateFormatter()
-                guard let date = formatter.date(from: text) else {
-                    say("--\(name): not an RFC 3339 time (2026-01-31T00:00:00Z)")
-                    throw ExitCode(1)
-                }
-                return date
-            }
-            let from = try time(since, "since"), to = try time(until, "until")
-            var logger = Logger(label: "sharebroker.report")
-            logger.logLevel = .warning
-            let store = try SQLiteStore(path: database, stream: "node-1", logger: logger)
-            let traffic = try await store.sharingList(since: from, until: to)
+            let from = try rfc3339(since, flag: "since"), to = try rfc3339(until, flag: "until")
+            let traffic = try await withReadStore(database, settings: settings) { try await $0.sharingList(since: from, until: to) }
             if published {
                 let report = PublishedSharingListReport.build(traffic, bundle: bundle, language: language ?? .zhCN, since: from,
                                                               until: to, now: Date())
@@ -140,32 +124,11 @@ struct ReportCommand: AsyncParsableCommand {
             let settings = try configFile.settings()
             let database = databaseOption ?? settings.commandDatabase
             var query = ExposureQuery(provider: provider, category: category)
-            for (text, name) in [(since, "since"), (until, "until")] {
-                guard let text else { continue }
-                guard let date = ISO8601DateFormatter().date(from: text) else {
-                    say("--\(name): not an RFC 3339 time (2026-01-31T00:00:00Z)")
-                    throw ExitCode(1)
-                }
-                if name == "since" { query.since = date } else { query.until = date }
-            }
-            var logger = Logger(label: "sharebroker.report")
-            logger.logLevel = .warning
+            query.since = try rfc3339(since, flag: "since")
+            query.until = try rfc3339(until, flag: "until")
             let format: ExposureReport.Format = csv ? .csv : (ndjson ? .ndjson : .json)
             let out = FileHandle.standardOutput
-            if database.hasPrefix("postgres://") || database.hasPrefix("postgresql://") {
-                guard var location = PostgresLocation(database) else { say("\(database): not a postgres:// URL"); throw ExitCode(1) }
-                if location.password == nil { location.password = settings.commandDatabasePassword }
-                let store = try await PostgresStore.openForReading(location, logger: logger)
-                do {
-                    try await ExposureReport.stream(store, query, format: format) { out.write(Data($0.utf8)) }
-                } catch {
-                    await store.close()
-                    throw error
-                }
-                await store.close()
-            } else {
-                guard FileManager.default.fileExists(atPath: database) else { say("\(database): no such database"); throw ExitCode(1) }
-                let store = try SQLiteStore(path: database, stream: "node-1", logger: logger)
+            try await withReadStore(database, settings: settings) { store in
                 try await ExposureReport.stream(store, query, format: format) { out.write(Data($0.utf8)) }
             }
             if format == .json { say() }

@@ -257,7 +257,7 @@ struct PolicyEngineTests {
         let decision = engine.evaluate(pushRequest(body: #"{"token":["t1"],"title":"Hi Ann","options":{"ttl":5,"note":"for Ann"}}"#),
                                        context: context, decoder: decoder)
         #expect(decision.verdict == .redacted)
-        let body = try #require(decision.body)
+        _ = try #require(decision.body)
         let forwarded = String(decoding: try #require(decision.forwarded(.body)), as: UTF8.self)
         #expect(!forwarded.contains("Ann"))
         #expect(forwarded.contains("t1") && forwarded.contains("ttl"))
@@ -277,7 +277,7 @@ struct PolicyEngineTests {
         let actions = Dictionary(uniqueKeysWithValues: decision.fields.map { ($0.path.description, $0.action) })
         #expect(actions == ["token": .sent, "surprise": .stripped, "message.title": .stripped, "message.to": .sent,
                             "message.x": .stripped])
-        let body = try #require(decision.body)
+        _ = try #require(decision.body)
         let forwarded = String(decoding: try #require(decision.forwarded(.body)), as: UTF8.self)
         #expect(!forwarded.contains("Ann") && !forwarded.contains("surprise"))
         #expect(forwarded.contains("t2"))
