@@ -7,8 +7,8 @@ import Glibc
 ///
 /// A small closed set of transforms, each yielding a value of a coarser category that the
 /// adapter names: `round_coordinates` (every decimal number in the value rounded to
-/// `decimals` places: a JSON number, or a string of numbers such as AMap's `lng,lat`,
-/// Tencent's `lat,lng` or `lat,lng|lat,lng`), `ip_prefix` (the address with its host bits
+/// `decimals` places: a JSON number, or a string of numbers such as `lng,lat`, `lat,lng` or
+/// `lat,lng|lat,lng`; both numbers alike, so the order does not matter), `ip_prefix` (the address with its host bits
 /// zeroed: `/ipv4`, `/ipv6`) and `mask` (all but the first `keep_first` and last
 /// `keep_last` characters replaced by `*`). `apply` is pure and total: a value the
 /// transform cannot read gives `nil`, and the field is then denied as if it had no
