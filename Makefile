@@ -8,7 +8,7 @@ APT_PACKAGES := libcurl4-openssl-dev libjson-c-dev libsqlite3-dev pkg-config cur
 # What the test suite drives besides: a real browser for the privacy center (and CJK fonts for its screenshots).
 TEST_APT_PACKAGES := chromium chromium-driver fonts-wqy-zenhei
 
-.PHONY: deps test-deps build serve two-nodes test check bench clean
+.PHONY: deps test-deps build serve two-nodes test check bench bench-instructions clean
 
 ## deps: install missing system packages (apt-get, non-interactive)
 deps:
@@ -55,6 +55,11 @@ test: test-deps
 ## check: validate adapters/ and contracts/
 check: build
 	$$($(SWIFT) build --show-bin-path)/sharebroker check
+
+## bench-instructions: instructions per decision under callgrind (repeatable where timings are not)
+bench-instructions: deps
+	$(SWIFT) build -c release --product sharebroker-bench
+	scripts/decision-instructions
 
 ## bench: release-mode benchmarks (decision core, payload codecs, log queries, revocation, the gateway under wrk)
 bench: deps

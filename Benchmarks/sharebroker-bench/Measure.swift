@@ -2,6 +2,12 @@ import Foundation
 
 /// Runs `body` repeatedly for at least `seconds` after a warm-up; returns nanoseconds per call.
 func measure(seconds: Double = 0.5, _ body: () -> Void) -> Double {
+    // BENCH_FIXED_ITERATIONS=N runs the body exactly N times (no warm-up, no clock): for
+    // instruction counts under callgrind, which are repeatable where timings are not.
+    if let fixed = ProcessInfo.processInfo.environment["BENCH_FIXED_ITERATIONS"].flatMap(Int.init) {
+        for _ in 0..<fixed { body() }
+        return 1
+    }
     let clock = ContinuousClock()
     for _ in 0..<200 { body() }
     var iterations = 0

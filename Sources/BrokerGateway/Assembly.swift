@@ -36,8 +36,11 @@ public enum Assembly {
             public var secrets: [SecretReference: String]
             /// The shadow candidate, read again too (its issues are among `issues`).
             public var shadow: PolicyBundle?
-            public init(bundle: PolicyBundle?, issues: [PolicyIssue], secrets: [SecretReference: String], shadow: PolicyBundle? = nil) {
-                self.bundle = bundle; self.issues = issues; self.secrets = secrets; self.shadow = shadow
+            /// What `sharebroker check` would warn about in the new files (`file:line: warning: …`).
+            public var warnings: [String]
+            public init(bundle: PolicyBundle?, issues: [PolicyIssue], secrets: [SecretReference: String], shadow: PolicyBundle? = nil,
+                        warnings: [String] = []) {
+                self.bundle = bundle; self.issues = issues; self.secrets = secrets; self.shadow = shadow; self.warnings = warnings
             }
         }
 

@@ -55,3 +55,41 @@ public enum PolicyLoader {
         return PolicyFile(name: path, text: text)
     }
 }
+
+extension PolicyBundle {
+    /// What `sharebroker check` warns about (exit status 0), as `file:line: warning: …` lines, files
+    /// named under the folders given: also in a reload's answer and log.
+    public func checkWarnings(adapters: String, contracts: String) -> [String] {
+        let bundle = self
+        var out: [String] = []
+        for item in bundle.unconstrainedFreeText {
+            out.append("\(adapters)/\(item.provider).yaml:\(item.line): warning: operation \(item.operation): \(item.path) is "
+                  + "non-personal but takes any value; give it values, pattern, type or max_length (or a personal category)")
+        }
+        for provider in bundle.contracts.keys.sorted() {
+            guard let missing = bundle.contracts[provider]?.missingPublishedListKeys, !missing.isEmpty else { continue }
+            out.append("\(contracts)/\(provider).yaml:1: warning: no \(missing.joined(separator: ", ")): the published sharing list "
+                  + "shows 'not stated' for them (give name, company and scenario as { zh-CN: …, en: … }, privacy_policy_url as https://…)")
+        }
+        if let list = bundle.publishedList {
+            // One line per party, purpose, or party × purpose's categories the list leaves out that the contract allows.
+            var gaps: [(key: String, line: Int, kind: PublishedSharingList.DriftKind, provider: String, purpose: String, categories: [String])] = []
+            for gap in list.undisclosedScopes(of: bundle.contracts, taxonomy: bundle.taxonomy) {
+                let key = "\(gap.kind) \(gap.provider) " + (gap.kind == .party ? "" : gap.purpose)
+                if gaps.last?.key == key { gaps[gaps.count - 1].categories.append(gap.category); continue }
+                gaps.append((key, list.partyLines[gap.provider] ?? 1, gap.kind, gap.provider, gap.purpose, [gap.category]))
+            }
+            for gap in gaps {
+                let categories = gap.categories.joined(separator: ", ")
+                let text: String
+                switch gap.kind {
+                case .party: text = "does not name \(gap.provider), whose contract allows \(categories)"
+                case .purpose: text = "does not name \(gap.purpose) for \(gap.provider), whose contract allows \(categories) for it"
+                case .category: text = "does not disclose \(categories) for \(gap.provider), \(gap.purpose), which its contract allows"
+                }
+                out.append("\(list.file):\(gap.line): warning: the published list \(text): sharing it would be drift")
+            }
+        }
+        return out
+    }
+}

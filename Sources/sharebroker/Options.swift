@@ -21,7 +21,10 @@ struct PolicyOptions: ParsableArguments {
     func bundle(_ settings: BrokerConfig = BrokerConfig()) throws -> PolicyBundle {
         let (adapters, contracts) = folders(settings)
         guard let bundle = PolicyLoader.load(adapters: adapters, contracts: contracts).bundle else {
-            say("the policy in \(adapters)/ and \(contracts)/ has errors: see sharebroker check")
+            var isDirectory: ObjCBool = false
+            let found = [adapters, contracts].allSatisfy { FileManager.default.fileExists(atPath: $0, isDirectory: &isDirectory) && isDirectory.boolValue }
+            say(found ? "the policy in \(adapters)/ and \(contracts)/ has errors: see sharebroker check"
+                : "no policy folders \(adapters)/ and \(contracts)/ here: run from the repository, or give --adapters and --contracts (or --config)")
             throw ExitCode(1)
         }
         return bundle

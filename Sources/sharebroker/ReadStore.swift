@@ -9,7 +9,7 @@ import Logging
 func rfc3339(_ text: String?, flag: String) throws -> Date? {
     guard let text else { return nil }
     guard let date = ISO8601DateFormatter().date(from: text) else {
-        say("--\(flag): not an RFC 3339 time (2026-01-31T00:00:00Z)")
+        say("--\(flag) '\(text)' is not an RFC 3339 time: give a date and time with its zone, such as 2026-01-31T00:00:00Z")
         throw ExitCode(1)
     }
     return date
@@ -19,6 +19,8 @@ func rfc3339(_ text: String?, flag: String) throws -> Date? {
 /// `postgres://` URL (its password else the config's, else PGPASSWORD), every node's stream.
 func withReadStore<T>(_ database: String, settings: BrokerConfig,
                       _ body: (any ShareQueries & GrantStore) async throws -> T) async throws -> T {
+    // `sqlite:PATH` as in the config and `serve --database`, or the plain path.
+    let database = database.hasPrefix("sqlite:") ? String(database.dropFirst("sqlite:".count)) : database
     var logger = Logger(label: "sharebroker.read")
     logger.logLevel = .warning
     if database.hasPrefix("postgres://") || database.hasPrefix("postgresql://") {

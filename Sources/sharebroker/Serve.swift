@@ -186,7 +186,8 @@ struct Serve: AsyncParsableCommand {
                         shadow = candidateBundle
                     }
                     continuation.resume(returning: .init(bundle: redirect.isEmpty ? bundle : bundle.redirected(to: redirect),
-                                                         issues: [], secrets: secrets, shadow: shadow))
+                                                         issues: [], secrets: secrets, shadow: shadow,
+                                                         warnings: bundle.checkWarnings(adapters: adapters, contracts: contracts)))
                 }
             }
         }

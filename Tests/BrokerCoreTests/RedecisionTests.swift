@@ -58,6 +58,13 @@ import Testing
         let minimised = engine.evaluate(amap, context: context, decoder: StrictPayloadDecoder())
         #expect(minimised.fields.first?.action == .minimised)
         #expect(engine.redecide(recorded(minimised), context: context).fields == recorded(minimised).fields)
+        // A value the transform could not read was denied, and is again (not "newly allowed").
+        var north = amap
+        north.target = .http(method: "GET", path: "/v3/geocode/regeo", query: "location=north")
+        let unreadable = engine.evaluate(north, context: context, decoder: StrictPayloadDecoder())
+        #expect(unreadable.verdict == .blocked && unreadable.code == .separateConsentRequired)
+        let again = engine.redecide(recorded(unreadable), context: context)
+        #expect(again.verdict == .blocked && again.fields == recorded(unreadable).fields)
     }
 
     @Test func aNarrowedContractBreaksTheSharesThatUsedWhatItDrops() throws {

@@ -78,8 +78,8 @@ import Testing
             let token = rows.first { $0["category"] as? String == "user.device.push_token" }
             #expect(token?["change"] as? String == "newly_blocked" && token?["shares"] as? Int == 3)
             #expect(token?["examples"] as? [String] == ["node-1-share-1", "node-1-share-2", "node-1-share-4"])
-            // The minimised field counts under what it is (its declared category).
-            let place = rows.first { $0["category"] as? String == "user.location.precise" }
+            // The minimised field counts under the category it went as.
+            let place = rows.first { $0["category"] as? String == "user.location.imprecise" }
             #expect(place?["change"] as? String == "newly_blocked" && place?["examples"] as? [String] == ["node-1-share-4"])
 
             // A window: only the shares in it.

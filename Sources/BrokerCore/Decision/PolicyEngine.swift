@@ -156,16 +156,16 @@ public struct PolicyEngine: Sendable {
             crossBorder: contract.region != (context.subject?.region ?? homeRegion), grants: context.grants)
         var blocking: FieldDecision?
         func check(_ occurrence: FieldOccurrence, _ schema: FieldSchema) {
-            let declaration = schema.match(occurrence.path)
-            let verdict = Self.judge(declaration, at: occurrence.location, undeclared: operation.undeclared, checker: &checker,
-                                     valueAllowed: { $0.allows(occurrence.value) }, minimised: { $0.apply(occurrence.value) })
-            var field = FieldDecision(location: occurrence.location, path: occurrence.path, declaredAs: declaration?.pattern,
-                                      category: verdict.category, action: verdict.action, reason: verdict.reason,
-                                      grantID: verdict.grantID, revocationKey: declaration?.revocationKey ?? false,
-                                      value: verdict.minimisedValue ?? occurrence.value)
-            if let from = verdict.minimisedFrom {
-                field.minimisedFrom = .init(category: from.category, value: occurrence.value, reason: from.reason)
+            var field = FieldDecision(location: occurrence.location, path: occurrence.path, declaredAs: nil, category: nil,
+                                      action: .sent, reason: nil, grantID: nil, revocationKey: false,
+                                      value: occurrence.value)
+            if let declaration = schema.match(occurrence.path) {
+                Self.judge(declaration, checker: &checker, field: &field,
+                           valueAllowed: { $0.allows(occurrence.value) }, minimised: { $0.apply(occurrence.value) })
+            } else {
+                Self.deny(&field, .undeclaredField, onDeny: operation.undeclared)
             }
+            if field.minimisedFrom != nil { decision.hasMinimised = true }
             if field.action == .blocked && blocking == nil { blocking = field }
             decision.fields.append(field)
         }
@@ -213,7 +213,7 @@ public struct PolicyEngine: Sendable {
     /// A form or query may repeat a name, and a stripped name leaves with every occurrence: a
     /// minimised occurrence of a stripped name is stripped too, so the log says what was sent.
     func stripMinimisedBesideRemovals(_ decision: inout ShareDecision) {
-        guard decision.fields.contains(where: { $0.action == .minimised }) else { return }
+        guard decision.hasMinimised else { return }
         for location in [FieldLocation.body, .query, .header] {
             let removed = decision.removals(in: location)
             guard !removed.isEmpty else { continue }
@@ -227,55 +227,50 @@ public struct PolicyEngine: Sendable {
         }
     }
 
-    /// Step 7 for one field, from its declaration (`nil`: undeclared): what happens to it and why.
-    /// `evaluate` passes the value's own checks; `redecide`, which has no values, the logged ones.
-    struct FieldVerdict {
-        var action = FieldAction.sent
-        var reason: ReasonCode?
-        /// The category sent (the coarser one when minimised); the declared one otherwise.
-        var category: String?
-        var grantID: String?
-        var minimisedValue: FieldValue?
-        var minimisedFrom: (category: String, reason: ReasonCode)?
+    /// Step 7 for a declared field: what happens to `field` and why. `evaluate` passes the value's
+    /// own checks; `redecide`, which has no values, the logged ones. Writes into the field in place
+    /// and takes the declaration borrowed (a verdict returned by value, or an optional declaration
+    /// passed in, cost a copy of each per field).
+    @inline(__always)
+    static func judge(_ declaration: FieldDeclaration, checker: inout CategoryChecker, field: inout FieldDecision,
+                      valueAllowed: (ValueConstraint) -> Bool, minimised: (Minimisation) -> FieldValue?) {
+        field.declaredAs = declaration.pattern
+        field.revocationKey = declaration.revocationKey
+        if declaration.credential {
+            field.action = .stripped
+            field.reason = .credentialField
+            return
+        }
+        field.category = declaration.category
+        if let constraint = declaration.constraint, !valueAllowed(constraint) {
+            // The closed world covers values: free text where the adapter allows a code is not this field.
+            return deny(&field, .undeclaredValue, onDeny: declaration.onDeny)
+        }
+        guard let category = declaration.category else { return }
+        let checked = checker.check(category)
+        field.grantID = checked.grantID
+        guard let reason = checked.reason else { return }
+        if let minimise = declaration.minimise, field.location != .path {
+            // Send less instead of nothing: the coarser value, if its category is allowed.
+            let coarse = checker.check(minimise.category)
+            if coarse.reason == nil, let value = minimised(minimise) {
+                field.minimisedFrom = .init(category: category, value: field.value, reason: reason)
+                field.category = minimise.category
+                field.value = value
+                field.action = .minimised
+                field.grantID = coarse.grantID
+                return
+            }
+        }
+        deny(&field, reason, onDeny: declaration.onDeny)
     }
 
-    static func judge(_ declaration: FieldDeclaration?, at location: FieldLocation, undeclared: FieldDeclaration.OnDeny,
-                      checker: inout CategoryChecker, valueAllowed: (ValueConstraint) -> Bool,
-                      minimised: (Minimisation) -> FieldValue?) -> FieldVerdict {
-        var verdict = FieldVerdict()
-        var onDeny = undeclared
-        if let declaration {
-            if declaration.credential {
-                verdict.action = .stripped
-                verdict.reason = .credentialField
-                return verdict
-            }
-            verdict.category = declaration.category
-            onDeny = declaration.onDeny
-            if let constraint = declaration.constraint, !valueAllowed(constraint) {
-                // The closed world covers values: free text where the adapter allows a code is not this field.
-                verdict.reason = .undeclaredValue
-            } else if let category = declaration.category {
-                let checked = checker.check(category)
-                verdict.reason = checked.reason
-                verdict.grantID = checked.grantID
-                if let reason = checked.reason, let minimise = declaration.minimise, location != .path {
-                    // Send less instead of nothing: the coarser value, if its category is allowed.
-                    let coarse = checker.check(minimise.category)
-                    if coarse.reason == nil, let value = minimised(minimise) {
-                        return FieldVerdict(action: .minimised, reason: nil, category: minimise.category, grantID: coarse.grantID,
-                                            minimisedValue: value, minimisedFrom: (category, reason))
-                    }
-                }
-            }
-        } else {
-            verdict.reason = .undeclaredField
-        }
-        if verdict.reason != nil {
-            // A URL path segment cannot be left out: a denied path parameter always blocks.
-            verdict.action = onDeny == .block || location == .path ? .blocked : .stripped
-        }
-        return verdict
+    /// A denied field: blocked, or stripped where it may be; a URL path segment cannot be left out,
+    /// so a denied path parameter always blocks.
+    @inline(__always)
+    static func deny(_ field: inout FieldDecision, _ reason: ReasonCode, onDeny: FieldDeclaration.OnDeny) {
+        field.reason = reason
+        field.action = onDeny == .block || field.location == .path ? .blocked : .stripped
     }
 
     /// Finds the operation for a proxied request: method, path template, then `match_headers`

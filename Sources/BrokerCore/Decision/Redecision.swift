@@ -57,7 +57,8 @@ extension PolicyEngine {
     /// steps as `evaluate` from the operation on (2, 4–8), with the subject's grants as they stood at
     /// the share's time. The log keeps no values, so a value constraint is judged as it was logged
     /// (`undeclared_value` stays so; a constraint the logged adapter did not have is taken as met),
-    /// a minimisation is taken to apply, and a caller-chosen key (`<k:…>`) matches only wildcards.
+    /// a minimisation is taken to apply to a value that went and not to one that was denied, and a
+    /// caller-chosen key (`<k:…>`) matches only wildcards.
     /// An `<undeclared:…>` path stays undeclared. Pure, like `evaluate`.
     public func redecide(_ share: RecordedShare, context: SubjectContext) -> RecordedShare {
         var out = share
@@ -93,13 +94,22 @@ extension PolicyEngine {
                 out.fields.append(logged)
                 continue
             }
-            let declaration = LoggedPath.parse(logged.path).flatMap { operation.schema(logged.location).match($0) }
-            let verdict = Self.judge(declaration, at: logged.location, undeclared: operation.undeclared, checker: &checker,
-                                     valueAllowed: { _ in logged.reason != .undeclaredValue }, minimised: { _ in .null })
-            var field = RecordedShare.Field(location: logged.location, path: logged.path,
-                                            category: verdict.category ?? logged.declaredCategory, action: verdict.action,
-                                            reason: verdict.reason ?? verdict.minimisedFrom?.reason,
-                                            minimisedFrom: verdict.minimisedFrom?.category)
+            let path = LoggedPath.parse(logged.path)
+            let declaration = path.flatMap { operation.schema(logged.location).match($0) }
+            var decided = FieldDecision(location: logged.location, path: path ?? FieldPath(), declaredAs: nil, category: nil,
+                                        action: .sent, reason: nil, grantID: nil, revocationKey: false, value: .null)
+            if let declaration {
+                // A field that went (as it came or minimised) had a readable value; one that was denied
+                // is taken as not minimisable: the log does not say whether its value could be read,
+                // and the dry run must never claim that more would go out than could.
+                Self.judge(declaration, checker: &checker, field: &decided,
+                           valueAllowed: { _ in logged.reason != .undeclaredValue },
+                           minimised: { _ in logged.action.isSent ? .null : nil })
+            } else {
+                Self.deny(&decided, .undeclaredField, onDeny: operation.undeclared)
+            }
+            var field = RecordedShare.Field(decided)
+            field.path = logged.path
             if declaration == nil { field.category = logged.declaredCategory }
             if field.action == .blocked && blocking == nil { blocking = field.reason }
             out.fields.append(field)
@@ -190,7 +200,9 @@ public enum ShareChange: String, Sendable, Hashable, CaseIterable, Codable {
     /// A field of this category was stripped, blocked or minimised and would now go as it came.
     case newlyAllowed = "newly_allowed"
 
-    /// The changes of one share, as (declared category, change) pairs, each at most once.
+    /// The changes of one share, as (category, change) pairs, each at most once: what stops going
+    /// under the category it went as (the coarser one for a minimised field), what starts going
+    /// under the category it would go as, and a field newly minimised under its declared category.
     /// A share blocked under both policies has none (whatever the codes).
     public static func between(_ old: (verdict: ShareDecision.Verdict, fields: [RecordedShare.Field]),
                                _ new: (verdict: ShareDecision.Verdict, fields: [RecordedShare.Field]),
@@ -204,7 +216,7 @@ public enum ShareChange: String, Sendable, Hashable, CaseIterable, Codable {
         let wasSent = old.verdict != .blocked, isSent = new.verdict != .blocked
         if wasSent && !isSent {
             // Blocked as a whole: every category that went is lost (the early refusals have no field of their own).
-            for field in old.fields where field.action.isSent { add(field.declaredCategory, .newlyBlocked) }
+            for field in old.fields where field.action.isSent { add(field.category, .newlyBlocked) }
             return out
         }
         if !wasSent && !isSent { return out }
@@ -218,11 +230,11 @@ public enum ShareChange: String, Sendable, Hashable, CaseIterable, Codable {
             let was = wasSent ? (before?.action ?? .blocked) : .blocked
             switch (was, field.action) {
             case (.sent, .stripped), (.minimised, .stripped), (.sent, .blocked), (.minimised, .blocked):
-                add(field.declaredCategory, .newlyStripped)
+                add(before?.category ?? field.declaredCategory, .newlyStripped)
             case (.sent, .minimised):
                 add(field.declaredCategory, .newlyMinimised)
             case (.stripped, .sent), (.blocked, .sent), (.minimised, .sent), (.stripped, .minimised), (.blocked, .minimised):
-                if field.reason != .credentialField { add(field.declaredCategory, .newlyAllowed) }
+                if field.reason != .credentialField { add(field.category, .newlyAllowed) }
             default:
                 break
             }

@@ -46,10 +46,23 @@ public struct FieldDecision: Sendable, Hashable {
         if action == .minimised { action = .sent }
     }
 
-    public struct MinimisedFrom: Sendable, Hashable {
-        public var category: String
-        public var value: FieldValue
-        public var reason: ReasonCode
+    /// Boxed: rare, and a reference keeps `FieldDecision` as small (and cheap to copy) as it was without it.
+    public final class MinimisedFrom: Sendable, Hashable {
+        public let category: String
+        public let value: FieldValue
+        public let reason: ReasonCode
+
+        public init(category: String, value: FieldValue, reason: ReasonCode) {
+            self.category = category; self.value = value; self.reason = reason
+        }
+
+        public static func == (a: MinimisedFrom, b: MinimisedFrom) -> Bool {
+            a.category == b.category && a.value == b.value && a.reason == b.reason
+        }
+
+        public func hash(into hasher: inout Hasher) {
+            hasher.combine(category); hasher.combine(value); hasher.combine(reason)
+        }
     }
 }
 
@@ -76,6 +89,8 @@ public struct ShareDecision: Sendable {
     public var purpose: String?
     public var subject: String?
     public var fields: [FieldDecision] = []
+    /// Some field is `minimised` (lets the forwarding step skip looking for replacements).
+    public var hasMinimised = false
     public var contractVersion: String?
     public var contractHash: String?
     public var adapterHash: String?
@@ -127,6 +142,7 @@ public struct ShareDecision: Sendable {
     /// The minimised values of `location`: per path, the received value → the value to send.
     public func replacements(in location: FieldLocation) -> FieldReplacements {
         var map: FieldReplacements = [:]
+        guard hasMinimised else { return map }
         for field in fields where field.location == location && field.action == .minimised {
             guard let from = field.minimisedFrom else { continue }
             map[field.path, default: [:]][from.value] = field.value
@@ -137,8 +153,10 @@ public struct ShareDecision: Sendable {
     /// The broker's serialisation of the body or query it forwards: stripped fields left out,
     /// minimised ones replaced; `nil` when the request has none.
     public func forwarded(_ location: FieldLocation) -> [UInt8]? {
-        let payload = location == .query ? query : body
-        return payload?.serialized(removing: removals(in: location), replacing: replacements(in: location))
+        switch location {
+        case .query: return query?.serialized(removing: removals(in: .query), replacing: replacements(in: .query))
+        default: return body?.serialized(removing: removals(in: .body), replacing: replacements(in: .body))
+        }
     }
 
     /// The declared headers that may be forwarded, as received.

@@ -12,8 +12,9 @@ import Glibc
 /// zeroed: `/ipv4`, `/ipv6`) and `mask` (all but the first `keep_first` and last
 /// `keep_last` characters replaced by `*`). `apply` is pure and total: a value the
 /// transform cannot read gives `nil`, and the field is then denied as if it had no
-/// minimisation (fail closed).
-public struct Minimisation: Sendable, Hashable {
+/// minimisation (fail closed). A class: few fields have one, and a reference keeps every
+/// `FieldDeclaration` (copied on each field's match) as small as it was without it.
+public final class Minimisation: Sendable, Hashable {
     public enum Transform: Sendable, Hashable {
         case roundCoordinates(decimals: Int)
         case ipPrefix(ipv4: Int, ipv6: Int)
@@ -28,14 +29,22 @@ public struct Minimisation: Sendable, Hashable {
         }
     }
 
-    public var transform: Transform
+    public let transform: Transform
     /// The category of the minimised value (coarser than the field's own).
-    public var category: String
+    public let category: String
     /// Line of `minimise:` in the adapter file.
-    public var line: Int
+    public let line: Int
 
     public init(transform: Transform, category: String, line: Int = 0) {
         self.transform = transform; self.category = category; self.line = line
+    }
+
+    public static func == (a: Minimisation, b: Minimisation) -> Bool {
+        a.transform == b.transform && a.category == b.category && a.line == b.line
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(transform); hasher.combine(category); hasher.combine(line)
     }
 
     /// The minimised value, of the same JSON kind as `value`; `nil` when the transform does not apply to it.
@@ -108,7 +117,7 @@ public struct Minimisation: Sendable, Hashable {
             let bits = UInt32(bigEndian: v4.s_addr)
             let mask: UInt32 = ipv4 == 0 ? 0 : ~UInt32(0) << UInt32(32 - ipv4)
             v4.s_addr = (bits & mask).bigEndian
-            return format(AF_INET, &v4, length: Int(INET_ADDRSTRLEN))
+            return withUnsafeBytes(of: &v4) { format(AF_INET, $0, length: Int(INET_ADDRSTRLEN)) }
         }
         var v6 = in6_addr()
         guard inet_pton(AF_INET6, text, &v6) == 1 else { return nil }
@@ -118,12 +127,12 @@ public struct Minimisation: Sendable, Hashable {
                 bytes[k] &= keep == 0 ? 0 : UInt8(truncatingIfNeeded: 0xFF << (8 - keep))
             }
         }
-        return format(AF_INET6, &v6, length: Int(INET6_ADDRSTRLEN))
+        return withUnsafeBytes(of: &v6) { format(AF_INET6, $0, length: Int(INET6_ADDRSTRLEN)) }
     }
 
-    private static func format<T>(_ family: Int32, _ address: inout T, length: Int) -> String? {
+    private static func format(_ family: Int32, _ address: UnsafeRawBufferPointer, length: Int) -> String? {
         var buffer = [CChar](repeating: 0, count: length)
-        guard inet_ntop(family, &address, &buffer, socklen_t(length)) != nil else { return nil }
+        guard inet_ntop(family, address.baseAddress, &buffer, socklen_t(length)) != nil else { return nil }
         return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 

@@ -62,17 +62,24 @@ struct OperationsController: Sendable {
         let iso = SubjectsController.iso
         switch await reloader.reload(trigger: "api:" + caller.id) {
         case .installed(let revision, let previous, let warnings):
-            return SubjectsController.json([
+            var answer: [String: Any] = [
                 "status": "installed", "revision": revision.id, "previous_revision": previous.id,
                 "loaded_at": iso.string(from: revision.loadedAt), "adapters": revision.bundle.adapters.count,
                 "contracts": revision.bundle.contracts.count, "warnings": warnings,
-            ])
+            ]
+            if let shadow = revision.shadow {
+                answer["shadow_revision"] = shadow.revision
+                answer["previous_shadow_revision"] = previous.shadow?.revision ?? NSNull()
+            }
+            return SubjectsController.json(answer)
         case .unchanged(let revision):
-            return SubjectsController.json([
+            var answer: [String: Any] = [
                 "status": "unchanged", "revision": revision.id, "previous_revision": revision.id,
                 "loaded_at": iso.string(from: revision.loadedAt), "adapters": revision.bundle.adapters.count,
                 "contracts": revision.bundle.contracts.count, "warnings": [String](),
-            ])
+            ]
+            if let shadow = revision.shadow { answer["shadow_revision"] = shadow.revision }
+            return SubjectsController.json(answer)
         case .refused(let issues, let current):
             var problem = Problem(status: 422, code: "policy_invalid",
                                   detail: "the policy files have \(issues.count) error\(issues.count == 1 ? "" : "s"); revision \(current.id) keeps deciding")

@@ -15,6 +15,8 @@ extension Problem: HTTPResponseError {
         var headers = HTTPFields()
         headers[.contentType] = "application/problem+json"
         if let shareID { headers[.shareID] = shareID }
+        // RFC 9110 §15.5.2: a 401 names the scheme it wants.
+        if statusCode == 401 { headers[.wwwAuthenticate] = "Bearer" }
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: jsonBody())))
     }
 

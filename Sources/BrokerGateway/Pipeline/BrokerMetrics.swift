@@ -24,8 +24,10 @@ public final class BrokerMetrics: Sendable {
     private let upstreams = Locked<[UpstreamKey: CoreMetrics.Timer]>([:])
     private let attempts = Locked<[UpstreamKey: CoreMetrics.Counter]>([:])
     private let reloads = Locked<[String: CoreMetrics.Counter]>([:])
-    private let shadowChanges = Locked<[ShareChangeTally.Key: CoreMetrics.Counter]>([:])
-    private let shadowShares = Locked<[String: CoreMetrics.Counter]>([:])
+    private let shadowChanges = Locked<[ShadowKey: CoreMetrics.Counter]>([:])
+    private let shadowShares = Locked<[UpstreamKey: CoreMetrics.Counter]>([:])
+
+    struct ShadowKey: Hashable { var candidate: String, change: ShareChangeTally.Key }
     private let commitDuration: CoreMetrics.Timer
     private let batchSize: Recorder
     private let queued: Meter
@@ -56,8 +58,8 @@ public final class BrokerMetrics: Sendable {
         "sharebroker_policy_loaded_timestamp_seconds": "When the policy revision deciding now was installed.",
         "sharebroker_policy_reloads_total": "Policy reloads by result (installed, unchanged, refused).",
         "sharebroker_build_info": "The broker's version (value 1).",
-        "sharebroker_shadow_shares_total": "Shares also decided under the shadow policy, by whether any decision would change.",
-        "sharebroker_shadow_changes_total": "Shares whose decision the shadow policy would change, by provider, purpose, category and change.",
+        "sharebroker_shadow_shares_total": "Shares also decided under the shadow policy, by candidate revision and whether any decision would change.",
+        "sharebroker_shadow_changes_total": "Shares whose decision the shadow policy would change, by candidate revision, provider, purpose, category and change.",
         driftGauge: "Shares since the published sharing list's published_at that sent a personal category it does not disclose, "
             + "by provider, purpose, category and kind (party, purpose, category). No series without a published list.",
         driftEntries: "Provider × purpose × category combinations shared but not disclosed by the published sharing list "
@@ -161,17 +163,20 @@ public final class BrokerMetrics: Sendable {
 
     /// One share decided under the shadow policy too, and what would change (labels: adapter
     /// providers, taxonomy purposes and categories, the four change kinds).
-    func shadow(provider: String, purpose: String, _ changes: [(category: String, change: ShareChange)]) {
+    func shadow(candidate: String, provider: String, purpose: String, _ changes: [(category: String, change: ShareChange)]) {
         let factory = self.factory
-        let changed = changes.isEmpty ? "false" : "true"
+        let changed = UpstreamKey(provider: candidate, label: changes.isEmpty ? "false" : "true")
         Self.handle(shadowShares, changed) {
-            Counter(label: "sharebroker_shadow_shares_total", dimensions: [("changed", changed)], factory: factory)
+            Counter(label: "sharebroker_shadow_shares_total", dimensions: [("candidate", candidate), ("changed", changed.label)],
+                    factory: factory)
         }.increment()
         for (category, change) in changes {
-            let key = ShareChangeTally.Key(provider: provider, purpose: purpose, category: category, change: change)
+            let key = ShadowKey(candidate: candidate,
+                                change: ShareChangeTally.Key(provider: provider, purpose: purpose, category: category, change: change))
             Self.handle(shadowChanges, key) {
                 Counter(label: "sharebroker_shadow_changes_total", dimensions: [
-                    ("provider", provider), ("purpose", purpose), ("category", category), ("change", change.rawValue),
+                    ("candidate", candidate), ("provider", provider), ("purpose", purpose), ("category", category),
+                    ("change", change.rawValue),
                 ], factory: factory)
             }.increment()
         }

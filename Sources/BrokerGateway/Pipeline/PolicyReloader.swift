@@ -39,8 +39,9 @@ public actor PolicyReloader {
             metrics.policyReload("refused")
             return .refused(loaded.issues, current: current)
         }
-        let (next, warnings) = PolicyRevision.build(bundle, secrets: loaded.secrets, environment: environment,
-                                                    shadow: loaded.shadow, previous: current)
+        let (next, buildWarnings) = PolicyRevision.build(bundle, secrets: loaded.secrets, environment: environment,
+                                                         shadow: loaded.shadow, previous: current)
+        let warnings = loaded.warnings + buildWarnings
         if next.id == current.id, next.injectorSources == current.injectorSources, next.shadow?.revision == current.shadow?.revision {
             logger.info("policy reload: nothing changed", metadata: ["policy.trigger": "\(trigger)", "policy.revision": "\(current.id)"])
             metrics.policyReload("unchanged")
@@ -50,9 +51,10 @@ public actor PolicyReloader {
         metrics.policyInstalled(next)
         metrics.policyReload("installed")
         for warning in warnings { logger.warning("\(warning)") }
-        logger.notice("policy reloaded", metadata: ["policy.trigger": "\(trigger)", "policy.revision": "\(next.id)",
-                                                    "policy.previous": "\(previous.id)",
-                                                    "policy.adapters": "\(bundle.adapters.count)"])
+        var metadata: Logger.Metadata = ["policy.trigger": "\(trigger)", "policy.revision": "\(next.id)",
+                                         "policy.previous": "\(previous.id)", "policy.adapters": "\(bundle.adapters.count)"]
+        if let shadow = next.shadow { metadata["policy.shadow_revision"] = "\(shadow.revision)" }
+        logger.notice("policy reloaded", metadata: metadata)
         return .installed(next, previous: previous, warnings: warnings)
     }
 }

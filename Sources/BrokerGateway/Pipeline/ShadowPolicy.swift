@@ -32,7 +32,7 @@ public final class ShadowPolicy: Sendable {
         }
         let purpose = decision.purpose ?? candidate.purpose ?? "none"
         tally.withLock { $0.add(shareID: shareID, provider: decision.provider, purpose: purpose, changes) }
-        metrics.shadow(provider: decision.provider, purpose: purpose, changes)
+        metrics.shadow(candidate: revision, provider: decision.provider, purpose: purpose, changes)
     }
 
     /// What has been counted so far.
