@@ -144,7 +144,10 @@ struct Serve: AsyncParsableCommand {
         }
         var services: [any Service] = [assembled.outcomes]
         if let worker = assembled.revocationWorker { services.append(worker) }
-        if let reloader = assembled.reloader { services.append(ReloadOnHangup(reloader: reloader)) }
+        if let reloader = assembled.reloader {
+            // Trapped now, before the server says it listens: a SIGHUP from then on reloads, never kills.
+            services.append(ReloadOnHangup(reloader: reloader, signals: await UnixSignalsSequence(trapping: .sighup)))
+        }
         services.append(app)
         let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint],
                                  logger: logger)
@@ -228,10 +231,24 @@ struct Serve: AsyncParsableCommand {
 /// `kill -HUP`: reload the policy (the same as `POST /v1/admin/policy/reload`; the result is logged).
 struct ReloadOnHangup: Service {
     let reloader: PolicyReloader
+    let signals: UnixSignalsSequence
 
     func run() async throws {
-        for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() {
-            _ = await reloader.reload(trigger: "sighup")
+        // Not `cancelOnGracefulShutdown()`: its merge of the two sequences takes a lock that, with
+        // NIO's event loops as the global executor, deadlocked at SIGTERM (an event loop blocked on
+        // the merge's mutex; the process never exited: seen once in a fresh-clone CI run). The
+        // loop runs in a task that a graceful shutdown cancels, which ends the signal stream.
+        let (reloader, signals) = (self.reloader, self.signals)
+        let listener = Task {
+            for await _ in signals {
+                if Task.isCancelled { break }
+                _ = await reloader.reload(trigger: "sighup")
+            }
+        }
+        await withGracefulShutdownHandler {
+            await listener.value
+        } onGracefulShutdown: {
+            listener.cancel()
         }
     }
 }
