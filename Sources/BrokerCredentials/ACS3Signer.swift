@@ -2,7 +2,7 @@ import BrokerFields
 @preconcurrency import Crypto
 import Foundation
 
-/// Alibaba Cloud API signature V3 (`ACS3-HMAC-SHA256`), for every API style.
+/// The `ACS3-HMAC-SHA256` request signature (credential type `acs3_hmac_sha256`), for every API style.
 ///
 /// The broker sets `x-acs-version`, `x-acs-date` (UTC, `yyyy-MM-ddTHH:mm:ssZ`), a fresh
 /// `x-acs-signature-nonce` and `x-acs-content-sha256` (hex SHA-256 of the body), keeps the
@@ -17,7 +17,7 @@ import Foundation
 /// CanonicalHeaders are `host`, `content-type` when present and every `x-acs-*` header, lower-case
 /// names and trimmed values, sorted, each `name:value\n`; SignedHeaders their names joined by `;`.
 /// `Authorization: ACS3-HMAC-SHA256 Credential=<AccessKeyId>,SignedHeaders=…,Signature=…`.
-/// Checked against both worked examples of Alibaba Cloud's V3 documentation (`ACS3SigningTests`).
+/// Checked against both worked examples of the published V3 signing documentation (`ACS3SigningTests`).
 struct ACS3Signer: Sendable {
     static let algorithm = "ACS3-HMAC-SHA256"
 

@@ -3,12 +3,12 @@ import BrokerFields
 @preconcurrency import Crypto
 import Foundation
 
-/// `md5_query_sig`: a key in the query and a signature parameter over the whole query, as
-/// Tencent Location Service's "SN check" wants it: `sig` = lower-case hex MD5 of the request
+/// `md5_query_sig`: a key in the query and a signature parameter over the whole query (the
+/// adapter names the parameter): lower-case hex MD5 of the request
 /// path, `?`, every query parameter sorted by name as `name=value` joined by `&` with the raw
-/// (decoded) values, then the secret key. The path is the one sent (`/ws/geocoder/v1`, with or
-/// without the trailing `/`, as the request has it). Checked against the worked example of
-/// Tencent's documentation in `MD5QuerySignatureTests`.
+/// (decoded) values, then the secret key. The path is the one sent (with or without a trailing
+/// `/`, as the request has it). Checked against a provider's published worked example in
+/// `MD5QuerySignatureTests`.
 struct MD5QuerySignature: Sendable {
     /// Parameters the broker adds first (the key), by name.
     let parameters: [ExactKey: String]

@@ -3,7 +3,7 @@ import BrokerFields
 import _CryptoExtras
 import Foundation
 
-/// OAuth 2.0 with a JWT assertion (RFC 7523), as Google's service accounts use it (FCM): the
+/// OAuth 2.0 with a JWT assertion (RFC 7523), as service-account credentials use it: the
 /// broker signs `{"alg":"RS256","typ":"JWT"[,"kid"]}` . `{iss: client_email, scope, aud, iat,
 /// exp: iat + 3600}` with the service account's RSA key, posts
 /// `grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer&assertion=<JWT>` to the token URL and
