@@ -82,16 +82,12 @@ public enum Assembly {
             var keys: IdentityProviderKeys?
             switch jwt.jwks {
             case .file(let path)?:
-                keys = IdentityProviderKeys {
+                keys = IdentityProviderKeys(maxAge: TimeInterval(jwt.jwksMaxAgeSeconds)) {
                     guard let data = FileManager.default.contents(atPath: path) else { throw CocoaError(.fileReadNoSuchFile) }
                     return String(decoding: data, as: UTF8.self)
                 }
             case .url(let url)?:
-                keys = IdentityProviderKeys {
-                    let response = try await upstream.send(UpstreamRequest(method: "GET", url: url, headers: [HTTPHeaderLine("Accept", "application/json")]))
-                    guard response.status == 200 else { throw CocoaError(.fileReadUnknown) }
-                    return String(decoding: response.body, as: UTF8.self)
-                }
+                keys = IdentityProviderKeys.fetching(url, with: upstream, maxAge: TimeInterval(jwt.jwksMaxAgeSeconds))
             case nil:
                 break
             }

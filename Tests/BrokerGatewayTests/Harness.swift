@@ -29,6 +29,9 @@ struct Broker: Sendable {
     static let shareToken = "test-share-token"
     static let grantsToken = "test-grants-token"
     static let complianceToken = "test-compliance-token"
+    static let adminToken = "test-admin-token"
+    /// A `share` client that may use only `wechat-login`.
+    static let narrowShareToken = "test-narrow-share-token"
     static let userJWTSecret = "test-user-jwt-secret-0123456789"
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()
@@ -134,6 +137,9 @@ func withBroker<T: Sendable>(propagation: PropagationSettings = testPropagation,
               purposes: nil),
         .init(id: "test-compliance", credential: .token(.literal(Broker.complianceToken)), roles: [.compliance], providers: [],
               purposes: nil),
+        .init(id: "test-admin", credential: .token(.literal(Broker.adminToken)), roles: [.admin], providers: [], purposes: nil),
+        .init(id: "test-narrow", credential: .token(.literal(Broker.narrowShareToken)), roles: [.share],
+              providers: ["wechat-login"], purposes: nil),
     ]
     config.userJWT = .init(issuer: "https://id.test", audience: "sharebroker", algorithms: ["HS256"],
                            hs256Secret: .literal(Broker.userJWTSecret))

@@ -88,6 +88,40 @@ import X509
         }
     }
 
+    /// Issue 23 §6: a tunnel is a share channel. A client without role `share` (grants, compliance,
+    /// admin), or one that may not use the provider of the host, gets a complete 403 before any
+    /// tunnel opens; the same client's allowed host still opens.
+    @Test func connectNeedsRoleShareAndTheHostsProvider() async throws {
+        try await withBroker { broker in
+            let huawei = "push-api.cloud.huawei.com:443"
+            for (token, target) in [(Broker.grantsToken, huawei), (Broker.complianceToken, huawei), (Broker.adminToken, huawei),
+                                    (Broker.grantsToken, "example.org:443"), (Broker.narrowShareToken, huawei)] {
+                let request = "CONNECT \(target) HTTP/1.1\r\nHost: \(target)\r\nProxy-Authorization: Bearer \(token)\r\n\r\n"
+                let (reply, closed) = try await HardeningTests.rawBytes(broker, Array(request.utf8))
+                #expect(reply.hasPrefix("HTTP/1.1 403 "), "\(token) → \(target): \(reply)")
+                #expect(ClientLimitTests.isCompleteResponse(Array(reply.utf8)) && closed, "\(reply)")
+                #expect(reply.lowercased().contains("content-type: application/problem+json"))
+                #expect(reply.contains(#""code":"caller_not_permitted""#), "\(token) → \(target): \(reply)")
+                #expect(!reply.contains("Connection Established"))
+            }
+            // Basic credentials (a proxy URL's user:token) are judged the same way.
+            let basic = Data("test-accounts:\(Broker.grantsToken)".utf8).base64EncodedString()
+            let (reply, _) = try await HardeningTests.rawBytes(
+                broker, Array("CONNECT \(huawei) HTTP/1.1\r\nProxy-Authorization: Basic \(basic)\r\n\r\n".utf8))
+            #expect(reply.hasPrefix("HTTP/1.1 403 ") && reply.contains(#""code":"caller_not_permitted""#), "\(reply)")
+            // The narrow client's own provider opens.
+            let (own, _) = try await HardeningTests.rawBytes(
+                broker, Array("CONNECT api.weixin.qq.com:443 HTTP/1.1\r\nProxy-Authorization: Bearer \(Broker.narrowShareToken)\r\n\r\n".utf8))
+            #expect(own.hasPrefix("HTTP/1.1 200 Connection Established"), "\(own)")
+            // And curl, with the grants token as its proxy credential, gets no tunnel.
+            let refused = try await curl(["-s", "-i", "-x", broker.base, "-U", "test-accounts:\(Broker.grantsToken)",
+                                          "--cacert", try #require(broker.caPath), "-H", "X-Share-Subject: u1", "--data", "{}",
+                                          "https://\(huawei)/v1/10086/messages:send"])
+            #expect(refused.output.contains("403"), "\(refused.output)")
+            #expect(broker.simulator("huawei-push").requests().isEmpty)
+        }
+    }
+
     @Test func insideATunnelTheSNIAndTheHostMustBeTheTunnelsHost() async throws {
         try await withBroker { broker in
             try await broker.grant("u1", provider: "huawei-push", purpose: Self.push)

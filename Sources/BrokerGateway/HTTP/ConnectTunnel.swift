@@ -1,3 +1,4 @@
+import BrokerCore
 import BrokerTLS
 import Logging
 import NIOCore
@@ -21,8 +22,11 @@ public struct TunnelSettings: Sendable {
 /// The handler sits right after NIO's HTTP/1 decoder and sees every request head.
 /// - A `CONNECT` is never passed on. It is refused with a complete problem+json answer
 ///   (`Content-Length`, then the connection closed) unless interception is on, the proxy
-///   credentials are valid, and an adapter claims the host (by name, never an address) at
-///   that port. Otherwise the answer is `200 Connection Established`, and the pipeline
+///   credentials are valid and name a client with role `share`, an adapter claims the host
+///   (by name, never an address) at that port, and the client may use that adapter's provider
+///   (403 `caller_not_permitted` otherwise: a grants, compliance or admin token opens no tunnel,
+///   and a tunnel is refused before it opens, not after its first request). Otherwise the
+///   answer is `200 Connection Established`, and the pipeline
 ///   below this handler becomes TLS (a leaf certificate for exactly that host, the SNI must
 ///   name it) with a new HTTP/1 decoder and encoder inside; everything above it (the target
 ///   checks, Hummingbird's request loop and so the router) stays, and reads the tunnel's
@@ -161,9 +165,13 @@ final class ConnectTunnel: ChannelDuplexHandler, RemovableChannelHandler {
                            detail: "the broker needs Proxy-Authorization: Basic (client:token in the proxy URL) or Bearer <token>",
                            proxyAuthenticate: true)
         }
-        guard authenticator.proxyCredential(credential) != nil else {
+        guard let caller = authenticator.proxyCredential(credential)?.caller else {
             return .refuse(status: 407, code: "unauthenticated", detail: "the proxy credentials are not valid",
                            proxyAuthenticate: true)
+        }
+        // Before anything about the host: a client that may not share learns nothing of which hosts are adapters'.
+        guard caller.roles.contains(.share) else {
+            return .refuse(status: 403, code: "caller_not_permitted", detail: "a tunnel needs a client with role share")
         }
         if target.isAddress {
             return .refuse(status: 403, code: "unknown_provider",
@@ -176,6 +184,10 @@ final class ConnectTunnel: ChannelDuplexHandler, RemovableChannelHandler {
         guard let port = target.port, ports.contains(port) else {
             return .refuse(status: 403, code: "unknown_provider",
                            detail: "no adapter serves \(target.host.prefix(253)) at port \(target.port ?? 0)", host: target.host)
+        }
+        guard let provider = policy.current.providerByHost[target.host], caller.mayShare(with: provider) else {
+            return .refuse(status: 403, code: "caller_not_permitted",
+                           detail: "this client may not use the provider of \(target.host.prefix(253))", host: target.host)
         }
         return .open(target, credential: credential)
     }

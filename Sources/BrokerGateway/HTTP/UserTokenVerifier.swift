@@ -1,5 +1,7 @@
 import BrokerFields
 import BrokerPayload
+import BrokerCredentials
+import BrokerCurl
 @preconcurrency import Crypto
 import Foundation
 import JWTKit
@@ -14,7 +16,8 @@ import NIOConcurrencyHelpers
 /// asymmetric token must name its key (`kid`), and its `alg` must be that key's algorithm, so
 /// an RS256 key's public half can never serve as an HMAC secret (the classic confusion). An
 /// unknown `kid` reloads the JWKS (at most every `refreshFloor`) and is refused if still
-/// unknown; a JWKS that does not load refuses every asymmetric token (fail closed). The claims
+/// unknown; the key set is trusted for at most its maximum age (`users.jwt.jwks_max_age_s`);
+/// a JWKS that does not load refuses every asymmetric token (fail closed). The claims
 /// need `iss` and `aud` as configured, a numeric `exp` in the future (60 s leeway), `nbf` and
 /// `iat` not in the future, and a non-empty `sub`.
 public final class UserTokenVerifier: Sendable {
@@ -129,48 +132,111 @@ public final class UserTokenVerifier: Sendable {
     }
 }
 
-/// An identity provider's public keys (a JWKS, RFC 7517): loaded on first use, reloaded when a
-/// token names a `kid` not in it (at most once per `refreshFloor`), kept as they were when a
-/// reload fails. Only RSA, P-256 and Ed25519 keys are taken (never a symmetric one), each bound
-/// to its one algorithm (its `alg`, else RS256, ES256 or EdDSA by key type).
+/// An identity provider's public keys (a JWKS, RFC 7517): loaded on first use, trusted for at
+/// most `maxAge` (or the provider's lower `Cache-Control: max-age`), reloaded when a token names a
+/// `kid` not in it or the set has aged out. Reloads are rate-limited to one per `refreshFloor` and
+/// shared: tokens that arrive while one runs wait for it rather than starting their own.
+///
+/// A key the provider removes stops being trusted within `maxAge`, even if no token ever names an
+/// unknown key. A key set past its age whose reload fails is not used (fail closed: asymmetric
+/// tokens are refused until a reload succeeds, retried at most once per `refreshFloor`). Only RSA,
+/// P-256 and Ed25519 keys are taken (never a symmetric one), each bound to its one algorithm (its
+/// `alg`, else RS256, ES256 or EdDSA by key type).
 public final class IdentityProviderKeys: Sendable {
-    let load: @Sendable () async throws -> String
+    /// One fetch of the JWKS: its text, and how long its publisher lets it be kept (`Cache-Control`), if it says.
+    public struct Document: Sendable {
+        public var text: String
+        public var maxAge: TimeInterval?
+        public init(text: String, maxAge: TimeInterval? = nil) { self.text = text; self.maxAge = maxAge }
+    }
+
+    let load: @Sendable () async throws -> Document
     let refreshFloor: TimeInterval
+    let maxAge: TimeInterval
 
     struct State: Sendable {
         var keys = JWTKeyCollection()
         var algorithms: [String: String] = [:]
-        var lastLoad: Date?
+        /// The loaded set is trusted before this time; nil until a load succeeds.
+        var trustedUntil: Date?
+        var lastAttempt: Date?
+        var reloading: Task<Void, Never>?
     }
     private let state = NIOLockedValueBox(State())
 
-    public init(refreshFloor: TimeInterval = 30, load: @escaping @Sendable () async throws -> String) {
-        self.refreshFloor = refreshFloor
-        self.load = load
+    public init(refreshFloor: TimeInterval = 30, maxAge: TimeInterval = 300,
+                loadDocument: @escaping @Sendable () async throws -> Document) {
+        self.maxAge = max(1, maxAge)
+        self.refreshFloor = min(refreshFloor, self.maxAge)
+        self.load = loadDocument
     }
 
-    /// The key collection holding `kid`, when `kid` is a key for `algorithm`.
+    /// A source that gives no cache lifetime (a file): `maxAge` alone bounds the set's age.
+    public convenience init(refreshFloor: TimeInterval = 30, maxAge: TimeInterval = 300,
+                            load: @escaping @Sendable () async throws -> String) {
+        self.init(refreshFloor: refreshFloor, maxAge: maxAge) { Document(text: try await load()) }
+    }
+
+    /// The JWKS at `url`, fetched with `upstream` (the broker's own client, so its timeouts and
+    /// size limits hold); a 200 only, its `Cache-Control: max-age` (or `no-store`/`no-cache`) kept.
+    public static func fetching(_ url: String, with upstream: any UpstreamClient, refreshFloor: TimeInterval = 30,
+                                maxAge: TimeInterval = 300) -> IdentityProviderKeys {
+        IdentityProviderKeys(refreshFloor: refreshFloor, maxAge: maxAge) {
+            let response = try await upstream.send(UpstreamRequest(method: "GET", url: url, headers: [HTTPHeaderLine("Accept", "application/json")]))
+            guard response.status == 200 else { throw CocoaError(.fileReadUnknown) }
+            let cacheControl = response.headers.filter { $0.name.lowercased() == "cache-control" }.map(\.value)
+            return Document(text: String(decoding: response.body, as: UTF8.self), maxAge: Self.maxAge(cacheControl: cacheControl))
+        }
+    }
+
+    /// The lowest `max-age` the `Cache-Control` values give (0 for `no-store` or `no-cache`), or nil.
+    public static func maxAge(cacheControl values: [String]) -> TimeInterval? {
+        var lowest: TimeInterval?
+        for directive in values.flatMap({ $0.split(separator: ",") }) {
+            let text = directive.trimmingCharacters(in: .whitespaces).lowercased()
+            var seconds: TimeInterval?
+            if text == "no-store" || text == "no-cache" { seconds = 0 }
+            if text.hasPrefix("max-age=") {
+                let digits = text.dropFirst("max-age=".count).trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+                if !digits.isEmpty, digits.count <= 10, digits.allSatisfy(\.isASCII), digits.allSatisfy(\.isNumber), let value = Int(digits) {
+                    seconds = TimeInterval(value)
+                }
+            }
+            if let seconds { lowest = min(lowest ?? seconds, seconds) }
+        }
+        return lowest
+    }
+
+    /// The key collection holding `kid`, when `kid` is a key for `algorithm` and the set is not past its age.
     func keys(kid: String, algorithm: String, now: Date) async -> JWTKeyCollection? {
-        let (known, due) = state.withLockedValue { state -> (String?, Bool) in
-            let due = state.algorithms[kid] == nil && (state.lastLoad.map { now.timeIntervalSince($0) >= refreshFloor } ?? true)
-            if due { state.lastLoad = now }
-            return (state.algorithms[kid], due)
+        let running = state.withLockedValue { state -> Task<Void, Never>? in
+            let fresh = state.trustedUntil.map { now < $0 } ?? false
+            guard !fresh || state.algorithms[kid] == nil else { return nil }
+            if let reloading = state.reloading { return reloading }
+            guard state.lastAttempt.map({ now.timeIntervalSince($0) >= refreshFloor }) ?? true else { return nil }
+            state.lastAttempt = now
+            // Awaited below by this caller and any that arrive meanwhile: one fetch serves them all.
+            let task = Task { _ = await self.reload(now: now) }
+            state.reloading = task
+            return task
         }
-        if known == nil && due { await reload() }
+        if let running { await running.value }
         return state.withLockedValue { state in
-            state.algorithms[kid] == algorithm ? state.keys : nil
+            guard let trustedUntil = state.trustedUntil, now < trustedUntil, state.algorithms[kid] == algorithm else { return nil }
+            return state.keys
         }
     }
 
-    /// Loads the JWKS now; on failure the keys stay as they were (none, the first time: fail closed).
+    /// Loads the JWKS now; on failure the keys stay as they were, trusted only until their age runs out.
     @discardableResult
-    public func reload() async -> Bool {
+    public func reload(now: Date = Date()) async -> Bool {
+        defer { state.withLockedValue { $0.reloading = nil } }
         do {
-            let text = try await load()
+            let document = try await load()
             // Each key on its own: a key of a type this broker does not take (a symmetric one, an
             // encryption key) is skipped, not a reason to drop the whole set.
-            guard let document = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],
-                  let list = document["keys"] as? [Any] else { return false }
+            guard let object = try JSONSerialization.jsonObject(with: Data(document.text.utf8)) as? [String: Any],
+                  let list = object["keys"] as? [Any] else { return false }
             var algorithms: [String: String] = [:]
             var accepted: [JWK] = []
             for item in list {
@@ -183,9 +249,13 @@ public final class IdentityProviderKeys: Sendable {
             }
             let keys = JWTKeyCollection()
             _ = try await keys.add(jwks: JWKS(keys: accepted))
+            // The provider may shorten the age, never lengthen it; a zero age still lasts one
+            // refresh floor, so that a `no-store` provider is not asked again for every token.
+            let age = max(min(maxAge, document.maxAge ?? maxAge), refreshFloor)
             state.withLockedValue { state in
                 state.keys = keys
                 state.algorithms = algorithms
+                state.trustedUntil = now.addingTimeInterval(age)
             }
             return true
         } catch {

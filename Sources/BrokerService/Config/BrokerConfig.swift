@@ -38,6 +38,10 @@ public struct BrokerConfig: Sendable {
         public var hs256Secret: SecretReference?
         /// The identity provider's keys for RS256, ES256 and EdDSA tokens.
         public var jwks: JWKS?
+        /// The longest the broker trusts a loaded key set, in seconds (`jwks_max_age_s`, default 300; a
+        /// lower `Cache-Control: max-age` from the provider wins): a key the provider removes stops
+        /// being trusted within this time, even if no token ever names an unknown key.
+        public var jwksMaxAgeSeconds = 300
 
         public static let supported = ["HS256", "RS256", "ES256", "EdDSA"]
 
@@ -313,7 +317,7 @@ public struct BrokerConfig: Sendable {
 
     private static func decodeJWT(_ node: YAMLNode) -> UserJWT? {
         guard let object = node.object("users: jwt", required: ["issuer", "audience", "algorithms"],
-                                       optional: ["hs256_secret", "jwks"]) else { return nil }
+                                       optional: ["hs256_secret", "jwks", "jwks_max_age_s"]) else { return nil }
         let algorithms = object["algorithms"]?.strings("users: jwt: algorithms")?.map(\.0) ?? []
         for algorithm in algorithms where !UserJWT.supported.contains(algorithm) {
             object["algorithms"]?.error("users: jwt: algorithm \(algorithm) is not supported (\(UserJWT.supported.joined(separator: ", ")))")
@@ -325,9 +329,8 @@ public struct BrokerConfig: Sendable {
         if let source = object["jwks"], let keys = source.object("users: jwt: jwks", optional: ["file", "url"]) {
             switch (keys["file"]?.string("users: jwt: jwks: file"), keys["url"]?.string("users: jwt: jwks: url")) {
             case (let file?, nil): jwks = .file(file)
-            case (nil, let url?) where url.hasPrefix("https://") || url.hasPrefix("http://127.0.0.1") || url.hasPrefix("http://localhost"):
-                jwks = .url(url)
-            case (nil, _?): source.error("users: jwt: jwks: url must be https:// (or http:// on loopback)")
+            case (nil, let url?):
+                if let problem = JWKSURLRule.problem(url) { source.error("users: jwt: jwks: \(problem)") } else { jwks = .url(url) }
             default: source.error("users: jwt: jwks needs exactly one of file or url")
             }
         }
@@ -336,6 +339,8 @@ public struct BrokerConfig: Sendable {
         }
         guard let issuer = object["issuer"]?.string("users: jwt: issuer"),
               let audience = object["audience"]?.string("users: jwt: audience") else { return nil }
-        return UserJWT(issuer: issuer, audience: audience, algorithms: algorithms, hs256Secret: secret, jwks: jwks)
+        var jwt = UserJWT(issuer: issuer, audience: audience, algorithms: algorithms, hs256Secret: secret, jwks: jwks)
+        if let age = object["jwks_max_age_s"]?.int("users: jwt: jwks_max_age_s", min: 1) { jwt.jwksMaxAgeSeconds = age }
+        return jwt
     }
 }
