@@ -29,6 +29,8 @@ let package = Package(
         .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        // Tests only: property-based checks of the minimisation transforms.
+        .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
     ],
     targets: [
         // System libraries (Debian: libcurl4-openssl-dev, libjson-c-dev).
@@ -139,7 +141,8 @@ let package = Package(
                           path: "Benchmarks/sharebroker-bench",
                           swiftSettings: strict),
 
-        .testTarget(name: "BrokerCoreTests", dependencies: ["BrokerCore", "BrokerPayload"],
+        .testTarget(name: "BrokerCoreTests", dependencies: ["BrokerCore", "BrokerPayload",
+                                                         .product(name: "PropertyBased", package: "swift-property-based")],
                     resources: [.copy("Fixtures")], swiftSettings: strict),
         .testTarget(name: "BrokerPayloadTests", dependencies: ["BrokerPayload"], swiftSettings: strict),
         .testTarget(name: "BrokerCurlTests",

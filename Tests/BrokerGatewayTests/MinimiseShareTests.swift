@@ -68,6 +68,57 @@ import Testing
         }
     }
 
+    /// The second review's cases (issue 23, item 1): a subject granted only the imprecise location
+    /// sent a scaled integer point, extra integer points, a phone number and a digit carrying a
+    /// combining mark, and each went unchanged (or mangled) as `user.location.imprecise`. Each is
+    /// now refused whole: the share is blocked (the field's on_deny), nothing reaches AMap, and no
+    /// share is logged with that value under the coarse category.
+    @Test func amapRefusesCoordinatesThatAreNotOnePointInRange() async throws {
+        try await withBroker { broker in
+            try await broker.grant("u1", provider: "amap-location", purpose: "functional.service", categories: ["user.location.imprecise"])
+            let amap = broker.simulator("amap-location")
+            let cases = ["116481488,39990464", "116.48,39.99|481488,990464", "13812345678,1", "116.4\u{301}814,39.99",
+                         "116.48,39.99|116.49,39.98", "1.1648e2,39.99", "１１６.48,39.99", "116.48, 39.99"]
+            for value in cases {
+                let encoded = try #require(value.addingPercentEncoding(withAllowedCharacters: .alphanumerics))
+                let response = try await broker.call("GET", "/v1/proxy/amap-location/v3/geocode/regeo?location=\(encoded)",
+                                                     headers: Self.headers)
+                #expect(response.status == 403 && response.headerValue("X-Share-Decision") == "blocked", "\(value): \(response.text)")
+                #expect(response.json["code"] as? String == "consent_missing", "\(value): \(response.text)")
+                #expect(amap.requests().isEmpty, "\(value) reached the provider")
+                #expect(try await shareIDs(broker, "?fingerprint_of=\(encoded)&category=user.location.imprecise").isEmpty, "\(value)")
+            }
+            // The same grant still gets a real point, rounded.
+            let good = try await broker.call("GET", "/v1/proxy/amap-location/v3/geocode/regeo?location=116.481488,39.990464", headers: Self.headers)
+            #expect(good.status == 200 && good.headerValue("X-Share-Decision") == "allowed", "\(good.text)")
+            #expect(amap.requests().map { $0.queryParameter("location") } == ["116.48,39.99"])
+        }
+    }
+
+    /// `2002:72f7:3202::1` is 6to4 for 114.247.50.2: its IPv6 /48 (`2002:72f7:3202::`) is the whole
+    /// IPv4 address. An address that embeds IPv4 is cut as IPv4, so AMap gets the /24 of the
+    /// embedded address and never the IPv6 prefix.
+    @Test func anIPv6AddressThatEmbedsIPv4IsSentAsTheIPv4Prefix() async throws {
+        try await withBroker { broker in
+            try await broker.grant("u1", provider: "amap-location", purpose: "functional.service", categories: ["user.device.network_prefix"])
+            let amap = broker.simulator("amap-location")
+            for value in ["2002:72f7:3202::1", "::ffff:114.247.50.2", "64:ff9b::72f7:3202", "2001:0:4136:e378:8000:63bf:8d08:cdfd"] {
+                let encoded = try #require(value.addingPercentEncoding(withAllowedCharacters: .alphanumerics))
+                let response = try await broker.call("GET", "/v1/proxy/amap-location/v3/ip?ip=\(encoded)", headers: Self.headers)
+                #expect(response.status == 200, "\(value): \(response.text)")
+                #expect(amap.requests().last?.queryParameter("ip") == "114.247.50.0", "\(value)")
+            }
+            #expect(try await shareIDs(broker, "?fingerprint_of=2002%3A72f7%3A3202%3A%3A&category=user.device.network_prefix").isEmpty)
+            // Local-use NAT64 (the IPv4 bits sit where the operator chose) and a zone are refused.
+            for value in ["64:ff9b:1:72f7:32:200::", "fe80::1%eth0"] {
+                let encoded = try #require(value.addingPercentEncoding(withAllowedCharacters: .alphanumerics))
+                let response = try await broker.call("GET", "/v1/proxy/amap-location/v3/ip?ip=\(encoded)", headers: Self.headers)
+                #expect(response.status == 403 && response.json["code"] as? String == "consent_missing", "\(value): \(response.text)")
+            }
+            #expect(amap.requests().count == 4)
+        }
+    }
+
     @Test func tencentLBSLatitudeFirstIsRoundedAndSignedOverTheRoundedValue() async throws {
         try await withBroker { broker in
             try await broker.grant("u1", provider: "tencent-lbs", purpose: "functional.service")

@@ -256,7 +256,7 @@ public struct ProviderOperation: Sendable {
 
     /// `minimise: { transform: round_coordinates | ip_prefix | mask, …parameters, category: C }`.
     static func decodeMinimisation(_ node: YAMLNode, what: String) -> Minimisation? {
-        let parameters: [String: Set<String>] = ["round_coordinates": ["decimals"], "ip_prefix": ["ipv4", "ipv6"],
+        let parameters: [String: Set<String>] = ["round_coordinates": ["decimals", "format", "max_points"], "ip_prefix": ["ipv4", "ipv6"],
                                                  "mask": ["keep_first", "keep_last"]]
         guard let spec = node.object(what, required: ["transform", "category"],
                                      optional: parameters.values.reduce([], { $0.union($1) })),
@@ -286,8 +286,19 @@ public struct ProviderOperation: Sendable {
         switch name {
         case "round_coordinates":
             // Two decimals is about 1 km, zero about 100 km; six or more is no longer coarse.
-            guard let decimals = integer("decimals", 0...5) else { return nil }
-            transform = .roundCoordinates(decimals: decimals)
+            guard let decimals = integer("decimals", 0...5), let maxPoints = integer("max_points", 1...100, default: 1) else { return nil }
+            // format: what the value holds, so each number is read against its own range (Minimisation+Coordinates).
+            var format = Minimisation.CoordinateFormat.unstated
+            if let node = spec["format"] {
+                guard let text = node.string(what + ": format"), let stated = Minimisation.CoordinateFormat.spellings[text] else {
+                    node.error("\(what): format must be lng_lat, lat_lng, lat or lng"); return nil
+                }
+                format = stated
+            }
+            if maxPoints > 1 && !format.isPoint {
+                spec["max_points"]?.error("\(what): max_points needs a point format (lng_lat or lat_lng)"); return nil
+            }
+            transform = .roundCoordinates(decimals: decimals, format: format, maxPoints: maxPoints)
         case "ip_prefix":
             // A /32 (or /128) keeps the whole address: not a minimisation.
             guard let v4 = integer("ipv4", 0...31, default: 24), let v6 = integer("ipv6", 0...127, default: 48) else { return nil }
