@@ -188,6 +188,25 @@ echo "TLS interception (issue 12): ${#BODY}-byte body, $N shares each, curl -Z (
 tunnel_run plain "(f) forward proxy, http://"
 tunnel_run tunnel "(f) CONNECT tunnel, https://"
 echo "    tunnel/forward = $(ratio tunnel plain)"
+# (g) Sustained load (issue 32): the same process, BENCH_SOAK_MINUTES (default 10) one-minute wrk runs
+# back to back at -c32; throughput, CPU per share and RSS per minute. State that grows with uptime
+# (a cache without a bound, a closure wrapped once more per commit) shows as a falling rate here.
+SOAK=${BENCH_SOAK_MINUTES:-10}
+if [ "$SOAK" -gt 0 ]; then
+  echo "Sustained load (issue 32): $SOAK × 60 s at -c32 on one process, ${#BODY}-byte body"
+  for minute in $(seq 1 "$SOAK"); do
+    cpu0=$(cpu_us)
+    out=$(wrk -t"$THREADS" -c32 -d60s -s "$WORK/post.lua" "http://127.0.0.1:$BROKER/v1/proxy/huawei-push/v1/10086/messages:send")
+    rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+    requests=$(echo "$out" | awk '/requests in/ {print $1}')
+    errors=$(echo "$out" | awk '/Non-2xx/ {print $NF}')
+    awk -v m="$minute" -v r="$rps" -v c="$(( $(cpu_us) - cpu0 ))" -v n="$requests" -v k="$(rss_kib)" -v e="$errors" \
+      'BEGIN { printf "  minute %2d  %9.0f req/s   cpu %4.0f µs/share   rss %4d MB%s\n", m, r, c / n, k / 1024, e ? "   non-2xx: " e : "" }'
+    echo "$rps $(rss_kib)" >> "$WORK/soak.txt"
+  done
+  awk 'NR == 1 { first = $1 } NR == 2 { warm = $2 } { last = $1; rss = $2 }
+       END { printf "    last/first = %.2f (target ≥ 0.90)   rss after warm-up (minute 2 → %d): %+d MB\n", last / first, NR, (rss - warm) / 1024 }' "$WORK/soak.txt"
+fi
 # Stop the broker (its closing line counts commits, records, intents and SQL statements), then verify the log.
 kill -TERM "$BROKER_PID"; wait "$BROKER_PID" 2>/dev/null || true
 closing=$(grep "share log closed" "$WORK/broker.log" | tail -1)

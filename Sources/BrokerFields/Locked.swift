@@ -12,9 +12,23 @@ public final class Locked<Value>: @unchecked Sendable {
 
     public init(_ value: Value) { self.value = value }
 
+    /// Changes the value. Never use it to read: `withLock { $0 }` hands the body the value as
+    /// `inout`, and when `Value` is a function type (or holds one directly, as an optional or a
+    /// tuple) the write-back at the end of that access stores a reabstraction thunk around the
+    /// closure — one more each call, so calling what was read gets slower without bound.
     public func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
         lock.lock()
         defer { lock.unlock() }
         return try body(&value)
     }
+
+    /// Reads under the lock without writing anything back (see `withLock`).
+    public func read<R>(_ body: (Value) throws -> R) rethrows -> R {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body(value)
+    }
+
+    /// A copy of the value, taken under the lock.
+    public var snapshot: Value { read { $0 } }
 }

@@ -15,7 +15,7 @@ package final class CommitLatency: Sendable {
     }
 
     package func record(_ duration: Duration, records: Int = 1) {
-        observer.withLock { $0 }?(records, duration)
+        observer.snapshot?(records, duration)
         let parts = duration.components
         let microseconds = max(1, parts.seconds * 1_000_000 + parts.attoseconds / 1_000_000_000_000)
         let bucket = min(39, 64 - microseconds.leadingZeroBitCount)
@@ -24,7 +24,7 @@ package final class CommitLatency: Sendable {
 
     /// The upper edge (µs) of the bucket holding quantile `q` (0…1); 0 before any commit.
     package func quantile(_ q: Double) -> Int64 {
-        let counts = buckets.withLock { $0 }
+        let counts = buckets.snapshot
         let total = counts.reduce(0, +)
         guard total > 0 else { return 0 }
         let rank = Int((Double(total) * q).rounded(.up))

@@ -111,7 +111,7 @@ extension PostgresStore {
         guard try await renewLease(on: connection) else {
             throw LogUnavailable("log stream \(stream) is no longer held by this node: another node took it")
         }
-        var chain = try await tip.withLock({ $0 }).asyncOr { try await self.loadTip(connection) }
+        var chain = try await tip.snapshot.asyncOr { try await self.loadTip(connection) }
         let start = chain.seq
         var revoked = try await revokedGrants(of: batch, connection)
         var records = MultiRowInsert("share_log (stream, seq, kind, share_id, time_us, subject, provider, purpose, decision, "
@@ -211,14 +211,14 @@ extension PostgresStore {
                 outputs.append(.done)
             case .checkpoint(let time):
                 try await flushRows()
-                if let (signer, _) = checkpointing.withLock({ $0 }), chain.seq > 0 {
+                if let (signer, _) = checkpointing.snapshot, chain.seq > 0 {
                     try await writeCheckpoint(signer, chain, time: time, connection)
                 }
                 outputs.append(.done)
             }
         }
         try await flushRows()
-        if let (signer, every) = checkpointing.withLock({ $0 }), chain.seq / every > start / every {
+        if let (signer, every) = checkpointing.snapshot, chain.seq / every > start / every {
             try await writeCheckpoint(signer, chain, time: now(), connection)
         }
         let learned = try await write(tally, connection)

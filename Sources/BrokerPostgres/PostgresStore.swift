@@ -165,7 +165,7 @@ public final class PostgresStore: ShareLog, GrantStore, Sendable {
     }
 
     private func stopTasks() {
-        for task in tasks.withLock({ $0 }) { task.cancel() }
+        for task in tasks.snapshot { task.cancel() }
     }
 
     /// Runs the migrations not yet applied, each in its own transaction, under the advisory lock.
@@ -267,7 +267,7 @@ public final class PostgresStore: ShareLog, GrantStore, Sendable {
                 try await Task.sleep(for: timeout)
                 let late = LogUnavailable("\(operation) took longer than \(timeout): the database is unreachable or overloaded")
                 // Past the deadline the work is cancelled too (a lease still waiting gives up).
-                if answer(.failure(late)) { work.withLock { $0 }?.cancel() }
+                if answer(.failure(late)) { work.snapshot?.cancel() }
             }
             let task = Task {
                 do {
@@ -303,7 +303,7 @@ public final class PostgresStore: ShareLog, GrantStore, Sendable {
     }
 
     /// Write transactions and records the log has committed since open.
-    public var commitStats: (commits: Int, records: Int, intents: Int) { counters.withLock { $0 } }
+    public var commitStats: (commits: Int, records: Int, intents: Int) { counters.snapshot }
 
     /// The batch transactions' p50 and p99 duration (µs, power-of-two buckets' upper edges).
     public var commitLatencyUs: (p50: Int64, p99: Int64) { (commitLatency.quantile(0.5), commitLatency.quantile(0.99)) }

@@ -101,7 +101,7 @@ extension SQLiteStore {
         var intents = 0
         do {
             try Self.inImmediateTransaction(db) {
-                var chain = try tip.withLock { $0 } ?? loadTip(db)
+                var chain = try tip.snapshot ?? loadTip(db)
                 let start = chain.seq
                 let writer = try BatchStatements(db)
                 var tally = SharingTally()
@@ -142,7 +142,7 @@ extension SQLiteStore {
                     case .statement(let body):
                         outputs.append(.value(try body(db)))
                     case .checkpoint(let time):
-                        if let (signer, _) = checkpointing.withLock({ $0 }), chain.seq > 0 {
+                        if let (signer, _) = checkpointing.snapshot, chain.seq > 0 {
                             try writeCheckpoint(signer, chain, time: time, db)
                         }
                         outputs.append(.done)
@@ -151,7 +151,7 @@ extension SQLiteStore {
                 if !tally.isEmpty {
                     learned = try tally.write(db, known: knownSubjectRows.withLock { $0.rows })
                 }
-                if let (signer, every) = checkpointing.withLock({ $0 }), chain.seq / every > start / every {
+                if let (signer, every) = checkpointing.snapshot, chain.seq / every > start / every {
                     try writeCheckpoint(signer, chain, time: now(), db)
                 }
                 newTip = chain

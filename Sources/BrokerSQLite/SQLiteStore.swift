@@ -57,11 +57,10 @@ public final class SQLiteStore: ShareLog, GrantStore, Sendable {
         self.stream = stream
         self.logger = logger
         self.now = now
-        do {
-            let folder = URL(fileURLWithPath: path).deletingLastPathComponent()
-            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        } catch {
-            throw LogUnavailable("could not create the database folder: \(type(of: error))")
+        // Owner-only from the first byte: folders it makes 0700, the file 0600 before SQLite opens
+        // it (SQLite gives its -wal and -shm files the database file's mode). It holds grants and birth dates.
+        do { try PrivateFile.createIfAbsent(path) } catch {
+            throw LogUnavailable("could not create the database file: \(error.message)")
         }
         do {
             var configuration = Configuration()
@@ -110,7 +109,7 @@ public final class SQLiteStore: ShareLog, GrantStore, Sendable {
 
     /// Write transactions and records the log has committed since open.
     public var commitStats: CommitStats {
-        var current = stats.withLock { $0 }
+        var current = stats.snapshot
         current.statements = statements.count
         current.commitP50Us = commitLatency.quantile(0.5)
         current.commitP99Us = commitLatency.quantile(0.99)
@@ -168,7 +167,7 @@ public struct CommitStats: Sendable, Hashable {
 final class StatementCounter: Sendable {
     private let value = Locked(0)
 
-    var count: Int { value.withLock { $0 } }
+    var count: Int { value.snapshot }
 
     /// Installs the trace on `db`'s connection (the writer). The counter lives as long as the process
     /// (one small object per store opened): the connection may outlive the store's other references.

@@ -82,11 +82,11 @@ private final class RelayHandler: ChannelInboundHandler, Sendable {
     let partner = Locked<(any Channel)?>(nil)
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        partner.withLock { $0 }?.writeAndFlush(unwrapInboundIn(data), promise: nil)
+        partner.snapshot?.writeAndFlush(unwrapInboundIn(data), promise: nil)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        partner.withLock { $0 }?.close(promise: nil)
+        partner.snapshot?.close(promise: nil)
         context.fireChannelInactive()
     }
 

@@ -171,7 +171,7 @@ public final class ActivePolicy: Sendable {
 
     public init(_ revision: PolicyRevision) { self.revision = Locked(revision) }
 
-    public var current: PolicyRevision { revision.withLock { $0 } }
+    public var current: PolicyRevision { revision.snapshot }
 
     /// Installs `next` and returns the revision it replaced.
     @discardableResult

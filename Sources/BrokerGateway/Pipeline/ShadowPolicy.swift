@@ -36,5 +36,5 @@ public final class ShadowPolicy: Sendable {
     }
 
     /// What has been counted so far.
-    public var counted: ShareChangeTally { tally.withLock { $0 } }
+    public var counted: ShareChangeTally { tally.snapshot }
 }

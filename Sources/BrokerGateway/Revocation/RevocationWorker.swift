@@ -92,7 +92,7 @@ public final class RevocationWorker: Service, Sendable {
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 var lastPurge = ContinuousClock.now - .seconds(3600)
-                while !stopping.withLock({ $0 }) {
+                while !stopping.snapshot {
                     if ContinuousClock.now - lastPurge > .seconds(60) {
                         lastPurge = ContinuousClock.now
                         await purge()

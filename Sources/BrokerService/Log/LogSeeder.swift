@@ -84,7 +84,7 @@ public enum LogSeeder {
             }
             try await group.waitForAll()
         }
-        return written.withLock { $0 }
+        return written.snapshot
     }
 
     /// A small deterministic generator (SplitMix64), so a seed is reproducible.
