@@ -66,6 +66,11 @@ extension PolicyBundle {
             out.append("\(adapters)/\(item.provider).yaml:\(item.line): warning: operation \(item.operation): \(item.path) is "
                   + "non-personal but takes any value; give it values, pattern, type or max_length (or a personal category)")
         }
+        for item in bundle.longFreeText {
+            out.append("\(adapters)/\(item.provider).yaml:\(item.line): warning: operation \(item.operation): \(item.path) is "
+                  + "non-personal but admits \(item.admits.map { "\($0) characters" } ?? "unbounded text") of free text; bound it to "
+                  + "\(PolicyBundle.freeTextLimit) with a tight pattern (or give it a personal category)")
+        }
         for provider in bundle.contracts.keys.sorted() {
             guard let missing = bundle.contracts[provider]?.missingPublishedListKeys, !missing.isEmpty else { continue }
             out.append("\(contracts)/\(provider).yaml:1: warning: no \(missing.joined(separator: ", ")): the published sharing list "

@@ -150,6 +150,10 @@ let decisionTable: [DecisionCase] = [
                  verdict: .redacted),
     DecisionCase(name: "everything granted", request: pushRequest(),
                  context: SubjectContext(subject: nil, grants: [pushGrant]), verdict: .allowed),
+    DecisionCase(name: "a phone number under a non-personal label blocks",
+                 request: pushRequest(body: #"{"token":["t1"],"options":{"ref":"13812345678"}}"#),
+                 context: SubjectContext(subject: nil, grants: [pushGrant]), verdict: .blocked,
+                 code: .personalDataInNonPersonalField, step: 7),
 ]
 
 struct PolicyEngineTests {

@@ -155,6 +155,7 @@ public struct PolicyEngine: Sendable {
             subject: subjectID, time: request.time,
             crossBorder: contract.region != (context.subject?.region ?? homeRegion), grants: context.grants)
         var blocking: FieldDecision?
+        var detected: (field: FieldDecision, finding: PersonalDataDetector.Finding)?
         func check(_ occurrence: FieldOccurrence, _ schema: FieldSchema) {
             var field = FieldDecision(location: occurrence.location, path: occurrence.path, declaredAs: nil, category: nil,
                                       action: .sent, reason: nil, grantID: nil, revocationKey: false,
@@ -162,6 +163,15 @@ public struct PolicyEngine: Sendable {
             if let declaration = schema.match(occurrence.path) {
                 Self.judge(declaration, checker: &checker, field: &field,
                            valueAllowed: { $0.allows(occurrence.value) }, minimised: { $0.apply(occurrence.value) })
+                // Sent without a grant under a category: a non-personal one. The label is the adapter's claim;
+                // the value is checked too (a closed `values` list is the adapter's own words, not the caller's).
+                if field.action == .sent, field.grantID == nil, field.reason == nil, field.category != nil,
+                   declaration.constraint?.values == nil,
+                   let finding = PersonalDataDetector.scan(occurrence.value)
+                    ?? PersonalDataDetector.scanKeys(of: occurrence.path, under: declaration.pattern) {
+                    Self.deny(&field, .personalDataInNonPersonalField, onDeny: declaration.onDeny)
+                    if detected == nil { detected = (field, finding) }
+                }
             } else {
                 Self.deny(&field, .undeclaredField, onDeny: operation.undeclared)
             }
@@ -202,12 +212,24 @@ public struct PolicyEngine: Sendable {
                 if decision.fields[index].reason == nil { decision.fields[index].reason = .shareBlocked }
             }
             let count = decision.deniedFields.count
+            // A key the caller chose may be the very datum the detector found: name its declaration instead.
+            let named = blocking.reason == .personalDataInNonPersonalField
+                ? blocking.declaredAs?.description ?? "" : blocking.path.description
             return refuse(7, blocking.reason ?? .undeclaredField,
-                          "\(count) field\(count == 1 ? "" : "s") denied; \(blocking.location == .body ? "" : "\(blocking.location) ")field \(blocking.path) is \(blocking.reason?.rawValue ?? "denied") and blocks the share")
+                          "\(count) field\(count == 1 ? "" : "s") denied; \(blocking.location == .body ? "" : "\(blocking.location) ")field \(named) is \(blocking.reason?.rawValue ?? "denied") and blocks the share"
+                          + (detected.map { "; " + Self.detectionNote($0.field, $0.finding) } ?? ""))
         }
         stripMinimisedBesideRemovals(&decision)
         decision.verdict = decision.fields.contains(where: \.denied) ? .redacted : .allowed
+        if let detected { decision.message = Self.detectionNote(detected.field, detected.finding) }
         return decision
+    }
+
+    /// Which detector refused a field, for the decision's message: the field's declaration (under a wildcard
+    /// the path holds a key the caller chose, perhaps the datum itself) and the kind, never the value.
+    static func detectionNote(_ field: FieldDecision, _ finding: PersonalDataDetector.Finding) -> String {
+        "\(field.location == .body ? "" : "\(field.location) ")field \(field.declaredAs?.description ?? "") is declared "
+            + "non-personal but holds \(finding.label) (detector \(finding.rawValue)): \(field.action.rawValue)"
     }
 
     /// A form or query may repeat a name, and a stripped name leaves with every occurrence: a

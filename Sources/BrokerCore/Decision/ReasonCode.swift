@@ -41,6 +41,9 @@ public struct ReasonCode: RawRepresentable, Hashable, Sendable, Codable, CustomS
     public static let undeclaredField = ReasonCode(rawValue: "undeclared_field")
     /// A declared field whose value is outside its declaration's `values`, `pattern`, `type` or `max_length`.
     public static let undeclaredValue = ReasonCode(rawValue: "undeclared_value")
+    /// A field declared non-personal whose value holds personal data (an ID, phone or card number, an
+    /// e-mail or IP address, a coordinate pair; plain, percent-encoded or base64): `PersonalDataDetector`.
+    public static let personalDataInNonPersonalField = ReasonCode(rawValue: "personal_data_in_non_personal_field")
     public static let outOfContractScope = ReasonCode(rawValue: "out_of_contract_scope")
     public static let consentMissing = ReasonCode(rawValue: "consent_missing")
     public static let consentRevoked = ReasonCode(rawValue: "consent_revoked")
@@ -70,5 +73,6 @@ public struct ReasonCode: RawRepresentable, Hashable, Sendable, Codable, CustomS
         .bodyTooLarge, .tooManyFields, .malformedBody, .duplicateHeader, .malformedHeader, .subjectMissing, .purposeMissing, .purposeNotAllowed, .contractMissing,
         .contractExpired, .purposeOutOfContract, .subjectDeleted, .minorSubject, .undeclaredField, .undeclaredValue, .outOfContractScope,
         .consentMissing, .consentRevoked, .consentExpired, .separateConsentRequired, .crossBorderConsentRequired,
+        .personalDataInNonPersonalField,
     ]
 }

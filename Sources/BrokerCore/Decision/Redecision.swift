@@ -105,6 +105,11 @@ extension PolicyEngine {
                 Self.judge(declaration, checker: &checker, field: &decided,
                            valueAllowed: { _ in logged.reason != .undeclaredValue },
                            minimised: { _ in logged.action.isSent ? .null : nil })
+                // The detector found personal data in the logged value: still so while the label stays non-personal.
+                if logged.reason == .personalDataInNonPersonalField, decided.action == .sent, decided.grantID == nil,
+                   decided.reason == nil, decided.category != nil {
+                    Self.deny(&decided, .personalDataInNonPersonalField, onDeny: declaration.onDeny)
+                }
             } else {
                 Self.deny(&decided, .undeclaredField, onDeny: operation.undeclared)
             }
