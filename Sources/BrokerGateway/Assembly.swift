@@ -128,6 +128,9 @@ public enum Assembly {
                                        clientTimeout: .milliseconds(config.limits.clientTimeoutMs),
                                        maxHeaderBytes: config.limits.maxHeaderBytes,
                                        tunnels: TunnelSettings(certificates: tunnelCertificates))
+        settings.headTimeout = .milliseconds(config.limits.headTimeoutMs)
+        settings.bodyTimeout = .milliseconds(config.limits.bodyTimeoutMs)
+        settings.maxInflightBodyBytes = config.limits.maxInflightBodyBytes
         settings.privacyFrameAncestors = config.privacyFrameAncestors
         settings.homeRegion = config.homeRegion
         settings.metricsAccess = config.metricsAccess

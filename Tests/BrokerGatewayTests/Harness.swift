@@ -109,7 +109,7 @@ let testPropagation = PropagationSettings(maxAttempts: 6, initialBackoff: .milli
                                           concurrency: 8, lease: .seconds(30))
 
 func withBroker<T: Sendable>(propagation: PropagationSettings = testPropagation, tunnels: Bool = true,
-                             policy: PolicyBundle? = nil,
+                             policy: PolicyBundle? = nil, limits: @Sendable (inout BrokerConfig.Limits) -> Void = { _ in },
                              _ body: @Sendable (Broker) async throws -> T) async throws -> T {
     var logger = Logger(label: "broker-test")
     logger.logLevel = ProcessInfo.processInfo.environment["BROKER_TEST_LOG"] == nil ? .critical : .info
@@ -130,6 +130,7 @@ func withBroker<T: Sendable>(propagation: PropagationSettings = testPropagation,
     // load (curl 56 in the 50-share race, seen once at 400 ms).
     config.limits.clientTimeoutMs = 1500
     config.limits.maxHeaderBytes = 4096
+    limits(&config.limits)
     config.clients = [
         .init(id: "test-app", credential: .token(.literal(Broker.shareToken)), roles: [.share],
               providers: Set(bundle.adapters.keys), purposes: nil),

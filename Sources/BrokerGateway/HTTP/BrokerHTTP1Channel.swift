@@ -8,13 +8,21 @@ import NIOHTTPTypesHTTP1
 /// Hummingbird's HTTP/1.1 child channel with two additions between NIO's HTTP/1 decoder and
 /// the conversion to HTTP types, where the raw request target and every `Host` header are
 /// still visible: `ConnectTunnel` (CONNECT: a TLS tunnel to an adapter host, or a refusal)
-/// and `RequestTargetGuard`. Otherwise the same pipeline as `HTTP1Channel` (decoder limits,
-/// idle timeout, Hummingbird's request loop).
+/// and `RequestTargetGuard`; then `RequestDeadlineHandler` (whole-head and whole-body deadlines,
+/// the in-flight body budget, closing after a refusal that leaves body unread), which learns of
+/// each request's first byte from `RequestBytesObserver` in front of the decoder. Otherwise the
+/// same pipeline as `HTTP1Channel` (decoder limits, idle timeout, Hummingbird's request loop).
 struct BrokerHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
     typealias Value = NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>
 
     let responder: HTTPChannelHandler.Responder
     let idleTimeout: Duration
+    let headTimeout: Duration
+    let bodyTimeout: Duration
+    /// Shared by all connections.
+    let bodyBudget: InflightBodyBudget
+    /// The most the broker buffers of one body (`max_body_bytes` + 1): what one request may reserve.
+    let bodyCap: Int
     let decoderLimits: NIOHTTPDecoderLimitConfiguration
     /// The adapter hosts and tunnel ports: the policy revision's at each request.
     let policy: ActivePolicy
@@ -40,6 +48,10 @@ struct BrokerHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
                               hostLabel: hostLabel))
             try channel.pipeline.syncOperations.addHandler(
                 RequestTargetGuard(policy: policy, serverNames: serverNames))
+            let deadlines = RequestDeadlineHandler(headTimeout: TimeAmount(headTimeout), bodyTimeout: TimeAmount(bodyTimeout),
+                                                   budget: bodyBudget, bodyCap: bodyCap, logger: logger)
+            try channel.pipeline.syncOperations.addHandler(deadlines)
+            try channel.pipeline.syncOperations.addHandler(RequestBytesObserver(deadlines: deadlines), position: .first)
             try channel.pipeline.syncOperations.addHandler(HTTP1ToHTTPServerCodec(secure: false))
             try channel.pipeline.syncOperations.addHandler(HTTPConnectionStateHandler(idleTimeout: idleTimeout, logger: logger))
             return try NIOAsyncChannel(wrappingChannelSynchronously: channel,

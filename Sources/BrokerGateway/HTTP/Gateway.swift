@@ -36,6 +36,8 @@ public struct Gateway: Sendable {
     public let shareLogMetrics: (any ShareLogMetrics)?
     /// `/readyz`: true when the store answers and the policy is loaded.
     public let ready: @Sendable () async -> Bool
+    /// The request-body bytes all connections have in flight, against `settings.maxInflightBodyBytes`.
+    public let bodyBudget: InflightBodyBudget
     let now: @Sendable () -> Date
 
     public init(pipeline: SharePipeline, grants: any GrantStore, authenticator: Authenticator, settings: GatewaySettings,
@@ -49,6 +51,7 @@ public struct Gateway: Sendable {
         self.reloader = reloader; self.shareLogMetrics = shareLogMetrics; self.queries = queries; self.users = users
         self.audit = audit; self.checkpointKey = checkpointKey
         self.now = now; self.ready = ready
+        self.bodyBudget = InflightBodyBudget(limit: settings.maxInflightBodyBytes)
     }
 
     public func router() -> Router<BrokerRequestContext> {
@@ -162,8 +165,9 @@ public struct Gateway: Sendable {
 
     /// The Hummingbird application on `host:port` (port 0 picks a free port, reported to `onServerRunning`).
     ///
-    /// A connection that sends nothing for the client timeout is closed (slow or stalled
-    /// clients cannot hold connections); request heads over `maxHeaderBytes` are refused.
+    /// A connection that sends nothing for the client timeout is closed, a head or body slower
+    /// than its deadline is cut (slow or stalled clients cannot hold connections), bodies beyond
+    /// the in-flight budget are refused, and request heads over `maxHeaderBytes` are refused.
     public func application(host: String, port: Int, logger: Logger,
                             onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
         let idle = settings.clientTimeout.components
@@ -179,8 +183,11 @@ public struct Gateway: Sendable {
         let serverNames = settings.serverNames
         let authenticator = self.authenticator
         let fingerprinter = pipeline.fingerprinter
+        let bodyBudget = self.bodyBudget
         let server = HTTPServerBuilder { responder in
-            BrokerHTTP1Channel(responder: responder, idleTimeout: .milliseconds(idleMilliseconds), decoderLimits: limits,
+            BrokerHTTP1Channel(responder: responder, idleTimeout: .milliseconds(idleMilliseconds),
+                               headTimeout: settings.headTimeout, bodyTimeout: settings.bodyTimeout,
+                               bodyBudget: bodyBudget, bodyCap: settings.maxBodyBytes + 1, decoderLimits: limits,
                                policy: policy, serverNames: serverNames, tunnels: settings.tunnels,
                                authenticator: authenticator,
                                hostLabel: { policy.current.providerByHost[$0] != nil ? $0 : SharePipeline.unknownName($0, fingerprinter) })
@@ -207,6 +214,13 @@ struct SDKDecisions: Sendable {
 
     func decide(_ request: Request) async throws -> Response {
         let caller = authenticator.caller(authorization: request.headers[.authorization])
+        guard caller != nil else {
+            // Refused before a byte of the body is read (the connection then closes with it unread):
+            // the engine's first step, counted and logged as any refusal, without provider or fields.
+            let share = ShareRequest(caller: nil, provider: "", target: .operation("", query: nil), headers: [],
+                                     contentType: "application/json", body: [], subject: nil, purpose: nil, time: Date())
+            return shares.respond(await pipeline.share(share, channel: .sdk))
+        }
         let bytes = try await shares.readBody(request)
         guard bytes.count <= settings.maxBodyBytes else {
             throw Problem(status: 413, code: "body_too_large", detail: "the body is over \(settings.maxBodyBytes) bytes")

@@ -7,8 +7,15 @@ public struct GatewaySettings: Sendable {
     /// other host that no adapter claims is refused: the broker is never an open proxy.
     public var serverNames: Set<String>
     public var maxBodyBytes: Int
-    /// A client that has not delivered its whole body within this time gets 408.
+    /// A connection silent this long is closed (between requests too: the keep-alive idle limit).
     public var clientTimeout: Duration
+    /// A request's head must arrive whole within this time of its first byte, and its body within
+    /// `bodyTimeout` of its head (whole-part deadlines, which a byte now and then does not extend):
+    /// 408 `request_timeout`, and the connection closed.
+    public var headTimeout: Duration = .seconds(10)
+    public var bodyTimeout: Duration = .seconds(30)
+    /// The request-body bytes all connections together may have in flight; beyond, 503 `overloaded`.
+    public var maxInflightBodyBytes = 64 << 20
     /// The largest request head (request line and headers) accepted; larger ones are refused by the HTTP decoder.
     public var maxHeaderBytes: Int
     /// `CONNECT` tunnels to adapter hosts (TLS interception); no certificates: tunnels are refused.

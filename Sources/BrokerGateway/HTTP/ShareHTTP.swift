@@ -13,22 +13,17 @@ struct ShareHTTP: Sendable {
     let settings: GatewaySettings
 
     /// Reads at most `maxBodyBytes + 1` bytes (one more than allowed, so the policy
-    /// engine reports `body_too_large` in its order). A client that trickles its body
-    /// past the client timeout gets 408; one that goes silent is cut by the channel's
-    /// idle timeout. No timer task per request: the deadline is checked per chunk.
+    /// engine reports `body_too_large` in its order). The body's deadline and the in-flight
+    /// budget are the channel's (`RequestDeadlineHandler`): a body that misses its deadline ends
+    /// this read with a 408 error, so nothing is added here per chunk.
     func readBody(_ request: Request) async throws -> [UInt8] {
         let limit = settings.maxBodyBytes + 1
-        let deadline = ContinuousClock.now + settings.clientTimeout
         var bytes: [UInt8] = []
         if let length = request.headers[.contentLength].flatMap(Int.init) { bytes.reserveCapacity(min(length, limit)) }
         for try await var chunk in request.body {
             let take = min(chunk.readableBytes, limit - bytes.count)
             if let slice = chunk.readBytes(length: take) { bytes += slice }
             if bytes.count >= limit { break }
-            if ContinuousClock.now > deadline {
-                throw Problem(status: 408, code: "request_timeout",
-                              detail: "the request body did not arrive within \(settings.clientTimeout)")
-            }
         }
         return bytes
     }
@@ -46,7 +41,9 @@ struct ShareHTTP: Sendable {
             throw Problem(status: 400, code: "subject_mismatch",
                           detail: "X-Share-Subject names another subject than the proxy credentials' subject=")
         }
-        let body = try await readBody(request)
+        // The caller's step of the decision needs no body: a request that fails it is refused
+        // without reading one (and its connection closes with the body unread).
+        let body = caller.map { $0.mayShare(with: provider) } == true ? try await readBody(request) : []
         var headers: [HeaderField] = []
         headers.reserveCapacity(request.headers.count)
         for field in request.headers { headers.append(HeaderField(field.name.canonicalName, field.value)) }

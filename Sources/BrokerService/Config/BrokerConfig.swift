@@ -59,8 +59,20 @@ public struct BrokerConfig: Sendable {
         public var upstreamTimeoutMs = 10_000
         public var connectTimeoutMs = 3_000
         public var maxHeaderBytes = 16_384
-        /// A client that has not sent its whole request in this time is cut off.
+        /// A connection that sends nothing for this long is closed: a stalled client, or an idle
+        /// keep-alive connection between requests.
         public var clientTimeoutMs = 30_000
+        /// A request's head (request line and headers) must arrive whole within this time of its
+        /// first byte, and its body within `bodyTimeoutMs` of the head: deadlines for the whole part,
+        /// not idle timers, so a client trickling a byte now and then is cut all the same. Past
+        /// them: 408 `request_timeout` (when nothing was answered yet) and the connection closed.
+        public var headTimeoutMs = 10_000
+        public var bodyTimeoutMs = 30_000
+        /// The request-body bytes all connections together may have in flight. A request reserves
+        /// its `Content-Length` (a chunked one: `max_body_bytes`) when its head arrives, before any
+        /// body is read, until its response ends; one that does not fit gets 503 `overloaded`
+        /// (with `Retry-After`) and its connection closes. Bounds the memory slow clients can hold.
+        public var maxInflightBodyBytes = 64 << 20
         public var maxResponseBytes = 8_388_608
     }
 
@@ -193,7 +205,8 @@ public struct BrokerConfig: Sendable {
         }
         if let limits = object["limits"]?.object("limits", optional: [
             "max_body_bytes", "max_depth", "upstream_timeout_ms", "connect_timeout_ms", "max_header_bytes",
-            "client_timeout_ms", "max_response_bytes", "max_fields",
+            "client_timeout_ms", "max_response_bytes", "max_fields", "head_timeout_ms", "body_timeout_ms",
+            "max_inflight_body_bytes",
         ]) {
             if let v = limits["max_fields"]?.int("limits: max_fields", min: 1) { config.limits.maxFields = v }
             if let v = limits["max_body_bytes"]?.int("limits: max_body_bytes", min: 1) { config.limits.maxBodyBytes = v }
@@ -202,6 +215,11 @@ public struct BrokerConfig: Sendable {
             if let v = limits["connect_timeout_ms"]?.int("limits: connect_timeout_ms", min: 1) { config.limits.connectTimeoutMs = v }
             if let v = limits["max_header_bytes"]?.int("limits: max_header_bytes", min: 256) { config.limits.maxHeaderBytes = v }
             if let v = limits["client_timeout_ms"]?.int("limits: client_timeout_ms", min: 1) { config.limits.clientTimeoutMs = v }
+            if let v = limits["head_timeout_ms"]?.int("limits: head_timeout_ms", min: 1) { config.limits.headTimeoutMs = v }
+            if let v = limits["body_timeout_ms"]?.int("limits: body_timeout_ms", min: 1) { config.limits.bodyTimeoutMs = v }
+            if let v = limits["max_inflight_body_bytes"]?.int("limits: max_inflight_body_bytes", min: 1) {
+                config.limits.maxInflightBodyBytes = v
+            }
             if let v = limits["max_response_bytes"]?.int("limits: max_response_bytes", min: 1) { config.limits.maxResponseBytes = v }
         }
         if let log = object["log"]?.object("log", optional: ["fingerprint_key", "signing_key", "checkpoint_every"]) {
