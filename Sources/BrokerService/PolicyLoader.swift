@@ -1,10 +1,20 @@
 import BrokerCore
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Reads `adapters/` and `contracts/` from disk into a validated `PolicyBundle`.
 ///
 /// File names in issues are the paths as given (`adapters/acme-push.yaml`), so
 /// `sharebroker check` output can be clicked through in an editor or CI log.
+///
+/// Only regular files inside the two folders are read. A symbolic link whose target resolves
+/// outside its folder (`adapters/x.yaml -> /etc/shadow`) is an error naming the link, and is never
+/// opened: otherwise a reload's 422 or `check` would quote the first line of any file the broker
+/// can read. So is anything that is not a regular file (a FIFO would block the reload).
 public enum PolicyLoader {
     public struct Result: Sendable {
         public var bundle: PolicyBundle?
@@ -46,8 +56,36 @@ public enum PolicyLoader {
         return names.filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }.sorted().map { join(directory, $0) }
     }
 
+    /// True when `path` may be read: a regular file, or a link resolving to one inside the folder
+    /// that holds `path`. Otherwise an issue naming `path` (never what it points to or holds).
+    private static func isInsideItsFolder(_ path: String, _ issues: inout [PolicyIssue]) -> Bool {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return false }   // absent: the caller's "missing" rule applies
+        if (info.st_mode & S_IFMT) == S_IFLNK {
+            let folder = (path as NSString).deletingLastPathComponent
+            guard let resolvedFolder = realPath(folder.isEmpty ? "." : folder), let resolved = realPath(path),
+                  resolved.hasPrefix(resolvedFolder.hasSuffix("/") ? resolvedFolder : resolvedFolder + "/") else {
+                issues.append(PolicyIssue(file: path, line: 0,
+                                          message: "a symbolic link to a file outside \(folder.isEmpty ? "." : folder): not read (copy the file in)"))
+                return false
+            }
+            guard stat(resolved, &info) == 0 else { return false }
+        }
+        guard (info.st_mode & S_IFMT) == S_IFREG else {
+            issues.append(PolicyIssue(file: path, line: 0, message: "not a regular file: not read"))
+            return false
+        }
+        return true
+    }
+
+    private static func realPath(_ path: String) -> String? {
+        guard let resolved = realpath(path, nil) else { return nil }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+
     private static func read(_ path: String, _ issues: inout [PolicyIssue]) -> PolicyFile? {
-        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        guard isInsideItsFolder(path, &issues), let data = FileManager.default.contents(atPath: path) else { return nil }
         guard let text = String(validating: data, as: UTF8.self) else {
             issues.append(PolicyIssue(file: path, line: 1, message: "the file is not valid UTF-8"))
             return nil

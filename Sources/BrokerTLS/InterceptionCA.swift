@@ -15,7 +15,10 @@ public struct TLSSetupError: Error, Sendable, CustomStringConvertible {
 ///
 /// Clients trust this CA (and only they do: it is the broker's, not a public one), so the
 /// broker can terminate TLS for exactly the hosts its adapters claim. The CA is limited to
-/// issuing end-entity certificates (`pathLenConstraint` 0).
+/// issuing end-entity certificates (`pathLenConstraint` 0), and a CA the broker makes carries
+/// critical X.509 `nameConstraints` permitting only the adapters' hosts (and no IP address): a
+/// client that trusts it, even system-wide, accepts nothing it signs for any other name, so a
+/// stolen CA key cannot impersonate other sites to those clients.
 public struct InterceptionCA: Sendable {
     public let certificate: Certificate
     let key: P256.Signing.PrivateKey
@@ -32,8 +35,10 @@ public struct InterceptionCA: Sendable {
     /// The CA's private key, PEM (PKCS#8): written once, mode 0600.
     public var keyPEM: String { key.pemRepresentation }
 
-    /// A new CA, valid for ten years from `now` (backdated an hour for clock skew).
-    public static func generate(now: Date = Date()) throws(TLSSetupError) -> InterceptionCA {
+    /// A new CA, valid for ten years from `now` (backdated an hour for clock skew), permitted to
+    /// name only `permittedHosts` (and their subdomains, RFC 5280 §4.2.1.10) and no IP address;
+    /// without hosts, unconstrained (tests only: the broker always passes its adapters' hosts).
+    public static func generate(now: Date = Date(), permittedHosts: [String] = []) throws(TLSSetupError) -> InterceptionCA {
         let key = P256.Signing.PrivateKey()
         let publicKey = Certificate.PublicKey(key.publicKey)
         do {
@@ -49,6 +54,11 @@ public struct InterceptionCA: Sendable {
                     Critical(BasicConstraints.isCertificateAuthority(maxPathLength: 0))
                     Critical(KeyUsage(keyCertSign: true, cRLSign: true))
                     SubjectKeyIdentifier(hash: publicKey)
+                    if !permittedHosts.isEmpty {
+                        Critical(NameConstraints(permittedDNSDomains: Set(permittedHosts.map { $0.lowercased() }).sorted(),
+                                                 excludedIPRanges: [ASN1OctetString(contentBytes: ArraySlice(repeating: 0, count: 8)),
+                                                                    ASN1OctetString(contentBytes: ArraySlice(repeating: 0, count: 32))]))
+                    }
                 },
                 issuerPrivateKey: Certificate.PrivateKey(key))
             return InterceptionCA(certificate: certificate, key: key)
@@ -109,6 +119,24 @@ public struct InterceptionCA: Sendable {
             return (leaf, key)
         } catch {
             throw TLSSetupError("could not issue a certificate for \(host): \(error)")
+        }
+    }
+
+    /// The DNS names the CA's `nameConstraints` permit, or nil when it has none (unconstrained).
+    public var permittedHosts: [String]? {
+        guard let constraints = try? certificate.extensions.nameConstraints else { return nil }
+        return constraints.permittedSubtrees.compactMap { name in
+            if case .dnsName(let host) = name { return host.lowercased() }
+            return nil
+        }
+    }
+
+    /// True when a leaf for `host` would be within the CA's name constraints (always, without any).
+    public func permits(_ host: String) -> Bool {
+        guard let permitted = permittedHosts else { return true }
+        let host = host.lowercased()
+        return permitted.contains { constraint in
+            constraint.hasPrefix(".") ? host.hasSuffix(constraint) : (host == constraint || host.hasSuffix("." + constraint))
         }
     }
 

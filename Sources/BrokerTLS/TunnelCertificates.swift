@@ -33,9 +33,14 @@ public final class TunnelCertificates: Sendable {
         self.now = now
     }
 
-    /// The TLS server context for `host` (lowercased, no port).
+    /// The TLS server context for `host` (lowercased, no port). A host outside the CA's name
+    /// constraints (an adapter added by a reload after the CA was made) gets none: clients would
+    /// refuse its leaf, and the broker renews its CA for the new hosts at its next start.
     public func context(for host: String) throws(TLSSetupError) -> NIOSSLContext {
-        try leaf(for: host).context
+        guard ca.permits(host) else {
+            throw TLSSetupError("the interception CA's name constraints do not cover \(host.prefix(253)): restart the broker to renew the CA for the adapters' hosts")
+        }
+        return try leaf(for: host).context
     }
 
     /// The leaf certificate currently served for `host`.

@@ -1,4 +1,5 @@
 import BrokerCore
+import BrokerService
 import Foundation
 
 /// Resolves `{ env: NAME }` and `{ file: PATH }` references: the only place the broker reads its environment.
@@ -24,7 +25,7 @@ struct SecretResolver {
         }
     }
 
-    /// A key from its reference, or created (32 random bytes, hex, mode 0600) in `path` on first start.
+    /// A key from its reference, or created (32 random bytes, hex, mode 0600 from the first byte) in `path` on first start.
     func keyOrCreate(_ reference: SecretReference?, defaultPath: String) throws -> [UInt8] {
         if let reference, let text = value(reference) { return Array(text.utf8) }
         let path: String
@@ -36,11 +37,8 @@ struct SecretResolver {
         var generator = SystemRandomNumberGenerator()
         for i in bytes.indices { bytes[i] = UInt8.random(in: 0...255, using: &generator) }
         let hex = Hex.encode(bytes)
-        let url = URL(fileURLWithPath: path)
-        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        guard FileManager.default.createFile(atPath: path, contents: Data(hex.utf8), attributes: [.posixPermissions: 0o600]) else {
-            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
-        }
+        // Owner-only from its first byte (never created 0644 and chmod-ed after), in a 0700 folder.
+        try PrivateFile.store(Array(hex.utf8), at: path)
         return Array(hex.utf8)
     }
 }

@@ -102,6 +102,14 @@ struct Serve: AsyncParsableCommand {
         var secrets = resolver.resolve(secretReferences)
         secrets.merge(extraSecrets) { _, new in new }
 
+        // What an older broker made with the default mode becomes owner-only: the state folder, its
+        // keys and the database hold keys, grants and birth dates. New ones are made so (PrivateFile).
+        var privateFiles = [".sharebroker", InterceptionCAFiles.keyPath]
+            + [".sharebroker/fingerprint.key", ".sharebroker/revocation.key", ".sharebroker/checkpoint.key"]
+        if let path = settings.sqlitePath { privateFiles += [path, path + "-wal", path + "-shm"] }
+        for path in privateFiles where PrivateFile.tighten(path) {
+            logger.notice("made owner-only (it was readable by others)", metadata: ["file": .string(path)])
+        }
         let opened: NodeStore
         do {
             opened = try await NodeStore.open(settings, password: settings.databasePassword.flatMap { secrets[$0] },
@@ -126,7 +134,9 @@ struct Serve: AsyncParsableCommand {
                                        maxResponseBytes: settings.limits.maxResponseBytes),
             logger: logger)
         let tunnels = settings.tlsInterception.enabled
-            ? TunnelCertificates(ca: try InterceptionCAFiles.loadOrCreate(settings.tlsInterception, resolver: resolver)) : nil
+            ? TunnelCertificates(ca: try InterceptionCAFiles.loadOrCreate(settings.tlsInterception, resolver: resolver,
+                                                                           hosts: bundle.adapters.values.flatMap(\.hosts),
+                                                                           logger: logger)) : nil
         let reload = Self.reloadSource(settings, redirect: redirect, resolver: resolver, extraSecrets: extraSecrets)
         let assembled = Assembly.gateway(config: settings, bundle: bundle, secrets: secrets, log: store, grants: store, revocations: store, queries: store, audit: store, checkpointSigner: signer,
                                          upstream: upstream, fingerprintKey: fingerprintKey, revocationKey: revocationKey,

@@ -66,6 +66,14 @@ import Testing
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sb-tls-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
+        // The CA names the adapters' hosts: the command reads the policy (here the repository's).
+        func linkPolicy(into folder: URL) throws {
+            for name in ["adapters", "contracts"] {
+                try FileManager.default.createSymbolicLink(at: folder.appendingPathComponent(name),
+                                                           withDestinationURL: CheckCommandTests.root.appendingPathComponent(name))
+            }
+        }
+        try linkPolicy(into: directory)
         let first = try CheckCommandTests.run(["tls", "ca-cert"], in: directory)
         #expect(first.status == 0, "\(first.output)")
         #expect(first.output.hasPrefix("-----BEGIN CERTIFICATE-----"), "\(first.output)")
@@ -77,6 +85,7 @@ import Testing
         // A CA named in the config: that one is printed, and the default files are not touched.
         let other = directory.appendingPathComponent("other")
         try FileManager.default.createDirectory(at: other, withIntermediateDirectories: true)
+        try linkPolicy(into: other)
         _ = try CheckCommandTests.run(["tls", "ca-cert"], in: other)
         try """
             tls_interception:

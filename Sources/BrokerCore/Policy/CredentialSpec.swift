@@ -99,7 +99,7 @@ public struct CredentialSpec: Sendable, Hashable {
         }
         guard let kind = Kind(rawValue: typeName) else {
             let known = Kind.allCases.map(\.rawValue).joined(separator: ", ")
-            typeNode.error("credentials: unknown type '\(typeName)' (known: \(known))")
+            typeNode.error("credentials: unknown type '\(PolicyIssue.excerpt(typeName))' (known: \(known))")
             return nil
         }
         let (required, optional) = schema(kind)
@@ -109,7 +109,7 @@ public struct CredentialSpec: Sendable, Hashable {
             guard let param = required[pair.key] ?? optional[pair.key] else {
                 let known = Set(required.keys).union(optional.keys).sorted().joined(separator: ", ")
                 node.issues.add(node.file, pair.keyLine,
-                                "credentials (\(typeName)): unknown key '\(pair.key)' (known: \(known.isEmpty ? "none" : known))")
+                                "credentials (\(typeName)): unknown key '\(PolicyIssue.excerpt(pair.key))' (known: \(known.isEmpty ? "none" : known))")
                 ok = false
                 continue
             }

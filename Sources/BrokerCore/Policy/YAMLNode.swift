@@ -81,7 +81,7 @@ package struct YAMLNode {
                 values[pair.key] = pair.value
             } else {
                 let known = (required.union(optional)).sorted().joined(separator: ", ")
-                issues.add(file, pair.keyLine, "\(what): unknown key '\(pair.key)' (known: \(known))")
+                issues.add(file, pair.keyLine, "\(what): unknown key '\(PolicyIssue.excerpt(pair.key))' (known: \(known))")
             }
         }
         for key in required.sorted() where values[key] == nil {
