@@ -78,7 +78,9 @@ import Testing
         async throws {
         let (r1, r2) = (P256.Signing.PrivateKey(), P256.Signing.PrivateKey())
         let server = try await JWKSServer.start(Self.jwks([("r1", r1), ("r2", r2)]))
-        let client = try CurlUpstreamClient(options: CurlClientOptions(totalTimeout: .seconds(5)), logger: Logger(label: "jwks-test"))
+        var logger = Logger(label: "jwks-test")
+        logger.logLevel = .critical
+        let client = try CurlUpstreamClient(options: CurlClientOptions(totalTimeout: .seconds(5)), logger: logger)
         do { try await body(server, client, r1, r2) } catch {
             await client.shutdown(); await server.stop(); throw error
         }
