@@ -7,7 +7,9 @@ import Foundation
 ///
 /// The canonical body is every field of the `ShareEntry` or `ShareOutcome`,
 /// in snake_case, instants as integer microseconds, plus `stream`, `seq` and
-/// `kind`. Nothing is added: the log never holds a personal value.
+/// `kind`. Nothing is added: the log never holds a personal value. A logged
+/// field has `fingerprint`, or, folded, `count` and (for personal values)
+/// `fingerprints` instead.
 package struct LogRow: Sendable {
     package enum Kind: String, Sendable { case share, outcome, revocation }
 
@@ -91,8 +93,13 @@ package struct LogRow: Sendable {
                         "category": .string(field.category),
                         "action": .string(field.action.rawValue),
                         "reason": .string(field.reason?.rawValue),
-                        "fingerprint": .string(field.fingerprint),
                     ]
+                    if field.isFolded {
+                        members["count"] = .int(field.count)
+                        if let prints = field.fingerprints { members["fingerprints"] = .array(prints.map { .string($0) }) }
+                    } else {
+                        members["fingerprint"] = .string(field.fingerprint)
+                    }
                     if let from = field.minimisedFrom { members["minimised_from"] = .string(from) }
                     return .object(members)
                 }),
@@ -133,7 +140,9 @@ package struct LogRow: Sendable {
         case .revocation:
             return CanonicalParts(generic: self, stream: stream)
         case .entry(let e):
-            out.reserveCapacity(384 + 224 * e.fields.count + 24 * e.grantIDs.count + 24 * e.reasons.count)
+            var prints = 0
+            for field in e.fields { prints += field.fingerprints?.count ?? 0 }
+            out.reserveCapacity(384 + 224 * e.fields.count + 11 * prints + 24 * e.grantIDs.count + 24 * e.reasons.count)
             out.append(contentsOf: #"{"adapter_hash":"#.utf8)
             CanonicalJSON.writeString(e.adapterHash, to: &out)
             out.append(contentsOf: #","caller":"#.utf8)
@@ -154,8 +163,22 @@ package struct LogRow: Sendable {
                 CanonicalJSON.writeString(field.action.rawValue, to: &out)
                 out.append(contentsOf: #","category":"#.utf8)
                 CanonicalJSON.writeString(field.category, to: &out)
-                out.append(contentsOf: #","fingerprint":"#.utf8)
-                CanonicalJSON.writeString(field.fingerprint, to: &out)
+                if field.isFolded {
+                    // Only in folded entries (a path repeated), so every other record's bytes (and hash) stay as they were.
+                    out.append(contentsOf: #","count":"#.utf8)
+                    CanonicalJSON.writeInt(Int64(field.count), to: &out)
+                    if let prints = field.fingerprints {
+                        out.append(contentsOf: #","fingerprints":["#.utf8)
+                        for (i, print) in prints.enumerated() {
+                            if i > 0 { out.append(UInt8(ascii: ",")) }
+                            CanonicalJSON.writeString(print, to: &out)
+                        }
+                        out.append(UInt8(ascii: "]"))
+                    }
+                } else {
+                    out.append(contentsOf: #","fingerprint":"#.utf8)
+                    CanonicalJSON.writeString(field.fingerprint, to: &out)
+                }
                 out.append(contentsOf: #","location":"#.utf8)
                 CanonicalJSON.writeString(field.location.rawValue, to: &out)
                 if let from = field.minimisedFrom {

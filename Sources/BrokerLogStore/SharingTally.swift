@@ -42,7 +42,8 @@ package struct SharingTally {
         let time = Microseconds.from(entry.time)
         let day = time / 86_400_000_000
         var seen: Set<DayKey> = []
-        for field in entry.fields where field.fingerprint != nil {
+        // A fingerprint (or, folded, short prints) marks a personal field; a folded entry counts once, like the share.
+        for field in entry.fields where field.fingerprint != nil || field.fingerprints != nil {
             guard let category = field.category else { continue }
             let key = DayKey(day: day, provider: entry.provider, purpose: purpose, category: category,
                              action: field.action.rawValue)

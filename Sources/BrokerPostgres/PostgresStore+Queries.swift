@@ -28,7 +28,12 @@ extension PostgresStore: ShareQueries {
         }
         if let fingerprints = filter.fingerprints {
             guard !fingerprints.isEmpty else { return [] }
-            fieldConditions.append("f->>'fingerprint' = ANY(\(query.bind(fingerprints)))")
+            var matches = "f->>'fingerprint' = ANY(\(query.bind(fingerprints)))"
+            if let short = filter.shortFingerprints, !short.isEmpty {
+                // A folded entry lists its values' short prints instead.
+                matches = "(\(matches) OR (f->'fingerprints') ?| \(query.bind(short)))"
+            }
+            fieldConditions.append(matches)
         }
         if !fieldConditions.isEmpty {
             conditions.append("EXISTS (SELECT 1 FROM jsonb_array_elements(s.body::jsonb -> 'fields') f WHERE "
@@ -92,7 +97,7 @@ extension PostgresStore: SharingListSource {
                 FROM share_log l, jsonb_array_elements(l.body::jsonb -> 'fields') f
                 WHERE l.kind = 'share' AND l.provider = \(query.provider) AND l.time_us >= \(from) AND l.time_us < \(to)
                   AND l.subject > \(after) AND l.decision IN ('allowed', 'redacted')
-                  AND f->>'action' IN ('sent', 'minimised') AND f->>'fingerprint' IS NOT NULL
+                  AND f->>'action' IN ('sent', 'minimised') AND (f->>'fingerprint' IS NOT NULL OR f->'fingerprints' IS NOT NULL)
                   AND (\(query.category)::text IS NULL OR f->>'category' = \(query.category) OR f->>'category' LIKE \(query.category) || '.%')
                 GROUP BY l.subject ORDER BY l.subject LIMIT \(limit)
                 """, logger: self.logger)
@@ -122,7 +127,7 @@ extension PostgresStore: SharingListSource {
                   UNION ALL
                   SELECT * FROM share_log WHERE kind = 'share' AND time_us >= \(query.bind(edgeHigh.0)) AND time_us < \(query.bind(edgeHigh.1))) s,
                  jsonb_array_elements(s.body::jsonb -> 'fields') f
-            WHERE s.purpose IS NOT NULL AND f->>'fingerprint' IS NOT NULL AND f->>'category' IS NOT NULL
+            WHERE s.purpose IS NOT NULL AND (f->>'fingerprint' IS NOT NULL OR f->'fingerprints' IS NOT NULL) AND f->>'category' IS NOT NULL
             """
         let days = "day BETWEEN \(query.bind(firstDay)) AND \(query.bind(lastDay))"
         let sql = """

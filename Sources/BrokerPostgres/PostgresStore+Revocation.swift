@@ -142,7 +142,7 @@ extension PostgresStore: RevocationStore {
                 JOIN share_log l ON l.share_id = rs.share_id AND l.kind = 'share',
                      jsonb_array_elements(l.body::jsonb -> 'fields') f
                 WHERE rs.revocation_id = \(id) AND rs.provider = \(provider) AND f->>'action' IN ('sent', 'minimised')
-                  AND f->>'fingerprint' IS NOT NULL AND f->>'category' IS NOT NULL
+                  AND (f->>'fingerprint' IS NOT NULL OR f->'fingerprints' IS NOT NULL) AND f->>'category' IS NOT NULL
                 ORDER BY category
                 """, logger: logger).decode(String.self) {
                 categories.append(category)

@@ -27,8 +27,15 @@ extension SQLiteStore: ShareQueries {
         }
         if let fingerprints = filter.fingerprints {
             guard !fingerprints.isEmpty else { return [] }
-            fieldConditions.append("json_extract(f.value, '$.fingerprint') IN (\(fingerprints.map { _ in "?" }.joined(separator: ",")))")
+            var matches = "json_extract(f.value, '$.fingerprint') IN (\(fingerprints.map { _ in "?" }.joined(separator: ",")))"
             arguments.append(contentsOf: fingerprints.map(\.databaseValue))
+            if let short = filter.shortFingerprints, !short.isEmpty {
+                // A folded entry lists its values' short prints instead.
+                matches = "(\(matches) OR EXISTS (SELECT 1 FROM json_each(f.value, '$.fingerprints') p WHERE p.value IN ("
+                    + short.map { _ in "?" }.joined(separator: ",") + ")))"
+                arguments.append(contentsOf: short.map(\.databaseValue))
+            }
+            fieldConditions.append(matches)
         }
         if !fieldConditions.isEmpty {
             conditions.append("EXISTS (SELECT 1 FROM json_each(s.body, '$.fields') f WHERE \(fieldConditions.joined(separator: " AND ")))")
@@ -124,6 +131,9 @@ extension SQLiteStore: ShareQueries {
 }
 
 extension SQLiteStore: SharingListSource {
+    /// A logged field `f` of a personal value: it has a fingerprint, or (folded) its values' short prints.
+    static let personalField = "(json_extract(f.value, '$.fingerprint') IS NOT NULL OR json_extract(f.value, '$.fingerprints') IS NOT NULL)"
+
     /// Whole days inside the window come from the daily aggregates; the partial days at its
     /// edges from the records themselves, so the answer is exact for any `since`/`until`.
     public func exposure(_ query: ExposureQuery, afterSubject: String?, limit: Int) async throws(LogUnavailable) -> [ExposureRow] {
@@ -138,7 +148,7 @@ extension SQLiteStore: SharingListSource {
                     FROM share_log l, json_each(l.body, '$.fields') f
                     WHERE l.kind = 'share' AND l.provider = ? AND l.time_us >= ? AND l.time_us < ? AND l.subject > ?
                       AND l.decision IN ('allowed', 'redacted')
-                      AND json_extract(f.value, '$.action') IN ('sent', 'minimised') AND json_extract(f.value, '$.fingerprint') IS NOT NULL
+                      AND json_extract(f.value, '$.action') IN ('sent', 'minimised') AND \(Self.personalField)
                       AND (? IS NULL OR json_extract(f.value, '$.category') = ? OR json_extract(f.value, '$.category') LIKE ? || '.%')
                     GROUP BY l.subject ORDER BY l.subject LIMIT ?
                     """, arguments: [query.provider, from, to, afterSubject ?? "", query.category, query.category, query.category, limit])
@@ -168,7 +178,7 @@ extension SQLiteStore: SharingListSource {
                    json_extract(f.value, '$.action') AS action, s.share_id AS share_id, s.subject AS subject, s.time_us AS time_us
             FROM (SELECT * FROM share_log WHERE kind = 'share' AND time_us >= ? AND time_us < ?
                   UNION ALL SELECT * FROM share_log WHERE kind = 'share' AND time_us >= ? AND time_us < ?) s, json_each(s.body, '$.fields') f
-            WHERE s.kind = 'share' AND s.purpose IS NOT NULL AND json_extract(f.value, '$.fingerprint') IS NOT NULL
+            WHERE s.kind = 'share' AND s.purpose IS NOT NULL AND \(Self.personalField)
             """
         let dayArguments: [Int64] = [firstDay, lastDay, edgeLow.0, edgeLow.1, edgeHigh.0, edgeHigh.1]
         do {

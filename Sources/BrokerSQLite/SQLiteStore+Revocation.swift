@@ -126,7 +126,7 @@ extension SQLiteStore: RevocationStore {
                 SELECT DISTINCT json_extract(f.value, '$.category') AS category FROM revocation_shares rs
                 JOIN share_log l ON l.share_id = rs.share_id AND l.kind = 'share', json_each(l.body, '$.fields') f
                 WHERE rs.revocation_id = ? AND rs.provider = ? AND json_extract(f.value, '$.action') IN ('sent', 'minimised')
-                  AND json_extract(f.value, '$.fingerprint') IS NOT NULL AND category IS NOT NULL
+                  AND \(Self.personalField) AND category IS NOT NULL
                 ORDER BY category
                 """, arguments: [id, provider])
             return propagation

@@ -31,6 +31,67 @@ import Testing
         #expect(schema.match(hidden)?.pattern.description == "message.android.notification.*")
     }
 
+    /// Issue 23, item 4: a folded entry's path is its declaration's pattern, judged like each occurrence.
+    @Test func foldedPatternsParseLikeTheirOccurrences() throws {
+        #expect(LoggedPath.parse("message.token[*]") == FieldPath([.key(ExactKey("message")), .key(ExactKey("token")), .index(0)]))
+        #expect(LoggedPath.parse("<undeclared>") == nil)
+        #expect(LoggedPath.parse(#"a["*"]"#) == FieldPath([.key(ExactKey("a")), .key(ExactKey("*"))]), "a key that is literally *")
+        let schema = try #require(Policies.real.adapters["huawei-push"]?.operation(named: "send")).schema(.body)
+        let wildcard = try #require(LoggedPath.parse("message.android.notification.*"))
+        #expect(schema.match(wildcard)?.pattern.description == "message.android.notification.*", "not a literal key's declaration")
+        let nested = try #require(LoggedPath.parse("message.android.notification.buttons[*].*"))
+        #expect(schema.match(nested)?.pattern.description == "message.android.notification.buttons[*].*")
+    }
+
+    /// The log's folding (LoggedField.folding, in BrokerService) as the dry run reads it back.
+    func folded(_ decision: ShareDecision) -> RecordedShare {
+        var share = recorded(decision)
+        func key(_ field: FieldDecision) -> String {
+            "\(field.location) \(field.declaredAs?.description ?? "-") \(field.category ?? "-") \(field.action) \(field.reason?.rawValue ?? "-")"
+        }
+        var groups: [String: Int] = [:]
+        for field in decision.fields { groups[key(field), default: 0] += 1 }
+        var seen: Set<String> = []
+        share.fields = decision.fields.compactMap { field in
+            var logged = RecordedShare.Field(field)
+            guard groups[key(field), default: 0] > 1 else { return logged }
+            guard seen.insert(key(field)).inserted else { return nil }
+            logged.path = field.declaredAs?.description ?? "<undeclared>"
+            return logged
+        }
+        return share
+    }
+
+    @Test func foldedRecordsAreDecidedAsTheSharesWere() {
+        let bodies = [
+            #"{"message":{"token":["AAA","BBB","CCC"],"notification":{"title":"Hi"}}}"#,
+            #"{"message":{"token":["AAA","BBB"],"android":{"notification":{"color":"red","icon":"a","title":"x"}}}}"#,
+            #"{"message":{"token":["AAA","BBB"],"surprise":1,"another":2}}"#,
+        ]
+        let grantSets: [[Grant]] = [[], [Grant.make("g1", provider: "huawei-push", purpose: Self.push)],
+                                    [Grant.make("g2", provider: "huawei-push", purpose: Self.push, categories: ["user.device.push_token"])]]
+        var foldedSome = false
+        for body in bodies {
+            for grants in grantSets {
+                let context = SubjectContext(subject: Subject(id: "u1"), grants: grants)
+                let decision = engine.evaluate(huawei(body), context: context, decoder: StrictPayloadDecoder())
+                let logged = folded(decision)
+                foldedSome = foldedSome || logged.fields.count < decision.fields.count
+                let again = engine.redecide(logged, context: context)
+                #expect(again.verdict == decision.verdict && again.code == decision.code, "\(body) \(grants.map(\.id))")
+                #expect(again.fields == logged.fields, "\(body) \(grants.map(\.id))")
+            }
+        }
+        #expect(foldedSome)
+        // Narrowed to no push tokens: the folded tokens are judged, and blocked, like each token.
+        let context = SubjectContext(subject: Subject(id: "u1"), grants: [Grant.make("g2", provider: "huawei-push", purpose: Self.push,
+                                                                                  categories: ["user.device.push_token"])])
+        let decision = engine.evaluate(huawei(bodies[0]), context: context, decoder: StrictPayloadDecoder())
+        let none = SubjectContext(subject: Subject(id: "u1"), grants: [])
+        let again = engine.redecide(folded(decision), context: none)
+        #expect(again.verdict == .blocked && again.fields.first { $0.path == "message.token[*]" }?.reason == .consentMissing)
+    }
+
     @Test func theSamePolicyDecidesEveryLoggedShareAsItWas() {
         let bodies = [
             #"{"message":{"token":["AAA"],"notification":{"title":"Hi"}}}"#,                      // allowed or redacted

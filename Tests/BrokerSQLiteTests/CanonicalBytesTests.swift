@@ -42,6 +42,40 @@ import Testing
         }
     }
 
+    /// Issue 23, item 4: folded entries (`count`, `fingerprints` instead of `fingerprint`) in both
+    /// writers alike, canonical for the verifier's scanner, and absent from every unfolded entry.
+    @Test func foldedFieldsWriteTheSameBytesBothWays() {
+        var rows: [LogRow] = []
+        for (n, text) in Self.awkward.enumerated() {
+            var entry = makeEntry(n, decision: n % 2 == 0 ? .allowed : .blocked, fieldCount: 3)
+            entry.fields[1].path = "message.token[*]"
+            entry.fields[1].fingerprint = nil
+            entry.fields[1].count = 2 + n * 500
+            entry.fields[1].fingerprints = n % 3 == 0 ? nil : (n % 3 == 1 ? [] : ["AAAAAAAA", "b-_9" + text, "zzzzzzzz"])
+            if n % 2 == 1 { entry.fields[1].minimisedFrom = text + "precise" }
+            entry.fields[2].path = LoggedField.undeclaredPath
+            entry.fields[2].category = nil
+            entry.fields[2].count = 1_990
+            rows.append(LogRow(entry))
+            rows.append(LogRow(entry.fencedByRevocation()))
+        }
+        for row in rows {
+            let bytes = row.canonicalBytes(stream: "node-1", seq: 42)
+            #expect(bytes == row.referenceCanonicalBytes(stream: "node-1", seq: 42))
+            // The verifier's fast path takes it (a `\u` escape, from the awkward strings, is left to its general path).
+            guard !String(decoding: bytes, as: UTF8.self).contains(#"\u"#) else { continue }
+            var scanner = BodyScanner()
+            var copy = bytes
+            #expect(copy.withUnsafeMutableBufferPointer { scanner.scan(UnsafeBufferPointer($0)) }, "\(String(decoding: bytes, as: UTF8.self))")
+        }
+        let text = String(decoding: rows[0].canonicalBytes(stream: "node-1", seq: 1), as: UTF8.self)
+        #expect(text.contains(#""category":"user.device.push_token","count":2,"location""#))
+        #expect(text.contains(#""count":1990,"location":"body","path":"<undeclared>""#))
+        #expect(text.components(separatedBy: #""fingerprint":"#).count == 2, "only the unfolded entry has a fingerprint")
+        let plain = String(decoding: LogRow(makeEntry(1)).canonicalBytes(stream: "node-1", seq: 1), as: UTF8.self)
+        #expect(!plain.contains("count") && !plain.contains("fingerprints"))
+    }
+
     @Test func integersAndStringsMatchSwiftsOwnFormatting() {
         for n: Int64 in [0, 1, -1, 9, 10, -10, 99, 100, 1_726_000_001_123_456, .max, .min, .max - 1, .min + 1] {
             var out: [UInt8] = []

@@ -5,7 +5,8 @@ import Foundation
 public struct RecordedShare: Sendable, Hashable {
     public struct Field: Sendable, Hashable {
         public var location: FieldLocation
-        /// The logged path (`message.token[0]`; a caller-chosen key as `<k:…>`, an undeclared path as `<undeclared:…>`).
+        /// The logged path (`message.token[0]`; a caller-chosen key as `<k:…>`, an undeclared path as `<undeclared:…>`;
+        /// a folded entry's as its declaration's pattern, `message.token[*]`, or `<undeclared>`).
         public var path: String
         /// The category sent or denied (for a minimised field the coarser one; see `declaredCategory`).
         public var category: String?
@@ -59,7 +60,8 @@ extension PolicyEngine {
     /// (`undeclared_value` stays so; a constraint the logged adapter did not have is taken as met),
     /// a minimisation is taken to apply to a value that went and not to one that was denied, and a
     /// caller-chosen key (`<k:…>`) matches only wildcards.
-    /// An `<undeclared:…>` path stays undeclared. Pure, like `evaluate`.
+    /// An `<undeclared:…>` (or folded `<undeclared>`) path stays undeclared; a folded entry's pattern is
+    /// judged like each of its occurrences (`[*]` as an index, `*` as a caller-chosen key). Pure, like `evaluate`.
     public func redecide(_ share: RecordedShare, context: SubjectContext) -> RecordedShare {
         var out = share
         out.fields = []
@@ -147,6 +149,8 @@ public enum LoggedPath {
     static let hiddenKey = ExactKey("\u{0}hidden")
 
     /// `a.b[0]["x.y"].<k:…>` → its segments; `nil` for an `<undeclared:…>` path or text that is not a rendered path.
+    /// A folded entry's pattern reads as one of its occurrences would: `[*]` as an index, a bare `*` as a
+    /// caller-chosen key (a key that is literally `*` is written `["*"]`).
     public static func parse(_ text: String) -> FieldPath? {
         var segments: [PathSegment] = []
         var rest = Substring(text)
@@ -177,15 +181,20 @@ public enum LoggedPath {
                 rest = rest.dropFirst()
                 segments.append(.key(ExactKey(key)))
             } else if rest.first == "[" {
-                guard let close = rest.firstIndex(of: "]"), let number = Int(rest[rest.index(after: rest.startIndex)..<close]) else {
-                    return nil
+                guard let close = rest.firstIndex(of: "]") else { return nil }
+                let inside = rest[rest.index(after: rest.startIndex)..<close]
+                if inside == "*" {
+                    segments.append(.index(0))   // patterns match any index alike
+                } else {
+                    guard let number = Int(inside) else { return nil }
+                    segments.append(.index(number))
                 }
-                segments.append(.index(number))
                 rest = rest[rest.index(after: close)...]
             } else {
                 let end = rest.firstIndex { $0 == "." || $0 == "[" || $0 == "<" } ?? rest.endIndex
                 guard end > rest.startIndex else { return nil }
-                segments.append(.key(ExactKey(String(rest[..<end]))))
+                let key = String(rest[..<end])
+                segments.append(.key(key == "*" ? hiddenKey : ExactKey(key)))
                 rest = rest[end...]
             }
         }

@@ -261,7 +261,7 @@ struct ComplianceController: Sendable {
             let record = ShareCSV.object(share.record)
             let outcome = share.outcome.map(ShareCSV.object)
             let fields = record["fields"] as? [[String: Any]] ?? []
-            let sent = Set(fields.filter { ShareCSV.wasSent($0) && $0["fingerprint"] as? String != nil }
+            let sent = Set(fields.filter { ShareCSV.wasSent($0) && ShareCSV.isPersonal($0) }
                 .compactMap { $0["category"] as? String })
             var item: [String: Any] = [
                 "share_id": record["share_id"] ?? NSNull(), "provider": record["provider"] ?? NSNull(),
@@ -327,7 +327,10 @@ struct ComplianceController: Sendable {
                 throw Problem(status: 400, code: "category_required",
                               detail: "fingerprint_of needs the category the value was shared as")
             }
-            filter.fingerprints = [fingerprinter.fingerprint(category: category, value: .string(fingerprintOf))]
+            let fingerprint = fingerprinter.fingerprint(category: category, value: .string(fingerprintOf))
+            filter.fingerprints = [fingerprint]
+            // A value that went in a folded entry (a repeated path) is listed there by its short print.
+            filter.shortFingerprints = Fingerprinter.shortPrint(ofFingerprint: fingerprint).map { [$0] }
         }
         return (filter, cursor, limit)
     }
@@ -413,11 +416,20 @@ enum ShareCSV {
         (field["action"] as? String).flatMap(FieldAction.init(rawValue:))?.isSent ?? false
     }
 
+    /// A logged field of a personal value: it carries a fingerprint, or (folded) its values' short prints.
+    static func isPersonal(_ field: [String: Any]) -> Bool {
+        field["fingerprint"] as? String != nil || field["fingerprints"] as? [Any] != nil
+    }
+
+    /// The field occurrences a logged entry stands for: its `count` when folded, else 1.
+    static func occurrences(_ field: [String: Any]) -> Int { (field["count"] as? NSNumber)?.intValue ?? 1 }
+
     static func row(_ share: LoggedShare) -> String {
         let record = object(share.record)
         let outcome = share.outcome.map(object)
         let fields = record["fields"] as? [[String: Any]] ?? []
-        func count(_ action: String) -> String { String(fields.filter { $0["action"] as? String == action }.count) }
+        func total(_ fields: [[String: Any]]) -> String { String(fields.reduce(0) { $0 + occurrences($1) }) }
+        func count(_ action: String) -> String { total(fields.filter { $0["action"] as? String == action }) }
         let sentCategories = Set(fields.filter(wasSent).compactMap { $0["category"] as? String })
         let time = Self.time(record)
         let values: [String?] = [
@@ -425,7 +437,7 @@ enum ShareCSV {
             record["caller"] as? String, record["channel"] as? String, record["provider"] as? String,
             record["operation"] as? String, record["purpose"] as? String, record["subject"] as? String,
             record["decision"] as? String, record["code"] as? String, sentCategories.sorted().joined(separator: ";"),
-            String(fields.filter(wasSent).count), count("stripped"), count("blocked"),
+            total(fields.filter(wasSent)), count("stripped"), count("blocked"),
             (record["grant_ids"] as? [String] ?? []).joined(separator: ";"), record["contract_version"] as? String,
             outcome?["result"] as? String, (outcome?["upstream_status"] as? NSNumber)?.stringValue,
         ]

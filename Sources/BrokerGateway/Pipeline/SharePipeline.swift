@@ -220,16 +220,22 @@ public final class SharePipeline: Sendable {
 
     func makeEntry(_ decision: ShareDecision, shareID: String, caller: String, channel: ShareChannel,
                    time: Date, revision: PolicyRevision) -> ShareEntry {
-        let fields = decision.fields.map { field -> LoggedField in
-            var fingerprint: String?
-            if field.reason != .credentialField {
-                let personal = field.category.map { revision.bundle.taxonomy.categories[$0]?.personal ?? true } ?? true
-                if personal { fingerprint = fingerprinter.fingerprint(category: field.category ?? "", value: field.value) }
-            }
-            return LoggedField(location: field.location, path: loggedPath(field), category: field.category,
-                               action: field.action, reason: field.reason ?? field.minimisedFrom?.reason,
-                               fingerprint: fingerprint, minimisedFrom: field.minimisedFrom?.category)
+        let taxonomy = revision.bundle.taxonomy
+        /// The category a field's value is fingerprinted under; `nil` for credentials and non-personal fields.
+        func printed(_ field: FieldDecision) -> String? {
+            guard field.reason != .credentialField else { return nil }
+            let personal = field.category.map { taxonomy.categories[$0]?.personal ?? true } ?? true
+            return personal ? field.category ?? "" : nil
         }
+        // A repeated path folds into one entry with a count (DESIGN §7: a record is bounded whatever the body).
+        let fields = LoggedField.folding(decision.fields, single: { field in
+            LoggedField(location: field.location, path: loggedPath(field), category: field.category,
+                        action: field.action, reason: field.reason ?? field.minimisedFrom?.reason,
+                        fingerprint: printed(field).map { fingerprinter.fingerprint(category: $0, value: field.value) },
+                        minimisedFrom: field.minimisedFrom?.category)
+        }, shortPrint: { field in
+            printed(field).map { fingerprinter.shortPrint(category: $0, value: field.value) }
+        })
         var entry = ShareEntry(shareID: shareID, time: time, node: node, caller: caller, channel: channel,
                                provider: decision.provider, operation: decision.operation, purpose: decision.purpose,
                                subject: decision.subject, decision: decision.verdict, code: decision.code,

@@ -15,6 +15,35 @@ public struct Fingerprinter: @unchecked Sendable {
 
     /// Hex HMAC of `category` ‖ 0x1F ‖ value's canonical text.
     public func fingerprint(category: String, value: FieldValue) -> String {
+        mac(category: category, value: value).withUnsafeBytes { Hex.encode($0) }
+    }
+
+    /// The short print of the same HMAC: its first 6 bytes, base64url without padding (8 characters).
+    ///
+    /// A folded log entry (one path repeated, `message.token[*]` ×1000) lists its distinct
+    /// values by these, 11 bytes each in the record where a full fingerprint costs 80: the
+    /// record stays bounded whatever the body. 48 bits answer "was this value shared?" with
+    /// a false match about once in 2⁴⁸ per listed value, and hold no more about the value
+    /// than the full print (the key stays needed).
+    public func shortPrint(category: String, value: FieldValue) -> String {
+        mac(category: category, value: value).withUnsafeBytes { Self.shortPrint(digest: $0) }
+    }
+
+    /// The short print of a full (hex) fingerprint, as `fingerprint_of` searches folded entries;
+    /// `nil` for text that is not a fingerprint.
+    public static func shortPrint(ofFingerprint hex: String) -> String? {
+        let digits = Array(hex.utf8)
+        guard digits.count == 64 else { return nil }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(shortBytes)
+        for i in 0..<shortBytes {
+            guard let high = nibble(digits[2 * i]), let low = nibble(digits[2 * i + 1]) else { return nil }
+            bytes.append(high << 4 | low)
+        }
+        return bytes.withUnsafeBytes { shortPrint(digest: $0) }
+    }
+
+    private func mac(category: String, value: FieldValue) -> HMAC<SHA256>.MAC {
         var mac = keyed
         // Fed from the strings' own UTF-8 storage: no intermediate arrays.
         var category = category
@@ -22,8 +51,34 @@ public struct Fingerprinter: @unchecked Sendable {
         withUnsafeBytes(of: Self.separator) { mac.update(data: $0) }
         var text = value.canonicalText
         text.withUTF8 { mac.update(data: UnsafeRawBufferPointer($0)) }
-        return mac.finalize().withUnsafeBytes { Hex.encode($0) }
+        return mac.finalize()
+    }
+
+    /// Base64url (no padding) of the digest's first `shortBytes` bytes: 6 bytes, 8 characters.
+    private static func shortPrint(digest: UnsafeRawBufferPointer) -> String {
+        String(unsafeUninitializedCapacity: shortBytes / 3 * 4) { out in
+            var o = 0
+            for i in stride(from: 0, to: shortBytes, by: 3) {
+                let triple = UInt32(digest[i]) << 16 | UInt32(digest[i + 1]) << 8 | UInt32(digest[i + 2])
+                for shift in [18, 12, 6, 0] {
+                    out[o] = base64url[Int(triple >> UInt32(shift) & 0x3f)]
+                    o += 1
+                }
+            }
+            return o
+        }
+    }
+
+    private static func nibble(_ digit: UInt8) -> UInt8? {
+        switch digit {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): digit - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): digit - UInt8(ascii: "a") + 10
+        default: nil
+        }
     }
 
     private static let separator: UInt8 = 0x1f
+    /// A multiple of 3, so the base64 has no padding.
+    private static let shortBytes = 6
+    private static let base64url = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
 }

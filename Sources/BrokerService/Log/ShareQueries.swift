@@ -14,6 +14,9 @@ public struct ShareFilter: Sendable, Hashable {
     public var until: Date?
     /// Shares with a field carrying one of these fingerprints (`fingerprint_of`).
     public var fingerprints: [String]?
+    /// With `fingerprints`: their short prints (`Fingerprinter.shortPrint`), which also match a folded
+    /// entry listing one of them in its `fingerprints`.
+    public var shortFingerprints: [String]?
     /// Newest first (log order backwards, within each stream); a cursor then pages backwards. Not with a time window.
     public var newestFirst = false
 

@@ -10,9 +10,15 @@ public enum ShareChannel: String, Sendable, Hashable, Codable {
 }
 
 /// One field as the share log keeps it: never its value, only a keyed fingerprint.
+///
+/// Or several: the decisions of one share that share a location, declaration (or are all
+/// undeclared), category, action, reason and `minimisedFrom` fold into one entry with a
+/// `count` (`message.token[*]` ×1000), so a record's size is bounded whatever the body
+/// (DESIGN §7). A group of one is logged as it always was.
 public struct LoggedField: Sendable, Hashable, Codable {
     public var location: FieldLocation
-    /// Rendered concrete path (`message.token[0]`).
+    /// Rendered concrete path (`message.token[0]`); for a folded entry the declaration's pattern
+    /// (`message.token[*]`), or `<undeclared>` for undeclared fields.
     public var path: String
     public var category: String?
     public var action: FieldAction
@@ -23,6 +29,16 @@ public struct LoggedField: Sendable, Hashable, Codable {
     /// For a minimised field, the declared category it was minimised from (`category` is the one sent, and
     /// `reason` why the declared one was denied); absent from the record otherwise.
     public var minimisedFrom: String?
+    /// How many field occurrences this entry stands for: 1, absent from the record, for an entry
+    /// of its own; more for a folded one.
+    public var count: Int = 1
+    /// A folded entry's distinct values, as sorted short prints (`Fingerprinter.shortPrint`), in place
+    /// of `fingerprint`; `nil` for an entry of its own and for folded fields without fingerprints
+    /// (non-personal, credentials, undeclared).
+    public var fingerprints: [String]?
+
+    /// True for an entry that stands for several occurrences.
+    public var isFolded: Bool { count > 1 }
 
     public init(location: FieldLocation, path: String, category: String?, action: FieldAction, reason: ReasonCode?,
                 fingerprint: String?, minimisedFrom: String? = nil) {

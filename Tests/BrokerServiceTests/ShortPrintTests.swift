@@ -1,0 +1,27 @@
+import BrokerFields
+import BrokerService
+import Crypto
+import Foundation
+import Testing
+
+/// Issue 23, item 4: the short prints a folded log entry lists its values by.
+@Suite struct ShortPrintTests {
+    @Test func aShortPrintIsTheFirstSixBytesOfTheFingerprintInBase64url() throws {
+        let key = Array("k1".utf8)
+        let fingerprinter = Fingerprinter(key: key)
+        for text in ["13800138000", "", "t499", "é 中文 😀", String(repeating: "x", count: 4000)] {
+            let mac = Array(HMAC<SHA256>.authenticationCode(for: Array("user.device.push_token".utf8) + [0x1f] + Array(text.utf8),
+                                                             using: SymmetricKey(data: key)))
+            let expected = Data(mac.prefix(6)).base64EncodedString()
+                .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            let short = fingerprinter.shortPrint(category: "user.device.push_token", value: .string(text))
+            #expect(short == expected && short.utf8.count == 8 && !short.contains("="))
+            let full = fingerprinter.fingerprint(category: "user.device.push_token", value: .string(text))
+            #expect(Fingerprinter.shortPrint(ofFingerprint: full) == short, "what fingerprint_of searches for")
+        }
+        #expect(Fingerprinter.shortPrint(ofFingerprint: "abc") == nil)
+        #expect(Fingerprinter.shortPrint(ofFingerprint: String(repeating: "g", count: 64)) == nil)
+        #expect(Fingerprinter(key: Array("k2".utf8)).shortPrint(category: "c", value: .string("v"))
+                != fingerprinter.shortPrint(category: "c", value: .string("v")))
+    }
+}
