@@ -100,6 +100,9 @@ extension PolicyBundle {
     public func checkWarnings(adapters: String, contracts: String) -> [String] {
         let bundle = self
         var out: [String] = []
+        for item in bundle.outOfContractScope {
+            out.append("\(adapters)/\(item.provider).yaml:\(item.line): warning: \(item.message)")
+        }
         for item in bundle.unconstrainedFreeText {
             out.append("\(adapters)/\(item.provider).yaml:\(item.line): warning: operation \(item.operation): \(item.path) is "
                   + "non-personal but takes any value; give it values, pattern, type or max_length (or a personal category)")

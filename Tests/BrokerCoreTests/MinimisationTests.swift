@@ -168,12 +168,17 @@ import Testing
         #expect(!one.isEmpty && one.allSatisfy { $0.file == "adapters/geo.yaml" && $0.line > 0 })
     }
 
-    @Test func checkRefusesACoarseCategoryTheContractNeverAllows() {
+    /// A contract narrowed to exclude the coarse category installs (DESIGN §4): check warns that the
+    /// minimisation never applies.
+    @Test func checkWarnsAboutACoarseCategoryTheContractNeverAllows() throws {
         let narrowed = PolicyFile(name: "contracts/geo.yaml", text: Self.contract.text
             .replacingOccurrences(of: "user.location.imprecise, ", with: ""))
-        let issues = PolicyBundle.load(taxonomy: Self.taxonomy, contracts: [narrowed],
-                                       adapters: [PolicyFile(name: "adapters/geo.yaml", text: Self.adapter)]).1
-        #expect(issues.contains { $0.message.contains("'user.location.imprecise' is not allowed by any purpose of the contract for geo, so it could never apply") })
+        let (bundle, issues) = PolicyBundle.load(taxonomy: Self.taxonomy, contracts: [narrowed],
+                                                 adapters: [PolicyFile(name: "adapters/geo.yaml", text: Self.adapter)])
+        #expect(issues.isEmpty, "\(issues)")
+        let warnings = try #require(bundle).outOfContractScope.map(\.message)
+        #expect(warnings.contains { $0.contains("minimise: category 'user.location.imprecise' is not allowed by any purpose of the contract, so it never applies") },
+                "\(warnings)")
     }
 
     // MARK: Decisions and what is sent

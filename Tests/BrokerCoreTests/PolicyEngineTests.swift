@@ -76,6 +76,10 @@ let decisionTable: [DecisionCase] = [
                  verdict: .blocked, code: .malformedBody, step: 3),
     // 4. subject and purpose
     DecisionCase(name: "no subject", request: pushRequest(subject: nil), verdict: .blocked, code: .subjectMissing, step: 4),
+    DecisionCase(name: "a subject id outside the rule", request: pushRequest(subject: "13800138000 Ann"),
+                 verdict: .blocked, code: .invalidSubject, step: 4),
+    DecisionCase(name: "a subject id over 128 bytes", request: pushRequest(subject: String(repeating: "u", count: 129)),
+                 verdict: .blocked, code: .invalidSubject, step: 4),
     DecisionCase(name: "several purposes, none named", request: pushRequest(purpose: nil),
                  verdict: .blocked, code: .purposeMissing, step: 4),
     DecisionCase(name: "purpose the operation does not serve",
@@ -86,7 +90,9 @@ let decisionTable: [DecisionCase] = [
                  verdict: .blocked, code: .contractMissing, step: 5),
     DecisionCase(name: "contract expired", request: pushRequest(provider: "expired-push"),
                  verdict: .blocked, code: .contractExpired, step: 5),
-    // 6. the subject: a deleted account (before anything else about them), minors
+    // 6. the subject: unknown (no record, no grant), a deleted account (before anything else about them), minors
+    DecisionCase(name: "a subject the broker does not know", request: pushRequest(), context: .none,
+                 verdict: .blocked, code: .subjectUnknown, step: 6),
     DecisionCase(name: "deleted account", request: pushRequest(),
                  context: SubjectContext(subject: Subject(id: "u1", minor: true, deletedAt: Date(timeIntervalSince1970: 0)),
                                          grants: [pushGrant]),
@@ -218,7 +224,7 @@ struct PolicyEngineTests {
 
     @Test func mediaTypeIsCheckedBeforeSize() {
         let big = String(repeating: "x", count: 2_000_000)
-        let decision = engine.evaluate(pushRequest(contentType: "text/plain", body: big), context: .none, decoder: decoder)
+        let decision = engine.evaluate(pushRequest(contentType: "text/plain", body: big), context: .knownWithoutGrants, decoder: decoder)
         #expect(decision.code == .unsupportedMediaType)
     }
 
@@ -226,7 +232,7 @@ struct PolicyEngineTests {
 
     @Test func everyDeniedFieldIsListedAndTheFirstBlockingOneNamesTheCode() {
         let body = #"{"token":["t1","t2"],"title":"Hi","surprise":true,"where":"1,2"}"#
-        let decision = engine.evaluate(pushRequest(body: body), context: .none, decoder: decoder)
+        let decision = engine.evaluate(pushRequest(body: body), context: .knownWithoutGrants, decoder: decoder)
         #expect(decision.verdict == .blocked)
         #expect(decision.code == .consentMissing)
         let denied = decision.deniedFields.map { "\($0.path)=\($0.reason!.rawValue)" }
@@ -300,7 +306,7 @@ struct PolicyEngineTests {
     @Test func aDeniedPathParameterAlwaysBlocks() {
         // A path segment cannot be stripped from a URL, whatever its on_deny says.
         let request = pushRequest(path: "/3/device/tok%2B1", body: #"{"title":"Hi"}"#)
-        let denied = engine.evaluate(request, context: .none, decoder: decoder)
+        let denied = engine.evaluate(request, context: .knownWithoutGrants, decoder: decoder)
         #expect(denied.verdict == .blocked)
         #expect(denied.code == .consentMissing)
         #expect(denied.deniedFields.first?.location == .path)

@@ -68,14 +68,14 @@ struct RealPolicyTests {
         let request = ShareRequest(caller: caller, provider: "tencent-faceid", target: .http(method: "POST", path: "/", query: nil),
                                    headers: [HeaderField("X-TC-Action", "DeleteEverything")],
                                    contentType: "application/json", body: json("{}"), subject: "u1", time: now)
-        #expect(engine.evaluate(request, context: .none, decoder: decoder).code == .unknownOperation)
+        #expect(engine.evaluate(request, context: .knownWithoutGrants, decoder: decoder).code == .unknownOperation)
     }
 
     @Test func amapLocationInTheQuery() {
         let request = ShareRequest(caller: caller, provider: "amap-location",
                                    target: .http(method: "GET", path: "/v3/geocode/regeo", query: "location=116.481488,39.990464&extensions=base"),
                                    subject: "u1", time: now)
-        let none = engine.evaluate(request, context: .none, decoder: decoder)
+        let none = engine.evaluate(request, context: .knownWithoutGrants, decoder: decoder)
         #expect(none.code == .consentMissing)
         let notSeparate = engine.evaluate(request, context: SubjectContext(subject: nil, grants: [grant("amap-location", "functional.service")]),
                                           decoder: decoder)

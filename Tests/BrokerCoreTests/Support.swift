@@ -58,3 +58,8 @@ let pusher = Caller(id: "push-service", roles: [.share],
                     providers: ["demo-push", "overseas-push", "expired-push", "future-push", "ghost-push"])
 
 func json(_ text: String) -> [UInt8] { Array(text.utf8) }
+
+extension SubjectContext {
+    /// A subject the broker knows (it has their record) and who holds no grant.
+    static let knownWithoutGrants = SubjectContext(subject: Subject(id: "u1"), grants: [])
+}

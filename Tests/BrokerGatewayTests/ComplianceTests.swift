@@ -20,6 +20,7 @@ import Testing
             #expect(response.status == 200)
             ids[name] = response.headerValue("X-Share-Id")
         }
+        try await broker.putSubject("c2")   // known, without a grant: blocked for consent
         let blocked = try await broker.call("GET", "/v1/proxy/wechat-login/sns/oauth2/access_token?code=CODE-SECRET-99&grant_type=authorization_code",
                                             headers: [("X-Share-Subject", "c2")])
         #expect(blocked.status == 403)

@@ -62,6 +62,7 @@ import Testing
             #expect(response.status == 200, "\(response.text)")
             #expect(broker.simulator("amap-location").requests().last?.queryParameter("ip") == "114.247.50.0")
             // Nothing granted for either category: refused as before, nothing sent.
+            try await broker.putSubject("u2")
             let other = try await broker.call("GET", "/v1/proxy/amap-location/v3/ip?ip=114.247.50.2", headers: [("X-Share-Subject", "u2")])
             #expect(other.status == 403 && other.json["code"] as? String == "consent_missing")
             #expect(broker.simulator("amap-location").requests().count == 1)

@@ -25,6 +25,7 @@ import Testing
                 + "&title=Hi%20Ann&description=Your%20parcel&extra.notify_effect=1"
             let path = "/v1/proxy/xiaomi-push/v3/message/regid"
             let headers = [("Content-Type", "application/x-www-form-urlencoded"), ("X-Share-Subject", "u1")]
+            try await broker.putSubject("u1")
             let blocked = try await broker.call("POST", path, headers: headers, body: plain)
             #expect(blocked.status == 403 && blocked.json["code"] as? String == "consent_missing", "\(blocked.text)")
             #expect(broker.simulator("xiaomi-push").requests().isEmpty, "a blocked share sends nothing")

@@ -60,6 +60,7 @@ import Testing
 
     @Test func huaweiBlockedShareSendsNothing() async throws {
         try await withBroker { broker in
+            try await broker.putSubject("u1")
             let response = try await broker.call("POST", "/v1/proxy/huawei-push/v1/10086/messages:send",
                                                  headers: [("Content-Type", "application/json"), ("X-Share-Subject", "u1")],
                                                  body: #"{"message":{"token":["AAA"]}}"#)

@@ -221,10 +221,11 @@ private func runCurl(_ arguments: [String]) throws -> (status: Int32, output: St
             #expect((missing.json["detail"] as? String)?.contains("is required") == true, "\(missing.text)")
             let wrongRole = try await broker.call("GET", "/v1/subjects/u9/grants")
             #expect(wrongRole.status == 403 && wrongRole.json["code"] as? String == "caller_not_permitted")
+            // Granted first: a known minor gets no grant (403 minor_subject), and becoming one revokes every grant.
+            try await broker.grant("u9", provider: "huawei-push", purpose: "essential.service.notifications.push")
             let minor = try await broker.call("PUT", "/v1/subjects/u9", token: Broker.grantsToken,
                                               headers: [("Content-Type", "application/json")], body: #"{"birth_date":"2015-01-01"}"#)
             #expect(minor.status == 200)
-            try await broker.grant("u9", provider: "huawei-push", purpose: "essential.service.notifications.push")
             let share = try await broker.call("POST", "/v1/proxy/huawei-push/v1/1/messages:send",
                                               headers: [("Content-Type", "application/json"), ("X-Share-Subject", "u9")],
                                               body: #"{"message":{"token":["T"]}}"#)

@@ -45,6 +45,7 @@ import X509
 
     @Test func aRefusedShareInATunnelSendsNothing() async throws {
         try await withBroker { broker in
+            try await broker.putSubject("nobody")
             let result = try await tunnelCurl(broker, ["-H", "X-Share-Subject: nobody", "-H", "Content-Type: application/json",
                                                  "--data", #"{"message":{"token":["AAA"]}}"#,
                                                  "https://push-api.cloud.huawei.com/v1/10086/messages:send"])

@@ -72,7 +72,6 @@ struct CheckCommandTests {
             ("broken/adapters/bad-push.yaml:12:", "path parameter '{app_id}' is not declared"),
             ("broken/adapters/bad-push.yaml:16:", "invalid field path 'message..token'"),
             ("broken/adapters/bad-push.yaml:17:", "unknown key 'on_denny'"),
-            ("broken/adapters/bad-push.yaml:18:", "'user.location.precise' is not allowed by any purpose of the contract"),
             ("broken/adapters/bad-push.yaml:19:", "'user.mood' is not in the taxonomy"),
             ("broken/adapters/bad-push.yaml:20:", "on_deny must be block or strip, not 'maybe'"),
             ("broken/adapters/bad-push.yaml:22:", "names no field marked revocation_key"),
@@ -191,7 +190,7 @@ struct CheckCommandTests {
         let objects = lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
         #expect(objects.map { $0["decision"] as? String } == ["allowed", "blocked"], "\(lines)")
         #expect(objects.first?["upstream_status"] as? Int == 200)
-        #expect(objects.last?["code"] as? String == "consent_missing")
+        #expect(objects.last?["code"] as? String == "subject_unknown", "a subject the broker has no record of")
         #expect(objects.allSatisfy { $0["caller"] as? String == "app" && $0["provider"] as? String == "huawei-push" && $0["share_id"] is String })
         #expect(!rest.contains("SECRET-TOKEN") && !lines.contains { $0.contains("u1") || $0.contains("nobody") }, "no value, no subject")
         await simulators.shutdown()

@@ -103,12 +103,12 @@ import Testing
 
         try await broker.grant("u-1001", purpose: "essential.service.notifications.push", categories: ["user.device.push_token"])
         for _ in 0..<3 { #expect(try await broker.push("u-1001").1 == "redacted") }
-        #expect(try await broker.push("u-9999").0 == 403)                               // consent_missing
+        #expect(try await broker.push("u-9999").0 == 403)                               // subject_unknown
         _ = try await broker.curl(["-X", "POST", "\(broker.base)/v1/proxy/13800138000/x", "-H", "Authorization: Bearer share-token"])
 
         let after = try await broker.metrics()
         #expect(Self.sample(after, shares + #"decision="redacted",code="none"}"#) == 3, "\(after)")
-        #expect(Self.sample(after, shares + #"decision="blocked",code="consent_missing"}"#) == 1)
+        #expect(Self.sample(after, shares + #"decision="blocked",code="subject_unknown"}"#) == 1)
         #expect(Self.sample(after, #"sharebroker_shares_total{provider="unknown",operation="none",channel="proxy",decision="blocked",code="caller_not_permitted"}"#) == 1, "\(after)")
         #expect(Self.sample(after, #"sharebroker_upstream_duration_seconds_count{provider="huawei-push",status_class="2xx"}"#) == 3)
         // 3 allowed intents, 1 blocked intent, 3 outcomes: 7 records in some number of batches.

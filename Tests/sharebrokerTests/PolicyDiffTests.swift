@@ -113,4 +113,45 @@ import Testing
         let broken = try CheckCommandTests.run(["policy", "diff", "--candidate", "expired", "--config", "broker.yaml"], in: broker.directory)
         #expect(broken.status == 1 && broken.output.contains("huawei-push.yaml") && broken.output.contains("nothing was compared"), "\(broken.output)")
     }
+
+    /// Issue 23, item 7: a contract narrowed by legal alone — a category taken out of its only
+    /// purpose, the adapter untouched — installs on reload (with check's warning), decides the next
+    /// share at once, and `policy diff` accepts it as a candidate and reports what it strips.
+    @Test func aContractNarrowedAloneInstallsAndDecidesTheNextShare() async throws {
+        let narrow: (String) -> String = {
+            $0.replacingOccurrences(of: "categories: [user.device.push_token, user.content.notification]",
+                                    with: "categories: [user.device.push_token]")
+        }
+        let (broker, simulators, huawei) = try await OperationsTests.start(prepare: { directory in
+            try Self.candidate("narrowed", in: directory, contract: narrow)
+        })
+        defer { broker.stop(); try? FileManager.default.removeItem(at: broker.directory) }
+        try await broker.grant("u1", purpose: Self.push, categories: ["user.device.push_token", "user.content.notification"])
+        let (s1, d1, id1) = try await broker.push("u1")
+        #expect(s1 == 200 && d1 == "allowed")
+
+        let check = try CheckCommandTests.run(["check", "--adapters", "narrowed/adapters", "--contracts", "narrowed/contracts"],
+                                              in: broker.directory)
+        #expect(check.status == 0, "narrowing is not an error: \(check.output)")
+        #expect(check.output.contains("always denied: out_of_contract_scope"), "\(check.output)")
+
+        let diff = try CheckCommandTests.run(["policy", "diff", "--candidate", "narrowed", "--config", "broker.yaml", "--json"],
+                                             in: broker.directory)
+        #expect(diff.status == 0, "\(diff.output)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(diff.output.utf8)) as? [String: Any], "\(diff.output)")
+        let rows = report["changes"] as? [[String: Any]] ?? []
+        #expect(rows.contains { $0["category"] as? String == "user.content.notification" && $0["change"] as? String == "newly_stripped"
+            && $0["examples"] as? [String] == [id1] }, "\(report)")
+
+        let contractURL = broker.directory.appendingPathComponent("contracts/huawei-push.yaml")
+        try narrow(try String(contentsOf: contractURL, encoding: .utf8)).write(to: contractURL, atomically: true, encoding: .utf8)
+        let installed = try await broker.reload()
+        #expect(installed["status"] as? String == "installed", "\(installed)")
+        #expect((installed["warnings"] as? [String] ?? []).contains { $0.contains("always denied: out_of_contract_scope") }, "\(installed)")
+        let (s2, d2, _) = try await broker.push("u1")
+        #expect(s2 == 200 && d2 == "redacted", "the narrowed contract decides the next share")
+        let sent = OperationsTests.lastBody(huawei)
+        #expect(!sent.contains("Hi Ann") && sent.contains("PUSH-TOKEN-1"), "stripped at the provider: \(sent)")
+        await simulators.shutdown()
+    }
 }

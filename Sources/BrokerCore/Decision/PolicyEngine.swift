@@ -108,6 +108,9 @@ public struct PolicyEngine: Sendable {
         guard let subjectID = request.subject, !subjectID.isEmpty else {
             return refuse(4, .subjectMissing, "X-Share-Subject is required")
         }
+        guard SubjectID.isValid(subjectID) else {
+            return refuse(4, .invalidSubject, "the subject id must be \(SubjectID.rule)")
+        }
         decision.subject = subjectID
         let purpose: String
         if let named = request.purpose {
@@ -141,7 +144,10 @@ public struct PolicyEngine: Sendable {
             return refuse(5, .purposeOutOfContract, "the contract with \(adapter.provider) does not cover \(purpose)")
         }
 
-        // 6. Minors.
+        // 6. The subject: known, not deleted, not a minor.
+        guard context.isKnown else {
+            return refuse(6, .subjectUnknown, "the broker has no record of this subject; record their consent first")
+        }
         if context.subject?.deletedAt != nil {
             return refuse(6, .subjectDeleted, "the subject's account was deleted; nothing more is shared about them")
         }

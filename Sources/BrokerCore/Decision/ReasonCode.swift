@@ -27,13 +27,17 @@ public struct ReasonCode: RawRepresentable, Hashable, Sendable, Codable, CustomS
     public static let malformedHeader = ReasonCode(rawValue: "malformed_header")
     // Step 4: subject and purpose.
     public static let subjectMissing = ReasonCode(rawValue: "subject_missing")
+    /// A subject id outside `SubjectID.rule`: refused before anything is logged.
+    public static let invalidSubject = ReasonCode(rawValue: "invalid_subject")
     public static let purposeMissing = ReasonCode(rawValue: "purpose_missing")
     public static let purposeNotAllowed = ReasonCode(rawValue: "purpose_not_allowed")
     // Step 5: the contract.
     public static let contractMissing = ReasonCode(rawValue: "contract_missing")
     public static let contractExpired = ReasonCode(rawValue: "contract_expired")
     public static let purposeOutOfContract = ReasonCode(rawValue: "purpose_out_of_contract")
-    // Step 6: the subject: a deleted account, a minor.
+    // Step 6: the subject: unknown, a deleted account, a minor.
+    /// No record and no grant of the subject: nothing is shared about someone the broker does not know.
+    public static let subjectUnknown = ReasonCode(rawValue: "subject_unknown")
     /// The subject's account was deleted (`DELETE /v1/subjects/{id}`).
     public static let subjectDeleted = ReasonCode(rawValue: "subject_deleted")
     public static let minorSubject = ReasonCode(rawValue: "minor_subject")
@@ -62,7 +66,7 @@ public struct ReasonCode: RawRepresentable, Hashable, Sendable, Codable, CustomS
         case .unknownProvider, .unknownOperation: return 404
         case .unsupportedMediaType: return 415
         case .bodyTooLarge, .tooManyFields: return 413
-        case .malformedBody, .duplicateHeader, .malformedHeader, .subjectMissing, .purposeMissing: return 400
+        case .malformedBody, .duplicateHeader, .malformedHeader, .subjectMissing, .invalidSubject, .purposeMissing: return 400
         default: return 403
         }
     }
@@ -70,8 +74,8 @@ public struct ReasonCode: RawRepresentable, Hashable, Sendable, Codable, CustomS
     /// Every code `evaluate` can return, in the order of DESIGN §5.
     public static let decisionCodes: [ReasonCode] = [
         .unauthenticated, .callerNotPermitted, .unknownProvider, .unknownOperation, .unsupportedMediaType,
-        .bodyTooLarge, .tooManyFields, .malformedBody, .duplicateHeader, .malformedHeader, .subjectMissing, .purposeMissing, .purposeNotAllowed, .contractMissing,
-        .contractExpired, .purposeOutOfContract, .subjectDeleted, .minorSubject, .undeclaredField, .undeclaredValue, .outOfContractScope,
+        .bodyTooLarge, .tooManyFields, .malformedBody, .duplicateHeader, .malformedHeader, .subjectMissing, .invalidSubject, .purposeMissing, .purposeNotAllowed, .contractMissing,
+        .contractExpired, .purposeOutOfContract, .subjectUnknown, .subjectDeleted, .minorSubject, .undeclaredField, .undeclaredValue, .outOfContractScope,
         .consentMissing, .consentRevoked, .consentExpired, .separateConsentRequired, .crossBorderConsentRequired,
         .personalDataInNonPersonalField,
     ]

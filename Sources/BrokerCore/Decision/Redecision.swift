@@ -49,7 +49,7 @@ public struct RecordedShare: Sendable, Hashable {
 
     static let requestLevelCodes: Set<ReasonCode> = [
         .unauthenticated, .callerNotPermitted, .unsupportedMediaType, .bodyTooLarge, .malformedBody, .tooManyFields,
-        .duplicateHeader, .malformedHeader, .subjectMissing, .purposeMissing,
+        .duplicateHeader, .malformedHeader, .subjectMissing, .invalidSubject, .subjectUnknown, .purposeMissing,
     ]
 }
 

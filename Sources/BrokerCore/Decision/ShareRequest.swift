@@ -45,4 +45,6 @@ public struct SubjectContext: Sendable {
     public var grants: [Grant]
     public init(subject: Subject?, grants: [Grant]) { self.subject = subject; self.grants = grants }
     public static let none = SubjectContext(subject: nil, grants: [])
+    /// The broker knows the subject: it has their record, or a grant (recording a grant creates the record).
+    public var isKnown: Bool { subject != nil || !grants.isEmpty }
 }

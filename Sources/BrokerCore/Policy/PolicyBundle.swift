@@ -136,11 +136,9 @@ public struct PolicyBundle: Sendable {
             seenRoutes[route] = operation.name
             revocationKeys += operation.responseRevocationKeys.map { "response." + $0 }
             for purpose in operation.purposes {
+                // A purpose the contract does not name is a warning (`outOfContractScope`): the contract was narrowed.
                 if let taxonomy, !taxonomy.purposes.contains(purpose) {
                     issues.add(file, operation.line, "operation \(operation.name): purpose '\(purpose)' is not in the taxonomy")
-                } else if let contract, contract.purposes[purpose] == nil {
-                    issues.add(file, operation.line,
-                               "operation \(operation.name): purpose '\(purpose)' is not in the contract for \(adapter.provider)")
                 }
             }
             for declaration in operation.declarations {
@@ -152,10 +150,6 @@ public struct PolicyBundle: Sendable {
                 guard let info = taxonomy.categories[category] else {
                     issues.add(file, declaration.line, "field \(declaration.pattern): category '\(category)' is not in the taxonomy")
                     continue
-                }
-                if info.personal, let contract, !contract.allowsForSomePurpose(category) {
-                    issues.add(file, declaration.line,
-                               "field \(declaration.pattern): category '\(category)' is not allowed by any purpose of the contract for \(adapter.provider)")
                 }
                 if let minimise = declaration.minimise {
                     for problem in minimisationProblems(minimise, of: category, info: info, taxonomy: taxonomy, contract: contract) {
@@ -181,7 +175,8 @@ public struct PolicyBundle: Sendable {
     /// What is wrong with a field's minimisation: the transform must suit the field's category
     /// (coordinates are locations, prefixes are IP addresses), and the category it yields must be a
     /// known personal one, other than the field's and neither above nor below it (a grant or scope
-    /// covering one would cover the other), that the contract allows for some purpose.
+    /// covering one would cover the other). Whether the contract allows it is `outOfContractScope`'s
+    /// warning: a narrowed contract must install.
     static func minimisationProblems(_ minimise: Minimisation, of category: String, info: CategoryInfo, taxonomy: Taxonomy,
                                      contract: Contract?) -> [String] {
         var problems: [String] = []
@@ -203,9 +198,6 @@ public struct PolicyBundle: Sendable {
         }
         if targetInfo.sensitive && !info.sensitive {
             problems.append("category '\(target)' is sensitive and '\(category)' is not: minimising must not ask for more consent")
-        }
-        if let contract, targetInfo.personal, !contract.allowsForSomePurpose(target) {
-            problems.append("category '\(target)' is not allowed by any purpose of the contract for \(contract.provider), so it could never apply")
         }
         return problems
     }

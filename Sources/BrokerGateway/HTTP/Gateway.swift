@@ -120,6 +120,7 @@ public struct Gateway: Sendable {
         var subjects = SubjectsController(grants: grants, authenticator: authenticator, policy: policy,
                                           fingerprinter: pipeline.fingerprinter, users: users, now: now)
         subjects.minorAge = policy.current.engine.minorAge
+        subjects.logger = pipeline.logger
         var revoker: Revoker?
         if let revocations, let cache = grants as? SubjectContextCache {
             revoker = Revoker(store: revocations, cache: cache, policy: policy, worker: revocationWorker, now: now)

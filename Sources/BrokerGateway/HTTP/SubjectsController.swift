@@ -4,6 +4,7 @@ import BrokerService
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Logging
 import NIOCore
 
 /// `PUT`/`DELETE /v1/subjects/{id}`, `POST`/`GET /v1/subjects/{id}/grants` (role `grants`).
@@ -21,6 +22,8 @@ struct SubjectsController: Sendable {
     /// Account deletion and a subject found to be a minor revoke everything; `nil` where the store cannot revoke.
     var revoker: Revoker?
     var minorAge = 18
+    /// Where a cleared minor status is recorded (the subject only by fingerprint).
+    var logger = Logger(label: "sharebroker.subjects")
 
     func register(on router: Router<BrokerRequestContext>) {
         router.put("/v1/subjects/:id") { request, context in try await putSubject(request, context) }
@@ -78,8 +81,8 @@ struct SubjectsController: Sendable {
     }
 
     static func subjectID(_ context: BrokerRequestContext) throws -> String {
-        guard let id = context.parameters.get("id"), !id.isEmpty, id.utf8.count <= 256 else {
-            throw Problem(status: 400, code: "invalid_subject", detail: "the subject id must be 1–256 bytes")
+        guard let id = context.parameters.get("id"), SubjectID.isValid(id) else {
+            throw Problem(status: 400, code: "invalid_subject", detail: "the subject id must be \(SubjectID.rule)")
         }
         return id
     }
@@ -147,12 +150,14 @@ struct SubjectsController: Sendable {
         var birthDate: String?
         var minor: Bool?
         var region: String?
+        /// Required to clear a minor's status (with `"minor": false`): what shows the person is of age.
+        var evidence: String?
     }
 
     func putSubject(_ request: Request, _ context: BrokerRequestContext) async throws -> Response {
-        _ = try await requireRole(request, .grants)
         let id = try Self.subjectID(context)
-        let body = try await Self.decode(SubjectBody.self, request, keys: ["birth_date", "minor", "region"])
+        let principal = try await requireRole(request, .grants)
+        let body = try await Self.decode(SubjectBody.self, request, keys: ["birth_date", "minor", "region", "evidence"])
         var birth: CalendarDay?
         if let text = body.birthDate {
             guard let day = CalendarDay(text) else {
@@ -165,9 +170,21 @@ struct SubjectsController: Sendable {
         }
         let subject = Subject(id: id, birthDate: birth, minor: body.minor, region: body.region)
         let existing = try await liveSubject(id)
+        let today = CalendarDay(now())
+        // Minor status is sticky: an update that leaves it out, or only drops the birth date, keeps the
+        // person a minor. Clearing it takes an explicit `"minor": false` with evidence, and is logged.
+        if let existing, existing.isMinor(on: today, age: minorAge), !subject.isMinor(on: today, age: minorAge) {
+            guard body.minor == false, let evidence = body.evidence, !evidence.trimmingCharacters(in: .whitespaces).isEmpty else {
+                throw Problem(status: 403, code: "minor_subject",
+                              detail: "the subject is a minor; clearing that takes \"minor\": false and evidence of age")
+            }
+            logger.notice("minor status cleared", metadata: [
+                "subject.fingerprint": "\(fingerprinter.fingerprint(category: "subject", value: .string(id)).prefix(16))",
+                "caller": "\(principal.id)", "evidence.bytes": "\(evidence.utf8.count)",
+            ])
+        }
         // A subject who becomes a minor: every grant revoked and every provider that received their
         // data told to delete it, in the same transaction as the new record (origin `minor`).
-        let today = CalendarDay(now())
         if let revoker, subject.isMinor(on: today, age: minorAge), !(existing?.isMinor(on: today, age: minorAge) ?? false) {
             let receipt: RevocationReceipt
             do { receipt = try await revoker.revoke(id, .everything(replacing: subject), origin: "minor").get() } catch {
@@ -231,7 +248,10 @@ struct SubjectsController: Sendable {
     func addGrant(_ request: Request, _ context: BrokerRequestContext) async throws -> Response {
         let id = try Self.subjectID(context)
         try await authorize(request, subject: id)
-        _ = try await liveSubject(id)
+        // Nothing is shared about minors, so no consent to share is recorded for one.
+        if try await liveSubject(id)?.isMinor(on: CalendarDay(now()), age: minorAge) == true {
+            throw Problem(status: 403, code: "minor_subject", detail: "the subject is a minor; no grant is recorded for a minor")
+        }
         let body = try await Self.decode(GrantBody.self, request, keys: [
             "provider", "purpose", "categories", "separate_consent", "cross_border_consent", "policy_version", "evidence",
             "expires_at", "provider_account",

@@ -77,7 +77,7 @@ public final class SharePipeline: Sendable {
         // The subject's grants, read only when the request got past the caller checks.
         var context = SubjectContext.none
         if let caller = request.caller, caller.mayShare(with: request.provider),
-           known, let subject = request.subject, !subject.isEmpty {
+           known, let subject = request.subject, SubjectID.isValid(subject) {
             do {
                 context = try await grants.context(subject: subject, provider: request.provider)
             } catch {
@@ -90,9 +90,9 @@ public final class SharePipeline: Sendable {
         logger.verdict = decision.verdict.rawValue
         logger.operation = decision.operation
 
-        // Unauthenticated callers and unknown providers are not logged as shares (they would
-        // let anyone fill the log); they are counted in the application log.
-        guard let caller = request.caller, known else {
+        // Unauthenticated callers, unknown providers and subject ids outside the rule are not logged
+        // as shares (they would let anyone fill the log); they are counted in the application log.
+        guard let caller = request.caller, known, decision.code != .invalidSubject else {
             logger.notice("share refused before logging", metadata: ["share.code": "\(decision.code?.rawValue ?? "-")"])
             return .refused(Problem(decision: decision, shareID: nil), decision: decision)
         }
@@ -238,12 +238,18 @@ public final class SharePipeline: Sendable {
         })
         var entry = ShareEntry(shareID: shareID, time: time, node: node, caller: caller, channel: channel,
                                provider: decision.provider, operation: decision.operation, purpose: decision.purpose,
-                               subject: decision.subject, decision: decision.verdict, code: decision.code,
+                               subject: loggedSubject(decision), decision: decision.verdict, code: decision.code,
                                reasons: decision.reasons, fields: fields, grantIDs: decision.grantIDs,
                                contractVersion: decision.contractVersion, contractHash: decision.contractHash,
                                adapterHash: decision.adapterHash, policyRevision: decision.policyRevision)
         entry.revocationKeys = sealedRevocationKeys(decision, shareID: shareID, time: time, bundle: revision.bundle)
         return entry
+    }
+
+    /// The subject as the log names it: an id the broker does not know only by its keyed fingerprint.
+    func loggedSubject(_ decision: ShareDecision) -> String? {
+        guard decision.code == .subjectUnknown, let subject = decision.subject else { return decision.subject }
+        return SubjectID.unknownMarker(fingerprint: fingerprinter.fingerprint(category: "subject", value: .string(subject)))
     }
 
     /// The values of the `revocation_key` fields this share sends, sealed, kept until the
