@@ -11,11 +11,16 @@ import BrokerFields
 /// with a card network's leading digits and a valid Luhn sum). Each is found written plainly,
 /// percent-encoded, or inside a run of base64 (standard or URL alphabet, at any of the four alignments).
 ///
-/// Pure and cheap: one pass over the value's bytes with a few integers of state per form, no regular
-/// expression, no allocation; base64 decoding starts only once a run of its alphabet is 8 characters
-/// long, so short codes (`86400s`, `HIGH`, `10086`) cost a handful of comparisons. Push tokens, request
-/// ids, TTLs, timestamps and version strings pass: digit runs must have exactly the right length, and
-/// the checksums let through about one random run in ten (cards) or far fewer (ID numbers).
+/// Pure and cheap, with no regular expression and no allocation: a triage pass counts what a finding
+/// needs (a long digit run, dots, colons, `@`, `%`, 8 base64 characters in a row), so short codes
+/// (`86400s`, `HIGH`, `10086`) cost a few comparisons per byte. A value that passes triage is read
+/// again by every detector at once (a few integers of state each); a base64 run of 8 characters or
+/// more is read a third time by the four decoding lanes together.
+///
+/// Technical values pass: push tokens, request ids, TTLs, timestamps and version strings. Digit runs
+/// must have exactly the right length (a digit run inside a long hex id is not a number), and the
+/// checksums let through about one random run in ten (cards, which must also start like one) or far
+/// fewer (ID numbers, which must also hold a province and a date).
 public enum PersonalDataDetector {
     /// What was found: named in the decision's message and documentation, never with the value.
     public enum Finding: String, Sendable, Hashable, CaseIterable {
@@ -69,23 +74,72 @@ public enum PersonalDataDetector {
         return copy.withUTF8 { scan(bytes: $0) }
     }
 
-    /// One pass: each byte, percent-decoded, goes to the plain scanner and to the base64 lanes.
+    /// A triage pass that only counts (digit runs, dots, colons, `@`, `%`, base64 runs), then, for a
+    /// value that could hold something, one scan with every detector.
     public static func scan(bytes: UnsafeBufferPointer<UInt8>) -> Finding? {
+        guard mayHold(bytes) else { return nil }
+        return detect(bytes)
+    }
+
+    /// Whether any detector could fire: a run of 11 digits or more, an IPv4-like or coordinate-like count
+    /// of digits and dots, two colons, an `@`, a `%`, or 8 characters of base64 in a row. Most technical
+    /// values (`86400s`, `HIGH`, `10086`, `-1`) stop here after a few comparisons per byte.
+    @inline(__always)
+    static func mayHold(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        var digits = 0, run = 0, longest = 0, dots = 0, colons = 0, base64 = 0
+        for byte in bytes {
+            if isDigit(byte) {
+                digits += 1
+                run += 1
+                if run > longest { longest = run }
+                base64 += 1
+            } else {
+                run = 0
+                switch byte {
+                case UInt8(ascii: "@"), UInt8(ascii: "%"): return true
+                case UInt8(ascii: "."): dots += 1; base64 = 0
+                case UInt8(ascii: ":"): colons += 1; base64 = 0
+                default: base64 = Base64Lanes.sextet(byte) == nil ? 0 : base64 + 1
+                }
+            }
+            if base64 >= 8 { return true }
+        }
+        return longest >= 11 || (dots >= 3 && digits >= 4) || (dots >= 2 && digits >= 10) || colons >= 2
+    }
+
+    /// Each byte, percent-decoded, goes to the plain scanner; a run of base64 8 characters or longer is
+    /// then decoded by `Base64Lanes` (its bytes are read a second time, by the four lanes at once).
+    static func detect(_ bytes: UnsafeBufferPointer<UInt8>) -> Finding? {
         var plain = TokenScanner()
-        var base64 = Base64Lanes()
+        var runStart = 0, run = 0
         var index = 0
         let count = bytes.count
         while index < count {
-            var byte = bytes[index]
-            index += 1
-            if byte == UInt8(ascii: "%"), index + 1 < count, let high = hexValue(bytes[index]), let low = hexValue(bytes[index + 1]) {
-                byte = high << 4 | low
-                index += 2
-            }
+            let at = index
+            let byte = decoded(bytes, &index)
             if let found = plain.feed(byte) { return found }
-            if let found = base64.feed(byte) { return found }
+            if Base64Lanes.sextet(byte) != nil {
+                if run == 0 { runStart = at }
+                run += 1
+            } else {
+                if run >= 8, let found = Base64Lanes.scan(UnsafeBufferPointer(rebasing: bytes[runStart..<at])) { return found }
+                run = 0
+            }
         }
-        return plain.finish() ?? base64.finish()
+        if let found = plain.finish() { return found }
+        return run >= 8 ? Base64Lanes.scan(UnsafeBufferPointer(rebasing: bytes[runStart..<count])) : nil
+    }
+
+    /// The byte at `index`, a `%XX` escape decoded; advances `index` past it.
+    @inline(__always)
+    static func decoded(_ bytes: UnsafeBufferPointer<UInt8>, _ index: inout Int) -> UInt8 {
+        let byte = bytes[index]
+        index += 1
+        if byte == UInt8(ascii: "%"), index + 1 < bytes.count, let high = hexValue(bytes[index]), let low = hexValue(bytes[index + 1]) {
+            index += 2
+            return high << 4 | low
+        }
+        return byte
     }
 
     @inline(__always)
@@ -120,9 +174,26 @@ extension PersonalDataDetector {
         var hexLetters = 0
         /// A digit-run finding inside a word that is hex so far: reported unless the word ends as a hex id.
         var deferred: Finding?
+        /// The last byte was inert and left every tracker at rest: another inert byte changes nothing.
+        var quiet = false
+
+        /// Neither part of a word nor a joint of one (`.`, `:`, `@`, `-`, `+`, `_`): ends whatever was open.
+        /// Most bytes of decoded binary are inert; a run of them costs a comparison each.
+        @inline(__always)
+        static func isInert(_ byte: UInt8) -> Bool {
+            !PersonalDataDetector.isAlnum(byte) && byte != UInt8(ascii: ".") && byte != UInt8(ascii: ":")
+                && byte != UInt8(ascii: "@") && byte != UInt8(ascii: "-") && byte != UInt8(ascii: "+") && byte != UInt8(ascii: "_")
+        }
 
         @inline(__always)
         mutating func feed(_ byte: UInt8) -> Finding? {
+            let inert = Self.isInert(byte)
+            if inert && quiet {
+                previous = byte
+                return nil
+            }
+            // After an inert byte every tracker is reset; only a decimal waiting for its pair counts on.
+            defer { quiet = inert && numbers.decimal == nil }
             let before = previous
             previous = byte
             let letterOrDigit = PersonalDataDetector.isAlnum(byte)
@@ -487,9 +558,8 @@ extension PersonalDataDetector {
 // MARK: - Base64
 
 extension PersonalDataDetector {
-    /// Decodes runs of the base64 alphabet (`+/` or `-_`) at the four alignments and scans each
-    /// decoded stream. Nothing is decoded until a run reaches 8 characters (the shortest that can
-    /// hold a finding); its first 8 sextets wait in one integer.
+    /// Decodes one run of the base64 alphabet (`+/` or `-_`, percent-escapes decoded) at the four
+    /// alignments at once, and scans each decoded stream.
     struct Base64Lanes {
         struct Lane {
             var skip: Int
@@ -511,48 +581,16 @@ extension PersonalDataDetector {
             }
         }
 
-        var run = 0
-        var held: UInt64 = 0
-        /// Made when a run reaches 8 characters: a value of short codes never pays for them.
-        var lanes: (Lane, Lane, Lane, Lane)?
-
-        @inline(__always)
-        mutating func feed(_ byte: UInt8) -> Finding? {
-            guard let sextet = Self.sextet(byte) else { return run > 0 ? finish() : nil }
-            run += 1
-            if run < 8 {
-                held = held << 6 | UInt64(sextet)
-                return nil
-            }
-            if run == 8 {
-                held = held << 6 | UInt64(sextet)
-                lanes = (Lane(skip: 0), Lane(skip: 1), Lane(skip: 2), Lane(skip: 3))
-                for shift in stride(from: 42, through: 0, by: -6) {
-                    if let found = feedLanes(UInt8(truncatingIfNeeded: held >> UInt64(shift)) & 0x3f) { return found }
+        static func scan(_ run: UnsafeBufferPointer<UInt8>) -> Finding? {
+            var lanes = (Lane(skip: 0), Lane(skip: 1), Lane(skip: 2), Lane(skip: 3))
+            var index = 0
+            while index < run.count {
+                guard let sextet = sextet(PersonalDataDetector.decoded(run, &index)) else { break }
+                if let found = lanes.0.feed(sextet) ?? lanes.1.feed(sextet) ?? lanes.2.feed(sextet) ?? lanes.3.feed(sextet) {
+                    return found
                 }
-                return nil
             }
-            return feedLanes(sextet)
-        }
-
-        @inline(__always)
-        mutating func feedLanes(_ sextet: UInt8) -> Finding? {
-            if let found = lanes?.0.feed(sextet) { return found }
-            if let found = lanes?.1.feed(sextet) { return found }
-            if let found = lanes?.2.feed(sextet) { return found }
-            return lanes?.3.feed(sextet) ?? nil
-        }
-
-        /// The run ended: judge what each lane still holds, and start afresh.
-        mutating func finish() -> Finding? {
-            defer {
-                run = 0
-                held = 0
-                lanes = nil
-            }
-            guard run >= 8, var open = lanes else { return nil }
-            return open.0.scanner.finish() ?? open.1.scanner.finish() ?? open.2.scanner.finish()
-                ?? open.3.scanner.finish()
+            return lanes.0.scanner.finish() ?? lanes.1.scanner.finish() ?? lanes.2.scanner.finish() ?? lanes.3.scanner.finish()
         }
 
         @inline(__always)
