@@ -94,6 +94,7 @@ package struct LogRow: Sendable {
                         "action": .string(field.action.rawValue),
                         "reason": .string(field.reason?.rawValue),
                     ]
+                    if let detector = field.detector { members["detector"] = .string(detector) }
                     if field.isFolded {
                         members["count"] = .int(field.count)
                         if let prints = field.fingerprints { members["fingerprints"] = .array(prints.map { .string($0) }) }
@@ -167,6 +168,13 @@ package struct LogRow: Sendable {
                     // Only in folded entries (a path repeated), so every other record's bytes (and hash) stay as they were.
                     out.append(contentsOf: #","count":"#.utf8)
                     CanonicalJSON.writeInt(Int64(field.count), to: &out)
+                }
+                if let detector = field.detector {
+                    // Only where a detector refused the field (keys in UTF-8 order: count < detector < fingerprint).
+                    out.append(contentsOf: #","detector":"#.utf8)
+                    CanonicalJSON.writeString(detector, to: &out)
+                }
+                if field.isFolded {
                     if let prints = field.fingerprints {
                         out.append(contentsOf: #","fingerprints":["#.utf8)
                         for (i, print) in prints.enumerated() {

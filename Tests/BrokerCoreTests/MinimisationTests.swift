@@ -147,6 +147,9 @@ import Testing
             .contains { $0.contains("round_coordinates applies to a location") })
         #expect(issues("{ category: user.location.precise, minimise: { transform: ip_prefix, category: user.location.imprecise } }")
             .contains { $0.contains("ip_prefix applies to an IP address") })
+        // Past /64 an IPv6 prefix keeps part of the interface identifier (a MAC, an IPv4 address).
+        #expect(issues("{ category: user.device.ip_address, minimise: { transform: ip_prefix, ipv6: 96, category: user.device.network_prefix } }")
+            .contains { $0.contains("ipv6") })
         #expect(issues("{ category: user.location.precise, minimise: { transform: blur, category: user.location.imprecise } }")
             .contains { $0.contains("transform must be round_coordinates, ip_prefix or mask") })
         #expect(issues("{ category: user.location.precise, minimise: { transform: round_coordinates, decimals: 9, category: user.location.imprecise } }")

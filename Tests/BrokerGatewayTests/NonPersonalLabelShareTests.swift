@@ -56,6 +56,7 @@ import Testing
             #expect(broker.simulator("huawei-push").requests().isEmpty)
             let record = try #require(try await broker.records().last { $0.provider == "huawei-push" && $0.kind == "share" })
             #expect(record.body.contains("personal_data_in_non_personal_field"), "\(record.body)")
+            #expect(record.body.contains(#""detector":"prc_resident_id""#), "the log names the detector: \(record.body)")
             try await expectNoValue(broker, [Self.idNumber, "AnnLi"])
         }
     }

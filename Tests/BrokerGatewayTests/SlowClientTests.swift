@@ -237,7 +237,12 @@ final class RawConnection: @unchecked Sendable {
     struct ConnectFailed: Error {}
 
     init(port: Int) throws {
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        fd = try Self.connectLoopback(port: port)
+    }
+
+    /// A blocking TCP socket connected to 127.0.0.1:`port`.
+    static func connectLoopback(port: Int) throws -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw ConnectFailed() }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
@@ -247,6 +252,7 @@ final class RawConnection: @unchecked Sendable {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         guard connected == 0 else { close(fd); throw ConnectFailed() }
+        return fd
     }
 
     deinit { close(fd) }

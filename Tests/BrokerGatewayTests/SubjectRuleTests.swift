@@ -73,6 +73,13 @@ import Testing
                 #expect(!raw.contains(stranger), "the raw id is nowhere in \(file)")
             }
             #expect(broker.simulator("huawei-push").requests().isEmpty)
+            // Compliance finds the attempt by the id it was made with.
+            let found = try await broker.call("GET", "/v1/shares?unknown_subject=\(stranger)", token: Broker.complianceToken)
+            let shares = found.json["shares"] as? [[String: Any]] ?? []
+            #expect(shares.count == 1 && (shares.first?["share"] as? [String: Any])?["share_id"] as? String == refused.headerValue("X-Share-Id"),
+                    "\(found.text)")
+            let both = try await broker.call("GET", "/v1/shares?unknown_subject=\(stranger)&subject=u1", token: Broker.complianceToken)
+            #expect(both.status == 400)
             // Once known (a grant records them), the same id shares.
             try await broker.grant(stranger, provider: "huawei-push", purpose: Self.push)
             #expect(try await share(broker, subject: stranger).status == 200)

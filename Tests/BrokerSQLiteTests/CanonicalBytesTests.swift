@@ -53,6 +53,9 @@ import Testing
             entry.fields[1].count = 2 + n * 500
             entry.fields[1].fingerprints = n % 3 == 0 ? nil : (n % 3 == 1 ? [] : ["AAAAAAAA", "b-_9" + text, "zzzzzzzz"])
             if n % 2 == 1 { entry.fields[1].minimisedFrom = text + "precise" }
+            // A detector's name, on an entry of its own and on a folded one.
+            if n % 3 != 2 { entry.fields[0].detector = "prc_resident_id" }
+            if n % 3 == 1 { entry.fields[1].detector = "mainland_mobile_number" + text }
             entry.fields[2].path = LoggedField.undeclaredPath
             entry.fields[2].category = nil
             entry.fields[2].count = 1_990

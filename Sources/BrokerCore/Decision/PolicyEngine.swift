@@ -176,6 +176,7 @@ public struct PolicyEngine: Sendable {
                    let finding = PersonalDataDetector.scan(occurrence.value)
                     ?? PersonalDataDetector.scanKeys(of: occurrence.path, under: declaration.pattern) {
                     Self.deny(&field, .personalDataInNonPersonalField, onDeny: declaration.onDeny)
+                    field.detector = finding.rawValue
                     if detected == nil { detected = (field, finding) }
                 }
             } else {

@@ -29,6 +29,9 @@ public struct FieldDecision: Sendable, Hashable {
     public var value: FieldValue
     /// For a minimised field: its declared category and value, and why that category was denied.
     public var minimisedFrom: MinimisedFrom?
+    /// For a field refused with `personal_data_in_non_personal_field`: which detector found what
+    /// (`prc_resident_id`), so the log can name it without the value.
+    public var detector: String? = nil
 
     /// True when the field itself was denied (not merely caught in a blocked share).
     public var denied: Bool {

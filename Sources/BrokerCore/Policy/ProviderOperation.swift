@@ -300,8 +300,9 @@ public struct ProviderOperation: Sendable {
             }
             transform = .roundCoordinates(decimals: decimals, format: format, maxPoints: maxPoints)
         case "ip_prefix":
-            // A /32 (or /128) keeps the whole address: not a minimisation.
-            guard let v4 = integer("ipv4", 0...31, default: 24), let v6 = integer("ipv6", 0...127, default: 48) else { return nil }
+            // A /32 keeps the whole IPv4 address: not a minimisation. Past /64 an IPv6 prefix reaches into
+            // the interface identifier, which can be the device's MAC (EUI-64) or an IPv4 address (ISATAP).
+            guard let v4 = integer("ipv4", 0...31, default: 24), let v6 = integer("ipv6", 0...64, default: 48) else { return nil }
             transform = .ipPrefix(ipv4: v4, ipv6: v6)
         default:
             guard let first = integer("keep_first", 0...64, default: 0), let last = integer("keep_last", 0...64, default: 0) else {

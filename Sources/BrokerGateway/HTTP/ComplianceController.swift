@@ -23,7 +23,7 @@ struct ComplianceController: Sendable {
     let publicKey: Curve25519.Signing.PublicKey?
 
     static let filterNames: Set<String> = ["subject", "provider", "purpose", "category", "decision", "caller", "since",
-                                           "until", "limit", "cursor", "fingerprint_of"]
+                                           "until", "limit", "cursor", "fingerprint_of", "unknown_subject"]
     static let exportPage = 500
 
     func register(on router: Router<BrokerRequestContext>) {
@@ -293,7 +293,11 @@ struct ComplianceController: Sendable {
         var fingerprintOf: String?
         for (name, value) in try Self.queryParameters(request, allowed: Self.filterNames) {
             switch name {
-            case "subject": filter.subject = value
+            case "subject":
+                guard filter.subject == nil else {
+                    throw Problem(status: 400, code: "invalid_query", detail: "give subject or unknown_subject, not both")
+                }
+                filter.subject = value
             case "provider": filter.provider = value
             case "purpose": filter.purpose = value
             case "category": filter.category = value
@@ -319,6 +323,12 @@ struct ComplianceController: Sendable {
                 }
                 cursor = parsed
             case "fingerprint_of": fingerprintOf = value
+            case "unknown_subject":
+                // Refused shares about an id the broker did not know are logged under its keyed marker only.
+                guard filter.subject == nil else {
+                    throw Problem(status: 400, code: "invalid_query", detail: "give subject or unknown_subject, not both")
+                }
+                filter.subject = fingerprinter.unknownSubjectMarker(value)
             default: break
             }
         }

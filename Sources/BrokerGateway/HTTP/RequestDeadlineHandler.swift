@@ -118,7 +118,9 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
             case .close:
                 let written = promise ?? context.eventLoop.makePromise()
                 context.writeAndFlush(data, promise: written)
-                written.futureResult.whenComplete { _ in context.close(promise: nil) }
+                // The future completes on this loop: the context may be used there (NIOLoopBound checks it).
+                let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+                written.futureResult.whenComplete { _ in bound.value.close(promise: nil) }
             case .refuseAndClose:
                 context.write(data, promise: promise)
                 respond(context: context, status: 503, code: "overloaded",
@@ -204,7 +206,8 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
         let head = HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: status), headers: headers)
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: body)))), promise: nil)
-        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in context.close(promise: nil) }
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in bound.value.close(promise: nil) }
     }
 
     private func shutDown() {

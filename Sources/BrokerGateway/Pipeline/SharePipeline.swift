@@ -229,10 +229,12 @@ public final class SharePipeline: Sendable {
         }
         // A repeated path folds into one entry with a count (DESIGN §7: a record is bounded whatever the body).
         let fields = LoggedField.folding(decision.fields, single: { field in
-            LoggedField(location: field.location, path: loggedPath(field), category: field.category,
-                        action: field.action, reason: field.reason ?? field.minimisedFrom?.reason,
-                        fingerprint: printed(field).map { fingerprinter.fingerprint(category: $0, value: field.value) },
-                        minimisedFrom: field.minimisedFrom?.category)
+            var logged = LoggedField(location: field.location, path: loggedPath(field), category: field.category,
+                                     action: field.action, reason: field.reason ?? field.minimisedFrom?.reason,
+                                     fingerprint: printed(field).map { fingerprinter.fingerprint(category: $0, value: field.value) },
+                                     minimisedFrom: field.minimisedFrom?.category)
+            logged.detector = field.detector
+            return logged
         }, shortPrint: { field in
             printed(field).map { fingerprinter.shortPrint(category: $0, value: field.value) }
         })
@@ -249,7 +251,7 @@ public final class SharePipeline: Sendable {
     /// The subject as the log names it: an id the broker does not know only by its keyed fingerprint.
     func loggedSubject(_ decision: ShareDecision) -> String? {
         guard decision.code == .subjectUnknown, let subject = decision.subject else { return decision.subject }
-        return SubjectID.unknownMarker(fingerprint: fingerprinter.fingerprint(category: "subject", value: .string(subject)))
+        return fingerprinter.unknownSubjectMarker(subject)
     }
 
     /// The values of the `revocation_key` fields this share sends, sealed, kept until the

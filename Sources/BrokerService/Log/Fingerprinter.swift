@@ -82,3 +82,12 @@ public struct Fingerprinter: @unchecked Sendable {
     private static let shortBytes = 6
     private static let base64url = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
 }
+
+extension Fingerprinter {
+    /// What the share log holds for a subject id the broker did not know (`subject_unknown`): the id's
+    /// keyed fingerprint behind `SubjectID.unknownMarker`'s `~`. Compliance finds those records with
+    /// `GET /v1/shares?unknown_subject=ID`.
+    public func unknownSubjectMarker(_ id: String) -> String {
+        SubjectID.unknownMarker(fingerprint: fingerprint(category: "subject", value: .string(id)))
+    }
+}

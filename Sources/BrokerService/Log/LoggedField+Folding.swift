@@ -14,10 +14,12 @@ extension LoggedField {
         var action: FieldAction
         var reason: ReasonCode?
         var minimisedFrom: String?
+        var detector: String?
 
         init(_ field: FieldDecision) {
             location = field.location; pattern = field.declaredAs; category = field.category; action = field.action
             reason = field.reason ?? field.minimisedFrom?.reason; minimisedFrom = field.minimisedFrom?.category
+            detector = field.detector
         }
     }
 
@@ -66,6 +68,7 @@ extension LoggedField {
                                         category: key.category, action: key.action, reason: key.reason,
                                         fingerprint: nil, minimisedFrom: key.minimisedFrom)
                 entry.count = sizes[group]
+                entry.detector = key.detector
                 out[group] = entry
             }
             if field.declaredAs != nil, let print = shortPrint(field) { prints[group].insert(print) }

@@ -36,6 +36,9 @@ public struct LoggedField: Sendable, Hashable, Codable {
     /// of `fingerprint`; `nil` for an entry of its own and for folded fields without fingerprints
     /// (non-personal, credentials, undeclared).
     public var fingerprints: [String]?
+    /// For a field refused with `personal_data_in_non_personal_field`: the detector that found
+    /// personal data in it (`prc_resident_id`); absent from the record otherwise. Never the value.
+    public var detector: String?
 
     /// True for an entry that stands for several occurrences.
     public var isFolded: Bool { count > 1 }
