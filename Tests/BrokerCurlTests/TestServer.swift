@@ -46,7 +46,7 @@ actor Recorder {
 /// - `/echo` (GET, HEAD, POST, PUT, PATCH, DELETE): records the request, answers 201
 ///   with `Server: test-upstream` and body `reply:` + request body.
 /// - `/redirect`: 302 to `/target`; `/target` counts hits.
-/// - `/slow?ms=N`: answers after N ms (at most 2 s).
+/// - `/slow?ms=N`: answers after N ms (at most 6 s).
 /// - `/big?n=N`: N bytes with Content-Length; `/bigchunked?n=N`: N bytes chunked.
 /// - `/small`: `ok`.
 func withTestServer<T: Sendable>(
@@ -83,7 +83,7 @@ func withTestServer<T: Sendable>(
         return "target"
     }
     router.get("/slow") { request, _ -> String in
-        let ms = min(2000, Int(request.uri.queryParameters.get("ms") ?? "") ?? 1000)
+        let ms = min(6000, Int(request.uri.queryParameters.get("ms") ?? "") ?? 1000)
         try? await Task.sleep(for: .milliseconds(ms))
         return "slow"
     }
