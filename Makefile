@@ -56,10 +56,13 @@ test: test-deps
 check: build
 	$$($(SWIFT) build --show-bin-path)/sharebroker check
 
-## bench-instructions: instructions per decision under callgrind (repeatable where timings are not)
+## bench-instructions: instructions under callgrind (repeatable where timings are not): per decision of the
+## pure core, and per request of the whole broker process (allowed and refused shares, 401s, healthz)
 bench-instructions: deps
 	$(SWIFT) build -c release --product sharebroker-bench
+	$(SWIFT) build -c release --product sharebroker
 	scripts/decision-instructions
+	Benchmarks/gateway/instructions.sh
 
 ## bench: release-mode benchmarks (decision core, payload codecs, log queries, revocation, the gateway under wrk)
 bench: deps
@@ -67,6 +70,7 @@ bench: deps
 	$(SWIFT) build -c release --product sharebroker
 	$$($(SWIFT) build -c release --show-bin-path)/sharebroker-bench
 	scripts/with-postgres Benchmarks/gateway/run.sh
+	Benchmarks/gateway/instructions.sh
 
 clean:
 	rm -rf .build

@@ -35,57 +35,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# The fixed upstream (a) and the plain reverse proxy (b), one nginx, one worker per core.
-mkdir -p "$WORK/nginx"
-cat > "$WORK/nginx.conf" <<NGINX
-worker_processes 1;
-pid $WORK/nginx.pid;
-error_log $WORK/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off; client_body_buffer_size 64k; client_max_body_size 2m;
-  client_body_temp_path $WORK/nginx; proxy_temp_path $WORK/nginx; fastcgi_temp_path $WORK/nginx;
-  uwsgi_temp_path $WORK/nginx; scgi_temp_path $WORK/nginx;
-  upstream fixed { server 127.0.0.1:$UP; keepalive 64; }
-  server {
-    listen 127.0.0.1:$UP;
-    location = /oauth2/v3/token { default_type application/json; return 200 '{"access_token":"bench-token","expires_in":3600,"token_type":"Bearer"}'; }
-    location / { default_type application/json; return 200 '{"code":"80000000","msg":"Success","requestId":"bench"}'; }
-  }
-  server {
-    listen 127.0.0.1:$PROXY;
-    location / { proxy_pass http://fixed; proxy_http_version 1.1; proxy_set_header Connection ""; }
-  }
-}
-NGINX
-"$NGINX" -c "$WORK/nginx.conf" -e "$WORK/nginx/error.log"
-
-# ShareBroker (c): the real huawei-push adapter and contract, pointed at the fixed upstream.
-mkdir -p "$WORK/adapters" "$WORK/contracts"
-# BENCH_BIN and BENCH_POLICY (a folder with adapters/ and contracts/) compare another build, A/B, in the same way.
-POLICY=${BENCH_POLICY:-.}
-cp "$POLICY/contracts/taxonomy.yaml" "$POLICY/contracts/huawei-push.yaml" "$WORK/contracts/"
-sed -e "s#^upstream: .*#upstream: http://127.0.0.1:$UP#" \
-    -e "s#token_url: .*#token_url: http://127.0.0.1:$UP/oauth2/v3/token#" "$POLICY/adapters/huawei-push.yaml" > "$WORK/adapters/huawei-push.yaml"
-cat > "$WORK/broker.yaml" <<YAML
-listen: 127.0.0.1:$BROKER
-database: sqlite:$WORK/broker.sqlite
-adapters: $WORK/adapters
-contracts: $WORK/contracts
-clients:
-  - { id: bench-app, token: bench-share-token, roles: [share], providers: [huawei-push] }
-  - { id: bench-accounts, token: bench-grants-token, roles: [grants] }
-log: { fingerprint_key: bench-fingerprint-key }
-YAML
+source Benchmarks/gateway/setup.sh
 (cd "$WORK" && HUAWEI_CLIENT_ID=bench HUAWEI_CLIENT_SECRET=bench exec "$BIN" serve --config "$WORK/broker.yaml" > "$WORK/broker.log" 2>&1) &
 pids+=($!)
 echo $! > "$WORK/broker.pid"
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$BROKER/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
-curl -sf -X POST "http://127.0.0.1:$BROKER/v1/subjects/u-bench/grants" -H 'Authorization: Bearer bench-grants-token' \
-  -H 'Content-Type: application/json' \
-  -d '{"provider":"huawei-push","purpose":"essential.service.notifications.push","separate_consent":false,"cross_border_consent":false,"policy_version":"1","evidence":"bench"}' >/dev/null
-
-BODY='{"validate_only":false,"message":{"token":["IQAAAACy0kYtAABqJ8ZyOvHgRt2tT0","IQAAAACy0kYtAABqJ8ZyOvHgRt2tT1"],"notification":{"title":"Your parcel","body":"Arrives today between 14:00 and 16:00"},"android":{"ttl":"86400s","urgency":"HIGH","category":"EXPRESS","notification":{"title":"Your parcel","body":"Arrives today"}}}}'
+grant_bench_subject "$BROKER"
 
 # Sanity: the broker forwards and allows.
 decision=$(curl -s -o /dev/null -D - -X POST "http://127.0.0.1:$BROKER/v1/proxy/huawei-push/v1/10086/messages:send" \
@@ -232,9 +187,7 @@ if [ -n "${SHAREBROKER_TEST_POSTGRES:-}" ]; then
   field() { awk -v k="$2" '$1 == k {print $2}' "$1"; }
   rps_of() { awk '/Requests\/sec/ {print $2}' "$1"; }
   start_node node-a $((BROKER + 10))
-  curl -sf -X POST "http://127.0.0.1:$((BROKER + 10))/v1/subjects/u-bench/grants" -H 'Authorization: Bearer bench-grants-token' \
-    -H 'Content-Type: application/json' \
-    -d '{"provider":"huawei-push","purpose":"essential.service.notifications.push","separate_consent":false,"cross_border_consent":false,"policy_version":"1","evidence":"bench"}' >/dev/null
+  grant_bench_subject $((BROKER + 10))
   echo "PostgreSQL ($(basename "$(dirname "$(ls -d /usr/lib/postgresql/*/bin | tail -1)")") on loopback, synchronous_commit on), 324-byte body, -c32 in all"
   wrk_at $((BROKER + 10)) 32 "$WORK/pg1.txt"
   printf "  %-30s -c%-4s %9s req/s  p50 %9s  p99 %9s   c/b = %s\n" "(d) one node on PostgreSQL" 32 "$(rps_of "$WORK/pg1.txt")" \
