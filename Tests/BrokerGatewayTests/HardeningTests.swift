@@ -130,6 +130,30 @@ import Testing
         }
     }
 
+    // MARK: Shares and router requests on one connection
+
+    /// Issue 24: shares are answered on the event loop (`ShareChannelHandler`) and the rest by the
+    /// router, on the same connection; pipelined requests mixing both get their answers in order.
+    @Test func pipelinedSharesAndRouterRequestsAreAnsweredInOrder() async throws {
+        try await withBroker { broker in
+            try await broker.grant("u1", provider: "huawei-push", purpose: Self.push)
+            let share = "POST /v1/proxy/huawei-push\(Self.sendPath) HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                + "Authorization: Bearer \(Broker.shareToken)\r\nX-Share-Subject: u1\r\nContent-Type: application/json\r\n"
+                + "Content-Length: \(Self.body.utf8.count)\r\n\r\n" + Self.body
+            let refused = share.replacingOccurrences(of: "X-Share-Subject: u1", with: "X-Share-Subject: u-nobody")
+            let health = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+            let notAllowed = "PROPFIND /v1/proxy/huawei-push/x HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+            let last = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+            let reply = try await Self.rawBytes(broker, Array((share + health + refused + share + notAllowed + last).utf8))
+            let statuses = reply.reply.components(separatedBy: "HTTP/1.1 ").dropFirst().map { Int($0.prefix(3)) ?? 0 }
+            #expect(statuses == [200, 200, 403, 200, 405, 200], "\(reply.reply)")
+            #expect(reply.reply.components(separatedBy: "X-Share-Decision: allowed").count == 3)
+            #expect(reply.reply.contains("Allow: DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT"))
+            #expect(reply.closed)
+            #expect(broker.simulator("huawei-push").requests().count == 2)
+        }
+    }
+
     // MARK: 5. Malformed chunked bodies
 
     @Test func malformedChunkedBodiesAnswer400AndClose() async throws {

@@ -24,4 +24,19 @@ import Testing
         #expect(Fingerprinter(key: Array("k2".utf8)).shortPrint(category: "c", value: .string("v"))
                 != fingerprinter.shortPrint(category: "c", value: .string("v")))
     }
+
+    /// Issue 24: the fingerprint is computed from precomputed HMAC midstates; it must be HMAC-SHA-256
+    /// exactly, for keys shorter than, equal to and longer than SHA-256's 64-byte block.
+    @Test func theFingerprintIsHMACSHA256ForEveryKeyLength() {
+        for keyLength in [0, 1, 32, 63, 64, 65, 200] {
+            let key = (0..<keyLength).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ 11) }
+            let fingerprinter = Fingerprinter(key: key)
+            for text in ["", "13800138000", String(repeating: "é", count: 100)] {
+                let mac = HMAC<SHA256>.authenticationCode(for: Array("cat".utf8) + [0x1f] + Array(text.utf8),
+                                                          using: SymmetricKey(data: key))
+                let expected = mac.map { String(format: "%02x", $0) }.joined()
+                #expect(fingerprinter.fingerprint(category: "cat", value: .string(text)) == expected, "key of \(keyLength) bytes")
+            }
+        }
+    }
 }

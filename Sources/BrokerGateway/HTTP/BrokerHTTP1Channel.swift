@@ -11,7 +11,8 @@ import NIOHTTPTypesHTTP1
 /// and `RequestTargetGuard`; then `RequestDeadlineHandler` (whole-head and whole-body deadlines,
 /// the in-flight body budget, closing after a refusal that leaves body unread), which learns of
 /// each request's first byte from `RequestBytesObserver` in front of the decoder. Otherwise the
-/// same pipeline as `HTTP1Channel` (decoder limits, idle timeout, Hummingbird's request loop).
+/// same pipeline as `HTTP1Channel` (decoder limits, idle timeout, Hummingbird's request loop), with
+/// `ShareChannelHandler` in front of the request loop answering the share path's requests.
 struct BrokerHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
     typealias Value = NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>
 
@@ -30,6 +31,8 @@ struct BrokerHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
     let tunnels: TunnelSettings
     let authenticator: Authenticator
     let hostLabel: @Sendable (String) -> String
+    /// The share path: proxy traffic is answered by `ShareChannelHandler`, before the router.
+    let shares: ShareEdge
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
@@ -54,6 +57,7 @@ struct BrokerHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
             try channel.pipeline.syncOperations.addHandler(RequestBytesObserver(deadlines: deadlines), position: .first)
             try channel.pipeline.syncOperations.addHandler(HTTP1ToHTTPServerCodec(secure: false))
             try channel.pipeline.syncOperations.addHandler(HTTPConnectionStateHandler(idleTimeout: idleTimeout, logger: logger))
+            try channel.pipeline.syncOperations.addHandler(ShareChannelHandler(edge: shares, logger: logger))
             return try NIOAsyncChannel(wrappingChannelSynchronously: channel,
                                        configuration: .init(isOutboundHalfClosureEnabled: true))
         }

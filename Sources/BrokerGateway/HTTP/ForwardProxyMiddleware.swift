@@ -5,62 +5,30 @@ import Hummingbird
 import NIOHTTP1
 import NIOConcurrencyHelpers
 
-/// The first stop of every request: a provider's host is a forward-proxy share (the requests
-/// inside a CONNECT tunnel among them), the broker's own names reach the router, anything else is refused.
-///
-/// NIO turns an absolute-form request (`POST http://push-api.example.com/v1/x`)
-/// into a path plus a `Host` header, so the host decides: an adapter's host makes
-/// it a share for that adapter; an unknown host is refused (never an open proxy,
-/// and never a way to reach the broker's own API through a foreign name).
+/// The first stop of every request the share path did not take: an absolute-form request (or a
+/// `Host`) for a name that is neither an adapter's host (those are shares, answered by
+/// `ShareChannelHandler` before the router) nor one of this broker's server names is refused —
+/// never an open proxy, and never a way to reach the broker's own API through a foreign name.
 struct ForwardProxyMiddleware: RouterMiddleware {
     typealias Context = BrokerRequestContext
-    let shares: ShareHTTP
+    let pipeline: SharePipeline
     let settings: GatewaySettings
+    /// Requests for a host no adapter serves: one application-log line per interval.
+    let unknownHosts = NoticeThrottle()
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         // CONNECT never gets here: ConnectTunnel answers it on the channel (a tunnel or a refusal).
-        let host = Self.hostName(request.head.authority)
-        if let host, let provider = shares.pipeline.policy.current.providerByHost[host] {
-            // A proxy asks for proxy credentials with 407 and Proxy-Authenticate, whether they are
-            // missing or wrong (as a tunnel's CONNECT does), so a client's proxy support retries with them.
-            guard let credential = shares.authenticator.proxyCredential(request.headers[.proxyAuthorization]) else {
-                let detail = request.headers[.proxyAuthorization] == nil
-                    ? "the broker needs Proxy-Authorization: Bearer <token> (or curl -U client:token)"
-                    : "the proxy credentials are not valid"
-                let problem = Problem(status: 407, code: "unauthenticated", detail: detail)
-                // Not a share record (anyone could fill the log), but counted and logged like a path-form refusal.
-                shares.pipeline.metrics.record(.refused(problem, decision: nil), provider: provider, channel: .proxy)
-                context.logger.notice("share refused before logging", metadata: [
-                    "share.provider": .string(provider), "share.channel": "proxy", "share.code": "unauthenticated",
+        if let host = ShareEdge.hostName(request.head.authority), !settings.serverNames.contains(host) {
+            unknownHosts.notice(context.logger) { folded in
+                context.logger.notice("forward-proxy request for an unknown host refused", metadata: [
+                    "proxy.host": .string(SharePipeline.unknownName(host, pipeline.fingerprinter)),
+                    "http.method": .string(request.method.rawValue), "refusals.folded": "\(folded)",
                 ])
-                var response = problem.response()
-                response.headers[.proxyAuthenticate] = "Basic realm=\"sharebroker\""
-                return response
             }
-            return try await shares.proxy(request, caller: credential.caller, credentialSubject: credential.subject,
-                                          provider: provider, path: request.uri.path, query: request.uri.query)
-        }
-        if let host, !settings.serverNames.contains(host) {
-            context.logger.notice("forward-proxy request for an unknown host refused", metadata: [
-                "proxy.host": .string(SharePipeline.unknownName(host, shares.pipeline.fingerprinter)),
-                "http.method": .string(request.method.rawValue),
-            ])
             return Problem(status: 404, code: "unknown_provider",
                            detail: "no adapter serves host \(host.prefix(253)), and it is not one of this broker's server names").response()
         }
         return try await next(request, context)
-    }
-
-    /// `Host` without its port, lowercased; `[::1]:8080` → `[::1]`.
-    static func hostName(_ authority: String?) -> String? {
-        guard let authority, !authority.isEmpty else { return nil }
-        var host = Substring(authority)
-        if host.hasPrefix("[") {
-            if let close = host.firstIndex(of: "]") { host = host[...close] }
-        } else if let colon = host.lastIndex(of: ":") {
-            host = host[..<colon]
-        }
-        return host.lowercased()
     }
 }
 

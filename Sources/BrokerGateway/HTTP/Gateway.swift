@@ -57,10 +57,10 @@ public struct Gateway: Sendable {
     public func router() -> Router<BrokerRequestContext> {
         let router = Router(context: BrokerRequestContext.self)
         let routeTable = RouteTable()
-        let shares = ShareHTTP(pipeline: pipeline, authenticator: authenticator, settings: settings)
+        let edge = ShareEdge(pipeline: pipeline, authenticator: authenticator, settings: settings)
         router.addMiddleware {
             ProblemMiddleware(routes: routeTable)
-            ForwardProxyMiddleware(shares: shares, settings: settings)
+            ForwardProxyMiddleware(pipeline: pipeline, settings: settings)
         }
 
         router.get("/healthz") { _, _ in SubjectsController.json(["status": "ok"]) }
@@ -93,27 +93,11 @@ public struct Gateway: Sendable {
                              disclosed: queries as? any DisclosedTrafficSource, now: now)
             .register(on: router)
 
-        // Path form: ANY /v1/proxy/{provider}/{path…}
-        let methods: [HTTPRequest.Method] = [.get, .post, .put, .patch, .delete, .head, .options]
-        for method in methods {
-            router.on("/v1/proxy/:provider", method: method) { request, context in
-                let (caller, subject) = Self.pathFormCaller(request, authenticator)
-                return try await shares.proxy(request, caller: caller, credentialSubject: subject,
-                                              provider: context.parameters.get("provider") ?? "", path: "/", query: request.uri.query)
-            }
-            router.on("/v1/proxy/:provider/**", method: method) { request, context in
-                let provider = context.parameters.get("provider") ?? ""
-                let prefix = "/v1/proxy/" + provider
-                var path = String(request.uri.path.dropFirst(min(prefix.utf8.count, request.uri.path.utf8.count)))
-                if path.isEmpty { path = "/" }
-                let (caller, subject) = Self.pathFormCaller(request, authenticator)
-                return try await shares.proxy(request, caller: caller, credentialSubject: subject, provider: provider,
-                                              path: path, query: request.uri.query)
-            }
-        }
-
+        // The share routes (path form `ANY /v1/proxy/{provider}/{path…}`, and forward-proxy requests for an
+        // adapter's host) never reach this router: `ShareChannelHandler` answers them on the event loop.
+        // Only their methods are listed here, so a wrong method on another path is told apart from a 404.
         router.post("/v1/decisions") { request, _ in
-            try await SDKDecisions(pipeline: pipeline, authenticator: authenticator, settings: settings, shares: shares)
+            try await SDKDecisions(pipeline: pipeline, authenticator: authenticator, settings: settings, edge: edge)
                 .decide(request)
         }
 
@@ -141,8 +125,16 @@ public struct Gateway: Sendable {
                                     fingerprinter: pipeline.fingerprinter, logger: pipeline.logger)
                 .register(on: router)
         }
-        routeTable.load(router.routes.map { ("\($0.path)", $0.method.rawValue) })
+        routeTable.load(router.routes.map { ("\($0.path)", $0.method.rawValue) }
+                        + ShareEdge.pathFormMethods.map { ("/v1/proxy/:provider/**", $0.rawValue) })
         return router
+    }
+
+    /// Every route this gateway serves as (method, path pattern): the router's, and the share path's
+    /// (`/v1/proxy/:provider` and `/v1/proxy/:provider/**`), which `ShareChannelHandler` answers.
+    public func routes() -> [(method: String, path: String)] {
+        router().routes.map { ($0.method.rawValue, "\($0.path)") }
+            + ShareEdge.pathFormMethods.flatMap { [($0.rawValue, "/v1/proxy/:provider"), ($0.rawValue, "/v1/proxy/:provider/**")] }
     }
 
     /// `openapi.yaml`, bundled with the binary.
@@ -151,18 +143,6 @@ public struct Gateway: Sendable {
               let data = FileManager.default.contents(atPath: url.path) else { return Array("openapi: 3.1.0\n".utf8) }
         return Array(data)
     }()
-
-    /// The caller of a path-form share: `Proxy-Authorization` when the request has one, else
-    /// `Authorization`. An SDK that signs its requests into `Authorization` authenticates to the
-    /// broker with `Proxy-Authorization`; its own `Authorization` is the provider's, dropped and
-    /// re-signed as always.
-    static func pathFormCaller(_ request: Request, _ authenticator: Authenticator) -> (Caller?, String?) {
-        if let value = request.headers[.proxyAuthorization] {
-            let credential = authenticator.proxyCredential(value)
-            return (credential?.caller, credential?.subject)
-        }
-        return (authenticator.caller(authorization: request.headers[.authorization]), nil)
-    }
 
     /// The Hummingbird application on `host:port` (port 0 picks a free port, reported to `onServerRunning`).
     ///
@@ -185,13 +165,15 @@ public struct Gateway: Sendable {
         let authenticator = self.authenticator
         let fingerprinter = pipeline.fingerprinter
         let bodyBudget = self.bodyBudget
+        let edge = ShareEdge(pipeline: pipeline, authenticator: authenticator, settings: settings)
         let server = HTTPServerBuilder { responder in
             BrokerHTTP1Channel(responder: responder, idleTimeout: .milliseconds(idleMilliseconds),
                                headTimeout: settings.headTimeout, bodyTimeout: settings.bodyTimeout,
                                bodyBudget: bodyBudget, bodyCap: settings.maxBodyBytes + 1, decoderLimits: limits,
                                policy: policy, serverNames: serverNames, tunnels: settings.tunnels,
                                authenticator: authenticator,
-                               hostLabel: { policy.current.providerByHost[$0] != nil ? $0 : SharePipeline.unknownName($0, fingerprinter) })
+                               hostLabel: { policy.current.providerByHost[$0] != nil ? $0 : SharePipeline.unknownName($0, fingerprinter) },
+                               shares: edge)
         }
         return Application(
             router: router(),
@@ -211,7 +193,18 @@ struct SDKDecisions: Sendable {
     let pipeline: SharePipeline
     let authenticator: Authenticator
     let settings: GatewaySettings
-    let shares: ShareHTTP
+    let edge: ShareEdge
+
+    /// Reads at most `maxBodyBytes + 1` bytes (one more than allowed, so an oversized body is told apart).
+    func readBody(_ request: Request) async throws -> [UInt8] {
+        var bytes: [UInt8] = []
+        for try await var chunk in request.body {
+            let take = min(chunk.readableBytes, edge.bodyLimit - bytes.count)
+            if let slice = chunk.readBytes(length: take) { bytes += slice }
+            if bytes.count >= edge.bodyLimit { break }
+        }
+        return bytes
+    }
 
     func decide(_ request: Request) async throws -> Response {
         let caller = authenticator.caller(authorization: request.headers[.authorization])
@@ -220,9 +213,9 @@ struct SDKDecisions: Sendable {
             // the engine's first step, counted and logged as any refusal, without provider or fields.
             let share = ShareRequest(caller: nil, provider: "", target: .operation("", query: nil), headers: [],
                                      contentType: "application/json", body: [], subject: nil, purpose: nil, time: Date())
-            return shares.respond(await pipeline.share(share, channel: .sdk))
+            return Response(answer: edge.answer(await pipeline.share(share, channel: .sdk)))
         }
-        let bytes = try await shares.readBody(request)
+        let bytes = try await readBody(request)
         guard bytes.count <= settings.maxBodyBytes else {
             throw Problem(status: 413, code: "body_too_large", detail: "the body is over \(settings.maxBodyBytes) bytes")
         }
@@ -277,7 +270,7 @@ struct SDKDecisions: Sendable {
             let serialized = decision.forwarded(operation.body == .form ? .body : .query)
             result = .decided(shareID: id, decision: decision, payload: Self.parameterObject(serialized ?? []))
         }
-        return shares.respond(result)
+        return Response(answer: edge.answer(result))
     }
 
     /// `{"fields":X}` → the bytes of X.

@@ -37,7 +37,8 @@ final class RequestTargetGuard: ChannelInboundHandler, RemovableChannelHandler {
             context.fireChannelRead(data)
             return
         }
-        switch check(&head, listeningPort: context.localAddress?.port) {
+        // The channel's cached address: `context.localAddress` asks the kernel (getsockname) each time.
+        switch check(&head, listeningPort: context.channel.localAddress?.port) {
         case .pass:
             context.fireChannelRead(wrapInboundOut(.head(head)))
         case .refuse(let status, let code, let detail):
@@ -52,7 +53,8 @@ final class RequestTargetGuard: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     /// The pure check; rewrites `Host` to an absolute-form target's authority.
-    func check(_ head: inout HTTPRequestHead, listeningPort: Int?) -> Verdict {
+    /// `listeningPort` is read only for an absolute-form target at a loopback or own name.
+    func check(_ head: inout HTTPRequestHead, listeningPort: @autoclosure () -> Int?) -> Verdict {
         let hosts = head.headers["Host"]
         if hosts.count > 1 {
             return .refuse(status: 400, code: "duplicate_header", detail: "the request has more than one Host header")
@@ -71,7 +73,7 @@ final class RequestTargetGuard: ChannelInboundHandler, RemovableChannelHandler {
         }
         if policy.current.providerByHost[target.host] == nil,
            target.isLoopback || serverNames.contains(target.host),
-           let listeningPort, (target.port ?? defaultPort) != listeningPort {
+           let listeningPort = listeningPort(), (target.port ?? defaultPort) != listeningPort {
             return .refuse(status: 404, code: "unknown_provider",
                            detail: "no adapter serves \(target.host.prefix(253)) at that port, and it is not this broker")
         }

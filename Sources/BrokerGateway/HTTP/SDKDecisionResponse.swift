@@ -1,12 +1,10 @@
 import BrokerCore
 import Foundation
 import HTTPTypes
-import Hummingbird
-import NIOCore
 
 /// The answer to `POST /v1/decisions`: the decision, per-field actions and the payload the SDK may send.
 enum SDKDecisionResponse {
-    static func response(shareID: String, decision: ShareDecision, payload: [UInt8]) -> Response {
+    static func answer(shareID: String, decision: ShareDecision, payload: [UInt8]) -> (HTTPResponse, [UInt8]) {
         var object: [String: Any] = [
             "share_id": shareID,
             "decision": decision.verdict.rawValue,
@@ -37,6 +35,6 @@ enum SDKDecisionResponse {
         headers[.contentType] = "application/json"
         headers[.shareID] = shareID
         headers[.shareDecision] = decision.verdict.rawValue
-        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        return (HTTPResponse(status: .ok, headerFields: headers), Array(data))
     }
 }

@@ -29,14 +29,6 @@ public struct Problem: Error, Sendable {
         case string(String)
         case int(Int)
         case objects([[String: Member]])
-
-        var json: Any {
-            switch self {
-            case .string(let text): text
-            case .int(let number): number
-            case .objects(let list): list.map { $0.mapValues(\.json) }
-            }
-        }
     }
 
     /// A problem body names at most this many fields (a share of 260,000 denied fields answers

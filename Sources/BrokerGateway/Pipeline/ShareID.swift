@@ -1,6 +1,6 @@
 import BrokerCore
+import BrokerService
 import Foundation
-@preconcurrency import Crypto
 
 /// Share ids: time-ordered (UUIDv7 layout), so ids sort by creation like the log.
 public enum ShareID {
@@ -24,31 +24,5 @@ public enum ShareID {
                 return o
             }
         }
-    }
-}
-
-/// Cryptographically random bytes taken 4 KiB at a time: one CSPRNG call per ~400 share ids
-/// instead of two `getrandom` syscalls per id (~5 µs under load).
-enum RandomBytes {
-    private struct Pool { var bytes = [UInt8](repeating: 0, count: 4096); var used = 4096 }
-    private static let pool = Locked(Pool())
-
-    static func fill(_ target: UnsafeMutableRawBufferPointer) {
-        pool.withLock { pool in
-            if pool.used + target.count > pool.bytes.count {
-                refill(&pool.bytes)
-                pool.used = 0
-            }
-            pool.bytes.withUnsafeBytes { source in
-                target.copyMemory(from: UnsafeRawBufferPointer(rebasing: source[pool.used..<(pool.used + target.count)]))
-            }
-            pool.used += target.count   // each byte is handed out once
-        }
-    }
-
-    private static func refill(_ bytes: inout [UInt8]) {
-        // BoringSSL's CSPRNG (through swift-crypto), in one call for the whole pool.
-        let key = SymmetricKey(size: SymmetricKeySize(bitCount: bytes.count * 8))
-        key.withUnsafeBytes { source in bytes.withUnsafeMutableBytes { $0.copyMemory(from: source) } }
     }
 }

@@ -39,6 +39,9 @@ public final class SharePipeline: Sendable {
     let decisionLines: DecisionLines?
     /// Counts shares, upstream latencies and refusals for `/metrics`.
     let metrics: BrokerMetrics
+    /// Refusals before logging (no valid token, an unknown provider, a subject id outside the rule):
+    /// one application-log line per interval, counted in full by `metrics`.
+    let unloggedRefusals = NoticeThrottle()
 
     public init(policy: ActivePolicy, log: any ShareLog, grants: any GrantStore, upstream: any UpstreamClient,
                 outcomes: OutcomeRecorder, fingerprinter: Fingerprinter,
@@ -93,7 +96,11 @@ public final class SharePipeline: Sendable {
         // Unauthenticated callers, unknown providers and subject ids outside the rule are not logged
         // as shares (they would let anyone fill the log); they are counted in the application log.
         guard let caller = request.caller, known, decision.code != .invalidSubject else {
-            logger.notice("share refused before logging", metadata: ["share.code": "\(decision.code?.rawValue ?? "-")"])
+            unloggedRefusals.notice(self.logger) { folded in
+                logger.notice("share refused before logging", metadata: [
+                    "share.code": "\(decision.code?.rawValue ?? "-")", "refusals.folded": "\(folded)",
+                ])
+            }
             return .refused(Problem(decision: decision, shareID: nil), decision: decision)
         }
 

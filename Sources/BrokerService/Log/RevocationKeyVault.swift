@@ -29,8 +29,10 @@ public struct RevocationKeyVault: @unchecked Sendable {
                 Self.append(value, to: &plain)
             }
         }
-        // AES-GCM with a random 96-bit nonce cannot fail for in-memory inputs of this size.
-        let box = try! AES.GCM.seal(plain, using: key, authenticating: Array(shareID.utf8))
+        // AES-GCM with a random 96-bit nonce (from the pooled CSPRNG bytes) cannot fail for in-memory inputs of this size.
+        var nonce = [UInt8](repeating: 0, count: 12)
+        nonce.withUnsafeMutableBytes { RandomBytes.fill($0) }
+        let box = try! AES.GCM.seal(plain, using: key, nonce: try! AES.GCM.Nonce(data: nonce), authenticating: Array(shareID.utf8))
         return Array(box.combined!)
     }
 

@@ -1,0 +1,194 @@
+import BrokerCore
+import BrokerCurl
+import BrokerService
+import Foundation
+import HTTPTypes
+
+/// The share path's HTTP edge, framework-neutral (swift-http-types in, response head and body
+/// bytes out): which requests are shares, who the caller is, the request turned into a
+/// `ShareRequest` and the pipeline's result into an answer. `ShareChannelHandler` drives it on the
+/// event loop for proxy traffic; `POST /v1/decisions` uses it from the router.
+struct ShareEdge: Sendable {
+    let pipeline: SharePipeline
+    let authenticator: Authenticator
+    let settings: GatewaySettings
+
+    /// A share request's form, decided from its head alone.
+    enum Route: Equatable {
+        /// `ANY /v1/proxy/{provider}/{path…}`: the caller in `Proxy-Authorization`, else `Authorization`.
+        case pathForm(provider: String, path: String, query: String?)
+        /// An absolute-form request (or one inside a CONNECT tunnel) for an adapter's host.
+        case forwardProxy(provider: String, path: String, query: String?)
+        /// `/v1/proxy/…` with a method no share takes: 405.
+        case methodNotAllowed
+    }
+
+    /// The methods a path-form share takes.
+    static let pathFormMethods: [HTTPRequest.Method] = [.get, .post, .put, .patch, .delete, .head, .options]
+    static let pathFormPrefix = "/v1/proxy/"
+
+    /// The route of a request, or `nil` for the router (the broker's own API, pages and health).
+    func route(_ head: HTTPRequest) -> Route? {
+        let target = head.path ?? "/"
+        let (path, query) = Self.split(target)
+        if let host = Self.hostName(head.authority), let provider = pipeline.policy.current.providerByHost[host] {
+            return .forwardProxy(provider: provider, path: path, query: query)
+        }
+        guard path.hasPrefix(Self.pathFormPrefix) else { return nil }
+        let rest = path.utf8.dropFirst(Self.pathFormPrefix.utf8.count)
+        let end = rest.firstIndex(of: UInt8(ascii: "/")) ?? rest.endIndex
+        guard end > rest.startIndex else { return nil }   // `/v1/proxy/` names no provider: the router's 404
+        guard Self.pathFormMethods.contains(head.method) else { return .methodNotAllowed }
+        let provider = String(Substring(rest[rest.startIndex..<end]))
+        let providerPath = String(Substring(rest[end...]))
+        return .pathForm(provider: provider, path: providerPath.isEmpty ? "/" : providerPath, query: query)
+    }
+
+    /// A share whose head has been checked: what the pipeline needs besides the body.
+    struct Pending: Sendable {
+        var caller: Caller?
+        var provider: String
+        var method: HTTPRequest.Method
+        var path: String
+        var query: String?
+        var headers: [HeaderField]
+        var contentType: String?
+        var subject: String?
+        var purpose: String?
+        /// The caller's step of the decision needs no body: a request that fails it is decided
+        /// without reading one (and its connection closes with the body unread).
+        var readsBody: Bool { caller.map { $0.mayShare(with: provider) } == true }
+    }
+
+    /// What a share's head leads to: an answer now (407, 400, 405), or a share to run.
+    enum Start {
+        case answer((HTTPResponse, [UInt8]))
+        case share(Pending)
+    }
+
+    func start(_ head: HTTPRequest, route: Route) -> Start {
+        let caller: Caller?, credentialSubject: String?, provider: String, path: String, query: String?
+        switch route {
+        case .methodNotAllowed:
+            var (response, body) = Problem(status: 405, code: "method_not_allowed",
+                                           detail: "\(head.method.rawValue) is not allowed here; allowed: \(Self.allowed)").answer()
+            response.headerFields[.allow] = Self.allowed
+            return .answer((response, body))
+        case .forwardProxy(let name, let providerPath, let providerQuery):
+            // A proxy asks for proxy credentials with 407 and Proxy-Authenticate, whether they are
+            // missing or wrong (as a tunnel's CONNECT does), so a client's proxy support retries with them.
+            guard let credential = authenticator.proxyCredential(head.headerFields[.proxyAuthorization]) else {
+                let detail = head.headerFields[.proxyAuthorization] == nil
+                    ? "the broker needs Proxy-Authorization: Bearer <token> (or curl -U client:token)"
+                    : "the proxy credentials are not valid"
+                let problem = Problem(status: 407, code: "unauthenticated", detail: detail)
+                // Not a share record (anyone could fill the log), but counted and logged like a path-form refusal.
+                pipeline.metrics.record(.refused(problem, decision: nil), provider: name, channel: .proxy)
+                pipeline.unloggedRefusals.notice(pipeline.logger) { folded in
+                    pipeline.logger.notice("share refused before logging", metadata: [
+                        "share.provider": .string(name), "share.channel": "proxy", "share.code": "unauthenticated",
+                        "refusals.folded": "\(folded)",
+                    ])
+                }
+                var (response, body) = problem.answer()
+                response.headerFields[.proxyAuthenticate] = "Basic realm=\"sharebroker\""
+                return .answer((response, body))
+            }
+            (caller, credentialSubject, provider, path, query) = (credential.caller, credential.subject, name, providerPath, providerQuery)
+        case .pathForm(let name, let providerPath, let providerQuery):
+            (caller, credentialSubject) = Self.pathFormCaller(head.headerFields, authenticator)
+            (provider, path, query) = (name, providerPath, providerQuery)
+        }
+        // The subject and purpose decide the whole share: a second value is refused, never joined or picked.
+        for name in [HTTPField.Name.shareSubject, .sharePurpose] where head.headerFields[values: name].count > 1 {
+            return .answer(Problem(status: 400, code: "duplicate_header",
+                                   detail: "\(name.canonicalName) is sent more than once; send it once").answer())
+        }
+        let subject = head.headerFields[.shareSubject] ?? credentialSubject
+        if let credentialSubject, subject != credentialSubject {
+            return .answer(Problem(status: 400, code: "subject_mismatch",
+                                   detail: "X-Share-Subject names another subject than the proxy credentials' subject=").answer())
+        }
+        var headers: [HeaderField] = []
+        headers.reserveCapacity(head.headerFields.count)
+        for field in head.headerFields { headers.append(HeaderField(field.name.canonicalName, field.value)) }
+        return .share(Pending(caller: caller, provider: provider, method: head.method, path: path, query: query,
+                              headers: headers, contentType: head.headerFields[.contentType], subject: subject,
+                              purpose: head.headerFields[.sharePurpose]))
+    }
+
+    /// Runs a share whose body has been read (at most `bodyLimit` bytes: one more than allowed, so
+    /// the policy engine reports `body_too_large` in its order).
+    func run(_ pending: Pending, body: [UInt8]) async -> (HTTPResponse, [UInt8]) {
+        let share = ShareRequest(
+            caller: pending.caller, provider: pending.provider,
+            target: .http(method: pending.method.rawValue, path: pending.path, query: pending.query),
+            headers: pending.headers, contentType: pending.contentType, body: body,
+            subject: pending.subject, purpose: pending.purpose, time: Date())
+        return answer(await pipeline.share(share, channel: .proxy))
+    }
+
+    /// The most of a body the edge reads.
+    var bodyLimit: Int { settings.maxBodyBytes + 1 }
+
+    /// A pipeline result as an HTTP answer.
+    func answer(_ result: ShareResult) -> (HTTPResponse, [UInt8]) {
+        switch result {
+        case .forwarded(let upstream, let shareID, let decision):
+            var headers = HTTPFields()
+            headers.reserveCapacity(upstream.headers.count + 2)
+            for line in upstream.headers {
+                if Self.droppedResponseHeaders.contains(line.name.lowercased()) { continue }
+                guard let fieldName = HTTPField.Name(line.name) else { continue }
+                headers.append(HTTPField(name: fieldName, value: line.value))
+            }
+            headers[.shareID] = shareID
+            headers[.shareDecision] = decision.verdict.rawValue
+            return (HTTPResponse(status: .init(code: upstream.status), headerFields: headers), upstream.body)
+        case .decided(let shareID, let decision, let payload):
+            return SDKDecisionResponse.answer(shareID: shareID, decision: decision, payload: payload)
+        case .refused(let problem, let decision):
+            var (response, body) = problem.answer()
+            if let decision, decision.verdict == .blocked { response.headerFields[.shareDecision] = "blocked" }
+            return (response, body)
+        }
+    }
+
+    /// The caller of a path-form share: `Proxy-Authorization` when the request has one, else
+    /// `Authorization`. An SDK that signs its requests into `Authorization` authenticates to the
+    /// broker with `Proxy-Authorization`; its own `Authorization` is the provider's, dropped and
+    /// re-signed as always.
+    static func pathFormCaller(_ headers: HTTPFields, _ authenticator: Authenticator) -> (Caller?, String?) {
+        if let value = headers[.proxyAuthorization] {
+            let credential = authenticator.proxyCredential(value)
+            return (credential?.caller, credential?.subject)
+        }
+        return (authenticator.caller(authorization: headers[.authorization]), nil)
+    }
+
+    /// `Host` without its port, lowercased; `[::1]:8080` → `[::1]`.
+    static func hostName(_ authority: String?) -> String? {
+        guard let authority, !authority.isEmpty else { return nil }
+        var host = Substring(authority)
+        if host.hasPrefix("[") {
+            if let close = host.firstIndex(of: "]") { host = host[...close] }
+        } else if let colon = host.lastIndex(of: ":") {
+            host = host[..<colon]
+        }
+        return host.lowercased()
+    }
+
+    /// `/a/b?x=1` → (`/a/b`, `x=1`); no `?` → no query.
+    static func split(_ target: String) -> (path: String, query: String?) {
+        guard let mark = target.utf8.firstIndex(of: UInt8(ascii: "?")) else { return (target, nil) }
+        return (String(Substring(target.utf8[..<mark])), String(Substring(target.utf8[target.utf8.index(after: mark)...])))
+    }
+
+    static let allowed = pathFormMethods.map(\.rawValue).sorted().joined(separator: ", ")
+
+    /// Hop-by-hop and framing headers of the provider's response are the broker's own business.
+    static let droppedResponseHeaders: Set<String> = [
+        "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer",
+        "content-length", "set-cookie", "set-cookie2",
+    ]
+}
