@@ -1,3 +1,4 @@
+import BrokerCore
 import BrokerService
 import Foundation
 
@@ -19,7 +20,10 @@ package struct SharingTally {
         package var category: String
         package var action: String
     }
-    package struct Count { package var shares: Int64; package var first: Int64; package var last: Int64 }
+    package struct Count {
+        package var shares: Int64; package var first: Int64; package var last: Int64
+        mutating func add(_ time: Int64) { shares += 1; first = min(first, time); last = max(last, time) }
+    }
     /// A subject's row; `day` is `nil` for the whole-log span.
     package struct SubjectKey: Hashable {
         package let day: Int64?
@@ -41,19 +45,17 @@ package struct SharingTally {
         guard let purpose = entry.purpose else { return }
         let time = Microseconds.from(entry.time)
         let day = time / 86_400_000_000
-        var seen: Set<DayKey> = []
+        // The (category, action) pairs already counted for this share: a handful, so a list (no hashing).
+        var seen: [(category: String, action: FieldAction)] = []
         // A fingerprint (or, folded, short prints) marks a personal field; a folded entry counts once, like the share.
         for field in entry.fields where field.fingerprint != nil || field.fingerprints != nil {
-            guard let category = field.category else { continue }
+            guard let category = field.category,
+                  !seen.contains(where: { $0.action == field.action && $0.category == category }) else { continue }
+            seen.append((category, field.action))
             let key = DayKey(day: day, provider: entry.provider, purpose: purpose, category: category,
                              action: field.action.rawValue)
-            guard seen.insert(key).inserted else { continue }
-            if var count = days[key] {
-                count.shares += 1; count.first = min(count.first, time); count.last = max(count.last, time)
-                days[key] = count
-            } else {
-                days[key] = Count(shares: 1, first: time, last: time)
-            }
+            // One lookup: the count is updated in place.
+            days[key, default: Count(shares: 0, first: time, last: time)].add(time)
             if field.action.isSent, let subject = entry.subject {
                 subjects.insert(SubjectKey(day: day, provider: entry.provider, purpose: purpose, category: category,
                                            subject: subject))

@@ -1,31 +1,34 @@
 import BrokerCore
-import Foundation
 import HTTPTypes
 
 /// The answer to `POST /v1/decisions`: the decision, per-field actions and the payload the SDK may send.
 enum SDKDecisionResponse {
     static func answer(shareID: String, decision: ShareDecision, payload: [UInt8]) -> (HTTPResponse, [UInt8]) {
-        var object: [String: Any] = [
-            "share_id": shareID,
-            "decision": decision.verdict.rawValue,
-            "provider": decision.provider,
-            "fields": decision.fields.map { field -> [String: Any] in
-                var entry: [String: Any] = ["path": field.path.description, "location": field.location.rawValue,
-                                            "action": field.action.rawValue]
-                if let category = field.category { entry["category"] = category }
-                if let reason = field.reason { entry["reason"] = reason.rawValue }
+        // Written directly, keys in byte order (as clients have always seen them): no `JSONSerialization`.
+        var members: [(String, Problem.Member)] = [
+            ("share_id", .string(shareID)),
+            ("decision", .string(decision.verdict.rawValue)),
+            ("provider", .string(decision.provider)),
+            ("fields", .objects(decision.fields.map { field in
+                var entry: [String: Problem.Member] = ["path": .string(field.path.description),
+                                                       "location": .string(field.location.rawValue),
+                                                       "action": .string(field.action.rawValue)]
+                if let category = field.category { entry["category"] = .string(category) }
+                if let reason = field.reason { entry["reason"] = .string(reason.rawValue) }
                 if let from = field.minimisedFrom {
                     // Sent in its coarser form: what it was declared as, and why that was not allowed.
-                    entry["minimised_from"] = from.category
-                    entry["reason"] = from.reason.rawValue
+                    entry["minimised_from"] = .string(from.category)
+                    entry["reason"] = .string(from.reason.rawValue)
                 }
                 return entry
-            },
+            })),
         ]
-        if let operation = decision.operation { object["operation"] = operation }
-        if let purpose = decision.purpose { object["purpose"] = purpose }
-        if let version = decision.contractVersion { object["contract_version"] = version }
-        var data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
+        if let operation = decision.operation { members.append(("operation", .string(operation))) }
+        if let purpose = decision.purpose { members.append(("purpose", .string(purpose))) }
+        if let version = decision.contractVersion { members.append(("contract_version", .string(version))) }
+        var data: [UInt8] = []
+        data.reserveCapacity(256 + 96 * decision.fields.count + payload.count)
+        Problem.Member.write(object: members, to: &data)
         // Splice the payload in as raw JSON: it is already the broker's own strict serialisation.
         if !payload.isEmpty, data.last == UInt8(ascii: "}") {
             data.removeLast()
@@ -35,6 +38,6 @@ enum SDKDecisionResponse {
         headers[.contentType] = "application/json"
         headers[.shareID] = shareID
         headers[.shareDecision] = decision.verdict.rawValue
-        return (HTTPResponse(status: .ok, headerFields: headers), Array(data))
+        return (HTTPResponse(status: .ok, headerFields: headers), data)
     }
 }

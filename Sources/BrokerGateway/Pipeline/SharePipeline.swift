@@ -305,18 +305,12 @@ public final class SharePipeline: Sendable {
             return keys ? "<undeclared:" + fingerprinter.fingerprint(category: "path", value: .string(field.path.description)).prefix(16) + ">"
                 : field.path.description
         }
-        var out = ""
-        for (segment, pattern) in zip(field.path.segments, declared.segments) {
-            switch (segment, pattern) {
-            case (.index(let index), _):
-                out += "[\(index)]"
-            case (.key(let key), .key):
-                out += FieldPath.isPlainKey(key.string) ? (out.isEmpty ? "" : ".") + key.string : "[" + FieldPath.quoted(key.string) + "]"
-            case (.key(let key), _):
-                out += (out.isEmpty ? "" : ".") + keyPrint(key.string)
-            }
+        // Keys the declaration names are written as they are; keys a wildcard matched, only as prints.
+        return field.path.rendered { position in
+            guard case .key(let key) = field.path.segments[position] else { return nil }
+            if case .key = declared.segments[position] { return nil }
+            return keyPrint(key.string)
         }
-        return out
     }
 
     static func milliseconds(_ duration: Duration) -> Int {

@@ -21,7 +21,17 @@ extension LoggedField {
             reason = field.reason ?? field.minimisedFrom?.reason; minimisedFrom = field.minimisedFrom?.category
             detector = field.detector
         }
+
+        /// The cheap members first: the pattern (its segments, each key a string) is compared last.
+        static func == (a: FoldKey, b: FoldKey) -> Bool {
+            a.location == b.location && a.action == b.action && a.pattern?.segments.count == b.pattern?.segments.count
+                && a.category == b.category && a.reason == b.reason && a.minimisedFrom == b.minimisedFrom
+                && a.detector == b.detector && a.pattern == b.pattern
+        }
     }
+
+    /// Up to this many fields, groups are found by scanning (see `folding`).
+    static let scannedFields = 48
 
     /// A share's field decisions as its record keeps them, bounded whatever the body.
     ///
@@ -35,18 +45,22 @@ extension LoggedField {
     public static func folding(_ fields: [FieldDecision], single: (FieldDecision) -> LoggedField,
                                shortPrint: (FieldDecision) -> String?) -> [LoggedField] {
         guard fields.count > 1 else { return fields.map(single) }
+        // The group of each field. An ordinary share has a few dozen fields: a scan of the groups so far
+        // (cheap members compared first) costs less than hashing every key, declaration pattern and all
+        // (~3 k instructions a lookup); a large body is grouped through a dictionary.
+        var keys: [FoldKey] = []
         var groups: [FoldKey: Int] = [:]
-        groups.reserveCapacity(fields.count)
+        let scan = fields.count <= Self.scannedFields
         var groupOf: [Int] = []
         groupOf.reserveCapacity(fields.count)
         var sizes: [Int] = []
         for field in fields {
             let key = FoldKey(field)
-            if let group = groups[key] {
+            if let group = scan ? keys.firstIndex(of: key) : groups[key] {
                 groupOf.append(group)
                 sizes[group] += 1
             } else {
-                groups[key] = sizes.count
+                if scan { keys.append(key) } else { groups[key] = sizes.count }
                 groupOf.append(sizes.count)
                 sizes.append(1)
             }
