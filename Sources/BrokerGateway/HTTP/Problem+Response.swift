@@ -59,7 +59,7 @@ extension Problem.Member {
         out.append(UInt8(ascii: "{"))
         for (index, (name, member)) in members.sorted(by: { $0.0.utf8.lexicographicallyPrecedes($1.0.utf8) }).enumerated() {
             if index > 0 { out.append(UInt8(ascii: ",")) }
-            out.append(contentsOf: JSONText.quoted(name).utf8)
+            JSONText.write(name, to: &out)
             out.append(UInt8(ascii: ":"))
             member.write(to: &out)
         }
@@ -68,7 +68,7 @@ extension Problem.Member {
 
     func write(to out: inout [UInt8]) {
         switch self {
-        case .string(let text): out.append(contentsOf: JSONText.quoted(text).utf8)
+        case .string(let text): JSONText.write(text, to: &out)
         case .int(let number): out.append(contentsOf: String(number).utf8)
         case .objects(let list):
             out.append(UInt8(ascii: "["))
