@@ -114,38 +114,46 @@ struct Authority: Equatable {
     var host: String
     var port: Int?
 
+    /// Checked on the UTF-8 bytes (every request's `Host` comes through here; a `Character` view
+    /// and `lowercased()` on every one cost more than the rest of the target checks).
     init?(_ text: String) {
-        guard !text.isEmpty, text.utf8.count <= 261 else { return nil }
-        var hostPart = Substring(text)
-        var portPart: Substring?
-        if text.hasPrefix("[") {
-            guard let close = text.firstIndex(of: "]") else { return nil }
-            hostPart = text[...close]
-            let after = text[text.index(after: close)...]
-            if !after.isEmpty {
-                guard after.hasPrefix(":") else { return nil }
-                portPart = after.dropFirst()
+        let bytes = text.utf8
+        guard !bytes.isEmpty, bytes.count <= 261 else { return nil }
+        var hostEnd = bytes.endIndex
+        var portStart: String.UTF8View.Index?
+        if bytes.first == UInt8(ascii: "[") {
+            guard let close = bytes.firstIndex(of: UInt8(ascii: "]")) else { return nil }
+            hostEnd = bytes.index(after: close)
+            if hostEnd != bytes.endIndex {
+                guard bytes[hostEnd] == UInt8(ascii: ":") else { return nil }
+                portStart = bytes.index(after: hostEnd)
             }
-            let inner = hostPart.dropFirst().dropLast()
-            guard !inner.isEmpty, inner.allSatisfy({ $0.isHexDigit || $0 == ":" || $0 == "." }) else { return nil }
+            let inner = bytes[bytes.index(after: bytes.startIndex)..<close]
+            guard !inner.isEmpty, inner.allSatisfy({ Hex.nibble($0) != nil || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: ".") })
+            else { return nil }
         } else {
-            if let colon = text.lastIndex(of: ":") {
-                hostPart = text[..<colon]
-                portPart = text[text.index(after: colon)...]
+            if let colon = bytes.lastIndex(of: UInt8(ascii: ":")) {
+                hostEnd = colon
+                portStart = bytes.index(after: colon)
             }
-            guard !hostPart.isEmpty, hostPart.utf8.count <= 253,
-                  hostPart.utf8.allSatisfy({ byte in
+            let hostBytes = bytes[..<hostEnd]
+            guard !hostBytes.isEmpty, hostBytes.count <= 253,
+                  hostBytes.allSatisfy({ byte in
                       (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z")) || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z"))
                           || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9"))
                           || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "_")
                   }) else { return nil }
         }
-        if let portPart {
-            guard !portPart.isEmpty, portPart.count <= 5, portPart.allSatisfy({ $0.isASCII && $0.isNumber }),
-                  let port = Int(portPart), port <= 65_535 else { return nil }
+        if let portStart {
+            let digits = bytes[portStart...]
+            guard !digits.isEmpty, digits.count <= 5,
+                  digits.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else { return nil }
+            let port = digits.reduce(0) { $0 * 10 + Int($1 - UInt8(ascii: "0")) }
+            guard port <= 65_535 else { return nil }
             self.port = port
         }
-        host = hostPart.lowercased()
+        let host = String(Substring(bytes[..<hostEnd]))
+        self.host = host.utf8.contains(where: { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") }) ? host.lowercased() : host
     }
 
     func same(as other: Authority, defaultPort: Int) -> Bool {

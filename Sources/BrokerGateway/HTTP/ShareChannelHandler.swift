@@ -84,6 +84,12 @@ final class ShareChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 state = .share(nil, body: [], collecting: false, ended: false, answered: false)
                 write(response, body, method: head.method, context: context)
             case .share(let pending):
+                if !pending.readsBody, let (response, body) = edge.refusedBeforeLogging(pending) {
+                    // No caller (a bad token) or no such provider: answered in place, no task.
+                    state = .share(nil, body: [], collecting: false, ended: false, answered: false)
+                    write(response, body, method: head.method, context: context)
+                    return
+                }
                 state = .share(pending, body: [], collecting: pending.readsBody, ended: false, answered: false)
                 if !pending.readsBody { run(context: context) }
             }

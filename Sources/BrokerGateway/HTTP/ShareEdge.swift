@@ -117,15 +117,23 @@ struct ShareEdge: Sendable {
                               purpose: head.headerFields[.sharePurpose]))
     }
 
+    /// The answer to a share refused before logging (no valid caller, no such provider), decided
+    /// in place without a task; `nil` when the share needs the pipeline's asynchronous steps.
+    func refusedBeforeLogging(_ pending: Pending) -> (HTTPResponse, [UInt8])? {
+        pipeline.refusedBeforeLogging(shareRequest(pending, body: []), channel: .proxy).map(answer)
+    }
+
     /// Runs a share whose body has been read (at most `bodyLimit` bytes: one more than allowed, so
     /// the policy engine reports `body_too_large` in its order).
     func run(_ pending: Pending, body: [UInt8]) async -> (HTTPResponse, [UInt8]) {
-        let share = ShareRequest(
-            caller: pending.caller, provider: pending.provider,
-            target: .http(method: pending.method.rawValue, path: pending.path, query: pending.query),
-            headers: pending.headers, contentType: pending.contentType, body: body,
-            subject: pending.subject, purpose: pending.purpose, time: Date())
-        return answer(await pipeline.share(share, channel: .proxy))
+        answer(await pipeline.share(shareRequest(pending, body: body), channel: .proxy))
+    }
+
+    private func shareRequest(_ pending: Pending, body: [UInt8]) -> ShareRequest {
+        ShareRequest(caller: pending.caller, provider: pending.provider,
+                     target: .http(method: pending.method.rawValue, path: pending.path, query: pending.query),
+                     headers: pending.headers, contentType: pending.contentType, body: body,
+                     subject: pending.subject, purpose: pending.purpose, time: Date())
     }
 
     /// The most of a body the edge reads.

@@ -57,14 +57,52 @@ public final class SharePipeline: Sendable {
 
     /// Runs one share through the pipeline. Never throws: every failure is a `Problem`.
     public func share(_ request: ShareRequest, channel: ShareChannel) async -> ShareResult {
+        if let refused = refusedBeforeLogging(request, channel: channel) { return refused }
         let revision = policy.current
         let known = revision.providers.contains(request.provider)
         let started = ContinuousClock.now
         let result = await decideAndSend(request, channel: channel, revision: revision, known: known)
-        let latency = ContinuousClock.now - started
+        finish(request, channel: channel, knownProvider: known, result, latency: ContinuousClock.now - started)
+        return result
+    }
+
+    /// The answer to a share without a valid caller or for a provider no adapter serves, decided
+    /// without suspending (it reads no grants and writes no record), or `nil` for every other share.
+    /// The event-loop handler answers such requests (a flood of bad tokens among them) in place,
+    /// without starting a task.
+    public func refusedBeforeLogging(_ request: ShareRequest, channel: ShareChannel) -> ShareResult? {
+        let revision = policy.current
+        let known = revision.providers.contains(request.provider)
+        guard request.caller == nil || !known else { return nil }
+        let started = ContinuousClock.now
+        var request = request
+        request.time = now()
+        let decision = revision.engine.evaluate(request, context: .none, decoder: decoder)
+        var logger = ShareLogger(logger: self.logger, provider: request.provider, knownProvider: known,
+                                 fingerprinter: fingerprinter, channel: channel.rawValue, caller: request.caller?.id)
+        logger.verdict = decision.verdict.rawValue
+        logger.operation = decision.operation
+        let result = refuseBeforeLogging(decision, logger)
+        finish(request, channel: channel, knownProvider: known, result, latency: ContinuousClock.now - started)
+        return result
+    }
+
+    /// Metrics and the decision line of a share that has its answer.
+    private func finish(_ request: ShareRequest, channel: ShareChannel, knownProvider known: Bool, _ result: ShareResult,
+                        latency: Duration) {
         metrics.record(result, provider: known ? request.provider : nil, channel: channel)
         decisionLines?.emit(request, knownProvider: known, channel: channel, result, latency: latency)
-        return result
+    }
+
+    /// Unauthenticated callers, unknown providers and subject ids outside the rule are not logged
+    /// as shares (they would let anyone fill the log); they are counted in the application log.
+    private func refuseBeforeLogging(_ decision: ShareDecision, _ logger: ShareLogger) -> ShareResult {
+        unloggedRefusals.notice(self.logger) { folded in
+            logger.notice("share refused before logging", metadata: [
+                "share.code": "\(decision.code?.rawValue ?? "-")", "refusals.folded": "\(folded)",
+            ])
+        }
+        return .refused(Problem(decision: decision, shareID: nil), decision: decision)
     }
 
     private func decideAndSend(_ request: ShareRequest, channel: ShareChannel, revision: PolicyRevision,
@@ -93,15 +131,8 @@ public final class SharePipeline: Sendable {
         logger.verdict = decision.verdict.rawValue
         logger.operation = decision.operation
 
-        // Unauthenticated callers, unknown providers and subject ids outside the rule are not logged
-        // as shares (they would let anyone fill the log); they are counted in the application log.
         guard let caller = request.caller, known, decision.code != .invalidSubject else {
-            unloggedRefusals.notice(self.logger) { folded in
-                logger.notice("share refused before logging", metadata: [
-                    "share.code": "\(decision.code?.rawValue ?? "-")", "refusals.folded": "\(folded)",
-                ])
-            }
-            return .refused(Problem(decision: decision, shareID: nil), decision: decision)
+            return refuseBeforeLogging(decision, logger)
         }
 
         let shareID = ShareID.make(at: request.time)
