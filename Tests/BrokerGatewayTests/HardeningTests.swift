@@ -141,12 +141,14 @@ import Testing
                 + "Authorization: Bearer \(Broker.shareToken)\r\nX-Share-Subject: u1\r\nContent-Type: application/json\r\n"
                 + "Content-Length: \(Self.body.utf8.count)\r\n\r\n" + Self.body
             let refused = share.replacingOccurrences(of: "X-Share-Subject: u1", with: "X-Share-Subject: u-nobody")
+            // A bad token is refused from the head alone; its body came with it, so the connection goes on.
+            let badToken = share.replacingOccurrences(of: "Bearer \(Broker.shareToken)", with: "Bearer wrong")
             let health = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
             let notAllowed = "PROPFIND /v1/proxy/huawei-push/x HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
             let last = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-            let reply = try await Self.rawBytes(broker, Array((share + health + refused + share + notAllowed + last).utf8))
+            let reply = try await Self.rawBytes(broker, Array((share + health + refused + badToken + share + notAllowed + last).utf8))
             let statuses = reply.reply.components(separatedBy: "HTTP/1.1 ").dropFirst().map { Int($0.prefix(3)) ?? 0 }
-            #expect(statuses == [200, 200, 403, 200, 405, 200], "\(reply.reply)")
+            #expect(statuses == [200, 200, 403, 401, 200, 405, 200], "\(reply.reply)")
             #expect(reply.reply.components(separatedBy: "X-Share-Decision: allowed").count == 3)
             #expect(reply.reply.contains("Allow: DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT"))
             #expect(reply.closed)

@@ -44,6 +44,8 @@ final class ShareChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var waiting = CircularBuffer<HTTPRequestPart>()
     /// A `read()` held back while requests wait.
     private var readPending = false
+    /// An answer decided from the head alone, written at the request's end or the read's end.
+    private var heldAnswer: (HTTPResponse, [UInt8], HTTPRequest.Method)?
 
     init(edge: ShareEdge, logger: Logger) {
         self.edge = edge
@@ -85,9 +87,11 @@ final class ShareChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 write(response, body, method: head.method, context: context)
             case .share(let pending):
                 if !pending.readsBody, let (response, body) = edge.refusedBeforeLogging(pending) {
-                    // No caller (a bad token) or no such provider: answered in place, no task.
+                    // No caller (a bad token) or no such provider: decided in place, no task. The answer
+                    // waits for the end of this read: a body that came with the head is then consumed
+                    // and the connection kept; one still on its way is never read (the connection closes).
                     state = .share(nil, body: [], collecting: false, ended: false, answered: false)
-                    write(response, body, method: head.method, context: context)
+                    heldAnswer = (response, body, head.method)
                     return
                 }
                 state = .share(pending, body: [], collecting: pending.readsBody, ended: false, answered: false)
@@ -118,7 +122,7 @@ final class ShareChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case (.end, .share(let pending, let body, let collecting, _, let answered)):
             state = .share(pending, body: body, collecting: false, ended: true, answered: answered)
             if collecting { run(context: context) }
-            if answered { finishRequest(context: context) }
+            if answered { finishRequest(context: context) } else { writeHeldAnswer(context: context) }
 
         case (.head, _), (.end, _):
             break   // closing
@@ -136,6 +140,7 @@ final class ShareChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
             return
         }
         waiting.removeAll()
+        heldAnswer = nil
         if let problem = error as? Problem {
             // A deadline (`RequestDeadlineHandler`): it answers 408 itself when nothing was, and closes.
             state = .closing
@@ -154,9 +159,21 @@ final class ShareChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
         context.close(mode: .all, promise: nil)
     }
 
+    func channelReadComplete(context: ChannelHandlerContext) {
+        writeHeldAnswer(context: context)
+        context.fireChannelReadComplete()
+    }
+
+    private func writeHeldAnswer(context: ChannelHandlerContext) {
+        guard let (response, body, method) = heldAnswer else { return }
+        heldAnswer = nil
+        write(response, body, method: method, context: context)
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
         state = .closing
         waiting.removeAll()
+        heldAnswer = nil
         context.fireChannelInactive()
     }
 
