@@ -156,6 +156,25 @@ import Testing
         }
     }
 
+    /// A bad token on a connection's first request (where NIO's upgrade check hands on the body only
+    /// after the head's read): refused from the head, its body consumed, the connection kept; with
+    /// the body still on its way, refused and closed without reading it.
+    @Test func aBadTokenIsRefusedAndTheConnectionKeptWhenItsBodyCameAlong() async throws {
+        try await withBroker { broker in
+            let head = "POST /v1/proxy/huawei-push\(Self.sendPath) HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer wrong\r\n"
+                + "X-Share-Subject: u1\r\nContent-Type: application/json\r\n"
+            let whole = head + "Content-Length: \(Self.body.utf8.count)\r\n\r\n" + Self.body
+                + "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+            let kept = try await Self.rawBytes(broker, Array(whole.utf8))
+            let statuses = kept.reply.components(separatedBy: "HTTP/1.1 ").dropFirst().map { Int($0.prefix(3)) ?? 0 }
+            #expect(statuses == [401, 200], "\(kept.reply)")
+            #expect(!kept.reply.lowercased().contains("connection: close\r\n\r\n{\"code\":\"unauthenticated"))
+            let partial = try await Self.rawBytes(broker, Array((head + "Content-Length: 500\r\n\r\n{\"message\"").utf8))
+            #expect(Self.status(partial.reply) == 401 && partial.reply.lowercased().contains("connection: close"))
+            #expect(partial.closed)
+        }
+    }
+
     // MARK: 5. Malformed chunked bodies
 
     @Test func malformedChunkedBodiesAnswer400AndClose() async throws {

@@ -160,8 +160,11 @@ final class ShareChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        writeHeldAnswer(context: context)
         context.fireChannelReadComplete()
+        // After what this read still delivers: on a connection's first request NIO's upgrade check
+        // passes the parts after the head on only once it has stepped out, after this read's end.
+        guard heldAnswer != nil else { return }
+        context.eventLoop.assumeIsolated().execute { [self] in writeHeldAnswer(context: context) }
     }
 
     private func writeHeldAnswer(context: ChannelHandlerContext) {
