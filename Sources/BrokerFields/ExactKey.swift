@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#else
+import Darwin
+#endif
+
 /// An object key or parameter name compared as exact UTF-8 bytes.
 ///
 /// Swift's `String` equality and hashing follow Unicode canonical equivalence, so
@@ -12,7 +18,15 @@ public struct ExactKey: Hashable, Sendable, Comparable, CustomStringConvertible 
 
     @inlinable
     public static func == (lhs: ExactKey, rhs: ExactKey) -> Bool {
-        lhs.string.utf8.elementsEqual(rhs.string.utf8)
+        // The lengths first, then the contiguous bytes at once: every schema lookup compares keys,
+        // and `elementsEqual` stepping through two UTF-8 views cost ~400 instructions a comparison.
+        guard lhs.string.utf8.count == rhs.string.utf8.count else { return false }
+        let same: Bool? = lhs.string.utf8.withContiguousStorageIfAvailable { a in
+            rhs.string.utf8.withContiguousStorageIfAvailable { b in
+                a.count == 0 || memcmp(a.baseAddress!, b.baseAddress!, a.count) == 0
+            }
+        } ?? nil
+        return same ?? lhs.string.utf8.elementsEqual(rhs.string.utf8)
     }
 
     @inlinable

@@ -61,8 +61,13 @@ public struct FieldPath: Hashable, Sendable, CustomStringConvertible {
 
     /// A key that renders bare: non-empty, `[A-Za-z0-9_-:$@]` only, not `*`.
     public static func isPlainKey(_ key: String) -> Bool {
-        if key.isEmpty { return false }
-        for byte in key.utf8 {
+        // Over the contiguous bytes when the string has them (native strings do): no view iteration.
+        key.utf8.withContiguousStorageIfAvailable(isPlain) ?? isPlain(key.utf8)
+    }
+
+    private static func isPlain<Bytes: Collection<UInt8>>(_ bytes: Bytes) -> Bool {
+        if bytes.isEmpty { return false }
+        for byte in bytes {
             switch byte {
             case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
                  UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "_"), UInt8(ascii: "-"),
@@ -75,7 +80,6 @@ public struct FieldPath: Hashable, Sendable, CustomStringConvertible {
         return true
     }
 
-    /// JSON-style double-quoted rendering of a key (used inside `[...]`).
     public static func quoted(_ key: String) -> String { JSONText.quoted(key) }
 
 }
