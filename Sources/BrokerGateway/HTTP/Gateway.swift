@@ -79,14 +79,20 @@ public struct Gateway: Sendable {
                             body: .init(byteBuffer: ByteBuffer(string: caPEM)))
         }
         let policy = pipeline.policy
+        // Not ready when the store does not answer, or when serve found at start that no client can
+        // authenticate (StartupReadiness); the problem's detail says why, one reason after another.
         router.get("/readyz") { _, _ in
             let revision = policy.current.id
-            guard await ready() else {
-                var problem = Problem(status: 503, code: "not_ready", detail: "the share log is not writable")
+            let startup = StartupReadiness.current
+            let reasons = (await ready() ? [] : ["the share log is not writable"]) + startup.reasons
+            guard reasons.isEmpty else {
+                var problem = Problem(status: 503, code: "not_ready", detail: reasons.joined(separator: "; "))
                 problem.extra = ["policy_revision": .string(revision)]
                 return problem.response()
             }
-            return SubjectsController.json(["status": "ready", "policy_revision": revision])
+            var body: [String: Any] = ["status": "ready", "policy_revision": revision]
+            if !startup.warnings.isEmpty { body["warnings"] = startup.warnings }
+            return SubjectsController.json(body)
         }
         OperationsController(pipeline: pipeline, authenticator: authenticator, access: settings.metricsAccess,
                              reloader: reloader, shareLog: shareLogMetrics, revocations: revocations,
