@@ -104,7 +104,7 @@ struct Serve: AsyncParsableCommand {
         if let reference = settings.databasePassword { secretReferences.append(reference) }
         var secrets = resolver.resolve(secretReferences)
         secrets.merge(extraSecrets) { _, new in new }
-        if !sandbox { Self.announceReadiness(settings, resolver: resolver, logger: logger) }
+        let startup = sandbox ? StartupReadiness() : Self.announceReadiness(settings, resolver: resolver, logger: logger)
 
         // What an older broker made with the default mode becomes owner-only: the state folder, its
         // keys and the database hold keys, grants and birth dates. New ones are made so (PrivateFile).
@@ -145,7 +145,7 @@ struct Serve: AsyncParsableCommand {
         let assembled = Assembly.gateway(config: settings, bundle: bundle, secrets: secrets, log: store, grants: store, revocations: store, queries: store, audit: store, checkpointSigner: signer,
                                          upstream: upstream, fingerprintKey: fingerprintKey, revocationKey: revocationKey,
                                          propagation: settings.propagation, tunnelCertificates: tunnels, reload: reload,
-                                         shadow: shadow, ready: opened.ready, logger: logger)
+                                         shadow: shadow, ready: opened.ready, startup: startup, logger: logger)
         if let shadow { logger.notice("shadow policy: every share is also decided under \(shadow.revision), without effect") }
         for warning in assembled.warnings { logger.warning("\(warning)") }
 
@@ -230,9 +230,9 @@ struct Serve: AsyncParsableCommand {
     }
 
     /// Plain `serve`: what the config lacks for production, loudly on stdout and in the log, and
-    /// for `/readyz` (StartupReadiness): no client that can authenticate makes the node not ready;
-    /// demo-looking secrets and missing files are warnings.
-    static func announceReadiness(_ settings: BrokerConfig, resolver: SecretResolver, logger: Logger) {
+    /// for `/readyz` (the StartupReadiness returned): no client that can authenticate makes the node
+    /// not ready; demo-looking secrets and missing files are warnings.
+    static func announceReadiness(_ settings: BrokerConfig, resolver: SecretResolver, logger: Logger) -> StartupReadiness {
         let findings = settings.audit(value: resolver.value, exists: { FileManager.default.fileExists(atPath: $0) })
         let usable = settings.clients.filter { client in
             switch client.credential {
@@ -240,15 +240,14 @@ struct Serve: AsyncParsableCommand {
             case .token(let reference): return !(resolver.value(reference) ?? "").isEmpty
             }
         }
-        var state = StartupReadiness.State()
+        var state = StartupReadiness()
         if usable.isEmpty {
             state.reasons.append(settings.clients.isEmpty ? BrokerConfig.noClientsMessage
                                  : "no client can authenticate: none of their tokens is set (every call answers 401)")
         }
-        state.warnings = findings.filter { $0.severity == .warning && $0.key != "clients" }.map(\.description)
-        StartupReadiness.set(state)
+        state.warnings = findings.filter { $0.severity == .warning && $0.key != "clients" }.map { "\($0.key): \($0.message)" }
         let lines = state.reasons + findings.filter { $0.key != "clients" }.map(\.description)
-        guard !lines.isEmpty else { return }
+        guard !lines.isEmpty else { return state }
         say("""
 
             ******** WARNING: this broker is not set up for production ********
@@ -259,6 +258,7 @@ struct Serve: AsyncParsableCommand {
 
             """)
         for line in lines { logger.warning("\(line)") }
+        return state
     }
 
     static func loadConfig(_ path: String?) throws -> BrokerConfig {

@@ -30,13 +30,35 @@ struct ConfigReferenceTests {
     }
 
     /// A YAML document setting one dotted key (not under a list) to `value`.
-    static func yaml(_ key: String, _ value: String) -> String {
-        let parts = key.split(separator: ".")
+    static func yaml(_ key: String, _ value: String) -> String { yaml([(key, value)]) }
+
+    /// A YAML document setting dotted keys (not under a list) that share their sections, in order.
+    static func yaml(_ pairs: [(key: String, value: String)]) -> String {
         var out = ""
-        for (depth, part) in parts.enumerated() {
-            out += String(repeating: "  ", count: depth) + part + ":" + (depth == parts.count - 1 ? " " + value : "") + "\n"
+        var open: [Substring] = []
+        for (key, value) in pairs {
+            let parts = key.split(separator: ".")
+            var depth = 0
+            while depth < min(open.count, parts.count - 1), open[depth] == parts[depth] { depth += 1 }
+            open = Array(parts.prefix(depth))
+            for part in parts[depth...].dropLast() {
+                out += String(repeating: "  ", count: open.count) + part + ":\n"
+                open.append(part)
+            }
+            out += String(repeating: "  ", count: open.count) + parts[parts.count - 1] + ": " + value + "\n"
         }
         return out
+    }
+
+    /// Keys the parser takes only together (both or neither): each example is tried with its partner's.
+    static let partners = ["tls_interception.ca_certificate": "tls_interception.ca_key",
+                           "tls_interception.ca_key": "tls_interception.ca_certificate",
+                           "shadow.adapters": "shadow.contracts", "shadow.contracts": "shadow.adapters"]
+
+    @Test func theYAMLHelperNestsSharedSections() {
+        #expect(Self.yaml("limits.max_fields", "5") == "limits:\n  max_fields: 5\n")
+        #expect(Self.yaml([("shadow.adapters", "a"), ("shadow.contracts", "c"), ("node", "n")])
+                == "shadow:\n  adapters: a\n  contracts: c\nnode: n\n")
     }
 
     static func decoded(_ yaml: String) -> (BrokerConfig?, [String]) {
@@ -54,7 +76,9 @@ struct ConfigReferenceTests {
     @Test func everyDocumentedDefaultIsTheParsersAndEveryExampleIsAccepted() throws {
         let empty = String(describing: try #require(Self.decoded("").0))
         var checkedDefaults = 0
-        for row in try Self.rows() where !row.key.hasPrefix("clients[]") && !row.key.hasPrefix("users") {
+        let all = try Self.rows()
+        let examples = Dictionary(all.compactMap { row in row.example.map { (row.key, $0) } }, uniquingKeysWith: { first, _ in first })
+        for row in all where !row.key.hasPrefix("clients[]") && !row.key.hasPrefix("users") {
             if let value = row.defaultValue {
                 let (config, issues) = Self.decoded(Self.yaml(row.key, value))
                 #expect(issues.isEmpty, "\(row.key): the default \(value) is refused: \(issues)")
@@ -62,7 +86,11 @@ struct ConfigReferenceTests {
                 checkedDefaults += 1
             }
             if let value = row.example {
-                let (config, issues) = Self.decoded(Self.yaml(row.key, value))
+                var pairs = [(key: row.key, value: value)]
+                if let partner = Self.partners[row.key] {
+                    pairs.append((partner, try #require(examples[partner], "\(partner) has no example")))
+                }
+                let (config, issues) = Self.decoded(Self.yaml(pairs))
                 #expect(config != nil && issues.isEmpty, "\(row.key): the example \(value) is refused: \(issues)")
                 if row.defaultValue != nil, row.example != row.defaultValue {
                     #expect(config.map { String(describing: $0) } != empty, "\(row.key): the example \(value) changes nothing")
