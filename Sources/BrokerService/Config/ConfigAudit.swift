@@ -81,8 +81,9 @@ extension BrokerConfig {
             switch (secret.reference, resolved) {
             case (.file(let path), nil) where !exists(path):
                 findings.append(secret.createdWhenMissing
-                    ? ConfigFinding(.warning, secret.key, "\(path) does not exist: serve creates a new key there "
-                                    + "(every node of one database needs the same fingerprint_key and revocation.key)")
+                    ? ConfigFinding(.warning, secret.key, "\(path) does not exist: serve creates a new key there"
+                                    + (secret.key == "log.signing_key" ? ""
+                                       : " (every node of one database needs the same fingerprint_key and revocation.key)"))
                     : ConfigFinding(.error, secret.key, "\(path) does not exist"))
             case (.file(let path), nil):
                 findings.append(ConfigFinding(.error, secret.key, "\(path) cannot be read"))
