@@ -59,7 +59,8 @@ public enum Assembly {
                                tunnelCertificates: TunnelCertificates? = nil,
                                reload: ReloadSource? = nil, shadow: PolicyBundle? = nil,
                                now: @escaping @Sendable () -> Date = Date.init,
-                               ready: @escaping @Sendable () async -> Bool = { true }, logger: Logger) -> Result {
+                               ready: @escaping @Sendable () async -> Bool = { true },
+                               startup: StartupReadiness = StartupReadiness(), logger: Logger) -> Result {
         let environment = PolicyRevision.Environment(config: config, upstream: upstream, now: now, logger: logger)
         let (revision, policyWarnings) = PolicyRevision.build(bundle, secrets: secrets, environment: environment, shadow: shadow)
         var warnings = policyWarnings
@@ -140,7 +141,8 @@ public enum Assembly {
         let gateway = Gateway(pipeline: pipeline, grants: cachedGrants, authenticator: Authenticator(tokenDigests: callers),
                               settings: settings, revocations: revocations, revocationWorker: worker,
                               queries: queries, users: users, reloader: reloader, shareLogMetrics: log as? any ShareLogMetrics,
-                              audit: audit, checkpointKey: checkpointSigner?.publicKey, now: now, ready: ready)
+                              audit: audit, checkpointKey: checkpointSigner?.publicKey, now: now, ready: ready,
+                              startup: startup)
         return Result(gateway: gateway, pipeline: pipeline, outcomes: outcomes, revocationWorker: worker, reloader: reloader,
                       warnings: warnings)
     }

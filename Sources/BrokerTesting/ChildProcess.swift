@@ -11,6 +11,11 @@ import Glibc
 /// suite does, with every broker's simulators. Here the child closes everything above stderr
 /// itself (`posix_spawn_file_actions_addclosefrom_np`, glibc ≥ 2.34) and nothing is scanned.
 /// The API is the part of `Process` the tests use.
+///
+/// The child starts with an empty signal mask and default handlers for the signals that end it
+/// (the test process blocks or ignores some of them, and a child inherits both across exec: a
+/// `python3 -m http.server` that inherited a blocked SIGTERM outlived its test), and leads a
+/// process group of its own, so `terminate()` ends it and whatever it started.
 public final class ChildProcess: @unchecked Sendable {
     public let processIdentifier: Int32
     private let status = NSLock()
@@ -45,10 +50,22 @@ public final class ChildProcess: @unchecked Sendable {
         let argv = ([executable.path] + arguments).map { strdup($0) }
         let envp = environment.map { strdup($0.key + "=" + $0.value) }
         defer { for pointer in argv + envp { free(pointer) } }
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for number in [SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGPIPE, SIGUSR1, SIGUSR2] { sigaddset(&defaults, number) }
+        posix_spawnattr_setsigmask(&attributes, &empty)
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setpgroup(&attributes, 0)   // a group of its own, led by the child
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP))
         var pid: pid_t = 0
         let rc = (argv + [nil]).withUnsafeBufferPointer { args in
             (envp + [nil]).withUnsafeBufferPointer { env in
-                posix_spawn(&pid, executable.path, &actions, nil, UnsafeMutablePointer(mutating: args.baseAddress!),
+                posix_spawn(&pid, executable.path, &actions, &attributes, UnsafeMutablePointer(mutating: args.baseAddress!),
                             UnsafeMutablePointer(mutating: env.baseAddress!))
             }
         }
@@ -69,9 +86,21 @@ public final class ChildProcess: @unchecked Sendable {
         return (child.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 
-    public func terminate() { kill(processIdentifier, SIGTERM) }
-    public func interrupt() { kill(processIdentifier, SIGINT) }
+    /// SIGTERM to the child's process group: the child and everything it started.
+    public func terminate() { signalGroup(SIGTERM) }
+    /// SIGINT to the child's process group.
+    public func interrupt() { signalGroup(SIGINT) }
+    /// A signal to the child alone (a test that kills the broker with SIGKILL means the broker).
     public func signal(_ value: Int32) { kill(processIdentifier, value) }
+
+    /// The group is the child's pid while the child lives (or is unreaped); once it was reaped, the
+    /// pid may be reused, so nothing is sent.
+    private func signalGroup(_ value: Int32) {
+        status.lock()
+        defer { status.unlock() }
+        guard exitStatus == nil else { return }
+        if kill(-processIdentifier, value) != 0 { kill(processIdentifier, value) }
+    }
 
     /// Blocks until the child has exited (call it off the cooperative pool).
     public func waitUntilExit() {

@@ -9,7 +9,7 @@ import Foundation
 ///   `{"access_token","expires_in","token_type":"Bearer"}`. Errors use Huawei's
 ///   OAuth style `{"error":1101|1102,"sub_error":…,"error_description":…}`: 401 for
 ///   an unknown client id or wrong secret, 400 for a malformed request. (The
-///   sub_error numbers are a best guess: PROVIDERS.md cites only 1101/12304.)
+///   sub_error numbers are a best guess: the public sources cite only 1101/12304.)
 /// - `POST /v1/{appId}/messages:send`: `Authorization: Bearer <issued, unexpired
 ///   token>` (else 401 `80200001` unknown / `80200003` expired), `Content-Type:
 ///   application/json` (parameters allowed), a JSON object with a `message` object

@@ -25,6 +25,15 @@ struct SecretResolver {
         }
     }
 
+    /// Why `value(reference)` found nothing, in the words an operator acts on.
+    func missing(_ reference: SecretReference) -> String {
+        switch reference {
+        case .file(let path): return FileManager.default.fileExists(atPath: path) ? "\(path) cannot be read" : "\(path) does not exist"
+        case .env(let name): return "the environment variable \(name) is not set"
+        case .literal: return "the value is empty"
+        }
+    }
+
     /// A key from its reference, or created (32 random bytes, hex, mode 0600 from the first byte) in `path` on first start.
     func keyOrCreate(_ reference: SecretReference?, defaultPath: String) throws -> [UInt8] {
         if let reference, let text = value(reference) { return Array(text.utf8) }
@@ -39,6 +48,9 @@ struct SecretResolver {
         let hex = Hex.encode(bytes)
         // Owner-only from its first byte (never created 0644 and chmod-ed after), in a 0700 folder.
         try PrivateFile.store(Array(hex.utf8), at: path)
+        let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
+        // On stderr: a command's stdout may be its data (a checkpoint export).
+        FileHandle.standardError.write(Data("created a new key: \(absolute) (owner-only; back it up: docs/key-management.md)\n".utf8))
         return Array(hex.utf8)
     }
 }

@@ -23,10 +23,12 @@ struct Serve: AsyncParsableCommand {
         abstract: "Run the broker.",
         discussion: """
             With --sandbox, every adapter is pointed at a built-in provider simulator on loopback,
-            demo tokens are printed, and the README walkthrough works on one machine.
+            demo tokens are printed, and the walkthrough of docs/getting-started.md works on one machine.
+            Without it, check the config first (sharebroker config check FILE): a broker with no client
+            warns at start and its /readyz answers 503 not_ready saying why.
             """)
 
-    @Option(help: "The config file (YAML, DESIGN §8). Every key has a default.")
+    @Option(help: "The config file (YAML; every key is listed in docs/configuration.md). Every key has a default.")
     var config: String?
 
     @Option(help: "Listen on this port (overrides the config).")
@@ -66,7 +68,8 @@ struct Serve: AsyncParsableCommand {
             let candidate = PolicyLoader.load(adapters: folders.adapters, contracts: folders.contracts)
             for issue in candidate.issues { say(issue.description) }
             guard let candidateBundle = candidate.bundle else {
-                say("the shadow policy (shadow: in the config) has errors: fix them (sharebroker check --adapters --contracts) and start again")
+                say("the shadow policy (shadow: in the config) has errors: fix them "
+                    + "(sharebroker check --adapters \(folders.adapters) --contracts \(folders.contracts)) and start again")
                 throw ExitCode(1)
             }
             shadow = candidateBundle
@@ -101,6 +104,7 @@ struct Serve: AsyncParsableCommand {
         if let reference = settings.databasePassword { secretReferences.append(reference) }
         var secrets = resolver.resolve(secretReferences)
         secrets.merge(extraSecrets) { _, new in new }
+        let startup = sandbox ? StartupReadiness() : Self.announceReadiness(settings, resolver: resolver, logger: logger)
 
         // What an older broker made with the default mode becomes owner-only: the state folder, its
         // keys and the database hold keys, grants and birth dates. New ones are made so (PrivateFile).
@@ -141,7 +145,7 @@ struct Serve: AsyncParsableCommand {
         let assembled = Assembly.gateway(config: settings, bundle: bundle, secrets: secrets, log: store, grants: store, revocations: store, queries: store, audit: store, checkpointSigner: signer,
                                          upstream: upstream, fingerprintKey: fingerprintKey, revocationKey: revocationKey,
                                          propagation: settings.propagation, tunnelCertificates: tunnels, reload: reload,
-                                         shadow: shadow, ready: opened.ready, logger: logger)
+                                         shadow: shadow, ready: opened.ready, startup: startup, logger: logger)
         if let shadow { logger.notice("shadow policy: every share is also decided under \(shadow.revision), without effect") }
         for warning in assembled.warnings { logger.warning("\(warning)") }
 
@@ -225,10 +229,43 @@ struct Serve: AsyncParsableCommand {
         #endif
     }
 
+    /// Plain `serve`: what the config lacks for production, loudly on stdout and in the log, and
+    /// for `/readyz` (the StartupReadiness returned): no client that can authenticate makes the node
+    /// not ready; demo-looking secrets and missing files are warnings.
+    static func announceReadiness(_ settings: BrokerConfig, resolver: SecretResolver, logger: Logger) -> StartupReadiness {
+        let findings = settings.audit(value: resolver.value, exists: { FileManager.default.fileExists(atPath: $0) })
+        let usable = settings.clients.filter { client in
+            switch client.credential {
+            case .tokenSHA256: return true
+            case .token(let reference): return !(resolver.value(reference) ?? "").isEmpty
+            }
+        }
+        var state = StartupReadiness()
+        if usable.isEmpty {
+            state.reasons.append(settings.clients.isEmpty ? BrokerConfig.noClientsMessage
+                                 : "no client can authenticate: none of their tokens is set (every call answers 401)")
+        }
+        state.warnings = findings.filter { $0.severity == .warning && $0.key != "clients" }.map { "\($0.key): \($0.message)" }
+        let lines = state.reasons + findings.filter { $0.key != "clients" }.map(\.description)
+        guard !lines.isEmpty else { return state }
+        say("""
+
+            ******** WARNING: this broker is not set up for production ********
+            \(lines.map { "  " + $0 }.joined(separator: "\n"))
+            \(state.reasons.isEmpty ? "  (/readyz answers ready, listing these warnings)" : "  /readyz answers 503 not_ready until this is fixed.")
+              Check a config with: sharebroker config check FILE   (docs/configuration.md)
+            *******************************************************************
+
+            """)
+        for line in lines { logger.warning("\(line)") }
+        return state
+    }
+
     static func loadConfig(_ path: String?) throws -> BrokerConfig {
         guard let path else { return BrokerConfig() }
         guard let data = FileManager.default.contents(atPath: path) else {
-            say("\(path): cannot read the config file")
+            say(FileManager.default.fileExists(atPath: path) ? "\(path): cannot read the config file"
+                : "\(path) does not exist (the config file)")
             throw ExitCode(1)
         }
         let (config, issues) = BrokerConfig.decode(yaml: String(decoding: data, as: UTF8.self), file: path)
@@ -263,7 +300,7 @@ struct ReloadOnHangup: Service {
     }
 }
 
-/// The sandbox's fixed demo clients: loopback only, printed at start, used by the README walkthrough.
+/// The sandbox's fixed demo clients: loopback only, printed at start, used by the walkthrough.
 enum Sandbox {
     static let shareToken = "demo-share-token"
     static let grantsToken = "demo-grants-token"
@@ -310,6 +347,6 @@ enum Sandbox {
                     HTTPS_PROXY=http://demo-app:\(shareToken)@127.0.0.1:\(port)  SSL_CERT_FILE / REQUESTS_CA_BUNDLE / --cacert \(InterceptionCAFiles.certificatePath)
                 """)
         }
-        say("Try the walkthrough in README.md (curl -x http://127.0.0.1:\(port) …).\n")
+        say("Try the walkthrough in README.md and docs/getting-started.md (curl -x http://127.0.0.1:\(port) …).\n")
     }
 }

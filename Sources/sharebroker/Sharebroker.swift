@@ -8,5 +8,5 @@ struct Sharebroker: AsyncParsableCommand {
         commandName: "sharebroker",
         abstract: "A privacy gateway: every outbound share of personal data checked field by field, logged, revocable.",
         version: BrokerBuild.version,
-        subcommands: [Check.self, Serve.self, LogCommand.self, DatabaseCommand.self, ReportCommand.self, PolicyCommand.self, Simulate.self, TLSCommand.self])
+        subcommands: [Check.self, ConfigCommand.self, Serve.self, LogCommand.self, DatabaseCommand.self, ReportCommand.self, PolicyCommand.self, Simulate.self, TLSCommand.self])
 }

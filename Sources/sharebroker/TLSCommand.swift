@@ -53,9 +53,11 @@ enum InterceptionCAFiles {
         do {
             if let certificate = settings.caCertificate, let key = settings.caKey {
                 guard let certificatePEM = resolver.value(certificate) else {
-                    throw TLSSetupError("tls_interception: ca_certificate (\(certificate)) is not set")
+                    throw TLSSetupError("tls_interception.ca_certificate: " + resolver.missing(certificate))
                 }
-                guard let keyPEM = resolver.value(key) else { throw TLSSetupError("tls_interception: ca_key (\(key)) is not set") }
+                guard let keyPEM = resolver.value(key) else {
+                    throw TLSSetupError("tls_interception.ca_key: " + resolver.missing(key))
+                }
                 return try InterceptionCA(certificatePEM: certificatePEM, keyPEM: keyPEM)
             }
             let hosts = Set(hosts.map { $0.lowercased() }).sorted()

@@ -171,7 +171,7 @@ import Testing
         #expect(!one.isEmpty && one.allSatisfy { $0.file == "adapters/geo.yaml" && $0.line > 0 })
     }
 
-    /// A contract narrowed to exclude the coarse category installs (DESIGN §4): check warns that the
+    /// A contract narrowed to exclude the coarse category installs (docs/policy-files.md: narrowing a contract is never an error): check warns that the
     /// minimisation never applies.
     @Test func checkWarnsAboutACoarseCategoryTheContractNeverAllows() throws {
         let narrowed = PolicyFile(name: "contracts/geo.yaml", text: Self.contract.text

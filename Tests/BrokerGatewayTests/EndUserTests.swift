@@ -3,7 +3,7 @@ import BrokerCurl
 import Foundation
 import Testing
 
-/// Issue 4: end users reach only their own subject, with a JWT (DESIGN §6, §8).
+/// Issue 4: end users reach only their own subject, with a JWT (docs/privacy-center.md; users.jwt in docs/configuration.md).
 @Suite(.serialized) struct EndUserTests {
     static func base64url(_ data: some DataProtocol) -> String {
         Data(data).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")

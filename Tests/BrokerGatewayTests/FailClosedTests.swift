@@ -4,7 +4,7 @@ import Foundation
 import GRDB
 import Testing
 
-/// DESIGN §1.3: no share without a durable log record. With the store unwritable,
+/// The promise, rule 3 (docs/concepts.md): no share without a durable log record. With the store unwritable,
 /// every provider's share is refused with 503 `log_unavailable` and nothing leaves.
 @Suite(.serialized) struct FailClosedTests {
     struct Case: Sendable {

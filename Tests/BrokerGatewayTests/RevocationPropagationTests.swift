@@ -4,7 +4,7 @@ import GRDB
 import Foundation
 import Testing
 
-/// DESIGN §7 and issue 5: the worker carries a revoke to the provider's deletion
+/// docs/share-log.md (propagation) and issue 5: the worker carries a revoke to the provider's deletion
 /// call, with the stored (encrypted) keys, retries with backoff, records every
 /// attempt, and appends the outcome to the share log.
 @Suite(.serialized) struct RevocationPropagationTests {

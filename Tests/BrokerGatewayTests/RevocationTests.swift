@@ -2,7 +2,7 @@ import BrokerCurl
 import Foundation
 import Testing
 
-/// DESIGN §1.4: once a revoke returns, nothing more goes out under the grant, and every
+/// The promise, rule 4 (docs/concepts.md): once a revoke returns, nothing more goes out under the grant, and every
 /// share made under it is in the revocation job.
 @Suite(.serialized) struct RevocationTests {
     static let push = "essential.service.notifications.push"

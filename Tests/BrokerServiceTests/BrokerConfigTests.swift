@@ -4,7 +4,7 @@ import BrokerService
 import Testing
 
 struct BrokerConfigTests {
-    /// The example of DESIGN §8, as written there.
+    /// The configuration example the project started from.
     static let designExample = """
         listen: 127.0.0.1:8080
         home_region: CN

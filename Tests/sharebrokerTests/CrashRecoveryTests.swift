@@ -2,7 +2,7 @@ import BrokerTesting
 import Foundation
 import Testing
 
-/// DESIGN §1.3 with a real process: a broker killed (SIGKILL) between the intent and the
+/// The promise's rule 3 (docs/concepts.md) with a real process: a broker killed (SIGKILL) between the intent and the
 /// outcome leaves a share whose outcome becomes `unknown` at the next start.
 @Suite(.serialized) struct CrashRecoveryTests {
     /// A TCP listener that accepts and reads but never answers: the provider that hangs.

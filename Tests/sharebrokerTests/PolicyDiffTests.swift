@@ -90,7 +90,7 @@ import Testing
                 "\(restarted)")
         try narrowedText.write(to: candidateContract, atomically: true, encoding: .utf8)
         broker.stop()
-        _ = try? await offPool { broker.process.waitUntilExit() }
+        await offPool { broker.process.waitUntilExit() }
 
         // Afterwards, from the log: the same share under the same candidate, as JSON.
         let diff = try CheckCommandTests.run(["policy", "diff", "--candidate", "narrowed", "--config", "broker.yaml", "--json"], in: broker.directory)

@@ -149,7 +149,7 @@ import Testing
         await simulators.shutdown()
     }
 
-    /// DESIGN §1.4 across processes: 5 rounds of 50 shares split over two `serve` processes while a
+    /// The promise's rule 4 (docs/concepts.md) across processes: 5 rounds of 50 shares split over two `serve` processes while a
     /// revoke goes through one of them (alternating). No share started after the revoke returned is
     /// allowed on either node; every allowed share is in the revoke's answer, and its token reaches
     /// the provider's deletion call. The client is libcurl's multi interface in this process (one

@@ -36,6 +36,8 @@ public struct Gateway: Sendable {
     public let shareLogMetrics: (any ShareLogMetrics)?
     /// `/readyz`: true when the store answers and the policy is loaded.
     public let ready: @Sendable () async -> Bool
+    /// `/readyz`: what `serve` found at start (no client can authenticate; demo-looking secrets).
+    public let startup: StartupReadiness
     /// The request-body bytes all connections have in flight, against `settings.maxInflightBodyBytes`.
     public let bodyBudget: InflightBodyBudget
     let now: @Sendable () -> Date
@@ -45,12 +47,13 @@ public struct Gateway: Sendable {
                 queries: (any ShareQueries)? = nil, users: UserTokenVerifier? = nil,
                 reloader: PolicyReloader? = nil, shareLogMetrics: (any ShareLogMetrics)? = nil,
                 audit: (any LogAudit)? = nil, checkpointKey: Curve25519.Signing.PublicKey? = nil,
-                now: @escaping @Sendable () -> Date = Date.init, ready: @escaping @Sendable () async -> Bool = { true }) {
+                now: @escaping @Sendable () -> Date = Date.init, ready: @escaping @Sendable () async -> Bool = { true },
+                startup: StartupReadiness = StartupReadiness()) {
         self.pipeline = pipeline; self.grants = grants; self.authenticator = authenticator; self.settings = settings
         self.revocations = revocations; self.revocationWorker = revocationWorker
         self.reloader = reloader; self.shareLogMetrics = shareLogMetrics; self.queries = queries; self.users = users
         self.audit = audit; self.checkpointKey = checkpointKey
-        self.now = now; self.ready = ready
+        self.now = now; self.ready = ready; self.startup = startup
         self.bodyBudget = InflightBodyBudget(limit: settings.maxInflightBodyBytes)
     }
 
@@ -79,14 +82,20 @@ public struct Gateway: Sendable {
                             body: .init(byteBuffer: ByteBuffer(string: caPEM)))
         }
         let policy = pipeline.policy
+        let startup = startup
+        // Not ready when the store does not answer, or when serve found at start that no client can
+        // authenticate (StartupReadiness); the problem's detail says why, one reason after another.
         router.get("/readyz") { _, _ in
             let revision = policy.current.id
-            guard await ready() else {
-                var problem = Problem(status: 503, code: "not_ready", detail: "the share log is not writable")
+            let reasons = (await ready() ? [] : ["the share log is not writable"]) + startup.reasons
+            guard reasons.isEmpty else {
+                var problem = Problem(status: 503, code: "not_ready", detail: reasons.joined(separator: "; "))
                 problem.extra = ["policy_revision": .string(revision)]
                 return problem.response()
             }
-            return SubjectsController.json(["status": "ready", "policy_revision": revision])
+            var body: [String: Any] = ["status": "ready", "policy_revision": revision]
+            if !startup.warnings.isEmpty { body["warnings"] = startup.warnings }
+            return SubjectsController.json(body)
         }
         OperationsController(pipeline: pipeline, authenticator: authenticator, access: settings.metricsAccess,
                              reloader: reloader, shareLog: shareLogMetrics, revocations: revocations,

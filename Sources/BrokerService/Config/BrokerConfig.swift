@@ -82,7 +82,7 @@ public struct BrokerConfig: Sendable {
         public var checkpointEvery = 1000
     }
 
-    /// Revocation propagation (an extension of DESIGN §8).
+    /// Revocation propagation: how deletion calls are sealed, retried and paced.
     public struct Revocation: Sendable {
         /// Seals revocation keys (AES-GCM); created on first start if missing.
         public var key: SecretReference? = .file(".sharebroker/revocation.key")
@@ -155,16 +155,51 @@ public struct BrokerConfig: Sendable {
         database.hasPrefix("sqlite:") ? String(database.dropFirst("sqlite:".count)) : nil
     }
 
+    /// The keys each part of the file takes: the decoder accepts exactly these.
+    enum Keys {
+        static let top = ["listen", "server_names", "node", "home_region", "minor_age", "database", "database_password",
+                          "adapters", "contracts", "clients", "users", "limits", "log", "revocation", "tls_interception",
+                          "privacy_center", "log_format", "metrics", "shadow"]
+        static let clientRequired = ["id", "roles"]
+        static let clientOptional = ["token", "token_sha256", "providers", "purposes"]
+        static let users = ["jwt"]
+        static let jwtRequired = ["issuer", "audience", "algorithms"]
+        static let jwtOptional = ["hs256_secret", "jwks", "jwks_max_age_s"]
+        static let jwks = ["file", "url"]
+        static let limits = ["max_body_bytes", "max_depth", "max_fields", "upstream_timeout_ms", "connect_timeout_ms",
+                             "max_header_bytes", "client_timeout_ms", "head_timeout_ms", "body_timeout_ms",
+                             "max_inflight_body_bytes", "max_response_bytes"]
+        static let log = ["fingerprint_key", "signing_key", "checkpoint_every"]
+        static let revocation = ["key", "max_attempts", "initial_backoff_ms", "max_backoff_ms", "concurrency",
+                                 "calls_per_second", "lease_ms"]
+        static let tlsInterception = ["enabled", "ca_certificate", "ca_key"]
+        static let privacyCenter = ["frame_ancestors"]
+        static let metrics = ["access"]
+        static let shadow = ["adapters", "contracts"]
+    }
+
+    /// Every key the file may hold, as a dotted path (`limits.max_fields`; a client's keys as
+    /// `clients[].id`): the configuration reference lists exactly these, and a test holds it to them.
+    /// A section's own name is listed as well as its keys; a secret's `env`/`file` are not.
+    public static var keyPaths: [String] {
+        func under(_ prefix: String, _ keys: [String]) -> [String] { keys.map { prefix + "." + $0 } }
+        return Keys.top
+            + under("clients[]", Keys.clientRequired + Keys.clientOptional)
+            + under("users", Keys.users)
+            + under("users.jwt", Keys.jwtRequired + Keys.jwtOptional)
+            + under("users.jwt.jwks", Keys.jwks)
+            + under("limits", Keys.limits) + under("log", Keys.log) + under("revocation", Keys.revocation)
+            + under("tls_interception", Keys.tlsInterception) + under("privacy_center", Keys.privacyCenter)
+            + under("metrics", Keys.metrics) + under("shadow", Keys.shadow)
+    }
+
     /// Decodes the YAML text; returns the config or every problem found.
     public static func decode(yaml: String, file: String) -> (config: BrokerConfig?, issues: [PolicyIssue]) {
         var config = BrokerConfig()
         let issues = IssueCollector()
         if yaml.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { return (config, []) }
         guard let root = YAMLNode.parse(yaml, file: file, issues: issues),
-              let object = root.object("config", optional: [
-                "listen", "server_names", "node", "home_region", "minor_age", "database", "database_password", "adapters", "contracts", "clients", "users",
-                "limits", "log", "revocation", "tls_interception", "privacy_center", "log_format", "metrics", "shadow",
-              ]) else { return (nil, issues.issues) }
+              let object = root.object("config", optional: Set(Keys.top)) else { return (nil, issues.issues) }
         if let node = object["listen"], let text = node.string("listen") {
             if let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
                (0...65535).contains(port), colon > text.startIndex {
@@ -200,14 +235,10 @@ public struct BrokerConfig: Sendable {
             if !clientIDs.insert(client.id).inserted { item.error("client '\(client.id)' is listed twice") }
             config.clients.append(client)
         }
-        if let users = object["users"]?.object("users", optional: ["jwt"]), let jwt = users["jwt"] {
+        if let users = object["users"]?.object("users", optional: Set(Keys.users)), let jwt = users["jwt"] {
             config.userJWT = decodeJWT(jwt)
         }
-        if let limits = object["limits"]?.object("limits", optional: [
-            "max_body_bytes", "max_depth", "upstream_timeout_ms", "connect_timeout_ms", "max_header_bytes",
-            "client_timeout_ms", "max_response_bytes", "max_fields", "head_timeout_ms", "body_timeout_ms",
-            "max_inflight_body_bytes",
-        ]) {
+        if let limits = object["limits"]?.object("limits", optional: Set(Keys.limits)) {
             if let v = limits["max_fields"]?.int("limits: max_fields", min: 1) { config.limits.maxFields = v }
             if let v = limits["max_body_bytes"]?.int("limits: max_body_bytes", min: 1) { config.limits.maxBodyBytes = v }
             if let v = limits["max_depth"]?.int("limits: max_depth", min: 1) { config.limits.maxDepth = v }
@@ -222,7 +253,7 @@ public struct BrokerConfig: Sendable {
             }
             if let v = limits["max_response_bytes"]?.int("limits: max_response_bytes", min: 1) { config.limits.maxResponseBytes = v }
         }
-        if let log = object["log"]?.object("log", optional: ["fingerprint_key", "signing_key", "checkpoint_every"]) {
+        if let log = object["log"]?.object("log", optional: Set(Keys.log)) {
             if let node = log["fingerprint_key"] {
                 config.log.fingerprintKey = SecretReference.decode(node, "log: fingerprint_key", allowLiteral: true)
             }
@@ -231,9 +262,7 @@ public struct BrokerConfig: Sendable {
             }
             if let v = log["checkpoint_every"]?.int("log: checkpoint_every", min: 1) { config.log.checkpointEvery = v }
         }
-        if let revocation = object["revocation"]?.object("revocation", optional: [
-            "key", "max_attempts", "initial_backoff_ms", "max_backoff_ms", "concurrency", "calls_per_second", "lease_ms",
-        ]) {
+        if let revocation = object["revocation"]?.object("revocation", optional: Set(Keys.revocation)) {
             if let node = revocation["lease_ms"], let v = node.int("revocation: lease_ms", min: 1) {
                 // An attempt's calls must end before its lease can: twice the upstream timeout at least.
                 let timeout = config.limits.upstreamTimeoutMs   // limits are read above
@@ -255,7 +284,7 @@ public struct BrokerConfig: Sendable {
             if let v = revocation["concurrency"]?.int("revocation: concurrency", min: 1) { config.revocation.concurrency = v }
         }
         if let node = object["tls_interception"],
-           let tls = node.object("tls_interception", optional: ["enabled", "ca_certificate", "ca_key"]) {
+           let tls = node.object("tls_interception", optional: Set(Keys.tlsInterception)) {
             if let enabled = tls["enabled"]?.bool("tls_interception: enabled") { config.tlsInterception.enabled = enabled }
             let certificate = tls["ca_certificate"].flatMap {
                 SecretReference.decode($0, "tls_interception: ca_certificate", allowLiteral: false)
@@ -274,17 +303,17 @@ public struct BrokerConfig: Sendable {
             default: node.error("log_format must be text or json, not '\(format)'")
             }
         }
-        if let node = object["metrics"], let metrics = node.object("metrics", optional: ["access"]),
+        if let node = object["metrics"], let metrics = node.object("metrics", optional: Set(Keys.metrics)),
            let access = metrics["access"], let text = access.string("metrics: access") {
             if let value = MetricsAccess(rawValue: text) { config.metricsAccess = value } else {
                 access.error("metrics: access must be loopback, admin or open, not '\(text)'")
             }
         }
-        if let node = object["shadow"], let shadow = node.object("shadow", required: ["adapters", "contracts"]),
+        if let node = object["shadow"], let shadow = node.object("shadow", required: Set(Keys.shadow)),
            let adapters = shadow["adapters"]?.string("shadow: adapters"), let contracts = shadow["contracts"]?.string("shadow: contracts") {
             config.shadow = Shadow(adapters: adapters, contracts: contracts)
         }
-        if let node = object["privacy_center"], let privacy = node.object("privacy_center", optional: ["frame_ancestors"]) {
+        if let node = object["privacy_center"], let privacy = node.object("privacy_center", optional: Set(Keys.privacyCenter)) {
             for (origin, line) in privacy["frame_ancestors"]?.strings("privacy_center: frame_ancestors") ?? [] {
                 // An origin as CSP writes it: scheme://host[:port], nothing that could end the directive.
                 let valid = (origin.hasPrefix("https://") || origin.hasPrefix("http://"))
@@ -298,8 +327,8 @@ public struct BrokerConfig: Sendable {
     }
 
     private static func decodeClient(_ node: YAMLNode) -> Client? {
-        guard let object = node.object("client", required: ["id", "roles"],
-                                       optional: ["token", "token_sha256", "providers", "purposes"]) else { return nil }
+        guard let object = node.object("client", required: Set(Keys.clientRequired),
+                                       optional: Set(Keys.clientOptional)) else { return nil }
         guard let id = object["id"]?.string("client: id") else { return nil }
         let what = "client \(id)"
         var credential: Client.Credential?
@@ -334,8 +363,8 @@ public struct BrokerConfig: Sendable {
     }
 
     private static func decodeJWT(_ node: YAMLNode) -> UserJWT? {
-        guard let object = node.object("users: jwt", required: ["issuer", "audience", "algorithms"],
-                                       optional: ["hs256_secret", "jwks", "jwks_max_age_s"]) else { return nil }
+        guard let object = node.object("users: jwt", required: Set(Keys.jwtRequired),
+                                       optional: Set(Keys.jwtOptional)) else { return nil }
         let algorithms = object["algorithms"]?.strings("users: jwt: algorithms")?.map(\.0) ?? []
         for algorithm in algorithms where !UserJWT.supported.contains(algorithm) {
             object["algorithms"]?.error("users: jwt: algorithm \(algorithm) is not supported (\(UserJWT.supported.joined(separator: ", ")))")
@@ -344,7 +373,7 @@ public struct BrokerConfig: Sendable {
         let secret = object["hs256_secret"].flatMap { SecretReference.decode($0, "users: jwt: hs256_secret", allowLiteral: true) }
         if algorithms.contains("HS256") && secret == nil { node.error("users: jwt: HS256 needs hs256_secret") }
         var jwks: UserJWT.JWKS?
-        if let source = object["jwks"], let keys = source.object("users: jwt: jwks", optional: ["file", "url"]) {
+        if let source = object["jwks"], let keys = source.object("users: jwt: jwks", optional: Set(Keys.jwks)) {
             switch (keys["file"]?.string("users: jwt: jwks: file"), keys["url"]?.string("users: jwt: jwks: url")) {
             case (let file?, nil): jwks = .file(file)
             case (nil, let url?):
