@@ -15,8 +15,8 @@ import Logging
 ///
 /// Durability: every connection runs with `PRAGMA synchronous = FULL`, so each
 /// commit fsyncs the WAL before it returns. GRDB's `DatabasePool` resets the
-/// writer to `NORMAL` while it sets up WAL mode, *after* `prepareDatabase`
-/// (STACK.md), so FULL is set in `prepareDatabase` (readers, and the writer
+/// writer to `NORMAL` while it sets up WAL mode, *after* `prepareDatabase`,
+/// so FULL is set in `prepareDatabase` (readers, and the writer
 /// before WAL set-up) and set again on the writer once the pool is open, then
 /// read back: the store refuses to open if the writer is not at FULL. GRDB never
 /// reopens the writer connection, so the setting holds for the pool's life.

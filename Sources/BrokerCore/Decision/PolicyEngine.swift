@@ -1,7 +1,7 @@
 import BrokerFields
 import Foundation
 
-/// Decides a share: DESIGN §5, in its order, as a pure function of its inputs.
+/// Decides a share: the rules of docs/concepts.md ("How a share is decided"), in their order, as a pure function of its inputs.
 ///
 /// `evaluate` performs no I/O, reads no clock and throws nothing: the time is in
 /// the request, the subject's grants are passed in, and every outcome, a refusal

@@ -71,7 +71,7 @@ public struct ReasonCode: RawRepresentable, Hashable, Sendable, Codable, CustomS
         }
     }
 
-    /// Every code `evaluate` can return, in the order of DESIGN §5.
+    /// Every code `evaluate` can return, in the order of the decision rules (docs/concepts.md).
     public static let decisionCodes: [ReasonCode] = [
         .unauthenticated, .callerNotPermitted, .unknownProvider, .unknownOperation, .unsupportedMediaType,
         .bodyTooLarge, .tooManyFields, .malformedBody, .duplicateHeader, .malformedHeader, .subjectMissing, .invalidSubject, .purposeMissing, .purposeNotAllowed, .contractMissing,

@@ -84,7 +84,7 @@ public struct ShareDecision: Sendable {
     public var code: ReasonCode?
     /// A human-readable explanation for `blocked`; never holds a field value.
     public var message: String?
-    /// The DESIGN §5 step that refused (1–8), for `blocked`.
+    /// The decision rule (docs/concepts.md) that refused (1–8), for `blocked`.
     public var step: Int?
 
     public var provider: String

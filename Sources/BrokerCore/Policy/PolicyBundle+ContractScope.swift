@@ -1,6 +1,6 @@
 extension PolicyBundle {
     /// One adapter declaration the contract does not cover: it installs, and its shares are
-    /// denied by the usual rules (DESIGN §4).
+    /// denied by the usual rules (docs/policy-files.md, the contracts).
     public struct OutOfScope: Sendable, Equatable {
         public let provider: String
         public let line: Int

@@ -6,7 +6,7 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 
-/// The compliance API (role `compliance`, DESIGN §6): `GET /v1/shares` with every
+/// The compliance API (role `compliance`, docs/http-api.md): `GET /v1/shares` with every
 /// filter and stable cursor pagination, exports streamed as NDJSON or CSV in
 /// constant memory, and `GET /v1/shares/{id}`.
 ///

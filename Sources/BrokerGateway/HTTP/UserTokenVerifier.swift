@@ -7,7 +7,7 @@ import Foundation
 import JWTKit
 import NIOConcurrencyHelpers
 
-/// End users' JWTs (DESIGN §6, §8): `sub` is their subject id, signed by the company's
+/// End users' JWTs (docs/http-api.md, docs/privacy-center.md): `sub` is their subject id, signed by the company's
 /// identity provider: HS256 with a shared secret, or RS256, ES256 or EdDSA with keys from the
 /// provider's JWKS (`users.jwt.jwks`), the signature checked by jwt-kit.
 ///

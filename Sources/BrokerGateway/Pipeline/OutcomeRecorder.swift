@@ -8,7 +8,7 @@ import ServiceLifecycle
 ///
 /// An outcome does not need to be durable before the caller gets its answer:
 /// if the broker stops before it is written, the intent reads `unknown` at the
-/// next start, which counts as shared (DESIGN §7). So the pipeline hands
+/// next start, which counts as shared (docs/share-log.md). So the pipeline hands
 /// outcomes here and responds at once; this service writes whatever has
 /// gathered in one go (it joins the intents' group commits), and drains
 /// everything on graceful shutdown.

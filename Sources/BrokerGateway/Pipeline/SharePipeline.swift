@@ -17,7 +17,7 @@ public enum ShareResult: Sendable {
 
 /// The share pipeline: decide → commit the intent durably → forward → record the outcome → respond.
 ///
-/// Invariants (DESIGN §1): nothing leaves before its intent is durable; if the log
+/// Invariants (docs/concepts.md, "The promise"): nothing leaves before its intent is durable; if the log
 /// cannot be written the share is refused with 503 `log_unavailable`; what is
 /// forwarded is the broker's own re-serialisation of what was checked; the
 /// provider's credentials are added here and never come from the caller.
@@ -265,7 +265,7 @@ public final class SharePipeline: Sendable {
             let personal = field.category.map { taxonomy.categories[$0]?.personal ?? true } ?? true
             return personal ? field.category ?? "" : nil
         }
-        // A repeated path folds into one entry with a count (DESIGN §7: a record is bounded whatever the body).
+        // A repeated path folds into one entry with a count (docs/share-log.md: a record is bounded whatever the body).
         let fields = LoggedField.folding(decision.fields, single: { field in
             var logged = LoggedField(location: field.location, path: loggedPath(field), category: field.category,
                                      action: field.action, reason: field.reason ?? field.minimisedFrom?.reason,

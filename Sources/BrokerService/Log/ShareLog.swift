@@ -52,7 +52,7 @@ public protocol ShareLog: Sendable {
     func appendOutcome(_ outcome: ShareOutcome) async throws(LogUnavailable) -> ChainPosition
 
     /// Appends several outcomes, in order, in one group-committed write (all or none).
-    /// Outcomes need not be durable at once (DESIGN §7: an intent without one reads
+    /// Outcomes need not be durable at once (docs/share-log.md: an intent without one reads
     /// `unknown` after a crash), so a store may hold them a few milliseconds to share
     /// the next intent's commit.
     func appendOutcomes(_ outcomes: [ShareOutcome]) async throws(LogUnavailable) -> [ChainPosition]

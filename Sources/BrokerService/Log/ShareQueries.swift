@@ -1,7 +1,7 @@
 import BrokerCore
 import Foundation
 
-/// What `GET /v1/shares` filters on (DESIGN §6). Every filter is optional; all given ones must hold.
+/// What `GET /v1/shares` filters on (docs/http-api.md). Every filter is optional; all given ones must hold.
 public struct ShareFilter: Sendable, Hashable {
     public var subject: String?
     public var provider: String?

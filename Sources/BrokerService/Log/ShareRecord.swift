@@ -14,7 +14,7 @@ public enum ShareChannel: String, Sendable, Hashable, Codable {
 /// Or several: the decisions of one share that share a location, declaration (or are all
 /// undeclared), category, action, reason and `minimisedFrom` fold into one entry with a
 /// `count` (`message.token[*]` ×1000), so a record's size is bounded whatever the body
-/// (DESIGN §7). A group of one is logged as it always was.
+/// (docs/share-log.md). A group of one is logged as it always was.
 public struct LoggedField: Sendable, Hashable, Codable {
     public var location: FieldLocation
     /// Rendered concrete path (`message.token[0]`); for a folded entry the declaration's pattern
