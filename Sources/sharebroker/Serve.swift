@@ -339,7 +339,7 @@ enum Sandbox {
                                 (end user u-1001's JWT: their own grants and shares only)
             """)
         for simulator in simulators?.all ?? [] {
-            say("  simulator \(simulator.provider.padding(toLength: 16, withPad: " ", startingAt: 0)) \(simulator.baseURL)")
+            say("  simulator \(simulator.provider.padding(toLength: max(18, simulator.provider.count), withPad: " ", startingAt: 0)) \(simulator.baseURL)")
         }
         if tunnels {
             say("""
