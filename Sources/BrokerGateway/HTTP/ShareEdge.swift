@@ -67,6 +67,15 @@ struct ShareEdge: Sendable {
     }
 
     func start(_ head: HTTPRequest, route: Route) -> Start {
+        // One pass over the fields copies them for the pipeline and picks out the few the edge reads
+        // (`HTTPFields`' subscript by name scans and compares every field: ~3 k instructions a lookup).
+        var headers: [HeaderField] = []
+        headers.reserveCapacity(head.headerFields.count)
+        var read = EdgeHeaders()
+        for field in head.headerFields {
+            headers.append(HeaderField(field.name.canonicalName, field.value))
+            read.note(field)
+        }
         let caller: Caller?, credentialSubject: String?, provider: String, path: String, query: String?
         switch route {
         case .methodNotAllowed:
@@ -77,8 +86,8 @@ struct ShareEdge: Sendable {
         case .forwardProxy(let name, let providerPath, let providerQuery):
             // A proxy asks for proxy credentials with 407 and Proxy-Authenticate, whether they are
             // missing or wrong (as a tunnel's CONNECT does), so a client's proxy support retries with them.
-            guard let credential = authenticator.proxyCredential(head.headerFields[.proxyAuthorization]) else {
-                let detail = head.headerFields[.proxyAuthorization] == nil
+            guard let credential = authenticator.proxyCredential(read.value(\.proxyAuthorization)) else {
+                let detail = read.proxyAuthorization.isEmpty
                     ? "the broker needs Proxy-Authorization: Bearer <token> (or curl -U client:token)"
                     : "the proxy credentials are not valid"
                 let problem = Problem(status: 407, code: "unauthenticated", detail: detail)
@@ -96,25 +105,46 @@ struct ShareEdge: Sendable {
             }
             (caller, credentialSubject, provider, path, query) = (credential.caller, credential.subject, name, providerPath, providerQuery)
         case .pathForm(let name, let providerPath, let providerQuery):
-            (caller, credentialSubject) = Self.pathFormCaller(head.headerFields, authenticator)
+            (caller, credentialSubject) = Self.pathFormCaller(proxyAuthorization: read.value(\.proxyAuthorization),
+                                                              authorization: read.value(\.authorization), authenticator)
             (provider, path, query) = (name, providerPath, providerQuery)
         }
         // The subject and purpose decide the whole share: a second value is refused, never joined or picked.
-        for name in [HTTPField.Name.shareSubject, .sharePurpose] where head.headerFields[values: name].count > 1 {
+        for (name, values) in [(HTTPField.Name.shareSubject, read.subject), (.sharePurpose, read.purpose)] where values.count > 1 {
             return .answer(Problem(status: 400, code: "duplicate_header",
                                    detail: "\(name.canonicalName) is sent more than once; send it once").answer())
         }
-        let subject = head.headerFields[.shareSubject] ?? credentialSubject
+        let subject = read.subject.first ?? credentialSubject
         if let credentialSubject, subject != credentialSubject {
             return .answer(Problem(status: 400, code: "subject_mismatch",
                                    detail: "X-Share-Subject names another subject than the proxy credentials' subject=").answer())
         }
-        var headers: [HeaderField] = []
-        headers.reserveCapacity(head.headerFields.count)
-        for field in head.headerFields { headers.append(HeaderField(field.name.canonicalName, field.value)) }
         return .share(Pending(caller: caller, provider: provider, method: head.method, path: path, query: query,
-                              headers: headers, contentType: head.headerFields[.contentType], subject: subject,
-                              purpose: head.headerFields[.sharePurpose]))
+                              headers: headers, contentType: read.value(\.contentType), subject: subject,
+                              purpose: read.purpose.first))
+    }
+
+    /// The values of the fields the edge reads, gathered in one pass.
+    private struct EdgeHeaders {
+        var authorization: [String] = [], proxyAuthorization: [String] = [], contentType: [String] = []
+        var subject: [String] = [], purpose: [String] = []
+
+        mutating func note(_ field: HTTPField) {
+            switch field.name {
+            case .authorization: authorization.append(field.value)
+            case .proxyAuthorization: proxyAuthorization.append(field.value)
+            case .contentType: contentType.append(field.value)
+            case .shareSubject: subject.append(field.value)
+            case .sharePurpose: purpose.append(field.value)
+            default: break
+            }
+        }
+
+        /// As `HTTPFields` reads a field sent more than once: the values joined with ", ".
+        func value(_ field: KeyPath<EdgeHeaders, [String]>) -> String? {
+            let values = self[keyPath: field]
+            return values.isEmpty ? nil : values.joined(separator: ", ")
+        }
     }
 
     /// The answer to a share refused before logging (no valid caller, no such provider), decided
@@ -166,12 +196,13 @@ struct ShareEdge: Sendable {
     /// `Authorization`. An SDK that signs its requests into `Authorization` authenticates to the
     /// broker with `Proxy-Authorization`; its own `Authorization` is the provider's, dropped and
     /// re-signed as always.
-    static func pathFormCaller(_ headers: HTTPFields, _ authenticator: Authenticator) -> (Caller?, String?) {
-        if let value = headers[.proxyAuthorization] {
-            let credential = authenticator.proxyCredential(value)
+    static func pathFormCaller(proxyAuthorization: String?, authorization: String?,
+                               _ authenticator: Authenticator) -> (Caller?, String?) {
+        if let proxyAuthorization {
+            let credential = authenticator.proxyCredential(proxyAuthorization)
             return (credential?.caller, credential?.subject)
         }
-        return (authenticator.caller(authorization: headers[.authorization]), nil)
+        return (authenticator.caller(authorization: authorization), nil)
     }
 
     /// `Host` without its port, lowercased; `[::1]:8080` → `[::1]`.
