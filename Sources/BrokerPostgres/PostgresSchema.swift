@@ -191,5 +191,11 @@ enum PostgresSchema {
             -- An account deletion marks the subject (µs since 1970); every later share for them is refused.
             ALTER TABLE subjects ADD COLUMN deleted_at bigint;
             """),
+        ("v4-subject-history-index", """
+            -- A subject's history in log order: every page, oldest or newest first, is one range of
+            -- this index (the time-ordered one made each page sort the subject's whole history).
+            DROP INDEX share_log_subject_time;
+            CREATE INDEX share_log_subject_seq ON share_log(subject, stream, seq) WHERE subject IS NOT NULL;
+            """),
     ]
 }

@@ -276,6 +276,14 @@ enum SQLiteSchema {
             // An account deletion marks the subject (µs since 1970); every later share for them is refused.
             try db.execute(sql: "ALTER TABLE subjects ADD COLUMN deleted_at INTEGER")
         }
+        migrator.registerMigration("v11-subject-history-index") { db in
+            // A subject's history in log order: every page, oldest or newest first, is one range of
+            // this index (the time-ordered one made each page sort the subject's whole history).
+            try db.execute(sql: """
+                DROP INDEX share_log_subject_time;
+                CREATE INDEX share_log_subject_seq ON share_log(subject, stream, seq) WHERE subject IS NOT NULL;
+                """)
+        }
         return migrator
     }
 }

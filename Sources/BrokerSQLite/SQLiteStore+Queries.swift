@@ -6,9 +6,29 @@ import GRDB
 
 extension SQLiteStore: ShareQueries {
     public func shares(_ filter: ShareFilter, after cursor: ShareCursor?, limit: Int) async throws(LogUnavailable) -> [LoggedShare] {
+        // A time window becomes a seq range per stream first (from the time index), so each page
+        // walks one index range in log order instead of sorting the whole window.
+        let ranges = filter.since != nil || filter.until != nil ? try await seqRanges(filter) : nil
+        guard let (sql, values) = Self.sharesQuery(filter, after: cursor, limit: limit, ranges: ranges) else { return [] }
+        do {
+            return try await pool.read { db in
+                try Row.fetchAll(db.cachedStatement(sql: sql), arguments: StatementArguments(values)).map(Self.loggedShare)
+            }
+        } catch {
+            throw LogUnavailable.sqlite(error, during: "querying shares")
+        }
+    }
+
+    typealias SeqRange = (stream: String, low: Int64, high: Int64)
+
+    /// The SQL of one page of `shares` and its arguments; `nil` when the page is certainly empty.
+    /// With `ranges` (a time window's seq range per stream) the cursor narrows the ranges themselves.
+    /// A page is one range of an index in `(stream, seq)` order, forwards or backwards: the subject's
+    /// when there is a subject (a privacy centre page costs O(page) whatever the history's length),
+    /// else the provider's, else the key.
+    static func sharesQuery(_ filter: ShareFilter, after cursor: ShareCursor?, limit: Int,
+                            ranges: [SeqRange]?) -> (String, [DatabaseValue])? {
         var conditions = ["s.kind = 'share'"]
-        var indexHint = ""
-        var cursorInRanges = false
         var arguments: [DatabaseValue] = []
         for (column, value) in [("subject", filter.subject), ("provider", filter.provider), ("purpose", filter.purpose),
                                 ("decision", filter.decision), ("caller", filter.caller)] {
@@ -26,7 +46,7 @@ extension SQLiteStore: ShareQueries {
                 .replacingOccurrences(of: "_", with: "\\_") + ".%").databaseValue)
         }
         if let fingerprints = filter.fingerprints {
-            guard !fingerprints.isEmpty else { return [] }
+            guard !fingerprints.isEmpty else { return nil }
             var matches = "json_extract(f.value, '$.fingerprint') IN (\(fingerprints.map { _ in "?" }.joined(separator: ",")))"
             arguments.append(contentsOf: fingerprints.map(\.databaseValue))
             if let short = filter.shortFingerprints, !short.isEmpty {
@@ -40,52 +60,45 @@ extension SQLiteStore: ShareQueries {
         if !fieldConditions.isEmpty {
             conditions.append("EXISTS (SELECT 1 FROM json_each(s.body, '$.fields') f WHERE \(fieldConditions.joined(separator: " AND ")))")
         }
-        if filter.since != nil || filter.until != nil, filter.subject == nil {
-            // A time window becomes a seq range per stream (from the time index), so the pages walk
-            // the log in order instead of sorting the whole window for each page.
-            var ranges = try await seqRanges(filter)
-            cursorInRanges = true
+        let backwards = filter.newestFirst
+        let index = filter.subject != nil ? "share_log_subject_seq" : filter.provider != nil ? "share_log_provider_seq" : nil
+        if var ranges {
             if let cursor {
-                // The cursor narrows the ranges themselves, so each page is one index range.
                 ranges = ranges.compactMap { range in
+                    if backwards {
+                        if range.stream > cursor.stream { return nil }
+                        if range.stream < cursor.stream { return range }
+                        let high = min(range.high, cursor.seq - 1)
+                        return range.low <= high ? (range.stream, range.low, high) : nil
+                    }
                     if range.stream < cursor.stream { return nil }
                     if range.stream > cursor.stream { return range }
                     let low = max(range.low, cursor.seq + 1)
                     return low <= range.high ? (range.stream, low, range.high) : nil
                 }
             }
-            guard !ranges.isEmpty else { return [] }
+            guard !ranges.isEmpty else { return nil }
             conditions.append("(" + ranges.map { _ in "(s.stream = ? AND s.seq BETWEEN ? AND ?)" }.joined(separator: " OR ") + ")")
             for range in ranges {
                 arguments.append(contentsOf: [range.stream.databaseValue, range.low.databaseValue, range.high.databaseValue])
             }
-            if filter.provider != nil { indexHint = " INDEXED BY share_log_provider_seq" }
-        }
-        let backwards = filter.newestFirst && !cursorInRanges
-        if let cursor, !cursorInRanges {
+        } else if let cursor {
             conditions.append(backwards ? "(s.stream < ? OR (s.stream = ? AND s.seq < ?))" : "(s.stream > ? OR (s.stream = ? AND s.seq > ?))")
             arguments.append(contentsOf: [cursor.stream.databaseValue, cursor.stream.databaseValue, cursor.seq.databaseValue])
         }
         arguments.append(max(1, limit).databaseValue)
         let sql = """
             SELECT s.stream, s.seq, s.hash, s.body, o.stream, o.seq, o.hash, o.body
-            FROM share_log s\(indexHint)
+            FROM share_log s\(index.map { " INDEXED BY " + $0 } ?? "")
             LEFT JOIN share_log o ON o.share_id = s.share_id AND o.kind = 'outcome'
             WHERE \(conditions.joined(separator: " AND "))
             ORDER BY \(backwards ? "s.stream DESC, s.seq DESC" : "s.stream, s.seq") LIMIT ?
             """
-        let values = arguments
-        do {
-            return try await pool.read { db in
-                try Row.fetchAll(db.cachedStatement(sql: sql), arguments: StatementArguments(values)).map(Self.loggedShare)
-            }
-        } catch {
-            throw LogUnavailable.sqlite(error, during: "querying shares")
-        }
+        return (sql, arguments)
     }
 
     /// Per stream, the first and last seq of the shares in the filter's time window (and provider).
-    func seqRanges(_ filter: ShareFilter) async throws(LogUnavailable) -> [(stream: String, low: Int64, high: Int64)] {
+    func seqRanges(_ filter: ShareFilter) async throws(LogUnavailable) -> [SeqRange] {
         let from = filter.since.map(Microseconds.from) ?? Int64.min
         let to = filter.until.map(Microseconds.from) ?? Int64.max
         let provider = filter.provider

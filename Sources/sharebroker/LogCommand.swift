@@ -38,7 +38,7 @@ struct LogCommand: AsyncParsableCommand {
 
         func run() async throws {
             let settings = try configFile.settings()
-            let database = databaseOption ?? settings.commandDatabase
+            let database = settings.commandDatabase(databaseOption)
             let signingKey = signingKeyOption ?? settings.signingKeyPath
             let postgres = database.hasPrefix("postgres://") || database.hasPrefix("postgresql://")
             guard postgres || FileManager.default.fileExists(atPath: database) else {
@@ -145,7 +145,7 @@ struct LogCommand: AsyncParsableCommand {
 
         func run() async throws {
             let settings = try configFile.settings()
-            let database = databaseOption ?? settings.commandDatabase
+            let database = settings.commandDatabase(databaseOption)
             let stream = streamOption ?? settings.node
             if database.hasPrefix("postgres://") || database.hasPrefix("postgresql://") {
                 say("log show reads a SQLite file; on PostgreSQL use GET /v1/shares (compliance API) or `log verify --database`")
@@ -175,7 +175,7 @@ struct LogCommand: AsyncParsableCommand {
 
         func run() async throws {
             let settings = try configFile.settings()
-            let database = databaseOption ?? settings.commandDatabase
+            let database = settings.commandDatabase(databaseOption)
             let signingKey = signingKeyOption ?? settings.signingKeyPath
             guard FileManager.default.fileExists(atPath: database) else {
                 say("\(database): no such database")
@@ -191,7 +191,7 @@ struct LogCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Append N realistic share records through the real write path (for benchmarks).")
 
-        @Option(name: .customLong("database"), help: "The SQLite database (default: the config's).")
+        @Option(name: .customLong("database"), help: "sqlite:PATH, a path, or postgres://USER@HOST[:PORT]/DB (default: the config's).")
         var databaseOption: String?
 
         @Option(help: "About how many records to append (shares and their outcomes).")
@@ -217,23 +217,31 @@ struct LogCommand: AsyncParsableCommand {
         @OptionGroup var configFile: ConfigOption
 
         func run() async throws {
-            let settings = try configFile.settings()
-            let database = databaseOption ?? settings.commandDatabase
+            var settings = try configFile.settings()
+            let database = settings.commandDatabase(databaseOption)
+            settings.database = database.hasPrefix("postgres://") || database.hasPrefix("postgresql://") ? database : "sqlite:" + database
+            settings.node = stream
             let signingKey = signingKeyOption ?? settings.signingKeyPath
             let bundle = try policy.bundle(settings)
             var logger = Logger(label: "sharebroker.seed")
             logger.logLevel = .warning
-            let store = try SQLiteStore(path: database, stream: stream, logger: logger)
+            let store = try await NodeStore.open(settings, password: settings.commandDatabasePassword, logger: logger)
             let signer = CheckpointSigner(secret: try SecretResolver().keyOrCreate(.file(signingKey), defaultPath: signingKey))
-            store.enableCheckpoints(signer: signer, every: checkpointEvery)
+            store.enableCheckpoints(signer, checkpointEvery)
             let started = ContinuousClock.now
-            let written = try await LogSeeder.seed(
-                log: store, bundle: bundle, records: records, subjects: subjects ?? max(1, records / 40), days: days,
-                node: stream, fingerprinter: Fingerprinter(key: Array("seed-fingerprint-key".utf8))) { count in
-                    FileHandle.standardError.write(Data("seeded \(count) records\r".utf8))
-                }
-            try await store.checkpointNow()
-            try store.close()
+            let written: Int
+            do {
+                written = try await LogSeeder.seed(
+                    log: store.log, bundle: bundle, records: records, subjects: subjects ?? max(1, records / 40), days: days,
+                    node: stream, fingerprinter: Fingerprinter(key: Array("seed-fingerprint-key".utf8))) { count in
+                        FileHandle.standardError.write(Data("seeded \(count) records\r".utf8))
+                    }
+                try await store.checkpointNow()
+            } catch {
+                await store.close()
+                throw error
+            }
+            await store.close()
             let elapsed = ContinuousClock.now - started
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
             say("seeded \(written) records in \(Int(seconds)) s (\(Int(Double(written) / max(seconds, 0.001))) records/s) into \(database)")

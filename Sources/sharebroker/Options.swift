@@ -44,6 +44,13 @@ extension BrokerConfig {
     /// The database a command reads: `sqlite:PATH` as the path, else the postgres URL.
     var commandDatabase: String { sqlitePath ?? database }
 
+    /// The database a command was given with `--database` (`sqlite:PATH`, a plain path, or a
+    /// `postgres://` URL, the same forms everywhere), else the config's: a SQLite database as its path.
+    func commandDatabase(_ option: String?) -> String {
+        guard let option else { return commandDatabase }
+        return option.hasPrefix("sqlite:") ? String(option.dropFirst("sqlite:".count)) : option
+    }
+
     /// A PostgreSQL password for a URL without one: `database_password`, else `PGPASSWORD`.
     var commandDatabasePassword: String? {
         databasePassword.flatMap { SecretResolver().value($0) } ?? ProcessInfo.processInfo.environment["PGPASSWORD"]

@@ -50,7 +50,7 @@ struct PolicyCommand: AsyncParsableCommand {
             }
             let engine = PolicyEngine(bundle: bundle, homeRegion: settings.homeRegion, minorAge: settings.minorAge)
             let from = try rfc3339(since, flag: "since"), to = try rfc3339(until, flag: "until")
-            let report = try await withReadStore(databaseOption ?? settings.commandDatabase, settings: settings) { store in
+            let report = try await withReadStore(settings.commandDatabase(databaseOption), settings: settings) { store in
                 try await PolicyDiff.run(queries: store, grants: store, candidate: engine, since: from, until: to)
             }
             if json {

@@ -50,7 +50,7 @@ struct ReportCommand: AsyncParsableCommand {
 
         func run() async throws {
             let settings = try configFile.settings()
-            let database = databaseOption ?? settings.commandDatabase
+            let database = settings.commandDatabase(databaseOption)
             let bundle = try policy.bundle(settings)
             let from = try rfc3339(since, flag: "since"), to = try rfc3339(until, flag: "until")
             let traffic = try await withReadStore(database, settings: settings) { try await $0.sharingList(since: from, until: to) }
@@ -122,7 +122,7 @@ struct ReportCommand: AsyncParsableCommand {
 
         func run() async throws {
             let settings = try configFile.settings()
-            let database = databaseOption ?? settings.commandDatabase
+            let database = settings.commandDatabase(databaseOption)
             var query = ExposureQuery(provider: provider, category: category)
             query.since = try rfc3339(since, flag: "since")
             query.until = try rfc3339(until, flag: "until")

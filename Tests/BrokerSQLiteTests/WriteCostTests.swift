@@ -78,20 +78,55 @@ import Testing
             _ = try await store.appendOutcome(ShareOutcome(shareID: "share-1", time: baseTime, result: .ok, upstreamStatus: 200))
             try await store.pool.read { db in
                 #expect(try Int.fetchOne(db, sql: "SELECT count(*) FROM share_log") == 2)
-                for (index, condition) in [("share_log_subject_time", "subject IS NOT NULL"),
+                for (index, condition) in [("share_log_subject_seq", "subject IS NOT NULL"),
                                            ("share_log_provider_time", "provider IS NOT NULL"),
                                            ("share_log_provider_seq", "provider IS NOT NULL"),
                                            ("share_log_time", "kind = 'share'")] {
                     let entries = try Int.fetchOne(db, sql: "SELECT count(*) FROM share_log INDEXED BY \(index) WHERE \(condition)")
                     #expect(entries == 1, "\(index) holds the share only")
                 }
-                for (sql, index) in [("SELECT seq FROM share_log WHERE subject = 's' AND time_us > 0", "share_log_subject_time"),
+                for (sql, index) in [("SELECT seq FROM share_log WHERE subject = 's' AND time_us > 0", "share_log_subject_seq"),
                                      ("SELECT min(seq) FROM share_log WHERE kind = 'share' AND time_us >= 0 AND time_us < 9", "share_log_time"),
                                      ("SELECT min(seq) FROM share_log WHERE provider = 'p' AND kind = 'share' AND time_us >= 0", "share_log_provider_time")] {
                     let plan = try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + sql).map { $0["detail"] as String? ?? "" }.joined(separator: " | ")
                     #expect(plan.contains(index), "\(sql): \(plan)")
                 }
             }
+        }
+    }
+
+    /// A page of a subject's history, oldest or newest first, with or without a cursor, is one
+    /// range of the subject index: no sort of the subject's whole history (no temp B-tree).
+    @Test func historyPagesAreOneIndexRange() async throws {
+        try await withStore { store, _ in
+            try await appendIntents(store, count: 3)
+            let cursor = ShareCursor(stream: "node-1", seq: 2)
+            for newest in [false, true] {
+                var filter = ShareFilter()
+                filter.subject = "subject-1"
+                filter.newestFirst = newest
+                var windowed = filter
+                windowed.since = baseTime
+                for (query, ranges) in [(filter, nil), (windowed, [(stream: "node-1", low: Int64(1), high: Int64(3))])] {
+                    for page in [nil, cursor] {
+                        let (sql, values) = try #require(SQLiteStore.sharesQuery(query, after: page, limit: 20, ranges: ranges))
+                        let plan = try await store.pool.read { db in
+                            try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + sql, arguments: StatementArguments(values))
+                                .map { $0["detail"] as String? ?? "" }.joined(separator: " | ")
+                        }
+                        #expect(plan.contains("share_log_subject_seq"), "\(sql): \(plan)")
+                        #expect(!plan.contains("TEMP B-TREE"), "\(sql): \(plan)")
+                    }
+                }
+            }
+            // And the pages themselves: newest first, then on from the cursor.
+            var newest = ShareFilter()
+            newest.subject = "subject-1"
+            newest.newestFirst = true
+            let first = try await store.shares(newest, after: nil, limit: 2)
+            #expect(first.map(\.position.seq) == [3, 2])
+            let next = try await store.shares(newest, after: ShareCursor(stream: "node-1", seq: 2), limit: 2)
+            #expect(next.map(\.position.seq) == [1])
         }
     }
 }

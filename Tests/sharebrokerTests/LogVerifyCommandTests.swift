@@ -47,4 +47,25 @@ import Testing
         #expect(rolledBack.status != 0)
         #expect(rolledBack.output.contains("TAMPERED") && rolledBack.output.contains("truncated or rolled back"), "\(rolledBack.output)")
     }
+
+    /// `log seed --database` takes the forms every other command takes: `sqlite:/abs/path` opens that
+    /// file (it used to create a folder named `sqlite:`), and a plain relative path works too.
+    @Test func seedTakesTheSameDatabaseFormsAsEveryCommand() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sb-seed-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let root = CheckCommandTests.root.path
+        let absolute = directory.appendingPathComponent("abs.sqlite").path
+        for (form, file) in [("sqlite:" + absolute, absolute), ("rel.sqlite", directory.appendingPathComponent("rel.sqlite").path)] {
+            let seeded = try await offPool {
+                try CheckCommandTests.run(["log", "seed", "--records", "40", "--database", form,
+                                           "--adapters", root + "/adapters", "--contracts", root + "/contracts"], in: directory)
+            }
+            #expect(seeded.status == 0 && seeded.output.contains("seeded"), "\(seeded.output)")
+            #expect(FileManager.default.fileExists(atPath: file), "\(form)")
+            let verified = try await offPool { try CheckCommandTests.run(["log", "verify", "--database", form], in: directory) }
+            #expect(verified.status == 0 && verified.output.contains("chain intact"), "\(verified.output)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: directory.appendingPathComponent("sqlite:").path))
+    }
 }
