@@ -197,5 +197,45 @@ enum PostgresSchema {
             DROP INDEX share_log_subject_time;
             CREATE INDEX share_log_subject_seq ON share_log(subject, stream, seq) WHERE subject IS NOT NULL;
             """),
+        ("v5-log-follower", """
+            -- The aggregates leave the batch's transaction: each node's follower folds its committed share
+            -- records into them and records how far it got (log_follower); queries add the records past
+            -- the mark. The exposure report's own aggregates (see SharingTally), built from the records
+            -- already logged: each share once per category sent, each ancestor of one, and '' (all).
+            CREATE TABLE log_follower (stream text PRIMARY KEY, seq bigint NOT NULL CHECK (seq >= 0));
+            CREATE TABLE exposure_span (
+                provider text NOT NULL, subject text NOT NULL, category text NOT NULL,
+                shares bigint NOT NULL, first_us bigint NOT NULL, last_us bigint NOT NULL, sent boolean NOT NULL,
+                PRIMARY KEY (provider, subject, category)
+            );
+            CREATE TABLE exposure_daily (
+                provider text NOT NULL, subject text NOT NULL, day bigint NOT NULL, category text NOT NULL,
+                shares bigint NOT NULL, first_us bigint NOT NULL, last_us bigint NOT NULL, sent boolean NOT NULL,
+                PRIMARY KEY (provider, subject, day, category)
+            );
+            CREATE TEMPORARY TABLE exposure_backfill ON COMMIT DROP AS
+                WITH fields AS (
+                    SELECT DISTINCT l.provider, l.subject, l.share_id, l.time_us, f->>'category' AS category
+                    FROM share_log l, jsonb_array_elements(l.body::jsonb -> 'fields') f
+                    WHERE l.kind = 'share' AND l.subject IS NOT NULL AND l.purpose IS NOT NULL
+                      AND l.decision IN ('allowed', 'redacted') AND f->>'action' IN ('sent', 'minimised')
+                      AND (f->>'fingerprint' IS NOT NULL OR f->'fingerprints' IS NOT NULL) AND f->>'category' IS NOT NULL),
+                prefixes AS (
+                    SELECT provider, subject, share_id, time_us,
+                           array_to_string((string_to_array(category, '.'))[1:n], '.') AS category,
+                           n = cardinality(string_to_array(category, '.')) AS sent
+                    FROM fields, generate_series(1, cardinality(string_to_array(category, '.'))) n
+                    UNION ALL
+                    SELECT provider, subject, share_id, time_us, '', false FROM fields)
+                SELECT provider, subject, share_id, time_us, category, bool_or(sent) AS sent FROM prefixes
+                GROUP BY provider, subject, share_id, time_us, category;
+            INSERT INTO exposure_span
+                SELECT provider, subject, category, count(*), min(time_us), max(time_us), bool_or(sent)
+                FROM exposure_backfill GROUP BY provider, subject, category;
+            INSERT INTO exposure_daily
+                SELECT provider, subject, time_us / 86400000000, category, count(*), min(time_us), max(time_us), bool_or(sent)
+                FROM exposure_backfill GROUP BY provider, subject, time_us / 86400000000, category;
+            INSERT INTO log_follower SELECT stream, max(seq) FROM share_log GROUP BY stream;
+            """),
     ]
 }

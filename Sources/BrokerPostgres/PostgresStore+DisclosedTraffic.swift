@@ -5,14 +5,23 @@ import Foundation
 import PostgresNIO
 
 /// The published list's drift gauge: shares that sent each provider × purpose × category from a day
-/// on, every node's, from `sharing_daily` alone (its primary key starts with the day).
+/// on, every node's, from `sharing_daily` (its primary key starts with the day) and the followers' tails.
 extension PostgresStore: DisclosedTrafficSource {
     public func disclosedTraffic(fromDay day: CalendarDay?) async throws(LogUnavailable) -> [SharingListRow] {
         var query = QueryBuilder()
         // A minimised field was sent too, as its coarser category.
+        let fromDay = day?.dayNumber ?? Int64.min / 2 / DayWindow.dayUs
         let sql = """
-            SELECT provider, purpose, category, sum(shares)::bigint, min(first_us), max(last_us) FROM sharing_daily
-            WHERE day >= \(query.bind(day?.dayNumber ?? Int64.min / 2)) AND action IN ('sent', 'minimised')
+            SELECT provider, purpose, category, sum(shares)::bigint, min(first_us), max(last_us) FROM (
+                SELECT provider, purpose, category, shares, first_us, last_us FROM sharing_daily
+                WHERE day >= \(query.bind(fromDay)) AND action IN ('sent', 'minimised')
+                UNION ALL
+                SELECT l.provider, l.purpose, f->>'category', count(DISTINCT l.share_id), min(l.time_us), max(l.time_us)
+                FROM (\(Self.followerTail) AND l.time_us >= \(query.bind(fromDay * DayWindow.dayUs)) AND l.purpose IS NOT NULL) l,
+                     jsonb_array_elements(l.body::jsonb -> 'fields') f
+                WHERE f->>'action' IN ('sent', 'minimised') AND (f->>'fingerprint' IS NOT NULL OR f->'fingerprints' IS NOT NULL)
+                  AND f->>'category' IS NOT NULL
+                GROUP BY 1, 2, 3) u
             GROUP BY provider, purpose, category
             """
         let statement = query.query(sql)

@@ -84,40 +84,77 @@ extension PostgresStore: ShareQueries {
 }
 
 extension PostgresStore: SharingListSource {
-    /// Whole days from the daily aggregates (every node's batches add to the same rows), the
-    /// partial days at the window's edges from the records themselves: exact for any window.
+    /// The share records the follower has not folded yet (past each stream's mark), as `l`; a
+    /// query appends its own conditions after it (`AND …`).
+    static let followerTail = """
+        SELECT l.* FROM log_follower m JOIN share_log l ON l.stream = m.stream AND l.seq > m.seq WHERE l.kind = 'share'
+        """
+
+    /// From the exposure aggregates (`exposure_span` for the whole log, `exposure_daily`'s whole days
+    /// for a window): the page's subjects first, then their rows; plus the records no aggregate
+    /// holds yet (the window's partial days, the followers' tails). One REPEATABLE READ snapshot, so
+    /// a fold committing meanwhile cannot move a record between the two reads.
     public func exposure(_ query: ExposureQuery, afterSubject: String?, limit: Int) async throws(LogUnavailable) -> [ExposureRow] {
         let (from, to) = query.window
+        let window = DayWindow(from: from, to: to)
+        let whole = query.since == nil && query.until == nil
         let after = afterSubject ?? ""
+        let limit = Int64(max(1, limit))
+        let key = query.category ?? ""
         return try await run("reading an exposure report") { connection in
-            var out: [ExposureRow] = []
-            let rows = try await connection.query("""
-                SELECT l.subject, string_agg(DISTINCT f->>'category', ','), count(DISTINCT l.share_id)::bigint,
-                       min(l.time_us), max(l.time_us)
-                FROM share_log l, jsonb_array_elements(l.body::jsonb -> 'fields') f
-                WHERE l.kind = 'share' AND l.provider = \(query.provider) AND l.time_us >= \(from) AND l.time_us < \(to)
-                  AND l.subject > \(after) AND l.decision IN ('allowed', 'redacted')
-                  AND f->>'action' IN ('sent', 'minimised') AND (f->>'fingerprint' IS NOT NULL OR f->'fingerprints' IS NOT NULL)
-                  AND (\(query.category)::text IS NULL OR f->>'category' = \(query.category) OR f->>'category' LIKE \(query.category) || '.%')
-                GROUP BY l.subject ORDER BY l.subject LIMIT \(limit)
-                """, logger: self.logger)
-            for try await (subject, categories, shares, first, last) in rows.decode((String, String?, Int64, Int64, Int64).self) {
-                out.append(ExposureRow(subject: subject, categories: (categories ?? "").split(separator: ",").map(String.init).sorted(),
-                                       shares: Int(shares), firstShared: Microseconds.date(first), lastShared: Microseconds.date(last)))
+            try await connection.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: self.logger)
+            do {
+                var page = ExposurePage(category: query.category, limit: Int(limit))
+                let aggregates: PostgresRowSequence = whole
+                    ? try await connection.query("""
+                        WITH page AS (SELECT subject FROM exposure_span WHERE provider = \(query.provider) AND subject > \(after)
+                                      AND category = \(key) ORDER BY subject LIMIT \(limit))
+                        SELECT e.subject, e.category, e.shares, e.first_us, e.last_us, e.sent FROM exposure_span e JOIN page USING (subject)
+                        WHERE e.provider = \(query.provider) AND (e.category = \(key) OR e.sent) ORDER BY e.subject
+                        """, logger: self.logger)
+                    : try await connection.query("""
+                        WITH page AS (SELECT DISTINCT subject FROM exposure_daily WHERE provider = \(query.provider)
+                                      AND subject > \(after) AND category = \(key) AND day BETWEEN \(window.firstDay) AND \(window.lastDay)
+                                      ORDER BY subject LIMIT \(limit))
+                        SELECT e.subject, e.category, sum(e.shares)::bigint, min(e.first_us), max(e.last_us), bool_or(e.sent)
+                        FROM exposure_daily e JOIN page USING (subject)
+                        WHERE e.provider = \(query.provider) AND e.day BETWEEN \(window.firstDay) AND \(window.lastDay)
+                          AND (e.category = \(key) OR e.sent)
+                        GROUP BY e.subject, e.category ORDER BY e.subject
+                        """, logger: self.logger)
+                for try await (subject, category, shares, first, last, sent) in aggregates.decode((String, String, Int64, Int64, Int64, Bool).self) {
+                    _ = page.addAggregate(subject: subject, category: category, shares: shares, first: first, last: last, sent: sent)
+                }
+                let raw = try await connection.query("""
+                    SELECT l.subject, l.share_id, l.time_us, f->>'category'
+                    FROM (SELECT * FROM share_log WHERE provider = \(query.provider) AND kind = 'share'
+                            AND time_us >= \(window.edgeLow.from) AND time_us < \(window.edgeLow.to)
+                          UNION ALL
+                          SELECT * FROM share_log WHERE provider = \(query.provider) AND kind = 'share'
+                            AND time_us >= \(window.edgeHigh.from) AND time_us < \(window.edgeHigh.to)
+                          UNION ALL
+                          SELECT l.* FROM log_follower m JOIN share_log l ON l.stream = m.stream AND l.seq > m.seq
+                          WHERE l.kind = 'share' AND l.provider = \(query.provider)
+                            AND l.time_us >= \(window.wholeRange.from) AND l.time_us < \(window.wholeRange.to)) l,
+                         jsonb_array_elements(l.body::jsonb -> 'fields') f
+                    WHERE l.subject > \(after) AND l.decision IN ('allowed', 'redacted') AND f->>'action' IN ('sent', 'minimised')
+                      AND (f->>'fingerprint' IS NOT NULL OR f->'fingerprints' IS NOT NULL)
+                    """, logger: self.logger)
+                for try await (subject, shareID, time, category) in raw.decode((String, String, Int64, String?).self) {
+                    page.addRecordField(subject: subject, shareID: shareID, time: time, category: category)
+                }
+                try await connection.query("COMMIT", logger: self.logger)
+                return page.rows
+            } catch {
+                _ = try? await connection.query("ROLLBACK", logger: self.logger)
+                throw error
             }
-            return out
         }
     }
 
     public func sharingList(since: Date?, until: Date?) async throws(LogUnavailable) -> [SharingListRow] {
-        let dayUs: Int64 = 86_400_000_000
-        let from = since.map(Microseconds.from) ?? Int64.min / 2
-        let to = until.map(Microseconds.from) ?? Int64.max / 2
-        var firstDay = from >= 0 ? (from + dayUs - 1) / dayUs : from / dayUs
-        var lastDay = (to >= 0 ? to / dayUs : (to - dayUs + 1) / dayUs) - 1
-        if firstDay > lastDay { firstDay = Int64.max / dayUs; lastDay = firstDay - 1 }
-        let edgeLow = (from, min(to, firstDay <= lastDay ? firstDay * dayUs : to))
-        let edgeHigh = firstDay <= lastDay ? ((lastDay + 1) * dayUs, to) : (to, to)
+        let window = DayWindow(from: since.map(Microseconds.from) ?? Int64.min / 2, to: until.map(Microseconds.from) ?? Int64.max / 2)
+        let (firstDay, lastDay, edgeLow, edgeHigh) = (window.firstDay, window.lastDay, window.edgeLow, window.edgeHigh)
         let whole = since == nil && until == nil
         var query = QueryBuilder()
         let raw = """
@@ -125,7 +162,9 @@ extension PostgresStore: SharingListSource {
                    s.time_us
             FROM (SELECT * FROM share_log WHERE kind = 'share' AND time_us >= \(query.bind(edgeLow.0)) AND time_us < \(query.bind(edgeLow.1))
                   UNION ALL
-                  SELECT * FROM share_log WHERE kind = 'share' AND time_us >= \(query.bind(edgeHigh.0)) AND time_us < \(query.bind(edgeHigh.1))) s,
+                  SELECT * FROM share_log WHERE kind = 'share' AND time_us >= \(query.bind(edgeHigh.0)) AND time_us < \(query.bind(edgeHigh.1))
+                  UNION ALL
+                  \(Self.followerTail) AND l.time_us >= \(query.bind(window.wholeRange.from)) AND l.time_us < \(query.bind(window.wholeRange.to))) s,
                  jsonb_array_elements(s.body::jsonb -> 'fields') f
             WHERE s.purpose IS NOT NULL AND (f->>'fingerprint' IS NOT NULL OR f->'fingerprints' IS NOT NULL) AND f->>'category' IS NOT NULL
             """
@@ -147,7 +186,7 @@ extension PostgresStore: SharingListSource {
                     SELECT provider, purpose, category, subject FROM sharing_subjects WHERE \(whole ? "false" : days)
                     UNION ALL
                     SELECT provider, purpose, category, subject FROM raw
-                    WHERE \(whole ? "false" : "action IN ('sent', 'minimised') AND subject IS NOT NULL")) u
+                    WHERE action IN ('sent', 'minimised') AND subject IS NOT NULL) u
                 GROUP BY provider, purpose, category)
             SELECT c.provider, c.purpose, c.category, c.action, c.shares, c.first_us, c.last_us, coalesce(s.subjects, 0)
             FROM counts c LEFT JOIN subjects s USING (provider, purpose, category)

@@ -89,11 +89,12 @@ extension PostgresStore {
     private func writeBatch(_ batch: [LogWrite]) async -> Result<[LogWriteOutput], LogUnavailable> {
         let started = ContinuousClock.now
         do {
-            let (outputs, newTip, appended, intents, learned) = try await transaction("appending to the share log") {
+            let (outputs, newTip, appended, intents, committed) = try await transaction("appending to the share log") {
                 connection in try await self.writeBatch(batch, on: connection)
             }
             tip.withLock { $0 = newTip }
-            if !learned.isEmpty { knownSubjectRows.withLock { $0.learn(learned) } }
+            // The aggregates are the follower's, from committed records only.
+            if appended > 0 { follow(committed, through: newTip.seq) }
             counters.withLock { $0.commits += 1; $0.records += appended; $0.intents += intents }
             commitLatency.record(ContinuousClock.now - started, records: appended)
             return .success(outputs)
@@ -107,7 +108,7 @@ extension PostgresStore {
     }
 
     private func writeBatch(_ batch: [LogWrite], on connection: PostgresConnection) async throws
-        -> ([LogWriteOutput], ChainTip, Int, Int, [SharingTally.SubjectKey]) {
+        -> ([LogWriteOutput], ChainTip, Int, Int, [(seq: Int64, entry: ShareEntry)]) {
         guard try await renewLease(on: connection) else {
             throw LogUnavailable("log stream \(stream) is no longer held by this node: another node took it")
         }
@@ -120,7 +121,7 @@ extension PostgresStore {
         var keys = MultiRowInsert("revocation_keys (share_id, provider, sealed, expires_at)", columns: 4,
                                   "ON CONFLICT (share_id) DO UPDATE SET provider = excluded.provider, "
                                   + "sealed = excluded.sealed, expires_at = excluded.expires_at")
-        var tally = SharingTally()
+        var committed: [(seq: Int64, entry: ShareEntry)] = []
         var outputs: [LogWriteOutput] = []
         outputs.reserveCapacity(batch.count)
         var intents = 0
@@ -156,7 +157,7 @@ extension PostgresStore {
                     let fenced = entry.fencedByRevocation()
                     let row = LogRow(fenced)
                     let position = append(row, row.canonicalParts(stream: stream))
-                    tally.count(fenced)
+                    committed.append((position.seq, fenced))
                     logger.notice("share refused by the revocation fence",
                                   metadata: ["share.id": "\(entry.shareID)", "share.provider": "\(entry.provider)",
                                              "grant.id": "\(grantID)"])
@@ -164,7 +165,7 @@ extension PostgresStore {
                     continue
                 }
                 let position = append(LogRow(entry), parts)
-                tally.count(entry)
+                committed.append((position.seq, entry))
                 if entry.decision != .blocked {
                     for grantID in entry.grantIDs {
                         links.row { b in b.append(grantID); b.append(entry.shareID); b.append(entry.provider) }
@@ -221,8 +222,7 @@ extension PostgresStore {
         if let (signer, every) = checkpointing.snapshot, chain.seq / every > start / every {
             try await writeCheckpoint(signer, chain, time: now(), connection)
         }
-        let learned = try await write(tally, connection)
-        return (outputs, chain, Int(chain.seq - start), intents, learned)
+        return (outputs, chain, Int(chain.seq - start), intents, committed)
     }
 
     private func loadTip(_ connection: PostgresConnection) async throws -> ChainTip {
@@ -264,9 +264,10 @@ extension PostgresStore {
         return ids
     }
 
-    /// The batch's sharing aggregates: one upsert statement for the day counts and one insert per
-    /// subject table, rows in key order (concurrent nodes then lock shared rows in the same order).
-    private func write(_ tally: SharingTally, _ connection: PostgresConnection) async throws -> [SharingTally.SubjectKey] {
+    /// A fold's aggregates: one upsert statement for the day counts and one insert per subject
+    /// table, then the exposure rows, rows in key order (concurrent nodes then lock shared rows in
+    /// the same order).
+    func write(_ tally: SharingTally, _ connection: PostgresConnection) async throws -> [SharingTally.SubjectKey] {
         guard !tally.isEmpty else { return [] }
         var daily = MultiRowInsert("sharing_daily (day, provider, purpose, category, action, shares, first_us, last_us)",
                                    columns: 8, """
@@ -296,7 +297,30 @@ extension PostgresStore {
                 span.row { b in b.append(key.provider); b.append(key.purpose); b.append(key.category); b.append(key.subject) }
             }
         }
-        for query in daily.queries() + subjects.queries() + span.queries() {
+        let merge = { (table: String, key: String) in """
+            ON CONFLICT (\(key)) DO UPDATE SET shares = \(table).shares + excluded.shares,
+                first_us = least(\(table).first_us, excluded.first_us), last_us = greatest(\(table).last_us, excluded.last_us),
+                sent = \(table).sent OR excluded.sent
+            """ }
+        var exposureDaily = MultiRowInsert("exposure_daily (provider, subject, day, category, shares, first_us, last_us, sent)",
+                                           columns: 8, merge("exposure_daily", "provider, subject, day, category"))
+        var exposureSpan = MultiRowInsert("exposure_span (provider, subject, category, shares, first_us, last_us, sent)",
+                                          columns: 7, merge("exposure_span", "provider, subject, category"))
+        for (key, value) in tally.exposure.sorted(by: { $0.key.order.lexicographicallyPrecedes($1.key.order) }) {
+            let count = value.count
+            if let day = key.day {
+                exposureDaily.row { b in
+                    b.append(key.provider); b.append(key.subject); b.append(day); b.append(key.category)
+                    b.append(count.shares); b.append(count.first); b.append(count.last); b.append(value.sent)
+                }
+            } else {
+                exposureSpan.row { b in
+                    b.append(key.provider); b.append(key.subject); b.append(key.category)
+                    b.append(count.shares); b.append(count.first); b.append(count.last); b.append(value.sent)
+                }
+            }
+        }
+        for query in daily.queries() + subjects.queries() + span.queries() + exposureDaily.queries() + exposureSpan.queries() {
             try await connection.query(query, logger: logger)
         }
         return fresh
@@ -333,6 +357,10 @@ extension SharingTally.DayKey {
 
 extension SharingTally.SubjectKey {
     var order: [String] { [day.map(String.init) ?? "", provider, purpose, category, subject] }
+}
+
+extension SharingTally.ExposureKey {
+    var order: [String] { [provider, subject, day.map(String.init) ?? "", category] }
 }
 
 extension Optional where Wrapped: Sendable {

@@ -40,7 +40,9 @@ public final class PostgresStore: ShareLog, GrantStore, Sendable {
     let commitLatency = CommitLatency()
     /// Signs a checkpoint every `every` records of this node's stream, when set (`enableCheckpoints`).
     let checkpointing = Locked<(signer: CheckpointSigner, every: Int64)?>(nil)
-    private let tasks: Locked<[Task<Void, Never>]>
+    let tasks: Locked<[Task<Void, Never>]>
+    /// Committed share entries this node's follower has not folded into the aggregates yet.
+    let follower = Locked(PostgresFollowerBuffer())
 
     /// Connects, runs the migrations (the first node to start; the others wait on the advisory
     /// lock), checks `synchronous_commit`, and takes `stream`'s lease.
@@ -151,6 +153,8 @@ public final class PostgresStore: ShareLog, GrantStore, Sendable {
             }
         }
         tasks.withLock { $0.append(heartbeat) }
+        // Whatever this stream's follower had not folded when its last process stopped (a bounded tail).
+        _ = try await fold()
         logger.info("share log opened", metadata: ["log.stream": "\(stream)", "log.database": "\(location)"])
     }
 

@@ -284,6 +284,32 @@ enum SQLiteSchema {
                 CREATE INDEX share_log_subject_seq ON share_log(subject, stream, seq) WHERE subject IS NOT NULL;
                 """)
         }
+        migrator.registerMigration("v12-log-follower") { db in
+            // The aggregates leave the intent's transaction: a follower folds committed share records
+            // into them in batches and records how far it got per stream (`log_follower`); queries add
+            // the records past that mark. The exposure report gets aggregates of its own (see
+            // `SharingTally`), built here from the records already logged.
+            try db.execute(sql: """
+                CREATE TABLE log_follower (
+                    stream TEXT NOT NULL PRIMARY KEY,
+                    seq INTEGER NOT NULL CHECK (seq >= 0)
+                ) STRICT, WITHOUT ROWID;
+                CREATE TABLE exposure_span (
+                    provider TEXT NOT NULL, subject TEXT NOT NULL, category TEXT NOT NULL,
+                    shares INTEGER NOT NULL, first_us INTEGER NOT NULL, last_us INTEGER NOT NULL,
+                    sent INTEGER NOT NULL CHECK (sent IN (0, 1)),
+                    PRIMARY KEY (provider, subject, category)
+                ) STRICT, WITHOUT ROWID;
+                CREATE TABLE exposure_daily (
+                    provider TEXT NOT NULL, subject TEXT NOT NULL, day INTEGER NOT NULL, category TEXT NOT NULL,
+                    shares INTEGER NOT NULL, first_us INTEGER NOT NULL, last_us INTEGER NOT NULL,
+                    sent INTEGER NOT NULL CHECK (sent IN (0, 1)),
+                    PRIMARY KEY (provider, subject, day, category)
+                ) STRICT, WITHOUT ROWID;
+                """)
+            try SQLiteStore.backfillExposure(db)
+            try db.execute(sql: "INSERT INTO log_follower (stream, seq) SELECT stream, max(seq) FROM share_log GROUP BY stream")
+        }
         return migrator
     }
 }

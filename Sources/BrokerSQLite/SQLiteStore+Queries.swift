@@ -144,31 +144,58 @@ extension SQLiteStore: ShareQueries {
 }
 
 extension SQLiteStore: SharingListSource {
+    /// The share records the follower has not folded yet (past its mark, per stream), as `l`;
+    /// a query appends its own conditions after it (`AND …`).
+    static let followerTail = """
+        SELECT l.* FROM log_follower m JOIN share_log l ON l.stream = m.stream AND l.seq > m.seq WHERE l.kind = 'share'
+        """
+
     /// A logged field `f` of a personal value: it has a fingerprint, or (folded) its values' short prints.
     static let personalField = "(json_extract(f.value, '$.fingerprint') IS NOT NULL OR json_extract(f.value, '$.fingerprints') IS NOT NULL)"
 
-    /// Whole days inside the window come from the daily aggregates; the partial days at its
-    /// edges from the records themselves, so the answer is exact for any `since`/`until`.
+    /// From the exposure aggregates (`exposure_span` for the whole log, `exposure_daily`'s whole days
+    /// for a window) in subject order, plus the records no aggregate holds yet (the window's partial
+    /// days, the follower's tail), so a page costs about its own rows and the answer is exact.
     public func exposure(_ query: ExposureQuery, afterSubject: String?, limit: Int) async throws(LogUnavailable) -> [ExposureRow] {
         let (from, to) = query.window
+        let window = DayWindow(from: from, to: to)
+        let whole = query.since == nil && query.until == nil
+        let after = afterSubject ?? ""
+        let limit = max(1, limit)
         do {
             return try await readSnapshot { db in
-                // The provider's shares in the window (its time index), their sent personal fields
-                // (a fingerprint marks a personal one), one row per subject.
-                try Row.fetchAll(db, sql: """
-                    SELECT l.subject, group_concat(DISTINCT json_extract(f.value, '$.category')), count(DISTINCT l.share_id),
-                           min(l.time_us), max(l.time_us)
-                    FROM share_log l, json_each(l.body, '$.fields') f
-                    WHERE l.kind = 'share' AND l.provider = ? AND l.time_us >= ? AND l.time_us < ? AND l.subject > ?
-                      AND l.decision IN ('allowed', 'redacted')
-                      AND json_extract(f.value, '$.action') IN ('sent', 'minimised') AND \(Self.personalField)
-                      AND (? IS NULL OR json_extract(f.value, '$.category') = ? OR json_extract(f.value, '$.category') LIKE ? || '.%')
-                    GROUP BY l.subject ORDER BY l.subject LIMIT ?
-                    """, arguments: [query.provider, from, to, afterSubject ?? "", query.category, query.category, query.category, limit])
-                .map { row in
-                    ExposureRow(subject: row[0], categories: ((row[1] as String?) ?? "").split(separator: ",").map(String.init).sorted(),
-                                shares: row[2], firstShared: Microseconds.date(row[3]), lastShared: Microseconds.date(row[4]))
+                var page = ExposurePage(category: query.category, limit: limit)
+                // The aggregates, in subject order, until `limit` subjects are complete.
+                let rows = whole
+                    ? try Row.fetchCursor(db, sql: """
+                        SELECT subject, category, shares, first_us, last_us, sent FROM exposure_span
+                        WHERE provider = ? AND subject > ? AND (category = ? OR sent = 1) ORDER BY subject
+                        """, arguments: [query.provider, after, query.category ?? ""])
+                    : try Row.fetchCursor(db, sql: """
+                        SELECT subject, category, shares, first_us, last_us, sent FROM exposure_daily
+                        WHERE provider = ? AND subject > ? AND day BETWEEN ? AND ? AND (category = ? OR sent = 1)
+                        ORDER BY subject
+                        """, arguments: [query.provider, after, window.firstDay, window.lastDay, query.category ?? ""])
+                while let row = try rows.next() {
+                    guard page.addAggregate(subject: row[0], category: row[1], shares: row[2], first: row[3], last: row[4],
+                                            sent: row[5]) else { break }
                 }
+                // The records no aggregate holds: the partial days, and the tail inside the whole days.
+                let raw = try Row.fetchCursor(db, sql: """
+                    SELECT l.subject, l.share_id, l.time_us, json_extract(f.value, '$.category')
+                    FROM (SELECT * FROM share_log WHERE provider = ? AND kind = 'share' AND time_us >= ? AND time_us < ?
+                          UNION ALL SELECT * FROM share_log WHERE provider = ? AND kind = 'share' AND time_us >= ? AND time_us < ?
+                          UNION ALL \(Self.followerTail) AND l.provider = ? AND l.time_us >= ? AND l.time_us < ?) l,
+                         json_each(l.body, '$.fields') f
+                    WHERE l.subject > ? AND l.decision IN ('allowed', 'redacted')
+                      AND json_extract(f.value, '$.action') IN ('sent', 'minimised') AND \(Self.personalField)
+                    """, arguments: [query.provider, window.edgeLow.from, window.edgeLow.to,
+                                     query.provider, window.edgeHigh.from, window.edgeHigh.to,
+                                     query.provider, window.wholeRange.from, window.wholeRange.to, after])
+                while let row = try raw.next() {
+                    page.addRecordField(subject: row[0], shareID: row[1], time: row[2], category: row[3])
+                }
+                return page.rows
             }
         } catch {
             throw LogUnavailable.sqlite(error, during: "reading an exposure report")
@@ -176,24 +203,20 @@ extension SQLiteStore: SharingListSource {
     }
 
     public func sharingList(since: Date?, until: Date?) async throws(LogUnavailable) -> [SharingListRow] {
-        let dayUs: Int64 = 86_400_000_000
-        let from = since.map(Microseconds.from) ?? Int64.min / 2
-        let to = until.map(Microseconds.from) ?? Int64.max / 2
-        // Full days [firstDay, lastDay]; the raw edges are [from, firstDay) and [lastDay + 1, to).
-        var firstDay = from >= 0 ? (from + dayUs - 1) / dayUs : from / dayUs
-        var lastDay = (to >= 0 ? to / dayUs : (to - dayUs + 1) / dayUs) - 1
-        if firstDay > lastDay { firstDay = Int64.max / dayUs; lastDay = firstDay - 1 }   // no full day: all raw
-        let edgeLow = (from, min(to, firstDay <= lastDay ? firstDay * dayUs : to))
-        let edgeHigh = firstDay <= lastDay ? ((lastDay + 1) * dayUs, to) : (to, to)
-        // Each edge on its own, so the time index serves it (an OR of two ranges would scan).
+        let window = DayWindow(from: since.map(Microseconds.from) ?? Int64.min / 2, to: until.map(Microseconds.from) ?? Int64.max / 2)
+        // The records no aggregate holds: the partial days at the edges, and the follower's tail
+        // (records past its mark) inside the whole days. Each part on its own, so an index serves it.
         let raw = """
             SELECT s.provider AS provider, s.purpose AS purpose, json_extract(f.value, '$.category') AS category,
                    json_extract(f.value, '$.action') AS action, s.share_id AS share_id, s.subject AS subject, s.time_us AS time_us
             FROM (SELECT * FROM share_log WHERE kind = 'share' AND time_us >= ? AND time_us < ?
-                  UNION ALL SELECT * FROM share_log WHERE kind = 'share' AND time_us >= ? AND time_us < ?) s, json_each(s.body, '$.fields') f
+                  UNION ALL SELECT * FROM share_log WHERE kind = 'share' AND time_us >= ? AND time_us < ?
+                  UNION ALL \(Self.followerTail) AND l.time_us >= ? AND l.time_us < ?) s, json_each(s.body, '$.fields') f
             WHERE s.kind = 'share' AND s.purpose IS NOT NULL AND \(Self.personalField)
             """
-        let dayArguments: [Int64] = [firstDay, lastDay, edgeLow.0, edgeLow.1, edgeHigh.0, edgeHigh.1]
+        let edges: [Int64] = [window.edgeLow.from, window.edgeLow.to, window.edgeHigh.from, window.edgeHigh.to,
+                              window.wholeRange.from, window.wholeRange.to]
+        let whole = since == nil && until == nil
         do {
             return try await pool.read { db in
                 let counts = try Row.fetchAll(db, sql: """
@@ -204,11 +227,20 @@ extension SQLiteStore: SharingListSource {
                         SELECT provider, purpose, category, action, count(DISTINCT share_id), min(time_us), max(time_us)
                         FROM (\(raw)) WHERE category IS NOT NULL GROUP BY provider, purpose, category, action
                     ) GROUP BY provider, purpose, category, action
-                    """, arguments: StatementArguments(dayArguments))
-                let subjects = since == nil && until == nil
+                    """, arguments: StatementArguments([window.firstDay, window.lastDay] + edges))
+                // The whole log: the span rows, plus the raw records' subjects they do not hold yet.
+                let subjects = whole
                     ? try Row.fetchAll(db, sql: """
-                        SELECT provider, purpose, category, count(*) FROM sharing_subject_span GROUP BY provider, purpose, category
-                        """)
+                        SELECT provider, purpose, category, sum(n) FROM (
+                            SELECT provider, purpose, category, count(*) AS n FROM sharing_subject_span GROUP BY provider, purpose, category
+                            UNION ALL
+                            SELECT provider, purpose, category, count(DISTINCT subject) FROM (\(raw)) r
+                            WHERE category IS NOT NULL AND action IN ('sent', 'minimised') AND subject IS NOT NULL
+                              AND NOT EXISTS (SELECT 1 FROM sharing_subject_span p WHERE p.provider = r.provider
+                                              AND p.purpose = r.purpose AND p.category = r.category AND p.subject = r.subject)
+                            GROUP BY provider, purpose, category
+                        ) GROUP BY provider, purpose, category
+                        """, arguments: StatementArguments(edges))
                     : try Row.fetchAll(db, sql: """
                     SELECT provider, purpose, category, count(DISTINCT subject) FROM (
                         SELECT provider, purpose, category, subject FROM sharing_subjects WHERE day BETWEEN ? AND ?
@@ -216,7 +248,7 @@ extension SQLiteStore: SharingListSource {
                         SELECT provider, purpose, category, subject FROM (\(raw))
                         WHERE category IS NOT NULL AND action IN ('sent', 'minimised') AND subject IS NOT NULL
                     ) GROUP BY provider, purpose, category
-                    """, arguments: StatementArguments(dayArguments))
+                    """, arguments: StatementArguments([window.firstDay, window.lastDay] + edges))
                 var distinct: [String: Int] = [:]
                 for row in subjects {
                     distinct[(row[0] as String) + "\u{0}" + (row[1] as String) + "\u{0}" + (row[2] as String)] = row[3]

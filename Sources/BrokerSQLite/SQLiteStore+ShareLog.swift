@@ -97,20 +97,19 @@ extension SQLiteStore {
         outputs.reserveCapacity(batch.count)
         var newTip: ChainTip?
         var appended = 0
-        var learned: [SharingTally.SubjectKey] = []
+        var committed: [ShareEntry] = []
         var intents = 0
         do {
             try Self.inImmediateTransaction(db) {
                 var chain = try tip.snapshot ?? loadTip(db)
                 let start = chain.seq
                 let writer = try BatchStatements(db)
-                var tally = SharingTally()
                 var revoked = try revokedGrants(of: batch, writer)
                 for write in batch {
                     switch write {
                     case .intent(let entry, let parts):
                         intents += 1
-                        outputs.append(.intent(try appendIntent(entry, parts, revoked: revoked, writer, &tally, &chain)))
+                        outputs.append(.intent(try appendIntent(entry, parts, revoked: revoked, writer, &committed, &chain)))
                     case .outcomes(let outcomes):
                         var positions: [ChainPosition] = []
                         positions.reserveCapacity(outcomes.count)
@@ -148,9 +147,6 @@ extension SQLiteStore {
                         outputs.append(.done)
                     }
                 }
-                if !tally.isEmpty {
-                    learned = try tally.write(db, known: knownSubjectRows.withLock { $0.rows })
-                }
                 if let (signer, every) = checkpointing.snapshot, chain.seq / every > start / every {
                     try writeCheckpoint(signer, chain, time: now(), db)
                 }
@@ -167,8 +163,8 @@ extension SQLiteStore {
             return .failure(failure)
         }
         tip.withLock { $0 = newTip }
-        // Only rows of a committed transaction are known to exist.
-        if !learned.isEmpty { knownSubjectRows.withLock { $0.learn(learned) } }
+        // The aggregates are the follower's, from committed records only.
+        if appended > 0, let newTip { follow(committed, through: newTip.seq) }
         stats.withLock { $0.commits += 1; $0.records += appended; $0.intents += intents }
         commitLatency.record(ContinuousClock.now - started, records: appended)
         return .success(outputs)
@@ -212,18 +208,18 @@ extension SQLiteStore {
     }
 
     private func appendIntent(_ entry: ShareEntry, _ parts: CanonicalParts, revoked: Set<String>, _ writer: BatchStatements,
-                              _ tally: inout SharingTally, _ chain: inout ChainTip) throws -> IntentResult {
+                              _ committed: inout [ShareEntry], _ chain: inout ChainTip) throws -> IntentResult {
         if entry.decision != .blocked, !revoked.isEmpty, let grantID = entry.grantIDs.first(where: revoked.contains) {
             let fenced = entry.fencedByRevocation()
             let position = try append(LogRow(fenced), writer.insert, &chain)
-            tally.count(fenced)
+            committed.append(fenced)
             logger.notice("share refused by the revocation fence",
                           metadata: ["share.id": "\(entry.shareID)", "share.provider": "\(entry.provider)",
                                      "grant.id": "\(grantID)"])
             return .grantRevoked(grantID: grantID, position)
         }
         let position = try append(LogRow(entry), parts, writer.insert, &chain)
-        tally.count(entry)
+        committed.append(entry)
         if entry.decision != .blocked, !entry.grantIDs.isEmpty {
             // In the intent's transaction: a revoke either sees this share or the share saw the revoke.
             for grantID in entry.grantIDs {

@@ -41,6 +41,8 @@ public final class SQLiteStore: ShareLog, GrantStore, Sendable {
     let statements = StatementCounter()
     /// Sharing-aggregate subject rows already committed (the writer skips re-inserting them).
     let knownSubjectRows = Locked(KnownSubjectRows())
+    /// Committed share entries the follower has not folded into the aggregates yet.
+    let follower = Locked(FollowerBuffer())
     /// Signs a checkpoint every `every` records, when set (`enableCheckpoints`).
     let checkpointing = Locked<(signer: CheckpointSigner, every: Int64)?>(nil)
 
@@ -86,6 +88,8 @@ public final class SQLiteStore: ShareLog, GrantStore, Sendable {
                 statements.attach(to: db)
             }
             try SQLiteSchema.migrator.migrate(pool)
+            // Whatever the follower had not folded when the last process stopped (a bounded tail).
+            _ = try pool.writeWithoutTransaction { db in fold(db) }
         } catch {
             throw LogUnavailable.sqlite(error, during: "opening the database")
         }
@@ -104,6 +108,9 @@ public final class SQLiteStore: ShareLog, GrantStore, Sendable {
 
     /// Closes every connection; later calls fail with `LogUnavailable`.
     public func close() throws {
+        // What the follower has not folded stays past its mark: the next open folds it (one path for
+        // a clean stop and a crash).
+        follower.withLock { $0.closed = true }
         do { try pool.close() } catch { throw LogUnavailable.sqlite(error, during: "closing the database") }
     }
 

@@ -5,6 +5,7 @@ extension SharingTally {
     /// Writes the tally in the current transaction; subject rows in `known` are skipped.
     /// Returns the subject rows written, to be marked known once the transaction commits.
     func write(_ db: Database, known: Set<SubjectKey>) throws -> [SubjectKey] {
+        try writeExposure(db)
         if !days.isEmpty {
             let upsert = try BoundStatement(db, """
                 INSERT INTO sharing_daily (day, provider, purpose, category, action, shares, first_us, last_us)
@@ -40,5 +41,35 @@ extension SharingTally {
             }
         }
         return Array(fresh)
+    }
+
+    /// The exposure rows alone (also what the migration that introduced them back-fills).
+    func writeExposure(_ db: Database) throws {
+        guard !exposure.isEmpty else { return }
+        let merge = """
+            ON CONFLICT DO UPDATE SET shares = shares + excluded.shares, first_us = min(first_us, excluded.first_us),
+                                      last_us = max(last_us, excluded.last_us), sent = max(sent, excluded.sent)
+            """
+        let daily = try BoundStatement(db, """
+            INSERT INTO exposure_daily (provider, subject, day, category, shares, first_us, last_us, sent)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            """ + merge)
+        let span = try BoundStatement(db, """
+            INSERT INTO exposure_span (provider, subject, category, shares, first_us, last_us, sent) VALUES (?, ?, ?, ?, ?, ?, ?)
+            """ + merge)
+        for (key, value) in exposure {
+            let count = value.count
+            if let day = key.day {
+                try daily.run { b in
+                    b.text(1, key.provider); b.text(2, key.subject); b.int(3, day); b.text(4, key.category)
+                    b.int(5, count.shares); b.int(6, count.first); b.int(7, count.last); b.int(8, value.sent ? 1 : 0)
+                }
+            } else {
+                try span.run { b in
+                    b.text(1, key.provider); b.text(2, key.subject); b.text(3, key.category)
+                    b.int(4, count.shares); b.int(5, count.first); b.int(6, count.last); b.int(7, value.sent ? 1 : 0)
+                }
+            }
+        }
     }
 }

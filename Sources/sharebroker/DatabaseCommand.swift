@@ -39,6 +39,8 @@ struct DatabaseCommand: AsyncParsableCommand {
             ("sharing_daily", "day, provider, purpose, category, action"),
             ("sharing_subjects", "day, provider, purpose, category, subject"),
             ("sharing_subject_span", "provider, purpose, category, subject"),
+            ("exposure_span", "provider, subject, category"), ("exposure_daily", "provider, subject, day, category"),
+            ("log_follower", "stream"),
         ]
 
         func run() async throws {

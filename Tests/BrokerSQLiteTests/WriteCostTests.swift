@@ -26,7 +26,7 @@ import Testing
 
     @Test func oneShareAtATimeRunsExactlyTheDesignedStatements() async throws {
         try await withStore { store, _ in
-            // The first share also writes its subject's two sharing rows; the next ones do not.
+            store.setFoldDelay(nil)
             _ = try await store.appendIntent(entry(0))
             _ = try await store.appendOutcome(ShareOutcome(shareID: "share-0", time: baseTime, result: .ok, upstreamStatus: 200))
             let before = store.commitStats
@@ -35,9 +35,17 @@ import Testing
                 _ = try await store.appendOutcome(ShareOutcome(shareID: "share-\(n)", time: baseTime, result: .ok, upstreamStatus: 200))
             }
             let after = store.commitStats
-            // Intent batch: BEGIN, fence, record, share_grants, keys, sharing_daily, COMMIT; outcome batch: BEGIN, record, COMMIT.
-            #expect(after.statements - before.statements == 20 * 10)
+            // Intent batch: BEGIN, fence, record, share_grants, keys, COMMIT; outcome batch: BEGIN, record, COMMIT.
+            // The aggregates are the follower's, folded apart.
+            #expect(after.statements - before.statements == 20 * 9)
             #expect(after.commits - before.commits == 40)
+            // One fold for all of them: BEGIN, one upsert per distinct aggregate key, the mark, COMMIT.
+            #expect(try await store.foldNow() == 21)
+            let folded = store.commitStats.statements - after.statements
+            let keys = try await store.pool.read { db in
+                try Int.fetchOne(db, sql: "SELECT (SELECT count(*) FROM sharing_daily) + (SELECT count(*) FROM exposure_span) + (SELECT count(*) FROM exposure_daily)")!
+            }
+            #expect(folded <= 3 + keys + 2, "\(folded) statements to fold \(keys) aggregate rows")
             #expect(try await store.verify().isIntact)
         }
     }
@@ -45,6 +53,7 @@ import Testing
     @Test func concurrentSharesStayWithinTheDesignedStatements() async throws {
         try await withStore { store, _ in
             let count = 64
+            store.setFoldDelay(nil)
             let before = store.commitStats
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for n in 0..<count {
@@ -61,10 +70,14 @@ import Testing
             let after = store.commitStats
             let commits = after.commits - before.commits
             let statements = after.statements - before.statements
-            // Per batch at most: BEGIN, COMMIT, 4 fence lookups, 1 daily upsert; 8 subject rows once.
-            let allowed = Self.perShare * count + commits * (2 + 4 + 1) + 8
+            // Per batch at most: BEGIN, COMMIT, 4 fence lookups.
+            let allowed = Self.perShare * count + commits * (2 + 4)
             #expect(statements <= allowed, "\(statements) statements for \(count) shares in \(commits) commits")
             #expect(commits < count, "group commit: \(commits) commits for \(count) intents")
+            // Exact before the fold (the records past the mark are read) and after it.
+            #expect(try await store.sharingList(since: nil, until: nil).first?.sent == count)
+            #expect(try await store.sharingList(since: nil, until: nil).first?.subjects == 4)
+            #expect(try await store.foldNow() == count)
             #expect(try await store.sharingList(since: nil, until: nil).first?.sent == count)
             #expect(try await store.sharingList(since: nil, until: nil).first?.subjects == 4)
         }

@@ -6,6 +6,7 @@ import BrokerService
 import BrokerSQLite
 import BrokerTesting
 import Crypto
+import Dispatch
 import Foundation
 import Logging
 import PostgresNIO
@@ -25,6 +26,10 @@ struct StoreUnderTest: Sendable {
     let log: any ShareLog & GrantStore & RevocationStore & ShareQueries
     let records: @Sendable (String) async throws -> [StoredRecord]
     let close: @Sendable () async -> Void
+    /// Folds what the log's follower has not folded yet, now.
+    let fold: @Sendable () async throws -> Void
+    /// Stops (nil) or sets the follower's automatic folds.
+    let foldDelay: @Sendable (DispatchTimeInterval?) -> Void
 }
 
 /// A fresh database for one test, of either kind: a new SQLite file in a temp folder, or a new
@@ -49,11 +54,13 @@ struct TestDatabase: Sendable {
         case .sqlite:
             let store = try SQLiteStore(path: sqlitePath!, stream: stream, logger: storeLogger)
             return StoreUnderTest(kind: kind, log: store, records: { try await store.records(stream: $0) },
-                                  close: { try? store.close() })
+                                  close: { try? store.close() }, fold: { try await store.foldNow() },
+                                  foldDelay: { store.setFoldDelay($0) })
         case .postgres:
             let store = try await PostgresStore.open(postgres!, stream: stream, logger: storeLogger, lease: lease)
             return StoreUnderTest(kind: kind, log: store, records: { try await store.records(stream: $0) },
-                                  close: { await store.close() })
+                                  close: { await store.close() }, fold: { try await store.foldNow() },
+                                  foldDelay: { store.setFoldDelay($0) })
         }
     }
 

@@ -1,0 +1,119 @@
+import BrokerLogStore
+import BrokerService
+import Dispatch
+import Foundation
+import GRDB
+
+/// What the follower has been handed and not yet folded.
+struct FollowerBuffer: Sendable {
+    /// The share entries of batches committed since the last fold, in log order.
+    var entries: [ShareEntry] = []
+    /// The seq of this stream's last committed record those batches reached.
+    var through: Int64 = 0
+    /// The entries continue the stored mark: no committed batch was missed (false at open and
+    /// after a failed fold, when the next fold reads the records past the mark instead).
+    var continuous = false
+    var scheduled = false
+    var closed = false
+    /// How long after a commit the fold runs; `nil`: only when asked (`foldNow`, tests).
+    var delay: DispatchTimeInterval? = .milliseconds(100)
+}
+
+/// The log's follower: the aggregates (the sharing list's, the exposure report's) are derived
+/// from committed share records, not written in the intent's transaction.
+///
+/// Each batch hands the entries it committed to the follower (in memory); at most every
+/// `foldDelay` a fold job on the writer queue adds them up (`SharingTally`, one upsert per
+/// distinct key) and writes the aggregates and the stream's mark (`log_follower`: every share
+/// record up to this seq is in the aggregates) in one transaction. So an intent's commit no
+/// longer pays for the aggregates, and a fold of a few hundred shares writes each hot key once.
+/// Queries add the records past the mark, so answers stay exact while the fold is pending.
+/// Nothing is lost in a crash: the entries in memory are only a shortcut, and a fold that
+/// finds them discontinuous (at open, after a failed fold) reads the records past the stored
+/// mark instead, which also bounds start-up work by that tail instead of the log's size.
+extension SQLiteStore {
+    /// Hands a committed batch's share entries to the follower and schedules a fold.
+    func follow(_ entries: [ShareEntry], through seq: Int64) {
+        let delay = follower.withLock { buffer -> DispatchTimeInterval? in
+            buffer.entries.append(contentsOf: entries)
+            buffer.through = seq
+            guard !buffer.scheduled, !buffer.closed, let delay = buffer.delay else { return nil }
+            buffer.scheduled = true
+            return delay
+        }
+        guard let delay else { return }
+        DispatchQueue.global(qos: .utility).asyncAfter(deadline: .now() + delay) { [self] in
+            pool.asyncWriteWithoutTransaction { db in _ = self.fold(db) }
+        }
+    }
+
+    /// How long after a commit the follower folds; `nil` stops automatic folds (tests that count statements).
+    public func setFoldDelay(_ delay: DispatchTimeInterval?) { follower.withLock { $0.delay = delay } }
+
+    /// Folds everything committed and not yet folded, now (tests, the bench, and `close`).
+    @discardableResult
+    public func foldNow() async throws -> Int {
+        try await pool.writeWithoutTransaction { db in self.fold(db) }
+    }
+
+    /// On the writer queue: no batch is running, so every committed record is either in the
+    /// buffer (when continuous) or past the stored mark. Returns the records folded.
+    func fold(_ db: Database) -> Int {
+        let buffer = follower.withLock { buffer -> FollowerBuffer in
+            let taken = buffer
+            buffer.entries = []
+            buffer.scheduled = false
+            return taken
+        }
+        guard !buffer.closed, !(buffer.continuous && buffer.entries.isEmpty) else { return 0 }
+        var learned: [SharingTally.SubjectKey] = []
+        var folded = 0
+        do {
+            try Self.inImmediateTransaction(db) {
+                var tally = SharingTally()
+                var through = buffer.through
+                if buffer.continuous {
+                    for entry in buffer.entries { tally.count(entry) }
+                    folded = buffer.entries.count
+                } else {
+                    // Read the committed records past the mark (bounded: what the last fold left).
+                    let mark = try Int64.fetchOne(db, sql: "SELECT seq FROM log_follower WHERE stream = ?", arguments: [stream]) ?? 0
+                    through = try Int64.fetchOne(db, sql: "SELECT max(seq) FROM share_log WHERE stream = ?", arguments: [stream]) ?? mark
+                    let bodies = try String.fetchCursor(db, sql: """
+                        SELECT body FROM share_log WHERE stream = ? AND seq > ? AND kind = 'share' ORDER BY seq
+                        """, arguments: [stream, mark])
+                    while let body = try bodies.next() {
+                        if let record = FoldRecord(body: body) { tally.count(record); folded += 1 }
+                    }
+                }
+                learned = try tally.write(db, known: knownSubjectRows.withLock { $0.rows })
+                try db.cachedStatement(sql: """
+                    INSERT INTO log_follower (stream, seq) VALUES (?, ?) ON CONFLICT DO UPDATE SET seq = max(seq, excluded.seq)
+                    """).execute(arguments: [stream, through])
+            }
+        } catch {
+            // Nothing was written: the next fold reads the records past the stored mark.
+            follower.withLock { $0.continuous = false }
+            logger.error("share log follower could not fold",
+                         metadata: ["log.stream": "\(stream)", "error.message": "\(LogUnavailable.sqlite(error, during: "folding the aggregates").message)"])
+            return 0
+        }
+        if !buffer.continuous { follower.withLock { $0.continuous = true } }
+        if !learned.isEmpty { knownSubjectRows.withLock { $0.learn(learned) } }
+        return folded
+    }
+
+    /// The exposure aggregates of every share record already logged (the migration that adds them).
+    static func backfillExposure(_ db: Database) throws {
+        var tally = SharingTally()
+        let bodies = try String.fetchCursor(db, sql: "SELECT body FROM share_log WHERE kind = 'share' ORDER BY stream, seq")
+        var pending = 0
+        while let body = try bodies.next() {
+            guard let record = FoldRecord(body: body) else { continue }
+            tally.count(record)
+            pending += 1
+            if pending == 10_000 { try tally.writeExposure(db); tally = SharingTally(); pending = 0 }
+        }
+        try tally.writeExposure(db)
+    }
+}
