@@ -237,5 +237,10 @@ enum PostgresSchema {
                 FROM exposure_backfill GROUP BY provider, subject, time_us / 86400000000, category;
             INSERT INTO log_follower SELECT stream, max(seq) FROM share_log GROUP BY stream;
             """),
+        ("v6-resolved-mark", """
+            -- Every allowed or redacted intent up to resolved has its outcome: a node's start looks for
+            -- intents without one past it only. 0 until the stream's node has resolved it at start once.
+            ALTER TABLE log_follower ADD COLUMN resolved bigint NOT NULL DEFAULT 0;
+            """),
     ]
 }

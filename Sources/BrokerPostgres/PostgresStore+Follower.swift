@@ -16,6 +16,10 @@ struct PostgresFollowerBuffer: Sendable {
     var folding = false
     /// How long after a commit the fold runs; `nil`: only when asked (`foldNow`, tests).
     var delay: Duration? = .milliseconds(100)
+    /// The allowed or redacted intents committed by this process still without an outcome (share id → seq).
+    var unresolved: [String: Int64] = [:]
+    /// Start has resolved every earlier intent of the stream: only then may the resolved mark advance.
+    var resolvedKnown = false
 }
 
 /// The log's follower on PostgreSQL: as on SQLite (`SQLiteStore+Follower`), each node folds its own
@@ -25,9 +29,11 @@ struct PostgresFollowerBuffer: Sendable {
 /// folding at once lock shared rows in the same order.
 extension PostgresStore {
     /// Hands a committed batch's share entries to the follower and schedules a fold.
-    func follow(_ entries: [(seq: Int64, entry: ShareEntry)], through seq: Int64) {
+    func follow(_ entries: [(seq: Int64, entry: ShareEntry)], resolved: [String], through seq: Int64) {
         let delay = follower.withLock { buffer -> Duration? in
             buffer.entries.append(contentsOf: entries)
+            for (seq, entry) in entries where entry.decision != .blocked { buffer.unresolved[entry.shareID] = seq }
+            for shareID in resolved { buffer.unresolved.removeValue(forKey: shareID) }
             buffer.through = max(buffer.through, seq)
             guard !buffer.scheduled, let delay = buffer.delay else { return nil }
             buffer.scheduled = true
@@ -72,11 +78,16 @@ extension PostgresStore {
             try? await Task.sleep(for: .milliseconds(5))
         }
         defer { follower.withLock { $0.folding = false } }
-        let taken = follower.withLock { buffer -> PostgresFollowerBuffer in
+        let (taken, resolvedThrough) = follower.withLock { buffer -> (PostgresFollowerBuffer, Int64?) in
             let taken = buffer
             buffer.entries = []
             buffer.scheduled = false
-            return taken
+            // Every intent of the stream up to here has its outcome: before the oldest still waiting.
+            var resolved: Int64?
+            if buffer.resolvedKnown, buffer.from != nil {
+                resolved = buffer.unresolved.values.min().map { $0 - 1 } ?? buffer.through
+            }
+            return (taken, resolved)
         }
         let stream = self.stream
         do {
@@ -108,7 +119,8 @@ extension PostgresStore {
                 through = max(through, mark)
                 let learned = try await self.write(tally, connection)
                 try await connection.query("""
-                    UPDATE log_follower SET seq = \(through) WHERE stream = \(stream)
+                    UPDATE log_follower SET seq = \(through), resolved = greatest(resolved, \(resolvedThrough ?? 0))
+                    WHERE stream = \(stream)
                     """, logger: self.logger)
                 return (folded, through, learned)
             }

@@ -94,7 +94,15 @@ extension PostgresStore {
             }
             tip.withLock { $0 = newTip }
             // The aggregates are the follower's, from committed records only.
-            if appended > 0 { follow(committed, through: newTip.seq) }
+            var resolved: [String] = []
+            var resolvedDangling = false
+            for write in batch {
+                if case .outcomes(let outcomes) = write { resolved += outcomes.map(\.0.shareID) }
+                if case .resolveDangling = write { resolvedDangling = true }
+            }
+            if appended > 0 || resolvedDangling { follow(committed, resolved: resolved, through: newTip.seq) }
+            // From now on the follower knows every intent without an outcome (those committed since).
+            if resolvedDangling { follower.withLock { $0.resolvedKnown = true } }
             counters.withLock { $0.commits += 1; $0.records += appended; $0.intents += intents }
             commitLatency.record(ContinuousClock.now - started, records: appended)
             return .success(outputs)
@@ -256,7 +264,8 @@ extension PostgresStore {
         var ids: [String] = []
         let rows = try await connection.query("""
             SELECT s.share_id FROM share_log s
-            WHERE s.stream = \(stream) AND s.kind = 'share' AND s.decision IN ('allowed', 'redacted')
+            WHERE s.stream = \(stream) AND s.seq > coalesce((SELECT resolved FROM log_follower WHERE stream = \(stream)), 0)
+              AND s.kind = 'share' AND s.decision IN ('allowed', 'redacted')
               AND NOT EXISTS (SELECT 1 FROM share_log o WHERE o.share_id = s.share_id AND o.kind = 'outcome')
             ORDER BY s.seq
             """, logger: logger)

@@ -310,6 +310,12 @@ enum SQLiteSchema {
             try SQLiteStore.backfillExposure(db)
             try db.execute(sql: "INSERT INTO log_follower (stream, seq) SELECT stream, max(seq) FROM share_log GROUP BY stream")
         }
+        migrator.registerMigration("v13-resolved-mark") { db in
+            // Every allowed or redacted intent up to `resolved` has its outcome: start looks for intents
+            // without one past it only, instead of in the whole stream. 0 until a process has resolved
+            // its stream at start once.
+            try db.execute(sql: "ALTER TABLE log_follower ADD COLUMN resolved INTEGER NOT NULL DEFAULT 0")
+        }
         return migrator
     }
 }

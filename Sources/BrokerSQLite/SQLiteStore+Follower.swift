@@ -17,6 +17,11 @@ struct FollowerBuffer: Sendable {
     var closed = false
     /// How long after a commit the fold runs; `nil`: only when asked (`foldNow`, tests).
     var delay: DispatchTimeInterval? = .milliseconds(100)
+    /// The allowed or redacted intents committed by this process still without an outcome (share id → seq).
+    var unresolved: [String: Int64] = [:]
+    /// Start has resolved every earlier intent of the stream (`resolveDanglingIntents`): only then
+    /// does `unresolved` know every intent without an outcome, and may the resolved mark advance.
+    var resolvedKnown = false
 }
 
 /// The log's follower: the aggregates (the sharing list's, the exposure report's) are derived
@@ -32,10 +37,15 @@ struct FollowerBuffer: Sendable {
 /// finds them discontinuous (at open, after a failed fold) reads the records past the stored
 /// mark instead, which also bounds start-up work by that tail instead of the log's size.
 extension SQLiteStore {
-    /// Hands a committed batch's share entries to the follower and schedules a fold.
-    func follow(_ entries: [ShareEntry], through seq: Int64) {
+    /// Hands a committed batch's share entries (with the seq of each) and the share ids it wrote
+    /// outcomes for to the follower, and schedules a fold.
+    func follow(_ entries: [(seq: Int64, entry: ShareEntry)], resolved: [String], through seq: Int64) {
         let delay = follower.withLock { buffer -> DispatchTimeInterval? in
-            buffer.entries.append(contentsOf: entries)
+            for (seq, entry) in entries {
+                buffer.entries.append(entry)
+                if entry.decision != .blocked { buffer.unresolved[entry.shareID] = seq }
+            }
+            for shareID in resolved { buffer.unresolved.removeValue(forKey: shareID) }
             buffer.through = seq
             guard !buffer.scheduled, !buffer.closed, let delay = buffer.delay else { return nil }
             buffer.scheduled = true
@@ -59,13 +69,18 @@ extension SQLiteStore {
     /// On the writer queue: no batch is running, so every committed record is either in the
     /// buffer (when continuous) or past the stored mark. Returns the records folded.
     func fold(_ db: Database) -> Int {
-        let buffer = follower.withLock { buffer -> FollowerBuffer in
+        let (buffer, resolvedThrough) = follower.withLock { buffer -> (FollowerBuffer, Int64?) in
             let taken = buffer
             buffer.entries = []
             buffer.scheduled = false
-            return taken
+            // Every intent of the stream up to here has its outcome: before the oldest still waiting.
+            var resolved: Int64?
+            if buffer.resolvedKnown && buffer.continuous {
+                resolved = buffer.unresolved.values.min().map { $0 - 1 } ?? buffer.through
+            }
+            return (taken, resolved)
         }
-        guard !buffer.closed, !(buffer.continuous && buffer.entries.isEmpty) else { return 0 }
+        guard !buffer.closed, !(buffer.continuous && buffer.entries.isEmpty && resolvedThrough == nil) else { return 0 }
         var learned: [SharingTally.SubjectKey] = []
         var folded = 0
         do {
@@ -90,6 +105,10 @@ extension SQLiteStore {
                 try db.cachedStatement(sql: """
                     INSERT INTO log_follower (stream, seq) VALUES (?, ?) ON CONFLICT DO UPDATE SET seq = max(seq, excluded.seq)
                     """).execute(arguments: [stream, through])
+                if let resolvedThrough {
+                    try db.cachedStatement(sql: "UPDATE log_follower SET resolved = max(resolved, ?) WHERE stream = ?")
+                        .execute(arguments: [resolvedThrough, stream])
+                }
             }
         } catch {
             // Nothing was written: the next fold reads the records past the stored mark.

@@ -97,7 +97,9 @@ extension SQLiteStore {
         outputs.reserveCapacity(batch.count)
         var newTip: ChainTip?
         var appended = 0
-        var committed: [ShareEntry] = []
+        var committed: [(seq: Int64, entry: ShareEntry)] = []
+        var resolved: [String] = []
+        var resolvedDangling = false
         var intents = 0
         do {
             try Self.inImmediateTransaction(db) {
@@ -115,6 +117,7 @@ extension SQLiteStore {
                         positions.reserveCapacity(outcomes.count)
                         for (outcome, parts) in outcomes {
                             positions.append(try append(LogRow(outcome), parts, writer.insert, &chain))
+                            resolved.append(outcome.shareID)
                             if let keys = outcome.revocationKeys, let provider = outcome.provider {
                                 try writer.storeKeys.run { b in
                                     b.text(1, outcome.shareID); b.text(2, provider); b.blob(3, keys.sealed)
@@ -129,6 +132,7 @@ extension SQLiteStore {
                             _ = try append(LogRow(ShareOutcome(shareID: shareID, time: time, result: .unknown)),
                                            writer.insert, &chain)
                         }
+                        resolvedDangling = true
                         outputs.append(.resolved(shareIDs.count))
                     case .revoke(let command):
                         let result = try revoke(command, writer.insert, db, &chain)
@@ -164,7 +168,9 @@ extension SQLiteStore {
         }
         tip.withLock { $0 = newTip }
         // The aggregates are the follower's, from committed records only.
-        if appended > 0, let newTip { follow(committed, through: newTip.seq) }
+        if appended > 0 || resolvedDangling, let newTip { follow(committed, resolved: resolved, through: newTip.seq) }
+        // From now on the follower knows every intent without an outcome (those committed since).
+        if resolvedDangling { follower.withLock { $0.resolvedKnown = true } }
         stats.withLock { $0.commits += 1; $0.records += appended; $0.intents += intents }
         commitLatency.record(ContinuousClock.now - started, records: appended)
         return .success(outputs)
@@ -208,18 +214,18 @@ extension SQLiteStore {
     }
 
     private func appendIntent(_ entry: ShareEntry, _ parts: CanonicalParts, revoked: Set<String>, _ writer: BatchStatements,
-                              _ committed: inout [ShareEntry], _ chain: inout ChainTip) throws -> IntentResult {
+                              _ committed: inout [(seq: Int64, entry: ShareEntry)], _ chain: inout ChainTip) throws -> IntentResult {
         if entry.decision != .blocked, !revoked.isEmpty, let grantID = entry.grantIDs.first(where: revoked.contains) {
             let fenced = entry.fencedByRevocation()
             let position = try append(LogRow(fenced), writer.insert, &chain)
-            committed.append(fenced)
+            committed.append((position.seq, fenced))
             logger.notice("share refused by the revocation fence",
                           metadata: ["share.id": "\(entry.shareID)", "share.provider": "\(entry.provider)",
                                      "grant.id": "\(grantID)"])
             return .grantRevoked(grantID: grantID, position)
         }
         let position = try append(LogRow(entry), parts, writer.insert, &chain)
-        committed.append(entry)
+        committed.append((position.seq, entry))
         if entry.decision != .blocked, !entry.grantIDs.isEmpty {
             // In the intent's transaction: a revoke either sees this share or the share saw the revoke.
             for grantID in entry.grantIDs {
@@ -254,10 +260,11 @@ extension SQLiteStore {
     private func danglingShareIDs(_ db: Database) throws -> [String] {
         try String.fetchAll(db, sql: """
             SELECT s.share_id FROM share_log s
-            WHERE s.stream = ? AND s.kind = 'share' AND s.decision IN ('allowed', 'redacted')
+            WHERE s.stream = ? AND s.seq > coalesce((SELECT resolved FROM log_follower WHERE stream = ?), 0)
+              AND s.kind = 'share' AND s.decision IN ('allowed', 'redacted')
               AND NOT EXISTS (SELECT 1 FROM share_log o WHERE o.share_id = s.share_id AND o.kind = 'outcome')
             ORDER BY s.seq
-            """, arguments: [stream])
+            """, arguments: [stream, stream])
     }
 
     static let insertSQL = """

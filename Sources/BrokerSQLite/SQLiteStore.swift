@@ -126,6 +126,11 @@ public final class SQLiteStore: ShareLog, GrantStore, Sendable {
     /// Write transactions the log has committed since open (group commit makes it far less than appends).
     public var commitCount: Int { commitStats.commits }
 
+    /// `/readyz`: the database answers (one read; never a count of the log, which grows with it).
+    public func isReachable() async -> Bool {
+        (try? await pool.read { db in try Int.fetchOne(db, sql: "SELECT 1 FROM log_follower LIMIT 1") }) != nil
+    }
+
     /// How many records the share log holds, every stream included.
     public func count() async throws -> Int64 {
         do {

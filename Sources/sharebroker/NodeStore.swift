@@ -26,7 +26,7 @@ struct NodeStore: Sendable {
                 log: store, description: path,
                 enableCheckpoints: { store.enableCheckpoints(signer: $0, every: $1) },
                 checkpointNow: { () async throws(LogUnavailable) in try await store.checkpointNow() },
-                ready: { (try? await store.count()) != nil },
+                ready: { await store.isReachable() },
                 closingMetadata: {
                     let stats = store.commitStats
                     return ["log.commits": "\(stats.commits)", "log.records": "\(stats.records)",

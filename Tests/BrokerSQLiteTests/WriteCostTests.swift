@@ -108,6 +108,30 @@ import Testing
         }
     }
 
+    /// Start looks for intents without an outcome past the follower's resolved mark only: the mark
+    /// advances to just before the oldest intent still waiting once start has resolved the stream.
+    @Test func theResolvedMarkBoundsTheSearchForDanglingIntents() async throws {
+        try await withStore { store, _ in
+            store.setFoldDelay(nil)
+            #expect(try await store.resolveDanglingIntents(at: baseTime) == 0)
+            for n in 1...5 {
+                _ = try await store.appendIntent(entry(n))
+                if n != 4 { _ = try await store.appendOutcome(ShareOutcome(shareID: "share-\(n)", time: baseTime, result: .ok)) }
+            }
+            try await store.foldNow()
+            let (seq, resolved, intent4) = try await store.pool.read { db in
+                let row = try Row.fetchOne(db, sql: "SELECT seq, resolved FROM log_follower WHERE stream = 'node-1'")!
+                let seq4 = try Int64.fetchOne(db, sql: "SELECT seq FROM share_log WHERE share_id = 'share-4' AND kind = 'share'")!
+                return (row[0] as Int64, row[1] as Int64, seq4)
+            }
+            #expect(seq == 9 && resolved == intent4 - 1, "seq \(seq), resolved \(resolved), share-4 at \(intent4)")
+            _ = try await store.appendOutcome(ShareOutcome(shareID: "share-4", time: baseTime, result: .ok))
+            try await store.foldNow()
+            let after = try await store.pool.read { db in try Int64.fetchOne(db, sql: "SELECT resolved FROM log_follower")! }
+            #expect(after == 10, "every intent has its outcome: the mark is the stream's last record")
+        }
+    }
+
     /// A page of a subject's history, oldest or newest first, with or without a cursor, is one
     /// range of the subject index: no sort of the subject's whole history (no temp B-tree).
     @Test func historyPagesAreOneIndexRange() async throws {

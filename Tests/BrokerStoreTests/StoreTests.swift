@@ -74,7 +74,17 @@ let storeKinds: [StoreKind] = PostgresTestCluster.available ? [.sqlite, .postgre
         #expect(chainIsIntact(records))
         #expect(records.filter { $0.kind == "outcome" && $0.body.contains(#""result":"unknown""#) }.map(\.shareID)
                 == ["node-1-share-1", "node-1-share-3"])
+        // The follower now knows every intent without an outcome: the resolved mark stops before the
+        // oldest (share 5), and the next start finds share 5 past it and nothing else.
+        _ = try await store.log.appendIntent(entry(6))
+        _ = try await store.log.appendOutcome(ShareOutcome(shareID: "node-1-share-6", time: storeBaseTime, result: .ok))
+        try await store.fold()
         await store.close()
+        let third = try await database.open()
+        #expect(try await third.log.resolveDanglingIntents(at: storeBaseTime) == 1)
+        let last = try await third.records("node-1").last
+        #expect(last?.kind == "outcome" && last?.shareID == "node-1-share-5")
+        await third.close()
     }
 }
 
