@@ -128,7 +128,7 @@ public final class SQLiteStore: ShareLog, GrantStore, Sendable {
 
     /// `/readyz`: the database answers (one read; never a count of the log, which grows with it).
     public func isReachable() async -> Bool {
-        (try? await pool.read { db in try Int.fetchOne(db, sql: "SELECT 1 FROM log_follower LIMIT 1") }) != nil
+        (try? await pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM log_follower") }) != nil
     }
 
     /// How many records the share log holds, every stream included.
