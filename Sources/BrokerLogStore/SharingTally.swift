@@ -97,13 +97,38 @@ package struct SharingTally {
         package var sent: Bool
     }
 
-    package private(set) var days: [DayKey: Count] = [:]
-    package private(set) var subjects: Set<SubjectKey> = []
-    package private(set) var exposure: [ExposureKey: ExposureCount] = [:]
+    /// The shares of one provider × purpose × subject × day: everything a share adds is under one
+    /// such group, so counting a share is one dictionary lookup and a few appends to small arrays.
+    fileprivate struct GroupKey: Hashable {
+        var day: Int64
+        var provider: String
+        var purpose: String
+        var subject: String?
+    }
+    fileprivate struct Group {
+        var actions: [(category: String, action: FieldAction, count: Count)] = []
+        var sent: [String] = []
+        var exposure: [(category: String, count: Count, sent: Bool)] = []
+    }
+    /// What a share with a given list of personal fields adds, worked out once per list: traffic
+    /// through one operation repeats the same fields share after share.
+    fileprivate struct Shape {
+        var fields: [FoldRecord.Field]
+        var exposed: Bool
+        /// Distinct (category, action) pairs.
+        var pairs: [(category: String, action: FieldAction)] = []
+        /// Distinct categories sent.
+        var sent: [String] = []
+        /// Each category sent, each ancestor and "" (all), once; `sent` marks a category sent itself.
+        var exposure: [(category: String, sent: Bool)] = []
+    }
+
+    private var groups: [GroupKey: Group] = [:]
+    private var shape: Shape?
 
     package init() {}
 
-    package var isEmpty: Bool { days.isEmpty && subjects.isEmpty && exposure.isEmpty }
+    package var isEmpty: Bool { groups.isEmpty }
 
     package mutating func count(_ entry: ShareEntry) { count(FoldRecord(entry)) }
 
@@ -112,47 +137,122 @@ package struct SharingTally {
     package mutating func count(_ record: FoldRecord) {
         guard let purpose = record.purpose else { return }
         let time = record.timeUs
-        let day = time / 86_400_000_000
-        // The (category, action) pairs already counted for this share: a handful, so a list (no hashing).
-        var seen: [(category: String, action: FieldAction)] = []
-        var exposed: [String] = []
+        let exposed = record.decision != .blocked && record.subject != nil
+        let shape = shape(record.personal, exposed: exposed)
+        let key = GroupKey(day: time / 86_400_000_000, provider: record.provider, purpose: purpose, subject: record.subject)
+        // One lookup: the group is updated in place.
+        groups[key, default: Group()].add(shape, time: time, subject: record.subject != nil)
+    }
+
+    private mutating func shape(_ fields: [FoldRecord.Field], exposed: Bool) -> Shape {
+        if let shape, shape.exposed == exposed, shape.fields.elementsEqual(fields, by: { $0.category == $1.category && $0.action == $1.action }) {
+            return shape
+        }
+        var made = Shape(fields: fields, exposed: exposed)
         // A folded entry counts once, like the share.
-        for field in record.personal {
+        for field in fields {
             let category = field.category
-            guard !seen.contains(where: { $0.action == field.action && $0.category == category }) else { continue }
-            seen.append((category, field.action))
-            let key = DayKey(day: day, provider: record.provider, purpose: purpose, category: category,
-                             action: field.action.rawValue)
-            // One lookup: the count is updated in place.
-            days[key, default: Count(shares: 0, first: time, last: time)].add(time)
-            if field.action.isSent, let subject = record.subject {
-                subjects.insert(SubjectKey(day: day, provider: record.provider, purpose: purpose, category: category,
-                                           subject: subject))
-                subjects.insert(SubjectKey(day: nil, provider: record.provider, purpose: purpose, category: category,
-                                           subject: subject))
-                if record.decision != .blocked, !exposed.contains(category) { exposed.append(category) }
+            if !made.pairs.contains(where: { $0.action == field.action && $0.category == category }) {
+                made.pairs.append((category, field.action))
+            }
+            guard field.action.isSent, !made.sent.contains(category) else { continue }
+            made.sent.append(category)
+        }
+        if exposed, !made.sent.isEmpty {
+            made.exposure.append(("", false))
+            for category in made.sent {
+                var end = category.endIndex
+                var sent = true
+                while true {
+                    let prefix = String(category[..<end])
+                    if let at = made.exposure.firstIndex(where: { $0.category == prefix }) {
+                        made.exposure[at].sent = made.exposure[at].sent || sent
+                    } else {
+                        made.exposure.append((prefix, sent))
+                    }
+                    sent = false
+                    guard let dot = category[..<end].lastIndex(of: ".") else { break }
+                    end = dot
+                }
             }
         }
-        guard let subject = record.subject, !exposed.isEmpty else { return }
-        // Each category sent, each ancestor and "", once per share.
-        var keys: [(category: String, sent: Bool)] = [("", false)]
-        for category in exposed {
-            var end = category.endIndex
-            var sent = true
-            while true {
-                let prefix = String(category[..<end])
-                if let at = keys.firstIndex(where: { $0.category == prefix }) { keys[at].sent = keys[at].sent || sent }
-                else { keys.append((prefix, sent)) }
-                sent = false
-                guard let dot = category[..<end].lastIndex(of: ".") else { break }
-                end = dot
+        self.shape = made
+        return made
+    }
+
+    /// The day counts (`sharing_daily`), summed over the groups.
+    package var days: [DayKey: Count] {
+        var days: [DayKey: Count] = [:]
+        for (key, group) in groups {
+            for (category, action, count) in group.actions {
+                days[DayKey(day: key.day, provider: key.provider, purpose: key.purpose, category: category, action: action.rawValue),
+                     default: Count(shares: 0, first: count.first, last: count.last)].merge(count)
             }
         }
-        for (category, sent) in keys {
-            for span in [day, nil] as [Int64?] {
-                let key = ExposureKey(day: span, provider: record.provider, subject: subject, category: category)
-                exposure[key, default: ExposureCount(count: Count(shares: 0, first: time, last: time), sent: false)].count.add(time)
-                if sent { exposure[key]?.sent = true }
+        return days
+    }
+
+    /// The subject rows (`sharing_subjects`, and `sharing_subject_span` with `day` nil).
+    package var subjects: Set<SubjectKey> {
+        var subjects: Set<SubjectKey> = []
+        for (key, group) in groups {
+            guard let subject = key.subject else { continue }
+            for category in group.sent {
+                subjects.insert(SubjectKey(day: key.day, provider: key.provider, purpose: key.purpose, category: category, subject: subject))
+                subjects.insert(SubjectKey(day: nil, provider: key.provider, purpose: key.purpose, category: category, subject: subject))
+            }
+        }
+        return subjects
+    }
+
+    /// The exposure rows, per day and over the whole log (`day` nil).
+    package var exposure: [ExposureKey: ExposureCount] {
+        var exposure: [ExposureKey: ExposureCount] = [:]
+        for (key, group) in groups {
+            guard let subject = key.subject else { continue }
+            for (category, count, sent) in group.exposure {
+                for day in [key.day, nil] as [Int64?] {
+                    let cell = ExposureKey(day: day, provider: key.provider, subject: subject, category: category)
+                    exposure[cell, default: ExposureCount(count: Count(shares: 0, first: count.first, last: count.last), sent: false)]
+                        .merge(count, sent: sent)
+                }
+            }
+        }
+        return exposure
+    }
+}
+
+extension SharingTally.Count {
+    mutating func merge(_ other: Self) { shares += other.shares; first = min(first, other.first); last = max(last, other.last) }
+}
+
+extension SharingTally.ExposureCount {
+    mutating func merge(_ other: SharingTally.Count, sent: Bool) { count.merge(other); self.sent = self.sent || sent }
+}
+
+extension SharingTally.Group {
+    fileprivate mutating func add(_ shape: SharingTally.Shape, time: Int64, subject: Bool) {
+        for (i, pair) in shape.pairs.enumerated() {
+            // The same shape again puts each pair at the same index: checked first, searched otherwise.
+            if i < actions.count, actions[i].category == pair.category, actions[i].action == pair.action {
+                actions[i].count.add(time)
+            } else if let at = actions.firstIndex(where: { $0.category == pair.category && $0.action == pair.action }) {
+                actions[at].count.add(time)
+            } else {
+                actions.append((pair.category, pair.action, SharingTally.Count(shares: 1, first: time, last: time)))
+            }
+        }
+        guard subject else { return }
+        for category in shape.sent where !sent.contains(category) { sent.append(category) }
+        for (i, cell) in shape.exposure.enumerated() {
+            if i < exposure.count, exposure[i].category == cell.category {
+                exposure[i].count.add(time)
+                exposure[i].sent = exposure[i].sent || cell.sent
+            } else if let at = exposure.firstIndex(where: { $0.category == cell.category }) {
+                exposure[at].count.add(time)
+                exposure[at].sent = exposure[at].sent || cell.sent
+            } else {
+                exposure.append((cell.category, SharingTally.Count(shares: 1, first: time, last: time), cell.sent))
             }
         }
     }

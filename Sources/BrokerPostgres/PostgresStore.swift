@@ -160,9 +160,13 @@ public final class PostgresStore: ShareLog, GrantStore, Sendable {
 
     /// Releases the stream (when this process holds it) and closes the connections.
     public func close() async {
+        // The heartbeat and pending folds first (the pool, the first task, stays for the release); and the
+        // holder goes with the lease, so a renewal already on its way finds nothing to renew instead of
+        // taking the stream back.
+        for task in tasks.snapshot.dropFirst() { task.cancel() }
         _ = try? await run("releasing the log stream") { connection in
             try await connection.query("""
-                UPDATE log_streams SET expires_at = 0 WHERE stream = \(self.stream) AND holder = \(self.holder)
+                UPDATE log_streams SET expires_at = 0, holder = '' WHERE stream = \(self.stream) AND holder = \(self.holder)
                 """, logger: self.logger)
         }
         stopTasks()

@@ -6,6 +6,7 @@ extension SharingTally {
     /// Returns the subject rows written, to be marked known once the transaction commits.
     func write(_ db: Database, known: Set<SubjectKey>) throws -> [SubjectKey] {
         try writeExposure(db)
+        let days = self.days
         if !days.isEmpty {
             let upsert = try BoundStatement(db, """
                 INSERT INTO sharing_daily (day, provider, purpose, category, action, shares, first_us, last_us)
@@ -20,7 +21,7 @@ extension SharingTally {
                 }
             }
         }
-        let fresh = subjects.filter { !known.contains($0) }
+        let fresh = self.subjects.filter { !known.contains($0) }
         guard !fresh.isEmpty else { return [] }
         let daily = try BoundStatement(db, """
             INSERT OR IGNORE INTO sharing_subjects (day, provider, purpose, category, subject) VALUES (?, ?, ?, ?, ?)
@@ -45,6 +46,7 @@ extension SharingTally {
 
     /// The exposure rows alone (also what the migration that introduced them back-fills).
     func writeExposure(_ db: Database) throws {
+        let exposure = self.exposure
         guard !exposure.isEmpty else { return }
         let merge = """
             ON CONFLICT DO UPDATE SET shares = shares + excluded.shares, first_us = min(first_us, excluded.first_us),

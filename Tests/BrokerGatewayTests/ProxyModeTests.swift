@@ -6,7 +6,9 @@ import Testing
 
 /// Changes one stored record behind the broker's back, as an attacker with file access would.
 func tamper(_ path: String, seq: Int64) throws {
-    let queue = try DatabaseQueue(path: path)
+    var configuration = Configuration()
+    configuration.busyMode = .timeout(10)   // the broker's writer or follower may hold the lock a moment
+    let queue = try DatabaseQueue(path: path, configuration: configuration)
     try queue.write { db in
         // The triggers only stop honest mistakes; someone with the file drops them first.
         try db.execute(sql: "DROP TRIGGER IF EXISTS share_log_no_update")

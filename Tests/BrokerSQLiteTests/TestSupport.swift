@@ -35,7 +35,9 @@ func withStore<T>(stream: String = "node-1",
 /// Raw SQL on the store's file through a separate connection, as an attacker
 /// with file access would do it (the append-only triggers dropped first).
 func tamper(_ directory: TempDirectory, _ sql: String) throws {
-    let queue = try DatabaseQueue(path: directory.databasePath)
+    var configuration = Configuration()
+    configuration.busyMode = .timeout(10)   // the store's follower may be folding a moment
+    let queue = try DatabaseQueue(path: directory.databasePath, configuration: configuration)
     try queue.writeWithoutTransaction { db in
         try db.execute(sql: """
             DROP TRIGGER IF EXISTS share_log_no_update;
