@@ -15,7 +15,8 @@ struct PostgresFollowerBuffer: Sendable {
     var scheduled = false
     var folding = false
     /// How long after a commit the fold runs; `nil`: only when asked (`foldNow`, tests).
-    var delay: Duration? = .milliseconds(100)
+    var delay: Duration? = .seconds(1)
+    var urgent = false
     /// The allowed or redacted intents committed by this process still without an outcome (share id → seq).
     var unresolved: [String: Int64] = [:]
     /// Start has resolved every earlier intent of the stream: only then may the resolved mark advance.
@@ -35,13 +36,16 @@ extension PostgresStore {
             for (seq, entry) in entries where entry.decision != .blocked { buffer.unresolved[entry.shareID] = seq }
             for shareID in resolved { buffer.unresolved.removeValue(forKey: shareID) }
             buffer.through = max(buffer.through, seq)
-            guard !buffer.scheduled, let delay = buffer.delay else { return nil }
+            guard let delay = buffer.delay else { return nil }
+            // At once when 512 are waiting, else at most `delay` after the first.
+            if buffer.entries.count >= 512, !buffer.urgent { buffer.urgent = true; return .zero }
+            if buffer.scheduled { return nil }
             buffer.scheduled = true
             return delay
         }
         guard let delay else { return }
         let task = Task { [weak self] in
-            try? await Task.sleep(for: delay)
+            if delay > .zero { try? await Task.sleep(for: delay) }
             guard !Task.isCancelled, let self else { return }
             _ = try? await self.fold()
         }
@@ -52,17 +56,7 @@ extension PostgresStore {
     }
 
     /// How long after a commit the follower folds; `nil` stops automatic folds (tests).
-    public func setFoldDelay(_ delay: DispatchTimeInterval?) {
-        follower.withLock { buffer in
-            switch delay {
-            case .milliseconds(let ms)?: buffer.delay = .milliseconds(ms)
-            case .seconds(let s)?: buffer.delay = .seconds(s)
-            case .microseconds(let us)?: buffer.delay = .microseconds(us)
-            case .nanoseconds(let ns)?: buffer.delay = .nanoseconds(ns)
-            default: buffer.delay = nil
-            }
-        }
-    }
+    public func setFoldDelay(_ delay: Duration?) { follower.withLock { $0.delay = delay } }
 
     /// Folds everything committed and not yet folded, now. Returns the share records folded.
     @discardableResult
@@ -82,6 +76,7 @@ extension PostgresStore {
             let taken = buffer
             buffer.entries = []
             buffer.scheduled = false
+            buffer.urgent = false
             // Every intent of the stream up to here has its outcome: before the oldest still waiting.
             var resolved: Int64?
             if buffer.resolvedKnown, buffer.from != nil {

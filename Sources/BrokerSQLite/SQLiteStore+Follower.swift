@@ -14,9 +14,11 @@ struct FollowerBuffer: Sendable {
     /// after a failed fold, when the next fold reads the records past the mark instead).
     var continuous = false
     var scheduled = false
+    var urgent = false
     var closed = false
-    /// How long after a commit the fold runs; `nil`: only when asked (`foldNow`, tests).
-    var delay: DispatchTimeInterval? = .milliseconds(100)
+    /// How long after the first unfolded commit the fold runs at the latest; `nil`: only when asked
+    /// (`foldNow`, tests). Under load it runs sooner, every `foldEvery` entries.
+    var delay: Duration? = .seconds(1)
     /// The allowed or redacted intents committed by this process still without an outcome (share id → seq).
     var unresolved: [String: Int64] = [:]
     /// Start has resolved every earlier intent of the stream (`resolveDanglingIntents`): only then
@@ -24,11 +26,31 @@ struct FollowerBuffer: Sendable {
     var resolvedKnown = false
 }
 
+/// When the next fold runs.
+enum FoldSchedule: Sendable {
+    case none
+    case now
+    case after(Duration)
+}
+
+/// Folds run at most `delay` after the first entry they fold, and at once when `foldEvery` are waiting.
+let foldEvery = 512
+
+extension FollowerBuffer {
+    mutating func schedule() -> FoldSchedule {
+        guard !closed, let delay else { return .none }
+        if entries.count >= foldEvery, !urgent { urgent = true; return .now }
+        if scheduled { return .none }
+        scheduled = true
+        return .after(delay)
+    }
+}
+
 /// The log's follower: the aggregates (the sharing list's, the exposure report's) are derived
 /// from committed share records, not written in the intent's transaction.
 ///
 /// Each batch hands the entries it committed to the follower (in memory); at most every
-/// `foldDelay` a fold job on the writer queue adds them up (`SharingTally`, one upsert per
+/// second (or at once when `foldEvery` are waiting) a fold job on the writer queue adds them up (`SharingTally`, one upsert per
 /// distinct key) and writes the aggregates and the stream's mark (`log_follower`: every share
 /// record up to this seq is in the aggregates) in one transaction. So an intent's commit no
 /// longer pays for the aggregates, and a fold of a few hundred shares writes each hot key once.
@@ -40,25 +62,30 @@ extension SQLiteStore {
     /// Hands a committed batch's share entries (with the seq of each) and the share ids it wrote
     /// outcomes for to the follower, and schedules a fold.
     func follow(_ entries: [(seq: Int64, entry: ShareEntry)], resolved: [String], through seq: Int64) {
-        let delay = follower.withLock { buffer -> DispatchTimeInterval? in
+        let next = follower.withLock { buffer -> FoldSchedule in
             for (seq, entry) in entries {
                 buffer.entries.append(entry)
                 if entry.decision != .blocked { buffer.unresolved[entry.shareID] = seq }
             }
             for shareID in resolved { buffer.unresolved.removeValue(forKey: shareID) }
             buffer.through = seq
-            guard !buffer.scheduled, !buffer.closed, let delay = buffer.delay else { return nil }
-            buffer.scheduled = true
-            return delay
+            return buffer.schedule()
         }
-        guard let delay else { return }
-        DispatchQueue.global(qos: .utility).asyncAfter(deadline: .now() + delay) { [self] in
-            pool.asyncWriteWithoutTransaction { db in _ = self.fold(db) }
+        switch next {
+        case .none: break
+        case .now: pool.asyncWriteWithoutTransaction { db in _ = self.fold(db) }
+        case .after(let delay):
+            // A task's sleep (the process's executor timers), not a dispatch timer: the fold itself is a
+            // job on the writer queue like the batches.
+            Task { [self] in
+                try? await Task.sleep(for: delay)
+                pool.asyncWriteWithoutTransaction { db in _ = self.fold(db) }
+            }
         }
     }
 
     /// How long after a commit the follower folds; `nil` stops automatic folds (tests that count statements).
-    public func setFoldDelay(_ delay: DispatchTimeInterval?) { follower.withLock { $0.delay = delay } }
+    public func setFoldDelay(_ delay: Duration?) { follower.withLock { $0.delay = delay } }
 
     /// Folds everything committed and not yet folded, now (tests, the bench, and `close`).
     @discardableResult
@@ -73,6 +100,7 @@ extension SQLiteStore {
             let taken = buffer
             buffer.entries = []
             buffer.scheduled = false
+            buffer.urgent = false
             // Every intent of the stream up to here has its outcome: before the oldest still waiting.
             var resolved: Int64?
             if buffer.resolvedKnown && buffer.continuous {

@@ -29,7 +29,7 @@ struct StoreUnderTest: Sendable {
     /// Folds what the log's follower has not folded yet, now.
     let fold: @Sendable () async throws -> Void
     /// Stops (nil) or sets the follower's automatic folds.
-    let foldDelay: @Sendable (DispatchTimeInterval?) -> Void
+    let foldDelay: @Sendable (Duration?) -> Void
 }
 
 /// A fresh database for one test, of either kind: a new SQLite file in a temp folder, or a new

@@ -33,8 +33,9 @@ public enum LogSeeder {
     }
 
     /// Appends about `records` records (shares and their outcomes); returns how many were written.
+    /// `heavy` of the shares (0–1) go to one subject, `seed-subject-heavy` (a history that long).
     public static func seed(log: any ShareLog, bundle: PolicyBundle, records: Int, subjects: Int, days: Int = 30,
-                            node: String, fingerprinter: Fingerprinter, inFlight: Int = 256,
+                            heavy: Double = 0, node: String, fingerprinter: Fingerprinter, inFlight: Int = 256,
                             progress: (@Sendable (Int) -> Void)? = nil) async throws -> Int {
         let templates = templates(bundle)
         guard !templates.isEmpty, records > 0 else { return 0 }
@@ -51,7 +52,9 @@ public enum LogSeeder {
                     let template = templates[Int(generator.next() % UInt64(templates.count))]
                     let roll = generator.next() % 100
                     let verdict: ShareDecision.Verdict = roll < 80 ? .allowed : (roll < 92 ? .redacted : .blocked)
-                    let subject = "seed-subject-\(generator.next() % UInt64(max(1, subjects)))"
+                    let pick = generator.next()
+                    let subject = Double(pick % 1_000_000) < heavy * 1_000_000
+                        ? "seed-subject-heavy" : "seed-subject-\(pick / 1_000_000 % UInt64(max(1, subjects)))"
                     let time = start.addingTimeInterval(Double(index) * step)
                     var fields: [LoggedField] = []
                     for (offset, field) in template.fields.enumerated() {

@@ -17,7 +17,7 @@ public struct ShareFilter: Sendable, Hashable {
     /// With `fingerprints`: their short prints (`Fingerprinter.shortPrint`), which also match a folded
     /// entry listing one of them in its `fingerprints`.
     public var shortFingerprints: [String]?
-    /// Newest first (log order backwards, within each stream); a cursor then pages backwards. Not with a time window.
+    /// Newest first (log order backwards, within each stream); a cursor then pages backwards.
     public var newestFirst = false
 
     public init(subject: String? = nil, provider: String? = nil, purpose: String? = nil, category: String? = nil,
