@@ -145,9 +145,11 @@ extension SQLiteStore: ShareQueries {
 
 extension SQLiteStore: SharingListSource {
     /// The share records the follower has not folded yet (past its mark, per stream), as `l`;
-    /// a query appends its own conditions after it (`AND …`).
+    /// a query appends its own conditions after it (`AND …`). `CROSS JOIN` keeps SQLite's loop
+    /// order: the marks outside, a key range of the log inside (left to itself, the planner may
+    /// walk every share by another index and test each against the mark).
     static let followerTail = """
-        SELECT l.* FROM log_follower m JOIN share_log l ON l.stream = m.stream AND l.seq > m.seq WHERE l.kind = 'share'
+        SELECT l.* FROM log_follower m CROSS JOIN share_log l ON l.stream = m.stream AND l.seq > m.seq WHERE l.kind = 'share'
         """
 
     /// A logged field `f` of a personal value: it has a fingerprint, or (folded) its values' short prints.

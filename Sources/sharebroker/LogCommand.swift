@@ -231,6 +231,8 @@ struct LogCommand: AsyncParsableCommand {
             let started = ContinuousClock.now
             let written: Int
             do {
+                // As serve does at start: from here on the follower knows every intent without an outcome.
+                _ = try await store.log.resolveDanglingIntents(at: Date())
                 written = try await LogSeeder.seed(
                     log: store.log, bundle: bundle, records: records, subjects: subjects ?? max(1, records / 40), days: days,
                     node: stream, fingerprinter: Fingerprinter(key: Array("seed-fingerprint-key".utf8))) { count in

@@ -132,6 +132,20 @@ import Testing
         }
     }
 
+    /// The records past the follower's mark are one key range of the log per stream, whatever the
+    /// query wraps around them (not a walk of every share by another index).
+    @Test func theFollowersTailIsAKeyRange() async throws {
+        try await withStore { store, _ in
+            try await appendIntents(store, count: 3)
+            let plan = try await store.pool.read { db in
+                try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN SELECT count(*) FROM (\(SQLiteStore.followerTail) AND l.time_us >= 0)")
+                    .map { $0["detail"] as String? ?? "" }
+            }
+            #expect(plan.first == "SCAN m", "the marks outside: \(plan)")
+            #expect(plan.contains { $0.contains("share_log") && $0.contains("(stream=? AND seq>?)") }, "\(plan)")
+        }
+    }
+
     /// A page of a subject's history, oldest or newest first, with or without a cursor, is one
     /// range of the subject index: no sort of the subject's whole history (no temp B-tree).
     @Test func historyPagesAreOneIndexRange() async throws {
