@@ -145,11 +145,13 @@ extension SQLiteStore: ShareQueries {
 
 extension SQLiteStore: SharingListSource {
     /// The share records the follower has not folded yet (past its mark, per stream), as `l`;
-    /// a query appends its own conditions after it (`AND …`). `CROSS JOIN` keeps SQLite's loop
-    /// order: the marks outside, a key range of the log inside (left to itself, the planner may
-    /// walk every share by another index and test each against the mark).
+    /// a query appends its own conditions after it (`AND …`). The marks outside (`CROSS JOIN`
+    /// keeps SQLite's loop order), and inside a key range of the log (`INDEXED BY` its primary
+    /// key): left to itself, the planner walks every share of a provider or time by another index
+    /// and tests each against the mark.
     static let followerTail = """
-        SELECT l.* FROM log_follower m CROSS JOIN share_log l ON l.stream = m.stream AND l.seq > m.seq WHERE l.kind = 'share'
+        SELECT l.* FROM log_follower m CROSS JOIN share_log l INDEXED BY sqlite_autoindex_share_log_1
+            ON l.stream = m.stream AND l.seq > m.seq WHERE l.kind = 'share'
         """
 
     /// A logged field `f` of a personal value: it has a fingerprint, or (folded) its values' short prints.

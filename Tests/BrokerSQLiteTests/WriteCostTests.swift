@@ -138,7 +138,10 @@ import Testing
         try await withStore { store, _ in
             try await appendIntents(store, count: 3)
             let plan = try await store.pool.read { db in
-                try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN SELECT count(*) FROM (\(SQLiteStore.followerTail) AND l.time_us >= 0)")
+                try Row.fetchAll(db, sql: """
+                    EXPLAIN QUERY PLAN SELECT count(*) FROM (\(SQLiteStore.followerTail) AND l.provider = 'p' AND l.time_us >= 0
+                        AND l.time_us < 9) WHERE subject > ''
+                    """)
                     .map { $0["detail"] as String? ?? "" }
             }
             #expect(plan.first == "SCAN m", "the marks outside: \(plan)")
