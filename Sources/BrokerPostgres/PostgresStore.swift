@@ -226,8 +226,25 @@ public final class PostgresStore: ShareLog, GrantStore, Sendable {
         }
         guard taken else {
             let other = try? await run("reading the log stream's holder") { connection in
-                try await connection.query("SELECT host, expires_at FROM log_streams WHERE stream = \(self.stream)",
-                                           logger: self.logger).collect().first?.decode((String, Int64).self)
+                try await connection.query("SELECT host, expires_at, holder FROM log_streams WHERE stream = \(self.stream)",
+                                           logger: self.logger).collect().first?.decode((String, Int64, String).self)
+            }
+            // A holder that was a process of this machine and is gone (a crash, SIGKILL, OOM): a
+            // supervisor restarts the node within a second, so the stream is taken at once instead of
+            // after the lease. Only this holder's row is replaced; if it was not gone after all, its
+            // next renewal finds the lease taken and its batches fail, and (stream, seq) stays unique.
+            if let other, other.0 == host, Self.isDeadHolderOnThisMachine(other.2) {
+                let replaced = try await run("taking the log stream from a dead process") { connection in
+                    try await connection.query("""
+                        UPDATE log_streams SET holder = \(self.holder), host = \(host), started_at = \(nowUs), expires_at = \(expires)
+                        WHERE stream = \(self.stream) AND holder = \(other.2) RETURNING 1
+                        """, logger: self.logger).collect().count == 1
+                }
+                if replaced {
+                    logger.warning("log stream taken from a process of this machine that is gone",
+                                   metadata: ["log.stream": "\(stream)"])
+                    return
+                }
             }
             let seconds = other.map { max(0, ($0.1 - nowUs) / 1_000_000) } ?? 0
             throw LogUnavailable("log stream \(stream) is held by a live node (on host \(other?.0 ?? "?"), lease for another "
@@ -316,9 +333,26 @@ public final class PostgresStore: ShareLog, GrantStore, Sendable {
     /// The batch transactions' p50 and p99 duration (µs, power-of-two buckets' upper edges).
     public var commitLatencyUs: (p50: Int64, p99: Int64) { (commitLatency.quantile(0.5), commitLatency.quantile(0.99)) }
 
+    /// `BOOT_ID/PID/random`: which boot of which machine and which process holds the stream, so a
+    /// restarted node can tell that the previous holder is gone.
     private static func randomHolder() -> String {
         var generator = SystemRandomNumberGenerator()
-        return (0..<4).map { _ in String(generator.next() as UInt32, radix: 16) }.joined(separator: "-")
+        let nonce = (0..<4).map { _ in String(generator.next() as UInt32, radix: 16) }.joined(separator: "-")
+        return "\(bootID)/\(getpid())/\(nonce)"
+    }
+
+    /// This boot of this machine (Linux); empty where unknown.
+    static let bootID: String = (try? String(contentsOfFile: "/proc/sys/kernel/random/boot_id", encoding: .utf8))?
+        .trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+
+    /// True when `holder` names a process of this boot of this machine that no longer runs. A
+    /// holder of another boot id (another machine with the same host name, say a rescheduled
+    /// container) or of another form (an older version) is never taken as dead: its lease expires.
+    static func isDeadHolderOnThisMachine(_ holder: String) -> Bool {
+        let parts = holder.split(separator: "/")
+        guard parts.count == 3, !bootID.isEmpty, parts[0] == bootID, let pid = Int32(parts[1]), pid > 0,
+              pid != getpid() else { return false }
+        return kill(pid, 0) == -1 && errno == ESRCH
     }
 }
 

@@ -162,6 +162,45 @@ let storeKinds: [StoreKind] = PostgresTestCluster.available ? [.sqlite, .postgre
         await second.close()
     }
 
+    /// Issue 25: a node killed with SIGKILL is restarted by its supervisor within a second; the
+    /// stream's lease, held by the dead process of this machine, must not keep it out for 15 s. A
+    /// holder that still runs, or of another machine (another boot id), still keeps it out.
+    @Test func aRestartTakesTheStreamFromADeadProcessOfThisMachine() async throws {
+        let database = try await TestDatabase.make(.postgres)
+        let host = ProcessInfo.processInfo.hostName
+        let boot = ((try? String(contentsOfFile: "/proc/sys/kernel/random/boot_id", encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+        try #require(!boot.isEmpty, "Linux has a boot id")
+        let exited = Process()
+        exited.executableURL = URL(fileURLWithPath: "/bin/true")
+        try exited.run()
+        exited.waitUntilExit()
+        let sleeper = Process()
+        sleeper.executableURL = URL(fileURLWithPath: "/bin/sleep")
+        sleeper.arguments = ["30"]
+        try sleeper.run()
+        defer { sleeper.terminate() }
+        func held(by holder: String) async throws {
+            let expires = Int64(Date().timeIntervalSince1970 * 1_000_000) + 15_000_000
+            try await PostgresTestCluster.connect(database.postgres!) { connection in
+                try await connection.query("""
+                    INSERT INTO log_streams (stream, holder, host, started_at, expires_at) VALUES ('node-1', \(holder), \(host), 0, \(expires))
+                    ON CONFLICT (stream) DO UPDATE SET holder = excluded.holder, host = excluded.host, expires_at = excluded.expires_at
+                    """, logger: storeLogger)
+            }
+        }
+        // The schema first (a store that opens and closes), then a live holder of each kind.
+        await (try await database.open(stream: "node-0")).close()
+        for holder in ["\(boot)/\(sleeper.processIdentifier)/live", "another-boot/\(exited.processIdentifier)/x", "an-old-holder"] {
+            try await held(by: holder)
+            await #expect(throws: LogUnavailable.self, "\(holder)") { _ = try await database.open(stream: "node-1") }
+        }
+        try await held(by: "\(boot)/\(exited.processIdentifier)/gone")
+        let restarted = try await database.open(stream: "node-1")
+        try await restarted.log.addGrant(grant("g-1"))
+        #expect(try await restarted.log.appendIntent(entry(1)).position.seq == 1)
+        await restarted.close()
+    }
+
     @Test func aNodeThatLostItsStreamWritesNothing() async throws {
         let database = try await TestDatabase.make(.postgres)
         let store = try await database.open(stream: "node-1")

@@ -136,8 +136,16 @@ import Testing
         let c = try await startNode("node-c", in: directory, environment: environment)
         let keys = try await offPool { try curl(["-s", "\(c.base)/v1/log/public-key"]) }.output
         #expect(keys.contains(#""stream":"node-a""#) && keys.contains(#""stream":"node-b""#), "\(keys)")
-        c.process.terminate()
+        // Issue 25: node C killed with SIGKILL (its lease still 15 s long) starts again at once, as a
+        // supervisor restarts it, and serves.
+        kill(c.process.processIdentifier, SIGKILL)
         await offPool { c.process.waitUntilExit() }
+        let restartedAt = Date()
+        let again = try await startNode("node-c", in: directory, environment: environment)
+        #expect(Date().timeIntervalSince(restartedAt) < 10, "restarted within the old lease")
+        #expect(try await offPool { try curl(["-s", "-o", "/dev/null", "-w", "%{http_code}", "\(again.base)/readyz"]) }.output == "200")
+        again.process.terminate()
+        await offPool { again.process.waitUntilExit() }
 
         // The command line verifies every node's stream, with their closing checkpoints.
         let url = "postgres://\(database.username):\(password)@\(database.host):\(database.port)/\(database.database)?sslmode=disable"
