@@ -3,26 +3,6 @@ import BrokerService
 import Foundation
 import PostgresNIO
 
-/// What this node's follower has been handed and not yet folded.
-struct PostgresFollowerBuffer: Sendable {
-    /// Share entries of committed batches, with their seq, in log order.
-    var entries: [(seq: Int64, entry: ShareEntry)] = []
-    /// The seq of this stream's last committed record those batches reached.
-    var through: Int64 = 0
-    /// The stored mark the entries continue from; `nil` when unknown (at open, after a failed
-    /// fold): the next fold then reads the records past the stored mark instead.
-    var from: Int64?
-    var scheduled = false
-    var folding = false
-    /// How long after a commit the fold runs; `nil`: only when asked (`foldNow`, tests).
-    var delay: Duration? = .seconds(1)
-    var urgent = false
-    /// The allowed or redacted intents committed by this process still without an outcome (share id → seq).
-    var unresolved: [String: Int64] = [:]
-    /// Start has resolved every earlier intent of the stream: only then may the resolved mark advance.
-    var resolvedKnown = false
-}
-
 /// The log's follower on PostgreSQL: as on SQLite (`SQLiteStore+Follower`), each node folds its own
 /// stream's committed share records into the shared aggregates, in batches, with its stream's
 /// mark in the same transaction. The mark's row is locked for the fold (`FOR UPDATE`), so two
@@ -31,19 +11,12 @@ struct PostgresFollowerBuffer: Sendable {
 extension PostgresStore {
     /// Hands a committed batch's share entries to the follower and schedules a fold.
     func follow(_ entries: [(seq: Int64, entry: ShareEntry)], resolved: [String], through seq: Int64) {
-        let delay = follower.withLock { buffer -> Duration? in
-            buffer.entries.append(contentsOf: entries)
-            for (seq, entry) in entries where entry.decision != .blocked { buffer.unresolved[entry.shareID] = seq }
-            for shareID in resolved { buffer.unresolved.removeValue(forKey: shareID) }
-            buffer.through = max(buffer.through, seq)
-            guard let delay = buffer.delay else { return nil }
-            // At once when 512 are waiting, else at most `delay` after the first.
-            if buffer.entries.count >= 512, !buffer.urgent { buffer.urgent = true; return .zero }
-            if buffer.scheduled { return nil }
-            buffer.scheduled = true
-            return delay
+        let delay: Duration
+        switch follower.withLock({ $0.receive(entries, resolved: resolved, through: seq) }) {
+        case .none: return
+        case .now: delay = .zero
+        case .after(let after): delay = after
         }
-        guard let delay else { return }
         let task = Task { [weak self] in
             if delay > .zero { try? await Task.sleep(for: delay) }
             guard !Task.isCancelled, let self else { return }
@@ -72,18 +45,7 @@ extension PostgresStore {
             try? await Task.sleep(for: .milliseconds(5))
         }
         defer { follower.withLock { $0.folding = false } }
-        let (taken, resolvedThrough) = follower.withLock { buffer -> (PostgresFollowerBuffer, Int64?) in
-            let taken = buffer
-            buffer.entries = []
-            buffer.scheduled = false
-            buffer.urgent = false
-            // Every intent of the stream up to here has its outcome: before the oldest still waiting.
-            var resolved: Int64?
-            if buffer.resolvedKnown, buffer.from != nil {
-                resolved = buffer.unresolved.values.min().map { $0 - 1 } ?? buffer.through
-            }
-            return (taken, resolved)
-        }
+        guard let taken = follower.withLock({ $0.take() }) else { return 0 }
         let stream = self.stream
         do {
             let (folded, through, learned) = try await transaction("folding the aggregates") { connection in
@@ -96,8 +58,9 @@ extension PostgresStore {
                 var tally = SharingTally()
                 var folded = 0
                 var through = taken.through
-                if taken.from == mark {
-                    for (seq, entry) in taken.entries where seq > mark { tally.count(entry); folded += 1 }
+                if let entries = taken.entries(after: mark) {
+                    for entry in entries { tally.count(entry) }
+                    folded = entries.count
                 } else {
                     // Read the committed records past the mark (bounded: what the last fold left).
                     through = try await connection.query("""
@@ -114,20 +77,16 @@ extension PostgresStore {
                 through = max(through, mark)
                 let learned = try await self.write(tally, connection)
                 try await connection.query("""
-                    UPDATE log_follower SET seq = \(through), resolved = greatest(resolved, \(resolvedThrough ?? 0))
+                    UPDATE log_follower SET seq = \(through), resolved = greatest(resolved, \(taken.resolvedThrough ?? 0))
                     WHERE stream = \(stream)
                     """, logger: self.logger)
                 return (folded, through, learned)
             }
-            follower.withLock { buffer in
-                buffer.from = through
-                // Entries a catch-up already read from the log (their batches committed meanwhile).
-                buffer.entries.removeAll { $0.seq <= through }
-            }
+            follower.withLock { $0.folded(through: through) }
             if !learned.isEmpty { knownSubjectRows.withLock { $0.learn(learned) } }
             return folded
         } catch {
-            follower.withLock { $0.from = nil }
+            follower.withLock { $0.failed() }
             logger.error("share log follower could not fold", metadata: ["log.stream": "\(stream)", "error.message": "\(error.message)"])
             throw error
         }

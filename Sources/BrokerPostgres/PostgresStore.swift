@@ -42,7 +42,7 @@ public final class PostgresStore: ShareLog, GrantStore, Sendable {
     let checkpointing = Locked<(signer: CheckpointSigner, every: Int64)?>(nil)
     let tasks: Locked<[Task<Void, Never>]>
     /// Committed share entries this node's follower has not folded into the aggregates yet.
-    let follower = Locked(PostgresFollowerBuffer())
+    let follower = Locked(FollowerBuffer())
 
     /// Connects, runs the migrations (the first node to start; the others wait on the advisory
     /// lock), checks `synchronous_commit`, and takes `stream`'s lease.
