@@ -27,6 +27,7 @@ public final class CredentialInjector: Sendable {
         case signedToken(SignedTokenRequest)
         case tc3(TC3Signer)
         case acs3(ACS3Signer)
+        case acsV1(AlibabaRPCV1Signer)
         case es256(ES256TokenSigner)
         case clientSecretJWT(ES256TokenSigner, clientID: String)
         case rsaParams(RSAParameterSignature.Signer)
@@ -128,6 +129,10 @@ public final class CredentialInjector: Sendable {
         case .acs3HMACSHA256:
             mode = .acs3(ACS3Signer(accessKeyID: try reader.secret("access_key_id"),
                                     accessKeySecret: try reader.secret("access_key_secret"), version: try reader.text("version")))
+        case .acsV1HMACSHA1:
+            mode = .acsV1(AlibabaRPCV1Signer(accessKeyID: try reader.secret("access_key_id"),
+                                             accessKeySecret: try reader.secret("access_key_secret"),
+                                             version: try reader.text("version"), regionID: spec.text("region_id")))
         }
         self.kind = spec.kind
         self.now = now
@@ -171,6 +176,8 @@ public final class CredentialInjector: Sendable {
         case .tc3(let signer):
             signer.sign(&request, timestamp: Int64(now().timeIntervalSince1970.rounded(.down)))
         case .acs3(let signer):
+            signer.sign(&request, now: now())
+        case .acsV1(let signer):
             signer.sign(&request, now: now())
         case .es256(let signer):
             let now = self.now

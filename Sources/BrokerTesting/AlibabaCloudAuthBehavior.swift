@@ -6,18 +6,25 @@ import Foundation
 /// the two-element check `Id2MetaVerify` (name + ID number), an RPC-style API signed with
 /// ACS3-HMAC-SHA256. Alibaba answers errors with an HTTP status and
 /// `{"RequestId","HostId","Code","Message","Recommend"}`, so does this simulator. Checks, in order:
-/// - POST (GET is allowed by the gateway too), `x-acs-action: Id2MetaVerify` (else 400
-///   `InvalidAction.NotFound`), `x-acs-version: 2019-03-07` (else 400 `InvalidVersion`);
-/// - `Authorization: ACS3-HMAC-SHA256 Credential=<AccessKeyId>,SignedHeaders=…,Signature=…`:
+/// - POST (GET is allowed by the gateway too), `x-acs-action: Id2MetaVerify` or (V1) the `Action`
+///   parameter (else 400 `InvalidAction.NotFound`), `x-acs-version` or `Version` `2019-03-07` (else
+///   400 `InvalidVersion`);
+/// - a V1 signature when the parameters have `Signature` (what aliyun-python-sdk-core sends):
+///   `SignatureMethod=HMAC-SHA1`, `SignatureVersion=1.0`, `Format` JSON or XML, the `AccessKeyId`
+///   known (404 `InvalidAccessKeyId.NotFound`), `Timestamp` within 15 minutes (400
+///   `InvalidTimeStamp.Expired`), the nonce unused (400 `SignatureNonceUsed`), and the signature
+///   recomputed over every query and form parameter but `Signature` (400 `SignatureDoesNotMatch`:
+///   one made with another secret is refused);
+/// - otherwise `Authorization: ACS3-HMAC-SHA256 Credential=<AccessKeyId>,SignedHeaders=…,Signature=…`:
 ///   the key id is known (else 404 `InvalidAccessKeyId.NotFound`), `x-acs-date` within 15 minutes
 ///   of now (400 `InvalidTimeStamp.Expired`), the nonce not seen before (400
 ///   `SignatureNonceUsed`), `x-acs-content-sha256` the body's hash and the signature recomputed
 ///   over the request as received, with `host`, `x-acs-action`, `x-acs-content-sha256`,
 ///   `x-acs-date`, `x-acs-signature-nonce` and `x-acs-version` among the signed headers (else 400
 ///   `IncompleteSignature` / `SignatureDoesNotMatch`);
-/// - the parameters (query, or a form body): `ParamType` `normal`, `UserName` and `IdentifyNum`
-///   required (400 `MissingParameter`), any other → 400 `InvalidParameter` [unverified: Alibaba
-///   may ignore unknown ones];
+/// - the parameters (query, or a form body; the V1 common parameters aside): `ParamType` `normal`,
+///   `UserName` and `IdentifyNum` required (400 `MissingParameter`), any other → 400
+///   `InvalidParameter` [unverified: Alibaba may ignore unknown ones];
 /// → HTTP 200 `{"RequestId","Code":"200","Message":"success","ResultObject":{"BizCode":"1"}}`
 /// (1: consistent), `"3"` (no record) for an ID number that fails GB 11643.
 final class AlibabaCloudAuthBehavior: ProviderBehavior {
@@ -42,11 +49,12 @@ final class AlibabaCloudAuthBehavior: ProviderBehavior {
                "Message": .string(message), "Recommend": .string("https://api.aliyun.com/troubleshoot?q=\(code)")], status: status)
     }
 
+    /// The V1 signature's common parameters.
+    static let v1Parameters: Set<String> = ["Version", "Action", "Format", "RegionId", "Timestamp", "SignatureMethod", "SignatureType",
+                                            "SignatureVersion", "SignatureNonce", "AccessKeyId", "Signature"]
+
     func handle(_ request: SimulatorRequest) -> SimulatorResponse {
         guard request.method == "POST" || request.method == "GET" else { return Self.error(400, "UnsupportedHTTPMethod", "This http method is not supported.") }
-        guard request.header("x-acs-action") == "Id2MetaVerify" else { return Self.error(400, "InvalidAction.NotFound", "Specified api is not found, please check your url and method.") }
-        guard request.header("x-acs-version") == "2019-03-07" else { return Self.error(400, "InvalidVersion", "Specified parameter Version is not valid.") }
-        if let refusal = authenticate(request) { return refusal }
         var parameters = request.queryParameters ?? []
         if !request.body.isEmpty {
             guard request.mediaType == "application/x-www-form-urlencoded", let form = request.formParameters else {
@@ -54,6 +62,15 @@ final class AlibabaCloudAuthBehavior: ProviderBehavior {
             }
             parameters += form
         }
+        let signedV1 = parameters.first("Signature") != nil
+        guard (signedV1 ? parameters.first("Action") : request.header("x-acs-action")) == "Id2MetaVerify" else {
+            return Self.error(400, "InvalidAction.NotFound", "Specified api is not found, please check your url and method.")
+        }
+        guard (signedV1 ? parameters.first("Version") : request.header("x-acs-version")) == "2019-03-07" else {
+            return Self.error(400, "InvalidVersion", "Specified parameter Version is not valid.")
+        }
+        if let refusal = signedV1 ? authenticateV1(request, parameters) : authenticate(request) { return refusal }
+        if signedV1 { parameters.removeAll { Self.v1Parameters.contains($0.name) } }
         if let unknown = parameters.first(where: { !["ParamType", "UserName", "IdentifyNum"].contains($0.name) }) {
             return Self.error(400, "InvalidParameter", "The parameter \(unknown.name) is not valid.")
         }
@@ -66,6 +83,35 @@ final class AlibabaCloudAuthBehavior: ProviderBehavior {
         let known = TencentFaceIDBehavior.isValidIDNumber(parameters.first("IdentifyNum") ?? "")
         return .json(["RequestId": .string(UUID().uuidString), "Code": "200", "Message": "success",
                       "ResultObject": ["BizCode": .string(known ? "1" : "3")]])
+    }
+
+    /// The V1 (HMAC-SHA1) signature, as Alibaba's RPC gateway checks it.
+    private func authenticateV1(_ request: SimulatorRequest, _ parameters: [(name: String, value: String)]) -> SimulatorResponse? {
+        guard parameters.first("SignatureMethod") == "HMAC-SHA1", parameters.first("SignatureVersion") == "1.0" else {
+            return Self.error(400, "IncompleteSignature", "The request signature does not conform to Aliyun standards.")
+        }
+        guard ["JSON", "XML", nil].contains(parameters.first("Format")) else {
+            return Self.error(400, "InvalidParameter", "Specified parameter Format is not valid.")
+        }
+        guard parameters.first("AccessKeyId") == accessKeyID else {
+            return Self.error(404, "InvalidAccessKeyId.NotFound", "Specified access key is not found.")
+        }
+        let formatter = ISO8601DateFormatter()
+        guard let text = parameters.first("Timestamp"), let date = formatter.date(from: text), abs(date.timeIntervalSince(now())) <= 15 * 60 else {
+            return Self.error(400, "InvalidTimeStamp.Expired", "Specified time stamp or date value is expired.")
+        }
+        let canonical = parameters.filter { $0.name != "Signature" }.map { (Self.encode($0.name), Self.encode($0.value)) }
+            .sorted { $0.0 < $1.0 }.map { $0.0 + "=" + $0.1 }.joined(separator: "&")
+        let toSign = request.method + "&%2F&" + Self.encode(canonical)
+        let expected = Data(HMAC<Insecure.SHA1>.authenticationCode(for: Array(toSign.utf8),
+                                                                    using: SymmetricKey(data: Array((accessKeySecret + "&").utf8)))).base64EncodedString()
+        guard parameters.first("Signature") == expected else {
+            return Self.error(400, "SignatureDoesNotMatch", "Specified signature does not match our calculation.")
+        }
+        guard let nonce = parameters.first("SignatureNonce"), nonces.withLock({ $0.insert(nonce).inserted }) else {
+            return Self.error(400, "SignatureNonceUsed", "Specified signature nonce was used already.")
+        }
+        return nil
     }
 
     private func authenticate(_ request: SimulatorRequest) -> SimulatorResponse? {

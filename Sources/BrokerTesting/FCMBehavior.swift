@@ -21,8 +21,8 @@ public enum ServiceAccountKey {
 ///   `{"access_token":"ya29.…","expires_in":3599,"token_type":"Bearer"}`.
 /// - `POST /v1/projects/{project}/messages:send` with `Authorization: Bearer <issued token>` (else
 ///   401 UNAUTHENTICATED), the project the account belongs to (else 403 PERMISSION_DENIED), a JSON
-///   body `{validate_only?, message}` whose message names exactly one of `token`, `topic`,
-///   `condition`, whose `data` values are all strings, and that has no member FCM does not define
+///   body `{validate_only?, message}` whose message names exactly one of `token`, `fid` (the
+///   installation id firebase-admin 7.7 sends instead of `token`), `topic`, `condition`, whose `data` values are all strings, and that has no member FCM does not define
 ///   (else 400 INVALID_ARGUMENT) → `{"name":"projects/P/messages/0:…"}`. Errors are Google's
 ///   `{"error":{"code","message","status","details"}}`.
 final class FCMBehavior: ProviderBehavior {
@@ -32,7 +32,7 @@ final class FCMBehavior: ProviderBehavior {
     static let tokenPath = "/token"
     static let audience = "https://oauth2.googleapis.com/token"
     static let messageKeys: Set<String> = ["name", "data", "notification", "android", "webpush", "apns", "fcm_options",
-                                           "token", "topic", "condition"]
+                                           "token", "fid", "topic", "condition"]
 
     private let projectID: String
     private let clientEmail: String
@@ -121,7 +121,7 @@ final class FCMBehavior: ProviderBehavior {
         if let unknown = fields.first(where: { !Self.messageKeys.contains($0.0) }) {
             return Self.error(400, "Invalid JSON payload received. Unknown name \"\(unknown.0)\" at 'message': Cannot find field.", "INVALID_ARGUMENT")
         }
-        let targets = fields.filter { ["token", "topic", "condition"].contains($0.0) }
+        let targets = fields.filter { ["token", "fid", "topic", "condition"].contains($0.0) }
         guard targets.count == 1, let target = targets.first?.1.stringValue, !target.isEmpty else {
             return Self.error(400, "Request contains an invalid argument.", "INVALID_ARGUMENT")
         }

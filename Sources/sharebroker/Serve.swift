@@ -139,7 +139,7 @@ struct Serve: AsyncParsableCommand {
             logger: logger)
         let tunnels = settings.tlsInterception.enabled
             ? TunnelCertificates(ca: try InterceptionCAFiles.loadOrCreate(settings.tlsInterception, resolver: resolver,
-                                                                           hosts: bundle.adapters.values.flatMap(\.hosts),
+                                                                           hosts: bundle.adapters.values.flatMap(\.tunnelHosts),
                                                                            logger: logger)) : nil
         let reload = Self.reloadSource(settings, redirect: redirect, resolver: resolver, extraSecrets: extraSecrets)
         let assembled = Assembly.gateway(config: settings, bundle: bundle, secrets: secrets, log: store, grants: store, revocations: store, queries: store, audit: store, checkpointSigner: signer,

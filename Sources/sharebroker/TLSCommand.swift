@@ -28,7 +28,7 @@ struct TLSCommand: AsyncParsableCommand {
                     say("the policy has errors: fix them (sharebroker check); the CA names the adapters' hosts")
                     throw ExitCode(1)
                 }
-                hosts = bundle.adapters.values.flatMap(\.hosts)
+                hosts = bundle.adapters.values.flatMap(\.tunnelHosts)
             }
             let ca = try InterceptionCAFiles.loadOrCreate(settings.tlsInterception, resolver: SecretResolver(), hosts: hosts)
             FileHandle.standardOutput.write(Data(try ca.certificatePEM.utf8))

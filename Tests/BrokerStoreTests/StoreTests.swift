@@ -180,7 +180,7 @@ let storeKinds: [StoreKind] = PostgresTestCluster.available ? [.sqlite, .postgre
         try sleeper.run()
         defer { sleeper.terminate() }
         func held(by holder: String) async throws {
-            let expires = Int64(Date().timeIntervalSince1970 * 1_000_000) + 15_000_000
+            let expires = Int64(Date().timeIntervalSince1970 * 1_000_000) + 600_000_000   // alive for the whole test, however slow the machine
             try await PostgresTestCluster.connect(database.postgres!) { connection in
                 try await connection.query("""
                     INSERT INTO log_streams (stream, holder, host, started_at, expires_at) VALUES ('node-1', \(holder), \(host), 0, \(expires))

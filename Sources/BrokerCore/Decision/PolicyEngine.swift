@@ -29,6 +29,10 @@ public struct PolicyEngine: Sendable {
     public func evaluate(_ request: ShareRequest, context: SubjectContext, decoder: some PayloadDecoder) -> ShareDecision {
         var decision = ShareDecision(provider: request.provider)
         decision.policyRevision = bundle.revision
+        // The subject the caller named (a valid id), so that a share refused before step 4 is still
+        // recorded under it and found in its history (an id the broker does not know, by its fingerprint).
+        if let subject = request.subject, SubjectID.isValid(subject) { decision.subject = subject }
+        decision.subjectKnown = context.isKnown
         func refuse(_ step: Int, _ code: ReasonCode, _ message: String) -> ShareDecision {
             decision.verdict = .blocked
             decision.step = step
@@ -90,7 +94,7 @@ public struct PolicyEngine: Sendable {
         }
         var limits = self.limits
         if let maxFields = operation.maxFields { limits.maxFields = min(limits.maxFields, maxFields) }
-        if operation.body != .none {
+        if operation.body != .none && !(operation.rpcParameters && request.body.isEmpty) {
             switch decoder.decodeBody(request.body, format: operation.body, limits: limits, schema: operation.schema(.body)) {
             case .success(let body): decision.body = body
             case .failure(let failure): return refuse(3, failure.code, failure.message)
@@ -389,6 +393,7 @@ public struct PolicyEngine: Sendable {
 
     /// The media-type problem of step 3, if any.
     func mediaTypeProblem(_ operation: ProviderOperation, contentType: String?, bodyCount: Int) -> String? {
+        if operation.rpcParameters && bodyCount == 0 { return nil }   // every parameter in the query
         guard let expected = operation.body.mediaType else {
             return bodyCount == 0 ? nil : "operation \(operation.name) takes no body"
         }

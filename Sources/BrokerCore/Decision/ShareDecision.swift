@@ -91,6 +91,8 @@ public struct ShareDecision: Sendable {
     public var operation: String?
     public var purpose: String?
     public var subject: String?
+    /// The broker has a record of `subject` (or a grant): the log names it; otherwise only its keyed fingerprint.
+    public var subjectKnown = false
     public var fields: [FieldDecision] = []
     /// Some field is `minimised` (lets the forwarding step skip looking for replacements).
     public var hasMinimised = false

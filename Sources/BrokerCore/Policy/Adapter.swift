@@ -20,6 +20,11 @@ public struct Adapter: Sendable {
     public var cancellation: CancellationSpec?
     /// `http2_only: true`: the provider speaks HTTP/2 only, so every request goes out as HTTP/2.
     public var http2Only = false
+    /// Where the provider's SDKs sign themselves in: answered by the broker, never forwarded (`SDKTokenEndpoint`).
+    public var tokenEndpoints: [SDKTokenEndpoint] = []
+
+    /// Every host a tunnel may open to for this adapter: its own and its token endpoints'.
+    public var tunnelHosts: [String] { hosts + tokenEndpoints.map(\.host).filter { !hosts.contains($0) } }
 
     /// Every secret the adapter needs resolved at start: credentials and the cancellation key.
     public var secretReferences: [SecretReference] {
@@ -36,7 +41,7 @@ public struct Adapter: Sendable {
     static func decode(yaml: String, file: String, issues: IssueCollector) -> Adapter? {
         guard let root = YAMLNode.parse(yaml, file: file, issues: issues),
               let object = root.object("adapter", required: ["provider", "kind", "upstream", "credentials", "operations"],
-                                       optional: ["hosts", "revocation", "cancellation", "http2_only"]) else { return nil }
+                                       optional: ["hosts", "revocation", "cancellation", "http2_only", "token_endpoints"]) else { return nil }
         let provider = object["provider"]?.string("provider")
         if let provider, !PolicyBundle.isProviderID(provider) {
             object["provider"]?.error("provider '\(provider)' must be a kebab-case id such as acme-push")
@@ -87,6 +92,7 @@ public struct Adapter: Sendable {
                               contentHash: ContentHash.sha256Hex(yaml))
         adapter.cancellation = object["cancellation"].flatMap { CancellationSpec.decode($0) }
         adapter.http2Only = object["http2_only"]?.bool("http2_only") ?? false
+        adapter.tokenEndpoints = object["token_endpoints"].map { SDKTokenEndpoint.decode($0, provider: provider) } ?? []
         adapter.line = (object["provider"]?.line ?? 1, object["upstream"]?.line ?? 1)
         return adapter
     }

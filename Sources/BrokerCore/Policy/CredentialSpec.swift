@@ -11,6 +11,7 @@ public struct CredentialSpec: Sendable, Hashable {
         case jwtES256 = "jwt_es256"
         case tc3HMACSHA256 = "tc3_hmac_sha256"
         case acs3HMACSHA256 = "acs3_hmac_sha256"
+        case acsV1HMACSHA1 = "acs_v1_hmac_sha1"
         case signedTokenRequest = "signed_token_request"
         case rsaSHA256Params = "rsa_sha256_params"
         case md5QuerySig = "md5_query_sig"
@@ -82,6 +83,8 @@ public struct CredentialSpec: Sendable, Hashable {
             return (["secret_id": .secret, "secret_key": .secret, "service": .text, "version": .text], ["region": .text])
         case .acs3HMACSHA256:
             return (["access_key_id": .secret, "access_key_secret": .secret, "version": .text], [:])
+        case .acsV1HMACSHA1:
+            return (["access_key_id": .secret, "access_key_secret": .secret, "version": .text], ["region_id": .text])
         case .rsaSHA256Params:
             return (["private_key": .secret, "params": .textOrSecretTable], ["timestamp": .table, "signature_param": .text])
         case .signedTokenRequest:

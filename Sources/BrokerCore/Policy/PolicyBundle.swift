@@ -24,6 +24,8 @@ public struct PolicyBundle: Sendable {
     public var adapters: [String: Adapter]
     /// Forward-proxy host → provider.
     public var providerByHost: [String: String]
+    /// Host → the SDK token endpoints there (`token_endpoints:`), in provider order.
+    public var tokenEndpointsByHost: [String: [SDKTokenEndpoint]]
     /// The sharing list the company has published (`contracts/published-sharing-list.yaml`), when there is one.
     public var publishedList: PublishedSharingList?
     /// The bundle's revision id: `p-` and 16 hex digits of SHA-256 over the taxonomy's and every
@@ -42,6 +44,11 @@ public struct PolicyBundle: Sendable {
             for host in adapter.hosts { byHost[host] = adapter.provider }
         }
         self.providerByHost = byHost
+        var endpoints: [String: [SDKTokenEndpoint]] = [:]
+        for adapter in adapters.values.sorted(by: { $0.provider < $1.provider }) {
+            for endpoint in adapter.tokenEndpoints { endpoints[endpoint.host, default: []].append(endpoint) }
+        }
+        self.tokenEndpointsByHost = endpoints
         var manifest = "taxonomy " + taxonomyHash + "\n"
         for (provider, adapter) in adapters.sorted(by: { $0.key < $1.key }) { manifest += "adapter \(provider) \(adapter.contentHash)\n" }
         for (provider, contract) in contracts.sorted(by: { $0.key < $1.key }) { manifest += "contract \(provider) \(contract.contentHash)\n" }

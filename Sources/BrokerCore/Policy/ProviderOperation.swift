@@ -40,15 +40,18 @@ public struct ProviderOperation: Sendable {
     /// call (`response_revocation_keys: [refresh_token]`), named `response.NAME` in its placeholders:
     /// the token a login's revocation needs is in the provider's answer, not in what was sent.
     public var responseRevocationKeys: [String] = []
+    /// `params:` (an RPC API's parameters, Alibaba Cloud's): one declaration for the query and a form
+    /// body alike, as the provider's gateway reads both; the body may then also be empty.
+    public var rpcParameters = false
     public var line: Int
 
     public func schema(_ location: FieldLocation) -> FieldSchema {
         schemas[location] ?? FieldSchema()
     }
 
-    /// Every declaration, all locations, in file order per location.
+    /// Every declaration, all locations, in file order per location (`params:` once, as the query's).
     public var declarations: [FieldDeclaration] {
-        [FieldLocation.path, .query, .header, .body].flatMap { schema($0).declarations }
+        (rpcParameters ? [FieldLocation.path, .query, .header] : [.path, .query, .header, .body]).flatMap { schema($0).declarations }
     }
 
     static func decode(name: String, nameLine: Int, node: YAMLNode) -> ProviderOperation? {
@@ -56,7 +59,7 @@ public struct ProviderOperation: Sendable {
         guard let object = node.object(what, required: ["method", "path"],
                                        optional: ["purpose", "purposes", "body", "undeclared", "fields", "query",
                                                   "headers", "path_params", "match_headers", "match_query",
-                                                  "max_fields", "response_revocation_keys"]) else { return nil }
+                                                  "max_fields", "response_revocation_keys", "params"]) else { return nil }
         var ok = true
         let method = object["method"]?.string(what + ": method")?.uppercased()
         if let method, !["GET", "POST", "PUT", "PATCH", "DELETE"].contains(method) {
@@ -101,8 +104,20 @@ public struct ProviderOperation: Sendable {
             if let value = pair.value.string("\(what): match_query: \(pair.key)") { matchQuery.append((pair.key, value)) }
         }
         var schemas: [FieldLocation: FieldSchema] = [:]
-        let sections: [(String, FieldLocation)] = [("fields", .body), ("query", .query), ("headers", .header),
+        var sections: [(String, FieldLocation)] = [("fields", .body), ("query", .query), ("headers", .header),
                                                    ("path_params", .path)]
+        let rpcParameters = object["params"] != nil
+        if rpcParameters {
+            if object["fields"] != nil || object["query"] != nil {
+                object["params"]?.error("\(what): params covers the query and a form body: give params, or query and fields, not both")
+                ok = false
+            }
+            if body != .form {
+                object["params"]?.error("\(what): params needs body: form (the parameters may come in a form body)")
+                ok = false
+            }
+            sections = [("params", .query), ("params", .body), ("headers", .header), ("path_params", .path)]
+        }
         for (key, location) in sections {
             guard let section = object[key] else { continue }
             var schema = FieldSchema()
@@ -134,6 +149,7 @@ public struct ProviderOperation: Sendable {
         var operation = ProviderOperation(name: name, method: method, path: template, matchHeaders: matchHeaders, purposes: purposes,
                                           body: body, undeclared: undeclared, schemas: schemas, line: nameLine)
         operation.matchQuery = matchQuery
+        operation.rpcParameters = rpcParameters
         operation.maxFields = object["max_fields"]?.int(what + ": max_fields", min: 1)
         operation.responseRevocationKeys = object["response_revocation_keys"]?.strings(what + ": response_revocation_keys")?.map(\.0) ?? []
         return operation

@@ -185,7 +185,11 @@ final class ConnectTunnel: ChannelDuplexHandler, RemovableChannelHandler {
             return .refuse(status: 403, code: "unknown_provider",
                            detail: "no adapter serves \(target.host.prefix(253)) at port \(target.port ?? 0)", host: target.host)
         }
-        guard let provider = policy.current.providerByHost[target.host], caller.mayShare(with: provider) else {
+        // The host's adapter, or an adapter whose SDKs sign themselves in there (token endpoints).
+        let revision = policy.current
+        let providers = [revision.providerByHost[target.host]].compactMap { $0 }
+            + (revision.tokenEndpointsByHost[target.host] ?? []).map(\.provider)
+        guard providers.contains(where: caller.mayShare(with:)) else {
             return .refuse(status: 403, code: "caller_not_permitted",
                            detail: "this client may not use the provider of \(target.host.prefix(253))", host: target.host)
         }

@@ -1,4 +1,5 @@
 import BrokerCore
+import BrokerFields
 import BrokerCurl
 import BrokerService
 import Foundation
@@ -14,11 +15,12 @@ struct ShareEdge: Sendable {
     let settings: GatewaySettings
 
     /// A share request's form, decided from its head alone.
-    enum Route: Equatable {
+    enum Route {
         /// `ANY /v1/proxy/{provider}/{path…}`: the caller in `Proxy-Authorization`, else `Authorization`.
         case pathForm(provider: String, path: String, query: String?)
-        /// An absolute-form request (or one inside a CONNECT tunnel) for an adapter's host.
-        case forwardProxy(provider: String, path: String, query: String?)
+        /// An absolute-form request (or one inside a CONNECT tunnel) for an adapter's host, with the SDK
+        /// token endpoints there whose method and path it has (its body decides whether it is their call).
+        case forwardProxy(provider: String, path: String, query: String?, tokenEndpoints: [SDKTokenEndpoint])
         /// `/v1/proxy/…` with a method no share takes: 405.
         case methodNotAllowed
     }
@@ -31,8 +33,16 @@ struct ShareEdge: Sendable {
     func route(_ head: HTTPRequest) -> Route? {
         let target = head.path ?? "/"
         let (path, query) = Self.split(target)
-        if let host = Self.hostName(head.authority), let provider = pipeline.policy.current.providerByHost[host] {
-            return .forwardProxy(provider: provider, path: path, query: query)
+        if let host = Self.hostName(head.authority) {
+            let revision = pipeline.policy.current
+            // The host's adapter; a host that only an SDK token endpoint names goes to that endpoint's
+            // adapter, which refuses any call that is not the token call (no operation matches it).
+            if let provider = revision.providerByHost[host] ?? revision.tokenEndpointsByHost[host]?.first?.provider {
+                return .forwardProxy(provider: provider, path: path, query: query,
+                                     tokenEndpoints: (revision.tokenEndpointsByHost[host] ?? []).filter {
+                                         $0.matches(method: head.method.rawValue, path: path)
+                                     })
+            }
         }
         guard path.hasPrefix(Self.pathFormPrefix) else { return nil }
         let rest = path.utf8.dropFirst(Self.pathFormPrefix.utf8.count)
@@ -55,9 +65,14 @@ struct ShareEdge: Sendable {
         var contentType: String?
         var subject: String?
         var purpose: String?
+        /// SDK token endpoints this request may be the call of, once its body is read.
+        var tokenEndpoints: [SDKTokenEndpoint] = []
         /// The caller's step of the decision needs no body: a request that fails it is decided
         /// without reading one (and its connection closes with the body unread).
-        var readsBody: Bool { caller.map { $0.mayShare(with: provider) } == true }
+        var readsBody: Bool {
+            guard let caller else { return false }
+            return caller.mayShare(with: provider) || tokenEndpoints.contains { caller.mayShare(with: $0.provider) }
+        }
     }
 
     /// What a share's head leads to: an answer now (407, 400, 405), or a share to run.
@@ -77,13 +92,14 @@ struct ShareEdge: Sendable {
             read.note(field)
         }
         let caller: Caller?, credentialSubject: String?, provider: String, path: String, query: String?
+        var tokenEndpoints: [SDKTokenEndpoint] = []
         switch route {
         case .methodNotAllowed:
             var (response, body) = Problem(status: 405, code: "method_not_allowed",
                                            detail: "\(head.method.rawValue) is not allowed here; allowed: \(Self.allowed)").answer()
             response.headerFields[.allow] = Self.allowed
             return .answer((response, body))
-        case .forwardProxy(let name, let providerPath, let providerQuery):
+        case .forwardProxy(let name, let providerPath, let providerQuery, let endpoints):
             // A proxy asks for proxy credentials with 407 and Proxy-Authenticate, whether they are
             // missing or wrong (as a tunnel's CONNECT does), so a client's proxy support retries with them.
             guard let credential = authenticator.proxyCredential(read.value(\.proxyAuthorization)) else {
@@ -104,6 +120,7 @@ struct ShareEdge: Sendable {
                 return .answer((response, body))
             }
             (caller, credentialSubject, provider, path, query) = (credential.caller, credential.subject, name, providerPath, providerQuery)
+            tokenEndpoints = endpoints
         case .pathForm(let name, let providerPath, let providerQuery):
             (caller, credentialSubject) = Self.pathFormCaller(proxyAuthorization: read.value(\.proxyAuthorization),
                                                               authorization: read.value(\.authorization), authenticator)
@@ -121,7 +138,7 @@ struct ShareEdge: Sendable {
         }
         return .share(Pending(caller: caller, provider: provider, method: head.method, path: path, query: query,
                               headers: headers, contentType: read.value(\.contentType), subject: subject,
-                              purpose: read.purpose.first))
+                              purpose: read.purpose.first, tokenEndpoints: tokenEndpoints))
     }
 
     /// The values of the fields the edge reads, gathered in one pass.
@@ -150,13 +167,40 @@ struct ShareEdge: Sendable {
     /// The answer to a share refused before logging (no valid caller, no such provider), decided
     /// in place without a task; `nil` when the share needs the pipeline's asynchronous steps.
     func refusedBeforeLogging(_ pending: Pending) -> (HTTPResponse, [UInt8])? {
-        pipeline.refusedBeforeLogging(shareRequest(pending, body: []), channel: .proxy).map(answer)
+        guard pending.tokenEndpoints.isEmpty else { return nil }   // its body may make it a token call
+        return pipeline.refusedBeforeLogging(shareRequest(pending, body: []), channel: .proxy).map(answer)
     }
 
     /// Runs a share whose body has been read (at most `bodyLimit` bytes: one more than allowed, so
     /// the policy engine reports `body_too_large` in its order).
     func run(_ pending: Pending, body: [UInt8]) async -> (HTTPResponse, [UInt8]) {
-        answer(await pipeline.share(shareRequest(pending, body: body), channel: .proxy))
+        if let endpoint = pending.tokenEndpoints.first(where: { $0.matches(formBody: body, contentType: pending.contentType) }),
+           let caller = pending.caller, caller.mayShare(with: endpoint.provider) {
+            return sdkTokenAnswer(endpoint, caller: caller)
+        }
+        return answer(await pipeline.share(shareRequest(pending, body: body), channel: .proxy))
+    }
+
+    /// The answer to an SDK's own sign-in at its provider's token endpoint: a placeholder token of
+    /// the shape the SDK reads, never forwarded and never a share record (it is about no end user).
+    /// The SDK then sends it on its data calls, where the broker drops it and injects the real
+    /// credentials. Counted in `sharebroker_sdk_tokens_total`.
+    private func sdkTokenAnswer(_ endpoint: SDKTokenEndpoint, caller: Caller) -> (HTTPResponse, [UInt8]) {
+        pipeline.metrics.sdkToken(provider: endpoint.provider)
+        pipeline.logger.debug("SDK token call answered", metadata: ["share.provider": .string(endpoint.provider),
+                                                                 "caller": .string(caller.id)])
+        var random = [UInt8](repeating: 0, count: 24)
+        random.withUnsafeMutableBytes { RandomBytes.fill($0) }
+        var body: [UInt8] = []
+        switch endpoint.answer {
+        case .oauth2Bearer:
+            Problem.Member.write(object: [("access_token", .string("sharebroker-placeholder." + Hex.encode(random))),
+                                          ("expires_in", .int(3599)), ("token_type", .string("Bearer"))], to: &body)
+        }
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        headers[.cacheControl] = "no-store"
+        return (HTTPResponse(status: .ok, headerFields: headers), body)
     }
 
     private func shareRequest(_ pending: Pending, body: [UInt8]) -> ShareRequest {

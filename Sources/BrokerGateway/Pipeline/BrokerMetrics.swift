@@ -26,6 +26,7 @@ public final class BrokerMetrics: Sendable {
     private let reloads = Locked<[String: CoreMetrics.Counter]>([:])
     private let shadowChanges = Locked<[ShadowKey: CoreMetrics.Counter]>([:])
     private let shadowShares = Locked<[UpstreamKey: CoreMetrics.Counter]>([:])
+    private let sdkTokens = Locked<[String: CoreMetrics.Counter]>([:])
 
     struct ShadowKey: Hashable { var candidate: String, change: ShareChangeTally.Key }
     private let commitDuration: CoreMetrics.Timer
@@ -58,6 +59,7 @@ public final class BrokerMetrics: Sendable {
         "sharebroker_policy_loaded_timestamp_seconds": "When the policy revision deciding now was installed.",
         "sharebroker_policy_reloads_total": "Policy reloads by result (installed, unchanged, refused).",
         "sharebroker_build_info": "The broker's version (value 1).",
+        "sharebroker_sdk_tokens_total": "SDK sign-in calls at a provider's token endpoint answered by the broker (token_endpoints), by provider: not shares.",
         "sharebroker_shadow_shares_total": "Shares also decided under the shadow policy, by candidate revision and whether any decision would change.",
         "sharebroker_shadow_changes_total": "Shares whose decision the shadow policy would change, by candidate revision, provider, purpose, category and change.",
         driftGauge: "Shares since the published sharing list's published_at that sent a personal category it does not disclose, "
@@ -113,6 +115,14 @@ public final class BrokerMetrics: Sendable {
                 ("provider", key.provider), ("operation", key.operation), ("channel", key.channel),
                 ("decision", key.decision), ("code", key.code),
             ], factory: factory)
+        }.increment()
+    }
+
+    /// One SDK sign-in answered by the broker with a placeholder token (not a share).
+    func sdkToken(provider: String) {
+        let factory = self.factory
+        Self.handle(sdkTokens, provider) {
+            Counter(label: "sharebroker_sdk_tokens_total", dimensions: [("provider", provider)], factory: factory)
         }.increment()
     }
 

@@ -26,6 +26,8 @@ public final class PolicyRevision: Sendable {
     let credentialFields: [String: [String: [FieldDeclaration]]]
     /// Forward-proxy host (lowercased) → provider: kept here so a request reads it without copying the bundle.
     let providerByHost: [String: String]
+    /// Host → the SDK token endpoints there, answered by the broker (`SDKTokenEndpoint`).
+    let tokenEndpointsByHost: [String: [SDKTokenEndpoint]]
     /// Adapter host → the ports a `CONNECT` to it may name: 443, and its upstream's port when the upstream is that host.
     let tunnelPorts: [String: Set<Int>]
     /// Providers whose adapter has a revocation call: their jobs start `pending`.
@@ -62,11 +64,13 @@ public final class PolicyRevision: Sendable {
             Dictionary(adapter.operations.map { ($0.name, $0.declarations.filter(\.credential)) }, uniquingKeysWith: { a, _ in a })
         }
         providerByHost = bundle.providerByHost
+        tokenEndpointsByHost = bundle.tokenEndpointsByHost
         var ports: [String: Set<Int>] = [:]
         for adapter in bundle.adapters.values {
             for host in adapter.hosts {
                 ports[host, default: [443]].formUnion(adapter.upstream.host == host ? [adapter.upstream.port ?? 443] : [])
             }
+            for endpoint in adapter.tokenEndpoints { ports[endpoint.host, default: [443]].insert(endpoint.port) }
         }
         tunnelPorts = ports
         propagating = Set(bundle.adapters.values.filter { $0.revocation != nil }.map(\.provider))

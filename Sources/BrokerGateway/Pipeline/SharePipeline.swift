@@ -286,9 +286,10 @@ public final class SharePipeline: Sendable {
         return entry
     }
 
-    /// The subject as the log names it: an id the broker does not know only by its keyed fingerprint.
+    /// The subject as the log names it: an id the broker does not know only by its keyed fingerprint
+    /// (`subject_unknown`, or a share refused before the subject step about an id it has no record of).
     func loggedSubject(_ decision: ShareDecision) -> String? {
-        guard decision.code == .subjectUnknown, let subject = decision.subject else { return decision.subject }
+        guard let subject = decision.subject, decision.code == .subjectUnknown || !decision.subjectKnown else { return decision.subject }
         return fingerprinter.unknownSubjectMarker(subject)
     }
 
