@@ -176,7 +176,7 @@ let storeKinds: [StoreKind] = PostgresTestCluster.available ? [.sqlite, .postgre
         exited.waitUntilExit()
         let sleeper = Process()
         sleeper.executableURL = URL(fileURLWithPath: "/bin/sleep")
-        sleeper.arguments = ["30"]
+        sleeper.arguments = ["600"]   // alive however slow the machine: the test ends it
         try sleeper.run()
         defer { sleeper.terminate() }
         func held(by holder: String) async throws {
@@ -294,7 +294,8 @@ let storeKinds: [StoreKind] = PostgresTestCluster.available ? [.sqlite, .postgre
         await #expect(throws: LogUnavailable.self) {
             _ = try await PostgresStore.open(location, stream: "node-1", logger: storeLogger)
         }
-        #expect(ContinuousClock.now - started < .seconds(15))
+        // The 5 s connect deadline, not the migrations' 120 s: room for a loaded machine's late timers.
+        #expect(ContinuousClock.now - started < .seconds(30))
     }
 
     @Test func locationsParseAndHideTheirPassword() throws {
