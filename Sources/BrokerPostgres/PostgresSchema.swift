@@ -242,5 +242,53 @@ enum PostgresSchema {
             -- intents without one past it only. 0 until the stream's node has resolved it at start once.
             ALTER TABLE log_follower ADD COLUMN resolved bigint NOT NULL DEFAULT 0;
             """),
+        ("v7-append-batch", """
+            -- A batch of intents and outcomes in one round trip (one statement, its own transaction):
+            -- the lease renewed, the fence read, every row of every table. The fence is the batch
+            -- transaction's as before: the grants its allowed or redacted intents rely on, share-locked in
+            -- id order; when one is revoked nothing is written and the revoked ids are returned, so the
+            -- node writes those intents as blocked and calls again. NULL columns travel as ''.
+            CREATE FUNCTION sharebroker_append_batch(
+                p_stream text, p_holder text, p_expires bigint, p_grants text[],
+                r_seq bigint[], r_kind text[], r_share_id text[], r_time_us bigint[], r_subject text[],
+                r_provider text[], r_purpose text[], r_decision text[], r_caller text[], r_channel text[],
+                r_body text[], r_prev bytea[], r_hash bytea[],
+                l_grant text[], l_share text[], l_provider text[],
+                k_share text[], k_provider text[], k_sealed bytea[], k_expires bigint[]) RETURNS text[]
+            LANGUAGE plpgsql AS $$
+            DECLARE revoked text[];
+            BEGIN
+                UPDATE log_streams SET expires_at = p_expires WHERE stream = p_stream AND holder = p_holder;
+                IF NOT FOUND THEN
+                    RAISE EXCEPTION 'log stream % is no longer held by this node: another node took it', p_stream
+                        USING ERRCODE = 'SB001';
+                END IF;
+                IF cardinality(p_grants) > 0 THEN
+                    -- Every grant locked first (a filter in the same query would skip a row whose revoke is
+                    -- still in flight, without waiting for it), then read afresh: this statement's snapshot
+                    -- sees a revoke that committed while the lock waited.
+                    PERFORM 1 FROM grants WHERE id = ANY(p_grants) ORDER BY id FOR SHARE;
+                    SELECT coalesce(array_agg(id ORDER BY id), '{}') INTO revoked
+                    FROM grants WHERE id = ANY(p_grants) AND revoked_at IS NOT NULL;
+                    IF cardinality(revoked) > 0 THEN RETURN revoked; END IF;
+                END IF;
+                INSERT INTO share_log (stream, seq, kind, share_id, time_us, subject, provider, purpose, decision,
+                                       caller, channel, body, prev_hash, hash)
+                    SELECT p_stream, x.seq, x.kind, NULLIF(x.share_id, ''), x.time_us, NULLIF(x.subject, ''),
+                           NULLIF(x.provider, ''), NULLIF(x.purpose, ''), NULLIF(x.decision, ''), NULLIF(x.caller, ''),
+                           NULLIF(x.channel, ''), x.body, x.prev, x.hash
+                    FROM unnest(r_seq, r_kind, r_share_id, r_time_us, r_subject, r_provider, r_purpose, r_decision,
+                                r_caller, r_channel, r_body, r_prev, r_hash)
+                        AS x(seq, kind, share_id, time_us, subject, provider, purpose, decision, caller, channel, body, prev, hash);
+                INSERT INTO share_grants (grant_id, share_id, provider)
+                    SELECT * FROM unnest(l_grant, l_share, l_provider) ON CONFLICT DO NOTHING;
+                INSERT INTO revocation_keys (share_id, provider, sealed, expires_at)
+                    SELECT * FROM unnest(k_share, k_provider, k_sealed, k_expires)
+                    ON CONFLICT (share_id) DO UPDATE SET provider = excluded.provider, sealed = excluded.sealed,
+                        expires_at = excluded.expires_at;
+                RETURN '{}';
+            END
+            $$;
+            """),
     ]
 }

@@ -47,66 +47,72 @@ extension PostgresStore {
     public func grants(of subject: String) async throws(LogUnavailable) -> [Grant] {
         try await run("reading grants") { connection in
             try await self.fetchGrants(connection.query("""
-                SELECT \(unescaped: Self.grantColumns) FROM grants WHERE subject_id = \(subject) ORDER BY granted_at, ord
+                SELECT \(unescaped: Self.grantColumns()) FROM grants WHERE subject_id = \(subject) ORDER BY granted_at, ord
                 """, logger: self.logger))
         }
     }
 
-    /// The subject (or `nil`) and its grants for `provider`, read in one snapshot.
+    /// The subject (or `nil`) and its grants for `provider`, read in one snapshot: one statement (its
+    /// snapshot is the statement's), one round trip. A grant needs its subject (the foreign key), so no
+    /// row means no subject; a row without a grant id, a subject without grants for `provider`.
     public func context(subject: String, provider: String) async throws(LogUnavailable) -> SubjectContext {
         try await run("reading a subject's grants") { connection in
-            try await connection.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: self.logger)
-            do {
-                let record = try await self.fetchSubject(subject, connection)
-                let grants = try await self.fetchGrants(connection.query("""
-                    SELECT \(unescaped: Self.grantColumns) FROM grants WHERE subject_id = \(subject) AND provider = \(provider)
-                    ORDER BY granted_at, ord
-                    """, logger: self.logger))
-                try await connection.query("COMMIT", logger: self.logger)
-                return SubjectContext(subject: record, grants: grants)
-            } catch {
-                _ = try? await connection.query("ROLLBACK", logger: self.logger)
-                throw error
+            let rows = try await connection.query("""
+                SELECT s.birth_date, s.minor, s.region, s.deleted_at, \(unescaped: Self.grantColumns("g."))
+                FROM subjects s LEFT JOIN grants g ON g.subject_id = s.id AND g.provider = \(provider)
+                WHERE s.id = \(subject) ORDER BY g.granted_at, g.ord
+                """, logger: self.logger)
+            var record: Subject?
+            var grants: [Grant] = []
+            for try await row in rows {
+                let columns = PostgresRandomAccessRow(row)
+                if record == nil { record = try Self.decodeSubject(subject, columns) }
+                if try columns[4].decode(String?.self) != nil { grants.append(try Self.decodeGrant(columns, from: 4)) }
             }
+            return SubjectContext(subject: record, grants: grants)
         }
     }
 
-    static let grantColumns = """
-        id, subject_id, provider, purpose, categories, separate_consent, cross_border_consent, policy_version, \
-        evidence, granted_at, expires_at, revoked_at, account_fingerprint
-        """
+    /// The grant columns `decodeGrant` reads, in its order, each with `prefix` (a table alias).
+    static func grantColumns(_ prefix: String = "") -> String {
+        ["id", "subject_id", "provider", "purpose", "categories", "separate_consent", "cross_border_consent", "policy_version",
+         "evidence", "granted_at", "expires_at", "revoked_at", "account_fingerprint"].map { prefix + $0 }.joined(separator: ", ")
+    }
 
     private func fetchSubject(_ id: String, _ connection: PostgresConnection) async throws -> Subject? {
         let rows = try await connection.query("SELECT birth_date, minor, region, deleted_at FROM subjects WHERE id = \(id)",
                                               logger: logger)
-        for try await (birth, minor, region, deletedAt) in rows.decode((String?, Bool?, String?, Int64?).self) {
-            return Subject(id: id, birthDate: birth.flatMap(CalendarDay.init), minor: minor, region: region,
-                           deletedAt: deletedAt.map(Microseconds.date))
-        }
+        for try await row in rows { return try Self.decodeSubject(id, PostgresRandomAccessRow(row)) }
         return nil
+    }
+
+    /// `birth_date, minor, region, deleted_at` from the row's first four columns.
+    private static func decodeSubject(_ id: String, _ columns: PostgresRandomAccessRow) throws -> Subject {
+        Subject(id: id, birthDate: try columns[0].decode(String?.self).flatMap(CalendarDay.init),
+                minor: try columns[1].decode(Bool?.self), region: try columns[2].decode(String?.self),
+                deletedAt: try columns[3].decode(Int64?.self).map(Microseconds.date))
     }
 
     private func fetchGrants(_ rows: PostgresRowSequence) async throws -> [Grant] {
         var grants: [Grant] = []
-        for try await row in rows {
-            let (id, subject, provider, purpose, categoriesText, separate, crossBorder, policyVersion) =
-                try row.decode((String, String, String, String, String?, Bool, Bool, String).self)
-            let columns = PostgresRandomAccessRow(row)
-            let evidence = try columns[8].decode(String.self)
-            let grantedAt = try columns[9].decode(Int64.self)
-            let expiresAt = try columns[10].decode(Int64?.self)
-            let revokedAt = try columns[11].decode(Int64?.self)
-            let account = try columns[12].decode(String?.self)
-            let categories = try categoriesText.map { text in
-                try CanonicalJSON.stringArray(text) ?? JSONDecoder().decode([String].self, from: Data(text.utf8))
-            }
-            var grant = Grant(id: id, subject: subject, provider: provider, purpose: purpose, categories: categories,
-                              separateConsent: separate, crossBorderConsent: crossBorder, policyVersion: policyVersion,
-                              evidence: evidence, grantedAt: Microseconds.date(grantedAt),
-                              expiresAt: expiresAt.map(Microseconds.date), revokedAt: revokedAt.map(Microseconds.date))
-            grant.accountFingerprint = account
-            grants.append(grant)
-        }
+        for try await row in rows { grants.append(try Self.decodeGrant(PostgresRandomAccessRow(row), from: 0)) }
         return grants
+    }
+
+    /// A grant from `grantColumns()`, starting at column `first`.
+    private static func decodeGrant(_ columns: PostgresRandomAccessRow, from first: Int) throws -> Grant {
+        func column(_ index: Int) -> PostgresCell { columns[first + index] }
+        let categories = try column(4).decode(String?.self).map { text in
+            try CanonicalJSON.stringArray(text) ?? JSONDecoder().decode([String].self, from: Data(text.utf8))
+        }
+        var grant = Grant(id: try column(0).decode(String.self), subject: try column(1).decode(String.self),
+                          provider: try column(2).decode(String.self), purpose: try column(3).decode(String.self),
+                          categories: categories, separateConsent: try column(5).decode(Bool.self),
+                          crossBorderConsent: try column(6).decode(Bool.self), policyVersion: try column(7).decode(String.self),
+                          evidence: try column(8).decode(String.self), grantedAt: Microseconds.date(try column(9).decode(Int64.self)),
+                          expiresAt: try column(10).decode(Int64?.self).map(Microseconds.date),
+                          revokedAt: try column(11).decode(Int64?.self).map(Microseconds.date))
+        grant.accountFingerprint = try column(12).decode(String?.self)
+        return grant
     }
 }

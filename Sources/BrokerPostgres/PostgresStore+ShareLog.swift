@@ -84,13 +84,19 @@ extension PostgresStore {
         }.get()
     }
 
-    /// One batch in one transaction: the lease renewed, the fence read, then one multi-row
-    /// statement per table. The chain tip advances only once the commit has returned.
+    /// One batch in one transaction: intents and outcomes in one round trip (`appendInOneRoundTrip`),
+    /// anything else in a transaction of several statements (the lease renewed, the fence read, the
+    /// rows, the revokes). The chain tip advances only once the commit has returned.
     private func writeBatch(_ batch: [LogWrite]) async -> Result<[LogWriteOutput], LogUnavailable> {
         let started = ContinuousClock.now
         do {
-            let (outputs, newTip, appended, intents, committed) = try await transaction("appending to the share log") {
-                connection in try await self.writeBatch(batch, on: connection)
+            let (outputs, newTip, appended, intents, committed) = try await run("appending to the share log") { connection in
+                if let (outputs, rows, start) = try await self.appendInOneRoundTrip(batch, on: connection) {
+                    return (outputs, rows.chain, Int(rows.chain.seq - start), rows.intents, rows.committed)
+                }
+                return try await connection.withTransaction(logger: self.logger) { connection in
+                    try await self.writeBatch(batch, on: connection)
+                }
             }
             tip.withLock { $0 = newTip }
             // The aggregates are the follower's, from committed records only.
@@ -120,86 +126,30 @@ extension PostgresStore {
         guard try await renewLease(on: connection) else {
             throw LogUnavailable("log stream \(stream) is no longer held by this node: another node took it")
         }
-        var chain = try await tip.snapshot.asyncOr { try await self.loadTip(connection) }
-        let start = chain.seq
+        let startTip = try await tip.snapshot.asyncOr { try await self.loadTip(connection) }
+        let start = startTip.seq
         var revoked = try await revokedGrants(of: batch, connection)
-        var records = MultiRowInsert("share_log (stream, seq, kind, share_id, time_us, subject, provider, purpose, decision, "
-                                     + "caller, channel, body, prev_hash, hash)", columns: 14)
-        var links = MultiRowInsert("share_grants (grant_id, share_id, provider)", columns: 3, "ON CONFLICT DO NOTHING")
-        var keys = MultiRowInsert("revocation_keys (share_id, provider, sealed, expires_at)", columns: 4,
-                                  "ON CONFLICT (share_id) DO UPDATE SET provider = excluded.provider, "
-                                  + "sealed = excluded.sealed, expires_at = excluded.expires_at")
-        var committed: [(seq: Int64, entry: ShareEntry)] = []
+        var rows = BatchRows(stream: stream, chain: startTip)
         var outputs: [LogWriteOutput] = []
         outputs.reserveCapacity(batch.count)
-        var intents = 0
 
         /// Runs the rows gathered so far: a revoke reads `share_grants`, so the links of the
         /// batch's earlier intents must be there first.
         func flushRows() async throws {
-            for query in records.queries() + links.queries() + keys.queries() {
-                try await connection.query(query, logger: logger)
-            }
-        }
-
-        func append(_ row: LogRow, _ parts: CanonicalParts) -> ChainPosition {
-            let seq = chain.seq + 1
-            let body = parts.body(seq: seq)
-            let hash = ChainHash.hash(prev: chain.hash, body: body)
-            let prev = chain.hash
-            records.row { b in
-                b.append(stream); b.append(seq); b.append(row.kind.rawValue); b.append(row.shareID); b.append(row.timeUs)
-                b.append(row.subject); b.append(row.provider); b.append(row.purpose); b.append(row.decision)
-                b.append(row.caller); b.append(row.channel); b.append(String(decoding: body, as: UTF8.self))
-                b.append(ByteBuffer(bytes: prev)); b.append(ByteBuffer(bytes: hash))
-            }
-            chain = ChainTip(seq: seq, hash: hash)
-            return ChainPosition(stream: stream, seq: seq, hash: Hex.encode(hash))
+            for query in rows.takeStatements() { try await connection.query(query, logger: logger) }
         }
 
         for write in batch {
             switch write {
             case .intent(let entry, let parts):
-                intents += 1
-                if entry.decision != .blocked, let grantID = entry.grantIDs.first(where: revoked.contains) {
-                    let fenced = entry.fencedByRevocation()
-                    let row = LogRow(fenced)
-                    let position = append(row, row.canonicalParts(stream: stream))
-                    committed.append((position.seq, fenced))
-                    logger.notice("share refused by the revocation fence",
-                                  metadata: ["share.id": "\(entry.shareID)", "share.provider": "\(entry.provider)",
-                                             "grant.id": "\(grantID)"])
-                    outputs.append(.intent(.grantRevoked(grantID: grantID, position)))
-                    continue
-                }
-                let position = append(LogRow(entry), parts)
-                committed.append((position.seq, entry))
-                if entry.decision != .blocked {
-                    for grantID in entry.grantIDs {
-                        links.row { b in b.append(grantID); b.append(entry.shareID); b.append(entry.provider) }
-                    }
-                    if !entry.grantIDs.isEmpty, let sealed = entry.revocationKeys {
-                        keys.row { b in
-                            b.append(entry.shareID); b.append(entry.provider); b.append(ByteBuffer(bytes: sealed.sealed))
-                            b.append(Microseconds.from(sealed.expiresAt))
-                        }
-                    }
-                }
-                outputs.append(.intent(.committed(position)))
+                outputs.append(.intent(rows.intent(entry, parts, revoked: revoked, logger: logger)))
             case .outcomes(let outcomes):
-                outputs.append(.positions(outcomes.map { append(LogRow($0.0), $0.1) }))
-                for (outcome, _) in outcomes {
-                    guard let sealed = outcome.revocationKeys, let provider = outcome.provider else { continue }
-                    keys.row { b in
-                        b.append(outcome.shareID); b.append(provider); b.append(ByteBuffer(bytes: sealed.sealed))
-                        b.append(Microseconds.from(sealed.expiresAt))
-                    }
-                }
+                outputs.append(.positions(rows.outcomes(outcomes)))
             case .resolveDangling(let time):
                 let shareIDs = try await danglingShareIDs(connection)
                 for shareID in shareIDs {
                     let row = LogRow(ShareOutcome(shareID: shareID, time: time, result: .unknown))
-                    _ = append(row, row.canonicalParts(stream: stream))
+                    _ = rows.append(row, row.canonicalParts(stream: stream))
                 }
                 outputs.append(.resolved(shareIDs.count))
             case .revoke(let command):
@@ -207,7 +157,7 @@ extension PostgresStore {
                 let result = try await revoke(command, connection)
                 if case .success(let receipt) = result {
                     let row = receipt.record(origin: command.origin, time: command.time)
-                    _ = append(row, row.canonicalParts(stream: stream))
+                    _ = rows.append(row, row.canonicalParts(stream: stream))
                     // Intents later in this batch see the revoke, as if in a later transaction.
                     revoked.formUnion(receipt.grantIDs)
                 }
@@ -215,25 +165,26 @@ extension PostgresStore {
             case .finishPropagation(let command):
                 if try await finishPropagation(command, connection) {
                     let row = command.record()
-                    _ = append(row, row.canonicalParts(stream: stream))
+                    _ = rows.append(row, row.canonicalParts(stream: stream))
                 }
                 outputs.append(.done)
             case .checkpoint(let time):
                 try await flushRows()
-                if let (signer, _) = checkpointing.snapshot, chain.seq > 0 {
-                    try await writeCheckpoint(signer, chain, time: time, connection)
+                if let (signer, _) = checkpointing.snapshot, rows.chain.seq > 0 {
+                    try await writeCheckpoint(signer, rows.chain, time: time, connection)
                 }
                 outputs.append(.done)
             }
         }
         try await flushRows()
+        let chain = rows.chain
         if let (signer, every) = checkpointing.snapshot, chain.seq / every > start / every {
             try await writeCheckpoint(signer, chain, time: now(), connection)
         }
-        return (outputs, chain, Int(chain.seq - start), intents, committed)
+        return (outputs, chain, Int(chain.seq - start), rows.intents, rows.committed)
     }
 
-    private func loadTip(_ connection: PostgresConnection) async throws -> ChainTip {
+    func loadTip(_ connection: PostgresConnection) async throws -> ChainTip {
         let rows = try await connection.query("""
             SELECT seq, hash FROM share_log WHERE stream = \(stream) ORDER BY seq DESC LIMIT 1
             """, logger: logger).collect()

@@ -360,7 +360,16 @@ extension PostgresSchema {
     /// A migration's statements: each ends with `;` at the end of a line (the extended protocol
     /// takes one statement per query, so they are sent one by one).
     static func statements(_ sql: String) -> [String] {
-        sql.components(separatedBy: ";\n").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+        // A function body between `$$` holds `;` at line ends of its own: it stays one statement.
+        var joined: [String] = []
+        for part in sql.components(separatedBy: ";\n") {
+            if let last = joined.last, last.components(separatedBy: "$$").count % 2 == 0 {
+                joined[joined.count - 1] = last + ";\n" + part
+            } else {
+                joined.append(part)
+            }
+        }
+        return joined.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
             .filter { !$0.isEmpty && !$0.split(separator: "\n").allSatisfy { $0.trimmingCharacters(in: .whitespaces).hasPrefix("--") } }
     }
 }

@@ -177,6 +177,9 @@ let storeKinds: [StoreKind] = PostgresTestCluster.available ? [.sqlite, .postgre
         let sleeper = Process()
         sleeper.executableURL = URL(fileURLWithPath: "/bin/sleep")
         sleeper.arguments = ["600"]   // alive however slow the machine: the test ends it
+        // Not holding the test runner's output pipe: were this process to die, the runner would wait for it.
+        sleeper.standardOutput = FileHandle.nullDevice
+        sleeper.standardError = FileHandle.nullDevice
         try sleeper.run()
         defer { sleeper.terminate() }
         func held(by holder: String) async throws {

@@ -1,0 +1,173 @@
+import BrokerFields
+import BrokerLogStore
+import BrokerService
+import Foundation
+import Logging
+import PostgresNIO
+
+/// A batch's rows for `share_log`, `share_grants` and `revocation_keys`, gathered as one array per
+/// column: sent either as the one call of `sharebroker_append_batch` (a batch of intents and
+/// outcomes: one round trip) or as three `INSERT … SELECT FROM unnest(…)` statements inside the
+/// batch's transaction (a batch that also revokes or checkpoints).
+struct BatchRows {
+    let stream: String
+    private(set) var chain: ChainTip
+    private(set) var committed: [(seq: Int64, entry: ShareEntry)] = []
+    /// The grants the batch's allowed and redacted intents rely on: the fence locks them.
+    private(set) var fencedGrants: Set<String> = []
+    private(set) var intents = 0
+
+    private var seq: [Int64] = [], kind: [String] = [], shareID: [String] = [], timeUs: [Int64] = []
+    private var subject: [String] = [], provider: [String] = [], purpose: [String] = [], decision: [String] = []
+    private var caller: [String] = [], channel: [String] = [], body: [String] = [], prev: [ByteBuffer] = [], hash: [ByteBuffer] = []
+    private var linkGrant: [String] = [], linkShare: [String] = [], linkProvider: [String] = []
+    private var keyShare: [String] = [], keyProvider: [String] = [], keySealed: [ByteBuffer] = [], keyExpires: [Int64] = []
+
+    init(stream: String, chain: ChainTip) { self.stream = stream; self.chain = chain }
+
+    var isEmpty: Bool { seq.isEmpty && linkGrant.isEmpty && keyShare.isEmpty }
+
+    /// The next record of the chain.
+    mutating func append(_ row: LogRow, _ parts: CanonicalParts) -> ChainPosition {
+        let next = chain.seq + 1
+        let bytes = parts.body(seq: next)
+        let digest = ChainHash.hash(prev: chain.hash, body: bytes)
+        seq.append(next); kind.append(row.kind.rawValue); shareID.append(row.shareID ?? ""); timeUs.append(row.timeUs)
+        subject.append(row.subject ?? ""); provider.append(row.provider ?? ""); purpose.append(row.purpose ?? "")
+        decision.append(row.decision ?? ""); caller.append(row.caller ?? ""); channel.append(row.channel ?? "")
+        body.append(String(decoding: bytes, as: UTF8.self))
+        prev.append(ByteBuffer(bytes: chain.hash)); hash.append(ByteBuffer(bytes: digest))
+        chain = ChainTip(seq: next, hash: digest)
+        return ChainPosition(stream: stream, seq: next, hash: Hex.encode(digest))
+    }
+
+    /// An intent: written as it is, or (its grant revoked) as blocked by the fence; its grant links
+    /// and sealed revocation keys beside it.
+    mutating func intent(_ entry: ShareEntry, _ parts: CanonicalParts, revoked: Set<String>, logger: Logger) -> IntentResult {
+        intents += 1
+        if entry.decision != .blocked, let grantID = entry.grantIDs.first(where: revoked.contains) {
+            let fenced = entry.fencedByRevocation()
+            let row = LogRow(fenced)
+            let position = append(row, row.canonicalParts(stream: stream))
+            committed.append((position.seq, fenced))
+            logger.notice("share refused by the revocation fence",
+                          metadata: ["share.id": "\(entry.shareID)", "share.provider": "\(entry.provider)", "grant.id": "\(grantID)"])
+            return .grantRevoked(grantID: grantID, position)
+        }
+        let position = append(LogRow(entry), parts)
+        committed.append((position.seq, entry))
+        if entry.decision != .blocked {
+            fencedGrants.formUnion(entry.grantIDs)
+            for grantID in entry.grantIDs {
+                linkGrant.append(grantID); linkShare.append(entry.shareID); linkProvider.append(entry.provider)
+            }
+            if !entry.grantIDs.isEmpty, let sealed = entry.revocationKeys { key(entry.shareID, entry.provider, sealed) }
+        }
+        return .committed(position)
+    }
+
+    mutating func outcomes(_ outcomes: [(ShareOutcome, CanonicalParts)]) -> [ChainPosition] {
+        let positions = outcomes.map { append(LogRow($0.0), $0.1) }
+        for (outcome, _) in outcomes {
+            if let sealed = outcome.revocationKeys, let provider = outcome.provider { key(outcome.shareID, provider, sealed) }
+        }
+        return positions
+    }
+
+    private mutating func key(_ share: String, _ provider: String, _ sealed: SealedRevocationKeys) {
+        keyShare.append(share); keyProvider.append(provider); keySealed.append(ByteBuffer(bytes: sealed.sealed))
+        keyExpires.append(Microseconds.from(sealed.expiresAt))
+    }
+
+    /// The whole batch in one statement: lease, fence, rows (see migration v7). Its answer is the
+    /// revoked grant ids, empty when the rows were written.
+    func call(holder: String, leaseUntil: Int64) -> PostgresQuery {
+        var binds = PostgresBindings()
+        binds.append(stream); binds.append(holder); binds.append(leaseUntil); binds.append(fencedGrants.sorted())
+        binds.append(seq); binds.append(kind); binds.append(shareID); binds.append(timeUs); binds.append(subject)
+        binds.append(provider); binds.append(purpose); binds.append(decision); binds.append(caller); binds.append(channel)
+        binds.append(body); binds.append(prev); binds.append(hash)
+        binds.append(linkGrant); binds.append(linkShare); binds.append(linkProvider)
+        binds.append(keyShare); binds.append(keyProvider); binds.append(keySealed); binds.append(keyExpires)
+        let placeholders = (1...binds.count).map { "$\($0)" }.joined(separator: ", ")
+        return PostgresQuery(unsafeSQL: "SELECT sharebroker_append_batch(\(placeholders))", binds: binds)
+    }
+
+    /// The rows gathered since the last call as statements of the batch's transaction (handed out once).
+    mutating func takeStatements() -> [PostgresQuery] {
+        var queries: [PostgresQuery] = []
+        if !seq.isEmpty {
+            var binds = PostgresBindings()
+            binds.append(stream); binds.append(seq); binds.append(kind); binds.append(shareID); binds.append(timeUs)
+            binds.append(subject); binds.append(provider); binds.append(purpose); binds.append(decision); binds.append(caller)
+            binds.append(channel); binds.append(body); binds.append(prev); binds.append(hash)
+            queries.append(PostgresQuery(unsafeSQL: """
+                INSERT INTO share_log (stream, seq, kind, share_id, time_us, subject, provider, purpose, decision, caller, channel, body, prev_hash, hash)
+                SELECT $1, x.seq, x.kind, NULLIF(x.share_id, ''), x.time_us, NULLIF(x.subject, ''), NULLIF(x.provider, ''),
+                       NULLIF(x.purpose, ''), NULLIF(x.decision, ''), NULLIF(x.caller, ''), NULLIF(x.channel, ''), x.body, x.prev, x.hash
+                FROM unnest($2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[],
+                            $10::text[], $11::text[], $12::text[], $13::bytea[], $14::bytea[])
+                    AS x(seq, kind, share_id, time_us, subject, provider, purpose, decision, caller, channel, body, prev, hash)
+                """, binds: binds))
+        }
+        if !linkGrant.isEmpty {
+            var binds = PostgresBindings()
+            binds.append(linkGrant); binds.append(linkShare); binds.append(linkProvider)
+            queries.append(PostgresQuery(unsafeSQL: """
+                INSERT INTO share_grants (grant_id, share_id, provider)
+                SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) ON CONFLICT DO NOTHING
+                """, binds: binds))
+        }
+        if !keyShare.isEmpty {
+            var binds = PostgresBindings()
+            binds.append(keyShare); binds.append(keyProvider); binds.append(keySealed); binds.append(keyExpires)
+            queries.append(PostgresQuery(unsafeSQL: """
+                INSERT INTO revocation_keys (share_id, provider, sealed, expires_at)
+                SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::bigint[])
+                ON CONFLICT (share_id) DO UPDATE SET provider = excluded.provider, sealed = excluded.sealed, expires_at = excluded.expires_at
+                """, binds: binds))
+        }
+        seq = []; kind = []; shareID = []; timeUs = []; subject = []; provider = []; purpose = []; decision = []
+        caller = []; channel = []; body = []; prev = []; hash = []
+        linkGrant = []; linkShare = []; linkProvider = []; keyShare = []; keyProvider = []; keySealed = []; keyExpires = []
+        return queries
+    }
+}
+
+extension PostgresStore {
+    /// A batch of intents and outcomes in one round trip: one call of `sharebroker_append_batch`, which is
+    /// its own transaction (committed, with `synchronous_commit` on, before it answers). When the fence
+    /// finds a revoked grant, nothing was written: the batch is built again with those intents blocked and
+    /// sent again. `nil` for a batch that needs the transaction path (revokes, propagation, dangling
+    /// intents, checkpoints).
+    func appendInOneRoundTrip(_ batch: [LogWrite], on connection: PostgresConnection) async throws
+        -> (outputs: [LogWriteOutput], rows: BatchRows, start: Int64)? {
+        var records = 0
+        for write in batch {
+            switch write {
+            case .intent: records += 1
+            case .outcomes(let outcomes): records += outcomes.count
+            default: return nil
+            }
+        }
+        let start = try await tip.snapshot.asyncOr { try await self.loadTip(connection) }
+        if let (_, every) = checkpointing.snapshot, (start.seq + Int64(records)) / every > start.seq / every { return nil }
+        var revoked: Set<String> = []
+        while true {
+            var rows = BatchRows(stream: stream, chain: start)
+            var outputs: [LogWriteOutput] = []
+            outputs.reserveCapacity(batch.count)
+            for write in batch {
+                switch write {
+                case .intent(let entry, let parts): outputs.append(.intent(rows.intent(entry, parts, revoked: revoked, logger: logger)))
+                case .outcomes(let outcomes): outputs.append(.positions(rows.outcomes(outcomes)))
+                default: return nil
+                }
+            }
+            let answer = try await connection.query(rows.call(holder: holder, leaseUntil: Microseconds.from(now()) + lease.microseconds),
+                                                    logger: logger).collect().first?.decode([String].self) ?? []
+            if answer.isEmpty { return (outputs, rows, start.seq) }
+            revoked.formUnion(answer)   // those intents are written as blocked in the next round
+        }
+    }
+}
