@@ -27,7 +27,7 @@ public final class CredentialInjector: Sendable {
         case signedToken(SignedTokenRequest)
         case tc3(TC3Signer)
         case acs3(ACS3Signer)
-        case acsV1(AlibabaRPCV1Signer)
+        case acsV1(ACSV1Signer)
         case es256(ES256TokenSigner)
         case clientSecretJWT(ES256TokenSigner, clientID: String)
         case rsaParams(RSAParameterSignature.Signer)
@@ -130,7 +130,7 @@ public final class CredentialInjector: Sendable {
             mode = .acs3(ACS3Signer(accessKeyID: try reader.secret("access_key_id"),
                                     accessKeySecret: try reader.secret("access_key_secret"), version: try reader.text("version")))
         case .acsV1HMACSHA1:
-            mode = .acsV1(AlibabaRPCV1Signer(accessKeyID: try reader.secret("access_key_id"),
+            mode = .acsV1(ACSV1Signer(accessKeyID: try reader.secret("access_key_id"),
                                              accessKeySecret: try reader.secret("access_key_secret"),
                                              version: try reader.text("version"), regionID: spec.text("region_id")))
         }

@@ -6,9 +6,9 @@ import Logging
 import PostgresNIO
 
 /// A batch's rows for `share_log`, `share_grants` and `revocation_keys`, gathered as one array per
-/// column: sent either as the one call of `sharebroker_append_batch` (a batch of intents and
-/// outcomes: one round trip) or as three `INSERT … SELECT FROM unnest(…)` statements inside the
-/// batch's transaction (a batch that also revokes or checkpoints).
+/// column and sent as one call of `sharebroker_append_batch`: the whole batch of intents and outcomes
+/// (one round trip), or, in the transaction of a batch that also revokes or checkpoints, the rows
+/// gathered before each revoke and at the end.
 struct BatchRows {
     let stream: String
     private(set) var chain: ChainTip
@@ -79,58 +79,24 @@ struct BatchRows {
         keyExpires.append(Microseconds.from(sealed.expiresAt))
     }
 
-    /// The whole batch in one statement: lease, fence, rows (see migration v7). Its answer is the
-    /// revoked grant ids, empty when the rows were written.
-    func call(holder: String, leaseUntil: Int64) -> PostgresQuery {
+    /// The rows gathered since the last call in one statement (see migration v7): the lease renewed,
+    /// with `fencing` the fence read, every row inserted. Its answer is the revoked grant ids, empty
+    /// when the rows were written. The transaction path calls it without the fence (it read the fence
+    /// itself, and a revoke earlier in its batch must not stop the rows before it) before each revoke
+    /// and at the end: the rows are handed out once.
+    mutating func takeCall(holder: String, leaseUntil: Int64, fencing: Bool) -> PostgresQuery {
         var binds = PostgresBindings()
-        binds.append(stream); binds.append(holder); binds.append(leaseUntil); binds.append(fencedGrants.sorted())
+        binds.append(stream); binds.append(holder); binds.append(leaseUntil); binds.append(fencing ? fencedGrants.sorted() : [])
         binds.append(seq); binds.append(kind); binds.append(shareID); binds.append(timeUs); binds.append(subject)
         binds.append(provider); binds.append(purpose); binds.append(decision); binds.append(caller); binds.append(channel)
         binds.append(body); binds.append(prev); binds.append(hash)
         binds.append(linkGrant); binds.append(linkShare); binds.append(linkProvider)
         binds.append(keyShare); binds.append(keyProvider); binds.append(keySealed); binds.append(keyExpires)
-        let placeholders = (1...binds.count).map { "$\($0)" }.joined(separator: ", ")
-        return PostgresQuery(unsafeSQL: "SELECT sharebroker_append_batch(\(placeholders))", binds: binds)
-    }
-
-    /// The rows gathered since the last call as statements of the batch's transaction (handed out once).
-    mutating func takeStatements() -> [PostgresQuery] {
-        var queries: [PostgresQuery] = []
-        if !seq.isEmpty {
-            var binds = PostgresBindings()
-            binds.append(stream); binds.append(seq); binds.append(kind); binds.append(shareID); binds.append(timeUs)
-            binds.append(subject); binds.append(provider); binds.append(purpose); binds.append(decision); binds.append(caller)
-            binds.append(channel); binds.append(body); binds.append(prev); binds.append(hash)
-            queries.append(PostgresQuery(unsafeSQL: """
-                INSERT INTO share_log (stream, seq, kind, share_id, time_us, subject, provider, purpose, decision, caller, channel, body, prev_hash, hash)
-                SELECT $1, x.seq, x.kind, NULLIF(x.share_id, ''), x.time_us, NULLIF(x.subject, ''), NULLIF(x.provider, ''),
-                       NULLIF(x.purpose, ''), NULLIF(x.decision, ''), NULLIF(x.caller, ''), NULLIF(x.channel, ''), x.body, x.prev, x.hash
-                FROM unnest($2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[],
-                            $10::text[], $11::text[], $12::text[], $13::bytea[], $14::bytea[])
-                    AS x(seq, kind, share_id, time_us, subject, provider, purpose, decision, caller, channel, body, prev, hash)
-                """, binds: binds))
-        }
-        if !linkGrant.isEmpty {
-            var binds = PostgresBindings()
-            binds.append(linkGrant); binds.append(linkShare); binds.append(linkProvider)
-            queries.append(PostgresQuery(unsafeSQL: """
-                INSERT INTO share_grants (grant_id, share_id, provider)
-                SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) ON CONFLICT DO NOTHING
-                """, binds: binds))
-        }
-        if !keyShare.isEmpty {
-            var binds = PostgresBindings()
-            binds.append(keyShare); binds.append(keyProvider); binds.append(keySealed); binds.append(keyExpires)
-            queries.append(PostgresQuery(unsafeSQL: """
-                INSERT INTO revocation_keys (share_id, provider, sealed, expires_at)
-                SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::bigint[])
-                ON CONFLICT (share_id) DO UPDATE SET provider = excluded.provider, sealed = excluded.sealed, expires_at = excluded.expires_at
-                """, binds: binds))
-        }
         seq = []; kind = []; shareID = []; timeUs = []; subject = []; provider = []; purpose = []; decision = []
         caller = []; channel = []; body = []; prev = []; hash = []
         linkGrant = []; linkShare = []; linkProvider = []; keyShare = []; keyProvider = []; keySealed = []; keyExpires = []
-        return queries
+        let placeholders = (1...binds.count).map { "$\($0)" }.joined(separator: ", ")
+        return PostgresQuery(unsafeSQL: "SELECT sharebroker_append_batch(\(placeholders))", binds: binds)
     }
 }
 
@@ -164,10 +130,16 @@ extension PostgresStore {
                 default: return nil
                 }
             }
-            let answer = try await connection.query(rows.call(holder: holder, leaseUntil: Microseconds.from(now()) + lease.microseconds),
-                                                    logger: logger).collect().first?.decode([String].self) ?? []
+            let answer = try await appendRows(&rows, fencing: true, on: connection)
             if answer.isEmpty { return (outputs, rows, start.seq) }
             revoked.formUnion(answer)   // those intents are written as blocked in the next round
         }
+    }
+
+    /// Sends the rows `rows` gathered since the last call (`BatchRows.takeCall`); the revoked grant ids.
+    func appendRows(_ rows: inout BatchRows, fencing: Bool, on connection: PostgresConnection) async throws -> [String] {
+        guard fencing || !rows.isEmpty else { return [] }
+        let call = rows.takeCall(holder: holder, leaseUntil: Microseconds.from(now()) + lease.microseconds, fencing: fencing)
+        return try await connection.query(call, logger: logger).collect().first?.decode([String].self) ?? []
     }
 }

@@ -136,7 +136,7 @@ extension PostgresStore {
         /// Runs the rows gathered so far: a revoke reads `share_grants`, so the links of the
         /// batch's earlier intents must be there first.
         func flushRows() async throws {
-            for query in rows.takeStatements() { try await connection.query(query, logger: logger) }
+            _ = try await appendRows(&rows, fencing: false, on: connection)
         }
 
         for write in batch {

@@ -138,7 +138,7 @@ import Testing
                     !$0.hasPrefix("Signature=") && !$0.hasPrefix("SignatureNonce=")
                 }.joined(separator: "&") + "&SignatureNonce=\(nonce)"
                 let form = String(decoding: request.body, as: UTF8.self)
-                let signature = AlibabaRPCV1Signer.signature(method: "POST", query: query, form: form, secret: secret)
+                let signature = ACSV1Signer.signature(method: "POST", query: query, form: form, secret: secret)
                 return query + "&Signature=" + PercentEncoding.encode(signature)
             }
             func send(_ query: String) async throws -> UpstreamResponse {

@@ -1,8 +1,8 @@
 @preconcurrency import Crypto
 import Foundation
 
-/// Alibaba Cloud's V1 RPC signature (credential type `acs_v1_hmac_sha1`), the one
-/// `aliyun-python-sdk-core` and the other pre-V3 SDKs make, for an adapter that says so.
+/// The ACS V1 `HMAC-SHA1` RPC signature (credential type `acs_v1_hmac_sha1`), the one the pre-V3
+/// RPC SDKs make, for an adapter that says so.
 ///
 /// The broker adds the common parameters to the query: `Format=JSON`, `Version`, `AccessKeyId`,
 /// `SignatureMethod=HMAC-SHA1`, `SignatureVersion=1.0`, `SignatureNonce`, `Timestamp` (UTC,
@@ -15,7 +15,7 @@ import Foundation
 ///
 /// and appends `Signature`. A caller's own V1 parameters are credential fields the policy engine
 /// already dropped.
-struct AlibabaRPCV1Signer: Sendable {
+struct ACSV1Signer: Sendable {
     let accessKeyID: String
     let accessKeySecret: String
     let version: String
