@@ -181,7 +181,8 @@ let storeKinds: [StoreKind] = PostgresTestCluster.available ? [.sqlite, .postgre
         sleeper.standardOutput = FileHandle.nullDevice
         sleeper.standardError = FileHandle.nullDevice
         try sleeper.run()
-        defer { sleeper.terminate() }
+        // SIGKILL, not terminate(): the runner's blocked SIGTERM is inherited, and sleep would outlive the test.
+        defer { kill(sleeper.processIdentifier, SIGKILL); sleeper.waitUntilExit() }
         func held(by holder: String) async throws {
             let expires = Int64(Date().timeIntervalSince1970 * 1_000_000) + 600_000_000   // alive for the whole test, however slow the machine
             try await PostgresTestCluster.connect(database.postgres!) { connection in
