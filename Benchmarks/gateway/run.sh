@@ -186,13 +186,50 @@ if [ -n "${SHAREBROKER_TEST_POSTGRES:-}" ]; then
   wrk_at() { wrk -t1 -c"$2" -d"$DURATION" --latency -s "$WORK/post.lua" "http://127.0.0.1:$1/v1/proxy/huawei-push/v1/10086/messages:send" > "$3"; }
   field() { awk -v k="$2" '$1 == k {print $2}' "$1"; }
   rps_of() { awk '/Requests\/sec/ {print $2}' "$1"; }
+  PSQL=$(ls -d /usr/lib/postgresql/*/bin | tail -1)/psql
+  # The capacity model's inputs (docs/several-nodes.md): the database's WAL position and commit count,
+  # and the node's commit-latency histogram, read before and after a phase.
+  pg_reading() {  # PORT OUT
+    local ticks
+    ticks=$(for pid in $(pgrep -x postgres); do cut -d' ' -f14,15 "/proc/$pid/stat" 2>/dev/null; done | awk '{ t += $1 + $2 } END { print t + 0 }')
+    "$PSQL" "$SHAREBROKER_TEST_POSTGRES" -Atc "SELECT pg_current_wal_lsn() - '0/0', xact_commit, $ticks FROM pg_stat_database WHERE datname = current_database()" > "$2"
+    curl -s "http://127.0.0.1:$1/metrics" | grep '^sharebroker_log_commit_duration_seconds_bucket' >> "$2"
+  }
+  # commit_phase BEFORE AFTER SHARES: commit p50/p99 (the histogram's bucket edge) and WAL bytes for the phase.
+  commit_phase() {
+    awk -v shares="$3" -v ticks="$(getconf CLK_TCK)" -F'[ |]' '
+      FNR == 1 { if (FILENAME == ARGV[1]) { wal0 = $1; x0 = $2; t0 = $3 } else { wal1 = $1; x1 = $2; t1 = $3 }; next }
+      { match($0, /le="[^"]*"/); le = substr($0, RSTART + 4, RLENGTH - 5); n = $NF
+        if (FILENAME == ARGV[1]) before[le] = n; else { after[le] = n; order[++k] = le } }
+      END {
+        total = after["+Inf"] - before["+Inf"]
+        for (q = 1; q <= 2; q++) {
+          want = (q == 1 ? 0.5 : 0.99) * total; edge[q] = "-"
+          for (i = 1; i <= k; i++) if (after[order[i]] - before[order[i]] >= want) { edge[q] = order[i]; break }
+        }
+        printf "commit p50 ≤ %s ms, p99 ≤ %s ms (%d commits, %.1f shares each); per share: WAL %.0f B, PostgreSQL CPU %.0f µs\n", \
+          (edge[1] == "+Inf" ? "inf" : edge[1] * 1000), (edge[2] == "+Inf" ? "inf" : edge[2] * 1000), total, \
+          (total > 0 ? shares / total : 0), (wal1 - wal0) / shares, (t1 - t0) * 1000000 / ticks / shares
+      }' "$1" "$2"
+  }
+  requests_of() { awk '/requests in/ {print $1}' "$1"; }
   start_node node-a $((BROKER + 10))
   grant_bench_subject $((BROKER + 10))
-  echo "PostgreSQL ($(basename "$(dirname "$(ls -d /usr/lib/postgresql/*/bin | tail -1)")") on loopback, synchronous_commit on), 324-byte body, -c32 in all"
+  echo "PostgreSQL ($(basename "$(dirname "$(ls -d /usr/lib/postgresql/*/bin | tail -1)")") on loopback, synchronous_commit on), 324-byte body"
+  # One connection first: the commit's latency when the machine is not saturated.
+  pg_reading $((BROKER + 10)) "$WORK/pg-c1.before"
+  wrk_at $((BROKER + 10)) 1 "$WORK/pg-c1.txt"
+  pg_reading $((BROKER + 10)) "$WORK/pg-c1.after"
+  printf "  %-30s -c%-4s %9s req/s  p50 %9s  p99 %9s\n" "(d1) one node on PostgreSQL" 1 "$(rps_of "$WORK/pg-c1.txt")" \
+    "$(field "$WORK/pg-c1.txt" 50%)" "$(field "$WORK/pg-c1.txt" 99%)"
+  echo "       $(commit_phase "$WORK/pg-c1.before" "$WORK/pg-c1.after" "$(requests_of "$WORK/pg-c1.txt")")"
+  pg_reading $((BROKER + 10)) "$WORK/pg1.before"
   wrk_at $((BROKER + 10)) 32 "$WORK/pg1.txt"
+  pg_reading $((BROKER + 10)) "$WORK/pg1.after"
   printf "  %-30s -c%-4s %9s req/s  p50 %9s  p99 %9s   c/b = %s\n" "(d) one node on PostgreSQL" 32 "$(rps_of "$WORK/pg1.txt")" \
     "$(field "$WORK/pg1.txt" 50%)" "$(field "$WORK/pg1.txt" 99%)" \
     "$(awk -v c="$(rps_of "$WORK/pg1.txt")" -v b="$(cat "$WORK/bpost32.rps" 2>/dev/null || echo 0)" 'BEGIN { if (b > 0) printf "%.2f", c / b; else print "-" }')"
+  echo "       $(commit_phase "$WORK/pg1.before" "$WORK/pg1.after" "$(requests_of "$WORK/pg1.txt")")"
   start_node node-b $((BROKER + 11))
   wrk_at $((BROKER + 10)) 16 "$WORK/pg2a.txt" & wa=$!
   wrk_at $((BROKER + 11)) 16 "$WORK/pg2b.txt" & wb=$!

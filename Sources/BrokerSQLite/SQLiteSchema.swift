@@ -1,4 +1,6 @@
 import BrokerLogStore
+import BrokerService
+import Foundation
 import GRDB
 
 /// The database schema, as append-only migrations.
@@ -315,6 +317,30 @@ enum SQLiteSchema {
             // without one past it only, instead of in the whole stream. 0 until a process has resolved
             // its stream at start once.
             try db.execute(sql: "ALTER TABLE log_follower ADD COLUMN resolved INTEGER NOT NULL DEFAULT 0")
+        }
+        migrator.registerMigration("v14-share-log-checks") { db in
+            // SQLite checks `x IN (three or more constants)` through a temporary B-tree it builds for
+            // every row inserted: two per record (`kind`, `decision`), ~90k instructions per share.
+            // The same constraints as comparisons, which it checks in place. Rows already stored
+            // satisfy both forms, so the stored definition is edited, as SQLite documents for changing a
+            // CHECK constraint (writable_schema, then a new schema_version): no rebuild of the log.
+            let edits = [
+                ("kind IN ('share', 'outcome', 'revocation')", "kind = 'share' OR kind = 'outcome' OR kind = 'revocation'"),
+                ("decision IN ('allowed', 'redacted', 'blocked')",
+                 "decision = 'allowed' OR decision = 'redacted' OR decision = 'blocked'"),
+            ]
+            guard var sql = try String.fetchOne(db, sql: "SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = 'share_log'") else {
+                throw LogUnavailable("the share_log table is missing")
+            }
+            for (old, new) in edits {
+                guard sql.contains(old) else { throw LogUnavailable("share_log's definition has no \(old)") }
+                sql = sql.replacingOccurrences(of: old, with: new)
+            }
+            let version = try Int.fetchOne(db, sql: "PRAGMA schema_version") ?? 0
+            try db.execute(sql: "PRAGMA writable_schema = ON")
+            try db.execute(sql: "UPDATE sqlite_schema SET sql = ? WHERE type = 'table' AND name = 'share_log'", arguments: [sql])
+            try db.execute(sql: "PRAGMA schema_version = \(version + 1)")
+            try db.execute(sql: "PRAGMA writable_schema = OFF")
         }
         return migrator
     }

@@ -78,6 +78,9 @@ public final class SQLiteStore: ShareLog, GrantStore, Sendable {
             committer = GroupCommitter { job in writer.asyncWriteWithoutTransaction { db in job(db) } }
             try pool.barrierWriteWithoutTransaction { db in
                 try db.execute(sql: "PRAGMA synchronous = FULL")
+                // On whatever the platform's build defaults to (Debian's is on, SQLite's own is off): an
+                // overwritten or deleted row of a subject leaves zeros in the file, not its old bytes.
+                try db.execute(sql: "PRAGMA secure_delete = ON")
                 let mode = try Int.fetchOne(db, sql: "PRAGMA synchronous")
                 guard mode == Self.synchronousFull else {
                     throw LogUnavailable("could not set PRAGMA synchronous = FULL on the writer")

@@ -2,6 +2,7 @@ import BrokerCore
 import BrokerService
 @testable import BrokerSQLite
 import Foundation
+import GRDB
 import Testing
 
 /// Whole seconds, so instants survive the microsecond round trip exactly.
@@ -53,6 +54,20 @@ private let t0 = Date(timeIntervalSince1970: 1_726_000_000)
             let grant = Grant(id: "g-1", subject: "s-1", provider: "p", purpose: "u", grantedAt: t0)
             try await store.addGrant(grant)
             await #expect(throws: LogUnavailable.self) { try await store.addGrant(grant) }
+        }
+    }
+}
+
+/// The writer runs with SQLite's `secure_delete` on, whatever the platform's build defaults to
+/// (Debian's is on, SQLite's own is off): a subject's overwritten or deleted values are zeroed in
+/// the file, not left in a page's free space.
+@Suite struct SecureDeleteTests {
+    @Test func theWriterZeroesWhatItFrees() async throws {
+        try await withStore { store, _ in
+            try await store.putSubject(Subject(id: "subject-1", minor: false, region: "CN"))
+            _ = try await appendIntents(store, count: 3)
+            let mode = try await store.pool.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA secure_delete") }
+            #expect(mode == 1)
         }
     }
 }

@@ -112,6 +112,31 @@ import Testing
         }
     }
 
+    /// A record's insert checks its constraints in place: SQLite builds a temporary B-tree for every
+    /// `IN (three or more constants)` it evaluates, per row (migration v14 writes them as comparisons).
+    /// The constraints still refuse what they refused.
+    @Test func aRecordInsertBuildsNoTemporaryTree() async throws {
+        try await withStore { store, directory in
+            _ = try await store.appendIntent(entry(1))
+            try await store.pool.read { db in
+                let nulls = StatementArguments(Array(repeating: DatabaseValue.null, count: 14))
+                let program = try Row.fetchAll(db, sql: "EXPLAIN " + SQLiteStore.insertSQL, arguments: nulls)
+                    .map { $0["opcode"] as String? ?? "" }
+                #expect(!program.isEmpty)
+                #expect(!program.contains("OpenEphemeral"), "\(program)")
+            }
+            func insert(_ seq: Int, kind: String, decision: String) throws {
+                try tamper(directory, """
+                    INSERT INTO share_log (stream, seq, kind, share_id, time_us, provider, decision, caller, channel, body, prev_hash, hash)
+                    VALUES ('node-9', \(seq), '\(kind)', 's-\(seq)', 0, 'p', '\(decision)', 'c', 'proxy', '{}', zeroblob(32), zeroblob(32))
+                    """)
+            }
+            try insert(1, kind: "share", decision: "redacted")
+            #expect(throws: (any Error).self) { try insert(2, kind: "bogus", decision: "allowed") }
+            #expect(throws: (any Error).self) { try insert(3, kind: "share", decision: "maybe") }
+        }
+    }
+
     /// Start looks for intents without an outcome past the follower's resolved mark only: the mark
     /// advances to just before the oldest intent still waiting once start has resolved the stream.
     @Test func theResolvedMarkBoundsTheSearchForDanglingIntents() async throws {
