@@ -348,15 +348,18 @@ let storeKinds: [StoreKind] = PostgresTestCluster.available ? [.sqlite, .postgre
 }
 
 @Suite(.enabled(if: PostgresTestCluster.available)) struct PostgresFailClosedTests {
-    static func open(_ location: PostgresLocation, tries: Int) async throws -> PostgresStore {
-        for _ in 1..<tries {
-            if let store = try? await PostgresStore.open(location, stream: "node-1", logger: storeLogger,
+    /// A store and its stream. Each try takes a stream of its own: a try that timed out may have
+    /// taken its stream's lease (held by this live process until it expires) before it gave up.
+    static func open(_ location: PostgresLocation, tries: Int) async throws -> (PostgresStore, String) {
+        for attempt in 1..<tries {
+            if let store = try? await PostgresStore.open(location, stream: "node-\(attempt)", logger: storeLogger,
                                                          operationTimeout: .seconds(2)) {
-                return store
+                return (store, "node-\(attempt)")
             }
             try await Task.sleep(for: .milliseconds(500))
         }
-        return try await PostgresStore.open(location, stream: "node-1", logger: storeLogger, operationTimeout: .seconds(2))
+        let store = try await PostgresStore.open(location, stream: "node-\(tries)", logger: storeLogger, operationTimeout: .seconds(2))
+        return (store, "node-\(tries)")
     }
 
     /// The database drops off the network under load and comes back: while it is gone every
@@ -370,7 +373,7 @@ let storeKinds: [StoreKind] = PostgresTestCluster.available ? [.sqlite, .postgre
         relayed.port = relay.port
         // The 2 s deadline is what the test is about, but on a loaded machine the first connection may
         // itself take longer than that: opening gets three tries before the load starts.
-        let store = try await Self.open(relayed, tries: 3)
+        let (store, stream) = try await Self.open(relayed, tries: 3)
         try await store.addGrant(grant("g-1"))
         let counter = Locked(0)
         let load = Task {
@@ -404,7 +407,7 @@ let storeKinds: [StoreKind] = PostgresTestCluster.available ? [.sqlite, .postgre
         await store.close()
         // Read directly: every committed record chains.
         let reader = try await PostgresStore.openForReading(direct, logger: storeLogger)
-        let records = try await reader.records(stream: "node-1")
+        let records = try await reader.records(stream: stream)
         #expect(chainIsIntact(records))
         #expect(records.count >= outcomes.filter { $0 }.count)
         await reader.close()

@@ -94,3 +94,29 @@ extension HTTPField.Name {
     static let shareSubject = HTTPField.Name("X-Share-Subject")!
     static let sharePurpose = HTTPField.Name("X-Share-Purpose")!
 }
+
+/// The answers of problems that name no share, no field and no extra member, rendered once per
+/// status, code, title and detail. Refusals before logging (a wrong token, an unknown provider, a
+/// caller without the provider) repeat the same few, and rendering one cost ~15k instructions;
+/// a lookup costs its key's hash. At most `capacity` are kept (a detail may name a provider).
+final class RenderedProblems: Sendable {
+    private struct Key: Hashable {
+        var status: Int, code: String, title: String, detail: String
+    }
+    private let answers = Locked<[Key: (HTTPResponse, [UInt8])]>([:])
+    private let capacity: Int
+
+    init(capacity: Int = 256) { self.capacity = capacity }
+
+    func answer(_ problem: Problem) -> (HTTPResponse, [UInt8]) {
+        guard problem.shareID == nil, problem.fields.isEmpty, problem.extra.isEmpty else { return problem.answer() }
+        let key = Key(status: problem.statusCode, code: problem.code, title: problem.title, detail: problem.detail)
+        if let rendered = answers.withLock({ $0[key] }) { return rendered }
+        let rendered = problem.answer()
+        answers.withLock { answers in
+            if answers.count >= capacity { answers.removeAll(keepingCapacity: true) }
+            answers[key] = rendered
+        }
+        return rendered
+    }
+}

@@ -13,6 +13,8 @@ struct ShareEdge: Sendable {
     let pipeline: SharePipeline
     let authenticator: Authenticator
     let settings: GatewaySettings
+    /// Refusals that name no share, rendered once (see `RenderedProblems`).
+    let problems = RenderedProblems()
 
     /// A share request's form, decided from its head alone.
     enum Route {
@@ -160,7 +162,7 @@ struct ShareEdge: Sendable {
         /// As `HTTPFields` reads a field sent more than once: the values joined with ", ".
         func value(_ field: KeyPath<EdgeHeaders, [String]>) -> String? {
             let values = self[keyPath: field]
-            return values.isEmpty ? nil : values.joined(separator: ", ")
+            return values.count < 2 ? values.first : values.joined(separator: ", ")
         }
     }
 
@@ -230,7 +232,7 @@ struct ShareEdge: Sendable {
         case .decided(let shareID, let decision, let payload):
             return SDKDecisionResponse.answer(shareID: shareID, decision: decision, payload: payload)
         case .refused(let problem, let decision):
-            var (response, body) = problem.answer()
+            var (response, body) = problems.answer(problem)
             if let decision, decision.verdict == .blocked { response.headerFields[.shareDecision] = "blocked" }
             return (response, body)
         }
@@ -252,13 +254,16 @@ struct ShareEdge: Sendable {
     /// `Host` without its port, lowercased; `[::1]:8080` → `[::1]`.
     static func hostName(_ authority: String?) -> String? {
         guard let authority, !authority.isEmpty else { return nil }
-        var host = Substring(authority)
-        if host.hasPrefix("[") {
-            if let close = host.firstIndex(of: "]") { host = host[...close] }
-        } else if let colon = host.lastIndex(of: ":") {
+        // On the UTF-8 view: `Character`-wise searches of a `Substring` cost a grapheme break check per byte.
+        var host = Substring(authority).utf8
+        if host.first == UInt8(ascii: "[") {
+            if let close = host.firstIndex(of: UInt8(ascii: "]")) { host = host[...close] }
+        } else if let colon = host.lastIndex(of: UInt8(ascii: ":")) {
             host = host[..<colon]
         }
-        return host.lowercased()
+        // Most hosts arrive in lower case: `lowercased()` (Unicode-aware, a new string) only when needed.
+        return host.contains(where: { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") || $0 >= 0x80 })
+            ? Substring(host).lowercased() : String(Substring(host))
     }
 
     /// `/a/b?x=1` → (`/a/b`, `x=1`); no `?` → no query.
