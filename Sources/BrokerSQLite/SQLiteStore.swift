@@ -92,7 +92,7 @@ public final class SQLiteStore: ShareLog, GrantStore, Sendable {
             }
             try SQLiteSchema.migrator.migrate(pool)
             // Whatever the follower had not folded when the last process stopped (a bounded tail).
-            _ = try pool.writeWithoutTransaction { db in fold(db) }
+            _ = pool.writeWithoutTransaction { db in fold(db) }
         } catch {
             throw LogUnavailable.sqlite(error, during: "opening the database")
         }
