@@ -140,7 +140,13 @@ public struct ShareDecision: Sendable {
     /// Paths to leave out of the forwarded `location`.
     public func removals(in location: FieldLocation) -> Set<FieldPath> {
         var set: Set<FieldPath> = []
-        for field in fields where field.location == location && !field.action.isSent { set.insert(field.path) }
+        // Through the buffer, as in the loops below: a `for field in fields` copies every decision
+        // (retaining its members) to read two of them.
+        fields.withUnsafeBufferPointer { fields in
+            for index in fields.indices where fields[index].location == location && !fields[index].action.isSent {
+                set.insert(fields[index].path)
+            }
+        }
         return set
     }
 
@@ -166,10 +172,14 @@ public struct ShareDecision: Sendable {
 
     /// The declared headers that may be forwarded, as received.
     public var forwardedHeaders: [HeaderField] {
-        fields.compactMap { field in
-            guard field.location == .header, field.action.isSent, case .key(let name)? = field.path.segments.first,
-                  case .string(let value) = field.value else { return nil }
-            return HeaderField(name.string, value)
+        fields.withUnsafeBufferPointer { fields in
+            var headers: [HeaderField] = []
+            for index in fields.indices where fields[index].location == .header && fields[index].action.isSent {
+                guard case .key(let name)? = fields[index].path.segments.first,
+                      case .string(let value) = fields[index].value else { continue }
+                headers.append(HeaderField(name.string, value))
+            }
+            return headers
         }
     }
 
