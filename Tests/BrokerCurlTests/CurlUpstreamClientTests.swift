@@ -173,7 +173,9 @@ struct CurlUpstreamClientTests {
             await client.shutdown()
             #expect(error?.code == .timeout)
             #expect(error?.curlCode == 28)
-            #expect(elapsed < .milliseconds(1500))   // the timeout, not the 2 s reply, ended it
+            // The 200 ms timeout, not the 6 s reply, ended it (with room for a machine loaded by the whole suite:
+            // 1.57 s was seen under `make test`).
+            #expect(elapsed < .seconds(4))
             #expect(ok?.status == 200)
         }
     }
