@@ -29,16 +29,13 @@ struct BatchRows {
 
     /// The next record of the chain.
     mutating func append(_ row: LogRow, _ parts: CanonicalParts) -> ChainPosition {
-        let next = chain.seq + 1
-        let bytes = parts.body(seq: next)
-        let digest = ChainHash.hash(prev: chain.hash, body: bytes)
-        seq.append(next); kind.append(row.kind.rawValue); shareID.append(row.shareID ?? ""); timeUs.append(row.timeUs)
+        let record = chain.next(parts, stream: stream)
+        seq.append(chain.seq); kind.append(row.kind.rawValue); shareID.append(row.shareID ?? ""); timeUs.append(row.timeUs)
         subject.append(row.subject ?? ""); provider.append(row.provider ?? ""); purpose.append(row.purpose ?? "")
         decision.append(row.decision ?? ""); caller.append(row.caller ?? ""); channel.append(row.channel ?? "")
-        body.append(String(decoding: bytes, as: UTF8.self))
-        prev.append(ByteBuffer(bytes: chain.hash)); hash.append(ByteBuffer(bytes: digest))
-        chain = ChainTip(seq: next, hash: digest)
-        return ChainPosition(stream: stream, seq: next, hash: Hex.encode(digest))
+        body.append(String(decoding: record.body, as: UTF8.self))
+        prev.append(ByteBuffer(bytes: record.prevHash)); hash.append(ByteBuffer(bytes: record.hash))
+        return record.position
     }
 
     /// An intent: written as it is, or (its grant revoked) as blocked by the fence; its grant links

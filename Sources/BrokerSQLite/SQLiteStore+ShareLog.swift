@@ -280,15 +280,15 @@ extension SQLiteStore {
 
     /// `append` with the body's parts already written (off the writer).
     func append(_ row: LogRow, _ parts: CanonicalParts, _ insert: BoundStatement, _ chain: inout ChainTip) throws -> ChainPosition {
-        let seq = chain.seq + 1
-        let body = parts.body(seq: seq)
-        let hash = ChainHash.hash(prev: chain.hash, body: body)
+        var next = chain
+        let record = next.next(parts, stream: stream)
         try insert.run { b in
-            b.text(1, stream); b.int(2, seq); b.text(3, row.kind.rawValue); b.text(4, row.shareID); b.int(5, row.timeUs)
+            b.text(1, stream); b.int(2, next.seq); b.text(3, row.kind.rawValue); b.text(4, row.shareID); b.int(5, row.timeUs)
             b.text(6, row.subject); b.text(7, row.provider); b.text(8, row.purpose); b.text(9, row.decision)
-            b.text(10, row.caller); b.text(11, row.channel); b.text(12, utf8: body); b.blob(13, chain.hash); b.blob(14, hash)
+            b.text(10, row.caller); b.text(11, row.channel); b.text(12, utf8: record.body); b.blob(13, record.prevHash)
+            b.blob(14, record.hash)
         }
-        chain = ChainTip(seq: seq, hash: hash)
-        return ChainPosition(stream: stream, seq: seq, hash: Hex.encode(hash))
+        chain = next   // only once the row is written
+        return record.position
     }
 }

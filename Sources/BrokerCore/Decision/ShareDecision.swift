@@ -140,8 +140,8 @@ public struct ShareDecision: Sendable {
     /// Paths to leave out of the forwarded `location`.
     public func removals(in location: FieldLocation) -> Set<FieldPath> {
         var set: Set<FieldPath> = []
-        // Through the buffer, as in the loops below: a `for field in fields` copies every decision
-        // (retaining its members) to read two of them.
+        // Through the buffer (as `forwardedHeaders`): a `for field in fields` copies every decision,
+        // retaining its members, to read two of them.
         fields.withUnsafeBufferPointer { fields in
             for index in fields.indices where fields[index].location == location && !fields[index].action.isSent {
                 set.insert(fields[index].path)
