@@ -17,6 +17,16 @@ package enum CanonicalJSON: Sendable, Hashable {
     package static func string(_ value: String?) -> CanonicalJSON { value.map { .string($0) } ?? .null }
     package static func int(_ value: Int?) -> CanonicalJSON { value.map { .int(Int64($0)) } ?? .null }
 
+    /// This value with every object member whose value is null left out, at any depth (the share
+    /// log's records since 2026-12-07: an absent member reads as null).
+    package var withoutNullMembers: CanonicalJSON {
+        switch self {
+        case .object(let members): .object(members.compactMapValues { $0 == .null ? nil : $0.withoutNullMembers })
+        case .array(let items): .array(items.map(\.withoutNullMembers))
+        default: self
+        }
+    }
+
     /// The canonical bytes.
     package var bytes: [UInt8] {
         var out: [UInt8] = []

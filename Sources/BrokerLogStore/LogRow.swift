@@ -126,7 +126,9 @@ package struct LogRow: Sendable {
 
     /// The bytes that are hashed and stored in `body`: the canonical JSON of
     /// `members` plus `stream`, `seq` and `kind`, written straight into one
-    /// buffer with the keys in their canonical (UTF-8 byte) order.
+    /// buffer with the keys in their canonical (UTF-8 byte) order. A member
+    /// whose value is null is left out (records written before 2026-12-07
+    /// spelled them out; both verify, since the stored bytes are what is hashed).
     package func canonicalBytes(stream: String, seq: Int64) -> [UInt8] {
         canonicalParts(stream: stream).body(seq: seq)
     }
@@ -135,7 +137,7 @@ package struct LogRow: Sendable {
     /// that depends on the record's place in the chain: the pieces are written
     /// before the record reaches the single writer, which only joins them.
     package func canonicalParts(stream: String) -> CanonicalParts {
-        var out: [UInt8] = []
+        var out = Members()
         var tail: [UInt8] = []
         switch source {
         case .revocation:
@@ -143,111 +145,127 @@ package struct LogRow: Sendable {
         case .entry(let e):
             var prints = 0
             for field in e.fields { prints += field.fingerprints?.count ?? 0 }
-            out.reserveCapacity(384 + 224 * e.fields.count + 11 * prints + 24 * e.grantIDs.count + 24 * e.reasons.count)
-            out.append(contentsOf: #"{"adapter_hash":"#.utf8)
-            CanonicalJSON.writeString(e.adapterHash, to: &out)
-            out.append(contentsOf: #","caller":"#.utf8)
-            CanonicalJSON.writeString(e.caller, to: &out)
-            out.append(contentsOf: #","channel":"#.utf8)
-            CanonicalJSON.writeString(e.channel.rawValue, to: &out)
-            out.append(contentsOf: #","code":"#.utf8)
-            CanonicalJSON.writeString(e.code?.rawValue, to: &out)
-            out.append(contentsOf: #","contract_hash":"#.utf8)
-            CanonicalJSON.writeString(e.contractHash, to: &out)
-            out.append(contentsOf: #","contract_version":"#.utf8)
-            CanonicalJSON.writeString(e.contractVersion, to: &out)
-            out.append(contentsOf: #","decision":"#.utf8)
-            CanonicalJSON.writeString(e.decision.rawValue, to: &out)
-            out.append(contentsOf: #","fields":["#.utf8)
+            out.bytes.reserveCapacity(384 + 200 * e.fields.count + 11 * prints + 24 * e.grantIDs.count + 24 * e.reasons.count)
+            out.string("adapter_hash", e.adapterHash)
+            out.string("caller", e.caller)
+            out.string("channel", e.channel.rawValue)
+            out.string("code", e.code?.rawValue)
+            out.string("contract_hash", e.contractHash)
+            out.string("contract_version", e.contractVersion)
+            out.string("decision", e.decision.rawValue)
+            out.key("fields")
+            out.bytes.append(UInt8(ascii: "["))
             for (i, field) in e.fields.enumerated() {
-                out.append(contentsOf: (i == 0 ? #"{"action":"# : #",{"action":"#).utf8)
-                CanonicalJSON.writeString(field.action.rawValue, to: &out)
-                out.append(contentsOf: #","category":"#.utf8)
-                CanonicalJSON.writeString(field.category, to: &out)
-                if field.isFolded {
-                    // Only in folded entries (a path repeated), so every other record's bytes (and hash) stay as they were.
-                    out.append(contentsOf: #","count":"#.utf8)
-                    CanonicalJSON.writeInt(Int64(field.count), to: &out)
-                }
-                if let detector = field.detector {
-                    // Only where a detector refused the field (keys in UTF-8 order: count < detector < fingerprint).
-                    out.append(contentsOf: #","detector":"#.utf8)
-                    CanonicalJSON.writeString(detector, to: &out)
-                }
+                if i > 0 { out.bytes.append(UInt8(ascii: ",")) }
+                out.beginObject()
+                out.string("action", field.action.rawValue)
+                out.string("category", field.category)
+                // `count` and `fingerprints` only in folded entries (a path repeated), `detector` only where a
+                // detector refused the field, `minimised_from` only in minimised fields (keys in UTF-8 order).
+                if field.isFolded { out.int("count", Int64(field.count)) }
+                out.string("detector", field.detector)
                 if field.isFolded {
                     if let prints = field.fingerprints {
-                        out.append(contentsOf: #","fingerprints":["#.utf8)
-                        for (i, print) in prints.enumerated() {
-                            if i > 0 { out.append(UInt8(ascii: ",")) }
-                            CanonicalJSON.writeString(print, to: &out)
-                        }
-                        out.append(UInt8(ascii: "]"))
+                        out.key("fingerprints")
+                        out.strings(prints)
                     }
                 } else {
-                    out.append(contentsOf: #","fingerprint":"#.utf8)
-                    CanonicalJSON.writeString(field.fingerprint, to: &out)
+                    out.string("fingerprint", field.fingerprint)
                 }
-                out.append(contentsOf: #","location":"#.utf8)
-                CanonicalJSON.writeString(field.location.rawValue, to: &out)
-                if let from = field.minimisedFrom {
-                    // Only in minimised fields' records, so every other record's bytes (and hash) stay as they were.
-                    out.append(contentsOf: #","minimised_from":"#.utf8)
-                    CanonicalJSON.writeString(from, to: &out)
-                }
-                out.append(contentsOf: #","path":"#.utf8)
-                CanonicalJSON.writeString(field.path, to: &out)
-                out.append(contentsOf: #","reason":"#.utf8)
-                CanonicalJSON.writeString(field.reason?.rawValue, to: &out)
-                out.append(UInt8(ascii: "}"))
+                out.string("location", field.location.rawValue)
+                out.string("minimised_from", field.minimisedFrom)
+                out.string("path", field.path)
+                out.string("reason", field.reason?.rawValue)
+                out.endObject()
             }
-            out.append(contentsOf: #"],"grant_ids":["#.utf8)
-            for (i, grantID) in e.grantIDs.enumerated() {
-                if i > 0 { out.append(UInt8(ascii: ",")) }
-                CanonicalJSON.writeString(grantID, to: &out)
-            }
-            out.append(contentsOf: #"],"kind":"#.utf8)
-            CanonicalJSON.writeString(kind.rawValue, to: &out)
-            out.append(contentsOf: #","node":"#.utf8)
-            CanonicalJSON.writeString(e.node, to: &out)
-            out.append(contentsOf: #","operation":"#.utf8)
-            CanonicalJSON.writeString(e.operation, to: &out)
-            out.append(contentsOf: #","policy_revision":"#.utf8)
-            CanonicalJSON.writeString(e.policyRevision, to: &out)
-            out.append(contentsOf: #","provider":"#.utf8)
-            CanonicalJSON.writeString(e.provider, to: &out)
-            out.append(contentsOf: #","purpose":"#.utf8)
-            CanonicalJSON.writeString(e.purpose, to: &out)
-            out.append(contentsOf: #","reasons":["#.utf8)
+            out.bytes.append(UInt8(ascii: "]"))
+            out.key("grant_ids")
+            out.strings(e.grantIDs)
+            out.string("kind", kind.rawValue)
+            out.string("node", e.node)
+            out.string("operation", e.operation)
+            out.string("policy_revision", e.policyRevision)
+            out.string("provider", e.provider)
+            out.string("purpose", e.purpose)
+            out.key("reasons")
+            out.bytes.append(UInt8(ascii: "["))
             for (i, reason) in e.reasons.enumerated() {
-                if i > 0 { out.append(UInt8(ascii: ",")) }
-                CanonicalJSON.writeString(reason.rawValue, to: &out)
+                if i > 0 { out.bytes.append(UInt8(ascii: ",")) }
+                CanonicalJSON.writeString(reason.rawValue, to: &out.bytes)
             }
-            out.append(contentsOf: #"],"seq":"#.utf8)
+            out.bytes.append(UInt8(ascii: "]"))
+            out.key("seq")
             tail = Self.tailStart(shareID: e.shareID, stream: stream)
-            tail.append(contentsOf: #","subject":"#.utf8)
-            CanonicalJSON.writeString(e.subject, to: &tail)
+            if let subject = e.subject {
+                tail.append(contentsOf: #","subject":"#.utf8)
+                CanonicalJSON.writeString(subject, to: &tail)
+            }
             tail.append(contentsOf: #","time_us":"#.utf8)
             CanonicalJSON.writeInt(timeUs, to: &tail)
             tail.append(UInt8(ascii: "}"))
         case .outcome(let o):
-            out.reserveCapacity(96 + (o.error?.utf8.count ?? 0))
-            out.append(contentsOf: #"{"error":"#.utf8)
-            CanonicalJSON.writeString(o.error, to: &out)
-            out.append(contentsOf: #","kind":"#.utf8)
-            CanonicalJSON.writeString(kind.rawValue, to: &out)
-            out.append(contentsOf: #","latency_ms":"#.utf8)
-            CanonicalJSON.writeInt(o.latencyMs, to: &out)
-            out.append(contentsOf: #","result":"#.utf8)
-            CanonicalJSON.writeString(o.result.rawValue, to: &out)
-            out.append(contentsOf: #","seq":"#.utf8)
+            out.bytes.reserveCapacity(96 + (o.error?.utf8.count ?? 0))
+            out.string("error", o.error)
+            out.string("kind", kind.rawValue)
+            if let latency = o.latencyMs { out.int("latency_ms", Int64(latency)) }
+            out.string("result", o.result.rawValue)
+            out.key("seq")
             tail = Self.tailStart(shareID: o.shareID, stream: stream)
             tail.append(contentsOf: #","time_us":"#.utf8)
             CanonicalJSON.writeInt(timeUs, to: &tail)
-            tail.append(contentsOf: #","upstream_status":"#.utf8)
-            CanonicalJSON.writeInt(o.upstreamStatus, to: &tail)
+            if let status = o.upstreamStatus {
+                tail.append(contentsOf: #","upstream_status":"#.utf8)
+                CanonicalJSON.writeInt(Int64(status), to: &tail)
+            }
             tail.append(UInt8(ascii: "}"))
         }
-        return CanonicalParts(head: out, tail: tail)
+        return CanonicalParts(head: out.bytes, tail: tail)
+    }
+
+    /// JSON objects' members written in the order given (the caller's is the canonical one), each
+    /// preceded by `{` or `,`; a member whose value is absent is left out.
+    private struct Members {
+        var bytes: [UInt8] = []
+        /// No member of the object being written yet.
+        private var first = true
+
+        /// An object nested in the current one (as an array element, after its `[` or `,`).
+        mutating func beginObject() { first = true }
+
+        mutating func endObject() {
+            if first { bytes.append(UInt8(ascii: "{")) }
+            bytes.append(UInt8(ascii: "}"))
+            first = false
+        }
+
+        mutating func key(_ name: StaticString) {
+            bytes.append(first ? UInt8(ascii: "{") : UInt8(ascii: ","))
+            first = false
+            bytes.append(UInt8(ascii: "\""))
+            name.withUTF8Buffer { bytes.append(contentsOf: $0) }
+            bytes.append(UInt8(ascii: "\""))
+            bytes.append(UInt8(ascii: ":"))
+        }
+
+        mutating func string(_ name: StaticString, _ value: String?) {
+            guard let value else { return }
+            key(name)
+            CanonicalJSON.writeString(value, to: &bytes)
+        }
+
+        mutating func int(_ name: StaticString, _ value: Int64) {
+            key(name)
+            CanonicalJSON.writeInt(value, to: &bytes)
+        }
+
+        mutating func strings(_ values: [String]) {
+            bytes.append(UInt8(ascii: "["))
+            for (i, value) in values.enumerated() {
+                if i > 0 { bytes.append(UInt8(ascii: ",")) }
+                CanonicalJSON.writeString(value, to: &bytes)
+            }
+            bytes.append(UInt8(ascii: "]"))
+        }
     }
 
     /// `,"share_id":…,"stream":…`: how the tail after `seq` begins for shares and outcomes alike.
@@ -267,7 +285,7 @@ package struct LogRow: Sendable {
         all["stream"] = .string(stream)
         all["seq"] = .int(seq)
         all["kind"] = .string(kind.rawValue)
-        return CanonicalJSON.object(all).bytes
+        return CanonicalJSON.object(all).withoutNullMembers.bytes
     }
 }
 

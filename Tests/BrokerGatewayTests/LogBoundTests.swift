@@ -95,9 +95,9 @@ import Testing
             #expect(folded["action"] as? String == "blocked" && folded["reason"] as? String == "undeclared_field")
             #expect(folded["fingerprints"] == nil && folded["fingerprint"] == nil)
             #expect(!stored.contains("\"u1\"") && !stored.contains("v1989"))
-            // The token, alone under its declaration, is logged as it always was.
+            // The token, alone under its declaration, is logged with its record print (22 characters).
             let token = try #require(logged.first { $0["path"] as? String == "message.token[0]" })
-            #expect((token["fingerprint"] as? String)?.utf8.count == 64 && token["count"] == nil)
+            #expect((token["fingerprint"] as? String)?.utf8.count == 22 && token["count"] == nil)
 
             let verify = try await broker.call("GET", "/v1/log/verify", token: Broker.complianceToken)
             #expect(verify.json["intact"] as? Bool == true, "\(verify.text)")

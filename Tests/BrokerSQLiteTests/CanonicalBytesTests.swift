@@ -34,12 +34,23 @@ import Testing
         bare.contractVersion = nil; bare.contractHash = nil; bare.adapterHash = nil
         bare.fields = bare.fields.map { var f = $0; f.category = nil; f.fingerprint = nil; f.reason = nil; return f }
         rows.append(LogRow(bare))
+        var outcome = ShareOutcome(shareID: "s", time: baseTime, result: .unknown, upstreamStatus: nil, latencyMs: nil, error: nil)
+        rows.append(LogRow(outcome))
+        outcome.error = "e"
+        rows.append(LogRow(outcome))
         for (i, row) in rows.enumerated() {
             for seq: Int64 in [1, 9, 10, 123_456_789, Int64.max] {
                 let stream = Self.awkward[i % Self.awkward.count] + "node"
-                #expect(row.canonicalBytes(stream: stream, seq: seq) == row.referenceCanonicalBytes(stream: stream, seq: seq))
+                let bytes = row.canonicalBytes(stream: stream, seq: seq)
+                #expect(bytes == row.referenceCanonicalBytes(stream: stream, seq: seq))
+                #expect(!String(decoding: bytes, as: UTF8.self).contains(":null"), "a null member is left out")
             }
         }
+        let bareText = String(decoding: LogRow(bare).canonicalBytes(stream: "n", seq: 1), as: UTF8.self)
+        #expect(bareText.hasPrefix(#"{"caller":"#) && bareText.contains(#""fields":[{"action":"#))
+        #expect(String(decoding: LogRow(ShareOutcome(shareID: "s", time: baseTime, result: .unknown, upstreamStatus: nil,
+                                                     latencyMs: nil, error: nil)).canonicalBytes(stream: "n", seq: 7), as: UTF8.self)
+                == #"{"kind":"outcome","result":"unknown","seq":7,"share_id":"s","stream":"n","time_us":1726000000123456}"#)
     }
 
     /// Issue 23, item 4: folded entries (`count`, `fingerprints` instead of `fingerprint`) in both

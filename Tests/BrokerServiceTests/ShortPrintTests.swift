@@ -20,9 +20,27 @@ import Testing
             #expect(Fingerprinter.shortPrint(ofFingerprint: full) == short, "what fingerprint_of searches for")
         }
         #expect(Fingerprinter.shortPrint(ofFingerprint: "abc") == nil)
+        #expect(Fingerprinter.recordPrint(ofFingerprint: "abc") == nil)
         #expect(Fingerprinter.shortPrint(ofFingerprint: String(repeating: "g", count: 64)) == nil)
         #expect(Fingerprinter(key: Array("k2".utf8)).shortPrint(category: "c", value: .string("v"))
                 != fingerprinter.shortPrint(category: "c", value: .string("v")))
+    }
+
+    /// A record's print of a personal value: the first 16 bytes of the same HMAC, base64url without padding.
+    @Test func aRecordPrintIsTheFirstSixteenBytesOfTheFingerprintInBase64url() {
+        let key = Array("k1".utf8)
+        let fingerprinter = Fingerprinter(key: key)
+        for text in ["13800138000", "", "é 中文 😀", String(repeating: "x", count: 4000)] {
+            let mac = Array(HMAC<SHA256>.authenticationCode(for: Array("user.contact.phone".utf8) + [0x1f] + Array(text.utf8),
+                                                             using: SymmetricKey(data: key)))
+            let expected = Data(mac.prefix(16)).base64EncodedString()
+                .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+            let print = fingerprinter.recordPrint(category: "user.contact.phone", value: .string(text))
+            #expect(print == expected && print.utf8.count == 22)
+            let full = fingerprinter.fingerprint(category: "user.contact.phone", value: .string(text))
+            #expect(Fingerprinter.recordPrint(ofFingerprint: full) == print, "what fingerprint_of searches for")
+            #expect(print.hasPrefix(fingerprinter.shortPrint(category: "user.contact.phone", value: .string(text))))
+        }
     }
 
     /// Issue 24: the fingerprint is computed from precomputed HMAC midstates; it must be HMAC-SHA-256

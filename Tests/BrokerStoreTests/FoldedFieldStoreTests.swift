@@ -14,9 +14,8 @@ import Testing
 
     /// What `fingerprint_of=VALUE&category=…` asks the store.
     static func filter(_ value: String) -> ShareFilter {
-        let full = printer.fingerprint(category: category, value: .string(value))
-        var filter = ShareFilter(category: category, fingerprints: [full])
-        filter.shortFingerprints = Fingerprinter.shortPrint(ofFingerprint: full).map { [$0] }
+        var filter = ShareFilter()
+        filter.carrying(value, category: category, printer: printer)
         return filter
     }
 
@@ -49,7 +48,7 @@ import Testing
                 }
             }
             #expect(try await found("tok-b") == ["node-1-share-1"])
-            #expect(try await found("tok-z") == ["node-1-share-2"], "a plain entry is found by its full fingerprint")
+            #expect(try await found("tok-z") == ["node-1-share-2"], "an entry written before 2026-12-07, by its full fingerprint")
             #expect(try await found("tok-q").isEmpty)
             // The value must have gone under the category asked about.
             var other = Self.filter("tok-c")
@@ -67,7 +66,16 @@ import Testing
             #expect(chainIsIntact(records))
             let body = try #require(records.first { $0.shareID == "node-1-share-1" }?.body)
             #expect(body.contains(#""count":3,"fingerprints":["#))
-            #expect(body.components(separatedBy: #""fingerprint":"#).count == 2, "only the app id's entry has one")
+            #expect(!body.contains(#""fingerprint":"#), "the app id's entry is non-personal: its null fingerprint is left out")
+            #expect(!body.contains("null"), "no member is null")
+
+            // A record written since 2026-12-07 holds the record print.
+            var current = entry(3)
+            current.fields = [LoggedField(location: .body, path: "message.token[0]", category: Self.category, action: .sent,
+                                          reason: nil, fingerprint: Self.printer.recordPrint(category: Self.category, value: .string("tok-y")))]
+            _ = try await store.log.appendIntent(current)
+            #expect(try await found("tok-y") == ["node-1-share-3"], "an entry written since, by its record print")
+            #expect(try await found("tok-z") == ["node-1-share-2"])
         }
     }
 }

@@ -337,10 +337,7 @@ struct ComplianceController: Sendable {
                 throw Problem(status: 400, code: "category_required",
                               detail: "fingerprint_of needs the category the value was shared as")
             }
-            let fingerprint = fingerprinter.fingerprint(category: category, value: .string(fingerprintOf))
-            filter.fingerprints = [fingerprint]
-            // A value that went in a folded entry (a repeated path) is listed there by its short print.
-            filter.shortFingerprints = Fingerprinter.shortPrint(ofFingerprint: fingerprint).map { [$0] }
+            filter.carrying(fingerprintOf, category: category, printer: fingerprinter)
         }
         return (filter, cursor, limit)
     }

@@ -269,7 +269,7 @@ public final class SharePipeline: Sendable {
         let fields = LoggedField.folding(decision.fields, single: { field in
             var logged = LoggedField(location: field.location, path: loggedPath(field), category: field.category,
                                      action: field.action, reason: field.reason ?? field.minimisedFrom?.reason,
-                                     fingerprint: printed(field).map { fingerprinter.fingerprint(category: $0, value: field.value) },
+                                     fingerprint: printed(field).map { fingerprinter.recordPrint(category: $0, value: field.value) },
                                      minimisedFrom: field.minimisedFrom?.category)
             logged.detector = field.detector
             return logged

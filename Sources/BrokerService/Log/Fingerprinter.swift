@@ -30,29 +30,45 @@ public struct Fingerprinter: @unchecked Sendable {
         mac(category: category, value: value).withUnsafeBytes { Hex.encode($0) }
     }
 
+    /// The print a share record keeps for a personal value: the first 16 bytes of the same HMAC,
+    /// base64url without padding (22 characters, where the hex of all 32 took 64). 128 bits answer
+    /// "was this value shared?" with a false match about once in 2¹²⁸ per record, and hold no more
+    /// about the value than the full HMAC (the key stays needed). Records written before 2026-12-07
+    /// hold the full hex; `fingerprint_of` searches both forms.
+    public func recordPrint(category: String, value: FieldValue) -> String {
+        mac(category: category, value: value).withUnsafeBytes { Self.base64url($0, bytes: Self.recordBytes) }
+    }
+
     /// The short print of the same HMAC: its first 6 bytes, base64url without padding (8 characters).
     ///
     /// A folded log entry (one path repeated, `message.token[*]` ×1000) lists its distinct
-    /// values by these, 11 bytes each in the record where a full fingerprint costs 80: the
+    /// values by these, 11 bytes each in the record where a record print costs 25: the
     /// record stays bounded whatever the body. 48 bits answer "was this value shared?" with
     /// a false match about once in 2⁴⁸ per listed value, and hold no more about the value
     /// than the full print (the key stays needed).
     public func shortPrint(category: String, value: FieldValue) -> String {
-        mac(category: category, value: value).withUnsafeBytes { Self.shortPrint(digest: $0) }
+        mac(category: category, value: value).withUnsafeBytes { Self.base64url($0, bytes: Self.shortBytes) }
     }
+
+    /// The record print of a full (hex) fingerprint, as `fingerprint_of` searches entries of their own;
+    /// `nil` for text that is not a fingerprint.
+    public static func recordPrint(ofFingerprint hex: String) -> String? { prefix(ofFingerprint: hex, bytes: recordBytes) }
 
     /// The short print of a full (hex) fingerprint, as `fingerprint_of` searches folded entries;
     /// `nil` for text that is not a fingerprint.
-    public static func shortPrint(ofFingerprint hex: String) -> String? {
+    public static func shortPrint(ofFingerprint hex: String) -> String? { prefix(ofFingerprint: hex, bytes: shortBytes) }
+
+    /// The base64url of the first `count` bytes of a fingerprint given in hex.
+    private static func prefix(ofFingerprint hex: String, bytes count: Int) -> String? {
         let digits = Array(hex.utf8)
         guard digits.count == 64 else { return nil }
         var bytes: [UInt8] = []
-        bytes.reserveCapacity(shortBytes)
-        for i in 0..<shortBytes {
+        bytes.reserveCapacity(count)
+        for i in 0..<count {
             guard let high = nibble(digits[2 * i]), let low = nibble(digits[2 * i + 1]) else { return nil }
             bytes.append(high << 4 | low)
         }
-        return bytes.withUnsafeBytes { shortPrint(digest: $0) }
+        return bytes.withUnsafeBytes { base64url($0, bytes: count) }
     }
 
     private func mac(category: String, value: FieldValue) -> SHA256Digest {
@@ -69,16 +85,22 @@ public struct Fingerprinter: @unchecked Sendable {
         return mac.finalize()
     }
 
-    /// Base64url (no padding) of the digest's first `shortBytes` bytes: 6 bytes, 8 characters.
-    private static func shortPrint(digest: UnsafeRawBufferPointer) -> String {
-        String(unsafeUninitializedCapacity: shortBytes / 3 * 4) { out in
+    /// Base64url (RFC 4648 §5, no padding) of the first `count` bytes of `digest`.
+    private static func base64url(_ digest: UnsafeRawBufferPointer, bytes count: Int) -> String {
+        String(unsafeUninitializedCapacity: (count * 4 + 2) / 3) { out in
             var o = 0
-            for i in stride(from: 0, to: shortBytes, by: 3) {
-                let triple = UInt32(digest[i]) << 16 | UInt32(digest[i + 1]) << 8 | UInt32(digest[i + 2])
-                for shift in [18, 12, 6, 0] {
-                    out[o] = base64url[Int(triple >> UInt32(shift) & 0x3f)]
+            var i = 0
+            while i < count {
+                let available = min(3, count - i)
+                var triple = UInt32(digest[i]) << 16
+                if available > 1 { triple |= UInt32(digest[i + 1]) << 8 }
+                if available > 2 { triple |= UInt32(digest[i + 2]) }
+                // 3 bytes give 4 characters; a final 1 or 2 give 2 or 3.
+                for k in 0...available {
+                    out[o] = base64url[Int(triple >> UInt32(18 - 6 * k) & 0x3f)]
                     o += 1
                 }
+                i += 3
             }
             return o
         }
@@ -94,8 +116,8 @@ public struct Fingerprinter: @unchecked Sendable {
 
     private static let separator: UInt8 = 0x1f
     private static let blockSize = 64
-    /// A multiple of 3, so the base64 has no padding.
     private static let shortBytes = 6
+    private static let recordBytes = 16
     private static let base64url = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
 }
 

@@ -65,7 +65,7 @@ public enum LogSeeder {
                         let value = FieldValue.string("\(subject)-\(field.path)-\(generator.next() % 1000)")
                         fields.append(LoggedField(location: field.location, path: field.path, category: field.category,
                                                   action: action, reason: reason,
-                                                  fingerprint: field.personal ? fingerprinter.fingerprint(category: field.category ?? "", value: value) : nil))
+                                                  fingerprint: field.personal ? fingerprinter.recordPrint(category: field.category ?? "", value: value) : nil))
                     }
                     let shareID = String(format: "seed-%010d-%08x", index, UInt32(truncatingIfNeeded: generator.next()))
                     let entry = ShareEntry(shareID: shareID, time: time, node: node, caller: "seed-app", channel: .proxy,

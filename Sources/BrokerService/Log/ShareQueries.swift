@@ -29,6 +29,17 @@ public struct ShareFilter: Sendable, Hashable {
     }
 }
 
+extension ShareFilter {
+    /// `fingerprint_of`: the shares that carried `value` under `category`, by every form a record holds
+    /// it in: the record print (since 2026-12-07), the full hex (before), a folded entry's short print.
+    public mutating func carrying(_ value: String, category: String, printer: Fingerprinter) {
+        let fingerprint = printer.fingerprint(category: category, value: .string(value))
+        self.category = category
+        fingerprints = [fingerprint] + (Fingerprinter.recordPrint(ofFingerprint: fingerprint).map { [$0] } ?? [])
+        shortFingerprints = Fingerprinter.shortPrint(ofFingerprint: fingerprint).map { [$0] }
+    }
+}
+
 /// A position in the log: pages continue strictly after it, so records appended
 /// meanwhile (always at the end of their stream) are neither skipped nor repeated.
 public struct ShareCursor: Sendable, Hashable {

@@ -23,7 +23,8 @@ public struct LoggedField: Sendable, Hashable, Codable {
     public var category: String?
     public var action: FieldAction
     public var reason: ReasonCode?
-    /// Hex HMAC-SHA-256 of category and value under the log's fingerprint key; `nil` for non-personal fields.
+    /// HMAC-SHA-256 of category and value under the log's fingerprint key, as `Fingerprinter.recordPrint` (its first
+    /// 16 bytes in base64url; the full hex in records written before 2026-12-07); `nil` for non-personal fields.
     /// For a minimised field: of the category and value sent.
     public var fingerprint: String?
     /// For a minimised field, the declared category it was minimised from (`category` is the one sent, and
