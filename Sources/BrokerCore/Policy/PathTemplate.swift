@@ -51,7 +51,7 @@ public struct PathTemplate: Sendable, Hashable, CustomStringConvertible {
     ///
     /// One pass over the path's UTF-8 bytes, segment by segment: every operation of an adapter is
     /// tried against each proxied path, and splitting the path into substrings and searching the
-    /// decoded values through Foundation cost ~27k instructions per share where this costs ~2k.
+    /// decoded values through Foundation cost ~27k instructions per share where this costs ~6k.
     public func match(_ path: Substring) -> [(name: String, value: String)]? {
         let bytes = path.utf8
         guard bytes.first == UInt8(ascii: "/") else { return nil }
