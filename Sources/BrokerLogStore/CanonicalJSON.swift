@@ -104,11 +104,6 @@ package enum CanonicalJSON: Sendable, Hashable {
         out.append(UInt8(ascii: "\""))
     }
 
-    /// A JSON string, or `null` for `nil`.
-    package static func writeString(_ s: String?, to out: inout [UInt8]) {
-        if let s { writeString(s, to: &out) } else { out.append(contentsOf: "null".utf8) }
-    }
-
     /// Decimal digits, as `String(n)` writes them, without allocating a `String`.
     package static func writeInt(_ n: Int64, to out: inout [UInt8]) {
         if n < 0 { out.append(UInt8(ascii: "-")) }
@@ -128,11 +123,6 @@ package enum CanonicalJSON: Sendable, Hashable {
             }
             out.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[i..<24]))
         }
-    }
-
-    /// A JSON integer, or `null` for `nil`.
-    package static func writeInt(_ n: Int?, to out: inout [UInt8]) {
-        if let n { writeInt(Int64(n), to: &out) } else { out.append(contentsOf: "null".utf8) }
     }
 
     @inline(__always)

@@ -188,12 +188,7 @@ package struct LogRow: Sendable {
             out.string("provider", e.provider)
             out.string("purpose", e.purpose)
             out.key("reasons")
-            out.bytes.append(UInt8(ascii: "["))
-            for (i, reason) in e.reasons.enumerated() {
-                if i > 0 { out.bytes.append(UInt8(ascii: ",")) }
-                CanonicalJSON.writeString(reason.rawValue, to: &out.bytes)
-            }
-            out.bytes.append(UInt8(ascii: "]"))
+            out.strings(e.reasons.lazy.map(\.rawValue))
             out.key("seq")
             tail = Self.tailStart(shareID: e.shareID, stream: stream)
             if let subject = e.subject {
@@ -258,7 +253,7 @@ package struct LogRow: Sendable {
             CanonicalJSON.writeInt(value, to: &bytes)
         }
 
-        mutating func strings(_ values: [String]) {
+        mutating func strings(_ values: some Sequence<String>) {
             bytes.append(UInt8(ascii: "["))
             for (i, value) in values.enumerated() {
                 if i > 0 { bytes.append(UInt8(ascii: ",")) }

@@ -50,25 +50,13 @@ public struct Fingerprinter: @unchecked Sendable {
         mac(category: category, value: value).withUnsafeBytes { Self.base64url($0, bytes: Self.shortBytes) }
     }
 
-    /// The record print of a full (hex) fingerprint, as `fingerprint_of` searches entries of their own;
-    /// `nil` for text that is not a fingerprint.
-    public static func recordPrint(ofFingerprint hex: String) -> String? { prefix(ofFingerprint: hex, bytes: recordBytes) }
-
-    /// The short print of a full (hex) fingerprint, as `fingerprint_of` searches folded entries;
-    /// `nil` for text that is not a fingerprint.
-    public static func shortPrint(ofFingerprint hex: String) -> String? { prefix(ofFingerprint: hex, bytes: shortBytes) }
-
-    /// The base64url of the first `count` bytes of a fingerprint given in hex.
-    private static func prefix(ofFingerprint hex: String, bytes count: Int) -> String? {
-        let digits = Array(hex.utf8)
-        guard digits.count == 64 else { return nil }
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(count)
-        for i in 0..<count {
-            guard let high = nibble(digits[2 * i]), let low = nibble(digits[2 * i + 1]) else { return nil }
-            bytes.append(high << 4 | low)
+    /// Every form a share record may hold `value`'s print in, from one HMAC: what `fingerprint_of`
+    /// searches for. `hex` in entries written before 2026-12-07, `record` in entries written since,
+    /// `short` in folded entries' `fingerprints`.
+    public func prints(category: String, value: FieldValue) -> (hex: String, record: String, short: String) {
+        mac(category: category, value: value).withUnsafeBytes {
+            (Hex.encode($0), Self.base64url($0, bytes: Self.recordBytes), Self.base64url($0, bytes: Self.shortBytes))
         }
-        return bytes.withUnsafeBytes { base64url($0, bytes: count) }
     }
 
     private func mac(category: String, value: FieldValue) -> SHA256Digest {
@@ -103,14 +91,6 @@ public struct Fingerprinter: @unchecked Sendable {
                 i += 3
             }
             return o
-        }
-    }
-
-    private static func nibble(_ digit: UInt8) -> UInt8? {
-        switch digit {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): digit - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): digit - UInt8(ascii: "a") + 10
-        default: nil
         }
     }
 

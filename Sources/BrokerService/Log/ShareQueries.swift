@@ -33,10 +33,10 @@ extension ShareFilter {
     /// `fingerprint_of`: the shares that carried `value` under `category`, by every form a record holds
     /// it in: the record print (since 2026-12-07), the full hex (before), a folded entry's short print.
     public mutating func carrying(_ value: String, category: String, printer: Fingerprinter) {
-        let fingerprint = printer.fingerprint(category: category, value: .string(value))
+        let prints = printer.prints(category: category, value: .string(value))
         self.category = category
-        fingerprints = [fingerprint] + (Fingerprinter.recordPrint(ofFingerprint: fingerprint).map { [$0] } ?? [])
-        shortFingerprints = Fingerprinter.shortPrint(ofFingerprint: fingerprint).map { [$0] }
+        fingerprints = [prints.hex, prints.record]
+        shortFingerprints = [prints.short]
     }
 }
 
