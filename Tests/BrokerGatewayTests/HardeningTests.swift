@@ -156,6 +156,29 @@ import Testing
         }
     }
 
+    /// A connection remembers its last credential header and whom it authenticated (`CredentialMemo`):
+    /// the same value in the other header is worked out anew (Basic credentials authenticate in
+    /// `Proxy-Authorization` only), and a changed token on the same connection is checked again.
+    @Test func aConnectionsRememberedCredentialIsTiedToItsHeaderAndValue() async throws {
+        try await withBroker { broker in
+            try await broker.grant("u1", provider: "huawei-push", purpose: Self.push)
+            let basic = "Basic " + Data("test-app:\(Broker.shareToken)".utf8).base64EncodedString()
+            func share(_ credential: String) -> String {
+                "POST /v1/proxy/huawei-push\(Self.sendPath) HTTP/1.1\r\nHost: 127.0.0.1\r\n\(credential)\r\n"
+                    + "X-Share-Subject: u1\r\nContent-Type: application/json\r\n"
+                    + "Content-Length: \(Self.body.utf8.count)\r\n\r\n" + Self.body
+            }
+            let requests = share("Proxy-Authorization: \(basic)") + share("Proxy-Authorization: \(basic)")
+                + share("Authorization: \(basic)") + share("Authorization: Bearer \(Broker.shareToken)")
+                + share("Authorization: Bearer wrong") + share("Authorization: Bearer \(Broker.shareToken)")
+                + "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+            let reply = try await Self.rawBytes(broker, Array(requests.utf8))
+            let statuses = reply.reply.components(separatedBy: "HTTP/1.1 ").dropFirst().map { Int($0.prefix(3)) ?? 0 }
+            #expect(statuses == [200, 200, 401, 200, 401, 200, 200], "\(reply.reply)")
+            #expect(broker.simulator("huawei-push").requests().count == 4)
+        }
+    }
+
     /// A bad token on a connection's first request (where NIO's upgrade check hands on the body only
     /// after the head's read): refused from the head, its body consumed, the connection kept; with
     /// the body still on its way, refused and closed without reading it.

@@ -46,6 +46,8 @@ final class ShareChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var readPending = false
     /// An answer decided from the head alone, written at the request's end or the read's end.
     private var heldAnswer: (HTTPResponse, [UInt8], HTTPRequest.Method)?
+    /// This connection's last credential header and whom it authenticated.
+    private var credentials = CredentialMemo()
 
     init(edge: ShareEdge, logger: Logger) {
         self.edge = edge
@@ -81,7 +83,7 @@ final class ShareChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 context.fireChannelRead(wrapInboundOut(part))
                 return
             }
-            switch edge.start(head, route: route) {
+            switch edge.start(head, route: route, credentials: &credentials) {
             case .answer((let response, let body)):
                 state = .share(nil, body: [], collecting: false, ended: false, answered: false)
                 write(response, body, method: head.method, context: context)

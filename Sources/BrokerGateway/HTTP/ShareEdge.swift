@@ -83,7 +83,8 @@ struct ShareEdge: Sendable {
         case share(Pending)
     }
 
-    func start(_ head: HTTPRequest, route: Route) -> Start {
+    /// `credentials`: the connection's memo of its last credential header (see `CredentialMemo`).
+    func start(_ head: HTTPRequest, route: Route, credentials: inout CredentialMemo) -> Start {
         // One pass over the fields copies them for the pipeline and picks out the few the edge reads
         // (`HTTPFields`' subscript by name scans and compares every field: ~3 k instructions a lookup).
         var headers: [HeaderField] = []
@@ -104,7 +105,8 @@ struct ShareEdge: Sendable {
         case .forwardProxy(let name, let providerPath, let providerQuery, let endpoints):
             // A proxy asks for proxy credentials with 407 and Proxy-Authenticate, whether they are
             // missing or wrong (as a tunnel's CONNECT does), so a client's proxy support retries with them.
-            guard let credential = authenticator.proxyCredential(read.value(\.proxyAuthorization)) else {
+            guard let value = read.value(\.proxyAuthorization),
+                  let credential = credentials.credential(.proxyAuthorization, value, resolve: { authenticator.proxyCredential($0) }) else {
                 let detail = read.proxyAuthorization.isEmpty
                     ? "the broker needs Proxy-Authorization: Bearer <token> (or curl -U client:token)"
                     : "the proxy credentials are not valid"
@@ -125,7 +127,8 @@ struct ShareEdge: Sendable {
             tokenEndpoints = endpoints
         case .pathForm(let name, let providerPath, let providerQuery):
             (caller, credentialSubject) = Self.pathFormCaller(proxyAuthorization: read.value(\.proxyAuthorization),
-                                                              authorization: read.value(\.authorization), authenticator)
+                                                              authorization: read.value(\.authorization), authenticator,
+                                                              memo: &credentials)
             (provider, path, query) = (name, providerPath, providerQuery)
         }
         // The subject and purpose decide the whole share: a second value is refused, never joined or picked.
@@ -243,12 +246,16 @@ struct ShareEdge: Sendable {
     /// broker with `Proxy-Authorization`; its own `Authorization` is the provider's, dropped and
     /// re-signed as always.
     static func pathFormCaller(proxyAuthorization: String?, authorization: String?,
-                               _ authenticator: Authenticator) -> (Caller?, String?) {
+                               _ authenticator: Authenticator, memo: inout CredentialMemo) -> (Caller?, String?) {
         if let proxyAuthorization {
-            let credential = authenticator.proxyCredential(proxyAuthorization)
+            let credential = memo.credential(.proxyAuthorization, proxyAuthorization, resolve: { authenticator.proxyCredential($0) })
             return (credential?.caller, credential?.subject)
         }
-        return (authenticator.caller(authorization: authorization), nil)
+        guard let authorization else { return (nil, nil) }
+        let credential = memo.credential(.authorization, authorization) { value in
+            authenticator.caller(authorization: value).map { Authenticator.ProxyCredential(caller: $0, subject: nil) }
+        }
+        return (credential?.caller, nil)
     }
 
     /// `Host` without its port, lowercased; `[::1]:8080` → `[::1]`.

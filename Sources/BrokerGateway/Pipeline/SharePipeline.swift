@@ -265,11 +265,20 @@ public final class SharePipeline: Sendable {
             let personal = field.category.map { taxonomy.categories[$0]?.personal ?? true } ?? true
             return personal ? field.category ?? "" : nil
         }
+        // A value sent twice under one category (a push's title in `notification` and in
+        // `android.notification`) is printed once: an HMAC costs ~5k, the search of a share's few prints far less.
+        var prints: [(category: String, value: FieldValue, print: String)] = []
+        func recordPrint(_ category: String, _ value: FieldValue) -> String {
+            if let known = prints.first(where: { $0.value == value && $0.category == category }) { return known.print }
+            let print = fingerprinter.recordPrint(category: category, value: value)
+            prints.append((category, value, print))
+            return print
+        }
         // A repeated path folds into one entry with a count (docs/share-log.md: a record is bounded whatever the body).
         let fields = LoggedField.folding(decision.fields, single: { field in
             var logged = LoggedField(location: field.location, path: loggedPath(field), category: field.category,
                                      action: field.action, reason: field.reason ?? field.minimisedFrom?.reason,
-                                     fingerprint: printed(field).map { fingerprinter.recordPrint(category: $0, value: field.value) },
+                                     fingerprint: printed(field).map { recordPrint($0, field.value) },
                                      minimisedFrom: field.minimisedFrom?.category)
             logged.detector = field.detector
             return logged
@@ -298,10 +307,10 @@ public final class SharePipeline: Sendable {
     func sealedRevocationKeys(_ decision: ShareDecision, shareID: String, time: Date, bundle: PolicyBundle,
                               adding extra: [String: [String]] = [:]) -> SealedRevocationKeys? {
         guard let vault, decision.verdict != .blocked else { return nil }
-        var keys = extra
+        var keys = extra.flatMap { name, values in values.map { (name: name, value: $0) } }
         for field in decision.fields where field.action.isSent {
             guard let name = field.revocationKeyName else { continue }
-            keys[name, default: []].append(field.value.canonicalText)
+            keys.append((name, field.value.canonicalText))
         }
         guard !keys.isEmpty else { return nil }
         let retentionDays = bundle.contracts[decision.provider]?.retentionDays ?? 0

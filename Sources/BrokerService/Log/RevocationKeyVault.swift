@@ -22,12 +22,23 @@ public struct RevocationKeyVault: @unchecked Sendable {
 
     /// The sealed values of `keys` (name → values), nonce ‖ ciphertext ‖ tag.
     public func seal(_ keys: [String: [String]], shareID: String) -> [UInt8] {
+        seal(keys.keys.sorted().flatMap { name in (keys[name] ?? []).map { (name: name, value: $0) } }, shareID: shareID)
+    }
+
+    /// The sealed values of `keys`, (name, value) pairs: the same box as the dictionary's, the pairs
+    /// ordered by name and each name's values in the order given. A share's path builds the plain
+    /// text straight from its pairs: no dictionary, no array per string.
+    public func seal(_ keys: [(name: String, value: String)], shareID: String) -> [UInt8] {
+        var ordered = keys
+        if ordered.count > 1 {
+            // Stable: a name's values keep their order.
+            ordered = keys.indices.sorted { (keys[$0].name, $0) < (keys[$1].name, $1) }.map { keys[$0] }
+        }
         var plain: [UInt8] = []
-        for name in keys.keys.sorted() {
-            for value in keys[name] ?? [] {
-                Self.append(name, to: &plain)
-                Self.append(value, to: &plain)
-            }
+        plain.reserveCapacity(ordered.reduce(0) { $0 + 8 + $1.name.utf8.count + $1.value.utf8.count })
+        for (name, value) in ordered {
+            Self.append(name, to: &plain)
+            Self.append(value, to: &plain)
         }
         // AES-GCM with a random 96-bit nonce (from the pooled CSPRNG bytes) cannot fail for in-memory inputs of this size.
         var nonce = [UInt8](repeating: 0, count: 12)
@@ -69,10 +80,10 @@ public struct RevocationKeyVault: @unchecked Sendable {
     }
 
     private static func append(_ text: String, to out: inout [UInt8]) {
-        let bytes = Array(text.utf8)
-        let count = UInt32(bytes.count)
-        out.append(contentsOf: [UInt8(count >> 24), UInt8((count >> 16) & 0xff), UInt8((count >> 8) & 0xff), UInt8(count & 0xff)])
-        out.append(contentsOf: bytes)
+        let count = UInt32(text.utf8.count)
+        out.append(UInt8(count >> 24)); out.append(UInt8((count >> 16) & 0xff))
+        out.append(UInt8((count >> 8) & 0xff)); out.append(UInt8(count & 0xff))
+        out.append(contentsOf: text.utf8)
     }
 
     private static func read(_ bytes: [UInt8], _ index: inout Int) -> String? {
