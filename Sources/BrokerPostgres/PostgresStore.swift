@@ -209,31 +209,42 @@ public final class PostgresStore: ShareLog, GrantStore, Sendable {
         }
     }
 
-    /// Takes `stream` unless another process holds an unexpired lease on it.
+    /// Takes `stream`, waiting for a lease held by a process that may be gone; refuses only a live holder.
+    ///
+    /// A node restarted after a crash finds its own old lease. When that holder was a process of this
+    /// machine that no longer runs, the stream is taken at once. A holder of another machine (a
+    /// rescheduled container) cannot be asked, so the node watches the lease until it ends: a live
+    /// holder renews it meanwhile (every third of its lease, and with every batch) and is refused,
+    /// a dead one lets it expire and the stream is taken. So a supervisor's restart never
+    /// crash-loops on a dead process's lease, and two live processes with one name never share a stream.
     private func takeLease() async throws(LogUnavailable) {
-        let nowUs = Microseconds.from(now())
-        let expires = nowUs + lease.microseconds
         let host = ProcessInfo.processInfo.hostName
-        let taken = try await run("taking the log stream") { connection in
-            try await connection.query("""
-                INSERT INTO log_streams (stream, holder, host, started_at, expires_at)
-                VALUES (\(self.stream), \(self.holder), \(host), \(nowUs), \(expires))
-                ON CONFLICT (stream) DO UPDATE SET holder = excluded.holder, host = excluded.host,
-                    started_at = excluded.started_at, expires_at = excluded.expires_at
-                WHERE log_streams.expires_at < \(nowUs)
-                RETURNING holder
-                """, logger: self.logger).collect().count == 1
-        }
-        guard taken else {
-            let other = try? await run("reading the log stream's holder") { connection in
+        var watched: (holder: String, expires: Int64)?
+        while true {
+            let nowUs = Microseconds.from(now())
+            let expires = nowUs + lease.microseconds
+            let taken = try await run("taking the log stream") { connection in
+                try await connection.query("""
+                    INSERT INTO log_streams (stream, holder, host, started_at, expires_at)
+                    VALUES (\(self.stream), \(self.holder), \(host), \(nowUs), \(expires))
+                    ON CONFLICT (stream) DO UPDATE SET holder = excluded.holder, host = excluded.host,
+                        started_at = excluded.started_at, expires_at = excluded.expires_at
+                    WHERE log_streams.expires_at < \(nowUs)
+                    RETURNING holder
+                    """, logger: self.logger).collect().count == 1
+            }
+            if taken {
+                if watched != nil { logger.notice("log stream taken after its previous holder's lease ended", metadata: ["log.stream": "\(stream)"]) }
+                return
+            }
+            guard let other = try await run("reading the log stream's holder", { connection in
                 try await connection.query("SELECT host, expires_at, holder FROM log_streams WHERE stream = \(self.stream)",
                                            logger: self.logger).collect().first?.decode((String, Int64, String).self)
-            }
-            // A holder that was a process of this machine and is gone (a crash, SIGKILL, OOM): a
-            // supervisor restarts the node within a second, so the stream is taken at once instead of
-            // after the lease. Only this holder's row is replaced; if it was not gone after all, its
-            // next renewal finds the lease taken and its batches fail, and (stream, seq) stays unique.
-            if let other, other.0 == host, Self.isDeadHolderOnThisMachine(other.2) {
+            }) else { continue }   // released meanwhile: take it
+            // A holder that was a process of this machine and is gone (a crash, SIGKILL, OOM): taken at
+            // once. Only this holder's row is replaced; if it was not gone after all, its next renewal
+            // finds the lease taken and its batches fail, and (stream, seq) stays unique.
+            if other.0 == host, Self.isDeadHolderOnThisMachine(other.2) {
                 let replaced = try await run("taking the log stream from a dead process") { connection in
                     try await connection.query("""
                         UPDATE log_streams SET holder = \(self.holder), host = \(host), started_at = \(nowUs), expires_at = \(expires)
@@ -245,10 +256,27 @@ public final class PostgresStore: ShareLog, GrantStore, Sendable {
                                    metadata: ["log.stream": "\(stream)"])
                     return
                 }
+                continue
             }
-            let seconds = other.map { max(0, ($0.1 - nowUs) / 1_000_000) } ?? 0
-            throw LogUnavailable("log stream \(stream) is held by a live node (on host \(other?.0 ?? "?"), lease for another "
-                                 + "\(seconds) s): give this node another `node:` name, or stop the other one")
+            let seconds = max(0, (other.1 - nowUs) / 1_000_000)
+            // Live for certain: a process of this boot that still runs, or a holder that renewed (or
+            // changed) while this node watched.
+            let renewed = watched.map { $0.holder != other.2 || $0.expires != other.1 } ?? false
+            if renewed || Self.isLiveHolderOnThisMachine(other.2) {
+                throw LogUnavailable("log stream \(stream) is held by a live node (on host \(other.0), lease for another "
+                                     + "\(seconds) s): give this node another `node:` name, or stop the other one")
+            }
+            if watched == nil {
+                logger.warning("log stream held by a node that may be gone: waiting for its lease to end", metadata: [
+                    "log.stream": "\(stream)", "log.holder_host": "\(other.0)", "log.lease_remaining_s": "\(seconds)",
+                ])
+            }
+            watched = (other.2, other.1)
+            // Polled every second (a live holder renews within a third of its lease), or at the expiry.
+            let wait = min(1_000_000, max(0, other.1 - nowUs) + 50_000)
+            do { try await Task.sleep(for: .microseconds(wait)) } catch {
+                throw LogUnavailable("stopped while waiting for log stream \(stream)'s lease")
+            }
         }
     }
 
@@ -349,10 +377,21 @@ public final class PostgresStore: ShareLog, GrantStore, Sendable {
     /// holder of another boot id (another machine with the same host name, say a rescheduled
     /// container) or of another form (an older version) is never taken as dead: its lease expires.
     static func isDeadHolderOnThisMachine(_ holder: String) -> Bool {
-        let parts = holder.split(separator: "/")
-        guard parts.count == 3, !bootID.isEmpty, parts[0] == bootID, let pid = Int32(parts[1]), pid > 0,
-              pid != getpid() else { return false }
+        guard let pid = processOfThisBoot(holder), pid != getpid() else { return false }
         return kill(pid, 0) == -1 && errno == ESRCH
+    }
+
+    /// True when `holder` names a process of this boot of this machine that still runs (this one included).
+    static func isLiveHolderOnThisMachine(_ holder: String) -> Bool {
+        guard let pid = processOfThisBoot(holder) else { return false }
+        return pid == getpid() || kill(pid, 0) == 0 || errno == EPERM
+    }
+
+    /// The process id in a holder of this boot (`BOOT_ID/PID/random`), or nil.
+    private static func processOfThisBoot(_ holder: String) -> Int32? {
+        let parts = holder.split(separator: "/")
+        guard parts.count == 3, !bootID.isEmpty, parts[0] == bootID, let pid = Int32(parts[1]), pid > 0 else { return nil }
+        return pid
     }
 }
 

@@ -19,4 +19,17 @@ import Testing
             #expect(Authority(text) == nil, "\(text)")
         }
     }
+
+    /// An absolute-form target's scheme and authority; every other form (origin-form shares with
+    /// colons in their path among them) is not one.
+    @Test func absoluteFormTargets() {
+        let form = { (uri: String) in RequestTargetGuard.absoluteForm(uri).map { [$0.scheme, $0.authority] } }
+        #expect(form("http://push-api.cloud.huawei.com/v1/1/messages:send") == ["http", "push-api.cloud.huawei.com"])
+        #expect(form("HTTPS://Api.Example:8443?x=1") == ["https", "Api.Example:8443"])
+        #expect(form("hTtP://h#f") == ["http", "h"])
+        for uri in ["/v1/proxy/huawei-push/v1/10086/messages:send", "/a?b=c:d", "ftp://host/", "http:/host", "httpx://h/",
+                    "htt://h/", "*", "example.com:443", "", "http"] {
+            #expect(form(uri) == nil, "\(uri)")
+        }
+    }
 }

@@ -164,7 +164,8 @@ let storeKinds: [StoreKind] = PostgresTestCluster.available ? [.sqlite, .postgre
 
     /// Issue 25: a node killed with SIGKILL is restarted by its supervisor within a second; the
     /// stream's lease, held by the dead process of this machine, must not keep it out for 15 s. A
-    /// holder that still runs, or of another machine (another boot id), still keeps it out.
+    /// holder that still runs keeps it out; one of another machine (another boot id), which cannot be
+    /// asked, is waited for until its lease ends (and would be refused had it renewed meanwhile).
     @Test func aRestartTakesTheStreamFromADeadProcessOfThisMachine() async throws {
         let database = try await TestDatabase.make(.postgres)
         let host = ProcessInfo.processInfo.hostName
@@ -183,8 +184,9 @@ let storeKinds: [StoreKind] = PostgresTestCluster.available ? [.sqlite, .postgre
         try sleeper.run()
         // SIGKILL, not terminate(): the runner's blocked SIGTERM is inherited, and sleep would outlive the test.
         defer { kill(sleeper.processIdentifier, SIGKILL); sleeper.waitUntilExit() }
-        func held(by holder: String) async throws {
-            let expires = Int64(Date().timeIntervalSince1970 * 1_000_000) + 600_000_000   // alive for the whole test, however slow the machine
+        func held(by holder: String, for lease: Duration = .seconds(600)) async throws {
+            // 600 s: alive for the whole test, however slow the machine.
+            let expires = Int64(Date().timeIntervalSince1970 * 1_000_000) + lease.components.seconds * 1_000_000
             try await PostgresTestCluster.connect(database.postgres!) { connection in
                 try await connection.query("""
                     INSERT INTO log_streams (stream, holder, host, started_at, expires_at) VALUES ('node-1', \(holder), \(host), 0, \(expires))
@@ -194,15 +196,51 @@ let storeKinds: [StoreKind] = PostgresTestCluster.available ? [.sqlite, .postgre
         }
         // The schema first (a store that opens and closes), then a live holder of each kind.
         await (try await database.open(stream: "node-0")).close()
-        for holder in ["\(boot)/\(sleeper.processIdentifier)/live", "another-boot/\(exited.processIdentifier)/x", "an-old-holder"] {
-            try await held(by: holder)
-            await #expect(throws: LogUnavailable.self, "\(holder)") { _ = try await database.open(stream: "node-1") }
+        try await held(by: "\(boot)/\(sleeper.processIdentifier)/live")
+        let refusedAt = ContinuousClock.now
+        await #expect(throws: LogUnavailable.self) { _ = try await database.open(stream: "node-1") }
+        #expect(ContinuousClock.now - refusedAt < .seconds(5), "a running process of this machine is refused at once")
+        // Holders that cannot be asked: the node waits for their leases to end, then takes the stream.
+        for holder in ["another-boot/\(exited.processIdentifier)/x", "an-old-holder"] {
+            try await held(by: holder, for: .seconds(2))
+            let started = ContinuousClock.now
+            let store = try await database.open(stream: "node-1")
+            #expect(ContinuousClock.now - started >= .seconds(1), "\(holder): taken only once its lease ended")
+            await store.close()
         }
         try await held(by: "\(boot)/\(exited.processIdentifier)/gone")
         let restarted = try await database.open(stream: "node-1")
         try await restarted.log.addGrant(grant("g-1"))
         #expect(try await restarted.log.appendIntent(entry(1)).position.seq == 1)
         await restarted.close()
+    }
+
+    /// A holder of another machine that renews its lease while the new node waits is live: refused.
+    @Test func aHolderThatRenewsWhileWatchedIsRefused() async throws {
+        let database = try await TestDatabase.make(.postgres)
+        await (try await database.open(stream: "node-0")).close()
+        let renewing = Task {
+            // Another machine's node (another boot id) renewing its 3 s lease every half second.
+            for _ in 0..<40 where !Task.isCancelled {
+                let expires = Int64(Date().timeIntervalSince1970 * 1_000_000) + 3_000_000
+                try await PostgresTestCluster.connect(database.postgres!) { connection in
+                    try await connection.query("""
+                        INSERT INTO log_streams (stream, holder, host, started_at, expires_at)
+                        VALUES ('node-1', 'another-boot/1/x', 'elsewhere', 0, \(expires))
+                        ON CONFLICT (stream) DO UPDATE SET holder = excluded.holder, host = excluded.host, expires_at = excluded.expires_at
+                        """, logger: storeLogger)
+                }
+                try await Task.sleep(for: .milliseconds(500))
+            }
+        }
+        defer { renewing.cancel() }
+        try await Task.sleep(for: .milliseconds(300))
+        do {
+            _ = try await database.open(stream: "node-1")
+            Issue.record("a node took a stream whose holder renews its lease")
+        } catch let error as LogUnavailable {
+            #expect(error.message.contains("held by a live node") && error.message.contains("elsewhere"), "\(error.message)")
+        }
     }
 
     @Test func aNodeThatLostItsStreamWritesNothing() async throws {

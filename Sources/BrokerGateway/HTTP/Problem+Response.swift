@@ -101,7 +101,8 @@ extension HTTPField.Name {
 /// a lookup costs its key's hash. At most `capacity` are kept (a detail may name a provider).
 final class RenderedProblems: Sendable {
     private struct Key: Hashable {
-        var status: Int, code: String, title: String, detail: String
+        /// The title only when one was given: otherwise it follows from the code.
+        var status: Int, code: String, title: String?, detail: String
     }
     private let answers = Locked<[Key: (HTTPResponse, [UInt8])]>([:])
     private let capacity: Int
@@ -110,7 +111,7 @@ final class RenderedProblems: Sendable {
 
     func answer(_ problem: Problem) -> (HTTPResponse, [UInt8]) {
         guard problem.shareID == nil, problem.fields.isEmpty, problem.extra.isEmpty else { return problem.answer() }
-        let key = Key(status: problem.statusCode, code: problem.code, title: problem.title, detail: problem.detail)
+        let key = Key(status: problem.statusCode, code: problem.code, title: problem.customTitle, detail: problem.detail)
         if let rendered = answers.withLock({ $0[key] }) { return rendered }
         let rendered = problem.answer()
         answers.withLock { answers in

@@ -83,9 +83,16 @@ final class RequestTargetGuard: ChannelInboundHandler, RemovableChannelHandler {
 
     /// `("http", authority)` of an absolute-form target (`http://host:port/path`), scheme lowercased.
     static func absoluteForm(_ uri: String) -> (scheme: String, authority: String)? {
-        guard let colon = uri.utf8.firstIndex(of: UInt8(ascii: ":")) else { return nil }
-        let scheme = String(Substring(uri.utf8[..<colon])).lowercased()
-        guard scheme == "http" || scheme == "https" else { return nil }
+        // On the bytes, and over at the first one for an origin-form target (`/v1/proxy/…:send`, a
+        // share's usual form), whose colons once cost a lower-cased copy of the whole path per request.
+        let bytes = uri.utf8
+        guard let first = bytes.first, first != UInt8(ascii: "/"),
+              let colon = bytes.firstIndex(of: UInt8(ascii: ":")) else { return nil }
+        let name = bytes[..<colon]
+        func named(_ scheme: String) -> Bool {
+            name.count == scheme.utf8.count && zip(name, scheme.utf8).allSatisfy { ($0 | 0x20) == $1 }
+        }
+        guard let scheme = named("http") ? "http" : named("https") ? "https" : nil else { return nil }
         let rest = uri[colon...].dropFirst()
         guard rest.hasPrefix("//") else { return nil }
         let authority = rest.dropFirst(2).prefix { $0 != "/" && $0 != "?" && $0 != "#" }

@@ -15,7 +15,13 @@ public struct Problem: Error, Sendable {
 
     public var statusCode: Int
     public var code: String
-    public var title: String
+    /// The title given, else the code's (`defaultTitle`), worked out only when a body is rendered:
+    /// most refusals are answered from `RenderedProblems`, keyed by the code and `customTitle`.
+    public var title: String {
+        get { customTitle ?? Problem.defaultTitle(code) }
+        set { customTitle = newValue }
+    }
+    public private(set) var customTitle: String?
     public var detail: String
     public var shareID: String?
     /// The first `maxListedFields` denied fields; `fieldsTotal` counts them all.
@@ -40,7 +46,7 @@ public struct Problem: Error, Sendable {
                 fields: [Field] = [], fieldsTotal: Int? = nil) {
         self.statusCode = status
         self.code = code
-        self.title = title ?? Problem.defaultTitle(code)
+        self.customTitle = title
         self.detail = detail
         self.shareID = shareID
         self.fields = Array(fields.prefix(Self.maxListedFields))
