@@ -133,19 +133,25 @@ struct StripTests {
         #expect(exactlyEqual(try JSONBody(full, limits: defaultLimits).fields, before))
     }
 
+    /// Prints of one body from many tasks at once: with a removal (each from its own copy of the
+    /// tree) and without (from the tree itself, under its lock), mixed, every one whole and the same.
     @Test func concurrentSerialisation() async throws {
         let body = try json(pushMessage)
-        let expected = body.serialized(removing: [path(key("message"), key("token"), .index(1))])
-        let results = await withTaskGroup(of: [UInt8].self) { group in
-            for _ in 0..<16 {
-                group.addTask { body.serialized(removing: [path(key("message"), key("token"), .index(1))]) }
+        let removal: Set<FieldPath> = [path(key("message"), key("token"), .index(1))]
+        let expected = body.serialized(removing: removal)
+        let whole = body.serialized(removing: [])
+        let results = await withTaskGroup(of: (Bool, [UInt8]).self) { group in
+            for n in 0..<64 {
+                let removes = n % 2 == 0
+                group.addTask { (removes, body.serialized(removing: removes ? removal : [])) }
             }
-            var all: [[UInt8]] = []
+            var all: [(Bool, [UInt8])] = []
             for await r in group { all.append(r) }
             return all
         }
-        #expect(results.allSatisfy { $0 == expected })
-        #expect(!contains(expected, "tok-b"))
+        #expect(results.allSatisfy { $0.1 == ($0.0 ? expected : whole) })
+        #expect(!contains(expected, "tok-b") && contains(whole, "tok-b"))
+        #expect(exactlyEqual(try JSONBody(whole, limits: defaultLimits).fields, body.fields))
     }
 
     @Test func emptyRemovalRoundTrips() throws {
