@@ -183,7 +183,11 @@ final class Transfer: @unchecked Sendable {
         }
         guard let colon = bytes.firstIndex(of: UInt8(ascii: ":")) else { return line.count }
         let name = String(decoding: bytes[bytes.startIndex..<colon], as: UTF8.self)
-        let value = Transfer.trimmed(String(decoding: bytes[(colon + 1)...], as: UTF8.self))
+        // Trimmed on the bytes: one string per value, not a decoded copy and then a trimmed one.
+        var valueBytes = bytes[(colon + 1)...]
+        while let f = valueBytes.first, f == 0x20 || f == 0x09 { valueBytes = valueBytes.dropFirst() }
+        while let l = valueBytes.last, l == 0x20 || l == 0x09 { valueBytes = valueBytes.dropLast() }
+        let value = String(decoding: valueBytes, as: UTF8.self)
         if method != "HEAD", name.utf8.count == 14, name.lowercased() == "content-length",
            let announced = Int(value) {
             if announced > maxResponseBytes {
