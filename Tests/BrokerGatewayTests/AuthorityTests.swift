@@ -32,4 +32,16 @@ import Testing
             #expect(form(uri) == nil, "\(uri)")
         }
     }
+
+    /// A provider's hop-by-hop, framing and cookie fields, and its own `X-Share-*` (the broker sets
+    /// those), are dropped from the answer, whatever their case; every other field passes.
+    @Test func droppedResponseFields() {
+        for name in ["Connection", "KEEP-ALIVE", "Transfer-Encoding", "te", "Content-Length", "Set-Cookie", "set-cookie2",
+                     "X-Share-Id", "x-share-decision", "Proxy-Connection", "Upgrade", "Trailer"] {
+            #expect(ShareEdge.isDroppedResponseHeader(name), "\(name)")
+        }
+        for name in ["Content-Type", "X-Request-Id", "Date", "t", "tE2", "X-Share-Ids", "Set-Cookie3", "Server", ""] {
+            #expect(!ShareEdge.isDroppedResponseHeader(name), "\(name)")
+        }
+    }
 }

@@ -225,12 +225,13 @@ struct ShareEdge: Sendable {
             var headers = HTTPFields()
             headers.reserveCapacity(upstream.headers.count + 2)
             for line in upstream.headers {
-                if Self.droppedResponseHeaders.contains(line.name.lowercased()) { continue }
+                if Self.isDroppedResponseHeader(line.name) { continue }
                 guard let fieldName = HTTPField.Name(line.name) else { continue }
                 headers.append(HTTPField(name: fieldName, value: line.value))
             }
-            headers[.shareID] = shareID
-            headers[.shareDecision] = decision.verdict.rawValue
+            // Appended, not set: the provider's own `X-Share-*` fields are among the dropped, and a set scans every field.
+            headers.append(HTTPField(name: .shareID, value: shareID))
+            headers.append(HTTPField(name: .shareDecision, value: decision.verdict.rawValue))
             return (HTTPResponse(status: .init(code: upstream.status), headerFields: headers), upstream.body)
         case .decided(let shareID, let decision, let payload):
             return SDKDecisionResponse.answer(shareID: shareID, decision: decision, payload: payload)
@@ -282,8 +283,19 @@ struct ShareEdge: Sendable {
     static let allowed = pathFormMethods.map(\.rawValue).sorted().joined(separator: ", ")
 
     /// Hop-by-hop and framing headers of the provider's response are the broker's own business.
-    static let droppedResponseHeaders: Set<String> = [
+    static let droppedResponseHeaders: [String] = [
         "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer",
-        "content-length", "set-cookie", "set-cookie2",
+        "content-length", "set-cookie", "set-cookie2", "x-share-id", "x-share-decision",
     ]
+
+    /// Whether a provider's response field is one of `droppedResponseHeaders`, compared without case on
+    /// the bytes (a lower-cased copy and a set lookup per field cost ~1k each; most names differ in length).
+    static func isDroppedResponseHeader(_ name: String) -> Bool {
+        let bytes = name.utf8
+        return droppedResponseHeaders.contains { dropped in
+            dropped.utf8.count == bytes.count && zip(dropped.utf8, bytes).allSatisfy { expected, byte in
+                (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte) == expected
+            }
+        }
+    }
 }
