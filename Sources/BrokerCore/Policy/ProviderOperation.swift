@@ -236,8 +236,10 @@ public struct ProviderOperation: Sendable {
                 if values?.isEmpty == true { node.error("\(fieldWhat): values needs at least one value"); ok = false }
             }
             if let node = spec["pattern"], let text = node.string(fieldWhat + ": pattern") {
-                if ValueConstraint.isValid(text) { regex = text } else {
-                    node.error("\(fieldWhat): pattern is not a valid regular expression"); ok = false
+                if let problem = ValueConstraint.problem(text) {
+                    node.error("\(fieldWhat): pattern: \(problem)"); ok = false
+                } else {
+                    regex = text
                 }
             }
             if let node = spec["type"], let text = node.string(fieldWhat + ": type") {

@@ -1,5 +1,4 @@
 import BrokerFields
-import Foundation
 
 /// What a declared field's value may be, from the adapter: a closed list of `values`, a
 /// `pattern` (a regular expression the whole value must match), a JSON `type` and a
@@ -18,13 +17,13 @@ public final class ValueConstraint: Sendable, Hashable {
     public let type: ValueType?
     public let maxLength: Int?
     /// `pattern`, compiled once when the adapter is loaded.
-    private let compiled: CompiledPattern?
+    private let compiled: ValuePattern?
 
     /// `nil` when nothing is constrained.
     public init?(values: [String]? = nil, pattern: String? = nil, type: ValueType? = nil, maxLength: Int? = nil) {
         guard values != nil || pattern != nil || type != nil || maxLength != nil else { return nil }
         self.values = values; self.pattern = pattern; self.type = type; self.maxLength = maxLength
-        compiled = pattern.flatMap(CompiledPattern.init)
+        compiled = pattern.flatMap { try? ValuePattern($0) }
     }
 
     public static func == (lhs: ValueConstraint, rhs: ValueConstraint) -> Bool {
@@ -53,29 +52,17 @@ public final class ValueConstraint: Sendable, Hashable {
         }
         if let maxLength, text.unicodeScalars.count > maxLength { return false }
         if let values, !values.contains(text) { return false }
-        if let regex = compiled?.regex {
-            let range = NSRange(text.startIndex..<text.endIndex, in: text)
-            guard let match = regex.firstMatch(in: text, options: [.anchored], range: range), match.range == range else { return false }
-        }
+        if let compiled, !compiled.matches(text) { return false }
         return true
     }
 
-    /// Whether `pattern` compiles (checked when the adapter is loaded).
-    static func isValid(_ pattern: String) -> Bool { (try? NSRegularExpression(pattern: pattern)) != nil }
-}
-
-/// A compiled `pattern`: equal by its source. `NSRegularExpression` is immutable once made,
-/// and safe to match from several threads at once.
-final class CompiledPattern: Hashable, @unchecked Sendable {
-    let source: String
-    let regex: NSRegularExpression
-
-    init?(_ source: String) {
-        guard let regex = try? NSRegularExpression(pattern: source) else { return nil }
-        self.source = source
-        self.regex = regex
+    /// Why `pattern` is refused when the adapter is loaded, or `nil` when it compiles (see `ValuePattern`).
+    static func problem(_ pattern: String) -> String? {
+        do throws(ValuePattern.SyntaxError) {
+            _ = try ValuePattern(pattern)
+            return nil
+        } catch {
+            return error.message
+        }
     }
-
-    static func == (lhs: CompiledPattern, rhs: CompiledPattern) -> Bool { lhs.source == rhs.source }
-    func hash(into hasher: inout Hasher) { hasher.combine(source) }
 }
