@@ -51,6 +51,18 @@ struct FieldPatternTests {
         #expect(schema.match(path(k("m"))) == nil)
     }
 
+    /// A node's literal children are scanned while few and kept in a dictionary past twelve: both
+    /// find every key they hold, and nothing else, with the wildcard still the fallback.
+    @Test(arguments: [3, 12, 13, 40])
+    func everyLiteralChildIsFoundHoweverMany(_ count: Int) throws {
+        let keys = (0..<count).map { "k\($0)" }
+        let schema = try schema(keys.map { ("p.\($0)", "c-\($0)") } + [("p.*", "wild"), ("q.k1", "other")])
+        for key in keys { #expect(schema.match(FieldPath(keys: "p", key))?.category == "c-\(key)") }
+        #expect(schema.match(FieldPath(keys: "p", "k\(count)"))?.category == "wild")
+        #expect(schema.match(FieldPath(keys: "q", "k1"))?.category == "other")
+        #expect(schema.match(FieldPath(keys: "q", "k2")) == nil)
+    }
+
     @Test func literalBeatsWildcardAtTheSameDepth() throws {
         let schema = try schema([("a.*", "wild"), ("a.b", "literal")])
         #expect(schema.match(FieldPath(keys: "a", "b"))?.category == "literal")

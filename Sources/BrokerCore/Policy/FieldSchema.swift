@@ -12,7 +12,7 @@ import BrokerFields
 /// `message.android.data` (notification content).
 public struct FieldSchema: Sendable {
     struct Node: Sendable {
-        var literal: [ExactKey: Int] = [:]
+        var literal = LiteralChildren()
         var anyKey: Int?
         var anyIndex: Int?
         var declaration: Int?
@@ -58,7 +58,7 @@ public struct FieldSchema: Sendable {
             nodes.append(Node())
             let created = nodes.count - 1
             switch segment {
-            case .key(let key): nodes[current].literal[key] = created
+            case .key(let key): nodes[current].literal.add(key, created)
             case .anyKey: nodes[current].anyKey = created
             case .anyIndex: nodes[current].anyIndex = created
             }
@@ -116,4 +116,31 @@ public struct FieldSchema: Sendable {
 
     /// True when some embedded-JSON declaration exists (lets the codecs skip the check).
     public var hasEmbeddedJSON: Bool { nodes.contains { $0.embeddedJSON } }
+}
+
+/// A trie node's children by literal key. Most nodes have a few: those are found by a scan that
+/// compares lengths first and then bytes (hashing the key cost more, ~700 instructions a lookup on
+/// every segment of every field); a node with many keys (an RPC API's parameters) keeps a dictionary.
+struct LiteralChildren: Sendable {
+    private var few: [(key: ExactKey, node: Int)] = []
+    private var many: [ExactKey: Int]?
+    private static let scanned = 12
+
+    subscript(key: ExactKey) -> Int? {
+        if let many { return many[key] }
+        for child in few where child.key == key { return child.node }
+        return nil
+    }
+
+    mutating func add(_ key: ExactKey, _ node: Int) {
+        if many != nil {
+            many?[key] = node
+            return
+        }
+        few.append((key, node))
+        if few.count > Self.scanned {
+            many = Dictionary(few, uniquingKeysWith: { _, last in last })
+            few = []
+        }
+    }
 }
