@@ -78,7 +78,7 @@ struct ValuePatternTests {
             ("[^0-9]{2}", ["ab", "a1", "中文", "é"]),
             ("(a?){2}", ["", "a", "aa", "aaa"]),
             ("(ab|a)(bc|c)?", ["abc", "ab", "abbc", "a"]),
-            ("^x(?:y|z)*$", ["x", "xyzzy", "xa"]),
+            ("^x(?:y|z){0,8}$", ["x", "xyzzy", "xa", "xyyyyzzzzy"]),
             ("a{0}b{2,}c{1,2}", ["bb", "bbbcc", "abbc", "bbccc"]),
             (#"\{\}\.\|\-\/\\"#, [#"{}.|-/\"#]),
             ("é[中-丯]", ["é中", "é丯", "e中"]),
@@ -96,12 +96,22 @@ struct ValuePatternTests {
             (#"(a)\1"#, #"'\1'"#), ("a{2,1}", "a count out of order"), ("(a", "a '(' without its ')'"),
             ("a)", "a ')' without its '('"), ("$a", "'$' before the end"), ("[z-a]", "a range out of order"),
             ("[ab", "a '[' without its ']'"), ("a{", "'{' without a count"), ("*a", "'*' at position 1"),
+            ("(ab)+", "a group repeated"), ("(a{0,2}b){0,2000}", "a group repeated"), ("((ab){0,64}c){0,32}", "a group repeated"),
         ]
         for (pattern, expected) in refused {
             #expect(throws: ValuePattern.SyntaxError.self, "\(pattern)") { _ = try ValuePattern(pattern) }
             let message = (try? ValuePattern(pattern)) == nil ? ValueConstraint.problem(pattern) ?? "" : ""
             #expect(message.contains(expected) && message.contains("outside the pattern syntax"), "\(pattern): \(message)")
         }
+    }
+
+    /// Repeated groups within the bound match as ICU does, however long the value: the matcher's
+    /// nesting is bounded by the pattern, not by the value.
+    @Test func boundedGroupRepetitionsMatchLongValues() throws {
+        try Self.agree("(,[0-9]{1,3}){0,1000}", samples: 10, also: [String(repeating: ",12", count: 1000), String(repeating: ",1", count: 1001)])
+        try Self.agree("((ab){0,32}c){0,32}", samples: 10)
+        let ok = try ValuePattern("(,[0-9]{1,3}){0,1000}")
+        #expect(!ok.matches(String(repeating: ",1", count: 200_000)))
     }
 
     /// A long run of one class (`[A-Za-z0-9+/=_-]{1,8192}`, an encrypted field) matches in one pass.

@@ -8,8 +8,8 @@
 /// after a range is a literal); groups `(...)` and `(?:...)`; alternation `|`; the greedy
 /// quantifiers `?`, `*`, `+`, `{n}`, `{n,}` and `{n,m}`; `^` at the start and `$` at the end
 /// (the whole value must match anyway). Anything else (`.`, `\d` and the other class escapes,
-/// lookaround, backreferences, lazy or possessive quantifiers, nested or combined classes) is
-/// refused when the adapter loads, with what was found: its ICU meaning is Unicode-wide or not
+/// lookaround, backreferences, lazy or possessive quantifiers, nested or combined classes, a group
+/// repeated without a bound or more than 1,024 times in all) is refused when the adapter loads, with what was found: its ICU meaning is Unicode-wide or not
 /// regular, and a value constraint should say exactly what it admits.
 ///
 /// Matching is backtracking over the parsed tree, on Unicode scalars. A run of one class under a
@@ -54,8 +54,40 @@ public struct ValuePattern: Sendable {
     public init(_ source: String) throws(SyntaxError) {
         var parser = Parser(Array(source.unicodeScalars))
         root = try parser.parse()
+        // Each repetition of a group nests the matcher one level deeper: bounded, so that no value,
+        // however long, can run an event loop's stack out (a run of one class is a loop, not nesting).
+        guard let depth = Self.nesting(root), depth <= Self.maxNesting else {
+            throw SyntaxError(message: "a group repeated more than \(Self.maxNesting) times in all (or without a bound) is outside "
+                              + "the pattern syntax the broker supports; repeat a class ([...]{n,m}) instead")
+        }
         self.source = source
         asciiOnly = Self.isASCIIOnly(root)
+    }
+
+    /// The most group repetitions the matcher may nest.
+    static let maxNesting = 1_024
+
+    /// How deep repeated groups may nest the matcher: the products of their upper bounds; `nil`: unbounded.
+    private static func nesting(_ alternatives: [[Node]]) -> Int? {
+        var deepest = 1
+        for sequence in alternatives {
+            for node in sequence {
+                guard let depth = nesting(node) else { return nil }
+                deepest = max(deepest, depth)
+            }
+        }
+        return deepest
+    }
+
+    private static func nesting(_ node: Node) -> Int? {
+        switch node {
+        case .scalar, .repeated(.scalar, _, _): return 1
+        case .group(let alternatives): return nesting(alternatives)
+        case .repeated(let inner, _, let max):
+            guard let max, let inner = nesting(inner) else { return nil }
+            let (product, overflow) = max.multipliedReportingOverflow(by: inner)
+            return overflow ? nil : Swift.max(1, product)
+        }
     }
 
     /// Whether all of `text` matches.
