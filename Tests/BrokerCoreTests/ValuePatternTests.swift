@@ -114,6 +114,16 @@ struct ValuePatternTests {
         #expect(!ok.matches(String(repeating: ",1", count: 200_000)))
     }
 
+    /// A pattern that nests variable runs backtracks exponentially on a value built to fail (ICU
+    /// too); the step budget ends the match, as no match, within milliseconds.
+    @Test func aPathologicalValueIsRefusedWithinItsBudget() throws {
+        let pattern = try ValuePattern("([a-z]{1,10}){0,100}")
+        #expect(pattern.matches(String(repeating: "a", count: 60)))
+        let started = ContinuousClock.now
+        #expect(!pattern.matches(String(repeating: "a", count: 60) + "!"))
+        #expect(ContinuousClock.now - started < .seconds(2))
+    }
+
     /// A long run of one class (`[A-Za-z0-9+/=_-]{1,8192}`, an encrypted field) matches in one pass.
     @Test func aLongRunMatchesAndItsBoundHolds() throws {
         let pattern = try ValuePattern("[A-Za-z0-9+/=_-]{1,8192}")

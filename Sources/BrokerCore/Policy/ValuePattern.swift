@@ -66,6 +66,9 @@ public struct ValuePattern: Sendable {
 
     /// The most group repetitions the matcher may nest.
     static let maxNesting = 1_024
+    /// The most steps one match may take (each a node tried or a run given back by one) before the
+    /// value is taken as not matching.
+    static let stepBudget = 200_000
 
     /// How deep repeated groups may nest the matcher: the products of their upper bounds; `nil`: unbounded.
     private static func nesting(_ alternatives: [[Node]]) -> Int? {
@@ -116,9 +119,15 @@ public struct ValuePattern: Sendable {
 // MARK: Matching
 
 /// Backtracking over the tree: each step hands the position it reached to a continuation, which
-/// decides whether the rest matches from there.
-private struct Matcher<Element: FixedWidthInteger> {
+/// decides whether the rest matches from there. Backtracking can take exponential time on a
+/// crafted value when a pattern nests variable runs (`([a-z]{1,10}){0,100}`, as under ICU), so a
+/// match gets a budget of steps: past it the value does not match (deny by default), after at most a
+/// few milliseconds of work. The shipped patterns take a few dozen steps per value.
+private final class Matcher<Element: FixedWidthInteger> {
     let input: UnsafeBufferPointer<Element>
+    private var budget = ValuePattern.stepBudget
+
+    init(input: UnsafeBufferPointer<Element>) { self.input = input }
 
     func whole(_ alternatives: [[ValuePattern.Node]]) -> Bool {
         alternatives.contains { sequence($0[...], 0) { $0 == input.count } }
@@ -130,6 +139,8 @@ private struct Matcher<Element: FixedWidthInteger> {
     }
 
     func node(_ node: ValuePattern.Node, _ position: Int, _ next: (Int) -> Bool) -> Bool {
+        budget -= 1
+        guard budget >= 0 else { return false }
         switch node {
         case .scalar(let set):
             return position < input.count && set.contains(UInt32(truncatingIfNeeded: input[position])) && next(position + 1)
@@ -144,6 +155,8 @@ private struct Matcher<Element: FixedWidthInteger> {
             var taken = end
             while true {
                 if next(taken) { return true }
+                budget -= 1
+                if budget < 0 { return false }
                 if taken - position <= min { return false }
                 taken -= 1
             }
