@@ -155,10 +155,15 @@ final class Transfer: @unchecked Sendable {
     }
 
     private static func trimmed(_ s: String) -> String {
-        var bytes = Substring(s).utf8[...]
+        String(Substring(trimmed(Substring(s).utf8)))
+    }
+
+    /// `bytes` without the spaces and tabs at either end.
+    private static func trimmed<Bytes: BidirectionalCollection>(_ bytes: Bytes) -> Bytes.SubSequence where Bytes.Element == UInt8 {
+        var bytes = bytes[...]
         while let f = bytes.first, f == 0x20 || f == 0x09 { bytes = bytes.dropFirst() }
         while let l = bytes.last, l == 0x20 || l == 0x09 { bytes = bytes.dropLast() }
-        return String(Substring(bytes))
+        return bytes
     }
 
     // MARK: Callbacks (curl thread)
@@ -176,7 +181,7 @@ final class Transfer: @unchecked Sendable {
         if let first = bytes.first, first == 0x20 || first == 0x09 {
             // obs-fold continuation of the previous field (HTTP/1.x only).
             if !responseHeaders.isEmpty {
-                let extra = Transfer.trimmed(String(decoding: bytes, as: UTF8.self))
+                let extra = String(decoding: Transfer.trimmed(bytes), as: UTF8.self)
                 responseHeaders[responseHeaders.count - 1].value += " " + extra
             }
             return line.count
@@ -184,10 +189,7 @@ final class Transfer: @unchecked Sendable {
         guard let colon = bytes.firstIndex(of: UInt8(ascii: ":")) else { return line.count }
         let name = String(decoding: bytes[bytes.startIndex..<colon], as: UTF8.self)
         // Trimmed on the bytes: one string per value, not a decoded copy and then a trimmed one.
-        var valueBytes = bytes[(colon + 1)...]
-        while let f = valueBytes.first, f == 0x20 || f == 0x09 { valueBytes = valueBytes.dropFirst() }
-        while let l = valueBytes.last, l == 0x20 || l == 0x09 { valueBytes = valueBytes.dropLast() }
-        let value = String(decoding: valueBytes, as: UTF8.self)
+        let value = String(decoding: Transfer.trimmed(bytes[(colon + 1)...]), as: UTF8.self)
         if method != "HEAD", name.utf8.count == 14, name.lowercased() == "content-length",
            let announced = Int(value) {
             if announced > maxResponseBytes {

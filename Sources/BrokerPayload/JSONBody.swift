@@ -155,8 +155,7 @@ public final class JSONBody: @unchecked Sendable {
     func serialize(removing: Set<FieldPath>, replacing: FieldReplacements) -> [UInt8] {
         // Removal paths relative to this document's root.
         var relative = Set<FieldPath>()
-        for path in removing where path.segments.count >= base.count
-            && path.segments.prefix(base.count).elementsEqual(base) {
+        for path in removing where isWithin(path, orAt: true) {
             relative.insert(FieldPath(Array(path.segments.dropFirst(base.count))))
         }
         if relative.contains(FieldPath()) {
@@ -170,8 +169,7 @@ public final class JSONBody: @unchecked Sendable {
         // Nothing to remove or replace here (every field of an allowed share is sent): the tree is
         // printed as it is, under the lock that keeps concurrent prints off its buffer. A deep copy,
         // its print and its release cost ~18k instructions on a 324-byte push.
-        if relative.isEmpty, embedded.isEmpty, !replacing.keys.contains(where: { $0.segments.count > base.count
-            && $0.segments.prefix(base.count).elementsEqual(base) }) {
+        if relative.isEmpty, embedded.isEmpty, !replacing.keys.contains(where: { isWithin($0, orAt: false) }) {
             return printing.withLock { _ in Self.print(root) }
         }
         var copy: OpaquePointer? = nil
@@ -193,8 +191,7 @@ public final class JSONBody: @unchecked Sendable {
         }
 
         // 2. Replace minimised leaves (before removals: array indices are still the original ones).
-        for (path, values) in replacing where path.segments.count > base.count
-            && path.segments.prefix(base.count).elementsEqual(base) {
+        for (path, values) in replacing where isWithin(path, orAt: false) {
             let segments = Array(path.segments.dropFirst(base.count))
             guard !Self.isRemoved(segments, in: relative), let last = segments.last,
                   let parent = Self.resolve(copy, segments.dropLast()), let node = Self.resolve(parent, [last][...]),
@@ -235,6 +232,12 @@ public final class JSONBody: @unchecked Sendable {
 
         // 4. Serialise.
         return Self.print(copy)
+    }
+
+    /// Whether `path` (of the outermost body) lies below this document's root, or is the root itself when `orAt`.
+    private func isWithin(_ path: FieldPath, orAt: Bool) -> Bool {
+        (orAt ? path.segments.count >= base.count : path.segments.count > base.count)
+            && path.segments.prefix(base.count).elementsEqual(base)
     }
 
     /// The document's bytes as the broker sends them (plain, `/` unescaped).

@@ -93,6 +93,36 @@ public struct ValuePattern: Sendable {
         }
     }
 
+    /// The longest value the pattern matches, in Unicode scalars; `nil` when unbounded (`*`, `+`, `{n,}`).
+    /// `check` compares it with the free-text limit of non-personal fields.
+    public var maximumLength: Int? { Self.longest(root) }
+
+    private static func longest(_ alternatives: [[Node]]) -> Int? {
+        var best = 0
+        for sequence in alternatives {
+            var total = 0
+            for node in sequence {
+                guard let length = longest(node) else { return nil }
+                let (sum, overflow) = total.addingReportingOverflow(length)
+                if overflow { return nil }
+                total = sum
+            }
+            best = max(best, total)
+        }
+        return best
+    }
+
+    private static func longest(_ node: Node) -> Int? {
+        switch node {
+        case .scalar: return 1
+        case .group(let alternatives): return longest(alternatives)
+        case .repeated(let inner, _, let max):
+            guard let max, let inner = longest(inner) else { return nil }
+            let (product, overflow) = max.multipliedReportingOverflow(by: inner)
+            return overflow ? nil : product
+        }
+    }
+
     /// Whether all of `text` matches.
     public func matches(_ text: String) -> Bool {
         if asciiOnly {

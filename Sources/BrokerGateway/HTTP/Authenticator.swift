@@ -1,3 +1,4 @@
+import BrokerFields
 import BrokerCore
 @preconcurrency import Crypto
 import Foundation
@@ -68,7 +69,7 @@ public struct Authenticator: Sendable {
         let bytes = value.utf8
         guard let space = bytes.firstIndex(of: UInt8(ascii: " ")) else { return nil }
         let scheme = bytes[..<space]
-        guard scheme.count == 6, zip(scheme, "bearer".utf8).allSatisfy({ ($0 | 0x20) == $1 }) else { return nil }
+        guard scheme.equalsIgnoringASCIICase("bearer") else { return nil }
         func blank(_ byte: UInt8) -> Bool { byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
         var token = bytes[bytes.index(after: space)...]
         while let first = token.first, blank(first) { token = token.dropFirst() }

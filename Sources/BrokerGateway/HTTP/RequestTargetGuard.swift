@@ -89,10 +89,7 @@ final class RequestTargetGuard: ChannelInboundHandler, RemovableChannelHandler {
         guard let first = bytes.first, first != UInt8(ascii: "/"),
               let colon = bytes.firstIndex(of: UInt8(ascii: ":")) else { return nil }
         let name = bytes[..<colon]
-        func named(_ scheme: String) -> Bool {
-            name.count == scheme.utf8.count && zip(name, scheme.utf8).allSatisfy { ($0 | 0x20) == $1 }
-        }
-        guard let scheme = named("http") ? "http" : named("https") ? "https" : nil else { return nil }
+        guard let scheme = ["http", "https"].first(where: name.equalsIgnoringASCIICase) else { return nil }
         let rest = uri[colon...].dropFirst()
         guard rest.hasPrefix("//") else { return nil }
         let authority = rest.dropFirst(2).prefix { $0 != "/" && $0 != "?" && $0 != "#" }

@@ -291,11 +291,6 @@ struct ShareEdge: Sendable {
     /// Whether a provider's response field is one of `droppedResponseHeaders`, compared without case on
     /// the bytes (a lower-cased copy and a set lookup per field cost ~1k each; most names differ in length).
     static func isDroppedResponseHeader(_ name: String) -> Bool {
-        let bytes = name.utf8
-        return droppedResponseHeaders.contains { dropped in
-            dropped.utf8.count == bytes.count && zip(dropped.utf8, bytes).allSatisfy { expected, byte in
-                (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte) == expected
-            }
-        }
+        droppedResponseHeaders.contains { name.utf8.equalsIgnoringASCIICase($0) }
     }
 }
