@@ -288,11 +288,22 @@ package struct LogRow: Sendable {
 package struct CanonicalParts: Sendable {
     private var head: [UInt8]
     private var tail: [UInt8]
+    /// The body as stored, when packed (`pack(against:)`, off the writer); `nil`: stored as its text.
+    package private(set) var packed: PackedBody?
     /// Revocation records (rare) are written the generic way, once their seq is known.
     private var generic: (row: LogRow, stream: String)?
 
     package init(head: [UInt8], tail: [UInt8]) { self.head = head; self.tail = tail; generic = nil }
     package init(generic row: LogRow, stream: String) { head = []; tail = []; generic = (row, stream) }
+
+    /// Packs `head ‖ tail` against `dictionary` (`RecordPacking`); revocation records stay text.
+    package mutating func pack(against dictionary: LogDictionary) {
+        guard generic == nil else { return }
+        packed = PackedBody(dictionary: dictionary, bytes: RecordPacking.pack(head: head, tail: tail, dictionary: dictionary))
+    }
+
+    /// Head and tail joined, without the seq digits: a template's bytes (`LogDictionaries`).
+    var joined: [UInt8] { head + tail }
 
     /// The whole body for `seq`.
     package func body(seq: Int64) -> [UInt8] {
@@ -306,7 +317,32 @@ package struct CanonicalParts: Sendable {
     }
 }
 
+/// A record's stored form: its packed bytes and the dictionary they unpack against.
+package struct PackedBody: Sendable {
+    package var dictionary: LogDictionary
+    package var bytes: [UInt8]
+}
+
 extension ShareEntry {
+    /// This entry without what differs between shares of one operation (share id, time, subject,
+    /// grants, fingerprints): its record is the template `LogDictionaries` packs them against. The
+    /// keys stay (an empty value keeps its member), so the template has every member name.
+    package var template: ShareEntry {
+        var entry = self
+        entry.shareID = ""
+        entry.time = Date(timeIntervalSince1970: 0)
+        entry.subject = subject == nil ? nil : ""
+        entry.grantIDs = []
+        entry.revocationKeys = nil
+        entry.fields = fields.map { field in
+            var field = field
+            if field.fingerprint != nil { field.fingerprint = "" }
+            if field.fingerprints != nil { field.fingerprints = [] }
+            return field
+        }
+        return entry
+    }
+
     /// This entry as the revocation fence rewrites it: blocked with
     /// `consent_revoked`, every field blocked (a field that had no reason of
     /// its own is marked `share_blocked`).

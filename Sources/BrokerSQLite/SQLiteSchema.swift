@@ -329,19 +329,54 @@ enum SQLiteSchema {
                 ("decision IN ('allowed', 'redacted', 'blocked')",
                  "decision = 'allowed' OR decision = 'redacted' OR decision = 'blocked'"),
             ]
-            guard var sql = try String.fetchOne(db, sql: "SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = 'share_log'") else {
-                throw LogUnavailable("the share_log table is missing")
-            }
-            for (old, new) in edits {
-                guard sql.contains(old) else { throw LogUnavailable("share_log's definition has no \(old)") }
-                sql = sql.replacingOccurrences(of: old, with: new)
-            }
-            let version = try Int.fetchOne(db, sql: "PRAGMA schema_version") ?? 0
-            try db.execute(sql: "PRAGMA writable_schema = ON")
-            try db.execute(sql: "UPDATE sqlite_schema SET sql = ? WHERE type = 'table' AND name = 'share_log'", arguments: [sql])
-            try db.execute(sql: "PRAGMA schema_version = \(version + 1)")
-            try db.execute(sql: "PRAGMA writable_schema = OFF")
+            try editTableDefinition(db, table: "share_log", edits)
+        }
+        migrator.registerMigration("v15-packed-records") { db in
+            // Records as they cost what they say (issue 33, ~3 KB per share before): a body is stored
+            // packed against a dictionary (`RecordPacking`; `dict` names it, `log_dictionaries` holds
+            // it), `prev_hash` is no longer copied into each row (it is the previous row's `hash`), and
+            // the provider × time index goes (a time window's seq range comes from `share_log_time`,
+            // then the provider's `(provider, stream, seq)` index is walked within it). Rows already
+            // stored keep their text bodies and copies, and verify as before: `body` becomes `ANY` and
+            // `prev_hash` nullable, edited in the stored definition as in v14 (no rebuild of the log).
+            try db.execute(sql: """
+                CREATE TABLE log_dictionaries (
+                    id INTEGER NOT NULL PRIMARY KEY,
+                    bytes BLOB NOT NULL
+                ) STRICT;
+                CREATE TRIGGER log_dictionaries_no_update BEFORE UPDATE ON log_dictionaries
+                BEGIN SELECT RAISE(ABORT, 'log_dictionaries is append-only'); END;
+                CREATE TRIGGER log_dictionaries_no_delete BEFORE DELETE ON log_dictionaries
+                BEGIN SELECT RAISE(ABORT, 'log_dictionaries is append-only'); END;
+                DROP INDEX share_log_provider_time;
+                """)
+            let edits = [
+                ("body TEXT NOT NULL,", "body ANY NOT NULL,"),
+                ("prev_hash BLOB NOT NULL CHECK (length(prev_hash) = 32),",
+                 "prev_hash BLOB CHECK (prev_hash IS NULL OR length(prev_hash) = 32),"),
+            ]
+            try editTableDefinition(db, table: "share_log", edits)
+            try db.execute(sql: "ALTER TABLE share_log ADD COLUMN dict INTEGER")
         }
         return migrator
+    }
+
+    /// Replaces text in a table's stored definition, for changes that rows already stored satisfy
+    /// (a CHECK written another way, a constraint relaxed), as SQLite documents for them:
+    /// writable_schema, then a new schema_version. No rebuild of the table.
+    static func editTableDefinition(_ db: Database, table: String, _ edits: [(String, String)]) throws {
+        guard var sql = try String.fetchOne(db, sql: "SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = ?",
+                                            arguments: [table]) else {
+            throw LogUnavailable("the \(table) table is missing")
+        }
+        for (old, new) in edits {
+            guard sql.contains(old) else { throw LogUnavailable("\(table)'s definition has no \(old)") }
+            sql = sql.replacingOccurrences(of: old, with: new)
+        }
+        let version = try Int.fetchOne(db, sql: "PRAGMA schema_version") ?? 0
+        try db.execute(sql: "PRAGMA writable_schema = ON")
+        try db.execute(sql: "UPDATE sqlite_schema SET sql = ? WHERE type = 'table' AND name = ?", arguments: [sql, table])
+        try db.execute(sql: "PRAGMA schema_version = \(version + 1)")
+        try db.execute(sql: "PRAGMA writable_schema = OFF")
     }
 }

@@ -20,7 +20,7 @@ extension SQLiteStore: DisclosedTrafficSource {
                         UNION ALL
                         SELECT l.provider, l.purpose, json_extract(f.value, '$.category') AS category, count(DISTINCT l.share_id),
                                min(l.time_us), max(l.time_us)
-                        FROM (\(Self.followerTail) AND l.time_us >= ? AND l.purpose IS NOT NULL) l, json_each(l.body, '$.fields') f
+                        FROM (\(Self.followerTail) AND l.time_us >= ? AND l.purpose IS NOT NULL) l, json_each(\(Self.bodyText("l")), '$.fields') f
                         WHERE json_extract(f.value, '$.action') IN ('sent', 'minimised') AND \(Self.personalField)
                           AND category IS NOT NULL
                         GROUP BY 1, 2, 3

@@ -61,7 +61,7 @@ extension SQLiteStore {
                     // Read the committed records past the mark (bounded: what the last fold left).
                     through = try Int64.fetchOne(db, sql: "SELECT max(seq) FROM share_log WHERE stream = ?", arguments: [stream]) ?? mark
                     let bodies = try String.fetchCursor(db, sql: """
-                        SELECT body FROM share_log WHERE stream = ? AND seq > ? AND seq <= ? AND kind = 'share' ORDER BY seq
+                        SELECT \(Self.bodyText("l")) FROM share_log l WHERE stream = ? AND seq > ? AND seq <= ? AND kind = 'share' ORDER BY seq
                         """, arguments: [stream, mark, through])
                     while let body = try bodies.next() {
                         if let record = FoldRecord(body: body) { tally.count(record); folded += 1 }

@@ -58,7 +58,7 @@ extension SQLiteStore: ShareQueries {
             fieldConditions.append(matches)
         }
         if !fieldConditions.isEmpty {
-            conditions.append("EXISTS (SELECT 1 FROM json_each(s.body, '$.fields') f WHERE \(fieldConditions.joined(separator: " AND ")))")
+            conditions.append("EXISTS (SELECT 1 FROM json_each(\(bodyText("s")), '$.fields') f WHERE \(fieldConditions.joined(separator: " AND ")))")
         }
         let backwards = filter.newestFirst
         let index = filter.subject != nil ? "share_log_subject_seq" : filter.provider != nil ? "share_log_provider_seq" : nil
@@ -88,7 +88,7 @@ extension SQLiteStore: ShareQueries {
         }
         arguments.append(max(1, limit).databaseValue)
         let sql = """
-            SELECT s.stream, s.seq, s.hash, s.body, o.stream, o.seq, o.hash, o.body
+            SELECT s.stream, s.seq, s.hash, \(bodyText("s")), o.stream, o.seq, o.hash, \(bodyText("o"))
             FROM share_log s\(index.map { " INDEXED BY " + $0 } ?? "")
             LEFT JOIN share_log o ON o.share_id = s.share_id AND o.kind = 'outcome'
             WHERE \(conditions.joined(separator: " AND "))
@@ -97,18 +97,15 @@ extension SQLiteStore: ShareQueries {
         return (sql, arguments)
     }
 
-    /// Per stream, the first and last seq of the shares in the filter's time window (and provider).
+    /// Per stream, the first and last seq of the shares in the filter's time window (of every provider:
+    /// a provider's page then walks its own index within the range, and checks the time of each row).
     func seqRanges(_ filter: ShareFilter) async throws(LogUnavailable) -> [SeqRange] {
         let from = filter.since.map(Microseconds.from) ?? Int64.min
         let to = filter.until.map(Microseconds.from) ?? Int64.max
-        let provider = filter.provider
         do {
             return try await pool.read { db in
-                let sql = provider == nil
-                    ? "SELECT stream, min(seq), max(seq) FROM share_log WHERE kind = 'share' AND time_us >= ? AND time_us < ? GROUP BY stream"
-                    : "SELECT stream, min(seq), max(seq) FROM share_log WHERE provider = ? AND kind = 'share' AND time_us >= ? AND time_us < ? GROUP BY stream"
-                let arguments: StatementArguments = provider.map { [$0, from, to] } ?? [from, to]
-                return try Row.fetchAll(db.cachedStatement(sql: sql), arguments: arguments).compactMap { row in
+                let sql = "SELECT stream, min(seq), max(seq) FROM share_log WHERE kind = 'share' AND time_us >= ? AND time_us < ? GROUP BY stream"
+                return try Row.fetchAll(db.cachedStatement(sql: sql), arguments: [from, to]).compactMap { row in
                     guard let low = row[1] as Int64?, let high = row[2] as Int64? else { return nil }
                     return (stream: row[0], low: low, high: high)
                 }
@@ -122,7 +119,7 @@ extension SQLiteStore: ShareQueries {
         do {
             return try await pool.read { db in
                 try Row.fetchOne(db.cachedStatement(sql: """
-                    SELECT s.stream, s.seq, s.hash, s.body, o.stream, o.seq, o.hash, o.body
+                    SELECT s.stream, s.seq, s.hash, \(Self.bodyText("s")), o.stream, o.seq, o.hash, \(Self.bodyText("o"))
                     FROM share_log s
                     LEFT JOIN share_log o ON o.share_id = s.share_id AND o.kind = 'outcome'
                     WHERE s.share_id = ? AND s.kind = 'share' LIMIT 1
@@ -187,10 +184,12 @@ extension SQLiteStore: SharingListSource {
                 // The records no aggregate holds: the partial days, and the tail inside the whole days.
                 let raw = try Row.fetchCursor(db, sql: """
                     SELECT l.subject, l.share_id, l.time_us, json_extract(f.value, '$.category')
-                    FROM (SELECT * FROM share_log WHERE provider = ? AND kind = 'share' AND time_us >= ? AND time_us < ?
-                          UNION ALL SELECT * FROM share_log WHERE provider = ? AND kind = 'share' AND time_us >= ? AND time_us < ?
+                    FROM (SELECT * FROM share_log INDEXED BY share_log_time
+                          WHERE provider = ? AND kind = 'share' AND time_us >= ? AND time_us < ?
+                          UNION ALL SELECT * FROM share_log INDEXED BY share_log_time
+                          WHERE provider = ? AND kind = 'share' AND time_us >= ? AND time_us < ?
                           UNION ALL \(Self.followerTail) AND l.provider = ? AND l.time_us >= ? AND l.time_us < ?) l,
-                         json_each(l.body, '$.fields') f
+                         json_each(\(Self.bodyText("l")), '$.fields') f
                     WHERE l.subject > ? AND l.decision IN ('allowed', 'redacted')
                       AND json_extract(f.value, '$.action') IN ('sent', 'minimised') AND \(Self.personalField)
                     """, arguments: [query.provider, window.edgeLow.from, window.edgeLow.to,
@@ -215,7 +214,7 @@ extension SQLiteStore: SharingListSource {
                    json_extract(f.value, '$.action') AS action, s.share_id AS share_id, s.subject AS subject, s.time_us AS time_us
             FROM (SELECT * FROM share_log WHERE kind = 'share' AND time_us >= ? AND time_us < ?
                   UNION ALL SELECT * FROM share_log WHERE kind = 'share' AND time_us >= ? AND time_us < ?
-                  UNION ALL \(Self.followerTail) AND l.time_us >= ? AND l.time_us < ?) s, json_each(s.body, '$.fields') f
+                  UNION ALL \(Self.followerTail) AND l.time_us >= ? AND l.time_us < ?) s, json_each(\(Self.bodyText("s")), '$.fields') f
             WHERE s.kind = 'share' AND s.purpose IS NOT NULL AND \(Self.personalField)
             """
         let edges: [Int64] = [window.edgeLow.from, window.edgeLow.to, window.edgeHigh.from, window.edgeHigh.to,

@@ -124,7 +124,7 @@ extension SQLiteStore: RevocationStore {
             }
             propagation.categories = try String.fetchAll(db, sql: """
                 SELECT DISTINCT json_extract(f.value, '$.category') AS category FROM revocation_shares rs
-                JOIN share_log l ON l.share_id = rs.share_id AND l.kind = 'share', json_each(l.body, '$.fields') f
+                JOIN share_log l ON l.share_id = rs.share_id AND l.kind = 'share', json_each(\(Self.bodyText("l")), '$.fields') f
                 WHERE rs.revocation_id = ? AND rs.provider = ? AND json_extract(f.value, '$.action') IN ('sent', 'minimised')
                   AND \(Self.personalField) AND category IS NOT NULL
                 ORDER BY category

@@ -51,7 +51,8 @@ extension SQLiteStore {
     /// `revoked_at`. No interleaving lets a share commit under a grant whose
     /// revoke returned without the share being found.
     public func appendIntent(_ entry: ShareEntry) async throws(LogUnavailable) -> IntentResult {
-        let parts = LogRow(entry).canonicalParts(stream: stream)
+        // Written and packed here, off the single writer, which only joins them with the seq and hashes.
+        let parts = dictionaries.packedParts(entry)
         switch try await submit(.intent(entry, parts)) {
         case .intent(let result): return result
         default: throw LogUnavailable("internal error: unexpected result for an intent")
@@ -67,7 +68,7 @@ extension SQLiteStore {
     /// Appends several outcomes as one operation of one batch (one waiter, one commit).
     public func appendOutcomes(_ outcomes: [ShareOutcome]) async throws(LogUnavailable) -> [ChainPosition] {
         guard !outcomes.isEmpty else { return [] }
-        let prepared = outcomes.map { ($0, LogRow($0).canonicalParts(stream: stream)) }
+        let prepared = outcomes.map { ($0, dictionaries.packedParts($0)) }
         // Outcomes need not be durable at once (an intent without one reads `unknown`): they share the next commit.
         switch try await submit(.outcomes(prepared), deferrable: true) {
         case .positions(let positions): return positions
@@ -101,6 +102,7 @@ extension SQLiteStore {
         var resolved: [String] = []
         var resolvedDangling = false
         var intents = 0
+        var dictionariesAdded: Set<Int64> = []
         do {
             try Self.inImmediateTransaction(db) {
                 var chain = try tip.snapshot ?? loadTip(db)
@@ -111,11 +113,13 @@ extension SQLiteStore {
                     switch write {
                     case .intent(let entry, let parts):
                         intents += 1
+                        try storeDictionary(of: parts, writer, &dictionariesAdded)
                         outputs.append(.intent(try appendIntent(entry, parts, revoked: revoked, writer, &committed, &chain)))
                     case .outcomes(let outcomes):
                         var positions: [ChainPosition] = []
                         positions.reserveCapacity(outcomes.count)
                         for (outcome, parts) in outcomes {
+                            try storeDictionary(of: parts, writer, &dictionariesAdded)
                             positions.append(try append(LogRow(outcome), parts, writer.insert, &chain))
                             resolved.append(outcome.shareID)
                             if let keys = outcome.revocationKeys, let provider = outcome.provider {
@@ -167,6 +171,7 @@ extension SQLiteStore {
             return .failure(failure)
         }
         tip.withLock { $0 = newTip }
+        dictionaries.markStored(dictionariesAdded)
         // The aggregates are the follower's, from committed records only.
         if appended > 0 || resolvedDangling, let newTip { follow(committed, resolved: resolved, through: newTip.seq) }
         // From now on the follower knows every intent without an outcome (those committed since).
@@ -182,6 +187,8 @@ extension SQLiteStore {
         let linkGrant: BoundStatement
         let storeKeys: BoundStatement
         let grantRevoked: BoundStatement
+        let dictionaryBytes: BoundStatement
+        let storeDictionary: BoundStatement
 
         init(_ db: Database) throws {
             insert = try BoundStatement(db, SQLiteStore.insertSQL)
@@ -190,6 +197,8 @@ extension SQLiteStore {
                 INSERT OR REPLACE INTO revocation_keys (share_id, provider, sealed, expires_at) VALUES (?, ?, ?, ?)
                 """)
             grantRevoked = try BoundStatement(db, "SELECT 1 FROM grants WHERE id = ? AND revoked_at IS NOT NULL")
+            dictionaryBytes = try BoundStatement(db, "SELECT bytes FROM log_dictionaries WHERE id = ?")
+            storeDictionary = try BoundStatement(db, "INSERT INTO log_dictionaries (id, bytes) VALUES (?, ?)")
         }
     }
 
@@ -269,7 +278,7 @@ extension SQLiteStore {
 
     static let insertSQL = """
         INSERT INTO share_log (stream, seq, kind, share_id, time_us, subject, provider, purpose, decision,
-                               caller, channel, body, prev_hash, hash)
+                               caller, channel, body, dict, hash)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         """
 
@@ -278,14 +287,21 @@ extension SQLiteStore {
         try append(row, row.canonicalParts(stream: stream), insert, &chain)
     }
 
-    /// `append` with the body's parts already written (off the writer).
+    /// `append` with the body's parts already written (off the writer). The body is stored packed when
+    /// `parts` are (its dictionary stored first: `storeDictionary`), else as text. `prev_hash` is not
+    /// stored: it is the previous row's `hash` (records before 2026-12-08 hold a copy).
     func append(_ row: LogRow, _ parts: CanonicalParts, _ insert: BoundStatement, _ chain: inout ChainTip) throws -> ChainPosition {
         var next = chain
         let record = next.next(parts, stream: stream)
         try insert.run { b in
             b.text(1, stream); b.int(2, next.seq); b.text(3, row.kind.rawValue); b.text(4, row.shareID); b.int(5, row.timeUs)
             b.text(6, row.subject); b.text(7, row.provider); b.text(8, row.purpose); b.text(9, row.decision)
-            b.text(10, row.caller); b.text(11, row.channel); b.text(12, utf8: record.body); b.blob(13, record.prevHash)
+            b.text(10, row.caller); b.text(11, row.channel)
+            if let packed = parts.packed {
+                b.blob(12, packed.bytes); b.int(13, packed.dictionary.id)
+            } else {
+                b.text(12, utf8: record.body); b.int(13, nil)
+            }
             b.blob(14, record.hash)
         }
         chain = next   // only once the row is written

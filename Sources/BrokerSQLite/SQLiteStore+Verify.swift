@@ -153,7 +153,9 @@ enum LogVerifier {
         return report
     }
 
-    /// Checks records `from…to` of `stream`; the first starts from 32 zero bytes (seq 1) or its stored `prev_hash`.
+    /// Checks records `from…to` of `stream`; the first starts from 32 zero bytes (seq 1), or from its
+    /// stored `prev_hash` (records before 2026-12-08) or else the hash of the record before it.
+    /// A packed body is checked as the canonical bytes it unpacks to, against the dictionary it names.
     static func verifyRange(_ db: Database, stream: String, from: Int64, to: Int64,
                             progress: (Int64) -> Void) throws -> RangeResult {
         var result = RangeResult(stream: stream, from: from)
@@ -162,9 +164,18 @@ enum LogVerifier {
         var expectedSeq = from
         var prevHash: [UInt8]? = from == 1 ? [UInt8](repeating: 0, count: 32) : nil
         let streamBytes = Array(stream.utf8)
+        // Few, small and immutable: read once, in this range's snapshot.
+        var dictionaries: [Int64: [UInt8]] = [:]
+        // A file not yet migrated to packed records (read-only: `log verify` does not migrate) has neither.
+        let packed = try db.tableExists("log_dictionaries")
+        if packed {
+            for row in try Row.fetchAll(db, sql: "SELECT id, bytes FROM log_dictionaries") {
+                dictionaries[row[0]] = Array(row[1] as Data)
+            }
+        }
         let statement = try db.makeStatement(sql: """
             SELECT seq, kind, share_id, time_us, subject, provider, purpose, decision, caller, channel,
-                   body, prev_hash, hash
+                   body, prev_hash, hash, \(packed ? "dict" : "NULL")
             FROM share_log WHERE stream = ? AND seq >= ? AND seq <= ? ORDER BY seq
             """)
         let sqlite = statement.sqliteStatement
@@ -182,21 +193,40 @@ enum LogVerifier {
             }
             let storedPrev = blob(sqlite, 11)
             if prevHash == nil {
-                result.startPrev = Array(storedPrev)
-                prevHash = Array(storedPrev)
+                // The range's first record: its stored copy, else the hash of the record before it.
+                prevHash = storedPrev.count > 0
+                    ? Array(storedPrev)
+                    : try Data.fetchOne(db, sql: "SELECT hash FROM share_log WHERE stream = ? AND seq = ?",
+                                        arguments: [stream, seq - 1]).map(Array.init) ?? []
+                result.startPrev = prevHash
             }
-            if !storedPrev.elementsEqual(prevHash!) {
+            // A stored copy (records before 2026-12-08) must be the previous record's hash.
+            if sqlite3_column_type(sqlite, 11) != SQLITE_NULL, !storedPrev.elementsEqual(prevHash!) {
                 result.firstBad = BadRecord(stream: stream, seq: seq, reason: .prevHashMismatch)
                 return result
             }
             let hash = blob(sqlite, 12)
-            let fastPass = text(sqlite, 10).map { body in
-                scanner.scan(body)
-                    && hashMatches(prev: storedPrev, body: body, hash: hash)
+            var unpacked: [UInt8]?
+            if sqlite3_column_type(sqlite, 10) == SQLITE_BLOB {
+                // Packed: the canonical bytes it unpacks to, or none (the hash then cannot match).
+                unpacked = sqlite3_column_type(sqlite, 13) == SQLITE_INTEGER
+                    ? dictionaries[sqlite3_column_int64(sqlite, 13)].flatMap { dictionary in
+                        dictionary.withUnsafeBytes { RecordPacking.unpack(blob(sqlite, 10), seq: seq, dictionary: $0) }
+                    }
+                    : nil
+                guard unpacked != nil else {
+                    result.firstBad = BadRecord(stream: stream, seq: seq, reason: .hashMismatch)
+                    return result
+                }
+            }
+            let fastPass = withBody(sqlite, unpacked) { body in
+                guard let body else { return false }
+                return scanner.scan(body)
+                    && prevHash!.withUnsafeBytes { hashMatches(prev: $0, body: body, hash: hash) }
                     && columnsMatch(scanner, body: body, sqlite, stream: streamBytes, seq: seq)
-            } ?? false
-            if !fastPass, let reason = generalCheck(row, stream: stream, seq: seq, prevHash: Data(prevHash!),
-                                                    decoder: decoder) {
+            }
+            if !fastPass, let reason = generalCheck(row, body: unpacked, stream: stream, seq: seq,
+                                                    prevHash: Data(prevHash!), decoder: decoder) {
                 result.firstBad = BadRecord(stream: stream, seq: seq, reason: reason)
                 return result
             }
@@ -230,15 +260,14 @@ enum LogVerifier {
         return nil
     }
 
-    /// The hash and column checks on values decoded by GRDB, the body by `JSONDecoder`.
-    private static func generalCheck(_ row: Row, stream: String, seq: Int64, prevHash: Data,
+    /// The hash and column checks on values decoded by GRDB, the body by `JSONDecoder`; `unpacked` is
+    /// a packed body's canonical bytes.
+    private static func generalCheck(_ row: Row, body unpacked: [UInt8]?, stream: String, seq: Int64, prevHash: Data,
                                      decoder: JSONDecoder) -> BadRecord.Reason? {
-        let storedPrev: Data = row[11]
-        if storedPrev != prevHash { return .prevHashMismatch }
-        let bodyText: String = row[10]
-        let body = Data(bodyText.utf8)
+        if let storedPrev = row[11] as Data?, storedPrev != prevHash { return .prevHashMismatch }
+        guard let body = unpacked.map({ Data($0) }) ?? (row[10] as String?).map({ Data($0.utf8) }) else { return .hashMismatch }
         let hash: Data = row[12]
-        if ChainHash.hash(prev: storedPrev, body: body) != hash { return .hashMismatch }
+        if ChainHash.hash(prev: prevHash, body: body) != hash { return .hashMismatch }
         let columns = try? decoder.decode(BodyColumns.self, from: body)
         let kind: String? = row[1], shareID: String? = row[2], timeUs: Int64? = row[3]
         let subject: String? = row[4], provider: String? = row[5], purpose: String? = row[6]
@@ -256,6 +285,13 @@ enum LogVerifier {
     private static func blob(_ sqlite: SQLiteStatement, _ column: Int32) -> UnsafeRawBufferPointer {
         guard let base = sqlite3_column_blob(sqlite, column) else { return UnsafeRawBufferPointer(start: nil, count: 0) }
         return UnsafeRawBufferPointer(start: base, count: Int(sqlite3_column_bytes(sqlite, column)))
+    }
+
+    /// `body` over the record's canonical bytes: `unpacked`, else the TEXT column's (`nil` for neither).
+    private static func withBody<R>(_ sqlite: SQLiteStatement, _ unpacked: [UInt8]?,
+                                    _ body: (UnsafeBufferPointer<UInt8>?) -> R) -> R {
+        if let unpacked { return unpacked.withUnsafeBufferPointer { body($0) } }
+        return body(text(sqlite, 10))
     }
 
     /// A TEXT column's bytes, `nil` when it is not TEXT; valid until the next step.

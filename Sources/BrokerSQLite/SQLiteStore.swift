@@ -45,6 +45,8 @@ public final class SQLiteStore: ShareLog, GrantStore, Sendable {
     let follower = Locked(FollowerBuffer())
     /// Signs a checkpoint every `every` records, when set (`enableCheckpoints`).
     let checkpointing = Locked<(signer: CheckpointSigner, every: Int64)?>(nil)
+    /// The dictionaries this stream's records are packed against.
+    let dictionaries: LogDictionaries
 
     /// Opens (creating the file and its folder if needed) and migrates the store.
     ///
@@ -59,6 +61,7 @@ public final class SQLiteStore: ShareLog, GrantStore, Sendable {
         self.stream = stream
         self.logger = logger
         self.now = now
+        dictionaries = LogDictionaries(stream: stream)
         // Owner-only from the first byte: folders it makes 0700, the file 0600 before SQLite opens
         // it (SQLite gives its -wal and -shm files the database file's mode). It holds grants and birth dates.
         do { try PrivateFile.createIfAbsent(path) } catch {
@@ -72,6 +75,7 @@ public final class SQLiteStore: ShareLog, GrantStore, Sendable {
             configuration.prepareDatabase { db in
                 // Holds on readers; on the writer it is undone by the WAL set-up, and redone below.
                 try db.execute(sql: "PRAGMA synchronous = FULL")
+                Self.registerLogFunctions(db)
             }
             pool = try DatabasePool(path: path, configuration: configuration)
             let writer = pool
@@ -147,11 +151,16 @@ public final class SQLiteStore: ShareLog, GrantStore, Sendable {
     public func records(stream: String) async throws -> [StoredRecord] {
         do {
             return try await pool.read { db in
-                try Row.fetchAll(db, sql: """
+                // A stored prev_hash is only in records written before 2026-12-08: it is the previous record's hash.
+                var previous = Data(count: 32)
+                return try Row.fetchAll(db, sql: """
                     SELECT stream, seq, kind, share_id, time_us, subject, provider, purpose, decision, caller,
-                           channel, body, prev_hash, hash
-                    FROM share_log WHERE stream = ? ORDER BY seq
-                    """, arguments: [stream]).map(StoredRecord.init(row:))
+                           channel, \(Self.bodyText("l")) AS body, hash
+                    FROM share_log l WHERE stream = ? ORDER BY seq
+                    """, arguments: [stream]).map { row in
+                    defer { previous = row["hash"] }
+                    return StoredRecord(row: row, prevHash: previous)
+                }
             }
         } catch {
             throw LogUnavailable.sqlite(error, during: "reading log records")

@@ -1,5 +1,6 @@
 import ArgumentParser
 import BrokerPostgres
+import BrokerSQLite
 import BrokerService
 import Foundation
 import GRDB
@@ -52,6 +53,7 @@ struct DatabaseCommand: AsyncParsableCommand {
             logger.logLevel = .error
             var configuration = Configuration()
             configuration.readonly = true
+            configuration.prepareDatabase { db in SQLiteStore.registerLogFunctions(db) }
             let source = try DatabaseQueue(path: path, configuration: configuration)
             defer { try? source.close() }
             let target: PostgresStore
@@ -94,7 +96,9 @@ struct DatabaseCommand: AsyncParsableCommand {
                     let offset = copied
                     // GRDB's synchronous read: rows are not Sendable, and this command has no event loop to keep free.
                     let rows = try source.read { db in
-                        try Row.fetchAll(db, sql: "SELECT * FROM \(table) ORDER BY \(order) LIMIT 2000 OFFSET \(offset)")
+                        // The log's records as text with their previous hash (SQLite stores them packed).
+                        let columns = table == "share_log" ? SQLiteStore.portableRecordColumns : "*"
+                        return try Row.fetchAll(db, sql: "SELECT \(columns) FROM \(table) l ORDER BY \(order) LIMIT 2000 OFFSET \(offset)")
                     }
                     guard let first = rows.first else { break }
                     let columns = first.columnNames.filter { types[$0] != nil }

@@ -1,4 +1,5 @@
 import BrokerCurl
+@testable import BrokerSQLite
 import BrokerTesting
 import Foundation
 import GRDB
@@ -12,7 +13,11 @@ func tamper(_ path: String, seq: Int64) throws {
     try queue.write { db in
         // The triggers only stop honest mistakes; someone with the file drops them first.
         try db.execute(sql: "DROP TRIGGER IF EXISTS share_log_no_update")
-        try db.execute(sql: "UPDATE share_log SET body = replace(body, 'node-1', 'node-X') WHERE seq = ?", arguments: [seq])
+        // Stored packed: edited as the text it unpacks to (`dict` NULL then).
+        SQLiteStore.registerLogFunctions(db)
+        try db.execute(sql: """
+            UPDATE share_log SET body = replace(\(SQLiteStore.bodyText("share_log")), 'node-1', 'node-X'), dict = NULL WHERE seq = ?
+            """, arguments: [seq])
     }
 }
 

@@ -20,7 +20,10 @@ import Testing
                 for n in 10..<30 {
                     group.addTask {
                         do {
-                            _ = try await store.appendIntent(makeEntry(n, subject: secret, fieldCount: 60))
+                            // Fingerprints that differ: a packed record is then as large as its prints, and needs pages.
+                            var entry = makeEntry(n, subject: secret, fieldCount: 200)
+                            for i in entry.fields.indices { entry.fields[i].fingerprint = UUID().uuidString + UUID().uuidString }
+                            _ = try await store.appendIntent(entry)
                             return nil
                         } catch let error as LogUnavailable {
                             return error

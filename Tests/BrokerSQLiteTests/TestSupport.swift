@@ -33,8 +33,9 @@ func withStore<T>(stream: String = "node-1",
 }
 
 /// Raw SQL on the store's file through a separate connection, as an attacker
-/// with file access would do it (the append-only triggers dropped first).
-func tamper(_ directory: TempDirectory, _ sql: String) throws {
+/// with file access would do it (the append-only triggers dropped first, and
+/// every body unpacked to its text, so `sql` can edit bodies as text).
+func tamper(_ directory: TempDirectory, _ sql: String, unpacking: Bool = true) throws {
     var configuration = Configuration()
     configuration.busyMode = .timeout(10)   // the store's follower may be folding a moment
     let queue = try DatabaseQueue(path: directory.databasePath, configuration: configuration)
@@ -43,9 +44,16 @@ func tamper(_ directory: TempDirectory, _ sql: String) throws {
             DROP TRIGGER IF EXISTS share_log_no_update;
             DROP TRIGGER IF EXISTS share_log_no_delete;
             """)
+        if unpacking { try unpackBodies(db) }
         try db.execute(sql: sql)
     }
     try queue.close()
+}
+
+/// Stores every packed body as its canonical text (`dict` NULL): the same records, as verify sees them.
+func unpackBodies(_ db: Database) throws {
+    SQLiteStore.registerLogFunctions(db)
+    try db.execute(sql: "UPDATE share_log SET body = \(SQLiteStore.bodyText("share_log")), dict = NULL WHERE dict IS NOT NULL")
 }
 
 let baseTime = Date(timeIntervalSince1970: 1_726_000_000.123456)

@@ -7,14 +7,14 @@ import Testing
 
 @Suite struct VerifyTests {
     /// A store with 10 records on `node-1` and 3 on `node-2`, then `sql` applied as tampering.
-    private func verifyAfter(_ sql: String?) async throws -> (VerifyReport, VerifyReport) {
+    private func verifyAfter(_ sql: String?, unpacking: Bool = true) async throws -> (VerifyReport, VerifyReport) {
         let directory = try TempDirectory()
         defer { directory.remove() }
         let store = try SQLiteStore(path: directory.databasePath, stream: "node-1", logger: testLogger)
         try await appendIntents(store, count: 10)
         let other = try SQLiteStore(path: directory.databasePath, stream: "node-2", logger: testLogger)
         try await appendIntents(other, count: 3, from: 100)
-        if let sql { try tamper(directory, sql) }
+        if let sql { try tamper(directory, sql, unpacking: unpacking) }
         let report = try await store.verify()
         let offline = try await SQLiteStore.verify(path: directory.databasePath)
         return (report, offline)
@@ -47,6 +47,26 @@ import Testing
         #expect(offline.firstBad == report.firstBad)
     }
 
+    /// Records are stored packed (`RecordPacking`): a changed byte of a packed body, or of the
+    /// dictionary it unpacks against, changes the canonical bytes, which no longer hash to the chain.
+    @Test func anAlteredPackedBodyOrDictionaryIsFound() async throws {
+        let (body, offline) = try await verifyAfter("""
+            UPDATE share_log SET body = substr(body, 1, 20) || CAST(x'00' AS BLOB) || substr(body, 22)
+            WHERE stream = 'node-1' AND seq = 4 AND typeof(body) = 'blob'
+            """, unpacking: false)
+        #expect(body.firstBad == BadRecord(stream: "node-1", seq: 4, reason: .hashMismatch))
+        #expect(offline.firstBad == body.firstBad)
+        // The intents' dictionary (every record here is an intent of one operation): the first record breaks.
+        let (dictionary, _) = try await verifyAfter("""
+            DROP TRIGGER log_dictionaries_no_update;
+            UPDATE log_dictionaries SET bytes = CAST(replace(CAST(bytes AS TEXT), 'push-service', 'push-servicf') AS BLOB)
+            """, unpacking: false)
+        #expect(dictionary.firstBad == BadRecord(stream: "node-1", seq: 1, reason: .hashMismatch))
+        // A record that names a dictionary the store does not hold cannot be read back.
+        let (missing, _) = try await verifyAfter("UPDATE share_log SET dict = 42 WHERE stream = 'node-2' AND seq = 2", unpacking: false)
+        #expect(missing.firstBad == BadRecord(stream: "node-2", seq: 2, reason: .hashMismatch))
+    }
+
     @Test func anAlteredIndexedColumnIsFound() async throws {
         let (report, _) = try await verifyAfter(
             "UPDATE share_log SET provider = 'other-provider' WHERE stream = 'node-2' AND seq = 2")
@@ -71,12 +91,13 @@ import Testing
     }
 
     @Test func aReorderedOrRelinkedRecordIsFound() async throws {
-        // Swap two whole records' positions (body, hashes and all): the links break.
+        // Swap two whole records' positions (body, hash and all): the links break. Record 8's hash was
+        // made from record 7's, not from 6's (records keep no copy of the previous hash since 2026-12-08).
         let (report, _) = try await verifyAfter("""
             UPDATE share_log SET seq = seq + 1000 WHERE stream = 'node-1' AND seq IN (7, 8);
             UPDATE share_log SET seq = CASE seq WHEN 1007 THEN 8 ELSE 7 END WHERE stream = 'node-1' AND seq IN (1007, 1008);
             """)
-        #expect(report.firstBad == BadRecord(stream: "node-1", seq: 7, reason: .prevHashMismatch))
+        #expect(report.firstBad == BadRecord(stream: "node-1", seq: 7, reason: .hashMismatch))
     }
 
     @Test func verifyingAMissingFileFails() async throws {
