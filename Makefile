@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 SWIFT ?= swift
 PORT ?= 8080
-APT_PACKAGES := libcurl4-openssl-dev libjson-c-dev libsqlite3-dev zlib1g-dev pkg-config curl
+APT_PACKAGES := libcurl4-openssl-dev libjson-c-dev libsqlite3-dev libzstd-dev pkg-config curl
 # What the test suite drives besides: a real browser for the privacy center (and CJK fonts for its screenshots).
 TEST_APT_PACKAGES := chromium chromium-driver fonts-wqy-zenhei
 

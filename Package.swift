@@ -33,14 +33,14 @@ let package = Package(
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
     ],
     targets: [
-        // System libraries (Debian: libcurl4-openssl-dev, libjson-c-dev, zlib1g-dev).
+        // System libraries (Debian: libcurl4-openssl-dev, libjson-c-dev, libzstd-dev).
         .systemLibrary(name: "CCurl", path: "Sources/CCurl", pkgConfig: "libcurl",
                        providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "CJSONC", path: "Sources/CJSONC", pkgConfig: "json-c",
                        providers: [.apt(["libjson-c-dev"])]),
-        // zlib (Debian: zlib1g-dev): the share log's records are stored deflated (`RecordPacking`).
-        .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
-                       providers: [.apt(["zlib1g-dev"])]),
+        // Zstandard (Debian: libzstd-dev): the share log's records are stored compressed against a dictionary (`RecordPacking`).
+        .systemLibrary(name: "CZstd", path: "Sources/CZstd", pkgConfig: "libzstd",
+                       providers: [.apt(["libzstd-dev"])]),
 
         // Field paths and values shared by the policy engine and the payload codecs.
         .target(name: "BrokerFields", swiftSettings: strict),
@@ -96,7 +96,7 @@ let package = Package(
                 swiftSettings: strict),
         // What every store of the share log shares: the canonical record, its hash chain, the group committer.
         .target(name: "BrokerLogStore",
-                dependencies: ["BrokerService", "BrokerFields", "CZlib", .product(name: "Crypto", package: "swift-crypto")],
+                dependencies: ["BrokerService", "BrokerFields", "CZstd", .product(name: "Crypto", package: "swift-crypto")],
                 swiftSettings: strict),
         // The share log, subjects and grants in SQLite (GRDB): the embedded default.
         .target(name: "BrokerSQLite",
