@@ -171,6 +171,10 @@ awk -v st="$(value log.statements)" -v n="$(value log.intents)" -v r="$(value lo
   'BEGIN { if (n > 0) printf "  writer: %.2f SQL statements per share, %.1f records per commit (%d shares, %d commits); commit p50 ≤ %d µs, p99 ≤ %d µs\n", st / n, r / c, n, c, p50, p99 }'
 records=$("$BIN" log verify --database "$WORK/broker.sqlite" --signing-key "$WORK/.sharebroker/checkpoint.key" 2>/dev/null | tail -1 || true)
 echo "  share log after the run: $records"
+# Issue 33: the database file (and any WAL left) over the shares of every run above, these bodies' records and all.
+size=$(( $(stat -c %s "$WORK/broker.sqlite") + $(stat -c %s "$WORK/broker.sqlite-wal" 2>/dev/null || echo 0) ))
+awk -v b="$size" -v n="$(value log.intents)" \
+  'BEGIN { if (n > 0) printf "  bytes on disk per share: %d (%.0f MB for %d shares with their outcomes, every index and aggregate; target ≤ 1,024)\n", b / n, b / 1048576, n }'
 
 # PostgreSQL (issue 11): when run under scripts/with-postgres (as `make bench` does), one node and
 # then two nodes on one throwaway database, with the same checks, body and upstream.
