@@ -6,7 +6,7 @@ import Foundation
 /// the store already holds.
 ///
 /// An intent is packed against the template of the first intent this process logged for its
-/// provider, operation and policy revision (`ShareEntry.template`): the same member names,
+/// provider, operation, policy revision and decision (`ShareEntry.template`): the same member names,
 /// paths, categories and hashes. Outcomes are packed against one template of an outcome. A
 /// template holds no subject, share id, grant or fingerprint, so a dictionary is never personal
 /// data and never needs erasing.
@@ -17,8 +17,9 @@ package final class LogDictionaries: Sendable {
     private let stored = Locked<Set<Int64>>([])
     package let outcome: LogDictionary
     private let stream: String
-    /// Distinct templates kept at most (policy revisions × operations); past it the cache starts over.
-    private let limit = 4096
+    /// Distinct templates kept at most (operations × the policy revisions since start; each holds a
+    /// prepared zstd dictionary of ~50 KB); past it the cache starts over.
+    private let limit = 256
 
     package init(stream: String) {
         self.stream = stream
@@ -29,7 +30,9 @@ package final class LogDictionaries: Sendable {
 
     /// The dictionary `entry`'s record is packed against (made from `entry` the first time).
     package func dictionary(for entry: ShareEntry) -> LogDictionary {
-        let key = entry.provider + "\u{0}" + (entry.operation ?? "") + "\u{0}" + (entry.policyRevision ?? "")
+        // By decision too: a blocked share's fields read `blocked` and carry reasons, an allowed one's `sent`.
+        let key = entry.provider + "\u{0}" + (entry.operation ?? "") + "\u{0}" + (entry.policyRevision ?? "") + "\u{0}"
+            + entry.decision.rawValue
         if let known = intents.read({ $0[key] }) { return known }
         let made = LogDictionary(bytes: LogRow(entry.template).canonicalParts(stream: stream).joined)
         intents.withLock { cache in

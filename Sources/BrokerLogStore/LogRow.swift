@@ -302,6 +302,13 @@ package struct CanonicalParts: Sendable {
         packed = PackedBody(dictionary: dictionary, bytes: RecordPacking.pack(head: head, tail: tail, dictionary: dictionary))
     }
 
+    /// These parts stored as text (not packed).
+    package var unpacked: CanonicalParts {
+        var parts = self
+        parts.packed = nil
+        return parts
+    }
+
     /// Head and tail joined, without the seq digits: a template's bytes (`LogDictionaries`).
     var joined: [UInt8] { head + tail }
 
@@ -338,6 +345,8 @@ extension ShareEntry {
             var field = field
             if field.fingerprint != nil { field.fingerprint = "" }
             if field.fingerprints != nil { field.fingerprints = [] }
+            // A key the caller chose is logged only as a keyed print (`<k:…>`, `<undeclared:…>`): not in a template.
+            if field.path.contains("<k:") || field.path.contains("<undeclared:") { field.path = "" }
             return field
         }
         return entry

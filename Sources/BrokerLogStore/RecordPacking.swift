@@ -17,10 +17,15 @@ package final class LogDictionary: Sendable {
 
     package init(bytes: [UInt8]) {
         self.bytes = bytes
-        id = SHA256.hash(data: bytes).withUnsafeBytes { raw in
+        id = Self.id(of: bytes)
+        prepared = PreparedDictionary(bytes)
+    }
+
+    /// The id of a dictionary of these bytes (verify checks each stored one against it).
+    package static func id(of bytes: [UInt8]) -> Int64 {
+        SHA256.hash(data: bytes).withUnsafeBytes { raw in
             Int64(bitPattern: raw.loadUnaligned(as: UInt64.self).bigEndian & 0x7FFF_FFFF_FFFF_FFFF)
         }
-        prepared = PreparedDictionary(bytes)
     }
 
     fileprivate var compressionDictionary: OpaquePointer { prepared.pointer }

@@ -86,7 +86,8 @@ extension SQLiteStore {
         return folded
     }
 
-    /// The exposure aggregates of every share record already logged (the migration that adds them).
+    /// The exposure aggregates of every share record already logged (the migration that adds them, v12:
+    /// before v15, every body is still text, and `bodyText`'s `dict` column does not exist yet).
     static func backfillExposure(_ db: Database) throws {
         var tally = SharingTally()
         let bodies = try String.fetchCursor(db, sql: "SELECT body FROM share_log WHERE kind = 'share' ORDER BY stream, seq")

@@ -8,9 +8,10 @@ import GRDBSQLite
 /// TEXT (records written before 2026-12-08, revocation records, intents the fence rewrote),
 /// or a BLOB packed against the dictionary `dict` names (`log_dictionaries`).
 extension SQLiteStore {
-    /// The canonical body of the `share_log` row `alias` as TEXT, whichever way it is stored.
+    /// The canonical body of the `share_log` row `alias` as TEXT, whichever way it is stored (by the
+    /// body's type: a BLOB without its dictionary is an error, never read as something else).
     static func bodyText(_ alias: String) -> String {
-        "CASE WHEN \(alias).dict IS NULL THEN \(alias).body ELSE log_body(\(alias).body, \(alias).seq, "
+        "CASE WHEN typeof(\(alias).body) = 'text' THEN \(alias).body ELSE log_body(\(alias).body, \(alias).seq, "
             + "(SELECT bytes FROM log_dictionaries d WHERE d.id = \(alias).dict)) END"
     }
 
@@ -50,22 +51,28 @@ extension SQLiteStore {
         }
     }
 
-    /// Stores the dictionaries `parts` are packed against that the store is not known to hold yet, in
-    /// the batch's transaction (`added` collects them, marked stored once it commits). A stored
-    /// dictionary under the same id must have the same bytes.
-    func storeDictionary(of parts: CanonicalParts, _ writer: BatchStatements, _ added: inout Set<Int64>) throws {
+    /// `parts` as they can be stored: their dictionary stored first when the store is not known to hold it
+    /// (in the batch's transaction; `added` collects it, marked stored once the batch commits). A row
+    /// already under that id with other bytes (planted: ids are content hashes) is not used: the record
+    /// is then stored as its text, and nothing else fails.
+    func storable(_ parts: CanonicalParts, _ writer: BatchStatements, _ added: inout Set<Int64>) throws -> CanonicalParts {
         guard let dictionary = parts.packed?.dictionary, !added.contains(dictionary.id),
-              !dictionaries.isStored(dictionary.id) else { return }
+              !dictionaries.isStored(dictionary.id) else { return parts }
         var existing: [UInt8]?
         try writer.dictionaryBytes.run({ b in b.int(1, dictionary.id) }, row: { statement in
             let count = Int(sqlite3_column_bytes(statement, 0))
             existing = count == 0 ? [] : Array(UnsafeRawBufferPointer(start: sqlite3_column_blob(statement, 0), count: count))
         })
         if let existing {
-            guard existing == dictionary.bytes else { throw LogUnavailable("two log dictionaries share the id \(dictionary.id)") }
+            guard existing == dictionary.bytes else {
+                logger.error("a stored log dictionary differs from its id: records that would use it are stored as text",
+                             metadata: ["log.dictionary": "\(dictionary.id)"])
+                return parts.unpacked
+            }
         } else {
             try writer.storeDictionary.run { b in b.int(1, dictionary.id); b.blob(2, dictionary.bytes) }
         }
         added.insert(dictionary.id)
+        return parts
     }
 }

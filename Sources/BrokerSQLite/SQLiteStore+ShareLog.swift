@@ -113,13 +113,13 @@ extension SQLiteStore {
                     switch write {
                     case .intent(let entry, let parts):
                         intents += 1
-                        try storeDictionary(of: parts, writer, &dictionariesAdded)
+                        let parts = try storable(parts, writer, &dictionariesAdded)
                         outputs.append(.intent(try appendIntent(entry, parts, revoked: revoked, writer, &committed, &chain)))
                     case .outcomes(let outcomes):
                         var positions: [ChainPosition] = []
                         positions.reserveCapacity(outcomes.count)
                         for (outcome, parts) in outcomes {
-                            try storeDictionary(of: parts, writer, &dictionariesAdded)
+                            let parts = try storable(parts, writer, &dictionariesAdded)
                             positions.append(try append(LogRow(outcome), parts, writer.insert, &chain))
                             resolved.append(outcome.shareID)
                             if let keys = outcome.revocationKeys, let provider = outcome.provider {

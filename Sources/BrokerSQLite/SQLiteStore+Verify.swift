@@ -168,11 +168,7 @@ enum LogVerifier {
         var dictionaries: [Int64: [UInt8]] = [:]
         // A file not yet migrated to packed records (read-only: `log verify` does not migrate) has neither.
         let packed = try db.tableExists("log_dictionaries")
-        if packed {
-            for row in try Row.fetchAll(db, sql: "SELECT id, bytes FROM log_dictionaries") {
-                dictionaries[row[0]] = Array(row[1] as Data)
-            }
-        }
+        if packed { dictionaries = try verifiedDictionaries(db) }
         let statement = try db.makeStatement(sql: """
             SELECT seq, kind, share_id, time_us, subject, provider, purpose, decision, caller, channel,
                    body, prev_hash, hash, \(packed ? "dict" : "NULL")
@@ -194,11 +190,16 @@ enum LogVerifier {
             let storedPrev = blob(sqlite, 11)
             if prevHash == nil {
                 // The range's first record: its stored copy, else the hash of the record before it.
-                prevHash = storedPrev.count > 0
+                let start = storedPrev.count > 0
                     ? Array(storedPrev)
                     : try Data.fetchOne(db, sql: "SELECT hash FROM share_log WHERE stream = ? AND seq = ?",
                                         arguments: [stream, seq - 1]).map(Array.init) ?? []
-                result.startPrev = prevHash
+                guard start.count == 32 else {
+                    result.firstBad = BadRecord(stream: stream, seq: seq, reason: .prevHashMismatch)
+                    return result
+                }
+                prevHash = start
+                result.startPrev = start
             }
             // A stored copy (records before 2026-12-08) must be the previous record's hash.
             if sqlite3_column_type(sqlite, 11) != SQLITE_NULL, !storedPrev.elementsEqual(prevHash!) {
@@ -239,6 +240,22 @@ enum LogVerifier {
         }
         result.lastHash = prevHash ?? []
         return result
+    }
+
+    /// The stored dictionaries that are what their id says: BLOB bytes whose SHA-256 begins with the id, the id
+    /// stored once. Any other row is left out, so every record naming it fails (`hashMismatch`): a reader
+    /// could otherwise unpack with an altered or second copy that verify never used.
+    static func verifiedDictionaries(_ db: Database) throws -> [Int64: [UInt8]] {
+        var dictionaries: [Int64: [UInt8]] = [:]
+        var bad: Set<Int64> = []
+        for row in try Row.fetchAll(db, sql: "SELECT id, bytes FROM log_dictionaries") {
+            guard case .int64(let id) = (row[0] as DatabaseValue).storage else { continue }
+            guard case .blob(let data) = (row[1] as DatabaseValue).storage,
+                  dictionaries[id] == nil, !bad.contains(id), LogDictionary.id(of: Array(data)) == id
+            else { bad.insert(id); dictionaries[id] = nil; continue }
+            dictionaries[id] = Array(data)
+        }
+        return dictionaries
     }
 
     /// Each checkpoint must be signed by `publicKey` (when given) and name a record that is

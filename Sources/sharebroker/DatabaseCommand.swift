@@ -96,8 +96,10 @@ struct DatabaseCommand: AsyncParsableCommand {
                     let offset = copied
                     // GRDB's synchronous read: rows are not Sendable, and this command has no event loop to keep free.
                     let rows = try source.read { db in
-                        // The log's records as text with their previous hash (SQLite stores them packed).
-                        let columns = table == "share_log" ? SQLiteStore.portableRecordColumns : "*"
+                        // The log's records as text with their previous hash (SQLite stores them packed since v15;
+                        // a file not migrated yet, opened read-only here, has neither `dict` nor packed records).
+                        let packed = try table == "share_log" && db.columns(in: "share_log").contains { $0.name == "dict" }
+                        let columns = packed ? SQLiteStore.portableRecordColumns : "*"
                         return try Row.fetchAll(db, sql: "SELECT \(columns) FROM \(table) l ORDER BY \(order) LIMIT 2000 OFFSET \(offset)")
                     }
                     guard let first = rows.first else { break }

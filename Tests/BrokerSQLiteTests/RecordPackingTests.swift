@@ -35,14 +35,35 @@ import Testing
 
     /// The template holds what shares of one operation have in common, never who or what was shared.
     @Test func aDictionaryHoldsNoSubjectShareOrFingerprint() {
-        var entry = makeEntry(5, subject: "subject-secret-4711")
+        var entry = makeEntry(5, subject: "subject-secret-4711", fieldCount: 4)
         entry.fields[0].fingerprint = "PRINT-OF-A-VALUE"
+        // Keys the caller chose are logged as keyed prints (`SharePipeline.loggedPath`).
+        entry.fields[2].path = "contacts.<k:KEYPRINT0001>.name"
+        entry.fields[3].path = "<undeclared:UNDECLARED000001>"
         let dictionary = LogDictionaries(stream: "node-1").dictionary(for: entry)
         let text = String(decoding: dictionary.bytes, as: UTF8.self)
-        for secret in ["subject-secret-4711", "share-5", "PRINT-OF-A-VALUE", "g-1"] {
+        for secret in ["subject-secret-4711", "share-5", "PRINT-OF-A-VALUE", "g-1", "KEYPRINT0001", "UNDECLARED000001"] {
             #expect(!text.contains(secret), "\(secret) is in the dictionary")
         }
         #expect(text.contains("message.token[0]") && text.contains("user.device.push_token") && text.contains("c0ffee"))
+    }
+
+    /// A row planted under a dictionary's id with other bytes (ids are content hashes) is not used:
+    /// the records that would name it are stored as text, and the log goes on and verifies.
+    @Test func aPlantedDictionaryRowIsNotUsed() async throws {
+        try await withStore { store, _ in
+            let outcomeDictionary = LogDictionaries(stream: "node-1").outcome
+            try await store.pool.write { db in
+                try db.execute(sql: "INSERT INTO log_dictionaries (id, bytes) VALUES (?, ?)",
+                               arguments: [outcomeDictionary.id, Data("{\"planted\":1}".utf8)])
+            }
+            _ = try await store.appendIntent(makeEntry(1))
+            _ = try await store.appendOutcome(ShareOutcome(shareID: "share-1", time: baseTime, result: .ok, upstreamStatus: 200))
+            let types = try await store.pool.read { db in try String.fetchAll(db, sql: "SELECT typeof(body) FROM share_log ORDER BY seq") }
+            #expect(types == ["blob", "text"])
+            #expect(try await store.verify().isIntact)
+            #expect(try await store.records(stream: "node-1").last?.body.contains("\"result\":\"ok\"") == true)
+        }
     }
 
     /// What the store writes: a packed BLOB naming a stored dictionary, about a fifth of the text for a

@@ -62,6 +62,16 @@ import Testing
             UPDATE log_dictionaries SET bytes = CAST(replace(CAST(bytes AS TEXT), 'push-service', 'push-servicf') AS BLOB)
             """, unpacking: false)
         #expect(dictionary.firstBad == BadRecord(stream: "node-1", seq: 1, reason: .hashMismatch))
+        // A second row under the same id (the key dropped), the altered one first, as a reader's lookup would
+        // find it: verify uses neither, so the records naming that id fail.
+        let (twice, _) = try await verifyAfter("""
+            CREATE TABLE saved AS SELECT * FROM log_dictionaries;
+            DROP TABLE log_dictionaries;
+            CREATE TABLE log_dictionaries (id INTEGER, bytes BLOB);
+            INSERT INTO log_dictionaries SELECT id, CAST(replace(CAST(bytes AS TEXT), 'push-service', 'push-servicf') AS BLOB) FROM saved;
+            INSERT INTO log_dictionaries SELECT * FROM saved;
+            """, unpacking: false)
+        #expect(twice.firstBad == BadRecord(stream: "node-1", seq: 1, reason: .hashMismatch))
         // A record that names a dictionary the store does not hold cannot be read back.
         let (missing, _) = try await verifyAfter("UPDATE share_log SET dict = 42 WHERE stream = 'node-2' AND seq = 2", unpacking: false)
         #expect(missing.firstBad == BadRecord(stream: "node-2", seq: 2, reason: .hashMismatch))
