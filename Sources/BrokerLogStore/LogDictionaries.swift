@@ -8,10 +8,10 @@ import Foundation
 /// An intent is packed against the template of the first intent this process logged for its
 /// provider, operation, policy revision and decision (`ShareEntry.template`): the same member names,
 /// paths, categories and hashes. Outcomes are packed against one template of an outcome. A
-/// template holds no subject, share id, grant or fingerprint, so a dictionary is never personal
-/// data and never needs erasing.
+/// template holds no subject, share id, grant, fingerprint or caller-chosen key's print, so a
+/// dictionary is never personal data and never needs erasing.
 package final class LogDictionaries: Sendable {
-    /// By provider, operation and policy revision.
+    /// By provider, operation, policy revision and decision.
     private let intents = Locked<[String: LogDictionary]>([:])
     /// Ids of the dictionaries known to be in the store (written in a committed transaction, or read).
     private let stored = Locked<Set<Int64>>([])

@@ -15,8 +15,8 @@ extension SQLiteStore {
             + "(SELECT bytes FROM log_dictionaries d WHERE d.id = \(alias).dict)) END"
     }
 
-    /// `share_log`'s columns with every record in its portable form, as `l` (for a copy to another
-    /// store): the body as its canonical text, `prev_hash` the previous record's hash.
+    /// `share_log`'s columns with every record in its portable form, as `l` (`records`, and a copy to
+    /// another store): the body as its canonical text, `prev_hash` the previous record's hash.
     public static let portableRecordColumns = """
         l.stream, l.seq, l.kind, l.share_id, l.time_us, l.subject, l.provider, l.purpose, l.decision, l.caller, l.channel,
         \(bodyText("l")) AS body,

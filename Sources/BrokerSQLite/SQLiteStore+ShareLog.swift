@@ -288,7 +288,7 @@ extension SQLiteStore {
     }
 
     /// `append` with the body's parts already written (off the writer). The body is stored packed when
-    /// `parts` are (its dictionary stored first: `storeDictionary`), else as text. `prev_hash` is not
+    /// `parts` are (its dictionary stored first: `storable`), else as text. `prev_hash` is not
     /// stored: it is the previous row's `hash` (records before 2026-12-08 hold a copy).
     func append(_ row: LogRow, _ parts: CanonicalParts, _ insert: BoundStatement, _ chain: inout ChainTip) throws -> ChainPosition {
         var next = chain

@@ -164,11 +164,10 @@ enum LogVerifier {
         var expectedSeq = from
         var prevHash: [UInt8]? = from == 1 ? [UInt8](repeating: 0, count: 32) : nil
         let streamBytes = Array(stream.utf8)
-        // Few, small and immutable: read once, in this range's snapshot.
-        var dictionaries: [Int64: [UInt8]] = [:]
         // A file not yet migrated to packed records (read-only: `log verify` does not migrate) has neither.
         let packed = try db.tableExists("log_dictionaries")
-        if packed { dictionaries = try verifiedDictionaries(db) }
+        // Few, small and immutable, read in this range's snapshot (a later one may hold newer ones).
+        let dictionaries = packed ? try verifiedDictionaries(db) : [:]
         let statement = try db.makeStatement(sql: """
             SELECT seq, kind, share_id, time_us, subject, provider, purpose, decision, caller, channel,
                    body, prev_hash, hash, \(packed ? "dict" : "NULL")

@@ -151,16 +151,9 @@ public final class SQLiteStore: ShareLog, GrantStore, Sendable {
     public func records(stream: String) async throws -> [StoredRecord] {
         do {
             return try await pool.read { db in
-                // A stored prev_hash is only in records written before 2026-12-08: it is the previous record's hash.
-                var previous = Data(count: 32)
-                return try Row.fetchAll(db, sql: """
-                    SELECT stream, seq, kind, share_id, time_us, subject, provider, purpose, decision, caller,
-                           channel, \(Self.bodyText("l")) AS body, hash
-                    FROM share_log l WHERE stream = ? ORDER BY seq
-                    """, arguments: [stream]).map { row in
-                    defer { previous = row["hash"] }
-                    return StoredRecord(row: row, prevHash: previous)
-                }
+                try Row.fetchAll(db, sql: """
+                    SELECT \(Self.portableRecordColumns) FROM share_log l WHERE stream = ? ORDER BY seq
+                    """, arguments: [stream]).map(StoredRecord.init(row:))
             }
         } catch {
             throw LogUnavailable.sqlite(error, during: "reading log records")
