@@ -308,5 +308,69 @@ enum PostgresSchema {
             END
             $$;
             """),
+        ("v9-revocation-key-sets", """
+            -- Revocation keys once per grant and key set instead of once per share (as SQLite's v16): each
+            -- share's grant link names the set it sent, a revocation's shares remember the grant that
+            -- covered them, and boxes stored per share before this stay in revocation_keys.
+            CREATE TABLE revocation_key_sets (
+                grant_id text NOT NULL,
+                key_set bigint NOT NULL,
+                provider text NOT NULL,
+                sealed bytea NOT NULL,
+                expires_at bigint NOT NULL,
+                PRIMARY KEY (grant_id, key_set)
+            );
+            CREATE INDEX revocation_key_sets_expiry ON revocation_key_sets(expires_at);
+            ALTER TABLE share_grants ADD COLUMN key_set bigint;
+            ALTER TABLE revocation_shares ADD COLUMN grant_id text;
+            DROP FUNCTION sharebroker_append_batch(text, text, bigint, text[], bigint[], text[], text[], bigint[],
+                text[], text[], text[], text[], text[], text[], text[], bytea[], bytea[], text[], text[], text[],
+                text[], text[], bytea[], bigint[]);
+            -- As v7, with the links' key sets (0: none), the key sets (one element per grant and set: a
+            -- set stored already keeps its box and only moves its expiry on) and the links an outcome's
+            -- keys move to a new set.
+            CREATE FUNCTION sharebroker_append_batch(
+                p_stream text, p_holder text, p_expires bigint, p_grants text[],
+                r_seq bigint[], r_kind text[], r_share_id text[], r_time_us bigint[], r_subject text[],
+                r_provider text[], r_purpose text[], r_decision text[], r_caller text[], r_channel text[],
+                r_body text[], r_prev bytea[], r_hash bytea[],
+                l_grant text[], l_share text[], l_provider text[], l_set bigint[],
+                k_grant text[], k_set bigint[], k_provider text[], k_sealed bytea[], k_expires bigint[],
+                u_grant text[], u_share text[], u_set bigint[]) RETURNS text[]
+            LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
+            DECLARE revoked text[];
+            BEGIN
+                UPDATE log_streams SET expires_at = p_expires WHERE stream = p_stream AND holder = p_holder;
+                IF NOT FOUND THEN
+                    RAISE EXCEPTION 'log stream % is no longer held by this node: another node took it', p_stream
+                        USING ERRCODE = 'SB001';
+                END IF;
+                IF cardinality(p_grants) > 0 THEN
+                    PERFORM 1 FROM grants WHERE id = ANY(p_grants) ORDER BY id FOR SHARE;
+                    SELECT coalesce(array_agg(id ORDER BY id), '{}') INTO revoked
+                    FROM grants WHERE id = ANY(p_grants) AND revoked_at IS NOT NULL;
+                    IF cardinality(revoked) > 0 THEN RETURN revoked; END IF;
+                END IF;
+                INSERT INTO share_log (stream, seq, kind, share_id, time_us, subject, provider, purpose, decision,
+                                       caller, channel, body, prev_hash, hash)
+                    SELECT p_stream, x.seq, x.kind, NULLIF(x.share_id, ''), x.time_us, NULLIF(x.subject, ''),
+                           NULLIF(x.provider, ''), NULLIF(x.purpose, ''), NULLIF(x.decision, ''), NULLIF(x.caller, ''),
+                           NULLIF(x.channel, ''), x.body, x.prev, x.hash
+                    FROM unnest(r_seq, r_kind, r_share_id, r_time_us, r_subject, r_provider, r_purpose, r_decision,
+                                r_caller, r_channel, r_body, r_prev, r_hash)
+                        AS x(seq, kind, share_id, time_us, subject, provider, purpose, decision, caller, channel, body, prev, hash);
+                INSERT INTO share_grants (grant_id, share_id, provider, key_set)
+                    SELECT x.g, x.s, x.p, NULLIF(x.k, 0) FROM unnest(l_grant, l_share, l_provider, l_set) AS x(g, s, p, k)
+                    ON CONFLICT DO NOTHING;
+                UPDATE share_grants SET key_set = x.k FROM unnest(u_grant, u_share, u_set) AS x(g, s, k)
+                    WHERE share_grants.grant_id = x.g AND share_grants.share_id = x.s;
+                INSERT INTO revocation_key_sets (grant_id, key_set, provider, sealed, expires_at)
+                    SELECT * FROM unnest(k_grant, k_set, k_provider, k_sealed, k_expires)
+                    ON CONFLICT (grant_id, key_set) DO UPDATE SET expires_at = excluded.expires_at
+                    WHERE excluded.expires_at > revocation_key_sets.expires_at;
+                RETURN '{}';
+            END
+            $$;
+            """),
     ]
 }

@@ -5,7 +5,7 @@ import Foundation
 import Logging
 import PostgresNIO
 
-/// A batch's rows for `share_log`, `share_grants` and `revocation_keys`, gathered as one array per
+/// A batch's rows for `share_log`, `share_grants` and `revocation_key_sets`, gathered as one array per
 /// column and sent as one call of `sharebroker_append_batch`: the whole batch of intents and outcomes
 /// (one round trip), or, in the transaction of a batch that also revokes or checkpoints, the rows
 /// gathered before each revoke and at the end.
@@ -20,12 +20,21 @@ struct BatchRows {
     private var seq: [Int64] = [], kind: [String] = [], shareID: [String] = [], timeUs: [Int64] = []
     private var subject: [String] = [], provider: [String] = [], purpose: [String] = [], decision: [String] = []
     private var caller: [String] = [], channel: [String] = [], body: [String] = [], prev: [ByteBuffer] = [], hash: [ByteBuffer] = []
-    private var linkGrant: [String] = [], linkShare: [String] = [], linkProvider: [String] = []
-    private var keyShare: [String] = [], keyProvider: [String] = [], keySealed: [ByteBuffer] = [], keyExpires: [Int64] = []
+    private var linkGrant: [String] = [], linkShare: [String] = [], linkProvider: [String] = [], linkSet: [Int64] = []
+    /// One element per grant and key set: the function's upsert may touch each row once.
+    private var keyIndex: [KeySetSlot: Int] = [:]
+    private var keyGrant: [String] = [], keySet: [Int64] = [], keyProvider: [String] = [], keySealed: [ByteBuffer] = []
+    private var keyExpires: [Int64] = []
+    private var relinkGrant: [String] = [], relinkShare: [String] = [], relinkSet: [Int64] = []
+
+    private struct KeySetSlot: Hashable {
+        let grant: String
+        let set: Int64
+    }
 
     init(stream: String, chain: ChainTip) { self.stream = stream; self.chain = chain }
 
-    var isEmpty: Bool { seq.isEmpty && linkGrant.isEmpty && keyShare.isEmpty }
+    var isEmpty: Bool { seq.isEmpty && linkGrant.isEmpty && keyGrant.isEmpty && relinkGrant.isEmpty }
 
     /// The next record of the chain.
     mutating func append(_ row: LogRow, _ parts: CanonicalParts) -> ChainPosition {
@@ -57,8 +66,9 @@ struct BatchRows {
             fencedGrants.formUnion(entry.grantIDs)
             for grantID in entry.grantIDs {
                 linkGrant.append(grantID); linkShare.append(entry.shareID); linkProvider.append(entry.provider)
+                linkSet.append(entry.revocationKeys?.keySet ?? 0)
+                if let sealed = entry.revocationKeys { key(grantID, entry.provider, sealed) }
             }
-            if !entry.grantIDs.isEmpty, let sealed = entry.revocationKeys { key(entry.shareID, entry.provider, sealed) }
         }
         return .committed(position)
     }
@@ -66,14 +76,26 @@ struct BatchRows {
     mutating func outcomes(_ outcomes: [(ShareOutcome, CanonicalParts)]) -> [ChainPosition] {
         let positions = outcomes.map { append(LogRow($0.0), $0.1) }
         for (outcome, _) in outcomes {
-            if let sealed = outcome.revocationKeys, let provider = outcome.provider { key(outcome.shareID, provider, sealed) }
+            guard let sealed = outcome.revocationKeys, let provider = outcome.provider else { continue }
+            // The answer's keys join the share's: its links name the new set.
+            for grantID in outcome.grantIDs {
+                relinkGrant.append(grantID); relinkShare.append(outcome.shareID); relinkSet.append(sealed.keySet)
+                key(grantID, provider, sealed)
+            }
         }
         return positions
     }
 
-    private mutating func key(_ share: String, _ provider: String, _ sealed: SealedRevocationKeys) {
-        keyShare.append(share); keyProvider.append(provider); keySealed.append(ByteBuffer(bytes: sealed.sealed))
-        keyExpires.append(Microseconds.from(sealed.expiresAt))
+    private mutating func key(_ grant: String, _ provider: String, _ sealed: SealedRevocationKeys) {
+        let expires = Microseconds.from(sealed.expiresAt)
+        let slot = KeySetSlot(grant: grant, set: sealed.keySet)
+        if let index = keyIndex[slot] {
+            keyExpires[index] = max(keyExpires[index], expires)
+            return
+        }
+        keyIndex[slot] = keyGrant.count
+        keyGrant.append(grant); keySet.append(sealed.keySet); keyProvider.append(provider)
+        keySealed.append(ByteBuffer(bytes: sealed.sealed)); keyExpires.append(expires)
     }
 
     /// The rows gathered since the last call in one statement (see migration v7): the lease renewed,
@@ -87,11 +109,14 @@ struct BatchRows {
         binds.append(seq); binds.append(kind); binds.append(shareID); binds.append(timeUs); binds.append(subject)
         binds.append(provider); binds.append(purpose); binds.append(decision); binds.append(caller); binds.append(channel)
         binds.append(body); binds.append(prev); binds.append(hash)
-        binds.append(linkGrant); binds.append(linkShare); binds.append(linkProvider)
-        binds.append(keyShare); binds.append(keyProvider); binds.append(keySealed); binds.append(keyExpires)
+        binds.append(linkGrant); binds.append(linkShare); binds.append(linkProvider); binds.append(linkSet)
+        binds.append(keyGrant); binds.append(keySet); binds.append(keyProvider); binds.append(keySealed); binds.append(keyExpires)
+        binds.append(relinkGrant); binds.append(relinkShare); binds.append(relinkSet)
         seq = []; kind = []; shareID = []; timeUs = []; subject = []; provider = []; purpose = []; decision = []
         caller = []; channel = []; body = []; prev = []; hash = []
-        linkGrant = []; linkShare = []; linkProvider = []; keyShare = []; keyProvider = []; keySealed = []; keyExpires = []
+        linkGrant = []; linkShare = []; linkProvider = []; linkSet = []
+        keyIndex = [:]; keyGrant = []; keySet = []; keyProvider = []; keySealed = []; keyExpires = []
+        relinkGrant = []; relinkShare = []; relinkSet = []
         let placeholders = (1...binds.count).map { "$\($0)" }.joined(separator: ", ")
         return PostgresQuery(unsafeSQL: "SELECT sharebroker_append_batch(\(placeholders))", binds: binds)
     }

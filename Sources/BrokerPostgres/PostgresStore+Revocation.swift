@@ -71,8 +71,8 @@ extension PostgresStore: RevocationStore {
         // had; even a failed upstream call may have delivered it).
         let covered = replacing == nil ? active : matching
         try await connection.query("""
-            INSERT INTO revocation_shares (revocation_id, share_id, provider)
-            SELECT \(command.revocationID), share_id, provider FROM share_grants WHERE grant_id = ANY(\(covered))
+            INSERT INTO revocation_shares (revocation_id, share_id, provider, grant_id)
+            SELECT \(command.revocationID), share_id, provider, grant_id FROM share_grants WHERE grant_id = ANY(\(covered))
             ON CONFLICT DO NOTHING
             """, logger: logger)
         var providers: [String] = []
@@ -248,14 +248,20 @@ extension PostgresStore: RevocationStore {
         }
     }
 
-    public func sealedKeys(revocationID: String, provider: String) async throws(LogUnavailable) -> [String: [UInt8]] {
+    public func sealedKeys(revocationID: String, provider: String) async throws(LogUnavailable) -> [String: StoredRevocationKeys] {
         try await run("reading revocation keys") { connection in
-            var keys: [String: [UInt8]] = [:]
-            for try await (shareID, sealed) in try await connection.query("""
-                SELECT k.share_id, k.sealed FROM revocation_shares rs JOIN revocation_keys k ON k.share_id = rs.share_id
+            var keys: [String: StoredRevocationKeys] = [:]
+            // Through the share's grant link (its key set, as the outcome left it), or a box stored per
+            // share before key sets.
+            for try await (shareID, keySet, sealed) in try await connection.query("""
+                SELECT rs.share_id, k.key_set, coalesce(k.sealed, old.sealed) FROM revocation_shares rs
+                LEFT JOIN share_grants sg ON sg.grant_id = rs.grant_id AND sg.share_id = rs.share_id
+                LEFT JOIN revocation_key_sets k ON k.grant_id = sg.grant_id AND k.key_set = sg.key_set
+                LEFT JOIN revocation_keys old ON old.share_id = rs.share_id AND k.sealed IS NULL
                 WHERE rs.revocation_id = \(revocationID) AND rs.provider = \(provider)
-                """, logger: self.logger).decode((String, ByteBuffer).self) {
-                keys[shareID] = Array(sealed.readableBytesView)
+                  AND (k.sealed IS NOT NULL OR old.sealed IS NOT NULL)
+                """, logger: self.logger).decode((String, Int64?, ByteBuffer).self) {
+                keys[shareID] = StoredRevocationKeys(sealed: Array(sealed.readableBytesView), keySet: keySet)
             }
             return keys
         }
@@ -312,7 +318,18 @@ extension PostgresStore: RevocationStore {
         // A later attempt owns the job now (this one outlived its lease): the attempt is recorded, nothing else changes.
         guard owns else { return false }
         if status == .acknowledged {
-            // The keys served their purpose: delete those no other unfinished job still needs.
+            // The keys served their purpose: delete those no other unfinished job still needs. A key
+            // set belongs to one grant, which this revocation revoked: no later share can name it.
+            try await connection.query("""
+                DELETE FROM revocation_key_sets WHERE (grant_id, key_set) IN (
+                    SELECT sg.grant_id, sg.key_set FROM revocation_shares rs
+                    JOIN share_grants sg ON sg.grant_id = rs.grant_id AND sg.share_id = rs.share_id
+                    WHERE rs.revocation_id = \(job.revocationID) AND rs.provider = \(job.provider) AND sg.key_set IS NOT NULL
+                      AND NOT EXISTS (SELECT 1 FROM revocation_jobs j JOIN revocation_shares o
+                                        ON o.revocation_id = j.revocation_id AND o.provider = j.provider
+                                      WHERE j.status IN ('pending', 'sent') AND j.revocation_id <> rs.revocation_id
+                                        AND o.grant_id = sg.grant_id))
+                """, logger: logger)
             try await connection.query("""
                 DELETE FROM revocation_keys WHERE share_id IN (
                     SELECT rs.share_id FROM revocation_shares rs WHERE rs.revocation_id = \(job.revocationID)
@@ -349,6 +366,13 @@ extension PostgresStore: RevocationStore {
                     SELECT 1 FROM revocation_shares rs JOIN revocation_jobs j
                       ON j.revocation_id = rs.revocation_id AND j.provider = rs.provider
                     WHERE rs.share_id = revocation_keys.share_id AND j.status IN ('pending', 'sent'))
+                RETURNING 1
+                """, logger: self.logger).collect().count
+                + connection.query("""
+                DELETE FROM revocation_key_sets WHERE expires_at <= \(at) AND NOT EXISTS (
+                    SELECT 1 FROM revocation_jobs j JOIN revocation_shares rs
+                      ON rs.revocation_id = j.revocation_id AND rs.provider = j.provider
+                    WHERE j.status IN ('pending', 'sent') AND rs.grant_id = revocation_key_sets.grant_id)
                 RETURNING 1
                 """, logger: self.logger).collect().count
         }

@@ -358,6 +358,26 @@ enum SQLiteSchema {
             try editTableDefinition(db, table: "share_log", edits)
             try db.execute(sql: "ALTER TABLE share_log ADD COLUMN dict INTEGER")
         }
+        migrator.registerMigration("v16-revocation-key-sets") { db in
+            // Revocation keys once per grant and key set instead of once per share (issue 33: ~300 bytes
+            // and two index entries per share; a push token stays the same for months). Each share's
+            // grant link names the set it sent; a revocation's shares remember the grant that covered
+            // them, so its job reads the sets through the links. Boxes stored per share before this
+            // stay in `revocation_keys` and are read, acknowledged and purged as before.
+            try db.execute(sql: """
+                CREATE TABLE revocation_key_sets (
+                    grant_id TEXT NOT NULL,
+                    key_set INTEGER NOT NULL,
+                    provider TEXT NOT NULL,
+                    sealed BLOB NOT NULL,
+                    expires_at INTEGER NOT NULL,
+                    PRIMARY KEY (grant_id, key_set)
+                ) STRICT, WITHOUT ROWID;
+                CREATE INDEX revocation_key_sets_expiry ON revocation_key_sets(expires_at);
+                ALTER TABLE share_grants ADD COLUMN key_set INTEGER;
+                ALTER TABLE revocation_shares ADD COLUMN grant_id TEXT;
+                """)
+        }
         return migrator
     }
 

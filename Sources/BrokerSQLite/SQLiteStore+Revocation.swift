@@ -61,8 +61,8 @@ extension SQLiteStore: RevocationStore {
         // after sending), and a deletion of what never arrived is harmless.
         let covered = replacing == nil ? active : matching.map { $0["id"] as String }
         try db.execute(sql: """
-            INSERT OR IGNORE INTO revocation_shares (revocation_id, share_id, provider)
-            SELECT ?, sg.share_id, sg.provider FROM share_grants sg
+            INSERT OR IGNORE INTO revocation_shares (revocation_id, share_id, provider, grant_id)
+            SELECT ?, sg.share_id, sg.provider, sg.grant_id FROM share_grants sg
             WHERE sg.grant_id IN (SELECT value FROM json_each(?))
             """, arguments: [command.revocationID,
                              String(decoding: CanonicalJSON.array(covered.map { .string($0) }).bytes, as: UTF8.self)])
@@ -228,15 +228,20 @@ extension SQLiteStore: RevocationStore {
         }
     }
 
-    public func sealedKeys(revocationID: String, provider: String) async throws(LogUnavailable) -> [String: [UInt8]] {
+    public func sealedKeys(revocationID: String, provider: String) async throws(LogUnavailable) -> [String: StoredRevocationKeys] {
         do {
             return try await pool.read { db in
-                var keys: [String: [UInt8]] = [:]
+                var keys: [String: StoredRevocationKeys] = [:]
+                // Through the share's grant link (its key set, as the outcome left it), or a box stored
+                // per share before key sets.
                 for row in try Row.fetchAll(db, sql: """
-                    SELECT k.share_id, k.sealed FROM revocation_shares rs JOIN revocation_keys k ON k.share_id = rs.share_id
-                    WHERE rs.revocation_id = ? AND rs.provider = ?
+                    SELECT rs.share_id, k.key_set, coalesce(k.sealed, old.sealed) AS sealed FROM revocation_shares rs
+                    LEFT JOIN share_grants sg ON sg.grant_id = rs.grant_id AND sg.share_id = rs.share_id
+                    LEFT JOIN revocation_key_sets k ON k.grant_id = sg.grant_id AND k.key_set = sg.key_set
+                    LEFT JOIN revocation_keys old ON old.share_id = rs.share_id AND k.sealed IS NULL
+                    WHERE rs.revocation_id = ? AND rs.provider = ? AND (k.sealed IS NOT NULL OR old.sealed IS NOT NULL)
                     """, arguments: [revocationID, provider]) {
-                    keys[row["share_id"]] = Array(row["sealed"] as Data)
+                    keys[row["share_id"]] = StoredRevocationKeys(sealed: Array(row["sealed"] as Data), keySet: row["key_set"])
                 }
                 return keys
             }
@@ -293,7 +298,18 @@ extension SQLiteStore: RevocationStore {
         // A later attempt owns the job now (this one outlived its lease): the attempt is recorded, nothing else changes.
         guard ownsJob else { return }
         if status == .acknowledged {
-            // The keys served their purpose: delete those no other unfinished job still needs.
+            // The keys served their purpose: delete those no other unfinished job still needs. A key
+            // set belongs to one grant, which this revocation revoked: no later share can name it.
+            try db.execute(sql: """
+                DELETE FROM revocation_key_sets WHERE (grant_id, key_set) IN (
+                    SELECT sg.grant_id, sg.key_set FROM revocation_shares rs
+                    JOIN share_grants sg ON sg.grant_id = rs.grant_id AND sg.share_id = rs.share_id
+                    WHERE rs.revocation_id = ? AND rs.provider = ? AND sg.key_set IS NOT NULL
+                      AND NOT EXISTS (SELECT 1 FROM revocation_jobs j CROSS JOIN revocation_shares o
+                                        ON o.revocation_id = j.revocation_id AND o.provider = j.provider
+                                      WHERE j.status IN ('pending', 'sent') AND j.revocation_id <> rs.revocation_id
+                                        AND o.grant_id = sg.grant_id))
+                """, arguments: [job.revocationID, job.provider])
             try db.execute(sql: """
                 DELETE FROM revocation_keys WHERE share_id IN (
                     SELECT rs.share_id FROM revocation_shares rs WHERE rs.revocation_id = ? AND rs.provider = ?
@@ -334,7 +350,14 @@ extension SQLiteStore: RevocationStore {
                           ON j.revocation_id = rs.revocation_id AND j.provider = rs.provider
                         WHERE rs.share_id = revocation_keys.share_id AND j.status IN ('pending', 'sent'))
                     """, arguments: [Microseconds.from(time)])
-                return db.changesCount
+                let perShare = db.changesCount
+                try db.execute(sql: """
+                    DELETE FROM revocation_key_sets WHERE expires_at <= ? AND NOT EXISTS (
+                        SELECT 1 FROM revocation_jobs j CROSS JOIN revocation_shares rs
+                          ON rs.revocation_id = j.revocation_id AND rs.provider = j.provider
+                        WHERE j.status IN ('pending', 'sent') AND rs.grant_id = revocation_key_sets.grant_id)
+                    """, arguments: [Microseconds.from(time)])
+                return perShare + db.changesCount
             }
         } catch {
             throw LogUnavailable.sqlite(error, during: "purging expired revocation keys")
@@ -357,8 +380,11 @@ extension SQLiteStore: RevocationStore {
         }
     }
 
-    /// How many shares' revocation keys are stored (for tests and the operator).
+    /// How many sealed boxes of revocation keys are stored: key sets, and boxes stored per share
+    /// before key sets (for tests and the operator).
     public func storedRevocationKeyCount() async throws -> Int {
-        try await pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM revocation_keys") ?? 0 }
+        try await pool.read { db in
+            try Int.fetchOne(db, sql: "SELECT (SELECT count(*) FROM revocation_keys) + (SELECT count(*) FROM revocation_key_sets)") ?? 0
+        }
     }
 }

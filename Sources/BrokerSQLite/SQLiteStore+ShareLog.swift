@@ -123,9 +123,10 @@ extension SQLiteStore {
                             positions.append(try append(LogRow(outcome), parts, writer.insert, &chain))
                             resolved.append(outcome.shareID)
                             if let keys = outcome.revocationKeys, let provider = outcome.provider {
-                                try writer.storeKeys.run { b in
-                                    b.text(1, outcome.shareID); b.text(2, provider); b.blob(3, keys.sealed)
-                                    b.int(4, Microseconds.from(keys.expiresAt))
+                                // The answer's keys join the share's: its links name the new set.
+                                for grantID in outcome.grantIDs {
+                                    try writer.relinkGrant.run { b in b.int(1, keys.keySet); b.text(2, grantID); b.text(3, outcome.shareID) }
+                                    try writer.storeKeys(grantID, provider, keys)
                                 }
                             }
                         }
@@ -185,20 +186,36 @@ extension SQLiteStore {
     struct BatchStatements {
         let insert: BoundStatement
         let linkGrant: BoundStatement
-        let storeKeys: BoundStatement
+        let relinkGrant: BoundStatement
+        let storeKeySet: BoundStatement
         let grantRevoked: BoundStatement
         let dictionaryBytes: BoundStatement
         let storeDictionary: BoundStatement
 
         init(_ db: Database) throws {
             insert = try BoundStatement(db, SQLiteStore.insertSQL)
-            linkGrant = try BoundStatement(db, "INSERT OR IGNORE INTO share_grants (grant_id, share_id, provider) VALUES (?, ?, ?)")
-            storeKeys = try BoundStatement(db, """
-                INSERT OR REPLACE INTO revocation_keys (share_id, provider, sealed, expires_at) VALUES (?, ?, ?, ?)
+            linkGrant = try BoundStatement(db, """
+                INSERT OR IGNORE INTO share_grants (grant_id, share_id, provider, key_set) VALUES (?, ?, ?, ?)
+                """)
+            relinkGrant = try BoundStatement(db, "UPDATE share_grants SET key_set = ? WHERE grant_id = ? AND share_id = ?")
+            // A set already stored keeps its box (the same plain text) and only moves its expiry on,
+            // which the pipeline rounds to the hour: most shares write nothing here.
+            storeKeySet = try BoundStatement(db, """
+                INSERT INTO revocation_key_sets (grant_id, key_set, provider, sealed, expires_at) VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT (grant_id, key_set) DO UPDATE SET expires_at = excluded.expires_at
+                WHERE excluded.expires_at > revocation_key_sets.expires_at
                 """)
             grantRevoked = try BoundStatement(db, "SELECT 1 FROM grants WHERE id = ? AND revoked_at IS NOT NULL")
             dictionaryBytes = try BoundStatement(db, "SELECT bytes FROM log_dictionaries WHERE id = ?")
             storeDictionary = try BoundStatement(db, "INSERT INTO log_dictionaries (id, bytes) VALUES (?, ?)")
+        }
+
+        /// Stores `keys` for `grantID`, or moves a stored set's expiry on.
+        func storeKeys(_ grantID: String, _ provider: String, _ keys: SealedRevocationKeys) throws {
+            try storeKeySet.run { b in
+                b.text(1, grantID); b.int(2, keys.keySet); b.text(3, provider); b.blob(4, keys.sealed)
+                b.int(5, Microseconds.from(keys.expiresAt))
+            }
         }
     }
 
@@ -238,13 +255,11 @@ extension SQLiteStore {
         if entry.decision != .blocked, !entry.grantIDs.isEmpty {
             // In the intent's transaction: a revoke either sees this share or the share saw the revoke.
             for grantID in entry.grantIDs {
-                try writer.linkGrant.run { b in b.text(1, grantID); b.text(2, entry.shareID); b.text(3, entry.provider) }
-            }
-            if let keys = entry.revocationKeys {
-                try writer.storeKeys.run { b in
-                    b.text(1, entry.shareID); b.text(2, entry.provider); b.blob(3, keys.sealed)
-                    b.int(4, Microseconds.from(keys.expiresAt))
+                try writer.linkGrant.run { b in
+                    b.text(1, grantID); b.text(2, entry.shareID); b.text(3, entry.provider)
+                    b.int(4, entry.revocationKeys?.keySet)
                 }
+                if let keys = entry.revocationKeys { try writer.storeKeys(grantID, entry.provider, keys) }
             }
         }
         return .committed(position)

@@ -35,6 +35,7 @@ struct DatabaseCommand: AsyncParsableCommand {
         static let tables: [(name: String, order: String)] = [
             ("subjects", "rowid"), ("grants", "rowid"), ("share_log", "stream, seq"), ("share_grants", "grant_id, share_id"),
             ("revocations", "rowid"), ("revocation_shares", "revocation_id, share_id"), ("revocation_keys", "share_id"),
+            ("revocation_key_sets", "grant_id, key_set"),
             ("revocation_jobs", "revocation_id, provider"), ("revocation_attempts", "revocation_id, provider, attempt"),
             ("revocation_calls", "revocation_id, provider, call_key"), ("log_checkpoints", "stream, size"),
             ("sharing_daily", "day, provider, purpose, category, action"),

@@ -60,11 +60,13 @@ import Testing
             let first = try await send(broker, subject: "p1", app: "10086", tokens: ["TOKEN-A", "TOKEN-B"])
             let second = try await send(broker, subject: "p1", app: "10086", tokens: ["TOKEN-B", "TOKEN-C"])
             let other = try await send(broker, subject: "p1", app: "20001", tokens: ["TOKEN-A"])
-            #expect(try await broker.store.storedRevocationKeyCount() == 3, "each share's keys are stored, sealed")
+            let again = try await send(broker, subject: "p1", app: "10086", tokens: ["TOKEN-A", "TOKEN-B"])
+            #expect(try await broker.store.storedRevocationKeyCount() == 3,
+                    "each key set is stored once, sealed: the fourth share sent the first one's")
 
             let revoke = try await broker.call("DELETE", "/v1/subjects/p1/grants/\(grant)", token: Broker.grantsToken)
             #expect(revoke.status == 202)
-            #expect(Set(revoke.json["share_ids"] as? [String] ?? []) == [first, second, other])
+            #expect(Set(revoke.json["share_ids"] as? [String] ?? []) == [first, second, other, again])
             let id = try #require(revoke.json["revocation_id"] as? String)
             let job = try await waitFor(broker, id, provider: "huawei-push", status: "acknowledged")
             #expect(job["attempts"] as? Int == 1)
@@ -100,7 +102,12 @@ import Testing
             var configuration = Configuration()
             configuration.busyMode = .timeout(10)   // the broker's own writer may hold the lock a moment
             let queue = try DatabaseQueue(path: broker.databasePath, configuration: configuration)
-            try await queue.write { db in try db.execute(sql: "DELETE FROM revocation_keys WHERE share_id = ?", arguments: [purged]) }
+            try await queue.write { db in
+                try db.execute(sql: """
+                    DELETE FROM revocation_key_sets WHERE (grant_id, key_set) IN (SELECT grant_id, key_set FROM share_grants WHERE share_id = ?)
+                    """, arguments: [purged])
+                #expect(db.changesCount == 1)
+            }
             try queue.close()
             let revoke = try await broker.call("DELETE", "/v1/subjects/p4/grants/\(grant)", token: Broker.grantsToken)
             let id = try #require(revoke.json["revocation_id"] as? String)

@@ -19,7 +19,7 @@ import Testing
 
     func entry(_ n: Int, grant: String = "g-1", subject: String = "subject-1") -> ShareEntry {
         var entry = makeEntry(n, grantIDs: [grant], subject: subject)
-        entry.revocationKeys = SealedRevocationKeys(sealed: Array(repeating: 7, count: 48),
+        entry.revocationKeys = SealedRevocationKeys(sealed: Array(repeating: 7, count: 48), keySet: 7,
                                                     expiresAt: baseTime.addingTimeInterval(86_400))
         return entry
     }

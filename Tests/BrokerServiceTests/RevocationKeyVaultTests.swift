@@ -28,4 +28,24 @@ struct RevocationKeyVaultTests {
         // A fresh nonce per box: the same keys never seal to the same bytes.
         #expect(vault.seal([("token", "t-1")], shareID: "s-1") != box)
     }
+
+    /// A key set is named by a keyed print of its pairs (the same pairs in another order print the
+    /// same; other values or another vault key print differently), and its box opens only for its
+    /// provider and print.
+    @Test func aKeySetIsNamedByItsPrintAndItsBoxOpensOnlyThere() throws {
+        let set = vault.keySet([("token", "t-1"), ("app", "com.example")])
+        #expect(vault.keySet([("app", "com.example"), ("token", "t-1")]) == set)
+        #expect(vault.keySet([("token", "t-2"), ("app", "com.example")]).print != set.print)
+        let other = RevocationKeyVault(secret: Array("another revocation secret of enough entropy".utf8))
+        #expect(other.keySet([("token", "t-1"), ("app", "com.example")]).print != set.print)
+        #expect(set.print > 0)
+
+        let box = vault.seal(set, provider: "huawei-push")
+        #expect(try vault.open(box, keySet: set.print, provider: "huawei-push") == ["token": ["t-1"], "app": ["com.example"]])
+        #expect(throws: RevocationKeyVault.OpenError.self) { try vault.open(box, keySet: set.print, provider: "xiaomi-push") }
+        #expect(throws: RevocationKeyVault.OpenError.self) { try vault.open(box, keySet: set.print ^ 1, provider: "huawei-push") }
+        #expect(throws: RevocationKeyVault.OpenError.self) { try vault.open(box, shareID: "s-1") }
+        #expect(throws: RevocationKeyVault.OpenError.self) { try other.open(box, keySet: set.print, provider: "huawei-push") }
+        #expect(vault.seal(set, provider: "huawei-push") != box, "a fresh nonce per box")
+    }
 }

@@ -10,7 +10,7 @@ import Testing
 @Suite struct RevocationStoreContractTests {
     func keyed(_ n: Int, grantIDs: [String] = ["g-1"]) -> ShareEntry {
         var share = entry(n, grantIDs: grantIDs)
-        share.revocationKeys = SealedRevocationKeys(sealed: [UInt8](repeating: UInt8(n), count: 40),
+        share.revocationKeys = SealedRevocationKeys(sealed: [UInt8](repeating: UInt8(n), count: 40), keySet: Int64(n),
                                                     expiresAt: storeBaseTime.addingTimeInterval(86_400))
         return share
     }
@@ -102,6 +102,53 @@ import Testing
             #expect(events.count == 2)
             #expect(events.first?.contains(#""event":"revoked""#) == true)
             #expect(events.last?.contains(#""event":"acknowledged""#) == true)
+        }
+    }
+
+    /// Revocation keys are kept once per grant and key set: shares that send the same set under one
+    /// grant name one box, whose expiry follows the last of them; acknowledging a revocation deletes
+    /// the revoked grant's sets only, so the same set under a grant still active stays.
+    @Test(arguments: storeKinds)
+    func keySetsAreStoredOncePerGrantAndOutliveAnotherGrantsRevocation(_ kind: StoreKind) async throws {
+        try await withStore(kind) { store, _ in
+            let log = store.log
+            try await log.addGrant(grant("g-1"))
+            try await log.addGrant(grant("g-2"))
+            func sending(_ n: Int, set: Int64, grant: String, expiring days: Double) -> ShareEntry {
+                var share = entry(n, grantIDs: [grant])
+                share.revocationKeys = SealedRevocationKeys(sealed: Array("box of set \(set)".utf8), keySet: set,
+                                                            expiresAt: storeBaseTime.addingTimeInterval(days * 86_400))
+                return share
+            }
+            _ = try await log.appendIntent(sending(1, set: 5, grant: "g-1", expiring: 1))
+            _ = try await log.appendIntent(sending(2, set: 5, grant: "g-1", expiring: 3))
+            _ = try await log.appendIntent(sending(3, set: 5, grant: "g-1", expiring: 2))
+            _ = try await log.appendIntent(sending(4, set: 6, grant: "g-1", expiring: 1))
+            _ = try await log.appendIntent(sending(5, set: 5, grant: "g-2", expiring: 1))
+            _ = try await log.appendIntent(entry(6, grantIDs: ["g-1"]))   // carried no keys
+
+            // Past the first share's retention, not the third's: g-1's set 5 stays; g-2's and set 6 go.
+            #expect(try await log.purgeExpiredKeys(at: storeBaseTime.addingTimeInterval(1.5 * 86_400)) == 2)
+            let time = storeBaseTime.addingTimeInterval(100)
+            _ = try await log.revoke(subject: "subject-1", .grant("g-1"), revocationID: "rev-1", origin: "user",
+                                     propagating: ["demo-push"], at: time).get()
+            let keys = try await log.sealedKeys(revocationID: "rev-1", provider: "demo-push")
+            #expect(keys.keys.sorted() == ["node-1-share-1", "node-1-share-2", "node-1-share-3"],
+                    "the shares of set 5 name its box; set 6 is past retention; share 6 carried none")
+            #expect(Set(keys.values) == [StoredRevocationKeys(sealed: Array("box of set 5".utf8), keySet: 5)])
+
+            // A later share under g-2 stores set 5 again for g-2; g-1's acknowledgement leaves it.
+            _ = try await log.appendIntent(sending(7, set: 5, grant: "g-2", expiring: 30))
+            let job = try #require(try await log.dueJobs(at: time, limit: 1).first)
+            let attempt = try await log.beginAttempt(job, at: time, leaseUntil: time.addingTimeInterval(30))
+            try await log.finishAttempt(job, attempt: attempt, .acknowledged, calls: 1, at: time.addingTimeInterval(1))
+            #expect(try await log.sealedKeys(revocationID: "rev-1", provider: "demo-push").isEmpty)
+            _ = try await log.revoke(subject: "subject-1", .grant("g-2"), revocationID: "rev-2", origin: "user",
+                                     propagating: ["demo-push"], at: time.addingTimeInterval(2)).get()
+            let later = try await log.sealedKeys(revocationID: "rev-2", provider: "demo-push")
+            let box = StoredRevocationKeys(sealed: Array("box of set 5".utf8), keySet: 5)
+            #expect(later == ["node-1-share-5": box, "node-1-share-7": box],
+                    "g-2's set was kept, and stored again by share 7 after share 5's retention had passed: both name it")
         }
     }
 

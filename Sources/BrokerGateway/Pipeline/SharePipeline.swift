@@ -1,4 +1,5 @@
 import BrokerCore
+import BrokerFields
 import BrokerService
 import BrokerCredentials
 import BrokerCurl
@@ -13,6 +14,12 @@ public enum ShareResult: Sendable {
     case decided(shareID: String, decision: ShareDecision, payload: [UInt8])
     /// Refused or failed: nothing was sent (or, for upstream failures, nothing came back).
     case refused(Problem, decision: ShareDecision?)
+}
+
+/// A sealed key set's place in `SharePipeline.sealedKeySets`.
+struct SealedKeySetSlot: Hashable {
+    let provider: String
+    let print: Int64
 }
 
 /// The share pipeline: decide → commit the intent durably → forward → record the outcome → respond.
@@ -42,6 +49,9 @@ public final class SharePipeline: Sendable {
     /// Refusals before logging (no valid token, an unknown provider, a subject id outside the rule):
     /// one application-log line per interval, counted in full by `metrics`.
     let unloggedRefusals = NoticeThrottle()
+    /// Sealed key sets by provider and print, reused by every share that sends the same set (see
+    /// `sealedRevocationKeys`); emptied when it reaches 4,096.
+    let sealedKeySets = Locked<[SealedKeySetSlot: [UInt8]]>([:])
 
     public init(policy: ActivePolicy, log: any ShareLog, grants: any GrantStore, upstream: any UpstreamClient,
                 outcomes: OutcomeRecorder, fingerprinter: Fingerprinter,
@@ -199,9 +209,10 @@ public final class SharePipeline: Sendable {
             let latency = Self.milliseconds(elapsed)
             if response.status == 401 { await injector.invalidate() }
             var outcome = ShareOutcome(shareID: shareID, time: now(), result: .ok, upstreamStatus: response.status, latencyMs: latency)
-            if let keys = responseRevocationKeys(decision, response, shareID: shareID, time: request.time, revision: revision) {
+            if let keys = responseRevocationKeys(decision, response, time: request.time, revision: revision) {
                 outcome.revocationKeys = keys
                 outcome.provider = decision.provider
+                outcome.grantIDs = decision.grantIDs
             }
             outcomes.record(outcome)
             logger.debug("share forwarded", metadata: ["upstream.status": "\(response.status)", "share.latency_ms": "\(latency)"])
@@ -291,7 +302,7 @@ public final class SharePipeline: Sendable {
                                reasons: decision.reasons, fields: fields, grantIDs: decision.grantIDs,
                                contractVersion: decision.contractVersion, contractHash: decision.contractHash,
                                adapterHash: decision.adapterHash, policyRevision: decision.policyRevision)
-        entry.revocationKeys = sealedRevocationKeys(decision, shareID: shareID, time: time, bundle: revision.bundle)
+        entry.revocationKeys = sealedRevocationKeys(decision, time: time, bundle: revision.bundle)
         return entry
     }
 
@@ -304,7 +315,13 @@ public final class SharePipeline: Sendable {
 
     /// The values of the `revocation_key` fields this share sends, sealed, kept until the
     /// contract's retention has passed (or the revocation they serve is acknowledged).
-    func sealedRevocationKeys(_ decision: ShareDecision, shareID: String, time: Date, bundle: PolicyBundle,
+    ///
+    /// The store keeps one box per grant and key set, so a box is reused: shares that send the same
+    /// values (a push token, for months) are sealed once per process, not once per share
+    /// (`sealedKeySets`). The expiry is rounded up to the hour, so the store rewrites a set's expiry at
+    /// most once an hour instead of on every share that sends it (keys outlive their retention by
+    /// under an hour).
+    func sealedRevocationKeys(_ decision: ShareDecision, time: Date, bundle: PolicyBundle,
                               adding extra: [String: [String]] = [:]) -> SealedRevocationKeys? {
         guard let vault, decision.verdict != .blocked else { return nil }
         var keys = extra.flatMap { name, values in values.map { (name: name, value: $0) } }
@@ -313,15 +330,26 @@ public final class SharePipeline: Sendable {
             keys.append((name, field.value.canonicalText))
         }
         guard !keys.isEmpty else { return nil }
+        let set = vault.keySet(keys)
+        let slot = SealedKeySetSlot(provider: decision.provider, print: set.print)
+        let sealed = sealedKeySets.read { $0[slot] } ?? {
+            let sealed = vault.seal(set, provider: decision.provider)
+            sealedKeySets.withLock { cache in
+                if cache.count >= 4_096 { cache.removeAll(keepingCapacity: true) }
+                cache[slot] = sealed
+            }
+            return sealed
+        }()
         let retentionDays = bundle.contracts[decision.provider]?.retentionDays ?? 0
-        return SealedRevocationKeys(sealed: vault.seal(keys, shareID: shareID),
-                                    expiresAt: time.addingTimeInterval(TimeInterval(retentionDays) * 86_400))
+        let expires = (time.timeIntervalSince1970 + TimeInterval(retentionDays) * 86_400) / 3_600
+        return SealedRevocationKeys(sealed: sealed, keySet: set.print,
+                                    expiresAt: Date(timeIntervalSince1970: expires.rounded(.up) * 3_600))
     }
 
     /// After a 2xx answer to an operation with `response_revocation_keys`: the share's keys sealed
     /// again with those members of the answer (`response.NAME`), for the outcome to store; nil when
     /// the operation takes none from its answer or the answer holds none of them.
-    func responseRevocationKeys(_ decision: ShareDecision, _ response: UpstreamResponse, shareID: String, time: Date,
+    func responseRevocationKeys(_ decision: ShareDecision, _ response: UpstreamResponse, time: Date,
                                 revision: PolicyRevision) -> SealedRevocationKeys? {
         guard (200..<300).contains(response.status), let name = decision.operation,
               let names = revision.responseRevocationKeys[decision.provider]?[name],
@@ -331,7 +359,7 @@ public final class SharePipeline: Sendable {
             if let value = object[name] as? String, !value.isEmpty { found["response." + name] = [value] }
         }
         guard !found.isEmpty else { return nil }
-        return sealedRevocationKeys(decision, shareID: shareID, time: time, bundle: revision.bundle, adding: found)
+        return sealedRevocationKeys(decision, time: time, bundle: revision.bundle, adding: found)
     }
 
     /// The path as the log keeps it: declared keys as written, but keys the caller chose

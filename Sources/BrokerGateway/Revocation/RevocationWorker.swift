@@ -147,7 +147,7 @@ public final class RevocationWorker: Service, Sendable {
     private func purge() async {
         do {
             let purged = try await store.purgeExpiredKeys(at: now())
-            if purged > 0 { logger.info("revocation keys past their retention deleted", metadata: ["shares": "\(purged)"]) }
+            if purged > 0 { logger.info("revocation keys past their retention deleted", metadata: ["sealed_boxes": "\(purged)"]) }
         } catch {
             logger.error("could not purge expired revocation keys", metadata: ["error": "\(error.message)"])
         }
@@ -189,7 +189,7 @@ public final class RevocationWorker: Service, Sendable {
         guard let adapter = revision.bundle.adapters[job.provider], let spec = adapter.revocation else {
             return (.manualRequired(reason: "the adapter has no revocation call"), 0)
         }
-        let sealed: [String: [UInt8]]
+        let sealed: [String: StoredRevocationKeys]
         let done: Set<String>
         do {
             sealed = try await store.sealedKeys(revocationID: job.revocationID, provider: job.provider)
@@ -201,12 +201,25 @@ public final class RevocationWorker: Service, Sendable {
         var unreadable = 0
         // Shares of the job with no stored keys (never carried any, or past retention), and shares whose keys render no call.
         var uncovered = job.shareIDs.filter { sealed[$0] == nil }.count
+        // Shares that sent the same key set name one box: it is opened once and stands for them all.
+        var opened: [Int64: [String: [String]]?] = [:]
         for shareID in sealed.keys.sorted() {
-            do {
-                let keys = try vault.open(sealed[shareID]!, shareID: shareID)
-                if spec.calls(forShares: [keys]).isEmpty { uncovered += 1 }
-                shares.append(keys)
-            } catch { unreadable += 1 }
+            let stored = sealed[shareID]!
+            let keys: [String: [String]]?
+            if let print = stored.keySet {
+                if let known = opened[print] {
+                    keys = known
+                } else {
+                    keys = try? vault.open(stored.sealed, keySet: print, provider: job.provider)
+                    opened[print] = keys
+                    if let keys { shares.append(keys) }
+                }
+            } else {
+                keys = try? vault.open(stored.sealed, shareID: shareID)
+                if let keys { shares.append(keys) }
+            }
+            guard let keys else { unreadable += 1; continue }
+            if spec.calls(forShares: [keys]).isEmpty { uncovered += 1 }
         }
         if unreadable > 0 {
             logger.error("revocation keys that do not open under the configured key (was revocation.key changed?)",

@@ -3,14 +3,20 @@ import BrokerCore
 import Foundation
 
 /// Seals the values of a share's `revocation_key` fields (AES-256-GCM) so that the
-/// store keeps them only encrypted, bound to their share id (a sealed box moved to
-/// another share's row does not open).
+/// store keeps them only encrypted.
+///
+/// A share's keys form a *key set* (its (name, value) pairs), named by a keyed print of its plain
+/// text: every share that sends the same push token under the same grant names the same set, so the
+/// store keeps one sealed box per grant and set, not one per share. A box is bound to its provider and
+/// print (a box moved to another set's row does not open, and an opened box must print to its row's
+/// name). Boxes stored per share before key sets existed are bound to their share id and still open.
 ///
 /// The key comes from configuration (`revocation.key`) and is stretched with
 /// HKDF-SHA-256, so any secret text of enough entropy serves.
 public struct RevocationKeyVault: @unchecked Sendable {
     private let key: SymmetricKey
     private let idempotency: SymmetricKey
+    private let printing: SymmetricKey
 
     public init(secret: [UInt8]) {
         let material = SymmetricKey(data: secret)
@@ -18,6 +24,47 @@ public struct RevocationKeyVault: @unchecked Sendable {
                                      outputByteCount: 32)
         idempotency = HKDF<SHA256>.deriveKey(inputKeyMaterial: material,
                                              info: Array("sharebroker revocation idempotency v1".utf8), outputByteCount: 32)
+        printing = HKDF<SHA256>.deriveKey(inputKeyMaterial: material, info: Array("sharebroker revocation key sets v1".utf8),
+                                          outputByteCount: 32)
+    }
+
+    /// A share's revocation keys as one set: the plain text a box seals and the print that names it.
+    public struct KeySet: Sendable, Hashable {
+        /// The first 63 bits of an HMAC-SHA-256 of `plain` under the vault's print key: says nothing
+        /// about the values without that key, and collides within a grant with odds of 2⁻⁶³ per pair.
+        public let print: Int64
+        let plain: [UInt8]
+    }
+
+    /// The key set of (name, value) pairs: the pairs ordered by name, each name's values in the order given.
+    public func keySet(_ keys: [(name: String, value: String)]) -> KeySet {
+        let plain = Self.plainText(keys)
+        return KeySet(print: print(of: plain), plain: plain)
+    }
+
+    private func print(of plain: [UInt8]) -> Int64 {
+        let mac = HMAC<SHA256>.authenticationCode(for: plain, using: printing)
+        // Never 0, which PostgreSQL's batch arrays use for "no set".
+        return max(1, mac.withUnsafeBytes { raw in Int64(bitPattern: raw.loadUnaligned(as: UInt64.self).bigEndian) & Int64.max })
+    }
+
+    /// `set` sealed for `provider`: nonce ‖ ciphertext ‖ tag, bound to the provider and the set's print.
+    public func seal(_ set: KeySet, provider: String) -> [UInt8] {
+        seal(set.plain, binding: Self.binding(provider: provider, print: set.print))
+    }
+
+    /// The keys of a box stored for `provider` under the key set `print`; throws if the box was altered,
+    /// moved to another set or provider, or sealed under another key.
+    public func open(_ sealed: [UInt8], keySet print: Int64, provider: String) throws(OpenError) -> [String: [String]] {
+        let plain = try open(sealed, binding: Self.binding(provider: provider, print: print))
+        guard self.print(of: plain) == print else { throw OpenError() }
+        return try Self.keys(plain)
+    }
+
+    private static func binding(provider: String, print: Int64) -> [UInt8] {
+        var bytes = Array("key-set\u{0}".utf8) + Array(provider.utf8) + [0]
+        withUnsafeBytes(of: UInt64(bitPattern: print).bigEndian) { bytes.append(contentsOf: $0) }
+        return bytes
     }
 
     /// The sealed values of `keys` (name → values), nonce ‖ ciphertext ‖ tag.
@@ -29,6 +76,10 @@ public struct RevocationKeyVault: @unchecked Sendable {
     /// ordered by name and each name's values in the order given. A share's path builds the plain
     /// text straight from its pairs: no dictionary, no array per string.
     public func seal(_ keys: [(name: String, value: String)], shareID: String) -> [UInt8] {
+        seal(Self.plainText(keys), binding: Array(shareID.utf8))
+    }
+
+    private static func plainText(_ keys: [(name: String, value: String)]) -> [UInt8] {
         var ordered = keys
         if ordered.count > 1 {
             // Stable: a name's values keep their order.
@@ -37,31 +88,42 @@ public struct RevocationKeyVault: @unchecked Sendable {
         var plain: [UInt8] = []
         plain.reserveCapacity(ordered.reduce(0) { $0 + 8 + $1.name.utf8.count + $1.value.utf8.count })
         for (name, value) in ordered {
-            Self.append(name, to: &plain)
-            Self.append(value, to: &plain)
+            append(name, to: &plain)
+            append(value, to: &plain)
         }
+        return plain
+    }
+
+    private func seal(_ plain: [UInt8], binding: [UInt8]) -> [UInt8] {
         // AES-GCM with a random 96-bit nonce (from the pooled CSPRNG bytes) cannot fail for in-memory inputs of this size.
         var nonce = [UInt8](repeating: 0, count: 12)
         nonce.withUnsafeMutableBytes { RandomBytes.fill($0) }
-        let box = try! AES.GCM.seal(plain, using: key, nonce: try! AES.GCM.Nonce(data: nonce), authenticating: Array(shareID.utf8))
+        let box = try! AES.GCM.seal(plain, using: key, nonce: try! AES.GCM.Nonce(data: nonce), authenticating: binding)
         return Array(box.combined!)
     }
 
     public struct OpenError: Error, Sendable {}
 
-    /// The keys sealed for `shareID`; throws if the box was altered, moved or sealed under another key.
+    /// The keys sealed for `shareID` (a box stored per share, before key sets); throws if the box was
+    /// altered, moved or sealed under another key.
     public func open(_ sealed: [UInt8], shareID: String) throws(OpenError) -> [String: [String]] {
-        let plain: [UInt8]
+        try Self.keys(try open(sealed, binding: Array(shareID.utf8)))
+    }
+
+    private func open(_ sealed: [UInt8], binding: [UInt8]) throws(OpenError) -> [UInt8] {
         do {
             let box = try AES.GCM.SealedBox(combined: sealed)
-            plain = Array(try AES.GCM.open(box, using: key, authenticating: Array(shareID.utf8)))
+            return Array(try AES.GCM.open(box, using: key, authenticating: binding))
         } catch {
             throw OpenError()
         }
+    }
+
+    private static func keys(_ plain: [UInt8]) throws(OpenError) -> [String: [String]] {
         var keys: [String: [String]] = [:]
         var index = 0
         while index < plain.count {
-            guard let name = Self.read(plain, &index), let value = Self.read(plain, &index) else { throw OpenError() }
+            guard let name = read(plain, &index), let value = read(plain, &index) else { throw OpenError() }
             keys[name, default: []].append(value)
         }
         return keys

@@ -129,8 +129,9 @@ public protocol RevocationStore: Sendable {
     /// Claims the job and records the start of an attempt (status `sent`, attempts + 1, leased until
     /// `leaseUntil`); returns the attempt number, or 0 when the job was not due or is claimed elsewhere.
     func beginAttempt(_ job: PropagationJob, at time: Date, leaseUntil: Date) async throws(LogUnavailable) -> Int
-    /// share id → sealed revocation keys, for the job's shares that still have them.
-    func sealedKeys(revocationID: String, provider: String) async throws(LogUnavailable) -> [String: [UInt8]]
+    /// share id → sealed revocation keys, for the job's shares that still have them (shares that sent
+    /// the same key set under one grant name the same box).
+    func sealedKeys(revocationID: String, provider: String) async throws(LogUnavailable) -> [String: StoredRevocationKeys]
     /// Idempotency keys of the job's calls already acknowledged (not sent again on a retry).
     func acknowledgedCalls(revocationID: String, provider: String) async throws(LogUnavailable) -> Set<String>
     /// Records one acknowledged call.

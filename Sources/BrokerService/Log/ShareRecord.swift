@@ -81,8 +81,8 @@ public struct ShareEntry: Sendable, Hashable, Codable {
     /// The policy bundle's revision that decided (`PolicyBundle.revision`); nil in records from before reloads.
     public var policyRevision: String?
     /// The values of the share's `revocation_key` fields, sealed: stored apart from the
-    /// log record (never in it), in the intent's transaction, until the revocation they
-    /// serve is acknowledged or the contract's retention has passed.
+    /// log record (never in it), in the intent's transaction, once per grant and key set, until
+    /// the revocation they serve is acknowledged or the contract's retention has passed.
     public var revocationKeys: SealedRevocationKeys?
 
     public init(shareID: String, time: Date, node: String, caller: String, channel: ShareChannel, provider: String,
@@ -119,10 +119,12 @@ public struct ShareOutcome: Sendable, Hashable, Codable {
     public var error: String?
     /// The share's revocation keys again, now with those taken from the provider's answer
     /// (`response_revocation_keys`), sealed: stored apart from the log record (never in it), in the
-    /// outcome's transaction, replacing what the intent stored.
+    /// outcome's transaction, linked to the share's grants in place of what the intent stored.
     public var revocationKeys: SealedRevocationKeys?
     /// The share's provider, for `revocationKeys`.
     public var provider: String?
+    /// The grants the share relied on, for `revocationKeys`.
+    public var grantIDs: [String] = []
 
     public init(shareID: String, time: Date, result: Result, upstreamStatus: Int? = nil, latencyMs: Int? = nil,
                 error: String? = nil) {
@@ -131,11 +133,28 @@ public struct ShareOutcome: Sendable, Hashable, Codable {
     }
 }
 
-/// A share's revocation keys as the store keeps them: AES-GCM sealed (`RevocationKeyVault`).
+/// A share's revocation keys as the store keeps them: AES-GCM sealed (`RevocationKeyVault`), once
+/// per grant and key set. Shares that send the same values under one grant (a push token, for
+/// months) share one box; each share's grant link names the set it sent.
 public struct SealedRevocationKeys: Sendable, Hashable, Codable {
     public var sealed: [UInt8]
-    /// When the contract's retention has passed and the keys are deleted even if never used.
+    /// The key set's print (`RevocationKeyVault.KeySet.print`), which the box is bound to.
+    public var keySet: Int64
+    /// When the contract's retention has passed and the keys are deleted even if never used: a set
+    /// lives until the retention of the last share that sent it has passed.
     public var expiresAt: Date
 
-    public init(sealed: [UInt8], expiresAt: Date) { self.sealed = sealed; self.expiresAt = expiresAt }
+    public init(sealed: [UInt8], keySet: Int64, expiresAt: Date) {
+        self.sealed = sealed; self.keySet = keySet; self.expiresAt = expiresAt
+    }
+}
+
+/// The sealed keys a revocation job finds for one of its shares.
+public struct StoredRevocationKeys: Sendable, Hashable {
+    public var sealed: [UInt8]
+    /// The print of the key set the box is bound to, or nil for a box stored per share before key
+    /// sets existed (bound to its share id).
+    public var keySet: Int64?
+
+    public init(sealed: [UInt8], keySet: Int64?) { self.sealed = sealed; self.keySet = keySet }
 }
