@@ -19,7 +19,7 @@ public enum ShareResult: Sendable {
 /// A sealed key set's place in `SharePipeline.sealedKeySets`.
 struct SealedKeySetSlot: Hashable {
     let provider: String
-    let print: Int64
+    let plain: [UInt8]
 }
 
 /// The share pipeline: decide → commit the intent durably → forward → record the outcome → respond.
@@ -49,9 +49,10 @@ public final class SharePipeline: Sendable {
     /// Refusals before logging (no valid token, an unknown provider, a subject id outside the rule):
     /// one application-log line per interval, counted in full by `metrics`.
     let unloggedRefusals = NoticeThrottle()
-    /// Sealed key sets by provider and print, reused by every share that sends the same set (see
-    /// `sealedRevocationKeys`); emptied when it reaches 4,096.
-    let sealedKeySets = Locked<[SealedKeySetSlot: [UInt8]]>([:])
+    /// Key sets' prints and sealed boxes by provider and plain text, reused by every share that sends
+    /// the same set (see `sealedRevocationKeys`); emptied when it reaches 4,096. The plain texts are
+    /// values in flight through this process anyway; the cache never leaves it.
+    let sealedKeySets = Locked<[SealedKeySetSlot: (print: Int64, sealed: [UInt8])]>([:])
 
     public init(policy: ActivePolicy, log: any ShareLog, grants: any GrantStore, upstream: any UpstreamClient,
                 outcomes: OutcomeRecorder, fingerprinter: Fingerprinter,
@@ -317,23 +318,23 @@ public final class SharePipeline: Sendable {
     /// contract's retention has passed (or the revocation they serve is acknowledged).
     ///
     /// The store keeps one box per grant and key set, so a box is reused: shares that send the same
-    /// values (a push token, for months) are sealed once per process, not once per share
-    /// (`sealedKeySets`). The expiry is rounded up to the hour, so the store rewrites a set's expiry at
-    /// most once an hour instead of on every share that sends it (keys outlive their retention by
-    /// under an hour).
+    /// values (a push token, for months) find their set's print and box in `sealedKeySets`, by their
+    /// plain text, without an HMAC or a seal per share. The expiry is rounded up to the hour, so the
+    /// store rewrites a set's expiry at most once an hour instead of on every share that sends it
+    /// (keys outlive their retention by under an hour).
     func sealedRevocationKeys(_ decision: ShareDecision, time: Date, bundle: PolicyBundle,
                               adding extra: [String: [String]] = [:]) -> SealedRevocationKeys? {
         guard let vault, decision.verdict != .blocked else { return nil }
         var keys = extra.flatMap { name, values in values.map { (name: name, value: $0) } }
-        for field in decision.fields where field.action.isSent {
-            guard let name = field.revocationKeyName else { continue }
-            keys.append((name, field.value.canonicalText))
+        for index in decision.fields.indices where decision.fields[index].revocationKey && decision.fields[index].action.isSent {
+            guard let name = decision.fields[index].revocationKeyName else { continue }
+            keys.append((name, decision.fields[index].value.canonicalText))
         }
         guard !keys.isEmpty else { return nil }
-        let set = vault.keySet(keys)
-        let slot = SealedKeySetSlot(provider: decision.provider, print: set.print)
-        let sealed = sealedKeySets.read { $0[slot] } ?? {
-            let sealed = vault.seal(set, provider: decision.provider)
+        let slot = SealedKeySetSlot(provider: decision.provider, plain: RevocationKeyVault.plainText(keys))
+        let (print, sealed) = sealedKeySets.read { $0[slot] } ?? {
+            let set = vault.keySet(plain: slot.plain)
+            let sealed = (set.print, vault.seal(set, provider: decision.provider))
             sealedKeySets.withLock { cache in
                 if cache.count >= 4_096 { cache.removeAll(keepingCapacity: true) }
                 cache[slot] = sealed
@@ -342,7 +343,7 @@ public final class SharePipeline: Sendable {
         }()
         let retentionDays = bundle.contracts[decision.provider]?.retentionDays ?? 0
         let expires = (time.timeIntervalSince1970 + TimeInterval(retentionDays) * 86_400) / 3_600
-        return SealedRevocationKeys(sealed: sealed, keySet: set.print,
+        return SealedRevocationKeys(sealed: sealed, keySet: print,
                                     expiresAt: Date(timeIntervalSince1970: expires.rounded(.up) * 3_600))
     }
 

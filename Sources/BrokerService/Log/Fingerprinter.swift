@@ -8,22 +8,9 @@ import BrokerCore
 /// the key, a fingerprint reveals nothing (a plain hash of a phone number would be
 /// brute-forced in seconds).
 public struct Fingerprinter: @unchecked Sendable {
-    /// HMAC-SHA-256 (RFC 2104) from its two midstates: SHA-256 after the key's inner pad and after
-    /// its outer pad, computed once. A fingerprint copies them and hashes only its own bytes (two
-    /// compressions for a short value) on the concrete `SHA256`, where `HMAC<SHA256>` redid the
-    /// outer pad per call through unspecialised generics (18 k → ~4 k instructions per print).
-    private let inner: SHA256
-    private let outer: SHA256
+    private let hmac: KeyedHash
 
-    public init(key: [UInt8]) {
-        var block = key.count > Self.blockSize ? Array(SHA256.hash(data: key)) : key
-        block += [UInt8](repeating: 0, count: Self.blockSize - block.count)
-        var inner = SHA256(), outer = SHA256()
-        inner.update(data: block.map { $0 ^ 0x36 })
-        outer.update(data: block.map { $0 ^ 0x5c })
-        self.inner = inner
-        self.outer = outer
-    }
+    public init(key: [UInt8]) { hmac = KeyedHash(key: key) }
 
     /// Hex HMAC of `category` ‖ 0x1F ‖ value's canonical text.
     public func fingerprint(category: String, value: FieldValue) -> String {
@@ -60,17 +47,14 @@ public struct Fingerprinter: @unchecked Sendable {
     }
 
     private func mac(category: String, value: FieldValue) -> SHA256Digest {
-        var hash = inner
-        // Fed from the strings' own UTF-8 storage: no intermediate arrays.
-        var category = category
-        category.withUTF8 { hash.update(bufferPointer: UnsafeRawBufferPointer($0)) }
-        withUnsafeBytes(of: Self.separator) { hash.update(bufferPointer: $0) }
-        var text = value.canonicalText
-        text.withUTF8 { hash.update(bufferPointer: UnsafeRawBufferPointer($0)) }
-        let innerDigest = hash.finalize()
-        var mac = outer
-        innerDigest.withUnsafeBytes { mac.update(bufferPointer: $0) }
-        return mac.finalize()
+        hmac.mac { update in
+            // Fed from the strings' own UTF-8 storage: no intermediate arrays.
+            var category = category
+            category.withUTF8 { update(UnsafeRawBufferPointer($0)) }
+            withUnsafeBytes(of: Self.separator) { update($0) }
+            var text = value.canonicalText
+            text.withUTF8 { update(UnsafeRawBufferPointer($0)) }
+        }
     }
 
     /// Base64url (RFC 4648 §5, no padding) of the first `count` bytes of `digest`.
@@ -95,7 +79,6 @@ public struct Fingerprinter: @unchecked Sendable {
     }
 
     private static let separator: UInt8 = 0x1f
-    private static let blockSize = 64
     private static let shortBytes = 6
     private static let recordBytes = 16
     private static let base64url = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)

@@ -16,7 +16,7 @@ import Foundation
 public struct RevocationKeyVault: @unchecked Sendable {
     private let key: SymmetricKey
     private let idempotency: SymmetricKey
-    private let printing: SymmetricKey
+    private let printing: KeyedHash
 
     public init(secret: [UInt8]) {
         let material = SymmetricKey(data: secret)
@@ -24,8 +24,8 @@ public struct RevocationKeyVault: @unchecked Sendable {
                                      outputByteCount: 32)
         idempotency = HKDF<SHA256>.deriveKey(inputKeyMaterial: material,
                                              info: Array("sharebroker revocation idempotency v1".utf8), outputByteCount: 32)
-        printing = HKDF<SHA256>.deriveKey(inputKeyMaterial: material, info: Array("sharebroker revocation key sets v1".utf8),
-                                          outputByteCount: 32)
+        printing = KeyedHash(key: HKDF<SHA256>.deriveKey(inputKeyMaterial: material, info: Array("sharebroker revocation key sets v1".utf8),
+                                                         outputByteCount: 32).withUnsafeBytes { Array($0) })
     }
 
     /// A share's revocation keys as one set: the plain text a box seals and the print that names it.
@@ -33,17 +33,22 @@ public struct RevocationKeyVault: @unchecked Sendable {
         /// The first 63 bits of an HMAC-SHA-256 of `plain` under the vault's print key: says nothing
         /// about the values without that key, and collides within a grant with odds of 2⁻⁶³ per pair.
         public let print: Int64
-        let plain: [UInt8]
+        /// What a box of the set seals: the pairs ordered by name, each name's values in the order given.
+        public let plain: [UInt8]
     }
 
-    /// The key set of (name, value) pairs: the pairs ordered by name, each name's values in the order given.
+    /// The key set of (name, value) pairs.
     public func keySet(_ keys: [(name: String, value: String)]) -> KeySet {
-        let plain = Self.plainText(keys)
-        return KeySet(print: print(of: plain), plain: plain)
+        keySet(plain: Self.plainText(keys))
+    }
+
+    /// The key set whose plain text (`plainText`) is `plain`.
+    public func keySet(plain: [UInt8]) -> KeySet {
+        KeySet(print: print(of: plain), plain: plain)
     }
 
     private func print(of plain: [UInt8]) -> Int64 {
-        let mac = HMAC<SHA256>.authenticationCode(for: plain, using: printing)
+        let mac = printing.mac { update in plain.withUnsafeBytes { update($0) } }
         // Never 0, which PostgreSQL's batch arrays use for "no set".
         return max(1, mac.withUnsafeBytes { raw in Int64(bitPattern: raw.loadUnaligned(as: UInt64.self).bigEndian) & Int64.max })
     }
@@ -79,7 +84,9 @@ public struct RevocationKeyVault: @unchecked Sendable {
         seal(Self.plainText(keys), binding: Array(shareID.utf8))
     }
 
-    private static func plainText(_ keys: [(name: String, value: String)]) -> [UInt8] {
+    /// The plain text of (name, value) pairs: ordered by name, each name's values in the order given,
+    /// each string length-prefixed.
+    public static func plainText(_ keys: [(name: String, value: String)]) -> [UInt8] {
         var ordered = keys
         if ordered.count > 1 {
             // Stable: a name's values keep their order.
