@@ -80,6 +80,7 @@ let package = Package(
         .target(name: "BrokerGateway",
                 dependencies: ["BrokerService", "BrokerCredentials", "BrokerCurl", "BrokerTLS",
                                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                               .product(name: "NIOTLS", package: "swift-nio"),
                                .product(name: "JWTKit", package: "jwt-kit"),
                                .product(name: "CoreMetrics", package: "swift-metrics"),
                                .product(name: "Prometheus", package: "swift-prometheus"),
@@ -188,6 +189,8 @@ let package = Package(
                     swiftSettings: strict),
         .testTarget(name: "sharebrokerTests", dependencies: ["BrokerCore", "BrokerCurl", "BrokerService", "BrokerTesting", "BrokerPostgres",
                                                           .product(name: "Crypto", package: "swift-crypto"),
+                                                          .product(name: "X509", package: "swift-certificates"),
+                                                          .product(name: "SwiftASN1", package: "swift-asn1"),
                                                           .product(name: "Logging", package: "swift-log")],
                     resources: [.copy("Fixtures")], swiftSettings: strict),
     ]

@@ -25,6 +25,8 @@ public enum Assembly {
         public var reloader: PolicyReloader?
         /// Human-readable problems found while assembling (no secret values).
         public var warnings: [String]
+        /// The clients with a listener of their own (`clients[].listen`), each to serve on its address.
+        public var listenerClients: [(address: BrokerConfig.Address, caller: Caller)] = []
     }
 
     /// Where a reload reads the policy from: the validated bundle (or every issue found) and the
@@ -95,9 +97,15 @@ public enum Assembly {
             users = UserTokenVerifier(secret: secret, issuer: jwt.issuer, audience: jwt.audience, algorithms: Set(jwt.algorithms), jwks: keys)
         }
         var callers: [String: Caller] = [:]
+        var certificates: [(BrokerConfig.Client.CertificateMatch, Caller)] = []
+        var listenerClients: [(address: BrokerConfig.Address, caller: Caller)] = []
         for client in config.clients {
             let caller = Caller(id: client.id, roles: client.roles, providers: client.providers, purposes: client.purposes)
+            if let match = client.certificate { certificates.append((match, caller)) }
+            if let address = client.listen { listenerClients.append((address, caller)) }
             switch client.credential {
+            case .none:
+                break
             case .tokenSHA256(let digest):
                 callers[digest] = caller
             case .token(let reference):
@@ -138,13 +146,13 @@ public enum Assembly {
         let reloader = reload.map {
             PolicyReloader(policy: policy, environment: environment, source: $0, metrics: metrics, logger: logger)
         }
-        let gateway = Gateway(pipeline: pipeline, grants: cachedGrants, authenticator: Authenticator(tokenDigests: callers),
+        let gateway = Gateway(pipeline: pipeline, grants: cachedGrants, authenticator: Authenticator(tokenDigests: callers, certificates: ClientCertificates(certificates)),
                               settings: settings, revocations: revocations, revocationWorker: worker,
                               queries: queries, users: users, reloader: reloader, shareLogMetrics: log as? any ShareLogMetrics,
                               audit: audit, checkpointKey: checkpointSigner?.publicKey, now: now, ready: ready,
                               startup: startup)
         return Result(gateway: gateway, pipeline: pipeline, outcomes: outcomes, revocationWorker: worker, reloader: reloader,
-                      warnings: warnings)
+                      warnings: warnings, listenerClients: listenerClients)
     }
 }
 

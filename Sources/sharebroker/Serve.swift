@@ -34,6 +34,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Listen on this port (overrides the config).")
     var port: Int?
 
+    @Option(help: "The TLS listener's port (overrides listen_tls's; 0 picks a free one).")
+    var tlsPort: Int?
+
     @Option(help: "The database: sqlite:PATH or postgres://USER[:PASSWORD]@HOST[:PORT]/DB (overrides the config).")
     var database: String?
 
@@ -53,6 +56,10 @@ struct Serve: AsyncParsableCommand {
         let logger = Logger(label: "sharebroker")
         var settings = try Self.loadConfig(config)
         if let port { settings.port = port }
+        if let tlsPort {
+            guard settings.listenTLS != nil else { say("--tls-port needs listen_tls in the config"); throw ExitCode(1) }
+            settings.listenTLS?.address.port = tlsPort
+        }
         if let database { settings.database = database }
         if let node { settings.node = node }
         let resolver = SecretResolver()
@@ -156,13 +163,39 @@ struct Serve: AsyncParsableCommand {
             say("sharebroker listening on http://\(host):\(port) (database \(opened.description))")
             if sandboxMode { Sandbox.printBanner(port: port, simulators: running, tunnels: tunnels != nil) }
         }
+        // The TLS listener and the clients' own listeners serve the same routes and share path.
+        var listeners: [any Service] = []
+        var listenerTLS: ListenerTLS?
+        if let tls = settings.listenTLS {
+            do {
+                listenerTLS = try ListenerTLS(certificate: tls.certificate, key: tls.key, clientCA: tls.clientCA)
+            } catch {
+                say("listen_tls: \(error.message)")
+                throw ExitCode(1)
+            }
+            let address = tls.address
+            listeners.append(assembled.gateway.application(host: address.host, port: address.port, listener: .tls(listenerTLS!),
+                                                           logger: logger) { port in
+                say("sharebroker listening on https://\(address.host):\(port)"
+                    + (tls.clientCA != nil ? " (client certificates from \(tls.clientCA!))" : ""))
+            })
+        }
+        for (address, caller) in assembled.listenerClients {
+            listeners.append(assembled.gateway.application(host: address.host, port: address.port, listener: .client(caller),
+                                                           logger: logger) { port in
+                say("sharebroker listening on http://\(address.host):\(port) for client \(caller.id) only")
+            })
+        }
         var services: [any Service] = [assembled.outcomes]
         if let worker = assembled.revocationWorker { services.append(worker) }
-        if let reloader = assembled.reloader {
+        if assembled.reloader != nil || listenerTLS != nil {
             // Trapped now, before the server says it listens: a SIGHUP from then on reloads, never kills.
-            services.append(ReloadOnHangup(reloader: reloader, signals: await UnixSignalsSequence(trapping: .sighup)))
+            services.append(ReloadOnHangup(reloader: assembled.reloader, tls: listenerTLS, logger: logger,
+                                           signals: await UnixSignalsSequence(trapping: .sighup)))
         }
         services.append(app)
+        services += listeners
+        if let listenerTLS { services.append(TLSFileWatcher(tls: listenerTLS, logger: logger)) }
         let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint],
                                  logger: logger)
         do {
@@ -238,6 +271,7 @@ struct Serve: AsyncParsableCommand {
             switch client.credential {
             case .tokenSHA256: return true
             case .token(let reference): return !(resolver.value(reference) ?? "").isEmpty
+            case .none: return client.certificate != nil || client.listen != nil
             }
         }
         var state = StartupReadiness()
@@ -275,9 +309,12 @@ struct Serve: AsyncParsableCommand {
     }
 }
 
-/// `kill -HUP`: reload the policy (the same as `POST /v1/admin/policy/reload`; the result is logged).
+/// `kill -HUP`: reload the policy (the same as `POST /v1/admin/policy/reload`; the result is
+/// logged) and the TLS listener's certificate and key.
 struct ReloadOnHangup: Service {
-    let reloader: PolicyReloader
+    let reloader: PolicyReloader?
+    let tls: ListenerTLS?
+    let logger: Logger
     let signals: UnixSignalsSequence
 
     func run() async throws {
@@ -285,17 +322,52 @@ struct ReloadOnHangup: Service {
         // NIO's event loops as the global executor, deadlocked at SIGTERM (an event loop blocked on
         // the merge's mutex; the process never exited: seen once in a fresh-clone CI run). The
         // loop runs in a task that a graceful shutdown cancels, which ends the signal stream.
-        let (reloader, signals) = (self.reloader, self.signals)
+        let (reloader, tls, logger, signals) = (self.reloader, self.tls, self.logger, self.signals)
         let listener = Task {
             for await _ in signals {
                 if Task.isCancelled { break }
-                _ = await reloader.reload(trigger: "sighup")
+                if let tls { TLSFileWatcher.reload(tls, trigger: "sighup", logger: logger) }
+                if let reloader { _ = await reloader.reload(trigger: "sighup") }
             }
         }
         await withGracefulShutdownHandler {
             await listener.value
         } onGracefulShutdown: {
             listener.cancel()
+        }
+    }
+}
+
+/// The TLS listener's files, looked at every two seconds: a renewed certificate (cert-manager,
+/// certbot, a rotated secret volume) is served to new connections without a restart or a SIGHUP;
+/// connections already open keep theirs.
+struct TLSFileWatcher: Service {
+    let tls: ListenerTLS
+    let logger: Logger
+
+    func run() async throws {
+        let (tls, logger) = (self.tls, self.logger)
+        let watcher = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(2))
+                if tls.filesChanged { Self.reload(tls, trigger: "file_change", logger: logger) }
+            }
+        }
+        await withGracefulShutdownHandler {
+            await watcher.value
+        } onGracefulShutdown: {
+            watcher.cancel()
+        }
+    }
+
+    /// Loads the listener's files again, or keeps the old context and says why.
+    static func reload(_ tls: ListenerTLS, trigger: String, logger: Logger) {
+        do {
+            try tls.reload()
+            logger.notice("TLS certificate reloaded", metadata: ["trigger": .string(trigger), "file": .string(tls.certificatePath)])
+        } catch {
+            logger.error("TLS certificate not reloaded: the listener keeps the previous one",
+                         metadata: ["trigger": .string(trigger), "error": .string(error.message)])
         }
     }
 }

@@ -116,6 +116,46 @@ struct BrokerConfigTests {
         #expect(text.contains { $0.hasPrefix("broker.yaml:8:") && $0.contains("unknown key 'limitz'") })
     }
 
+    /// Issue 28: the TLS listener, clients named by certificate or by their own listener, and the
+    /// mistakes each can hold.
+    @Test func tlsListenerCertificateClientsAndOwnListeners() {
+        let good = """
+            listen: 127.0.0.1:8080
+            listen_tls: { address: "0.0.0.0:8443", certificate: tls/server.pem, key: tls/server.key, client_ca: tls/clients.pem }
+            clients:
+              - { id: a, roles: [share], providers: [huawei-push], mtls: { subject: "CN=a,O=Example" } }
+              - { id: b, roles: [grants], mtls: { spiffe_id: "spiffe://example.org/b" } }
+              - { id: c, roles: [grants], token: t, mtls: { sha256: "DB:E4:34:D6:DE:9E:36:34:4B:38:4F:9D:50:27:26:37:60:F5:91:12:06:21:09:F8:08:32:8F:DA:27:96:46:DB" } }
+              - { id: d, roles: [share], providers: [huawei-push], listen: "127.0.0.1:9001" }
+            """
+        let (config, issues) = BrokerConfig.decode(yaml: good, file: "broker.yaml")
+        #expect(issues.isEmpty, "\(issues)")
+        #expect(config?.listenTLS?.address == BrokerConfig.Address(host: "0.0.0.0", port: 8443))
+        #expect(config?.listenTLS?.clientCA == "tls/clients.pem")
+        #expect(config?.clients.map(\.certificate) == [.subject("CN=a,O=Example"), .spiffeID("spiffe://example.org/b"),
+                                                       .sha256("dbe434d6de9e36344b384f9d5027263760f591120621 09f808328fda279646db".replacingOccurrences(of: " ", with: "")), nil])
+        #expect(config?.clients.map(\.credential) == [.none, .none, .token(.literal("t")), .none])
+        #expect(config?.clients.last?.listen == BrokerConfig.Address(host: "127.0.0.1", port: 9001))
+
+        let bad = """
+            listen: 127.0.0.1:8080
+            clients:
+              - { id: a, roles: [share], providers: [p], mtls: { subject: "CN=a" } }
+              - { id: b, roles: [grants], mtls: { subject: "CN=b", sha256: "00" } }
+              - { id: c, roles: [grants], listen: "0.0.0.0:9001" }
+              - { id: d, roles: [grants], listen: "127.0.0.1:8080" }
+              - { id: e, roles: [grants] }
+              - { id: f, roles: [grants], mtls: { spiffe_id: "https://example.org/f" } }
+            """
+        let text = BrokerConfig.decode(yaml: bad, file: "broker.yaml").issues.map(\.description)
+        #expect(text.contains { $0.hasPrefix("broker.yaml:3:") && $0.contains("mtls needs listen_tls with a client_ca") }, "\(text)")
+        #expect(text.contains { $0.contains("mtls takes exactly one of subject, spiffe_id or sha256") })
+        #expect(text.contains { $0.contains("client c: listen must be a loopback HOST:PORT") })
+        #expect(text.contains { $0.hasPrefix("broker.yaml:6:") && $0.contains("is the broker's own listener") })
+        #expect(text.contains { $0.contains("client e: give exactly one of token or token_sha256 (or mtls or listen") })
+        #expect(text.contains { $0.contains("spiffe_id must be a spiffe:// URI") })
+    }
+
     @Test func fingerprintsAreKeyedHMACsOfCategoryAndValue() {
         let key = Array("k1".utf8)
         let fingerprinter = Fingerprinter(key: key)

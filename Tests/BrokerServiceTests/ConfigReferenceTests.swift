@@ -51,9 +51,14 @@ struct ConfigReferenceTests {
     }
 
     /// Keys the parser takes only together (both or neither): each example is tried with its partner's.
-    static let partners = ["tls_interception.ca_certificate": "tls_interception.ca_key",
-                           "tls_interception.ca_key": "tls_interception.ca_certificate",
-                           "shadow.adapters": "shadow.contracts", "shadow.contracts": "shadow.adapters"]
+    /// The keys a key's example needs beside it (a section's required keys).
+    static let partners = ["tls_interception.ca_certificate": ["tls_interception.ca_key"],
+                           "tls_interception.ca_key": ["tls_interception.ca_certificate"],
+                           "shadow.adapters": ["shadow.contracts"], "shadow.contracts": ["shadow.adapters"],
+                           "listen_tls.address": ["listen_tls.certificate", "listen_tls.key"],
+                           "listen_tls.certificate": ["listen_tls.address", "listen_tls.key"],
+                           "listen_tls.key": ["listen_tls.address", "listen_tls.certificate"],
+                           "listen_tls.client_ca": ["listen_tls.address", "listen_tls.certificate", "listen_tls.key"]]
 
     @Test func theYAMLHelperNestsSharedSections() {
         #expect(Self.yaml("limits.max_fields", "5") == "limits:\n  max_fields: 5\n")
@@ -87,9 +92,11 @@ struct ConfigReferenceTests {
             }
             if let value = row.example {
                 var pairs = [(key: row.key, value: value)]
-                if let partner = Self.partners[row.key] {
+                for partner in Self.partners[row.key] ?? [] {
                     pairs.append((partner, try #require(examples[partner], "\(partner) has no example")))
                 }
+                // A section's keys in the order the YAML helper nests them: the section's first.
+                pairs.sort { $0.key < $1.key }
                 let (config, issues) = Self.decoded(Self.yaml(pairs))
                 #expect(config != nil && issues.isEmpty, "\(row.key): the example \(value) is refused: \(issues)")
                 if row.defaultValue != nil, row.example != row.defaultValue {
@@ -107,17 +114,19 @@ struct ConfigReferenceTests {
         let end = try #require(text[block.upperBound...].range(of: "```"))
         let (config, issues) = Self.decoded(String(text[block.upperBound..<end.lowerBound]))
         #expect(issues.isEmpty, "\(issues)")
-        #expect(config?.clients.count == 2)
+        #expect(config?.clients.count == 4)
         // Each client and user key's example, in an otherwise minimal client or token section.
         for row in try Self.rows() {
             guard let value = row.example else { continue }
             if row.key.hasPrefix("clients[].") {
                 var fields = ["id": "a", "roles": "[share]", "providers": "[huawei-push]", "token": "{ env: A_TOKEN }"]
-                let name = String(row.key.dropFirst("clients[].".count))
-                if name == "token_sha256" { fields["token"] = nil }
-                fields[name] = value
+                let name = row.key.dropFirst("clients[].".count).split(separator: ".").map(String.init)
+                if name == ["token_sha256"] { fields["token"] = nil }
+                // A certificate's key, in its section; a certificate needs the TLS listener's client CAs.
+                if name.count == 2 { fields[name[0]] = "{ \(name[1]): \(value) }" } else { fields[name[0]] = value }
+                let listener = name[0] == "mtls" ? "listen_tls: { address: \"0.0.0.0:8443\", certificate: s.pem, key: s.key, client_ca: c.pem }\n" : ""
                 let client = fields.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ")
-                let (decoded, issues) = Self.decoded("clients:\n  - { \(client) }\n")
+                let (decoded, issues) = Self.decoded(listener + "clients:\n  - { \(client) }\n")
                 #expect(decoded != nil && issues.isEmpty, "\(row.key): the example \(value) is refused: \(issues)")
             } else if row.key.hasPrefix("users.jwt.") {
                 var fields = ["issuer": "\"https://id.example.com\"", "audience": "sharebroker", "algorithms": "[ES256, HS256]",

@@ -31,11 +31,14 @@ import Testing
         #expect(check.output.contains("ok: broker.yaml"), "\(check.output)")
         #expect(!check.output.contains("does not exist") && !check.output.contains("demo value"), "\(check.output)")
 
-        let (process, out) = try CrashRecoveryTests.start(["serve", "--config", "broker.yaml", "--database", url, "--port", "0"],
+        let (process, out) = try CrashRecoveryTests.start(["serve", "--config", "broker.yaml", "--database", url, "--port", "0",
+                                                           "--tls-port", "0"],
                                                           in: directory, environment: environment)
         defer { process.terminate(); process.waitUntilExit() }
-        let port = try await offPool { try CrashRecoveryTests.port(from: out) }
-        let base = "http://127.0.0.1:\(port)"
+        let ports = try await offPool {
+            try ListenerTLSTests.listening(out, [#"listening on http://127\.0\.0\.1:\d+"#, #"listening on https://0\.0\.0\.0:\d+"#])
+        }
+        let base = "http://127.0.0.1:\(ports[0])"
         let ready = try await offPool { try curl(["-s", "\(base)/readyz"]) }
         #expect(ready.output.contains(#""status":"ready""#) && !ready.output.contains("warnings"), "\(ready.output)")
 
@@ -52,6 +55,14 @@ import Testing
                                                  "-H", "X-Share-Subject: u-1001", "-H", "Content-Type: application/json",
                                                  "--data", #"{"message":{"token":["EXAMPLE-1"]}}"#]) }
         #expect(push.output.hasSuffix("\n200"), "\(push.output)")
+        // The TLS listener, with the self-signed certificate make-secrets wrote as the CA.
+        let tlsPort = ports[1]
+        let overTLS = try await offPool { try curl(["-s", "-w", "\n%{http_code}", "--cacert", directory.appendingPathComponent("secrets/tls.pem").path,
+                                                    "-X", "POST", "https://localhost:\(tlsPort)/v1/proxy/huawei-push/v1/10086/messages:send",
+                                                    "-H", "Authorization: Bearer \(pushToken)",
+                                                    "-H", "X-Share-Subject: u-1001", "-H", "Content-Type: application/json",
+                                                    "--data", #"{"message":{"token":["EXAMPLE-2"]}}"#]) }
+        #expect(overTLS.output.hasSuffix("\n200"), "\(overTLS.output)")
         let refused = try await offPool { try curl(["-s", "-w", "\n%{http_code}", "\(base)/v1/shares",
                                                     "-H", "Authorization: Bearer \(pushToken)"]) }
         #expect(refused.output.hasSuffix("\n403"), "the push service has no compliance role: \(refused.output)")

@@ -9,9 +9,14 @@ import Foundation
 /// token and compares digests, so neither timing nor a memory dump gives a token away.
 public struct Authenticator: Sendable {
     private let callers: [String: Caller]
+    /// The clients that client certificates name (`clients[].mtls`).
+    public let certificates: ClientCertificates
 
     /// `tokens` maps the hex SHA-256 of each client's token to that client.
-    public init(tokenDigests: [String: Caller]) { self.callers = tokenDigests }
+    public init(tokenDigests: [String: Caller], certificates: ClientCertificates = ClientCertificates()) {
+        self.callers = tokenDigests
+        self.certificates = certificates
+    }
 
     public static func digest(_ token: String) -> String {
         var token = token
@@ -23,9 +28,11 @@ public struct Authenticator: Sendable {
         return callers[Self.digest(token)]
     }
 
-    /// `Authorization: Bearer <token>`.
+    /// `Authorization: Bearer <token>`; without the header, the client the connection itself
+    /// identifies (a client certificate, a client's own listener: `ConnectionIdentity`).
     public func caller(authorization: String?) -> Caller? {
-        guard let value = authorization, let token = Self.bearer(value) else { return nil }
+        guard let value = authorization else { return ConnectionIdentity.current?.caller }
+        guard let token = Self.bearer(value) else { return nil }
         return caller(forToken: token)
     }
 

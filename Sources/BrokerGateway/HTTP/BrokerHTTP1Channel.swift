@@ -1,9 +1,12 @@
+import BrokerCore
+import BrokerTLS
 import HummingbirdCore
 import Logging
 import NIOCore
 import NIOHTTP1
 import NIOHTTPTypes
 import NIOHTTPTypesHTTP1
+import NIOSSL
 
 /// Hummingbird's HTTP/1.1 child channel with two additions between NIO's HTTP/1 decoder and
 /// the conversion to HTTP types, where the raw request target and every `Host` header are
@@ -13,8 +16,17 @@ import NIOHTTPTypesHTTP1
 /// each request's first byte from `RequestBytesObserver` in front of the decoder. Otherwise the
 /// same pipeline as `HTTP1Channel` (decoder limits, idle timeout, Hummingbird's request loop), with
 /// `ShareChannelHandler` in front of the request loop answering the share path's requests.
+///
+/// On the TLS listener the pipeline starts with NIO's TLS handler (the listener's current
+/// context) and, when client certificates are asked for, `ClientCertificateHandler`; on a
+/// client's own listener every connection is that client. Either way the connection's
+/// `ConnectionIdentity` goes to the share path's handlers and, as a task-local, to the router.
 struct BrokerHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
-    typealias Value = NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>
+    struct Value: ServerChildChannelValue {
+        let asyncChannel: NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>
+        let identity: ConnectionIdentity
+        var channel: any Channel { asyncChannel.channel }
+    }
 
     let responder: HTTPChannelHandler.Responder
     let idleTimeout: Duration
@@ -33,9 +45,15 @@ struct BrokerHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
     let hostLabel: @Sendable (String) -> String
     /// The share path: proxy traffic is answered by `ShareChannelHandler`, before the router.
     let shares: ShareEdge
+    /// Which listener this is.
+    var listener = GatewayListener.plain
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
+            let identity: ConnectionIdentity
+            if case .client(let caller) = listener { identity = ConnectionIdentity(caller) } else {
+                identity = ConnectionIdentity(nil, secure: isSecure)
+            }
             try channel.pipeline.syncOperations.configureHTTPServerPipeline(
                 withPipeliningAssistance: false,          // NIOAsyncChannel handles one request at a time
                 // An upgrade configuration without upgraders: the one public way to a request decoder
@@ -48,24 +66,42 @@ struct BrokerHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
                 withDecoderLimitConfiguration: decoderLimits)
             try channel.pipeline.syncOperations.addHandler(
                 ConnectTunnel(settings: tunnels, policy: policy, authenticator: authenticator, decoderLimits: decoderLimits, logger: logger,
-                              hostLabel: hostLabel))
+                              hostLabel: hostLabel, identity: identity))
             try channel.pipeline.syncOperations.addHandler(
                 RequestTargetGuard(policy: policy, serverNames: serverNames))
             let deadlines = RequestDeadlineHandler(headTimeout: TimeAmount(headTimeout), bodyTimeout: TimeAmount(bodyTimeout),
                                                    budget: bodyBudget, bodyCap: bodyCap, logger: logger)
             try channel.pipeline.syncOperations.addHandler(deadlines)
             try channel.pipeline.syncOperations.addHandler(RequestBytesObserver(deadlines: deadlines), position: .first)
-            try channel.pipeline.syncOperations.addHandler(HTTP1ToHTTPServerCodec(secure: false))
+            if case .tls(let tls) = listener {
+                // First in the pipeline (added last): every handler above sees decrypted bytes.
+                let handler = NIOSSLServerHandler(context: tls.context)
+                if tls.asksForClientCertificates {
+                    try channel.pipeline.syncOperations.addHandler(
+                        ClientCertificateHandler(identity: identity, certificates: authenticator.certificates, logger: logger),
+                        position: .first)
+                }
+                try channel.pipeline.syncOperations.addHandler(handler, position: .first)
+            }
+            try channel.pipeline.syncOperations.addHandler(HTTP1ToHTTPServerCodec(secure: isSecure))
             try channel.pipeline.syncOperations.addHandler(HTTPConnectionStateHandler(idleTimeout: idleTimeout, logger: logger))
-            try channel.pipeline.syncOperations.addHandler(ShareChannelHandler(edge: shares, logger: logger))
-            return try NIOAsyncChannel(wrappingChannelSynchronously: channel,
-                                       configuration: .init(isOutboundHalfClosureEnabled: true))
+            try channel.pipeline.syncOperations.addHandler(ShareChannelHandler(edge: shares, logger: logger, identity: identity))
+            return Value(asyncChannel: try NIOAsyncChannel(wrappingChannelSynchronously: channel,
+                                                      configuration: .init(isOutboundHalfClosureEnabled: true)),
+                         identity: identity)
         }
     }
 
-    func handle(value asyncChannel: Value, logger: Logger) async {
-        await withTaskExecutorPreference(ChannelLoopExecutor(asyncChannel.channel.eventLoop)) {
-            await handleHTTP(asyncChannel: asyncChannel, logger: logger)
+    private var isSecure: Bool {
+        if case .tls = listener { return true }
+        return false
+    }
+
+    func handle(value: Value, logger: Logger) async {
+        await withTaskExecutorPreference(ChannelLoopExecutor(value.channel.eventLoop)) {
+            await ConnectionIdentity.$current.withValue(value.identity) {
+                await handleHTTP(asyncChannel: value.asyncChannel, logger: logger)
+            }
         }
     }
 }

@@ -51,13 +51,15 @@ final class ConnectTunnel: ChannelDuplexHandler, RemovableChannelHandler {
         case http
         /// A `CONNECT` head was read; acting on it waits for its end and for no response owed.
         case connect(Answer, ended: Bool)
-        case tunnel(Authority, credential: String)
+        /// `credential`: the CONNECT's `Proxy-Authorization`, which every request inside carries;
+        /// nil for a tunnel of the connection's own client (`ConnectionIdentity`).
+        case tunnel(Authority, credential: String?)
         case closing
     }
 
     /// What a `CONNECT` gets.
     enum Answer: Equatable {
-        case open(Authority, credential: String)
+        case open(Authority, credential: String?)
         case refuse(status: Int, code: String, detail: String, proxyAuthenticate: Bool = false, host: String? = nil)
     }
 
@@ -67,12 +69,14 @@ final class ConnectTunnel: ChannelDuplexHandler, RemovableChannelHandler {
     private let decoderLimits: NIOHTTPDecoderLimitConfiguration
     private let logger: Logger
     private let hostLabel: @Sendable (String) -> String
+    private let identity: ConnectionIdentity
     private var state = State.http
     /// Requests passed on whose response has not ended yet.
     private var responsesOwed = 0
 
     init(settings: TunnelSettings, policy: ActivePolicy, authenticator: Authenticator, decoderLimits: NIOHTTPDecoderLimitConfiguration,
-         logger: Logger, hostLabel: @escaping @Sendable (String) -> String) {
+         logger: Logger, hostLabel: @escaping @Sendable (String) -> String, identity: ConnectionIdentity) {
+        self.identity = identity
         self.settings = settings
         self.policy = policy
         self.authenticator = authenticator
@@ -122,7 +126,7 @@ final class ConnectTunnel: ChannelDuplexHandler, RemovableChannelHandler {
                 return
             }
             head.headers.remove(name: "Proxy-Authorization")
-            head.headers.add(name: "Proxy-Authorization", value: credential)
+            if let credential { head.headers.add(name: "Proxy-Authorization", value: credential) }
             responsesOwed += 1
             context.fireChannelRead(wrapInboundOut(.head(head)))
         }
@@ -160,13 +164,13 @@ final class ConnectTunnel: ChannelDuplexHandler, RemovableChannelHandler {
         if credentials.count > 1 {
             return .refuse(status: 400, code: "duplicate_header", detail: "Proxy-Authorization is sent more than once")
         }
-        guard let credential = credentials.first else {
+        let credential = credentials.first
+        // The credentials when sent; else the connection's own client (a client certificate, its own listener).
+        guard let caller = credential.map({ authenticator.proxyCredential($0)?.caller }) ?? identity.caller else {
             return .refuse(status: 407, code: "unauthenticated",
-                           detail: "the broker needs Proxy-Authorization: Basic (client:token in the proxy URL) or Bearer <token>",
-                           proxyAuthenticate: true)
-        }
-        guard let caller = authenticator.proxyCredential(credential)?.caller else {
-            return .refuse(status: 407, code: "unauthenticated", detail: "the proxy credentials are not valid",
+                           detail: credential == nil
+                               ? "the broker needs Proxy-Authorization: Basic (client:token in the proxy URL) or Bearer <token>"
+                               : "the proxy credentials are not valid",
                            proxyAuthenticate: true)
         }
         // Before anything about the host: a client that may not share learns nothing of which hosts are adapters'.

@@ -158,7 +158,9 @@ public struct Gateway: Sendable {
     /// A connection that sends nothing for the client timeout is closed, a head or body slower
     /// than its deadline is cut (slow or stalled clients cannot hold connections), bodies beyond
     /// the in-flight budget are refused, and request heads over `maxHeaderBytes` are refused.
-    public func application(host: String, port: Int, logger: Logger,
+    /// `listener`: the plain listener, the TLS listener, or a client's own (`GatewayListener`); every
+    /// listener serves the same routes and share path.
+    public func application(host: String, port: Int, listener: GatewayListener = .plain, logger: Logger,
                             onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
         let idle = settings.clientTimeout.components
         let idleMilliseconds = max(1, idle.seconds * 1000 + idle.attoseconds / 1_000_000_000_000_000)
@@ -182,7 +184,7 @@ public struct Gateway: Sendable {
                                policy: policy, serverNames: serverNames, tunnels: settings.tunnels,
                                authenticator: authenticator,
                                hostLabel: { policy.current.providerByHost[$0] != nil ? $0 : SharePipeline.unknownName($0, fingerprinter) },
-                               shares: edge)
+                               shares: edge, listener: listener)
         }
         return Application(
             router: router(),

@@ -48,8 +48,11 @@ final class ShareChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var heldAnswer: (HTTPResponse, [UInt8], HTTPRequest.Method)?
     /// This connection's last credential header and whom it authenticated.
     private var credentials = CredentialMemo()
+    /// Who the connection is without a credential header (a client certificate, a client's own listener).
+    private let identity: ConnectionIdentity
 
-    init(edge: ShareEdge, logger: Logger) {
+    init(edge: ShareEdge, logger: Logger, identity: ConnectionIdentity) {
+        self.identity = identity
         self.edge = edge
         self.logger = logger
     }
@@ -83,7 +86,7 @@ final class ShareChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 context.fireChannelRead(wrapInboundOut(part))
                 return
             }
-            switch edge.start(head, route: route, credentials: &credentials) {
+            switch edge.start(head, route: route, credentials: &credentials, connection: identity.caller) {
             case .answer((let response, let body)):
                 state = .share(nil, body: [], collecting: false, ended: false, answered: false)
                 write(response, body, method: head.method, context: context)

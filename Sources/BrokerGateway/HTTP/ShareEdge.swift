@@ -83,8 +83,10 @@ struct ShareEdge: Sendable {
         case share(Pending)
     }
 
-    /// `credentials`: the connection's memo of its last credential header (see `CredentialMemo`).
-    func start(_ head: HTTPRequest, route: Route, credentials: inout CredentialMemo) -> Start {
+    /// `credentials`: the connection's memo of its last credential header (see `CredentialMemo`);
+    /// `connection`: the client the connection itself identifies, which stands in when the request
+    /// sends no credentials (`ConnectionIdentity`).
+    func start(_ head: HTTPRequest, route: Route, credentials: inout CredentialMemo, connection: Caller? = nil) -> Start {
         // One pass over the fields copies them for the pipeline and picks out the few the edge reads
         // (`HTTPFields`' subscript by name scans and compares every field: ~3 k instructions a lookup).
         var headers: [HeaderField] = []
@@ -105,8 +107,10 @@ struct ShareEdge: Sendable {
         case .forwardProxy(let name, let providerPath, let providerQuery, let endpoints):
             // A proxy asks for proxy credentials with 407 and Proxy-Authenticate, whether they are
             // missing or wrong (as a tunnel's CONNECT does), so a client's proxy support retries with them.
-            guard let value = read.value(\.proxyAuthorization),
-                  let credential = credentials.credential(.proxyAuthorization, value, resolve: { authenticator.proxyCredential($0) }) else {
+            let sent = read.value(\.proxyAuthorization)
+            guard let credential = sent.map({ value in
+                      credentials.credential(.proxyAuthorization, value, resolve: { authenticator.proxyCredential($0) })
+                  }) ?? connection.map({ Authenticator.ProxyCredential(caller: $0, subject: nil) }) else {
                 let detail = read.proxyAuthorization.isEmpty
                     ? "the broker needs Proxy-Authorization: Bearer <token> (or curl -U client:token)"
                     : "the proxy credentials are not valid"
@@ -128,7 +132,7 @@ struct ShareEdge: Sendable {
         case .pathForm(let name, let providerPath, let providerQuery):
             (caller, credentialSubject) = Self.pathFormCaller(proxyAuthorization: read.value(\.proxyAuthorization),
                                                               authorization: read.value(\.authorization), authenticator,
-                                                              memo: &credentials)
+                                                              memo: &credentials, connection: connection)
             (provider, path, query) = (name, providerPath, providerQuery)
         }
         // The subject and purpose decide the whole share: a second value is refused, never joined or picked.
@@ -245,13 +249,16 @@ struct ShareEdge: Sendable {
     /// The caller of a path-form share: `Proxy-Authorization` when the request has one, else
     /// `Authorization`. An SDK that signs its requests into `Authorization` authenticates to the
     /// broker with `Proxy-Authorization`; its own `Authorization` is the provider's, dropped and
-    /// re-signed as always.
+    /// re-signed as always. On a connection that identifies its client (`connection`), that client
+    /// stands in for `Authorization`, which is then the provider's.
     static func pathFormCaller(proxyAuthorization: String?, authorization: String?,
-                               _ authenticator: Authenticator, memo: inout CredentialMemo) -> (Caller?, String?) {
+                               _ authenticator: Authenticator, memo: inout CredentialMemo,
+                               connection: Caller? = nil) -> (Caller?, String?) {
         if let proxyAuthorization {
             let credential = memo.credential(.proxyAuthorization, proxyAuthorization, resolve: { authenticator.proxyCredential($0) })
             return (credential?.caller, credential?.subject)
         }
+        if let connection { return (connection, nil) }
         guard let authorization else { return (nil, nil) }
         let credential = memo.credential(.authorization, authorization) { value in
             authenticator.caller(authorization: value).map { Authenticator.ProxyCredential(caller: $0, subject: nil) }

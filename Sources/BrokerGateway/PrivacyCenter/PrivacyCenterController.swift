@@ -75,6 +75,8 @@ struct PrivacyCenterController: Sendable {
         fields[HTTPField.Name("Referrer-Policy")!] = "no-referrer"
         fields[HTTPField.Name("X-Content-Type-Options")!] = "nosniff"
         fields[.cacheControl] = "no-store"
+        // Over the TLS listener: browsers keep to https for this host from then on.
+        if ConnectionIdentity.current?.secure == true { fields[.strictTransportSecurity] = "max-age=31536000" }
         return fields
     }
 

@@ -12,17 +12,67 @@ public struct BrokerConfig: Sendable {
             case token(SecretReference)
             /// Hex SHA-256 of the token: the file never holds the token itself.
             case tokenSHA256(String)
+            /// No token: the client is known by its certificate (`mtls`) or its listener (`listen`) only.
+            case none
+        }
+        /// How a client certificate names this client (`mtls:`), one of three.
+        public enum CertificateMatch: Sendable, Hashable {
+            /// The subject's distinguished name as RFC 4514 writes it (`CN=payments,O=Example`).
+            case subject(String)
+            /// A `spiffe://` URI among the subject alternative names (a service mesh's workload identity).
+            case spiffeID(String)
+            /// The hex SHA-256 of the certificate's DER bytes (pinned).
+            case sha256(String)
         }
         public var id: String
         public var credential: Credential
         public var roles: Set<Caller.Role>
         public var providers: Set<String>
         public var purposes: Set<String>?
+        /// A client certificate that identifies this client on the TLS listener (`mtls:`).
+        public var certificate: CertificateMatch?
+        /// A loopback listener of its own (`listen:`): every connection to it is this client (sidecar mode).
+        public var listen: Address?
 
         public init(id: String, credential: Credential, roles: Set<Caller.Role>, providers: Set<String> = [],
-                    purposes: Set<String>? = nil) {
+                    purposes: Set<String>? = nil, certificate: CertificateMatch? = nil, listen: Address? = nil) {
             self.id = id; self.credential = credential; self.roles = roles; self.providers = providers
-            self.purposes = purposes
+            self.purposes = purposes; self.certificate = certificate; self.listen = listen
+        }
+    }
+
+    /// A host and port to listen on.
+    public struct Address: Sendable, Hashable {
+        public var host: String
+        public var port: Int
+        public init(host: String, port: Int) { self.host = host; self.port = port }
+
+        /// `HOST:PORT` (`[::1]:PORT` for IPv6), or nil.
+        public init?(_ text: String) {
+            guard let colon = text.lastIndex(of: ":"), colon > text.startIndex,
+                  let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else { return nil }
+            var host = String(text[..<colon])
+            if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+            self.host = host; self.port = port
+        }
+
+        /// A loopback address: 127.0.0.0/8, ::1 or localhost.
+        public var isLoopback: Bool { host.hasPrefix("127.") || host == "::1" || host == "localhost" }
+    }
+
+    /// `listen_tls:`: a listener that speaks TLS (1.2 or later), beside the plain one.
+    public struct TLSListener: Sendable {
+        public var address: Address
+        /// A PEM file: the server's certificate, then its chain.
+        public var certificate: String
+        /// A PEM file: the certificate's private key.
+        public var key: String
+        /// A PEM file of the CAs whose client certificates may identify clients (mutual TLS), or nil:
+        /// then no client certificate is asked for.
+        public var clientCA: String?
+
+        public init(address: Address, certificate: String, key: String, clientCA: String? = nil) {
+            self.address = address; self.certificate = certificate; self.key = key; self.clientCA = clientCA
         }
     }
 
@@ -122,6 +172,8 @@ public struct BrokerConfig: Sendable {
     public var log = Log()
     public var revocation = Revocation()
     public var tlsInterception = TLSInterception()
+    /// The TLS listener, if any.
+    public var listenTLS: TLSListener?
     /// `log_format: json`: one JSON line per share on stdout (for a log shipper), besides the application log.
     public var decisionLinesJSON = false
     /// Origins that may frame the privacy center page (`privacy_center: { frame_ancestors: [...] }`); none by default.
@@ -159,9 +211,12 @@ public struct BrokerConfig: Sendable {
     enum Keys {
         static let top = ["listen", "server_names", "node", "home_region", "minor_age", "database", "database_password",
                           "adapters", "contracts", "clients", "users", "limits", "log", "revocation", "tls_interception",
-                          "privacy_center", "log_format", "metrics", "shadow"]
+                          "privacy_center", "log_format", "metrics", "shadow", "listen_tls"]
         static let clientRequired = ["id", "roles"]
-        static let clientOptional = ["token", "token_sha256", "providers", "purposes"]
+        static let clientOptional = ["token", "token_sha256", "providers", "purposes", "mtls", "listen"]
+        static let mtls = ["subject", "spiffe_id", "sha256"]
+        static let listenTLSRequired = ["address", "certificate", "key"]
+        static let listenTLSOptional = ["client_ca"]
         static let users = ["jwt"]
         static let jwtRequired = ["issuer", "audience", "algorithms"]
         static let jwtOptional = ["hs256_secret", "jwks", "jwks_max_age_s"]
@@ -185,6 +240,8 @@ public struct BrokerConfig: Sendable {
         func under(_ prefix: String, _ keys: [String]) -> [String] { keys.map { prefix + "." + $0 } }
         return Keys.top
             + under("clients[]", Keys.clientRequired + Keys.clientOptional)
+            + under("clients[].mtls", Keys.mtls)
+            + under("listen_tls", Keys.listenTLSRequired + Keys.listenTLSOptional)
             + under("users", Keys.users)
             + under("users.jwt", Keys.jwtRequired + Keys.jwtOptional)
             + under("users.jwt.jwks", Keys.jwks)
@@ -230,10 +287,37 @@ public struct BrokerConfig: Sendable {
         if let text = object["adapters"]?.string("adapters") { config.adapters = text }
         if let text = object["contracts"]?.string("contracts") { config.contracts = text }
         var clientIDs: Set<String> = []
+        var clientItems: [(Client, YAMLNode)] = []
         for item in object["clients"]?.sequence("clients") ?? [] {
             guard let client = decodeClient(item) else { continue }
             if !clientIDs.insert(client.id).inserted { item.error("client '\(client.id)' is listed twice") }
             config.clients.append(client)
+            clientItems.append((client, item))
+        }
+        if let node = object["listen_tls"],
+           let tls = node.object("listen_tls", required: Set(Keys.listenTLSRequired), optional: Set(Keys.listenTLSOptional)) {
+            let address = tls["address"].flatMap { node in node.string("listen_tls: address").flatMap { text in
+                Address(text) ?? { node.error("listen_tls: address must be HOST:PORT, not '\(text)'"); return nil }()
+            } }
+            if let address, let certificate = tls["certificate"]?.string("listen_tls: certificate"),
+               let key = tls["key"]?.string("listen_tls: key") {
+                config.listenTLS = TLSListener(address: address, certificate: certificate, key: key,
+                                               clientCA: tls["client_ca"]?.string("listen_tls: client_ca"))
+            }
+        }
+        for (client, item) in clientItems {
+            if client.certificate != nil, config.listenTLS?.clientCA == nil {
+                item.error("client \(client.id): mtls needs listen_tls with a client_ca")
+            }
+        }
+        var listeners: [Address: String] = [:]
+        for (client, item) in clientItems {
+            guard let address = client.listen else { continue }
+            if let other = listeners[address] { item.error("client \(client.id): listen \(address.host):\(address.port) is client \(other)'s too") }
+            if address == Address(host: config.host, port: config.port) || address == config.listenTLS?.address {
+                item.error("client \(client.id): listen \(address.host):\(address.port) is the broker's own listener")
+            }
+            listeners[address] = client.id
         }
         if let users = object["users"]?.object("users", optional: Set(Keys.users)), let jwt = users["jwt"] {
             config.userJWT = decodeJWT(jwt)
@@ -344,8 +428,44 @@ public struct BrokerConfig: Sendable {
                     hash.error("\(what): token_sha256 must be 64 hex digits")
                 }
             }
+        case (nil, nil) where object["mtls"] != nil || object["listen"] != nil:
+            credential = Client.Credential.none
         default:
-            node.error("\(what): give exactly one of token or token_sha256")
+            node.error("\(what): give exactly one of token or token_sha256 (or mtls or listen, which need neither)")
+        }
+        var certificate: Client.CertificateMatch?
+        if let mtls = object["mtls"], let match = mtls.object(what + ": mtls", optional: Set(Keys.mtls)) {
+            switch (match["subject"], match["spiffe_id"], match["sha256"]) {
+            case (let subject?, nil, nil):
+                certificate = subject.string(what + ": mtls: subject").map { .subject($0) }
+            case (nil, let spiffe?, nil):
+                if let text = spiffe.string(what + ": mtls: spiffe_id") {
+                    if text.hasPrefix("spiffe://") { certificate = .spiffeID(text) } else {
+                        spiffe.error("\(what): mtls: spiffe_id must be a spiffe:// URI")
+                    }
+                }
+            case (nil, nil, let hash?):
+                if let text = hash.string(what + ": mtls: sha256") {
+                    let lower = text.lowercased().replacingOccurrences(of: ":", with: "")
+                    if lower.count == 64, lower.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }) {
+                        certificate = .sha256(lower)
+                    } else {
+                        hash.error("\(what): mtls: sha256 must be 64 hex digits (the certificate's SHA-256 fingerprint)")
+                    }
+                }
+            default:
+                mtls.error("\(what): mtls takes exactly one of subject, spiffe_id or sha256")
+            }
+        }
+        var listen: Address?
+        if let node = object["listen"], let text = node.string(what + ": listen") {
+            if let address = Address(text) {
+                if address.isLoopback && address.port != 0 { listen = address } else {
+                    node.error("\(what): listen must be a loopback HOST:PORT with a port (127.0.0.1:PORT or [::1]:PORT): every connection to it is this client")
+                }
+            } else {
+                node.error("\(what): listen must be HOST:PORT, not '\(text)'")
+            }
         }
         var roles: Set<Caller.Role> = []
         for (name, line) in object["roles"]?.strings(what + ": roles") ?? [] {
@@ -359,7 +479,8 @@ public struct BrokerConfig: Sendable {
             node.error("\(what): role share needs the providers it may use")
         }
         guard let credential else { return nil }
-        return Client(id: id, credential: credential, roles: roles, providers: providers, purposes: purposes)
+        return Client(id: id, credential: credential, roles: roles, providers: providers, purposes: purposes,
+                      certificate: certificate, listen: listen)
     }
 
     private static func decodeJWT(_ node: YAMLNode) -> UserJWT? {

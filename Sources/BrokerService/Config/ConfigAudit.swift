@@ -113,6 +113,12 @@ extension BrokerConfig {
         } ?? []) where !exists(path) {
             findings.append(ConfigFinding(.error, key, "the folder \(path) does not exist"))
         }
+        if let tls = listenTLS {
+            for (key, path) in [("listen_tls.certificate", tls.certificate), ("listen_tls.key", tls.key)]
+                + (tls.clientCA.map { [("listen_tls.client_ca", $0)] } ?? []) where !exists(path) {
+                findings.append(ConfigFinding(.error, key, "\(path) does not exist"))
+            }
+        }
         if case .file(let path)? = userJWT?.jwks, !exists(path) {
             findings.append(ConfigFinding(.error, "users.jwt.jwks.file", "\(path) does not exist"))
         }
