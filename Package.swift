@@ -86,6 +86,7 @@ let package = Package(
                                .product(name: "Prometheus", package: "swift-prometheus"),
                                .product(name: "Hummingbird", package: "hummingbird"),
                                .product(name: "HummingbirdCore", package: "hummingbird"),
+                               .product(name: "HummingbirdHTTP2", package: "hummingbird"),
                                .product(name: "HTTPTypes", package: "swift-http-types"),
                                .product(name: "NIOCore", package: "swift-nio"),
                                .product(name: "NIOHTTP1", package: "swift-nio"),

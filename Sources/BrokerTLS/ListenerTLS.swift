@@ -5,7 +5,7 @@ import NIOSSL
 import X509
 
 /// The TLS of the broker's own listener (`listen_tls`): the server certificate and key from PEM
-/// files, TLS 1.2 or later, ALPN `http/1.1`, and — when `client_ca` is set — client certificates
+/// files, TLS 1.2 or later, ALPN `h2` and `http/1.1`, and — when `client_ca` is set — client certificates
 /// asked for and, when one is presented, verified against those CAs (a client without one still
 /// connects, and authenticates with its token).
 ///
@@ -69,7 +69,7 @@ public final class ListenerTLS: Sendable {
             var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) },
                                                                          privateKey: .privateKey(privateKey))
             configuration.minimumTLSVersion = .tlsv12
-            configuration.applicationProtocols = ["http/1.1"]
+            configuration.applicationProtocols = ["h2", "http/1.1"]
             if let clientCA {
                 let roots = try NIOSSLCertificate.fromPEMFile(clientCA)
                 guard !roots.isEmpty else { throw TLSSetupError("\(clientCA) holds no PEM certificate") }

@@ -223,6 +223,29 @@ import X509
         }
         #expect(python.output.hasPrefix("200 "), "\(python)")
 
+        // HTTP/2 (ALPN h2): three shares as three streams of one connection, an API call, and a refusal
+        // that is the stream's own answer (a problem body), not a connection error.
+        func h2(_ name: String, _ urls: [String], _ extra: [String] = []) async throws -> [String] {
+            let result = try await offPool {
+                try sharebrokerTests.curl(["-s", "--http2", "-Z", "--cacert", setup.path("server-ca.pem")] + setup.client(name) + extra
+                                          + urls.flatMap { ["-w", "%{http_version} %{http_code} %{num_connects}\n", "-o", "/dev/null", $0] })
+            }
+            return result.output.split(separator: "\n").map(String.init)
+        }
+        let send = "\(setup.https)/v1/proxy/huawei-push/v1/10086/messages:send"
+        let shares = try await h2("payments", [send, send, send], ["-X", "POST", "-H", "X-Share-Subject: u-1", "-H", "Content-Type: application/json",
+                                                                   "--data", #"{"message":{"token":["PUSH-TOKEN-3"]}}"#])
+        #expect(shares.count == 3 && shares.allSatisfy { $0.hasPrefix("2 200") }, "\(shares)")
+        let connects: [String] = shares.map { line in String(line.split(separator: " ").last ?? "") }
+        #expect(connects.filter { $0 != "0" }.count == 1, "one connection: \(shares)")
+        #expect(try await h2("mesh", ["\(setup.https)/v1/subjects/u-1/grants"]) == ["2 200 1"])
+        let refused = try await offPool {
+            try sharebrokerTests.curl(["-s", "--http2", "--cacert", setup.path("server-ca.pem")] + setup.client("stranger")
+                                      + ["-w", "\n%{http_version} %{http_code}", "-X", "POST", "-H", "X-Share-Subject: u-1", send])
+        }
+        #expect(refused.output.contains(#""code":"unauthenticated""#) && refused.output.hasSuffix("\n2 401"), "\(refused)")
+        #expect(setup.huawei.requests().filter { $0.path.hasSuffix("messages:send") }.count == 7)
+
         // TLS 1.1 is refused; the privacy centre over TLS sets HSTS.
         #expect(try await setup.curl(["--tls-max", "1.1", "\(setup.https)/healthz"]).0 == 0)
         let page = try await setup.curl(["-D", "-", "-o", "/dev/null", "\(setup.https)/privacy"])

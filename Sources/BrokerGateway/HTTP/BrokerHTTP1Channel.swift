@@ -17,9 +17,8 @@ import NIOSSL
 /// same pipeline as `HTTP1Channel` (decoder limits, idle timeout, Hummingbird's request loop), with
 /// `ShareChannelHandler` in front of the request loop answering the share path's requests.
 ///
-/// On the TLS listener the pipeline starts with NIO's TLS handler (the listener's current
-/// context) and, when client certificates are asked for, `ClientCertificateHandler`; on a
-/// client's own listener every connection is that client. Either way the connection's
+/// On a client's own listener every connection is that client; on the TLS listener
+/// (`BrokerServerChannel`) a client certificate may name one. Either way the connection's
 /// `ConnectionIdentity` goes to the share path's handlers and, as a task-local, to the router.
 struct BrokerHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
     struct Value: ServerChildChannelValue {
@@ -48,53 +47,43 @@ struct BrokerHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
     /// Which listener this is.
     var listener = GatewayListener.plain
 
+    /// A plain connection, or one on a client's own listener (`BrokerServerChannel` adds TLS in front).
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
-            let identity: ConnectionIdentity
-            if case .client(let caller) = listener { identity = ConnectionIdentity(caller) } else {
-                identity = ConnectionIdentity(nil, secure: isSecure)
-            }
-            try channel.pipeline.syncOperations.configureHTTPServerPipeline(
-                withPipeliningAssistance: false,          // NIOAsyncChannel handles one request at a time
-                // An upgrade configuration without upgraders: the one public way to a request decoder
-                // that hands on the bytes after a CONNECT head when it is removed (forwardBytes), with
-                // the encoder still paired to it; the upgrade handler steps out at the first request.
-                withServerUpgrade: (upgraders: [], completionHandler: { _ in }),
-                withErrorHandling: false,                 // Hummingbird's request loop handles errors
-                withOutboundHeaderValidation: false,      // HTTP types validate outbound headers
-                withEncoderConfiguration: .init(),
-                withDecoderLimitConfiguration: decoderLimits)
-            try channel.pipeline.syncOperations.addHandler(
-                ConnectTunnel(settings: tunnels, policy: policy, authenticator: authenticator, decoderLimits: decoderLimits, logger: logger,
-                              hostLabel: hostLabel, identity: identity))
-            try channel.pipeline.syncOperations.addHandler(
-                RequestTargetGuard(policy: policy, serverNames: serverNames))
-            let deadlines = RequestDeadlineHandler(headTimeout: TimeAmount(headTimeout), bodyTimeout: TimeAmount(bodyTimeout),
-                                                   budget: bodyBudget, bodyCap: bodyCap, logger: logger)
-            try channel.pipeline.syncOperations.addHandler(deadlines)
-            try channel.pipeline.syncOperations.addHandler(RequestBytesObserver(deadlines: deadlines), position: .first)
-            if case .tls(let tls) = listener {
-                // First in the pipeline (added last): every handler above sees decrypted bytes.
-                let handler = NIOSSLServerHandler(context: tls.context)
-                if tls.asksForClientCertificates {
-                    try channel.pipeline.syncOperations.addHandler(
-                        ClientCertificateHandler(identity: identity, certificates: authenticator.certificates, logger: logger),
-                        position: .first)
-                }
-                try channel.pipeline.syncOperations.addHandler(handler, position: .first)
-            }
-            try channel.pipeline.syncOperations.addHandler(HTTP1ToHTTPServerCodec(secure: isSecure))
-            try channel.pipeline.syncOperations.addHandler(HTTPConnectionStateHandler(idleTimeout: idleTimeout, logger: logger))
-            try channel.pipeline.syncOperations.addHandler(ShareChannelHandler(edge: shares, logger: logger, identity: identity))
-            return Value(asyncChannel: try NIOAsyncChannel(wrappingChannelSynchronously: channel,
-                                                      configuration: .init(isOutboundHalfClosureEnabled: true)),
-                         identity: identity)
+            var caller: Caller?
+            if case .client(let client) = listener { caller = client }
+            return try configure(channel: channel, identity: ConnectionIdentity(caller), logger: logger)
         }
     }
 
-    private var isSecure: Bool {
-        if case .tls = listener { return true }
-        return false
+    /// The HTTP/1.1 pipeline, at the end of `channel`'s (after TLS, when the connection has it).
+    func configure(channel: any Channel, identity: ConnectionIdentity, logger: Logger) throws -> Value {
+        let pipeline = channel.pipeline.syncOperations
+        try pipeline.configureHTTPServerPipeline(
+            withPipeliningAssistance: false,          // NIOAsyncChannel handles one request at a time
+            // An upgrade configuration without upgraders: the one public way to a request decoder
+            // that hands on the bytes after a CONNECT head when it is removed (forwardBytes), with
+            // the encoder still paired to it; the upgrade handler steps out at the first request.
+            withServerUpgrade: (upgraders: [], completionHandler: { _ in }),
+            withErrorHandling: false,                 // Hummingbird's request loop handles errors
+            withOutboundHeaderValidation: false,      // HTTP types validate outbound headers
+            withEncoderConfiguration: .init(),
+            withDecoderLimitConfiguration: decoderLimits)
+        try pipeline.addHandler(
+            ConnectTunnel(settings: tunnels, policy: policy, authenticator: authenticator, decoderLimits: decoderLimits, logger: logger,
+                          hostLabel: hostLabel, identity: identity))
+        try pipeline.addHandler(RequestTargetGuard(policy: policy, serverNames: serverNames))
+        let deadlines = RequestDeadlineHandler(headTimeout: TimeAmount(headTimeout), bodyTimeout: TimeAmount(bodyTimeout),
+                                               budget: bodyBudget, bodyCap: bodyCap, logger: logger)
+        try pipeline.addHandler(deadlines)
+        let decoder = try pipeline.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
+        try pipeline.addHandler(RequestBytesObserver(deadlines: deadlines), position: .before(decoder))
+        try pipeline.addHandler(HTTP1ToHTTPServerCodec(secure: identity.secure))
+        try pipeline.addHandler(HTTPConnectionStateHandler(idleTimeout: idleTimeout, logger: logger))
+        try pipeline.addHandler(ShareChannelHandler(edge: shares, logger: logger, identity: identity))
+        return Value(asyncChannel: try NIOAsyncChannel(wrappingChannelSynchronously: channel,
+                                                       configuration: .init(isOutboundHalfClosureEnabled: true)),
+                     identity: identity)
     }
 
     func handle(value: Value, logger: Logger) async {

@@ -178,13 +178,13 @@ public struct Gateway: Sendable {
         let bodyBudget = self.bodyBudget
         let edge = ShareEdge(pipeline: pipeline, authenticator: authenticator, settings: settings)
         let server = HTTPServerBuilder { responder in
-            BrokerHTTP1Channel(responder: responder, idleTimeout: .milliseconds(idleMilliseconds),
+            BrokerServerChannel(http1: BrokerHTTP1Channel(responder: responder, idleTimeout: .milliseconds(idleMilliseconds),
                                headTimeout: settings.headTimeout, bodyTimeout: settings.bodyTimeout,
                                bodyBudget: bodyBudget, bodyCap: settings.maxBodyBytes + 1, decoderLimits: limits,
                                policy: policy, serverNames: serverNames, tunnels: settings.tunnels,
                                authenticator: authenticator,
                                hostLabel: { policy.current.providerByHost[$0] != nil ? $0 : SharePipeline.unknownName($0, fingerprinter) },
-                               shares: edge, listener: listener)
+                               shares: edge, listener: listener))
         }
         return Application(
             router: router(),
