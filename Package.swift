@@ -185,6 +185,8 @@ let package = Package(
                                    .product(name: "X509", package: "swift-certificates"),
                                    .product(name: "NIOSSL", package: "swift-nio-ssl"),
                                    .product(name: "NIOPosix", package: "swift-nio"),
+                                   .product(name: "NIOEmbedded", package: "swift-nio"),
+                                   .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
                                    .product(name: "GRDB", package: "GRDB.swift"),
                                    .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
                     swiftSettings: strict),

@@ -43,9 +43,11 @@ struct BrokerServerChannel: ServerChildChannel {
             let (http1, shares) = (self.http1, self.http1.shares)
             let alpn = NIOTypedApplicationProtocolNegotiationHandler<Negotiated> { result, channel in
                 if case .negotiated("h2") = result {
-                    // Per stream: HTTP/2 frames to HTTP types, then the share path's handler, then the router.
+                    // Per stream: HTTP/2 frames to HTTP types, the body budget and deadline, the share path's
+                    // handler, then the router.
                     let streams = HTTP1Channel.Configuration(
-                        additionalChannelHandlers: [ShareChannelHandler(edge: shares, logger: logger, identity: identity)],
+                        additionalChannelHandlers: [StreamBodyGuard(budget: http1.bodyBudget, bodyTimeout: TimeAmount(http1.bodyTimeout)),
+                                                    ShareChannelHandler(edge: shares, logger: logger, identity: identity)],
                         idleTimeout: http1.idleTimeout.timeAmount)
                     let http2 = HTTP2Channel(responder: http1.responder,
                                              configuration: .init(idleTimeout: http1.idleTimeout, streamConfiguration: streams))

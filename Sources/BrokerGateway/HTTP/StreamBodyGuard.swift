@@ -1,0 +1,86 @@
+import HTTPTypes
+import Logging
+import NIOCore
+import NIOHTTPTypes
+
+/// What `RequestDeadlineHandler` does for an HTTP/1.1 connection, for one HTTP/2 stream: the
+/// request's body bytes count against the shared `InflightBodyBudget` as they arrive (503
+/// `overloaded` when they do not fit) and are given back when the stream's answer has ended or the
+/// stream closed; a body that has not ended `bodyTimeout` after its head is cut (408
+/// `request_timeout` when nothing was answered yet). The stream is then closed; the connection and
+/// its other streams go on. One lock per body chunk, one timer per stream with a body.
+final class StreamBodyGuard: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    private let budget: InflightBodyBudget
+    private let bodyTimeout: TimeAmount
+    private var held = 0
+    private var timer: Scheduled<Void>?
+    private var ended = false
+    private var answered = false
+    private var cut = false
+
+    init(budget: InflightBodyBudget, bodyTimeout: TimeAmount) {
+        self.budget = budget
+        self.bodyTimeout = bodyTimeout
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !cut else { return }
+        switch unwrapInboundIn(data) {
+        case .head:
+            timer = context.eventLoop.assumeIsolated().scheduleTask(in: bodyTimeout) { [self] in
+                guard !ended else { return }
+                refuse(context: context, status: 408, code: "request_timeout",
+                       detail: "the request body did not arrive within \(bodyTimeout.nanoseconds / 1_000_000) ms")
+            }
+        case .body(let chunk):
+            guard budget.reserve(chunk.readableBytes) else {
+                refuse(context: context, status: 503, code: "overloaded",
+                       detail: "the broker holds as many request bodies as it may; retry shortly")
+                return
+            }
+            held += chunk.readableBytes
+        case .end:
+            ended = true
+            timer?.cancel()
+        }
+        context.fireChannelRead(data)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if case .head = unwrapOutboundIn(data) { answered = true }
+        if case .end = unwrapOutboundIn(data) { releaseBudget() }
+        context.write(data, promise: promise)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        timer?.cancel()
+        releaseBudget()
+        context.fireChannelInactive()
+    }
+
+    private func releaseBudget() {
+        budget.release(held)
+        held = 0
+    }
+
+    /// The stream's answer when none was written yet, then the stream closed.
+    private func refuse(context: ChannelHandlerContext, status: Int, code: String, detail: String) {
+        cut = true
+        timer?.cancel()
+        releaseBudget()
+        if !answered {
+            answered = true
+            var (response, body) = Problem(status: status, code: code, detail: detail).answer()
+            if status == 503 { response.headerFields[.retryAfter] = "1" }
+            context.write(wrapOutboundOut(.head(response)), promise: nil)
+            context.write(wrapOutboundOut(.body(context.channel.allocator.buffer(bytes: body))), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        }
+        context.close(promise: nil)
+    }
+}
