@@ -49,6 +49,27 @@ import Testing
     /// The review's slowloris: eight unauthenticated `POST /healthz` promising a megabyte and
     /// sending a byte at a time, each byte inside the idle timeout. Each is answered 405 with
     /// `Connection: close` and cut at once, the body never read.
+    /// A loopback listener also takes HTTP/2 with prior knowledge, told by the first bytes: a
+    /// connection that sends nothing, or the start of the preface and then nothing, is closed at the
+    /// client timeout all the same (before any HTTP pipeline exists to time it out).
+    @Test func silentConnectionsAndAHalfPrefaceAreClosedAtTheClientTimeout() async throws {
+        try await withBroker(limits: { $0.clientTimeoutMs = 1500 }) { broker in
+            for first in ["", "PRI * HTTP/2"] {
+                let closedAfter = try await onThread { () -> Duration? in
+                    let connection = try RawConnection(port: broker.port)
+                    let started = ContinuousClock.now
+                    if !first.isEmpty { connection.write(Array(first.utf8)) }
+                    while ContinuousClock.now - started < .seconds(6) {
+                        if connection.readAvailable(waiting: .milliseconds(100)) == .closed { return ContinuousClock.now - started }
+                    }
+                    return nil
+                }
+                let after = try #require(closedAfter, "'\(first)' then silence: still open after 6 s")
+                #expect(after >= .milliseconds(1200) && after < .seconds(4), "'\(first)': closed after \(after)")
+            }
+        }
+    }
+
     @Test func unauthenticatedTricklesAreCutWithinTheDeadline() async throws {
         try await withBroker(limits: Self.fast) { broker in
             let head = "POST /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\nContent-Length: 1000000\r\n\r\n"

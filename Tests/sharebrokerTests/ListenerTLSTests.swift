@@ -260,6 +260,19 @@ import X509
         // Sidecar mode: no credentials at all, and the client's role and providers still decide.
         #expect(try await setup.push(setup.sidecar, []).0 == 200)
         #expect(try await setup.curl(["\(setup.sidecar)/v1/subjects/u-1/grants"]).0 == 403, "a share client may not read grants")
+        // HTTP/2 with prior knowledge (h2c) on loopback listeners: a share on the sidecar's, an API call on the plain one.
+        let h2c = try await offPool {
+            try sharebrokerTests.curl(["-s", "--http2-prior-knowledge", "-o", "/dev/null", "-w", "%{http_version} %{http_code}",
+                                       "-X", "POST", "-H", "X-Share-Subject: u-1", "-H", "Content-Type: application/json",
+                                       "--data", #"{"message":{"token":["PUSH-TOKEN-9"]}}"#,
+                                       "\(setup.sidecar)/v1/proxy/huawei-push/v1/10086/messages:send"]).output
+        }
+        #expect(h2c == "2 200", "\(h2c)")
+        let api = try await offPool {
+            try sharebrokerTests.curl(["-s", "--http2-prior-knowledge", "-o", "/dev/null", "-w", "%{http_version} %{http_code}",
+                                       "-H", "Authorization: Bearer grants-token", "\(setup.plain)/v1/subjects/u-1/grants"]).output
+        }
+        #expect(api == "2 200", "\(api)")
         // A token sent on it still decides (another client's: its rights, not the listener's).
         #expect(try await setup.curl(["-H", "Authorization: Bearer grants-token", "\(setup.sidecar)/v1/subjects/u-1/grants"]).0 == 200)
 

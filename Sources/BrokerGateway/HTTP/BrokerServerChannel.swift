@@ -1,3 +1,4 @@
+import BrokerCore
 import BrokerTLS
 import HummingbirdCore
 import HummingbirdHTTP2
@@ -25,11 +26,31 @@ struct BrokerServerChannel: ServerChildChannel {
     }
 
     let http1: BrokerHTTP1Channel
+    /// HTTP/2 with prior knowledge (h2c) besides HTTP/1.1, on a plain listener bound to loopback.
+    var priorKnowledge = false
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         guard case .tls(let tls) = http1.listener else {
-            return http1.setup(channel: channel, logger: logger).map { value in
-                Value(negotiated: channel.eventLoop.makeSucceededFuture(.http1(value)), identity: value.identity, channel: channel)
+            guard priorKnowledge else {
+                return http1.setup(channel: channel, logger: logger).map { value in
+                    Value(negotiated: channel.eventLoop.makeSucceededFuture(.http1(value)), identity: value.identity, channel: channel)
+                }
+            }
+            return channel.eventLoop.makeCompletedFuture {
+                var caller: Caller?
+                if case .client(let client) = http1.listener { caller = client }
+                let identity = ConnectionIdentity(caller)
+                let detector = PriorKnowledgeDetector(timeout: http1.idleTimeout.timeAmount) { [self] h2, channel in
+                    guard h2 else {
+                        return channel.eventLoop.makeCompletedFuture {
+                            .http1(try http1.configure(channel: channel, identity: identity, logger: logger))
+                        }
+                    }
+                    let http2 = http2(identity: identity, logger: logger)
+                    return http2.setup(channel: channel, logger: logger).map { .http2(http2, $0) }
+                }
+                try channel.pipeline.syncOperations.addHandler(detector)
+                return Value(negotiated: detector.negotiated(on: channel.eventLoop), identity: identity, channel: channel)
             }
         }
         return channel.eventLoop.makeCompletedFuture {
@@ -40,17 +61,10 @@ struct BrokerServerChannel: ServerChildChannel {
                 try pipeline.addHandler(ClientCertificateHandler(identity: identity, certificates: http1.authenticator.certificates,
                                                                  logger: logger))
             }
-            let (http1, shares) = (self.http1, self.http1.shares)
+            let http1 = self.http1
             let alpn = NIOTypedApplicationProtocolNegotiationHandler<Negotiated> { result, channel in
                 if case .negotiated("h2") = result {
-                    // Per stream: HTTP/2 frames to HTTP types, the body budget and deadline, the share path's
-                    // handler, then the router.
-                    let streams = HTTP1Channel.Configuration(
-                        additionalChannelHandlers: [StreamBodyGuard(budget: http1.bodyBudget, bodyTimeout: TimeAmount(http1.bodyTimeout)),
-                                                    ShareChannelHandler(edge: shares, logger: logger, identity: identity)],
-                        idleTimeout: http1.idleTimeout.timeAmount)
-                    let http2 = HTTP2Channel(responder: http1.responder,
-                                             configuration: .init(idleTimeout: http1.idleTimeout, streamConfiguration: streams))
+                    let http2 = http2(identity: identity, logger: logger)
                     return http2.setup(channel: channel, logger: logger).map { .http2(http2, $0) }
                 }
                 return channel.eventLoop.makeCompletedFuture {
@@ -60,6 +74,17 @@ struct BrokerServerChannel: ServerChildChannel {
             try pipeline.addHandler(alpn)
             return Value(negotiated: alpn.protocolNegotiationResult, identity: identity, channel: channel)
         }
+    }
+
+    /// HTTP/2 for one connection. Per stream: HTTP/2 frames to HTTP types, the body budget and deadline
+    /// (`StreamBodyGuard`), the share path's handler, then the router.
+    func http2(identity: ConnectionIdentity, logger: Logger) -> HTTP2Channel {
+        let (http1, shares) = (self.http1, self.http1.shares)
+        let streams = HTTP1Channel.Configuration(
+            additionalChannelHandlers: [StreamBodyGuard(budget: http1.bodyBudget, bodyTimeout: TimeAmount(http1.bodyTimeout)),
+                                        ShareChannelHandler(edge: shares, logger: logger, identity: identity)],
+            idleTimeout: http1.idleTimeout.timeAmount)
+        return HTTP2Channel(responder: http1.responder, configuration: .init(idleTimeout: http1.idleTimeout, streamConfiguration: streams))
     }
 
     func handle(value: Value, logger: Logger) async {
@@ -80,4 +105,82 @@ struct BrokerServerChannel: ServerChildChannel {
 
 extension Duration {
     var timeAmount: TimeAmount { TimeAmount(self) }
+}
+
+/// Tells HTTP/2 with prior knowledge (RFC 9113 §3.3: the client starts with the connection preface)
+/// from HTTP/1.1 by a connection's first bytes, then configures the pipeline for what it found and
+/// hands it those bytes. Bytes are held only until they stop matching the 24-byte preface.
+final class PriorKnowledgeDetector: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    typealias Negotiated = BrokerServerChannel.Negotiated
+
+    private static let preface = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8)
+    private let configure: (_ http2: Bool, _ channel: any Channel) -> EventLoopFuture<Negotiated>
+    private var held: ByteBuffer?
+    private var promise: EventLoopPromise<Negotiated>?
+    /// The first bytes have told (the promise is then completed by the configuration).
+    private var decided = false
+
+    /// A connection that has not told within this is closed (as the HTTP/1.1 pipeline's idle timeout would).
+    private let timeout: TimeAmount
+    private var timer: Scheduled<Void>?
+
+    init(timeout: TimeAmount, configure: @escaping (_ http2: Bool, _ channel: any Channel) -> EventLoopFuture<Negotiated>) {
+        self.timeout = timeout
+        self.configure = configure
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        timer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
+            if !decided { context.close(promise: nil) }
+        }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        timer?.cancel()
+    }
+
+    /// What the connection turned out to speak, once its first bytes have told.
+    func negotiated(on eventLoop: any EventLoop) -> EventLoopFuture<Negotiated> {
+        let promise = self.promise ?? eventLoop.makePromise()
+        self.promise = promise
+        return promise.futureResult
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var incoming = unwrapInboundIn(data)
+        if decided {
+            // Told already: bytes pass on, after any still held for the configured pipeline.
+            if held == nil { context.fireChannelRead(data) } else { held!.writeBuffer(&incoming) }
+            return
+        }
+        if held == nil { held = incoming } else { held!.writeBuffer(&incoming) }
+        let bytes = held!.readableBytesView
+        let count = min(bytes.count, Self.preface.count)
+        let matches = bytes.prefix(count).elementsEqual(Self.preface.prefix(count))
+        if matches && bytes.count < Self.preface.count { return }
+        let promise = self.promise ?? context.eventLoop.makePromise()
+        self.promise = promise
+        decided = true
+        timer?.cancel()
+        configure(matches, context.channel).hop(to: context.eventLoop).whenComplete { [self] result in
+            promise.completeWith(result)
+            guard case .success = result, let bytes = held else {
+                context.close(promise: nil)
+                return
+            }
+            held = nil
+            context.fireChannelRead(wrapInboundOut(bytes))
+            context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if !decided {
+            decided = true
+            promise?.fail(ChannelError.eof)
+        }
+        context.fireChannelInactive()
+    }
 }

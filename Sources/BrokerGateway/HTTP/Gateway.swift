@@ -177,6 +177,11 @@ public struct Gateway: Sendable {
         let fingerprinter = pipeline.fingerprinter
         let bodyBudget = self.bodyBudget
         let edge = ShareEdge(pipeline: pipeline, authenticator: authenticator, settings: settings)
+        // h2c (HTTP/2 with prior knowledge) where it stays on this machine: a plain listener on loopback.
+        let priorKnowledge: Bool
+        if case .tls = listener { priorKnowledge = false } else {
+            priorKnowledge = host.hasPrefix("127.") || host == "::1" || host == "localhost"
+        }
         let server = HTTPServerBuilder { responder in
             BrokerServerChannel(http1: BrokerHTTP1Channel(responder: responder, idleTimeout: .milliseconds(idleMilliseconds),
                                headTimeout: settings.headTimeout, bodyTimeout: settings.bodyTimeout,
@@ -184,7 +189,8 @@ public struct Gateway: Sendable {
                                policy: policy, serverNames: serverNames, tunnels: settings.tunnels,
                                authenticator: authenticator,
                                hostLabel: { policy.current.providerByHost[$0] != nil ? $0 : SharePipeline.unknownName($0, fingerprinter) },
-                               shares: edge, listener: listener))
+                               shares: edge, listener: listener),
+                                priorKnowledge: priorKnowledge)
         }
         return Application(
             router: router(),
