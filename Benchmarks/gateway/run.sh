@@ -15,6 +15,8 @@ UP=18181 PROXY=18182 BROKER=18183
 missing=""
 command -v nginx >/dev/null 2>&1 || missing="$missing nginx"
 command -v wrk >/dev/null 2>&1 || missing="$missing wrk"
+command -v h2load >/dev/null 2>&1 || missing="$missing nghttp2-client"
+command -v openssl >/dev/null 2>&1 || missing="$missing openssl"
 if [ -n "$missing" ]; then
   echo "bench: installing$missing"
   sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
@@ -36,6 +38,11 @@ cleanup() {
 trap cleanup EXIT
 
 source Benchmarks/gateway/setup.sh
+# The TLS listener (issue 28), for the HTTP/2 runs: a self-signed certificate.
+TLS_PORT=$((BROKER + 5))
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=localhost" \
+  -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" -keyout "$WORK/tls.key" -out "$WORK/tls.pem" 2>/dev/null
+echo "listen_tls: { address: \"127.0.0.1:$TLS_PORT\", certificate: $WORK/tls.pem, key: $WORK/tls.key }" >> "$WORK/broker.yaml"
 (cd "$WORK" && HUAWEI_CLIENT_ID=bench HUAWEI_CLIENT_SECRET=bench exec "$BIN" serve --config "$WORK/broker.yaml" > "$WORK/broker.log" 2>&1) &
 pids+=($!)
 echo $! > "$WORK/broker.pid"
@@ -143,6 +150,22 @@ echo "TLS interception (issue 12): ${#BODY}-byte body, $N shares each, curl -Z (
 tunnel_run plain "(f) forward proxy, http://"
 tunnel_run tunnel "(f) CONNECT tunnel, https://"
 echo "    tunnel/forward = $(ratio tunnel plain)"
+# (h) Issue 28: the share over the TLS listener, HTTP/1.1 at -c32 (wrk: 32 connections) beside HTTP/2
+# on one connection with 32 streams at a time (h2load: the way an HTTP/2 client multiplexes).
+h2_run() {  # STREAMS
+  local out rps mean
+  out=$(h2load -n "$N" -c 1 -m "$1" -t 1 -H 'authorization: Bearer bench-share-token' -H 'x-share-subject: u-bench' \
+    -H 'content-type: application/json' -d "$WORK/body.json" "https://127.0.0.1:$TLS_PORT/v1/proxy/huawei-push/v1/10086/messages:send" 2>&1)
+  rps=$(echo "$out" | awk '/^finished in/ { gsub(",", ""); print $4 }')
+  mean=$(echo "$out" | awk '/time for request:/ { print $6 }')
+  ok=$(echo "$out" | awk '/status codes:/ { print $3 }')
+  printf "  %-30s -m%-4s %9s req/s  mean %9s   2xx %s of %s\n" "(h) HTTP/2, one connection" "$1" "$rps" "$mean" "${ok:-0}" "$N"
+  echo "$rps" > "$WORK/h2.rps"
+}
+echo "HTTP/2 (issue 28): ${#BODY}-byte body over the TLS listener"
+run "(h) HTTP/1.1 over TLS" "https://127.0.0.1:$TLS_PORT/v1/proxy/huawei-push/v1/10086/messages:send" h1tls 32 post broker
+h2_run 32
+echo "    h2 (1 connection) / HTTP/1.1 over TLS (32 connections) = $(ratio h2 h1tls)"
 # (g) Sustained load (issue 32): the same process, BENCH_SOAK_MINUTES (default 10) one-minute wrk runs
 # back to back at -c32; throughput, CPU per share and RSS per minute. State that grows with uptime
 # (a cache without a bound, a closure wrapped once more per commit) shows as a falling rate here.
