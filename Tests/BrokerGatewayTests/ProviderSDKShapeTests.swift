@@ -17,7 +17,7 @@ import Testing
     /// curl through a tunnel to `url` as `client` (subject u1 in the proxy user name), a form body.
     static func tunnelled(_ broker: Broker, _ url: String, form: String, token: String = Broker.shareToken,
                           headers: [String] = []) -> [String] {
-        ["-s", "-i", "-x", broker.base, "-U", "test-app;subject=u1:\(token)", "--cacert", broker.caPath ?? "",
+        ["-s", "-i", "--http1.1", "-x", broker.base, "-U", "test-app;subject=u1:\(token)", "--cacert", broker.caPath ?? "",
          "-H", "Content-Type: application/x-www-form-urlencoded", "--data", form]
             + headers.flatMap { ["-H", $0] } + [url]
     }
@@ -38,7 +38,7 @@ import Testing
             #expect(broker.simulator("fcm").requests().isEmpty, "the sign-in went nowhere")
 
             // The send that follows carries the placeholder; the broker drops it and signs itself in.
-            let send = try await curl(["-s", "-i", "-x", broker.base, "-U", "test-app;subject=u1:\(Broker.shareToken)",
+            let send = try await curl(["-s", "-i", "--http1.1", "-x", broker.base, "-U", "test-app;subject=u1:\(Broker.shareToken)",
                                        "--cacert", broker.caPath ?? "", "-H", "Content-Type: application/json",
                                        "-H", "Authorization: Bearer \(placeholder)",
                                        "--data", #"{"message":{"fid":"FID-1","notification":{"title":"Hi"}}}"#,

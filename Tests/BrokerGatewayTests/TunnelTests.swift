@@ -10,9 +10,10 @@ import X509
 @Suite(.serialized) struct TunnelTests {
     static let push = "essential.service.notifications.push"
 
-    /// curl with the broker as its HTTPS proxy and the broker's CA as its only trust anchor.
+    /// curl with the broker as its HTTPS proxy and the broker's CA as its only trust anchor, speaking
+    /// HTTP/1.1 inside the tunnel (`http2InsideATunnel` has HTTP/2).
     func tunnelCurl(_ broker: Broker, _ arguments: [String]) async throws -> (status: Int32, output: String) {
-        try await curl(["-s", "-i", "-x", broker.base, "-U", "test-app:\(Broker.shareToken)",
+        try await curl(["-s", "-i", "--http1.1", "-x", broker.base, "-U", "test-app:\(Broker.shareToken)",
                   "--cacert", try #require(broker.caPath)] + arguments)
     }
 
@@ -40,6 +41,37 @@ import X509
             let shares = try await broker.records().filter { $0.kind == "share" }
             #expect(shares.count == 2)
             #expect(shares.allSatisfy { $0.body.contains(#""channel":"proxy""#) && $0.body.contains(#""decision":"redacted""#) })
+        }
+    }
+
+    /// A client that offers h2 inside the tunnel (as APNs clients must) gets HTTP/2: each stream is a
+    /// share through the same checks, several streams share the tunnel, a refusal is its stream's
+    /// answer, and a stream naming another authority is 421.
+    @Test func http2InsideATunnel() async throws {
+        try await withBroker { broker in
+            try await broker.grant("u1", provider: "huawei-push", purpose: Self.push, categories: ["user.device.push_token"])
+            try await broker.putSubject("nobody")
+            let url = "https://push-api.cloud.huawei.com/v1/10086/messages:send"
+            func send(_ subject: String, _ token: String) -> [String] {
+                ["-x", broker.base, "-U", "test-app:\(Broker.shareToken)", "--cacert", broker.caPath ?? "", "--http2",
+                 "-o", "/dev/null", "-w", "%{http_version} %{http_code} %header{x-share-decision}\n",
+                 "-H", "X-Share-Subject: \(subject)", "-H", "Content-Type: application/json",
+                 "--data", #"{"message":{"token":["\#(token)"],"notification":{"title":"Hi Ann"}}}"#, url]
+            }
+            let result = try await curl(["-s", "--no-progress-meter", "-Z"] + send("u1", "AAA") + ["--next", "-s"] + send("u1", "BBB")
+                                        + ["--next", "-s"] + send("nobody", "CCC"))
+            let lines = result.output.split(whereSeparator: \.isNewline).map(String.init).filter { $0.hasPrefix("2 ") }.sorted()
+            #expect(lines == ["2 200 redacted", "2 200 redacted", "2 403 blocked"], "\(result.output)")
+            let requests = broker.simulator("huawei-push").requests().filter { $0.path.hasSuffix("messages:send") }
+            #expect(requests.count == 2 && requests.allSatisfy { !$0.contains("Ann") && $0.header("Proxy-Authorization") == nil })
+            let shares = try await broker.records().filter { $0.kind == "share" }
+            #expect(shares.count == 3 && shares.allSatisfy { $0.body.contains(#""channel":"proxy""#) })
+            // Another authority inside the tunnel: 421 on that stream.
+            let other = try await curl(["-s", "-x", broker.base, "-U", "test-app:\(Broker.shareToken)", "--cacert", broker.caPath ?? "",
+                                        "--http2", "-H", "Host: api.weixin.qq.com", "-w", "\n%{http_version} %{http_code}",
+                                        "-H", "X-Share-Subject: u1", "--data", "{}", url])
+            #expect(other.output.hasSuffix("\n2 421") && other.output.contains(#""code":"misdirected_request""#), "\(other.output)")
+            #expect(broker.simulator("huawei-push").requests().filter { $0.path.hasSuffix("messages:send") }.count == 2)
         }
     }
 
@@ -147,7 +179,7 @@ import X509
         try await withBroker { broker in
             try await broker.grant("u7", provider: "huawei-push", purpose: Self.push)
             let url = "https://push-api.cloud.huawei.com/v1/10086/messages:send"
-            let common = ["-s", "-i", "-x", broker.base, "--cacert", broker.caPath ?? "", "-H", "Content-Type: application/json",
+            let common = ["-s", "-i", "--http1.1", "-x", broker.base, "--cacert", broker.caPath ?? "", "-H", "Content-Type: application/json",
                           "--data", #"{"message":{"token":["T7"]}}"#]
             let named = try await curl(common + ["-U", "test-app;subject=u7:\(Broker.shareToken)", url])
             #expect(named.output.contains("HTTP/1.1 200 OK"), "\(named.output)")

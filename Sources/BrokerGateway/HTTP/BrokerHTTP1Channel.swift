@@ -71,7 +71,9 @@ struct BrokerHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
             withDecoderLimitConfiguration: decoderLimits)
         try pipeline.addHandler(
             ConnectTunnel(settings: tunnels, policy: policy, authenticator: authenticator, decoderLimits: decoderLimits, logger: logger,
-                          hostLabel: hostLabel, identity: identity))
+                          hostLabel: hostLabel, identity: identity,
+                          streams: TunnelStreams(edge: shares, budget: bodyBudget, bodyTimeout: TimeAmount(bodyTimeout),
+                                                 identity: identity, logger: logger, idleTimeout: TimeAmount(idleTimeout))))
         try pipeline.addHandler(RequestTargetGuard(policy: policy, serverNames: serverNames))
         let deadlines = RequestDeadlineHandler(headTimeout: TimeAmount(headTimeout), bodyTimeout: TimeAmount(bodyTimeout),
                                                budget: bodyBudget, bodyCap: bodyCap, logger: logger)

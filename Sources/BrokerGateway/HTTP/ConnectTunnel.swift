@@ -2,7 +2,10 @@ import BrokerCore
 import BrokerTLS
 import Logging
 import NIOCore
+import HummingbirdCore
 import NIOHTTP1
+import NIOHTTP2
+import NIOTLS
 import NIOSSL
 
 /// What a `CONNECT` may open: the CA's certificates (nil when interception is off). The hosts
@@ -70,13 +73,19 @@ final class ConnectTunnel: ChannelDuplexHandler, RemovableChannelHandler {
     private let logger: Logger
     private let hostLabel: @Sendable (String) -> String
     private let identity: ConnectionIdentity
+    /// The share path for the streams of a tunnel that speaks HTTP/2 (nil: HTTP/1.1 only).
+    private let streams: TunnelStreams?
+    /// The CONNECT's credentials, which every request inside the tunnel carries.
+    private var tunnelCredential: String?
     private var state = State.http
     /// Requests passed on whose response has not ended yet.
     private var responsesOwed = 0
 
     init(settings: TunnelSettings, policy: ActivePolicy, authenticator: Authenticator, decoderLimits: NIOHTTPDecoderLimitConfiguration,
-         logger: Logger, hostLabel: @escaping @Sendable (String) -> String, identity: ConnectionIdentity) {
+         logger: Logger, hostLabel: @escaping @Sendable (String) -> String, identity: ConnectionIdentity,
+         streams: TunnelStreams? = nil) {
         self.identity = identity
+        self.streams = streams
         self.settings = settings
         self.policy = policy
         self.authenticator = authenticator
@@ -210,6 +219,7 @@ final class ConnectTunnel: ChannelDuplexHandler, RemovableChannelHandler {
             refuse(context: context, status: status, code: code, detail: detail, proxyAuthenticate: proxyAuthenticate)
         case .open(let authority, let credential):
             do {
+                tunnelCredential = credential
                 try open(context: context, authority: authority)
                 state = .tunnel(authority, credential: credential)
             } catch {
@@ -233,9 +243,46 @@ final class ConnectTunnel: ChannelDuplexHandler, RemovableChannelHandler {
                               promise: nil)
         let tls = NIOSSLServerHandler(context: tlsContext)
         try pipeline.addHandler(tls, position: .after(decoder))
-        try pipeline.configureHTTPServerPipeline(position: .after(tls), withPipeliningAssistance: false, withServerUpgrade: nil,
-                                                 withErrorHandling: false, withOutboundHeaderValidation: false,
-                                                 withEncoderConfiguration: .init(), withDecoderLimitConfiguration: decoderLimits)
+        // What the client's TLS offered decides what the tunnel speaks: HTTP/2 (an APNs client speaks
+        // nothing else) or HTTP/1.1. Either way the new handlers go in before this one.
+        let (decoderLimits, streams, credential) = (self.decoderLimits, self.streams, tunnelCredential)
+        let alpn = NIOTypedApplicationProtocolNegotiationHandler<Bool> { [self] result, channel in
+            // Called on the channel's event loop, once the handshake is done.
+            let pipeline = channel.pipeline.syncOperations
+            do {
+                if case .negotiated("h2") = result, let streams {
+                    let idle = CloseWhenIdle()
+                    let http2 = NIOHTTP2Handler(mode: .server, eventLoop: channel.eventLoop, connectionConfiguration: .init(),
+                                                streamConfiguration: .init(), streamDelegate: idle) { stream in
+                        stream.eventLoop.makeCompletedFuture {
+                            try streams.configure(stream, authority: authority, credential: credential)
+                        }
+                    }
+                    try pipeline.addHandler(http2, position: .before(self))
+                    // The connection's own frames (SETTINGS, PING, GOAWAY) come out of the HTTP/2 handler too: they
+                    // end here, before the HTTP/1.1 handlers below, which the tunnel no longer uses.
+                    try pipeline.addHandler(ConnectionFrameSink(), position: .after(http2))
+                    // The HTTP/1.1 connection's timers would see no request head and cut the tunnel: they go,
+                    // and the tunnel closes after the client timeout without a byte either way instead.
+                    let timers: [any RemovableChannelHandler] = [try pipeline.handler(type: RequestBytesObserver.self),
+                                                                 try pipeline.handler(type: RequestDeadlineHandler.self),
+                                                                 try pipeline.handler(type: HTTPConnectionStateHandler.self)]
+                    for handler in timers {
+                        pipeline.removeHandler(handler, promise: nil)
+                    }
+                    try pipeline.addHandler(IdleStateHandler(allTimeout: streams.idleTimeout), position: .after(tls))
+                    try pipeline.addHandler(idle, position: .after(http2))
+                    return channel.eventLoop.makeSucceededFuture(true)
+                }
+                try pipeline.configureHTTPServerPipeline(position: .before(self), withPipeliningAssistance: false, withServerUpgrade: nil,
+                                                         withErrorHandling: false, withOutboundHeaderValidation: false,
+                                                         withEncoderConfiguration: .init(), withDecoderLimitConfiguration: decoderLimits)
+                return channel.eventLoop.makeSucceededFuture(false)
+            } catch {
+                return channel.eventLoop.makeFailedFuture(error)
+            }
+        }
+        try pipeline.addHandler(alpn, position: .after(tls))
         // The old decoder hands what it holds past the CONNECT (a ClientHello sent before our
         // answer) to the TLS handler as it leaves (its leftover-bytes strategy is forwardBytes).
         pipeline.removeHandler(decoder, promise: nil)

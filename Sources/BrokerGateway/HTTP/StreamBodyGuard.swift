@@ -79,8 +79,10 @@ final class StreamBodyGuard: ChannelDuplexHandler, RemovableChannelHandler {
             if status == 503 { response.headerFields[.retryAfter] = "1" }
             context.write(wrapOutboundOut(.head(response)), promise: nil)
             context.write(wrapOutboundOut(.body(context.channel.allocator.buffer(bytes: body))), promise: nil)
-            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            // Closed once the answer is out: a close before it would reset the stream with the answer unsent.
+            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in context.close(promise: nil) }
+        } else {
+            context.close(promise: nil)
         }
-        context.close(promise: nil)
     }
 }
