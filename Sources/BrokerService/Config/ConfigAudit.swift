@@ -37,7 +37,8 @@ extension BrokerConfig {
                 out.append(NamedSecret(key: "clients[\(client.id)].token", reference: reference, createdWhenMissing: false))
             }
         }
-        if let reference = databasePassword {
+        // Only a PostgreSQL database reads it (`serve --database sqlite:…` over a PostgreSQL config does not).
+        if let reference = databasePassword, !database.hasPrefix("sqlite:") {
             out.append(NamedSecret(key: "database_password", reference: reference, createdWhenMissing: false))
         }
         if let reference = userJWT?.hs256Secret {
