@@ -40,7 +40,7 @@ struct BrokerServerChannel: ServerChildChannel {
                 var caller: Caller?
                 if case .client(let client) = http1.listener { caller = client }
                 let identity = ConnectionIdentity(caller)
-                let detector = PriorKnowledgeDetector(timeout: http1.idleTimeout.timeAmount) { [self] h2, channel in
+                let detector = PriorKnowledgeDetector<Negotiated>(timeout: http1.idleTimeout.timeAmount) { [self] h2, channel in
                     guard h2 else {
                         return channel.eventLoop.makeCompletedFuture {
                             .http1(try http1.configure(channel: channel, identity: identity, logger: logger))
@@ -107,15 +107,16 @@ extension Duration {
     var timeAmount: TimeAmount { TimeAmount(self) }
 }
 
+/// The client connection preface of HTTP/2 (RFC 9113 §3.4).
+private let http2Preface = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8)
+
 /// Tells HTTP/2 with prior knowledge (RFC 9113 §3.3: the client starts with the connection preface)
 /// from HTTP/1.1 by a connection's first bytes, then configures the pipeline for what it found and
 /// hands it those bytes. Bytes are held only until they stop matching the 24-byte preface.
-final class PriorKnowledgeDetector: ChannelInboundHandler, RemovableChannelHandler {
+final class PriorKnowledgeDetector<Negotiated: Sendable>: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
-    typealias Negotiated = BrokerServerChannel.Negotiated
 
-    private static let preface = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8)
     private let configure: (_ http2: Bool, _ channel: any Channel) -> EventLoopFuture<Negotiated>
     private var held: ByteBuffer?
     private var promise: EventLoopPromise<Negotiated>?
@@ -157,9 +158,9 @@ final class PriorKnowledgeDetector: ChannelInboundHandler, RemovableChannelHandl
         }
         if held == nil { held = incoming } else { held!.writeBuffer(&incoming) }
         let bytes = held!.readableBytesView
-        let count = min(bytes.count, Self.preface.count)
-        let matches = bytes.prefix(count).elementsEqual(Self.preface.prefix(count))
-        if matches && bytes.count < Self.preface.count { return }
+        let count = min(bytes.count, http2Preface.count)
+        let matches = bytes.prefix(count).elementsEqual(http2Preface.prefix(count))
+        if matches && bytes.count < http2Preface.count { return }
         let promise = self.promise ?? context.eventLoop.makePromise()
         self.promise = promise
         decided = true

@@ -244,40 +244,30 @@ final class ConnectTunnel: ChannelDuplexHandler, RemovableChannelHandler {
         let tls = NIOSSLServerHandler(context: tlsContext)
         try pipeline.addHandler(tls, position: .after(decoder))
         // What the client's TLS offered decides what the tunnel speaks: HTTP/2 (an APNs client speaks
-        // nothing else) or HTTP/1.1. Either way the new handlers go in before this one.
-        let (decoderLimits, streams, credential) = (self.decoderLimits, self.streams, tunnelCredential)
+        // nothing else) or HTTP/1.1; a client that offered nothing (aioapns) is told by its first bytes.
+        // Either way the new handlers go in before this one.
         let alpn = NIOTypedApplicationProtocolNegotiationHandler<Bool> { [self] result, channel in
             // Called on the channel's event loop, once the handshake is done.
-            let pipeline = channel.pipeline.syncOperations
             do {
-                if case .negotiated("h2") = result, let streams {
-                    let idle = CloseWhenIdle()
-                    let http2 = NIOHTTP2Handler(mode: .server, eventLoop: channel.eventLoop, connectionConfiguration: .init(),
-                                                streamConfiguration: .init(), streamDelegate: idle) { stream in
-                        stream.eventLoop.makeCompletedFuture {
-                            try streams.configure(stream, authority: authority, credential: credential)
+                switch result {
+                case .negotiated("h2"):
+                    try speakHTTP2(channel, authority: authority, after: tls)
+                    return channel.eventLoop.makeSucceededFuture(true)
+                case .fallback where streams != nil:
+                    let detector = PriorKnowledgeDetector<Bool>(timeout: streams!.idleTimeout) { [self] h2, channel in
+                        do {
+                            if h2 { try speakHTTP2(channel, authority: authority, after: tls) } else { try speakHTTP1(channel) }
+                            return channel.eventLoop.makeSucceededFuture(h2)
+                        } catch {
+                            return channel.eventLoop.makeFailedFuture(error)
                         }
                     }
-                    try pipeline.addHandler(http2, position: .before(self))
-                    // The connection's own frames (SETTINGS, PING, GOAWAY) come out of the HTTP/2 handler too: they
-                    // end here, before the HTTP/1.1 handlers below, which the tunnel no longer uses.
-                    try pipeline.addHandler(ConnectionFrameSink(), position: .after(http2))
-                    // The HTTP/1.1 connection's timers would see no request head and cut the tunnel: they go,
-                    // and the tunnel closes after the client timeout without a byte either way instead.
-                    let timers: [any RemovableChannelHandler] = [try pipeline.handler(type: RequestBytesObserver.self),
-                                                                 try pipeline.handler(type: RequestDeadlineHandler.self),
-                                                                 try pipeline.handler(type: HTTPConnectionStateHandler.self)]
-                    for handler in timers {
-                        pipeline.removeHandler(handler, promise: nil)
-                    }
-                    try pipeline.addHandler(IdleStateHandler(allTimeout: streams.idleTimeout), position: .after(tls))
-                    try pipeline.addHandler(idle, position: .after(http2))
-                    return channel.eventLoop.makeSucceededFuture(true)
+                    try channel.pipeline.syncOperations.addHandler(detector, position: .before(self))
+                    return detector.negotiated(on: channel.eventLoop)
+                default:
+                    try speakHTTP1(channel)
+                    return channel.eventLoop.makeSucceededFuture(false)
                 }
-                try pipeline.configureHTTPServerPipeline(position: .before(self), withPipeliningAssistance: false, withServerUpgrade: nil,
-                                                         withErrorHandling: false, withOutboundHeaderValidation: false,
-                                                         withEncoderConfiguration: .init(), withDecoderLimitConfiguration: decoderLimits)
-                return channel.eventLoop.makeSucceededFuture(false)
             } catch {
                 return channel.eventLoop.makeFailedFuture(error)
             }
@@ -287,6 +277,41 @@ final class ConnectTunnel: ChannelDuplexHandler, RemovableChannelHandler {
         // answer) to the TLS handler as it leaves (its leftover-bytes strategy is forwardBytes).
         pipeline.removeHandler(decoder, promise: nil)
         logger.debug("tunnel opened", metadata: ["tunnel.host": .string(hostLabel(authority.host))])
+    }
+
+    /// HTTP/1.1 inside the tunnel: the decoder and encoder go in before this handler.
+    private func speakHTTP1(_ channel: any Channel) throws {
+        try channel.pipeline.syncOperations.configureHTTPServerPipeline(
+            position: .before(self), withPipeliningAssistance: false, withServerUpgrade: nil, withErrorHandling: false,
+            withOutboundHeaderValidation: false, withEncoderConfiguration: .init(), withDecoderLimitConfiguration: decoderLimits)
+    }
+
+    /// HTTP/2 inside the tunnel: each stream one request (`TunnelStreams`).
+    private func speakHTTP2(_ channel: any Channel, authority: Authority, after tls: NIOSSLServerHandler) throws {
+        guard let streams else { throw TLSSetupError("HTTP/2 is not served in this tunnel") }
+        let pipeline = channel.pipeline.syncOperations
+        let credential = tunnelCredential
+        let idle = CloseWhenIdle()
+        let http2 = NIOHTTP2Handler(mode: .server, eventLoop: channel.eventLoop, connectionConfiguration: .init(),
+                                    streamConfiguration: .init(), streamDelegate: idle) { stream in
+            stream.eventLoop.makeCompletedFuture {
+                try streams.configure(stream, authority: authority, credential: credential)
+            }
+        }
+        try pipeline.addHandler(http2, position: .before(self))
+        // The connection's own frames (SETTINGS, PING, GOAWAY) come out of the HTTP/2 handler too: they
+        // end here, before the HTTP/1.1 handlers below, which the tunnel no longer uses.
+        try pipeline.addHandler(ConnectionFrameSink(), position: .after(http2))
+        // The HTTP/1.1 connection's timers would see no request head and cut the tunnel: they go, and
+        // the tunnel closes after the client timeout with no byte either way and no open stream instead.
+        let timers: [any RemovableChannelHandler] = [try pipeline.handler(type: RequestBytesObserver.self),
+                                                     try pipeline.handler(type: RequestDeadlineHandler.self),
+                                                     try pipeline.handler(type: HTTPConnectionStateHandler.self)]
+        for handler in timers {
+            pipeline.removeHandler(handler, promise: nil)
+        }
+        try pipeline.addHandler(IdleStateHandler(allTimeout: streams.idleTimeout), position: .after(tls))
+        try pipeline.addHandler(idle, position: .after(http2))
     }
 
     /// A complete problem+json answer as raw bytes (no HTTP encoder: see the type's comment), then close.
