@@ -23,7 +23,7 @@ import Testing
             ["CA": directory.appendingPathComponent(".sharebroker/tls-ca.pem").path, "COMPLIANCE_TOKEN": "demo-compliance-token"]
         }
         #expect(status == 0, "\(output)")
-        #expect(output.contains(#""ok": ["requests", "httpx", "refused-tunnel"]"#), "\(output)")
+        #expect(output.contains(#""ok": ["requests", "httpx", "httpx-h2", "h2-without-alpn", "refused-tunnel"]"#), "\(output)")
     }
 
     /// Issue 30: each provider SDK of Tests/sdk/sdk-matrix.txt, in its newest and its oldest supported

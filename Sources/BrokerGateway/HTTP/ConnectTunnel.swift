@@ -263,7 +263,8 @@ final class ConnectTunnel: ChannelDuplexHandler, RemovableChannelHandler {
                         }
                     }
                     try channel.pipeline.syncOperations.addHandler(detector, position: .before(self))
-                    return detector.negotiated(on: channel.eventLoop)
+                    // Done here: the negotiation handler hands its held bytes on only once this future is.
+                    return channel.eventLoop.makeSucceededFuture(false)
                 default:
                     try speakHTTP1(channel)
                     return channel.eventLoop.makeSucceededFuture(false)
