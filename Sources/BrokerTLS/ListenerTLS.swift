@@ -21,7 +21,8 @@ public final class ListenerTLS: Sendable {
     public init(certificate: String, key: String, clientCA: String?) throws(TLSSetupError) {
         certificatePath = certificate; keyPath = key; clientCAPath = clientCA
         let paths = [certificate, key] + (clientCA.map { [$0] } ?? [])
-        state = NIOLockedValueBox((try Self.context(certificate: certificate, key: key, clientCA: clientCA), Self.stamps(paths)))
+        let stamps = Self.stamps(paths)
+        state = NIOLockedValueBox((try Self.context(certificate: certificate, key: key, clientCA: clientCA), stamps))
     }
 
     /// The context for a new connection.
@@ -32,9 +33,16 @@ public final class ListenerTLS: Sendable {
 
     /// Loads the files again; the old context stays when they do not make a valid one.
     public func reload() throws(TLSSetupError) {
-        let context = try Self.context(certificate: certificatePath, key: keyPath, clientCA: clientCAPath)
+        // Stamped before the files are read: a file replaced while they are read is seen as changed next time.
         let stamps = Self.stamps(paths)
-        state.withLockedValue { $0 = (context, stamps) }
+        do {
+            let context = try Self.context(certificate: certificatePath, key: keyPath, clientCA: clientCAPath)
+            state.withLockedValue { $0 = (context, stamps) }
+        } catch {
+            // Tried once for these files: the next change (or SIGHUP) tries again, not every watcher tick.
+            state.withLockedValue { $0.stamp = stamps }
+            throw error
+        }
     }
 
     /// Whether a file changed (its size, modification time or inode) since the last load.
@@ -94,12 +102,15 @@ public struct ClientCertificateNames: Sendable, Equatable {
     public var subject: String
     /// The `spiffe://` URIs among its subject alternative names.
     public var spiffeIDs: [String]
+    /// When the certificate is valid (nil: it could not be read).
+    public var validity: ClosedRange<Date>?
 
     public init(der: [UInt8]) {
         sha256 = SHA256.hash(data: der).map { String(format: "%02x", $0) }.joined()
         guard let certificate = try? Certificate(derEncoded: der) else {
-            subject = ""; spiffeIDs = []; return
+            subject = ""; spiffeIDs = []; validity = nil; return
         }
+        validity = certificate.notValidBefore <= certificate.notValidAfter ? certificate.notValidBefore...certificate.notValidAfter : nil
         subject = certificate.subject.description
         var uris: [String] = []
         if let names = try? certificate.extensions.subjectAlternativeNames {

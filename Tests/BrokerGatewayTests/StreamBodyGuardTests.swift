@@ -10,7 +10,7 @@ import Testing
 @Suite struct StreamBodyGuardTests {
     func stream(_ budget: InflightBodyBudget, timeout: TimeAmount = .seconds(30)) throws -> EmbeddedChannel {
         let channel = EmbeddedChannel()
-        try channel.pipeline.syncOperations.addHandler(StreamBodyGuard(budget: budget, bodyTimeout: timeout))
+        try channel.pipeline.syncOperations.addHandler(StreamBodyGuard(budget: budget, bodyTimeout: timeout, bodyCap: 200))
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 8443)).wait()
         #expect(channel.isActive)
         return channel
@@ -50,6 +50,18 @@ import Testing
         try first.writeOutbound(HTTPResponsePart.end(nil))
         #expect(budget.inUse == 0)
         _ = try first.finish()
+    }
+
+    /// One stream's body over the cap (`max_body_bytes` + 1) is 413, whatever the budget has left.
+    @Test func aBodyOverTheCapIs413() throws {
+        let budget = InflightBodyBudget(limit: 10_000)
+        let big = try stream(budget)
+        try big.writeInbound(Self.head)
+        try big.writeInbound(HTTPRequestPart.body(ByteBuffer(repeating: 1, count: 150)))
+        try big.writeInbound(HTTPRequestPart.body(ByteBuffer(repeating: 1, count: 100)))
+        let (status, body) = try answer(big)
+        #expect(status == .contentTooLarge && body.contains(#""code":"body_too_large""#), "\(body)")
+        #expect(!big.isActive && budget.inUse == 0)
     }
 
     @Test func aBodyPastItsDeadlineIsCutWith408() throws {

@@ -146,6 +146,7 @@ struct BrokerConfigTests {
               - { id: d, roles: [grants], listen: "127.0.0.1:8080" }
               - { id: e, roles: [grants] }
               - { id: f, roles: [grants], mtls: { spiffe_id: "https://example.org/f" } }
+              - { id: g, roles: [grants], listen: "127.example.com:9002" }
             """
         let text = BrokerConfig.decode(yaml: bad, file: "broker.yaml").issues.map(\.description)
         #expect(text.contains { $0.hasPrefix("broker.yaml:3:") && $0.contains("mtls needs listen_tls with a client_ca") }, "\(text)")
@@ -154,6 +155,15 @@ struct BrokerConfigTests {
         #expect(text.contains { $0.hasPrefix("broker.yaml:6:") && $0.contains("is the broker's own listener") })
         #expect(text.contains { $0.contains("client e: give exactly one of token or token_sha256 (or mtls or listen") })
         #expect(text.contains { $0.contains("spiffe_id must be a spiffe:// URI") })
+        #expect(text.contains { $0.contains("client g: listen must be a loopback HOST:PORT") }, "a name is not a loopback literal")
+        let twice = """
+            listen_tls: { address: "0.0.0.0:8443", certificate: s.pem, key: s.key, client_ca: c.pem }
+            clients:
+              - { id: a, roles: [grants], mtls: { subject: "CN=a" } }
+              - { id: b, roles: [share], providers: [p], mtls: { subject: "CN=a" } }
+            """
+        #expect(BrokerConfig.decode(yaml: twice, file: "broker.yaml").issues.map(\.description)
+            .contains { $0.contains("client b: its mtls names the same certificates as client a's") })
     }
 
     @Test func fingerprintsAreKeyedHMACsOfCategoryAndValue() {

@@ -134,6 +134,7 @@ import X509
               - { id: grants, token: grants-token, roles: [grants] }
             log: { fingerprint_key: test-key }
             revocation: { key: test-revocation-key }
+            limits: { client_timeout_ms: 3000 }
             """.write(to: directory.appendingPathComponent("broker.yaml"), atomically: true, encoding: .utf8)
         var environment = credentials.environment
         environment["PATH"] = "/usr/bin:/bin"
@@ -246,6 +247,17 @@ import X509
         #expect(refused.output.contains(#""code":"unauthenticated""#) && refused.output.hasSuffix("\n2 401"), "\(refused)")
         #expect(setup.huawei.requests().filter { $0.path.hasSuffix("messages:send") }.count == 7)
 
+        // A connection that never finishes a handshake is closed at the client timeout (3 s here).
+        let silent = try await offPool {
+            try ChildProcess.output(URL(fileURLWithPath: "/usr/bin/python3"), ["-c", """
+                import socket, time
+                s = socket.create_connection(("127.0.0.1", \(setup.https.split(separator: ":").last ?? "")))
+                s.settimeout(15); started = time.time()
+                print(s.recv(1) == b"", round(time.time() - started))
+                """], environment: [:]).output.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        #expect(["True 3", "True 4"].contains(silent), "\(silent)")
+
         // TLS 1.1 is refused; the privacy centre over TLS sets HSTS.
         #expect(try await setup.curl(["--tls-max", "1.1", "\(setup.https)/healthz"]).0 == 0)
         let page = try await setup.curl(["-D", "-", "-o", "/dev/null", "\(setup.https)/privacy"])
@@ -273,6 +285,11 @@ import X509
                                        "-H", "Authorization: Bearer grants-token", "\(setup.plain)/v1/subjects/u-1/grants"]).output
         }
         #expect(api == "2 200", "\(api)")
+        // Never for a browser (a page on this machine, or its name rebound to 127.0.0.1): a request that
+        // carries Origin or Sec-Fetch-Site, or names another host, does not get the listener's client.
+        #expect(try await setup.push(setup.sidecar, ["-H", "Origin: https://evil.example"]).0 == 403)
+        #expect(try await setup.push(setup.sidecar, ["-H", "Sec-Fetch-Site: same-origin"]).0 == 403)
+        #expect(try await setup.push(setup.sidecar, ["-H", "Host: evil.example:8080"]).0 == 421)
         // A token sent on it still decides (another client's: its rights, not the listener's).
         #expect(try await setup.curl(["-H", "Authorization: Bearer grants-token", "\(setup.sidecar)/v1/subjects/u-1/grants"]).0 == 200)
 

@@ -72,7 +72,7 @@ struct BrokerHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
         try pipeline.addHandler(
             ConnectTunnel(settings: tunnels, policy: policy, authenticator: authenticator, decoderLimits: decoderLimits, logger: logger,
                           hostLabel: hostLabel, identity: identity,
-                          streams: TunnelStreams(edge: shares, budget: bodyBudget, bodyTimeout: TimeAmount(bodyTimeout),
+                          streams: TunnelStreams(edge: shares, budget: bodyBudget, bodyTimeout: TimeAmount(bodyTimeout), bodyCap: bodyCap,
                                                  identity: identity, logger: logger, idleTimeout: TimeAmount(idleTimeout))))
         try pipeline.addHandler(RequestTargetGuard(policy: policy, serverNames: serverNames))
         let deadlines = RequestDeadlineHandler(headTimeout: TimeAmount(headTimeout), bodyTimeout: TimeAmount(bodyTimeout),

@@ -72,6 +72,10 @@ struct BrokerServerChannel: ServerChildChannel {
                 }
             }
             try pipeline.addHandler(alpn)
+            // Nothing times out a connection before its handshake and ALPN are done (the HTTP pipelines'
+            // timers come after): one that does not get there within the client timeout is closed.
+            let timeout = channel.eventLoop.scheduleTask(in: http1.idleTimeout.timeAmount) { channel.close(promise: nil) }
+            alpn.protocolNegotiationResult.whenComplete { _ in timeout.cancel() }
             return Value(negotiated: alpn.protocolNegotiationResult, identity: identity, channel: channel)
         }
     }
@@ -81,7 +85,7 @@ struct BrokerServerChannel: ServerChildChannel {
     func http2(identity: ConnectionIdentity, logger: Logger) -> HTTP2Channel {
         let (http1, shares) = (self.http1, self.http1.shares)
         let streams = HTTP1Channel.Configuration(
-            additionalChannelHandlers: [StreamBodyGuard(budget: http1.bodyBudget, bodyTimeout: TimeAmount(http1.bodyTimeout)),
+            additionalChannelHandlers: [StreamBodyGuard(budget: http1.bodyBudget, bodyTimeout: TimeAmount(http1.bodyTimeout), bodyCap: http1.bodyCap),
                                         ShareChannelHandler(edge: shares, logger: logger, identity: identity)],
             idleTimeout: http1.idleTimeout.timeAmount)
         return HTTP2Channel(responder: http1.responder, configuration: .init(idleTimeout: http1.idleTimeout, streamConfiguration: streams))

@@ -1,4 +1,5 @@
 import BrokerCore
+import Foundation
 import BrokerService
 import BrokerTLS
 import Logging
@@ -84,9 +85,15 @@ final class ClientCertificateHandler: ChannelInboundHandler, RemovableChannelHan
            let certificate = try? context.pipeline.syncOperations.nioSSL_peerCertificate(),
            let der = try? certificate.toDERBytes() {
             let names = ClientCertificateNames(der: der)
-            let caller = certificates.caller(for: names)
+            // Checked here as well as in the handshake: a resumed TLS session brings back its certificate
+            // without verifying it again, and it may have expired since.
+            let current = names.validity?.contains(Date()) ?? false
+            let caller = current ? certificates.caller(for: names) : nil
             identity.set(caller)
-            if caller == nil {
+            if !current {
+                logger.notice("client certificate outside its validity: the connection is anonymous",
+                              metadata: ["tls.client_sha256": .string(names.sha256)])
+            } else if caller == nil {
                 // The certificate's SHA-256 only: it identifies the certificate, not a person.
                 logger.notice("client certificate names no configured client",
                               metadata: ["tls.client_sha256": .string(names.sha256)])

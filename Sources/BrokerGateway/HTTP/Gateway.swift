@@ -180,7 +180,7 @@ public struct Gateway: Sendable {
         // h2c (HTTP/2 with prior knowledge) where it stays on this machine: a plain listener on loopback.
         let priorKnowledge: Bool
         if case .tls = listener { priorKnowledge = false } else {
-            priorKnowledge = host.hasPrefix("127.") || host == "::1" || host == "localhost"
+            priorKnowledge = BrokerConfig.Address(host: host, port: port).isLoopback || host == "localhost"
         }
         let server = HTTPServerBuilder { responder in
             BrokerServerChannel(http1: BrokerHTTP1Channel(responder: responder, idleTimeout: .milliseconds(idleMilliseconds),

@@ -81,6 +81,13 @@ final class ShareChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func handle(_ part: HTTPRequestPart, context: ChannelHandlerContext) {
         switch (part, state) {
         case (.head(let head), .idle):
+            if identity.caller != nil, head.headerFields[.authorization] == nil, head.headerFields[.proxyAuthorization] == nil,
+               let problem = edge.connectionIdentityRefusal(head) {
+                state = .share(nil, body: [], collecting: false, ended: false, answered: false)
+                let (response, body) = problem.answer()
+                write(response, body, method: head.method, context: context)
+                return
+            }
             guard let route = edge.route(head) else {
                 state = .router(ended: false, answered: false)
                 context.fireChannelRead(wrapInboundOut(part))

@@ -266,6 +266,25 @@ struct ShareEdge: Sendable {
         return (credential?.caller, nil)
     }
 
+    /// Why the connection's own client (a client certificate, a client's own listener) may not stand
+    /// in for `head`, which sends no credentials; nil when it may. Never for a browser, which marks its
+    /// requests with `Origin` or `Sec-Fetch-Site`: a page could otherwise make a sidecar port act for
+    /// its client (cross-site requests, or its own name rebound to 127.0.0.1). And only under a name
+    /// this broker answers to or an adapter's host: a rebound name is neither.
+    func connectionIdentityRefusal(_ head: HTTPRequest) -> Problem? {
+        if head.headerFields[.origin] != nil || head.headerFields[HTTPField.Name("Sec-Fetch-Site")!] != nil {
+            return Problem(status: 403, code: "caller_not_permitted",
+                           detail: "a browser's request cannot act as the connection's client: send credentials")
+        }
+        guard let host = Self.hostName(head.authority) else { return nil }
+        if settings.serverNames.contains(host) || pipeline.policy.current.providerByHost[host] != nil
+            || pipeline.policy.current.tokenEndpointsByHost[host] != nil || host.hasPrefix("127.") || host == "[::1]" {
+            return nil
+        }
+        return Problem(status: 421, code: "misdirected_request",
+                       detail: "\(host.prefix(253)) is not a name of this broker or an adapter's host")
+    }
+
     /// `Host` without its port, lowercased; `[::1]:8080` → `[::1]`.
     static func hostName(_ authority: String?) -> String? {
         guard let authority, !authority.isEmpty else { return nil }

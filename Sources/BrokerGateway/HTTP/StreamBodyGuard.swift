@@ -7,7 +7,8 @@ import NIOHTTPTypes
 /// request's body bytes count against the shared `InflightBodyBudget` as they arrive (503
 /// `overloaded` when they do not fit) and are given back when the stream's answer has ended or the
 /// stream closed; a body that has not ended `bodyTimeout` after its head is cut (408
-/// `request_timeout` when nothing was answered yet). The stream is then closed; the connection and
+/// `request_timeout` when nothing was answered yet), and a body over `max_body_bytes` is 413
+/// `body_too_large`. The stream is then closed; the connection and
 /// its other streams go on. One lock per body chunk, one timer per stream with a body.
 final class StreamBodyGuard: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
@@ -17,15 +18,21 @@ final class StreamBodyGuard: ChannelDuplexHandler, RemovableChannelHandler {
 
     private let budget: InflightBodyBudget
     private let bodyTimeout: TimeAmount
+    /// The most one request's body may hold (`max_body_bytes` + 1: the share path refuses past its limit itself).
+    private let bodyCap: Int
     private var held = 0
+    private var received = 0
     private var timer: Scheduled<Void>?
     private var ended = false
     private var answered = false
+    /// The answer has ended (its budget given back).
+    private var finished = false
     private var cut = false
 
-    init(budget: InflightBodyBudget, bodyTimeout: TimeAmount) {
+    init(budget: InflightBodyBudget, bodyTimeout: TimeAmount, bodyCap: Int) {
         self.budget = budget
         self.bodyTimeout = bodyTimeout
+        self.bodyCap = bodyCap
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -38,6 +45,14 @@ final class StreamBodyGuard: ChannelDuplexHandler, RemovableChannelHandler {
                        detail: "the request body did not arrive within \(bodyTimeout.nanoseconds / 1_000_000) ms")
             }
         case .body(let chunk):
+            received += chunk.readableBytes
+            guard received <= bodyCap else {
+                refuse(context: context, status: 413, code: "body_too_large",
+                       detail: "the request body is over \(bodyCap - 1) bytes")
+                return
+            }
+            // After the answer has ended the body is only drained: it no longer counts.
+            guard !finished else { break }
             guard budget.reserve(chunk.readableBytes) else {
                 refuse(context: context, status: 503, code: "overloaded",
                        detail: "the broker holds as many request bodies as it may; retry shortly")
@@ -53,7 +68,10 @@ final class StreamBodyGuard: ChannelDuplexHandler, RemovableChannelHandler {
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         if case .head = unwrapOutboundIn(data) { answered = true }
-        if case .end = unwrapOutboundIn(data) { releaseBudget() }
+        if case .end = unwrapOutboundIn(data) {
+            finished = true
+            releaseBudget()
+        }
         context.write(data, promise: promise)
     }
 

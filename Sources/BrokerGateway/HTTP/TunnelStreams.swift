@@ -14,6 +14,7 @@ struct TunnelStreams: Sendable {
     let edge: ShareEdge
     let budget: InflightBodyBudget
     let bodyTimeout: TimeAmount
+    let bodyCap: Int
     let identity: ConnectionIdentity
     let logger: Logger
     /// A tunnel without a byte either way for this long is closed (`limits.client_timeout_ms`).
@@ -22,7 +23,7 @@ struct TunnelStreams: Sendable {
     func configure(_ stream: any Channel, authority: Authority, credential: String?) throws {
         let pipeline = stream.pipeline.syncOperations
         try pipeline.addHandler(HTTP2FramePayloadToHTTPServerCodec())
-        try pipeline.addHandler(StreamBodyGuard(budget: budget, bodyTimeout: bodyTimeout))
+        try pipeline.addHandler(StreamBodyGuard(budget: budget, bodyTimeout: bodyTimeout, bodyCap: bodyCap))
         try pipeline.addHandler(TunnelStreamHandler(authority: authority, credential: credential))
         try pipeline.addHandler(ShareChannelHandler(edge: edge, logger: logger, identity: identity))
         try pipeline.addHandler(TunnelStreamHandler.Unrouted())

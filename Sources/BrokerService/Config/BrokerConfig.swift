@@ -56,8 +56,12 @@ public struct BrokerConfig: Sendable {
             self.host = host; self.port = port
         }
 
-        /// A loopback address: 127.0.0.0/8, ::1 or localhost.
-        public var isLoopback: Bool { host.hasPrefix("127.") || host == "::1" || host == "localhost" }
+        /// A loopback address, as a literal (a name is resolved only at bind time): 127.0.0.0/8 or ::1.
+        public var isLoopback: Bool {
+            if host == "::1" { return true }
+            let octets = host.split(separator: ".", omittingEmptySubsequences: false)
+            return octets.count == 4 && octets[0] == "127" && octets.allSatisfy { UInt8($0) != nil }
+        }
     }
 
     /// `listen_tls:`: a listener that speaks TLS (1.2 or later), beside the plain one.
@@ -309,6 +313,12 @@ public struct BrokerConfig: Sendable {
             if client.certificate != nil, config.listenTLS?.clientCA == nil {
                 item.error("client \(client.id): mtls needs listen_tls with a client_ca")
             }
+        }
+        var certificateClients: [Client.CertificateMatch: String] = [:]
+        for (client, item) in clientItems {
+            guard let match = client.certificate else { continue }
+            if let other = certificateClients[match] { item.error("client \(client.id): its mtls names the same certificates as client \(other)'s") }
+            certificateClients[match] = client.id
         }
         var listeners: [Address: String] = [:]
         for (client, item) in clientItems {
