@@ -52,6 +52,24 @@ import Testing
         _ = try first.finish()
     }
 
+    /// A stream's head needs one valid :authority, and a host field naming the same if it sends one.
+    @Test func aStreamNeedsOneValidAuthority() throws {
+        let budget = InflightBodyBudget(limit: 1000)
+        for (authority, host) in [(nil, nil), ("bad host", nil), ("localhost:8443", "evil.example")] as [(String?, String?)] {
+            let channel = try stream(budget)
+            var request = HTTPRequest(method: .get, scheme: "https", authority: authority, path: "/healthz")
+            if let host { request.headerFields[HTTPField.Name("Host")!] = host }
+            try channel.writeInbound(HTTPRequestPart.head(request))
+            let (status, body) = try answer(channel)
+            #expect(status == .badRequest && body.contains(#""code":"invalid_host""#), "\(authority ?? "nil") / \(host ?? "nil"): \(body)")
+            #expect(try channel.readInbound(as: HTTPRequestPart.self) == nil, "nothing passed on")
+        }
+        let fine = try stream(budget)
+        try fine.writeInbound(Self.head)
+        #expect(try fine.readInbound(as: HTTPRequestPart.self) != nil)
+        _ = try fine.finish()
+    }
+
     /// One stream's body over the cap (`max_body_bytes` + 1) is 413, whatever the budget has left.
     @Test func aBodyOverTheCapIs413() throws {
         let budget = InflightBodyBudget(limit: 10_000)

@@ -152,7 +152,8 @@ import X509
 
     /// The plain and TLS listeners' ports, from what `serve` prints once each listens (and the sidecar's line).
     static func ports(from pipe: Pipe) throws -> (plain: Int, https: Int) {
-        let ports = try listening(pipe, [#"listening on http://127\.0\.0\.1:\d+"#, #"listening on https://127\.0\.0\.1:\d+"#,
+        // The plain listener's line names the database: the sidecar's, printed in any order, does not.
+        let ports = try listening(pipe, [#"listening on http://127\.0\.0\.1:\d+ \(database"#, #"listening on https://127\.0\.0\.1:\d+"#,
                                          #"listening on http://127\.0\.0\.1:\d+ for client sidecar only"#])
         return (ports[0], ports[1])
     }

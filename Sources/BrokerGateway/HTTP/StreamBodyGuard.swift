@@ -3,7 +3,9 @@ import Logging
 import NIOCore
 import NIOHTTPTypes
 
-/// What `RequestDeadlineHandler` does for an HTTP/1.1 connection, for one HTTP/2 stream: the
+/// What `RequestTargetGuard` and `RequestDeadlineHandler` do for an HTTP/1.1 connection, for one
+/// HTTP/2 stream: a head needs one valid `:authority` (a `host` field, if sent, must name the same:
+/// 400 `invalid_host`); the
 /// request's body bytes count against the shared `InflightBodyBudget` as they arrive (503
 /// `overloaded` when they do not fit) and are given back when the stream's answer has ended or the
 /// stream closed; a body that has not ended `bodyTimeout` after its head is cut (408
@@ -38,7 +40,15 @@ final class StreamBodyGuard: ChannelDuplexHandler, RemovableChannelHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !cut else { return }
         switch unwrapInboundIn(data) {
-        case .head:
+        case .head(let head):
+            // What RequestTargetGuard checks on an HTTP/1.1 head: one valid authority.
+            let hosts = head.headerFields[values: HTTPField.Name("Host")!]
+            guard let authority = head.authority.flatMap(Authority.init),
+                  hosts.count <= 1, hosts.allSatisfy({ Authority($0) == authority }) else {
+                refuse(context: context, status: 400, code: "invalid_host",
+                       detail: "the request needs one valid :authority (and a host field, if any, naming the same)")
+                return
+            }
             timer = context.eventLoop.assumeIsolated().scheduleTask(in: bodyTimeout) { [self] in
                 guard !ended else { return }
                 refuse(context: context, status: 408, code: "request_timeout",
