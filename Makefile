@@ -5,8 +5,9 @@ SHELL := /bin/bash
 SWIFT ?= swift
 PORT ?= 8080
 APT_PACKAGES := libcurl4-openssl-dev libjson-c-dev libsqlite3-dev libzstd-dev pkg-config curl
-# What the test suite drives besides: a real browser for the privacy center (and CJK fonts for its screenshots).
-TEST_APT_PACKAGES := chromium chromium-driver fonts-wqy-zenhei
+# What the test suite drives besides: a real browser for the privacy center (and CJK fonts for its screenshots),
+# and openssl for examples/make-secrets' self-signed TLS certificate.
+TEST_APT_PACKAGES := chromium chromium-driver fonts-wqy-zenhei openssl
 
 .PHONY: deps test-deps build serve two-nodes test check bench bench-instructions release install verify-unit clean
 
