@@ -73,7 +73,7 @@ public final class TunnelCertificates: Sendable {
                 certificateChain: [.certificate(try NIOSSLCertificate(bytes: serializer.serializedBytes, format: .der))],
                 privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(key.pemRepresentation.utf8), format: .pem)))
             configuration.minimumTLSVersion = .tlsv12
-            // HTTP/2 inside the tunnel for a client that offers it (APNs clients speak nothing else), else HTTP/1.1.
+            // HTTP/2 inside the tunnel for a client that offers it (some speak nothing else), else HTTP/1.1.
             configuration.applicationProtocols = ["h2", "http/1.1"]
             configuration.sslContextCallback = { values, promise in
                 if values.serverHostname?.lowercased() == host {

@@ -243,8 +243,8 @@ final class ConnectTunnel: ChannelDuplexHandler, RemovableChannelHandler {
                               promise: nil)
         let tls = NIOSSLServerHandler(context: tlsContext)
         try pipeline.addHandler(tls, position: .after(decoder))
-        // What the client's TLS offered decides what the tunnel speaks: HTTP/2 (an APNs client speaks
-        // nothing else) or HTTP/1.1; a client that offered nothing (aioapns) is told by its first bytes.
+        // What the client's TLS offered decides what the tunnel speaks: HTTP/2 (some clients speak nothing
+        // else) or HTTP/1.1; a client that offered nothing is told by its first bytes.
         // Either way the new handlers go in before this one.
         let alpn = NIOTypedApplicationProtocolNegotiationHandler<Bool> { [self] result, channel in
             // Called on the channel's event loop, once the handshake is done.

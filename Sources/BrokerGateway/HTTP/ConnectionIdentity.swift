@@ -15,7 +15,7 @@ import NIOTLS
 /// A credential header still decides when sent (`Proxy-Authorization` for proxy traffic,
 /// `Authorization` for the API); the connection's client stands in when none is sent, so a
 /// service with a certificate needs no token, and a `CONNECT` from a client that cannot send
-/// `Proxy-Authorization` (aioapns) is that client's tunnel.
+/// `Proxy-Authorization` is that client's tunnel.
 final class ConnectionIdentity: Sendable {
     private let box: NIOLockedValueBox<Caller?>
     /// The connection came in on the TLS listener.
