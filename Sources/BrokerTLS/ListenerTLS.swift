@@ -53,7 +53,7 @@ public final class ListenerTLS: Sendable {
 
     private var paths: [String] { [certificatePath, keyPath] + (clientCAPath.map { [$0] } ?? []) }
 
-    public struct FileStamp: Equatable, Sendable {
+    struct FileStamp: Equatable, Sendable {
         let size: UInt64
         let modified: Date
         let inode: UInt64

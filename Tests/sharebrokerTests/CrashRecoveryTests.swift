@@ -71,15 +71,24 @@ import Testing
 
     /// Reads the broker's stdout until it says where it listens.
     static func port(from pipe: Pipe) throws -> Int {
+        try listening(pipe, [#"listening on http://127\.0\.0\.1:\d+"#])[0]
+    }
+
+    /// Reads `serve`'s standard output until every pattern (ending in a port) has been printed, in any
+    /// order: the listeners start concurrently. The ports, in the patterns' order.
+    static func listening(_ pipe: Pipe, _ patterns: [String]) throws -> [Int] {
         var text = ""
         let deadline = Date().addingTimeInterval(20)
         while Date() < deadline {
             let data = pipe.fileHandleForReading.availableData
             if data.isEmpty { break }
             text += String(decoding: data, as: UTF8.self)
-            if let range = text.range(of: #"listening on http://127\.0\.0\.1:(\d+)"#, options: .regularExpression) {
-                let match = String(text[range])
-                return Int(match.split(separator: ":").last ?? "") ?? 0
+            let ranges = patterns.map { text.range(of: $0, options: .regularExpression) }
+            if ranges.allSatisfy({ $0 != nil }) {
+                return ranges.map { range in
+                    let match = text[range!]
+                    return Int(match.split(separator: " ").first { $0.contains("://") }?.split(separator: ":").last ?? "") ?? 0
+                }
             }
         }
         throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "broker did not start: \(text)"])

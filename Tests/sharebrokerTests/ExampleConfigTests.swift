@@ -36,7 +36,7 @@ import Testing
                                                           in: directory, environment: environment)
         defer { process.terminate(); process.waitUntilExit() }
         let ports = try await offPool {
-            try ListenerTLSTests.listening(out, [#"listening on http://127\.0\.0\.1:\d+"#, #"listening on https://0\.0\.0\.0:\d+"#])
+            try CrashRecoveryTests.listening(out, [#"listening on http://127\.0\.0\.1:\d+"#, #"listening on https://0\.0\.0\.0:\d+"#])
         }
         let base = "http://127.0.0.1:\(ports[0])"
         let ready = try await offPool { try curl(["-s", "\(base)/readyz"]) }

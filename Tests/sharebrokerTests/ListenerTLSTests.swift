@@ -153,29 +153,9 @@ import X509
     /// The plain and TLS listeners' ports, from what `serve` prints once each listens (and the sidecar's line).
     static func ports(from pipe: Pipe) throws -> (plain: Int, https: Int) {
         // The plain listener's line names the database: the sidecar's, printed in any order, does not.
-        let ports = try listening(pipe, [#"listening on http://127\.0\.0\.1:\d+ \(database"#, #"listening on https://127\.0\.0\.1:\d+"#,
+        let ports = try CrashRecoveryTests.listening(pipe, [#"listening on http://127\.0\.0\.1:\d+ \(database"#, #"listening on https://127\.0\.0\.1:\d+"#,
                                          #"listening on http://127\.0\.0\.1:\d+ for client sidecar only"#])
         return (ports[0], ports[1])
-    }
-
-    /// Reads `serve`'s standard output until every pattern (ending in a port) has been printed, in any
-    /// order: the listeners start concurrently. The ports, in the patterns' order.
-    static func listening(_ pipe: Pipe, _ patterns: [String]) throws -> [Int] {
-        var text = ""
-        let deadline = Date().addingTimeInterval(20)
-        while Date() < deadline {
-            let data = pipe.fileHandleForReading.availableData
-            if data.isEmpty { break }
-            text += String(decoding: data, as: UTF8.self)
-            let ranges = patterns.map { text.range(of: $0, options: .regularExpression) }
-            if ranges.allSatisfy({ $0 != nil }) {
-                return ranges.map { range in
-                    let match = text[range!]
-                    return Int(match.split(separator: " ").first { $0.contains("://") }?.split(separator: ":").last ?? "") ?? 0
-                }
-            }
-        }
-        throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "broker did not start: \(text)"])
     }
 
     @Test func clientCertificatesAreCallersAndTheWrongOnesAreRefused() async throws {

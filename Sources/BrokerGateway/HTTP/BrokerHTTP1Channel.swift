@@ -50,9 +50,7 @@ struct BrokerHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
     /// A plain connection, or one on a client's own listener (`BrokerServerChannel` adds TLS in front).
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
-            var caller: Caller?
-            if case .client(let client) = listener { caller = client }
-            return try configure(channel: channel, identity: ConnectionIdentity(caller), logger: logger)
+            try configure(channel: channel, identity: ConnectionIdentity(listener.caller), logger: logger)
         }
     }
 

@@ -7,6 +7,22 @@ import NIOCore
 import NIOSSL
 import NIOTLS
 
+/// Which listener a connection came in on.
+public enum GatewayListener: Sendable {
+    /// The plain listener (`listen`).
+    case plain
+    /// The TLS listener (`listen_tls`).
+    case tls(ListenerTLS)
+    /// A client's own loopback listener (`clients[].listen`): every connection is that client.
+    case client(Caller)
+
+    /// The client every connection to this listener is, if any.
+    var caller: Caller? {
+        if case .client(let caller) = self { return caller }
+        return nil
+    }
+}
+
 /// A connection to one of the broker's listeners. Plain and client-owned listeners speak HTTP/1.1
 /// (`BrokerHTTP1Channel`). The TLS listener starts with NIO's TLS handler (the listener's current
 /// context: a renewed certificate serves new connections) and `ClientCertificateHandler`, then
@@ -37,17 +53,9 @@ struct BrokerServerChannel: ServerChildChannel {
                 }
             }
             return channel.eventLoop.makeCompletedFuture {
-                var caller: Caller?
-                if case .client(let client) = http1.listener { caller = client }
-                let identity = ConnectionIdentity(caller)
-                let detector = PriorKnowledgeDetector<Negotiated>(timeout: http1.idleTimeout.timeAmount) { [self] h2, channel in
-                    guard h2 else {
-                        return channel.eventLoop.makeCompletedFuture {
-                            .http1(try http1.configure(channel: channel, identity: identity, logger: logger))
-                        }
-                    }
-                    let http2 = http2(identity: identity, logger: logger)
-                    return http2.setup(channel: channel, logger: logger).map { .http2(http2, $0) }
+                let identity = ConnectionIdentity(http1.listener.caller)
+                let detector = PriorKnowledgeDetector<Negotiated>(timeout: TimeAmount(http1.idleTimeout)) { [self] h2, channel in
+                    speak(http2: h2, on: channel, identity: identity, logger: logger)
                 }
                 try channel.pipeline.syncOperations.addHandler(detector)
                 return Value(negotiated: detector.negotiated(on: channel.eventLoop), identity: identity, channel: channel)
@@ -61,33 +69,37 @@ struct BrokerServerChannel: ServerChildChannel {
                 try pipeline.addHandler(ClientCertificateHandler(identity: identity, certificates: http1.authenticator.certificates,
                                                                  logger: logger))
             }
-            let http1 = self.http1
-            let alpn = NIOTypedApplicationProtocolNegotiationHandler<Negotiated> { result, channel in
-                if case .negotiated("h2") = result {
-                    let http2 = http2(identity: identity, logger: logger)
-                    return http2.setup(channel: channel, logger: logger).map { .http2(http2, $0) }
-                }
-                return channel.eventLoop.makeCompletedFuture {
-                    .http1(try http1.configure(channel: channel, identity: identity, logger: logger))
-                }
+            let alpn = NIOTypedApplicationProtocolNegotiationHandler<Negotiated> { [self] result, channel in
+                if case .negotiated("h2") = result { return speak(http2: true, on: channel, identity: identity, logger: logger) }
+                return speak(http2: false, on: channel, identity: identity, logger: logger)
             }
             try pipeline.addHandler(alpn)
             // Nothing times out a connection before its handshake and ALPN are done (the HTTP pipelines'
             // timers come after): one that does not get there within the client timeout is closed.
-            let timeout = channel.eventLoop.scheduleTask(in: http1.idleTimeout.timeAmount) { channel.close(promise: nil) }
+            let timeout = channel.eventLoop.scheduleTask(in: TimeAmount(http1.idleTimeout)) { channel.close(promise: nil) }
             alpn.protocolNegotiationResult.whenComplete { _ in timeout.cancel() }
             return Value(negotiated: alpn.protocolNegotiationResult, identity: identity, channel: channel)
         }
     }
 
+    /// The rest of the pipeline once the connection has told what it speaks.
+    private func speak(http2: Bool, on channel: any Channel, identity: ConnectionIdentity,
+                       logger: Logger) -> EventLoopFuture<Negotiated> {
+        guard http2 else {
+            return channel.eventLoop.makeCompletedFuture { .http1(try http1.configure(channel: channel, identity: identity, logger: logger)) }
+        }
+        let connection = self.http2(identity: identity, logger: logger)
+        return connection.setup(channel: channel, logger: logger).map { .http2(connection, $0) }
+    }
+
     /// HTTP/2 for one connection. Per stream: HTTP/2 frames to HTTP types, the body budget and deadline
     /// (`StreamBodyGuard`), the share path's handler, then the router.
     func http2(identity: ConnectionIdentity, logger: Logger) -> HTTP2Channel {
-        let (http1, shares) = (self.http1, self.http1.shares)
+        let http1 = self.http1
         let streams = HTTP1Channel.Configuration(
             additionalChannelHandlers: [StreamBodyGuard(budget: http1.bodyBudget, bodyTimeout: TimeAmount(http1.bodyTimeout), bodyCap: http1.bodyCap),
-                                        ShareChannelHandler(edge: shares, logger: logger, identity: identity)],
-            idleTimeout: http1.idleTimeout.timeAmount)
+                                        ShareChannelHandler(edge: http1.shares, logger: logger, identity: identity)],
+            idleTimeout: TimeAmount(http1.idleTimeout))
         return HTTP2Channel(responder: http1.responder, configuration: .init(idleTimeout: http1.idleTimeout, streamConfiguration: streams))
     }
 
@@ -105,10 +117,6 @@ struct BrokerServerChannel: ServerChildChannel {
             }
         }
     }
-}
-
-extension Duration {
-    var timeAmount: TimeAmount { TimeAmount(self) }
 }
 
 /// The client connection preface of HTTP/2 (RFC 9113 §3.4).

@@ -75,8 +75,6 @@ final class ConnectTunnel: ChannelDuplexHandler, RemovableChannelHandler {
     private let identity: ConnectionIdentity
     /// The share path for the streams of a tunnel that speaks HTTP/2 (nil: HTTP/1.1 only).
     private let streams: TunnelStreams?
-    /// The CONNECT's credentials, which every request inside the tunnel carries.
-    private var tunnelCredential: String?
     private var state = State.http
     /// Requests passed on whose response has not ended yet.
     private var responsesOwed = 0
@@ -219,8 +217,7 @@ final class ConnectTunnel: ChannelDuplexHandler, RemovableChannelHandler {
             refuse(context: context, status: status, code: code, detail: detail, proxyAuthenticate: proxyAuthenticate)
         case .open(let authority, let credential):
             do {
-                tunnelCredential = credential
-                try open(context: context, authority: authority)
+                try open(context: context, authority: authority, credential: credential)
                 state = .tunnel(authority, credential: credential)
             } catch {
                 logger.error("could not open a tunnel", metadata: ["tunnel.host": .string(hostLabel(authority.host)),
@@ -231,8 +228,9 @@ final class ConnectTunnel: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    /// `200 Connection Established`, then TLS below this handler with HTTP/1 inside it.
-    private func open(context: ChannelHandlerContext, authority: Authority) throws {
+    /// `200 Connection Established`, then TLS below this handler with HTTP/1.1 or HTTP/2 inside it.
+    /// `credential`: the CONNECT's `Proxy-Authorization`, which every request inside carries.
+    private func open(context: ChannelHandlerContext, authority: Authority, credential: String?) throws {
         guard let certificates = settings.certificates else { throw TLSSetupError("TLS interception is off") }
         let tlsContext = try certificates.context(for: authority.host)
         let pipeline = context.pipeline.syncOperations
@@ -251,12 +249,12 @@ final class ConnectTunnel: ChannelDuplexHandler, RemovableChannelHandler {
             do {
                 switch result {
                 case .negotiated("h2"):
-                    try speakHTTP2(channel, authority: authority, after: tls)
+                    try speakHTTP2(channel, authority: authority, credential: credential, after: tls)
                     return channel.eventLoop.makeSucceededFuture(true)
                 case .fallback where streams != nil:
                     let detector = PriorKnowledgeDetector<Bool>(timeout: streams!.idleTimeout) { [self] h2, channel in
                         do {
-                            if h2 { try speakHTTP2(channel, authority: authority, after: tls) } else { try speakHTTP1(channel) }
+                            if h2 { try speakHTTP2(channel, authority: authority, credential: credential, after: tls) } else { try speakHTTP1(channel) }
                             return channel.eventLoop.makeSucceededFuture(h2)
                         } catch {
                             return channel.eventLoop.makeFailedFuture(error)
@@ -288,10 +286,10 @@ final class ConnectTunnel: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     /// HTTP/2 inside the tunnel: each stream one request (`TunnelStreams`).
-    private func speakHTTP2(_ channel: any Channel, authority: Authority, after tls: NIOSSLServerHandler) throws {
+    private func speakHTTP2(_ channel: any Channel, authority: Authority, credential: String?,
+                            after tls: NIOSSLServerHandler) throws {
         guard let streams else { throw TLSSetupError("HTTP/2 is not served in this tunnel") }
         let pipeline = channel.pipeline.syncOperations
-        let credential = tunnelCredential
         let idle = CloseWhenIdle()
         let http2 = NIOHTTP2Handler(mode: .server, eventLoop: channel.eventLoop, connectionConfiguration: .init(),
                                     streamConfiguration: .init(), streamDelegate: idle) { stream in

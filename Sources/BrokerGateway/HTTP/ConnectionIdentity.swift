@@ -35,23 +35,11 @@ final class ConnectionIdentity: Sendable {
     @TaskLocal static var current: ConnectionIdentity?
 }
 
-/// Which listener a connection came in on.
-public enum GatewayListener: Sendable {
-    /// The plain listener (`listen`).
-    case plain
-    /// The TLS listener (`listen_tls`).
-    case tls(ListenerTLS)
-    /// A client's own loopback listener (`clients[].listen`): every connection is that client.
-    case client(Caller)
-}
-
 /// The configured clients' certificates: which client a verified client certificate names.
 public struct ClientCertificates: Sendable {
     private let entries: [(match: BrokerConfig.Client.CertificateMatch, caller: Caller)]
 
     public init(_ entries: [(BrokerConfig.Client.CertificateMatch, Caller)] = []) { self.entries = entries.map { ($0.0, $0.1) } }
-
-    var isEmpty: Bool { entries.isEmpty }
 
     func caller(for names: ClientCertificateNames) -> Caller? {
         entries.first { entry in

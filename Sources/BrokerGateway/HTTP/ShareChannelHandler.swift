@@ -81,7 +81,8 @@ final class ShareChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func handle(_ part: HTTPRequestPart, context: ChannelHandlerContext) {
         switch (part, state) {
         case (.head(let head), .idle):
-            if identity.caller != nil, head.headerFields[.authorization] == nil, head.headerFields[.proxyAuthorization] == nil,
+            let connectionCaller = identity.caller
+            if connectionCaller != nil, head.headerFields[.authorization] == nil, head.headerFields[.proxyAuthorization] == nil,
                let problem = edge.connectionIdentityRefusal(head) {
                 state = .share(nil, body: [], collecting: false, ended: false, answered: false)
                 let (response, body) = problem.answer()
@@ -93,7 +94,7 @@ final class ShareChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 context.fireChannelRead(wrapInboundOut(part))
                 return
             }
-            switch edge.start(head, route: route, credentials: &credentials, connection: identity.caller) {
+            switch edge.start(head, route: route, credentials: &credentials, connection: connectionCaller) {
             case .answer((let response, let body)):
                 state = .share(nil, body: [], collecting: false, ended: false, answered: false)
                 write(response, body, method: head.method, context: context)

@@ -277,8 +277,9 @@ struct ShareEdge: Sendable {
                            detail: "a browser's request cannot act as the connection's client: send credentials")
         }
         guard let host = Self.hostName(head.authority) else { return nil }
-        if settings.serverNames.contains(host) || pipeline.policy.current.providerByHost[host] != nil
-            || pipeline.policy.current.tokenEndpointsByHost[host] != nil || host.hasPrefix("127.") || host == "[::1]" {
+        let revision = pipeline.policy.current
+        if settings.serverNames.contains(host) || revision.providerByHost[host] != nil || revision.tokenEndpointsByHost[host] != nil
+            || head.authority.flatMap(Authority.init)?.isLoopback == true {
             return nil
         }
         return Problem(status: 421, code: "misdirected_request",

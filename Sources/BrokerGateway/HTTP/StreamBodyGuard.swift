@@ -103,12 +103,7 @@ final class StreamBodyGuard: ChannelDuplexHandler, RemovableChannelHandler {
         releaseBudget()
         if !answered {
             answered = true
-            var (response, body) = Problem(status: status, code: code, detail: detail).answer()
-            if status == 503 { response.headerFields[.retryAfter] = "1" }
-            context.write(wrapOutboundOut(.head(response)), promise: nil)
-            context.write(wrapOutboundOut(.body(context.channel.allocator.buffer(bytes: body))), promise: nil)
-            // Closed once the answer is out: a close before it would reset the stream with the answer unsent.
-            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in context.close(promise: nil) }
+            context.answerStream(Problem(status: status, code: code, detail: detail), retryAfter: status == 503 ? "1" : nil)
         } else {
             context.close(promise: nil)
         }

@@ -55,7 +55,7 @@ final class TunnelStreamHandler: ChannelInboundHandler, RemovableChannelHandler 
         guard head.method != .connect, let named = head.authority.flatMap(Authority.init),
               named.same(as: authority, defaultPort: 443) else {
             refused = true
-            Self.answer(context, Problem(status: 421, code: "misdirected_request",
+            context.answerStream(Problem(status: 421, code: "misdirected_request",
                                          detail: "this tunnel is for \(authority.host):\(authority.port ?? 443); its requests must name that authority"))
             return
         }
@@ -64,14 +64,6 @@ final class TunnelStreamHandler: ChannelInboundHandler, RemovableChannelHandler 
         context.fireChannelRead(wrapInboundOut(.head(head)))
     }
 
-    /// `problem` as the stream's whole answer, then the stream closed.
-    static func answer(_ context: ChannelHandlerContext, _ problem: Problem) {
-        let (response, body) = problem.answer()
-        context.write(NIOAny(HTTPResponsePart.head(response)), promise: nil)
-        context.write(NIOAny(HTTPResponsePart.body(context.channel.allocator.buffer(bytes: body))), promise: nil)
-        // Closed once the answer is out: a close before it would reset the stream with the answer unsent.
-        context.writeAndFlush(NIOAny(HTTPResponsePart.end(nil))).whenComplete { _ in context.close(promise: nil) }
-    }
 
     /// What the share path passes on inside a tunnel (only shares go through one): 404.
     final class Unrouted: ChannelInboundHandler, RemovableChannelHandler {
@@ -79,7 +71,7 @@ final class TunnelStreamHandler: ChannelInboundHandler, RemovableChannelHandler 
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             guard case .head = unwrapInboundIn(data) else { return }
-            TunnelStreamHandler.answer(context, Problem(status: 404, code: "not_found", detail: "only shares go through a tunnel"))
+            context.answerStream(Problem(status: 404, code: "not_found", detail: "only shares go through a tunnel"))
         }
     }
 }
@@ -110,5 +102,17 @@ final class CloseWhenIdle: ChannelInboundHandler, RemovableChannelHandler, NIOHT
             return
         }
         if open.withLockedValue({ $0 }) <= 0 { context.close(promise: nil) }
+    }
+}
+
+extension ChannelHandlerContext {
+    /// `problem` as an HTTP/2 stream's whole answer (`Retry-After` when given), then the stream closed
+    /// once the answer is out: a close before it would reset the stream with the answer unsent.
+    func answerStream(_ problem: Problem, retryAfter: String? = nil) {
+        var (response, body) = problem.answer()
+        if let retryAfter { response.headerFields[.retryAfter] = retryAfter }
+        write(NIOAny(HTTPResponsePart.head(response)), promise: nil)
+        write(NIOAny(HTTPResponsePart.body(channel.allocator.buffer(bytes: body))), promise: nil)
+        writeAndFlush(NIOAny(HTTPResponsePart.end(nil))).whenComplete { [self] _ in close(promise: nil) }
     }
 }
