@@ -225,9 +225,9 @@ kill -TERM "$BROKER_PID"; wait "$BROKER_PID" 2>/dev/null || true
 # then two nodes on one throwaway database, with the same checks, body and upstream.
 if [ -n "${SHAREBROKER_TEST_POSTGRES:-}" ]; then
   PG_URL="${SHAREBROKER_TEST_POSTGRES}?sslmode=disable"
-  start_node() {  # NAME PORT
+  start_node() {  # NAME PORT (each node's TLS listener on a free port: the config's is the SQLite run's)
     (cd "$WORK" && HUAWEI_CLIENT_ID=bench HUAWEI_CLIENT_SECRET=bench exec "$BIN" serve --config "$WORK/broker.yaml" \
-      --database "$PG_URL" --node "$1" --port "$2" > "$WORK/$1.log" 2>&1) &
+      --database "$PG_URL" --node "$1" --port "$2" --tls-port 0 > "$WORK/$1.log" 2>&1) &
     pids+=($!); echo $! > "$WORK/$1.pid"
     for _ in $(seq 1 200); do curl -sf "http://127.0.0.1:$2/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
   }

@@ -167,17 +167,19 @@ struct Serve: AsyncParsableCommand {
         var listeners: [any Service] = []
         var listenerTLS: ListenerTLS?
         if let tls = settings.listenTLS {
+            let loaded: ListenerTLS
             do {
-                listenerTLS = try ListenerTLS(certificate: tls.certificate, key: tls.key, clientCA: tls.clientCA)
+                loaded = try ListenerTLS(certificate: tls.certificate, key: tls.key, clientCA: tls.clientCA)
             } catch {
                 say("listen_tls: \(error.message)")
                 throw ExitCode(1)
             }
+            listenerTLS = loaded
             let address = tls.address
-            listeners.append(assembled.gateway.application(host: address.host, port: address.port, listener: .tls(listenerTLS!),
+            listeners.append(assembled.gateway.application(host: address.host, port: address.port, listener: .tls(loaded),
                                                            logger: logger) { port in
                 say("sharebroker listening on https://\(address.host):\(port)"
-                    + (tls.clientCA != nil ? " (client certificates from \(tls.clientCA!))" : ""))
+                    + (tls.clientCA.map { " (client certificates from \($0))" } ?? ""))
             })
         }
         for (address, caller) in assembled.listenerClients {
