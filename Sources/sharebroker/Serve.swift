@@ -99,7 +99,11 @@ struct Serve: AsyncParsableCommand {
             bundle = bundle.redirected(to: bases)
             redirect = bases
             for (name, value) in credentials.environment { extraSecrets[.env(name)] = value }
+            // The demo clients replace the config's token clients; a client known only by where it connects
+            // or by its certificate (`listen`, `mtls`) has no token to replace and is kept, so a sidecar
+            // client (an APNs SDK's) can be tried against the simulators.
             settings.clients = Sandbox.clients(providers: Array(bundle.adapters.keys))
+                + settings.clients.filter { $0.credential == .none }
             settings.userJWT = .init(issuer: Sandbox.userIssuer, audience: "sharebroker", algorithms: ["HS256"],
                                      hs256Secret: .literal(Sandbox.userSecret))
             extraSecrets[.literal(Sandbox.userSecret)] = Sandbox.userSecret

@@ -2,6 +2,7 @@
 import HTTPTypes
 import NIOCore
 import NIOEmbedded
+import NIOHTTP2
 import NIOHTTPTypes
 import Testing
 
@@ -68,6 +69,54 @@ import Testing
         try fine.writeInbound(Self.head)
         #expect(try fine.readInbound(as: HTTPRequestPart.self) != nil)
         _ = try fine.finish()
+        // A `host` field and no `:authority` (as aioapns sends): the host names the authority (RFC 9113, 8.3.1).
+        for host in ["api.push.apple.com", "bad host"] {
+            let hostOnly = try stream(budget)
+            var request = HTTPRequest(method: .post, scheme: "https", authority: nil, path: "/3/device/ab")
+            request.headerFields[HTTPField.Name("Host")!] = host
+            try hostOnly.writeInbound(HTTPRequestPart.head(request))
+            if host == "bad host" {
+                #expect(try answer(hostOnly).0 == .badRequest)
+            } else {
+                guard case .head(let passed)? = try hostOnly.readInbound(as: HTTPRequestPart.self) else {
+                    Issue.record("the head was not passed on"); continue
+                }
+                #expect(passed.authority == host)
+            }
+        }
+    }
+
+    /// The codec's empty end frame folded into the answer's last frame (`EndStreamOnLastData`): a
+    /// bodiless answer is one HEADERS frame that ends the stream, a body's last DATA frame ends it.
+    @Test func anAnswerEndsOnItsLastFrame() throws {
+        let channel = EmbeddedChannel(handler: EndStreamOnLastData())
+        let headers = HTTP2Frame.FramePayload.headers(.init(headers: [":status": "200"]))
+        let end = HTTP2Frame.FramePayload.data(.init(data: .byteBuffer(ByteBuffer()), endStream: true))
+        func frames() throws -> [String] {
+            var seen: [String] = []
+            while let frame = try channel.readOutbound(as: HTTP2Frame.FramePayload.self) {
+                switch frame {
+                case .headers(let h): seen.append("headers\(h.endStream ? "+end" : "")")
+                case .data(let d):
+                    guard case .byteBuffer(let bytes) = d.data else { continue }
+                    seen.append("data(\(bytes.readableBytes))\(d.endStream ? "+end" : "")")
+                default: seen.append("other")
+                }
+            }
+            return seen
+        }
+        channel.write(headers, promise: nil)
+        try channel.writeAndFlush(end).wait()
+        #expect(try frames() == ["headers+end"])
+        channel.write(headers, promise: nil)
+        channel.write(HTTP2Frame.FramePayload.data(.init(data: .byteBuffer(ByteBuffer(string: #"{"reason":"x"}"#)))), promise: nil)
+        try channel.writeAndFlush(end).wait()
+        #expect(try frames() == ["headers", "data(14)+end"])
+        // A flush between sends what is held as it was.
+        try channel.writeAndFlush(headers).wait()
+        try channel.writeAndFlush(end).wait()
+        #expect(try frames() == ["headers", "data(0)+end"])
+        _ = try channel.finish()
     }
 
     /// One stream's body over the cap (`max_body_bytes` + 1) is 413, whatever the budget has left.

@@ -60,6 +60,30 @@ import Testing
         }
     }
 
+    /// Issue 28, item 5: aioapns from PyPI sends two pushes through a tunnel on its own sidecar
+    /// listener (it sends no Proxy-Authorization), HTTP/2 without ALPN, the subject in the payload;
+    /// the APNs simulator accepts only the broker's provider token (Tests/sdk/apns_client.py).
+    @Test func aioapnsThroughASidecarListener() async throws {
+        guard let python = Self.python, FileManager.default.isExecutableFile(atPath: python) else {
+            #expect(ProcessInfo.processInfo.environment["SHAREBROKER_REQUIRE_PYTHON"] != "1",
+                    "SHAREBROKER_TEST_PYTHON is not a python (make test creates it with scripts/python-venv)")
+            return
+        }
+        let sidecar = try ListenerTLSTests.freePort()
+        let config = """
+            clients:
+              - { id: apns-sidecar, roles: [share], providers: [apns], listen: "127.0.0.1:\(sidecar)" }
+            """
+        let (status, output) = try await Self.withSandbox(config: config, waitFor: [#"for client apns-sidecar only"#]) { directory, port in
+            try await Self.runPython(python, "Tests/sdk/apns_client.py", [], directory: directory, port: port, environment: [
+                "SIDECAR": "\(sidecar)", "CA": directory.appendingPathComponent(".sharebroker/tls-ca.pem").path,
+                "COMPLIANCE_TOKEN": "demo-compliance-token",
+            ])
+        }
+        #expect(status == 0, "\(output)")
+        #expect(output.contains(#""sdk": "aioapns", "version": "4.0", "shares": 2"#), "\(output)")
+    }
+
     /// Runs a Python script of the repository against a fresh `sharebroker serve --sandbox`, with
     /// BROKER, the sandbox's share and grants tokens and `environment(folder, port)` set; returns its
     /// exit status and output.
@@ -70,8 +94,10 @@ import Testing
         }
     }
 
-    /// A fresh `sharebroker serve --sandbox` in a temp folder with the repository's policy, for `body`.
-    static func withSandbox<T: Sendable>(_ body: (URL, Int) async throws -> T) async throws -> T {
+    /// A fresh `sharebroker serve --sandbox` in a temp folder with the repository's policy, for `body`;
+    /// with `config`, that broker.yaml too, and `body` waits for the start lines matching `waitFor`.
+    static func withSandbox<T: Sendable>(config: String? = nil, waitFor: [String] = [],
+                                         _ body: (URL, Int) async throws -> T) async throws -> T {
         let root = CheckCommandTests.root
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sb-py-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -80,10 +106,11 @@ import Testing
             try FileManager.default.createSymbolicLink(at: directory.appendingPathComponent(folder),
                                                        withDestinationURL: root.appendingPathComponent(folder))
         }
-        let (server, out) = try CrashRecoveryTests.start(["serve", "--sandbox", "--port", "0"], in: directory,
-                                                         environment: ["PATH": "/usr/bin:/bin"])
+        if let config { try config.write(to: directory.appendingPathComponent("broker.yaml"), atomically: true, encoding: .utf8) }
+        let (server, out) = try CrashRecoveryTests.start(["serve", "--sandbox", "--port", "0"] + (config == nil ? [] : ["--config", "broker.yaml"]),
+                                                         in: directory, environment: ["PATH": "/usr/bin:/bin"])
         defer { server.terminate() }
-        let port = try await offPool { try CrashRecoveryTests.port(from: out) }
+        let port = try await offPool { try CrashRecoveryTests.listening(out, [#"listening on http://127\.0\.0\.1:\d+ \(database"#] + waitFor)[0] }
         let result = try await body(directory, port)
         server.terminate()
         await offPool { server.waitUntilExit() }

@@ -26,19 +26,31 @@ public struct PolicyEngine: Sendable {
         "content-type", "expect",
     ]
 
+    /// Steps 1–4 of a share, decided before the subject's grants are read: the caller, the operation,
+    /// the body, the subject and the purpose. The subject may be in the body (an adapter's `subject: true`
+    /// field), so whose grants to read is known only here; `decide` takes the rest with those grants.
+    public struct Prepared: Sendable {
+        public fileprivate(set) var decision: ShareDecision
+        /// `nil` once a step has refused the share.
+        fileprivate var operation: ProviderOperation?
+        fileprivate var adapter: Adapter?
+        /// The subject whose grants `decide` needs: a valid id, or `nil`.
+        public var subject: String? { decision.subject }
+    }
+
     public func evaluate(_ request: ShareRequest, context: SubjectContext, decoder: some PayloadDecoder) -> ShareDecision {
+        decide(prepare(request, decoder: decoder), request, context: context)
+    }
+
+    /// Steps 1–4 (`Prepared`).
+    public func prepare(_ request: ShareRequest, decoder: some PayloadDecoder) -> Prepared {
         var decision = ShareDecision(provider: request.provider)
         decision.policyRevision = bundle.revision
         // The subject the caller named (a valid id), so that a share refused before step 4 is still
         // recorded under it and found in its history (an id the broker does not know, by its fingerprint).
         if let subject = request.subject, SubjectID.isValid(subject) { decision.subject = subject }
-        decision.subjectKnown = context.isKnown
-        func refuse(_ step: Int, _ code: ReasonCode, _ message: String) -> ShareDecision {
-            decision.verdict = .blocked
-            decision.step = step
-            decision.code = code
-            decision.message = message
-            return decision
+        func refuse(_ step: Int, _ code: ReasonCode, _ message: String) -> Prepared {
+            Prepared(decision: Self.refused(decision, step, code, message))
         }
 
         // 1. The caller: authenticated, permitted for the provider (and the purpose, when named).
@@ -108,9 +120,25 @@ public struct PolicyEngine: Sendable {
         }
         if let problem = tooManyItems(operation, decision) { return refuse(3, .tooManyFields, problem) }
 
-        // 4. Subject and purpose.
-        guard let subjectID = request.subject, !subjectID.isEmpty else {
-            return refuse(4, .subjectMissing, "X-Share-Subject is required")
+        // 4. Subject and purpose. The caller names the subject (X-Share-Subject, the proxy user name),
+        // or the body does, in the operation's subject field; both may, if they agree.
+        var subjectID = request.subject
+        if let field = operation.subjectField, let body = decision.body {
+            let schema = operation.schema(.body)
+            if let occurrence = body.fields.first(where: { schema.match($0.path)?.pattern == field }) {
+                guard case .string(let named) = occurrence.value, SubjectID.isValid(named) else {
+                    return refuse(4, .invalidSubject, "the subject field \(field) must hold a subject id: \(SubjectID.rule)")
+                }
+                if let subjectID, subjectID != named {
+                    return refuse(4, .subjectMismatch,
+                                  "the subject field \(field) names another subject than X-Share-Subject or the proxy user name")
+                }
+                subjectID = named
+            }
+        }
+        guard let subjectID, !subjectID.isEmpty else {
+            return refuse(4, .subjectMissing, operation.subjectField.map { "X-Share-Subject or the body's \($0) is required" }
+                          ?? "X-Share-Subject is required")
         }
         guard SubjectID.isValid(subjectID) else {
             return refuse(4, .invalidSubject, "the subject id must be \(SubjectID.rule)")
@@ -133,6 +161,18 @@ public struct PolicyEngine: Sendable {
                           "operation \(operation.name) serves several purposes; name one in X-Share-Purpose")
         }
         decision.purpose = purpose
+        return Prepared(decision: decision, operation: operation, adapter: adapter)
+    }
+
+    /// Steps 5–8 of a prepared share, with the subject's grants (`context`).
+    public func decide(_ prepared: Prepared, _ request: ShareRequest, context: SubjectContext) -> ShareDecision {
+        var decision = prepared.decision
+        decision.subjectKnown = context.isKnown
+        guard let operation = prepared.operation, let adapter = prepared.adapter,
+              let subjectID = decision.subject, let purpose = decision.purpose else { return decision }
+        func refuse(_ step: Int, _ code: ReasonCode, _ message: String) -> ShareDecision {
+            Self.refused(decision, step, code, message)
+        }
 
         // 5. The contract in force, and the purpose in it.
         let today = CalendarDay(request.time)
@@ -236,6 +276,16 @@ public struct PolicyEngine: Sendable {
         return decision
     }
 
+    /// `decision` refused at `step` with `code`.
+    static func refused(_ decision: ShareDecision, _ step: Int, _ code: ReasonCode, _ message: String) -> ShareDecision {
+        var decision = decision
+        decision.verdict = .blocked
+        decision.step = step
+        decision.code = code
+        decision.message = message
+        return decision
+    }
+
     /// Which detector refused a field, for the decision's message: the field's declaration (under a wildcard
     /// the path holds a key the caller chose, perhaps the datum itself) and the kind, never the value.
     static func detectionNote(_ field: FieldDecision, _ finding: PersonalDataDetector.Finding) -> String {
@@ -269,9 +319,9 @@ public struct PolicyEngine: Sendable {
                       valueAllowed: (ValueConstraint) -> Bool, minimised: (Minimisation) -> FieldValue?) {
         field.declaredAs = declaration.pattern
         field.revocationKey = declaration.revocationKey
-        if declaration.credential {
+        if declaration.credential || declaration.subject {
             field.action = .stripped
-            field.reason = .credentialField
+            field.reason = declaration.credential ? .credentialField : .subjectField
             return
         }
         field.category = declaration.category
@@ -398,7 +448,7 @@ public struct PolicyEngine: Sendable {
             return bodyCount == 0 ? nil : "operation \(operation.name) takes no body"
         }
         guard let contentType else {
-            return "operation \(operation.name) needs Content-Type: \(expected)"
+            return operation.contentTypeOptional ? nil : "operation \(operation.name) needs Content-Type: \(expected)"
         }
         // The common exact forms, without splitting and trimming.
         if contentType == expected || contentType == expected + "; charset=utf-8" { return nil }

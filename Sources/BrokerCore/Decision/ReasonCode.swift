@@ -29,6 +29,9 @@ public struct ReasonCode: RawRepresentable, Hashable, Sendable, Codable, CustomS
     public static let subjectMissing = ReasonCode(rawValue: "subject_missing")
     /// A subject id outside `SubjectID.rule`: refused before anything is logged.
     public static let invalidSubject = ReasonCode(rawValue: "invalid_subject")
+    /// The subject named in the body (an adapter's `subject: true` field) is not the one the caller named
+    /// in `X-Share-Subject` or the proxy user name.
+    public static let subjectMismatch = ReasonCode(rawValue: "subject_mismatch")
     public static let purposeMissing = ReasonCode(rawValue: "purpose_missing")
     public static let purposeNotAllowed = ReasonCode(rawValue: "purpose_not_allowed")
     // Step 5: the contract.
@@ -56,8 +59,13 @@ public struct ReasonCode: RawRepresentable, Hashable, Sendable, Codable, CustomS
     public static let crossBorderConsentRequired = ReasonCode(rawValue: "cross_border_consent_required")
     /// Not a denial: a caller sent a value for a field the broker fills from its credentials.
     public static let credentialField = ReasonCode(rawValue: "credential_field")
+    /// Not a denial: the field named the share's subject (an adapter's `subject: true`), read and removed by the broker.
+    public static let subjectField = ReasonCode(rawValue: "subject_field")
     /// Not a denial of its own: the field was allowed, but another field blocked the share.
     public static let shareBlocked = ReasonCode(rawValue: "share_blocked")
+
+    /// A field the broker consumes itself (a credential it fills, the subject it reads), stripped without being denied.
+    public var isBrokerField: Bool { self == .credentialField || self == .subjectField }
 
     /// The HTTP status a refusal with this code answers with.
     public var httpStatus: Int {
@@ -66,7 +74,7 @@ public struct ReasonCode: RawRepresentable, Hashable, Sendable, Codable, CustomS
         case .unknownProvider, .unknownOperation: return 404
         case .unsupportedMediaType: return 415
         case .bodyTooLarge, .tooManyFields: return 413
-        case .malformedBody, .duplicateHeader, .malformedHeader, .subjectMissing, .invalidSubject, .purposeMissing: return 400
+        case .malformedBody, .duplicateHeader, .malformedHeader, .subjectMissing, .invalidSubject, .subjectMismatch, .purposeMissing: return 400
         default: return 403
         }
     }
@@ -74,7 +82,7 @@ public struct ReasonCode: RawRepresentable, Hashable, Sendable, Codable, CustomS
     /// Every code `evaluate` can return, in the order of the decision rules (docs/concepts.md).
     public static let decisionCodes: [ReasonCode] = [
         .unauthenticated, .callerNotPermitted, .unknownProvider, .unknownOperation, .unsupportedMediaType,
-        .bodyTooLarge, .tooManyFields, .malformedBody, .duplicateHeader, .malformedHeader, .subjectMissing, .invalidSubject, .purposeMissing, .purposeNotAllowed, .contractMissing,
+        .bodyTooLarge, .tooManyFields, .malformedBody, .duplicateHeader, .malformedHeader, .subjectMissing, .invalidSubject, .subjectMismatch, .purposeMissing, .purposeNotAllowed, .contractMissing,
         .contractExpired, .purposeOutOfContract, .subjectUnknown, .subjectDeleted, .minorSubject, .undeclaredField, .undeclaredValue, .outOfContractScope,
         .consentMissing, .consentRevoked, .consentExpired, .separateConsentRequired, .crossBorderConsentRequired,
         .personalDataInNonPersonalField,

@@ -92,7 +92,7 @@ extension PolicyEngine {
             crossBorder: contract.region != (context.subject?.region ?? homeRegion), grants: context.grants)
         var blocking: ReasonCode?
         for logged in share.fields {
-            if logged.reason == .credentialField {
+            if logged.reason?.isBrokerField == true {
                 out.fields.append(logged)
                 continue
             }
@@ -136,7 +136,7 @@ extension PolicyEngine {
             out.code = blocking
             return out
         }
-        let denied = out.fields.contains { $0.action == .stripped && $0.reason != .credentialField }
+        let denied = out.fields.contains { $0.action == .stripped && $0.reason?.isBrokerField != true }
         out.verdict = denied ? .redacted : .allowed
         out.code = nil
         return out
@@ -248,7 +248,7 @@ public enum ShareChange: String, Sendable, Hashable, CaseIterable, Codable {
             case (.sent, .minimised):
                 add(field.declaredCategory, .newlyMinimised)
             case (.stripped, .sent), (.blocked, .sent), (.minimised, .sent), (.stripped, .minimised), (.blocked, .minimised):
-                if field.reason != .credentialField { add(field.category, .newlyAllowed) }
+                if field.reason?.isBrokerField != true { add(field.category, .newlyAllowed) }
             default:
                 break
             }

@@ -20,7 +20,7 @@ public struct FieldDecision: Sendable, Hashable {
     public var declaredAs: FieldPattern?
     public var category: String?
     public var action: FieldAction
-    /// Why it was denied (or `credential_field`, `share_blocked`); `nil` when sent under its own right.
+    /// Why it was denied (or `credential_field`, `subject_field`, `share_blocked`); `nil` when sent under its own right.
     public var reason: ReasonCode?
     /// The grant that allowed it, for personal categories.
     public var grantID: String?
@@ -36,7 +36,7 @@ public struct FieldDecision: Sendable, Hashable {
     /// True when the field itself was denied (not merely caught in a blocked share).
     public var denied: Bool {
         guard let reason else { return false }
-        return reason != .credentialField && reason != .shareBlocked
+        return !reason.isBrokerField && reason != .shareBlocked
     }
 
     /// Back to the declared category and received value (a minimised field of a share that is not sent).

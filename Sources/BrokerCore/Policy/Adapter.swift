@@ -22,6 +22,20 @@ public struct Adapter: Sendable {
     public var http2Only = false
     /// Where the provider's SDKs sign themselves in: answered by the broker, never forwarded (`SDKTokenEndpoint`).
     public var tokenEndpoints: [SDKTokenEndpoint] = []
+    /// How the provider's own errors look (`refusals:`), so that its SDKs read the broker's refusals as
+    /// the provider's: APNs clients read an error's code from `reason` alone, and match the answer to
+    /// the request by the `apns-id` header it echoes.
+    public struct RefusalShape: Sendable, Hashable {
+        /// `code_member`: the member the provider's error bodies carry their code in; a refusal repeats the problem's code under it.
+        public var codeMember: String?
+        /// `echo_headers`: request headers the provider answers with (lowercased); a refusal echoes them too.
+        public var echoHeaders: [String] = []
+
+        public init(codeMember: String? = nil, echoHeaders: [String] = []) {
+            self.codeMember = codeMember; self.echoHeaders = echoHeaders
+        }
+    }
+    public var refusals: RefusalShape?
 
     /// Every host a tunnel may open to for this adapter: its own and its token endpoints'.
     public var tunnelHosts: [String] { hosts + tokenEndpoints.map(\.host).filter { !hosts.contains($0) } }
@@ -41,7 +55,8 @@ public struct Adapter: Sendable {
     static func decode(yaml: String, file: String, issues: IssueCollector) -> Adapter? {
         guard let root = YAMLNode.parse(yaml, file: file, issues: issues),
               let object = root.object("adapter", required: ["provider", "kind", "upstream", "credentials", "operations"],
-                                       optional: ["hosts", "revocation", "cancellation", "http2_only", "token_endpoints"]) else { return nil }
+                                       optional: ["hosts", "revocation", "cancellation", "http2_only", "token_endpoints",
+                                                  "refusals"]) else { return nil }
         let provider = object["provider"]?.string("provider")
         if let provider, !PolicyBundle.isProviderID(provider) {
             object["provider"]?.error("provider '\(provider)' must be a kebab-case id such as acme-push")
@@ -93,6 +108,22 @@ public struct Adapter: Sendable {
         adapter.cancellation = object["cancellation"].flatMap { CancellationSpec.decode($0) }
         adapter.http2Only = object["http2_only"]?.bool("http2_only") ?? false
         adapter.tokenEndpoints = object["token_endpoints"].map { SDKTokenEndpoint.decode($0, provider: provider) } ?? []
+        if let node = object["refusals"], let spec = node.object("refusals", optional: ["code_member", "echo_headers"]) {
+            var shape = RefusalShape()
+            if let member = spec["code_member"]?.string("refusals: code_member") {
+                let taken = ["type", "title", "status", "detail", "instance", "code", "share_id", "fields", "fields_total"]
+                if member.isEmpty || taken.contains(member) || !member.utf8.allSatisfy({ $0 == 0x5f || (0x61...0x7a).contains($0) }) {
+                    spec["code_member"]?.error("refusals: code_member must be a lowercase member name a problem does not already have, not '\(member)'")
+                } else {
+                    shape.codeMember = member
+                }
+            }
+            shape.echoHeaders = spec["echo_headers"]?.strings("refusals: echo_headers")?.map { $0.0.lowercased() } ?? []
+            for name in shape.echoHeaders where name.hasPrefix("x-share-") || PolicyEngine.transportHeaders.contains(name) {
+                spec["echo_headers"]?.error("refusals: echo_headers cannot echo \(name)")
+            }
+            adapter.refusals = shape
+        }
         adapter.line = (object["provider"]?.line ?? 1, object["upstream"]?.line ?? 1)
         return adapter
     }

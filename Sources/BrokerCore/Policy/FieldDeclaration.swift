@@ -11,13 +11,16 @@ public struct FieldDeclaration: Sendable, Hashable {
     public var location: FieldLocation
     /// The full declared path (an embedded document's fields include their parent).
     public var pattern: FieldPattern
-    /// The data category; `nil` only for credential fields.
+    /// The data category; `nil` only for credential and subject fields.
     public var category: String?
     public var onDeny: OnDeny
     /// Kept (encrypted) for the provider's revocation call.
     public var revocationKey: Bool
     /// Filled by the broker from the adapter's credentials; a caller's value is dropped.
     public var credential: Bool
+    /// Names the share's subject (`subject: true`) for a caller that cannot send `X-Share-Subject`: the
+    /// broker reads it as the subject and removes it; it never reaches the provider.
+    public var subject: Bool = false
     /// What the value may be (`values`, `pattern`, `type`, `max_length`); a value outside is `undeclared_value`.
     public var constraint: ValueConstraint?
     /// At most this many occurrences per share (`max_items`, for `[*]` and `*` declarations).

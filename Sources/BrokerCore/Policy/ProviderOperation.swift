@@ -43,6 +43,11 @@ public struct ProviderOperation: Sendable {
     /// `params:` (an RPC API's parameters, Alibaba Cloud's): one declaration for the query and a form
     /// body alike, as the provider's gateway reads both; the body may then also be empty.
     public var rpcParameters = false
+    /// `content_type_optional: true`: the provider reads the body as `body` says without a `Content-Type`
+    /// (APNs), so a request without one is taken as that format; another media type is still refused.
+    public var contentTypeOptional = false
+    /// The body field that names the share's subject (`subject: true`), if the adapter declares one.
+    public var subjectField: FieldPattern?
     public var line: Int
 
     public func schema(_ location: FieldLocation) -> FieldSchema {
@@ -59,7 +64,8 @@ public struct ProviderOperation: Sendable {
         guard let object = node.object(what, required: ["method", "path"],
                                        optional: ["purpose", "purposes", "body", "undeclared", "fields", "query",
                                                   "headers", "path_params", "match_headers", "match_query",
-                                                  "max_fields", "response_revocation_keys", "params"]) else { return nil }
+                                                  "max_fields", "response_revocation_keys", "params",
+                                                  "content_type_optional"]) else { return nil }
         var ok = true
         let method = object["method"]?.string(what + ": method")?.uppercased()
         if let method, !["GET", "POST", "PUT", "PATCH", "DELETE"].contains(method) {
@@ -151,6 +157,15 @@ public struct ProviderOperation: Sendable {
         operation.matchQuery = matchQuery
         operation.rpcParameters = rpcParameters
         operation.maxFields = object["max_fields"]?.int(what + ": max_fields", min: 1)
+        let subjectFields = schemas[.body]?.declarations.filter(\.subject) ?? []
+        if subjectFields.count > 1 {
+            object["fields"]?.error("\(what): declares \(subjectFields.count) subject fields; a share has one subject")
+        }
+        if !subjectFields.isEmpty, rpcParameters || body != .json {
+            object["fields"]?.error("\(what): a subject field needs body: json")
+        }
+        operation.subjectField = subjectFields.first?.pattern
+        operation.contentTypeOptional = object["content_type_optional"]?.bool(what + ": content_type_optional") ?? false
         operation.responseRevocationKeys = object["response_revocation_keys"]?.strings(what + ": response_revocation_keys")?.map(\.0) ?? []
         return operation
     }
@@ -178,7 +193,7 @@ public struct ProviderOperation: Sendable {
             let full = prefix.appending(pattern)
             let fieldWhat = "\(what): \(pair.key)"
             guard let spec = pair.value.object(fieldWhat, optional: ["category", "on_deny", "revocation_key", "credential",
-                                                                     "encoding", "fields", "values", "pattern", "type",
+                                                                     "subject", "encoding", "fields", "values", "pattern", "type",
                                                                      "max_length", "max_items", "minimise"]) else {
                 ok = false
                 continue
@@ -194,7 +209,7 @@ public struct ProviderOperation: Sendable {
                     ok = false
                     continue
                 }
-                for extra in ["category", "on_deny", "revocation_key", "credential", "minimise"] where spec[extra] != nil {
+                for extra in ["category", "on_deny", "revocation_key", "credential", "subject", "minimise"] where spec[extra] != nil {
                     spec[extra]?.error("\(fieldWhat): \(extra) goes on the inner fields of an encoding: json field")
                     ok = false
                 }
@@ -208,8 +223,20 @@ public struct ProviderOperation: Sendable {
                 continue
             }
             let credential = spec["credential"]?.bool(fieldWhat + ": credential") ?? false
+            let subject = spec["subject"]?.bool(fieldWhat + ": subject") ?? false
             let category = spec["category"]?.string(fieldWhat + ": category")
-            if credential {
+            if subject {
+                // One plain key path in the body itself: the broker reads it before it decides anything else.
+                let extras = ["category", "on_deny", "revocation_key", "credential", "minimise", "values", "pattern", "type",
+                              "max_length", "max_items"].filter { spec[$0] != nil }
+                let plain = full.segments.allSatisfy { if case .key = $0 { return true } else { return false } }
+                guard extras.isEmpty, location == .body, prefix.segments.isEmpty, plain else {
+                    pair.value.error("\(fieldWhat): a subject field is one plain key path of the body (no [*], * or encoding: json) "
+                                     + "and takes nothing else (its value follows the subject id rule)")
+                    ok = false
+                    continue
+                }
+            } else if credential {
                 if spec["category"] != nil || spec["on_deny"] != nil || spec["revocation_key"] != nil || spec["minimise"] != nil {
                     pair.value.error("\(fieldWhat): a credential field takes no category, on_deny, revocation_key or minimise")
                     ok = false
@@ -260,10 +287,11 @@ public struct ProviderOperation: Sendable {
                 if location == .path { node.error("\(fieldWhat): a path parameter cannot be minimised (it is sent whole or the share is blocked)"); ok = false }
                 if revocationKey { node.error("\(fieldWhat): a revocation_key field cannot be minimised (the provider's delete call needs the value it received whole)"); ok = false }
             }
-            let declaration = FieldDeclaration(location: location, pattern: full, category: category, onDeny: onDeny,
+            var declaration = FieldDeclaration(location: location, pattern: full, category: category, onDeny: onDeny,
                                                revocationKey: revocationKey, credential: credential,
                                                constraint: constraint, maxItems: maxItems, minimise: minimise,
                                                line: pair.keyLine)
+            declaration.subject = subject
             if let existing = schema.add(declaration) {
                 node.issues.add(node.file, pair.keyLine, "\(what): '\(full)' is declared twice (first on line \(existing.line))")
                 ok = false

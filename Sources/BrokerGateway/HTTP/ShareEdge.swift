@@ -177,7 +177,7 @@ struct ShareEdge: Sendable {
     /// in place without a task; `nil` when the share needs the pipeline's asynchronous steps.
     func refusedBeforeLogging(_ pending: Pending) -> (HTTPResponse, [UInt8])? {
         guard pending.tokenEndpoints.isEmpty else { return nil }   // its body may make it a token call
-        return pipeline.refusedBeforeLogging(shareRequest(pending, body: []), channel: .proxy).map(answer)
+        return pipeline.refusedBeforeLogging(shareRequest(pending, body: []), channel: .proxy).map { answer($0, request: pending.headers) }
     }
 
     /// Runs a share whose body has been read (at most `bodyLimit` bytes: one more than allowed, so
@@ -187,7 +187,7 @@ struct ShareEdge: Sendable {
            let caller = pending.caller, caller.mayShare(with: endpoint.provider) {
             return sdkTokenAnswer(endpoint, caller: caller)
         }
-        return answer(await pipeline.share(shareRequest(pending, body: body), channel: .proxy))
+        return answer(await pipeline.share(shareRequest(pending, body: body), channel: .proxy), request: pending.headers)
     }
 
     /// The answer to an SDK's own sign-in at its provider's token endpoint: a placeholder token of
@@ -222,8 +222,8 @@ struct ShareEdge: Sendable {
     /// The most of a body the edge reads.
     var bodyLimit: Int { settings.maxBodyBytes + 1 }
 
-    /// A pipeline result as an HTTP answer.
-    func answer(_ result: ShareResult) -> (HTTPResponse, [UInt8]) {
+    /// A pipeline result as an HTTP answer; a refusal echoes the `request` headers its provider's errors echo.
+    func answer(_ result: ShareResult, request: [HeaderField] = []) -> (HTTPResponse, [UInt8]) {
         switch result {
         case .forwarded(let upstream, let shareID, let decision):
             var headers = HTTPFields()
@@ -239,8 +239,15 @@ struct ShareEdge: Sendable {
             return (HTTPResponse(status: .init(code: upstream.status), headerFields: headers), upstream.body)
         case .decided(let shareID, let decision, let payload):
             return SDKDecisionResponse.answer(shareID: shareID, decision: decision, payload: payload)
-        case .refused(let problem, let decision):
+        case .refused(var problem, let decision):
+            let shape = decision.flatMap { pipeline.bundle.adapters[$0.provider]?.refusals }
+            if let member = shape?.codeMember { problem.extra[member] = .string(problem.code) }
             var (response, body) = problems.answer(problem)
+            for name in shape?.echoHeaders ?? [] {
+                if let field = HTTPField.Name(name), let value = request.first(where: { $0.name.lowercased() == name })?.value {
+                    response.headerFields[field] = value
+                }
+            }
             if let decision, decision.verdict == .blocked { response.headerFields[.shareDecision] = "blocked" }
             return (response, body)
         }

@@ -4,8 +4,8 @@ import NIOCore
 import NIOHTTPTypes
 
 /// What `RequestTargetGuard` and `RequestDeadlineHandler` do for an HTTP/1.1 connection, for one
-/// HTTP/2 stream: a head needs one valid `:authority` (a `host` field, if sent, must name the same:
-/// 400 `invalid_host`); the
+/// HTTP/2 stream: a head needs one valid `:authority`, or else one `host` field (a `host` field beside
+/// `:authority` must name the same: 400 `invalid_host`); the
 /// request's body bytes count against the shared `InflightBodyBudget` as they arrive (503
 /// `overloaded` when they do not fit) and are given back when the stream's answer has ended or the
 /// stream closed; a body that has not ended `bodyTimeout` after its head is cut (408
@@ -39,14 +39,20 @@ final class StreamBodyGuard: ChannelDuplexHandler, RemovableChannelHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !cut else { return }
+        var data = data
         switch unwrapInboundIn(data) {
-        case .head(let head):
-            // What RequestTargetGuard checks on an HTTP/1.1 head: one valid authority.
+        case .head(var head):
+            // What RequestTargetGuard checks on an HTTP/1.1 head: one valid authority. A request with a
+            // `host` field and no `:authority` (aioapns sends one so) names its authority there (RFC 9113, 8.3.1).
             let hosts = head.headerFields[values: HTTPField.Name("Host")!]
+            if head.authority == nil, hosts.count == 1 {
+                head.authority = hosts[0]
+                data = wrapInboundOut(.head(head))
+            }
             guard let authority = head.authority.flatMap(Authority.init),
                   hosts.count <= 1, hosts.allSatisfy({ Authority($0) == authority }) else {
                 refuse(context: context, status: 400, code: "invalid_host",
-                       detail: "the request needs one valid :authority (and a host field, if any, naming the same)")
+                       detail: "the request needs one valid :authority, or one host field (a host field beside :authority names the same)")
                 return
             }
             timer = context.eventLoop.assumeIsolated().scheduleTask(in: bodyTimeout) { [self] in

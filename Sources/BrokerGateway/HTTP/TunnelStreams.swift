@@ -22,6 +22,7 @@ struct TunnelStreams: Sendable {
 
     func configure(_ stream: any Channel, authority: Authority, credential: String?) throws {
         let pipeline = stream.pipeline.syncOperations
+        try pipeline.addHandler(EndStreamOnLastData())
         try pipeline.addHandler(HTTP2FramePayloadToHTTPServerCodec())
         try pipeline.addHandler(StreamBodyGuard(budget: budget, bodyTimeout: bodyTimeout, bodyCap: bodyCap))
         try pipeline.addHandler(TunnelStreamHandler(authority: authority, credential: credential))

@@ -126,10 +126,11 @@ public final class SharePipeline: Sendable {
         var logger = ShareLogger(logger: self.logger, provider: request.provider, knownProvider: known,
                                  fingerprinter: fingerprinter, channel: channel.rawValue, caller: request.caller?.id)
 
-        // The subject's grants, read only when the request got past the caller checks.
+        // Steps 1–4 name the subject (from the request, or the body's subject field); its grants are
+        // read only when the request got past the caller checks.
+        let prepared = revision.engine.prepare(request, decoder: decoder)
         var context = SubjectContext.none
-        if let caller = request.caller, caller.mayShare(with: request.provider),
-           known, let subject = request.subject, SubjectID.isValid(subject) {
+        if let caller = request.caller, caller.mayShare(with: request.provider), known, let subject = prepared.subject {
             do {
                 context = try await grants.context(subject: subject, provider: request.provider)
             } catch {
@@ -138,7 +139,7 @@ public final class SharePipeline: Sendable {
             }
         }
 
-        let decision = revision.engine.evaluate(request, context: context, decoder: decoder)
+        let decision = revision.engine.decide(prepared, request, context: context)
         logger.verdict = decision.verdict.rawValue
         logger.operation = decision.operation
 
