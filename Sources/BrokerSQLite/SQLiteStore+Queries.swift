@@ -167,22 +167,24 @@ extension SQLiteStore: SharingListSource {
             return try await readSnapshot { db in
                 var page = ExposurePage(category: query.category, limit: limit)
                 // The aggregates, in subject order, until `limit` subjects are complete.
+                // Cached statements: a report reads page after page, and each statement costs more to prepare
+                // (the raw part's unions and json_each) than to run on a page.
                 let rows = whole
-                    ? try Row.fetchCursor(db, sql: """
+                    ? try Row.fetchCursor(db.cachedStatement(sql: """
                         SELECT subject, category, shares, first_us, last_us, sent FROM exposure_span
                         WHERE provider = ? AND subject > ? AND (category = ? OR sent = 1) ORDER BY subject
-                        """, arguments: [query.provider, after, query.category ?? ""])
-                    : try Row.fetchCursor(db, sql: """
+                        """), arguments: [query.provider, after, query.category ?? ""])
+                    : try Row.fetchCursor(db.cachedStatement(sql: """
                         SELECT subject, category, shares, first_us, last_us, sent FROM exposure_daily
                         WHERE provider = ? AND subject > ? AND day BETWEEN ? AND ? AND (category = ? OR sent = 1)
                         ORDER BY subject
-                        """, arguments: [query.provider, after, window.firstDay, window.lastDay, query.category ?? ""])
+                        """), arguments: [query.provider, after, window.firstDay, window.lastDay, query.category ?? ""])
                 while let row = try rows.next() {
                     guard page.addAggregate(subject: row[0], category: row[1], shares: row[2], first: row[3], last: row[4],
                                             sent: row[5]) else { break }
                 }
                 // The records no aggregate holds: the partial days, and the tail inside the whole days.
-                let raw = try Row.fetchCursor(db, sql: """
+                let raw = try Row.fetchCursor(db.cachedStatement(sql: """
                     SELECT l.subject, l.share_id, l.time_us, json_extract(f.value, '$.category')
                     FROM (SELECT * FROM share_log INDEXED BY share_log_time
                           WHERE provider = ? AND kind = 'share' AND time_us >= ? AND time_us < ?
@@ -192,7 +194,7 @@ extension SQLiteStore: SharingListSource {
                          json_each(\(Self.bodyText("l")), '$.fields') f
                     WHERE l.subject > ? AND l.decision IN ('allowed', 'redacted')
                       AND json_extract(f.value, '$.action') IN ('sent', 'minimised') AND \(Self.personalField)
-                    """, arguments: [query.provider, window.edgeLow.from, window.edgeLow.to,
+                    """), arguments: [query.provider, window.edgeLow.from, window.edgeLow.to,
                                      query.provider, window.edgeHigh.from, window.edgeHigh.to,
                                      query.provider, window.wholeRange.from, window.wholeRange.to, after])
                 while let row = try raw.next() {

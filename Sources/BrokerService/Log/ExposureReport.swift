@@ -26,17 +26,24 @@ public enum ExposureReport {
         }
         while true {
             let rows = try await queries.exposure(query, afterSubject: after, limit: page)
-            var chunk = ""
+            // A page's text is built as bytes and made a String once: the rows' own strings appended
+            // through `String` and the times through `ISO8601DateFormatter` were most of a report's time.
+            var chunk: [UInt8] = []
+            chunk.reserveCapacity(rows.count * 160)
             for row in rows {
                 switch format {
-                case .json: chunk += (subjects > 0 ? "," : "") + json(row)
-                case .ndjson: chunk += json(row) + "\n"
-                case .csv: chunk += csv(row)
+                case .json:
+                    if subjects > 0 { chunk.append(UInt8(ascii: ",")) }
+                    json(row, to: &chunk)
+                case .ndjson:
+                    json(row, to: &chunk)
+                    chunk.append(UInt8(ascii: "\n"))
+                case .csv: chunk.append(contentsOf: csv(row).utf8)
                 }
                 subjects += 1
                 shares += row.shares
             }
-            if !chunk.isEmpty { try await write(chunk) }
+            if !chunk.isEmpty { try await write(String(decoding: chunk, as: UTF8.self)) }
             guard rows.count == page, let last = rows.last else { break }
             after = last.subject
         }
@@ -46,24 +53,42 @@ public enum ExposureReport {
     }
 
     static func time(_ date: Date?) -> String {
-        date.map { JSONText.quoted(iso.string(from: $0)) } ?? "null"
+        date.map { JSONText.quoted(time($0)) } ?? "null"
+    }
+
+    /// `2026-11-17T18:03:33.025Z`.
+    static func time(_ date: Date) -> String {
+        var out: [UInt8] = []
+        RFC3339.write(microseconds: microseconds(date), to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    static func json(_ row: ExposureRow, to out: inout [UInt8]) {
+        out.append(contentsOf: #"{"categories":["#.utf8)
+        for (index, category) in row.categories.enumerated() {
+            if index > 0 { out.append(UInt8(ascii: ",")) }
+            JSONText.write(category, to: &out)
+        }
+        out.append(contentsOf: #"],"first_shared":""#.utf8)
+        RFC3339.write(microseconds: microseconds(row.firstShared), to: &out)
+        out.append(contentsOf: #"","last_shared":""#.utf8)
+        RFC3339.write(microseconds: microseconds(row.lastShared), to: &out)
+        out.append(contentsOf: #"","shares":\#(row.shares),"subject":"#.utf8)
+        JSONText.write(row.subject, to: &out)
+        out.append(UInt8(ascii: "}"))
     }
 
     static func json(_ row: ExposureRow) -> String {
-        #"{"categories":["# + row.categories.map(JSONText.quoted).joined(separator: ",") + #"],"first_shared":"#
-            + JSONText.quoted(iso.string(from: row.firstShared)) + #","last_shared":"#
-            + JSONText.quoted(iso.string(from: row.lastShared)) + #","shares":\#(row.shares),"subject":"#
-            + JSONText.quoted(row.subject) + "}"
+        var out: [UInt8] = []
+        json(row, to: &out)
+        return String(decoding: out, as: UTF8.self)
     }
 
     static func csv(_ row: ExposureRow) -> String {
         [CSVCell.escape(row.subject), CSVCell.escape(row.categories.joined(separator: " ")), String(row.shares),
-         iso.string(from: row.firstShared), iso.string(from: row.lastShared)].joined(separator: ",") + "\r\n"
+         time(row.firstShared), time(row.lastShared)].joined(separator: ",") + "\r\n"
     }
 
-    nonisolated(unsafe) static let iso: ISO8601DateFormatter = {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter
-    }()
+    /// The log's microseconds again (a report's times were made from them).
+    static func microseconds(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1_000_000).rounded()) }
 }
