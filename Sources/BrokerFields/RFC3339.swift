@@ -14,16 +14,7 @@ public enum RFC3339 {
         var days = milliseconds / perDay
         milliseconds %= perDay
         if milliseconds < 0 { days -= 1; milliseconds += perDay }
-        // Days since 1970 to a proleptic Gregorian date (H. Hinnant's `civil_from_days`).
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let dayOfEra = z - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let shiftedMonth = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * shiftedMonth + 2) / 5 + 1
-        let month = shiftedMonth < 10 ? shiftedMonth + 3 : shiftedMonth - 9
-        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        let (year, month, day) = civil(days: days)
         // Two digits at a time from a table: a division per pair, not per digit.
         func pair(_ value: Int64) {
             let index = Int(value) * 2
@@ -38,5 +29,18 @@ public enum RFC3339 {
         pair(milliseconds / 60_000 % 60); out.append(UInt8(ascii: ":"))
         pair(milliseconds / 1000 % 60); out.append(UInt8(ascii: "."))
         out.append(UInt8(ascii: "0") + UInt8(fraction / 100)); pair(fraction % 100); out.append(UInt8(ascii: "Z"))
+    }
+
+    /// Days since 1970-01-01 to a proleptic Gregorian date (H. Hinnant's `civil_from_days`), exact.
+    public static func civil(days: Int64) -> (year: Int64, month: Int64, day: Int64) {
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let dayOfEra = z - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let shiftedMonth = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * shiftedMonth + 2) / 5 + 1
+        let month = shiftedMonth < 10 ? shiftedMonth + 3 : shiftedMonth - 9
+        return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
     }
 }

@@ -50,7 +50,17 @@ final class APNsBehavior: ProviderBehavior {
         return .json(object, status: status)
     }
 
+    /// Every answer carries an `apns-id`, the request's or a new one (APNs's clients match answers to
+    /// requests by it: aioapns waits for ever on an error without one).
     func handle(_ request: SimulatorRequest) -> SimulatorResponse {
+        var answer = decide(request)
+        if !answer.headers.contains(where: { $0.0.lowercased() == "apns-id" }) {
+            answer.headers.append(("apns-id", request.header("apns-id") ?? UUID().uuidString.uppercased()))
+        }
+        return answer
+    }
+
+    private func decide(_ request: SimulatorRequest) -> SimulatorResponse {
         guard request.method == "POST" else { return Self.reason(405, "MethodNotAllowed") }
         guard let authorization = request.header("authorization") else { return Self.reason(403, "MissingProviderToken") }
         if let refusal = checkToken(authorization) { return refusal }
@@ -70,9 +80,7 @@ final class APNsBehavior: ProviderBehavior {
         }
         if pushType == "alert", aps["alert"] == nil { return Self.reason(400, "BadPayload") }
         if pushType == "background", aps["content-available"]?.intValue != 1 { return Self.reason(400, "BadPayload") }
-        var answer = SimulatorResponse(status: 200, body: [], contentType: "text/plain")
-        answer.headers = [("apns-id", request.header("apns-id") ?? UUID().uuidString.uppercased())]
-        return answer
+        return SimulatorResponse(status: 200, body: [], contentType: "text/plain")
     }
 
     private func checkToken(_ authorization: String) -> SimulatorResponse? {

@@ -79,18 +79,25 @@ async def main():
     # A push about nobody: the broker refuses it, and aioapns hands the refusal back.
     results.append(await client.send_notification(NotificationRequest(
         device_token=TOKEN, message={"aps": {"alert": "hello"}})))
+    # A push for another app: APNs's own refusal reaches the SDK through the broker.
+    other = APNs(key=own_key, key_id="SDKOWNKEY1", team_id="SDKOWNTEAM", topic="com.example.other",
+                 use_sandbox=False, proxy_host="127.0.0.1", proxy_port=int(os.environ["SIDECAR"]),
+                 ssl_context=ssl.create_default_context(cafile=CA))
+    results.append(await other.send_notification(NotificationRequest(
+        device_token=TOKEN, message={"aps": {"alert": "hello"}, "x-share-subject": SUBJECT})))
     return results
 
 
-first, second, nobody = asyncio.run(main())
+first, second, nobody, elsewhere = asyncio.run(main())
 assert first.is_successful and second.is_successful, (first.status, first.description, second.status, second.description)
-assert not nobody.is_successful and nobody.status == "400", (nobody.status, nobody.description)
+assert not nobody.is_successful and (nobody.status, nobody.description) == ("400", "subject_missing"), (nobody.status, nobody.description)
+assert (elsewhere.status, elsewhere.description) == ("400", "DeviceTokenNotForTopic"), (elsewhere.status, elsewhere.description)
 
 # The log: both pushes, the sidecar client's, about the subject; the subject key was removed, not sent.
 shares = api("GET", f"/v1/shares?subject={SUBJECT}&limit=10", os.environ["COMPLIANCE_TOKEN"])
 assert shares.status_code == 200, shares.text
 items = [item["share"] for item in shares.json()["shares"]]
-assert [(item["provider"], item["decision"], item["caller"]) for item in items] == [("apns", "allowed", "apns-sidecar")] * 2, items
+assert [(item["provider"], item["decision"], item["caller"]) for item in items] == [("apns", "allowed", "apns-sidecar")] * 3, items
 fields = {field["path"]: field for field in items[0]["fields"]}
 assert fields["x-share-subject"]["action"] == "stripped" and fields["x-share-subject"]["reason"] == "subject_field", fields
 assert fields["aps.alert.body"]["action"] == "sent", fields

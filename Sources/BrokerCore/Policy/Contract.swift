@@ -20,16 +20,8 @@ public struct CalendarDay: Sendable, Hashable, Comparable, CustomStringConvertib
     /// The UTC day of an instant.
     public init(_ date: Date) {
         let days = Int((date.timeIntervalSince1970 / 86_400).rounded(.down))
-        // Civil-from-days (Howard Hinnant), exact for the proleptic Gregorian calendar.
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let d = doy - (153 * mp + 2) / 5 + 1
-        let m = mp < 10 ? mp + 3 : mp - 9
-        self.init(year: yoe + era * 400 + (m <= 2 ? 1 : 0), month: m, day: d)
+        let (year, month, day) = RFC3339.civil(days: Int64(days))
+        self.init(year: Int(year), month: Int(month), day: Int(day))
     }
 
     static func daysIn(month: Int, year: Int) -> Int {
