@@ -5,12 +5,10 @@ public enum RFC3339 {
     /// "00", "01", … "99", as bytes.
     private static let pairs: [UInt8] = (0..<100).flatMap { [UInt8(ascii: "0") + UInt8($0 / 10), UInt8(ascii: "0") + UInt8($0 % 10)] }
 
-    /// Appends the time `microseconds` after 1970-01-01T00:00:00Z, to the nearest millisecond (half up,
-    /// as Foundation's formatter rounds).
-    public static func write(microseconds: Int64, to out: inout [UInt8]) {
+    /// Appends the time `milliseconds` after 1970-01-01T00:00:00Z.
+    public static func write(milliseconds: Int64, to out: inout [UInt8]) {
         let perDay: Int64 = 86_400_000
-        var milliseconds = (microseconds + 500) / 1000
-        if (microseconds + 500) % 1000 < 0 { milliseconds -= 1 }
+        var milliseconds = milliseconds
         var days = milliseconds / perDay
         milliseconds %= perDay
         if milliseconds < 0 { days -= 1; milliseconds += perDay }

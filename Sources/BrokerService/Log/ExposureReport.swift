@@ -59,7 +59,7 @@ public enum ExposureReport {
     /// `2026-11-17T18:03:33.025Z`.
     static func time(_ date: Date) -> String {
         var out: [UInt8] = []
-        RFC3339.write(microseconds: microseconds(date), to: &out)
+        RFC3339.write(milliseconds: milliseconds(date), to: &out)
         return String(decoding: out, as: UTF8.self)
     }
 
@@ -70,9 +70,9 @@ public enum ExposureReport {
             JSONText.write(category, to: &out)
         }
         out.append(contentsOf: #"],"first_shared":""#.utf8)
-        RFC3339.write(microseconds: microseconds(row.firstShared), to: &out)
+        RFC3339.write(milliseconds: milliseconds(row.firstShared), to: &out)
         out.append(contentsOf: #"","last_shared":""#.utf8)
-        RFC3339.write(microseconds: microseconds(row.lastShared), to: &out)
+        RFC3339.write(milliseconds: milliseconds(row.lastShared), to: &out)
         out.append(contentsOf: #"","shares":\#(row.shares),"subject":"#.utf8)
         JSONText.write(row.subject, to: &out)
         out.append(UInt8(ascii: "}"))
@@ -89,6 +89,9 @@ public enum ExposureReport {
          time(row.firstShared), time(row.lastShared)].joined(separator: ",") + "\r\n"
     }
 
-    /// The log's microseconds again (a report's times were made from them).
-    static func microseconds(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1_000_000).rounded()) }
+    /// The millisecond `ISO8601DateFormatter` writes for `date`, computed as Foundation computes it (from
+    /// the reference date, in doubles, rounded half up), so these times equal the other endpoints' to the digit.
+    public static func milliseconds(_ date: Date) -> Int64 {
+        Int64(((date.timeIntervalSinceReferenceDate + 978_307_200) * 1000 + 0.5).rounded(.down))
+    }
 }
