@@ -29,7 +29,9 @@ public enum PolicyLoader {
         // The published sharing list sits beside the taxonomy; neither is a contract.
         let publishedPath = join(contracts, PublishedSharingList.fileName)
         let publishedList = read(publishedPath, &issues)
-        let contractFiles = yamlFiles(in: contracts, &issues).filter { $0 != taxonomyPath && $0 != publishedPath }
+        let privacyPath = join(contracts, PrivacyPolicy.fileName)
+        let privacyPolicy = read(privacyPath, &issues)
+        let contractFiles = yamlFiles(in: contracts, &issues).filter { $0 != taxonomyPath && $0 != publishedPath && $0 != privacyPath }
             .compactMap { read($0, &issues) }
         let adapterFiles = yamlFiles(in: adapters, &issues).compactMap { read($0, &issues) }
         if taxonomy == nil, FileManager.default.fileExists(atPath: contracts) {
@@ -37,9 +39,10 @@ public enum PolicyLoader {
         }
         guard issues.isEmpty else { return Result(bundle: nil, issues: issues, fileCount: 0) }
         let loaded = PolicyBundle.load(taxonomy: taxonomy, contracts: contractFiles, adapters: adapterFiles,
-                                       publishedList: publishedList)
+                                       publishedList: publishedList, privacyPolicy: privacyPolicy)
         return Result(bundle: loaded.bundle, issues: loaded.issues,
-                      fileCount: contractFiles.count + adapterFiles.count + 1 + (publishedList == nil ? 0 : 1))
+                      fileCount: contractFiles.count + adapterFiles.count + 1 + (publishedList == nil ? 0 : 1)
+                        + (privacyPolicy == nil ? 0 : 1))
     }
 
     private static func join(_ directory: String, _ name: String) -> String {

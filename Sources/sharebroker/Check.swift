@@ -29,6 +29,7 @@ struct Check: ParsableCommand {
         print("ok: \(bundle.adapters.count) adapters, \(bundle.contracts.count) contracts, "
               + "\(operations) operations, \(fields) declared fields, "
               + "\(bundle.taxonomy.categories.count) categories, \(bundle.taxonomy.purposes.count) purposes"
-              + (bundle.publishedList.map { ", a published sharing list of \($0.parties.count) parties" } ?? ""))
+              + (bundle.publishedList.map { ", a published sharing list of \($0.parties.count) parties" } ?? "")
+              + (bundle.privacyPolicy.map { ", a privacy policy of \($0.versions.count) version\($0.versions.count == 1 ? "" : "s")" } ?? ""))
     }
 }

@@ -18,8 +18,10 @@ struct SDKShapePolicyTests {
         }
         let contracts = files("contracts")
         return PolicyBundle.load(taxonomy: contracts.first { $0.name.hasSuffix("/taxonomy.yaml") },
-                                 contracts: contracts.filter { !$0.name.hasSuffix("/taxonomy.yaml") && !$0.name.hasSuffix(PublishedSharingList.fileName) },
-                                 adapters: files("adapters")).issues.map(\.description)
+                                 contracts: contracts.filter { !$0.name.hasSuffix("/taxonomy.yaml") && !$0.name.hasSuffix(PublishedSharingList.fileName)
+                                     && !$0.name.hasSuffix(PrivacyPolicy.fileName) },
+                                 adapters: files("adapters"),
+                                 privacyPolicy: contracts.first { $0.name.hasSuffix("/" + PrivacyPolicy.fileName) }).issues.map(\.description)
     }
 
     @Test func paramsCoverTheQueryAndAFormBodyAndStandAlone() {

@@ -19,9 +19,10 @@ enum Policies {
         let contractFiles = files(contracts)
         let taxonomy = contractFiles.first { $0.name == "taxonomy.yaml" }
         let published = contractFiles.first { $0.name == PublishedSharingList.fileName }
+        let privacy = contractFiles.first { $0.name == PrivacyPolicy.fileName }
         return PolicyBundle.load(taxonomy: taxonomy,
-                                 contracts: contractFiles.filter { $0.name != "taxonomy.yaml" && $0.name != PublishedSharingList.fileName },
-                                 adapters: files(adapters), publishedList: published)
+                                 contracts: contractFiles.filter { ![ "taxonomy.yaml", PublishedSharingList.fileName, PrivacyPolicy.fileName].contains($0.name) },
+                                 adapters: files(adapters), publishedList: published, privacyPolicy: privacy)
     }
 
     static let demo: PolicyBundle = {

@@ -195,4 +195,20 @@ struct CheckCommandTests {
         #expect(!rest.contains("SECRET-TOKEN") && !lines.contains { $0.contains("u1") || $0.contains("nobody") }, "no value, no subject")
         await simulators.shutdown()
     }
+
+    /// `sharebroker policy versions` on the repository's privacy policy: each version, and the change
+    /// between them classified with its reason; `--json` the same as data.
+    @Test func policyVersionsClassifiesEachChange() throws {
+        let text = try CheckCommandTests.run(["policy", "versions"], in: CheckCommandTests.root)
+        #expect(text.status == 0, "\(text.output)")
+        #expect(text.output.contains("2025-01  published 2024-12-01, effective 2025-01-01 (31 days' notice), 14 parties: the first version"))
+        #expect(text.output.contains("2025-07  published 2025-06-01, effective 2025-07-01 (30 days' notice), 15 parties: material"))
+        #expect(text.output.contains("  material  party              google-login is a new party (region US)"), "\(text.output)")
+        let json = try CheckCommandTests.run(["policy", "versions", "--json"], in: CheckCommandTests.root)
+        let object = try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as? [String: Any]
+        let versions = try #require(object?["versions"] as? [[String: Any]])
+        #expect(versions.map { $0["change"] as? String } == ["first", "material"])
+        let change = try #require((versions[1]["changes"] as? [[String: Any]])?.first)
+        #expect(change["kind"] as? String == "party" && change["provider"] as? String == "google-login" && change["material"] as? Bool == true)
+    }
 }

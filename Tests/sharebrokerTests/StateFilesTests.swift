@@ -25,7 +25,7 @@ import Testing
         // One adapter left out at first: the CA made then does not cover its host.
         let held = directory.appendingPathComponent("held")
         try FileManager.default.createDirectory(at: held, withIntermediateDirectories: true)
-        for name in ["adapters/vivo-push.yaml", "contracts/vivo-push.yaml", "contracts/published-sharing-list.yaml"] {
+        for name in ["adapters/vivo-push.yaml", "contracts/vivo-push.yaml", "contracts/published-sharing-list.yaml", "contracts/privacy-policy.yaml"] {
             try FileManager.default.moveItem(at: directory.appendingPathComponent(name),
                                              to: held.appendingPathComponent(name.replacingOccurrences(of: "/", with: "-")))
         }
@@ -47,7 +47,7 @@ import Testing
         sandbox.stop()
 
         // The held-back provider returns: its host is not covered, so the CA is made anew (and said so).
-        for name in ["adapters/vivo-push.yaml", "contracts/vivo-push.yaml", "contracts/published-sharing-list.yaml"] {
+        for name in ["adapters/vivo-push.yaml", "contracts/vivo-push.yaml", "contracts/published-sharing-list.yaml", "contracts/privacy-policy.yaml"] {
             try FileManager.default.moveItem(at: held.appendingPathComponent(name.replacingOccurrences(of: "/", with: "-")),
                                              to: directory.appendingPathComponent(name))
         }

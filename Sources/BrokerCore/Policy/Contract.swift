@@ -24,6 +24,19 @@ public struct CalendarDay: Sendable, Hashable, Comparable, CustomStringConvertib
         self.init(year: Int(year), month: Int(month), day: Int(day))
     }
 
+    /// Days since 1970-01-01 (H. Hinnant's `days_from_civil`, the inverse of `RFC3339.civil`).
+    public var daysSince1970: Int {
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yearOfEra = y - era * 400
+        let dayOfYear = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
+        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
+        return era * 146_097 + dayOfEra - 719_468
+    }
+
+    /// Whole days from `other` to this day (negative when this one is earlier).
+    public func daysSince(_ other: CalendarDay) -> Int { daysSince1970 - other.daysSince1970 }
+
     static func daysIn(month: Int, year: Int) -> Int {
         switch month {
         case 2: return (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28

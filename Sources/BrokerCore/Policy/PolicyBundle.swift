@@ -28,14 +28,17 @@ public struct PolicyBundle: Sendable {
     public var tokenEndpointsByHost: [String: [SDKTokenEndpoint]]
     /// The sharing list the company has published (`contracts/published-sharing-list.yaml`), when there is one.
     public var publishedList: PublishedSharingList?
+    /// The privacy policy's versions (`contracts/privacy-policy.yaml`), when there is the file.
+    public var privacyPolicy: PrivacyPolicy?
     /// The bundle's revision id: `p-` and 16 hex digits of SHA-256 over the taxonomy's and every
     /// adapter's and contract's file hash (and the published list's), so the same files always give
     /// the same revision.
     public var revision: String
 
     public init(taxonomy: Taxonomy, contracts: [String: Contract], adapters: [String: Adapter], taxonomyHash: String = "",
-                publishedList: PublishedSharingList? = nil) {
+                publishedList: PublishedSharingList? = nil, privacyPolicy: PrivacyPolicy? = nil) {
         self.taxonomy = taxonomy
+        self.privacyPolicy = privacyPolicy
         self.contracts = contracts
         self.adapters = adapters
         self.publishedList = publishedList
@@ -53,6 +56,7 @@ public struct PolicyBundle: Sendable {
         for (provider, adapter) in adapters.sorted(by: { $0.key < $1.key }) { manifest += "adapter \(provider) \(adapter.contentHash)\n" }
         for (provider, contract) in contracts.sorted(by: { $0.key < $1.key }) { manifest += "contract \(provider) \(contract.contentHash)\n" }
         if let publishedList { manifest += "published-list \(publishedList.contentHash)\n" }
+        if let privacyPolicy { manifest += "privacy-policy \(privacyPolicy.contentHash)\n" }
         self.revision = "p-" + ContentHash.sha256Hex(manifest).prefix(16)
     }
 
@@ -60,7 +64,8 @@ public struct PolicyBundle: Sendable {
     /// `publishedList` is `contracts/published-sharing-list.yaml` when the folder has one.
     public static func load(taxonomy taxonomyFile: PolicyFile?, contracts contractFiles: [PolicyFile],
                             adapters adapterFiles: [PolicyFile],
-                            publishedList publishedFile: PolicyFile? = nil) -> (bundle: PolicyBundle?, issues: [PolicyIssue]) {
+                            publishedList publishedFile: PolicyFile? = nil,
+                            privacyPolicy privacyFile: PolicyFile? = nil) -> (bundle: PolicyBundle?, issues: [PolicyIssue]) {
         var issueList: [PolicyIssue] = []
         var taxonomy: Taxonomy?
         if let taxonomyFile {
@@ -122,10 +127,15 @@ public struct PolicyBundle: Sendable {
         let publishedList = publishedFile.flatMap {
             PublishedSharingList.decode(yaml: $0.text, file: $0.name, taxonomy: taxonomy, providers: adapterStems, issues: issues)
         }
+        let privacyPolicy = privacyFile.flatMap {
+            PrivacyPolicy.decode(yaml: $0.text, file: $0.name, taxonomy: taxonomy, providers: adapterStems, issues: issues)
+        }
+        if let privacyPolicy, let taxonomy { privacyPolicy.check(contracts: contracts, taxonomy: taxonomy, issues: issues) }
         let all = issues.issues.sorted { ($0.file, $0.line, $0.message) < ($1.file, $1.line, $1.message) }
         guard all.isEmpty, let taxonomy else { return (nil, all) }
         return (PolicyBundle(taxonomy: taxonomy, contracts: contracts, adapters: adapters,
-                             taxonomyHash: taxonomyFile.map { ContentHash.sha256Hex($0.text) } ?? "", publishedList: publishedList), [])
+                             taxonomyHash: taxonomyFile.map { ContentHash.sha256Hex($0.text) } ?? "", publishedList: publishedList,
+                             privacyPolicy: privacyPolicy), [])
     }
 
     private static func crossCheck(_ adapter: Adapter, file: String, contract: Contract?, taxonomy: Taxonomy?,
