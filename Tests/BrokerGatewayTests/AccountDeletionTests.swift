@@ -154,3 +154,27 @@ import Testing
         }
     }
 }
+
+/// `POST /v1/subjects/{id}/grants` answers with `warnings` when the grant, recorded as asked, will not
+/// cover something: the app learns it then, not from a refused share (found by a new user's run).
+@Suite struct GrantWarningTests {
+    @Test func aGrantThatWillNotCoverItsSharesSaysWhy() async throws {
+        try await withBroker { broker in
+            func grant(_ body: String) async throws -> [String] {
+                let answer = try await broker.call("POST", "/v1/subjects/w1/grants", token: Broker.grantsToken,
+                                                   headers: [("Content-Type", "application/json")], body: body)
+                #expect(answer.status == 201, "\(answer.text)")
+                return answer.json["warnings"] as? [String] ?? []
+            }
+            // As asked: no warning.
+            #expect(try await grant(#"{"provider":"huawei-push","purpose":"essential.service.notifications.push","separate_consent":false,"cross_border_consent":false,"policy_version":"2025-01","evidence":"e"}"#).isEmpty)
+            // APNs is in the US, the subject in CN (the home region), and no cross-border consent.
+            let apns = try await grant(#"{"provider":"apns","purpose":"essential.service.notifications.push","separate_consent":false,"cross_border_consent":false,"policy_version":"2025-01","evidence":"e"}"#)
+            #expect(apns == ["apns processes in US, outside the subject's region CN: without cross_border_consent its shares are refused (cross_border_consent_required)"])
+            // FaceID's sensitive categories without separate consent, under a version the privacy policy does not list.
+            let faceID = try await grant(#"{"provider":"tencent-faceid","purpose":"essential.legal_obligation","separate_consent":false,"cross_border_consent":false,"policy_version":"v9","evidence":"e"}"#)
+            #expect(faceID.count == 2 && faceID[0].contains("are sensitive: without separate_consent they are refused (separate_consent_required)"), "\(faceID)")
+            #expect(faceID[1] == "policy_version v9 is not a version of the privacy policy (2025-01, 2025-07)")
+        }
+    }
+}

@@ -249,7 +249,8 @@ struct SubjectsController: Sendable {
         let id = try Self.subjectID(context)
         try await authorize(request, subject: id)
         // Nothing is shared about minors, so no consent to share is recorded for one.
-        if try await liveSubject(id)?.isMinor(on: CalendarDay(now()), age: minorAge) == true {
+        let subject = try await liveSubject(id)
+        if subject?.isMinor(on: CalendarDay(now()), age: minorAge) == true {
             throw Problem(status: 403, code: "minor_subject", detail: "the subject is a minor; no grant is recorded for a minor")
         }
         let body = try await Self.decode(GrantBody.self, request, keys: [
@@ -279,7 +280,32 @@ struct SubjectsController: Sendable {
             grant.accountFingerprint = Self.accountFingerprint(fingerprinter, provider: body.provider, account: account)
         }
         do { try await grants.addGrant(grant) } catch { throw Problem.logUnavailable(error.message) }
-        return Self.json(Self.render(grant, at: now()), status: .created)
+        var answer = Self.render(grant, at: now())
+        let warnings = Self.warnings(grant, contract: contract, bundle: bundle,
+                                     subjectRegion: subject?.region ?? policy.current.engine.homeRegion)
+        if !warnings.isEmpty { answer["warnings"] = warnings }
+        return Self.json(answer, status: .created)
+    }
+
+    /// What the grant, recorded as asked, will not cover, so the app learns it now and not from a
+    /// refused share: a cross-border provider without `cross_border_consent`, sensitive categories
+    /// without `separate_consent`, a `policy_version` the privacy policy's versions do not list.
+    static func warnings(_ grant: Grant, contract: Contract, bundle: PolicyBundle, subjectRegion: String) -> [String] {
+        var found: [String] = []
+        if contract.region != subjectRegion, !grant.crossBorderConsent {
+            found.append("\(grant.provider) processes in \(contract.region), outside the subject's region \(subjectRegion): without "
+                         + "cross_border_consent its shares are refused (cross_border_consent_required)")
+        }
+        let categories = grant.categories ?? contract.purposes[grant.purpose] ?? []
+        let sensitive = categories.filter { bundle.taxonomy.categories[$0]?.sensitive == true }
+        if !sensitive.isEmpty, !grant.separateConsent {
+            found.append("\(sensitive.sorted().joined(separator: ", ")) \(sensitive.count == 1 ? "is" : "are") sensitive: without "
+                         + "separate_consent \(sensitive.count == 1 ? "it is" : "they are") refused (separate_consent_required)")
+        }
+        if let privacy = bundle.privacyPolicy, privacy.version(grant.policyVersion) == nil {
+            found.append("policy_version \(grant.policyVersion) is not a version of the privacy policy (\(privacy.versions.map(\.id).joined(separator: ", ")))")
+        }
+        return found
     }
 
     func listGrants(_ request: Request, _ context: BrokerRequestContext) async throws -> Response {
