@@ -190,6 +190,7 @@ struct PolicyEngineTests {
             for field in decision.fields { if let reason = field.reason, field.denied { reached.insert(reason) } }
         }
         reached.insert(.purposeOutOfContract)   // needs a changed contract: see purposeOutOfContract()
+        reached.insert(.consentOutdated)        // needs privacy-policy versions: see PrivacyPolicyTests
         let missing = Set(ReasonCode.decisionCodes).subtracting(reached)
         #expect(missing.isEmpty, "unreached: \(missing.map(\.rawValue).sorted())")
     }

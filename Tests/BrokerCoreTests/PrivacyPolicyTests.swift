@@ -80,4 +80,37 @@ struct PrivacyPolicyTests {
         #expect(bad.contains { $0.contains("version 2025-01: effective must be a date YYYY-MM-DD, not '2025-13-01'") })
         #expect(bad.allSatisfy { $0.range(of: #"^contracts/privacy-policy\.yaml:\d+: "#, options: .regularExpression) != nil }, "\(bad)")
     }
+
+    /// Item 4: a share relying on what the version in force discloses and the grant's version did not
+    /// (google-login, added by 2025-07) is refused `consent_outdated` from 2025-07's effective date; a grant
+    /// under 2025-07 covers it; before that date the old version decides; a version the file does not list
+    /// counts as its first; a party every version disclosed is unaffected.
+    @Test func aGrantUnderAnOlderVersionDoesNotCoverWhatANewerOneAdded() {
+        let engine = PolicyEngine(bundle: Policies.real, homeRegion: "CN")
+        let caller = Caller(id: "svc", roles: [.share], providers: ["google-login", "huawei-push"])
+        let login = "essential.service.authentication", push = "essential.service.notifications.push"
+        func decide(_ provider: String, version: String, on day: String) -> ShareDecision {
+            let time = ISO8601DateFormatter().date(from: day + "T12:00:00Z")!
+            let request = provider == "google-login"
+                ? ShareRequest(caller: caller, provider: provider, target: .http(method: "POST", path: "/token", query: nil),
+                               contentType: "application/x-www-form-urlencoded",
+                               body: json("grant_type=authorization_code&code=C1&redirect_uri=https%3A%2F%2Fapp.example%2Fcb"),
+                               subject: "u1", time: time)
+                : ShareRequest(caller: caller, provider: provider, target: .http(method: "POST", path: "/v1/10086/messages:send", query: nil),
+                               contentType: "application/json", body: json(#"{"message":{"token":["T1"]}}"#), subject: "u1", time: time)
+            var grant = Grant.make("g-\(provider)", provider: provider, purpose: provider == "google-login" ? login : push,
+                                   crossBorder: true)
+            grant.policyVersion = version
+            grant.grantedAt = time.addingTimeInterval(-60)
+            return engine.evaluate(request, context: SubjectContext(subject: nil, grants: [grant]), decoder: StrictPayloadDecoder())
+        }
+        let outdated = decide("google-login", version: "2025-01", on: "2026-03-01")
+        #expect(outdated.verdict == .blocked && outdated.code == .consentOutdated && outdated.step == 7, "\(outdated.message ?? "")")
+        #expect(decide("google-login", version: "2025-07", on: "2026-03-01").verdict == .allowed)
+        #expect(decide("google-login", version: "an-unlisted-version", on: "2026-03-01").code == .consentOutdated)
+        #expect(decide("google-login", version: "2025-01", on: "2025-06-30").verdict == .allowed, "before 2025-07 takes effect")
+        #expect(decide("huawei-push", version: "2025-01", on: "2026-03-01").verdict == .allowed)
+        #expect(decide("huawei-push", version: "an-unlisted-version", on: "2026-03-01").verdict == .allowed)
+        #expect(ReasonCode.consentOutdated.httpStatus == 403)
+    }
 }

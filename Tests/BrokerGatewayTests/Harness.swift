@@ -56,12 +56,12 @@ struct Broker: Sendable {
 
     @discardableResult
     func grant(_ subject: String, provider: String, purpose: String, categories: [String]? = nil,
-               separate: Bool = false, crossBorder: Bool = false) async throws -> String {
+               separate: Bool = false, crossBorder: Bool = false, version: String = "2025-01") async throws -> String {
         let categoriesJSON = categories.map { "[" + $0.map { "\"\($0)\"" }.joined(separator: ",") + "]" } ?? "null"
         let body = """
             {"provider":"\(provider)","purpose":"\(purpose)","categories":\(categoriesJSON),\
             "separate_consent":\(separate),"cross_border_consent":\(crossBorder),\
-            "policy_version":"2025-01","evidence":"test-consent-screen"}
+            "policy_version":"\(version)","evidence":"test-consent-screen"}
             """
         let response = try await call("POST", "/v1/subjects/\(subject)/grants", token: Broker.grantsToken,
                                       headers: [("Content-Type", "application/json")], body: body)

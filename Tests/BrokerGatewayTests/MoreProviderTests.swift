@@ -294,7 +294,14 @@ import Testing
                                                  body: form)
             #expect(domestic.status == 403 && domestic.json["code"] as? String == "cross_border_consent_required")
             #expect(broker.simulator("google-login").requests().isEmpty, "a blocked share sends nothing")
+            // Google sign-in is disclosed from the privacy policy's 2025-07 on: a grant under 2025-01 is outdated.
             try await broker.grant("u1", provider: "google-login", purpose: Self.login, crossBorder: true)
+            let outdated = try await broker.call("POST", "/v1/proxy/google-login/token",
+                                                 headers: [("Content-Type", "application/x-www-form-urlencoded"), ("X-Share-Subject", "u1")],
+                                                 body: form)
+            #expect(outdated.status == 403 && outdated.json["code"] as? String == "consent_outdated", "\(outdated.text)")
+            #expect(broker.simulator("google-login").requests().isEmpty, "a blocked share sends nothing")
+            try await broker.grant("u1", provider: "google-login", purpose: Self.login, crossBorder: true, version: "2025-07")
             let exchange = try await broker.call("POST", "/v1/proxy/google-login/token",
                                                  headers: [("Content-Type", "application/x-www-form-urlencoded"), ("X-Share-Subject", "u1")],
                                                  body: form)

@@ -203,7 +203,8 @@ public struct PolicyEngine: Sendable {
         var checker = CategoryChecker(
             taxonomy: bundle.taxonomy, contract: contract, purpose: purpose, provider: adapter.provider,
             subject: subjectID, time: request.time,
-            crossBorder: contract.region != (context.subject?.region ?? homeRegion), grants: context.grants)
+            crossBorder: contract.region != (context.subject?.region ?? homeRegion), grants: context.grants,
+            privacy: bundle.privacyPolicy)
         var blocking: FieldDecision?
         var detected: (field: FieldDecision, finding: PersonalDataDetector.Finding)?
         func check(_ occurrence: FieldOccurrence, _ schema: FieldSchema) {
@@ -485,18 +486,25 @@ struct CategoryChecker {
     let purpose: String
     let crossBorder: Bool
     let time: Date
+    let provider: String
     /// The subject's grants for this provider and purpose.
     let grants: [Grant]
+    /// The privacy policy's versions, and the one in force at the share's time (`nil`: no file, or none yet).
+    let privacy: PrivacyPolicy?
+    let inForce: PrivacyPolicy.Version?
     private var cache: [(String, Verdict)] = []
 
     init(taxonomy: Taxonomy, contract: Contract, purpose: String, provider: String, subject: String, time: Date,
-         crossBorder: Bool, grants: [Grant]) {
+         crossBorder: Bool, grants: [Grant], privacy: PrivacyPolicy? = nil) {
         self.taxonomy = taxonomy
         self.contract = contract
         self.purpose = purpose
         self.crossBorder = crossBorder
         self.time = time
+        self.provider = provider
         self.grants = grants.filter { $0.provider == provider && $0.purpose == purpose && $0.subject == subject }
+        self.privacy = privacy
+        self.inForce = privacy?.version(inForceOn: CalendarDay(time))
     }
 
     mutating func check(_ category: String) -> Verdict {
@@ -519,13 +527,28 @@ struct CategoryChecker {
             if covering.contains(where: { $0.isExpired(at: time) }) { return Verdict(reason: .consentExpired) }
             return Verdict(reason: .consentMissing)
         }
-        if let grant = active.first(where: { (!info.sensitive || $0.separateConsent) && (!crossBorder || $0.crossBorderConsent) }) {
+        let sufficient = active.filter { (!info.sensitive || $0.separateConsent) && (!crossBorder || $0.crossBorderConsent) }
+        if let grant = sufficient.first(where: { isCurrent($0, for: category) }) {
             return Verdict(reason: nil, grantID: grant.id)
         }
+        if !sufficient.isEmpty { return Verdict(reason: .consentOutdated) }
         if info.sensitive && !active.contains(where: \.separateConsent) {
             return Verdict(reason: .separateConsentRequired)
         }
         return Verdict(reason: .crossBorderConsentRequired)
+    }
+}
+
+extension CategoryChecker {
+    /// Whether `grant` was given under a privacy-policy version that discloses sending `category` to this
+    /// provider for this purpose, from the region it is in now, when the version in force discloses it.
+    /// What the version in force does not disclose either is drift (the published list's business), not
+    /// this rule. A version the file does not list counts as its first (`POST …/grants` warns of it).
+    func isCurrent(_ grant: Grant, for category: String) -> Bool {
+        guard let privacy, let inForce, inForce.discloses(provider: provider, purpose: purpose, category: category) else { return true }
+        guard let given = privacy.version(grant.policyVersion) ?? privacy.versions.first else { return true }
+        return given.discloses(provider: provider, purpose: purpose, category: category)
+            && (inForce.regions[provider] == nil || given.regions[provider] == inForce.regions[provider])
     }
 }
 

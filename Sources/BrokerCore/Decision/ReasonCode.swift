@@ -55,6 +55,9 @@ public struct ReasonCode: RawRepresentable, Hashable, Sendable, Codable, CustomS
     public static let consentMissing = ReasonCode(rawValue: "consent_missing")
     public static let consentRevoked = ReasonCode(rawValue: "consent_revoked")
     public static let consentExpired = ReasonCode(rawValue: "consent_expired")
+    /// The grant was given under a privacy-policy version that did not disclose what the version in force
+    /// discloses for this field (a new party, purpose, category or region): the subject grants again first.
+    public static let consentOutdated = ReasonCode(rawValue: "consent_outdated")
     public static let separateConsentRequired = ReasonCode(rawValue: "separate_consent_required")
     public static let crossBorderConsentRequired = ReasonCode(rawValue: "cross_border_consent_required")
     /// Not a denial: a caller sent a value for a field the broker fills from its credentials.
@@ -84,7 +87,7 @@ public struct ReasonCode: RawRepresentable, Hashable, Sendable, Codable, CustomS
         .unauthenticated, .callerNotPermitted, .unknownProvider, .unknownOperation, .unsupportedMediaType,
         .bodyTooLarge, .tooManyFields, .malformedBody, .duplicateHeader, .malformedHeader, .subjectMissing, .invalidSubject, .subjectMismatch, .purposeMissing, .purposeNotAllowed, .contractMissing,
         .contractExpired, .purposeOutOfContract, .subjectUnknown, .subjectDeleted, .minorSubject, .undeclaredField, .undeclaredValue, .outOfContractScope,
-        .consentMissing, .consentRevoked, .consentExpired, .separateConsentRequired, .crossBorderConsentRequired,
+        .consentMissing, .consentRevoked, .consentExpired, .consentOutdated, .separateConsentRequired, .crossBorderConsentRequired,
         .personalDataInNonPersonalField,
     ]
 }

@@ -89,7 +89,8 @@ extension PolicyEngine {
         var checker = CategoryChecker(
             taxonomy: bundle.taxonomy, contract: contract, purpose: share.purpose, provider: adapter.provider,
             subject: share.subject, time: share.time,
-            crossBorder: contract.region != (context.subject?.region ?? homeRegion), grants: context.grants)
+            crossBorder: contract.region != (context.subject?.region ?? homeRegion), grants: context.grants,
+            privacy: bundle.privacyPolicy)
         var blocking: ReasonCode?
         for logged in share.fields {
             if logged.reason?.isBrokerField == true {

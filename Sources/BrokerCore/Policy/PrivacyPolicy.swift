@@ -39,6 +39,11 @@ public struct PrivacyPolicy: Sendable {
             self.id = id; self.published = published; self.effective = effective; self.urls = urls
             self.parties = parties; self.regions = regions; self.line = line
         }
+
+        /// Whether this version discloses sending `category` to `provider` for `purpose` (a listed category covers its sub-categories).
+        public func discloses(provider: String, purpose: String, category: String) -> Bool {
+            parties[provider]?[purpose]?.contains { Taxonomy.covers($0, category) } ?? false
+        }
     }
 
     /// One difference between two versions, and whether it is material (users must be told 30 days
