@@ -227,6 +227,15 @@ import X509
         }
         #expect(refused.output.contains(#""code":"unauthenticated""#) && refused.output.hasSuffix("\n2 401"), "\(refused)")
         #expect(setup.huawei.requests().filter { $0.path.hasSuffix("messages:send") }.count == 7)
+        // A share whose provider takes longer than the client timeout (3 s here) is answered on its stream:
+        // the idle timer is the connection's (no open streams), never a stream's with a share in flight.
+        setup.huawei.setFault(.delay(.seconds(4)))
+        let slow = try await h2("payments", [send], ["-X", "POST", "-H", "X-Share-Subject: u-1", "-H", "Content-Type: application/json",
+                                                      "--data", #"{"message":{"token":["PUSH-TOKEN-4"]}}"#])
+        let slowHTTP1 = try await setup.push(setup.https, setup.client("payments") + ["--http1.1"])
+        setup.huawei.setFault(.none)
+        #expect(slow == ["2 200 1"], "\(slow)")
+        #expect(slowHTTP1.0 == 200, "\(slowHTTP1)")
 
         // A connection that never finishes a handshake is closed at the client timeout (3 s here).
         let silent = try await offPool {

@@ -99,7 +99,10 @@ struct BrokerServerChannel: ServerChildChannel {
         let streams = HTTP1Channel.Configuration(
             additionalChannelHandlers: [StreamBodyGuard(budget: http1.bodyBudget, bodyTimeout: TimeAmount(http1.bodyTimeout), bodyCap: http1.bodyCap),
                                         ShareChannelHandler(edge: http1.shares, logger: logger, identity: identity)],
-            idleTimeout: TimeAmount(http1.idleTimeout))
+            // No idle timer per stream: the one Hummingbird adds sits after the share handler, never sees a
+            // share, and closed a stream whose provider took longer than the client timeout. A stream's body
+            // has its deadline (`StreamBodyGuard`); the connection's idle timer counts only while no stream is open.
+            idleTimeout: nil)
         return HTTP2Channel(responder: http1.responder, configuration: .init(idleTimeout: http1.idleTimeout, streamConfiguration: streams))
     }
 
