@@ -180,7 +180,7 @@ final class PriorKnowledgeDetector<Negotiated: Sendable>: ChannelInboundHandler,
         self.promise = promise
         decided = true
         timer?.cancel()
-        configure(matches, context.channel).hop(to: context.eventLoop).whenComplete { [self] result in
+        configure(matches, context.channel).hop(to: context.eventLoop).assumeIsolated().whenComplete { [self] result in
             promise.completeWith(result)
             guard case .success = result, let bytes = held else {
                 context.close(promise: nil)

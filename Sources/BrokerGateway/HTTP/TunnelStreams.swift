@@ -114,6 +114,7 @@ extension ChannelHandlerContext {
         if let retryAfter { response.headerFields[.retryAfter] = retryAfter }
         write(NIOAny(HTTPResponsePart.head(response)), promise: nil)
         write(NIOAny(HTTPResponsePart.body(channel.allocator.buffer(bytes: body))), promise: nil)
-        writeAndFlush(NIOAny(HTTPResponsePart.end(nil))).whenComplete { [self] _ in close(promise: nil) }
+        // The write's future completes on this channel's loop: the context is used where it belongs.
+        writeAndFlush(NIOAny(HTTPResponsePart.end(nil))).assumeIsolated().whenComplete { [self] _ in close(promise: nil) }
     }
 }
