@@ -40,6 +40,27 @@ import Testing
                 try Self.candidate("expired", in: directory) {
                     $0.replacingOccurrences(of: "expires: 2027-09-29", with: "expires: 2025-12-31")
                 }
+                // A privacy-policy version in force since 2026-06 moves Huawei Push to another region
+                // (material): grants under the older versions no longer cover its shares (issue 27).
+                try Self.candidate("versioned", in: directory) { $0 }
+                func version(_ id: String, published: String, effective: String, region: String) -> String {
+                    """
+                      - id: "\(id)"
+                        published: \(published)
+                        effective: \(effective)
+                        url: { en: https://www.example.com/privacy/\(id) }
+                        parties:
+                          - provider: huawei-push
+                            region: \(region)
+                            purposes:
+                              essential.service.notifications.push:
+                                categories: [user.device.push_token, user.content.notification]
+
+                    """
+                }
+                try ("versions:\n" + version("2025-01", published: "2024-12-01", effective: "2025-01-01", region: "CN")
+                     + version("2026-06", published: "2026-05-01", effective: "2026-06-01", region: "SG"))
+                    .write(to: directory.appendingPathComponent("versioned/contracts/privacy-policy.yaml"), atomically: true, encoding: .utf8)
             })
         defer { broker.stop(); try? FileManager.default.removeItem(at: broker.directory) }
         _ = simulators
@@ -107,6 +128,13 @@ import Testing
         let lines = blocked.output.split(separator: "\n").filter { $0.contains("newly_blocked") }
         #expect(lines.contains { $0.contains("user.device.push_token") && $0.contains(id1) && $0.contains(id2) }, "\(blocked.output)")
         #expect(lines.contains { $0.contains("user.content.notification") && $0.contains(id1) && !$0.contains(id2) }, "\(blocked.output)")
+
+        // Under the candidate's privacy-policy versions the two shares that went would need new grants
+        // (consent_outdated): policy diff decides with the candidate's versions.
+        let versioned = try CheckCommandTests.run(["policy", "diff", "--candidate", "versioned", "--config", "broker.yaml"], in: broker.directory)
+        #expect(versioned.status == 0 && versioned.output.contains("2 would change"), "\(versioned.output)")
+        #expect(versioned.output.split(separator: "\n").contains { $0.contains("newly_blocked") && $0.contains("user.device.push_token")
+                                                                 && $0.contains(id1) && $0.contains(id2) }, "\(versioned.output)")
 
         // A candidate with errors compares nothing.
         try "provider: huawei-push\n".write(to: broker.directory.appendingPathComponent("expired/contracts/huawei-push.yaml"), atomically: true, encoding: .utf8)
