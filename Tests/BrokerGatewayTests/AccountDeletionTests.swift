@@ -178,3 +178,71 @@ import Testing
         }
     }
 }
+
+/// Issue 27, item 5: `GET /v1/subjects/{id}/consent-records`: a grant given, renewed under a newer
+/// privacy-policy version and withdrawn, as ISO/IEC TS 27560 consent records that validate against
+/// the repository's `schemas/consent-record.schema.json`.
+@Suite struct ConsentRecordTests {
+    static let push = "essential.service.notifications.push"
+
+    /// Validates `value` against the keywords the repository's schema uses (type, required, properties,
+    /// items, enum, minItems); the problems, each with its path.
+    static func problems(_ value: Any, _ schema: [String: Any], at path: String = "$") -> [String] {
+        var found: [String] = []
+        if let wanted = schema["enum"] as? [String], !(value is String && wanted.contains(value as! String)) {
+            found.append("\(path): \(value) is not one of \(wanted)")
+        }
+        switch schema["type"] as? String {
+        case "object":
+            guard let object = value as? [String: Any] else { return found + ["\(path): not an object"] }
+            for key in schema["required"] as? [String] ?? [] where object[key] == nil { found.append("\(path): \(key) is missing") }
+            for (key, sub) in schema["properties"] as? [String: [String: Any]] ?? [:] {
+                if let member = object[key] { found += problems(member, sub, at: "\(path).\(key)") }
+            }
+        case "array":
+            guard let array = value as? [Any] else { return found + ["\(path): not an array"] }
+            if let least = schema["minItems"] as? Int, array.count < least { found.append("\(path): fewer than \(least) items") }
+            if let items = schema["items"] as? [String: Any] {
+                for (index, item) in array.enumerated() { found += problems(item, items, at: "\(path)[\(index)]") }
+            }
+        case "string": if !(value is String) { found.append("\(path): not a string") }
+        case "integer": if !(value is Int) || value is Bool { found.append("\(path): not an integer") }
+        case "boolean": if !(value is Bool) { found.append("\(path): not a boolean") }
+        default: break
+        }
+        return found
+    }
+
+    @Test func aGrantGivenRenewedAndWithdrawnAsConsentRecords() async throws {
+        let schemaData = try Data(contentsOf: Broker.repository.appendingPathComponent("schemas/consent-record.schema.json"))
+        try await withBroker { broker in
+            let schema = try #require(try JSONSerialization.jsonObject(with: schemaData) as? [String: Any])
+            let first = try await broker.grant("c1", provider: "huawei-push", purpose: Self.push)
+            let renewed = try await broker.grant("c1", provider: "huawei-push", purpose: Self.push, version: "2025-07")
+            let revoke = try await broker.call("DELETE", "/v1/subjects/c1/grants/\(renewed)", token: Broker.grantsToken)
+            #expect(revoke.status == 202, "\(revoke.text)")
+            let answer = try await broker.call("GET", "/v1/subjects/c1/consent-records", token: Broker.grantsToken)
+            #expect(answer.status == 200, "\(answer.text)")
+            let records = try #require(answer.json["records"] as? [[String: Any]])
+            #expect(records.map { $0["record_id"] as? String } == [first, renewed])
+            for record in records { #expect(Self.problems(record, schema).isEmpty, "\(Self.problems(record, schema))") }
+
+            let given = records[0], withdrawn = records[1]
+            #expect((given["notice"] as? [String: Any])?["version"] as? String == "2025-01")
+            #expect((given["notice"] as? [String: Any])?["url"] as? String == "https://www.example.com/privacy/2025-01")
+            #expect((given["controller"] as? [String: Any])?["name"] as? String == "Example Co., Ltd.")
+            #expect((given["recipients"] as? [[String: Any]])?.first?["company"] as? String == "Huawei Software Technologies Co., Ltd.")
+            #expect((given["storage"] as? [String: Any])?["location"] as? String == "CN" && given["retention_days"] as? Int == 30)
+            #expect((given["events"] as? [[String: Any]])?.map { $0["event"] as? String } == ["given", "renewed"])
+            #expect((given["events"] as? [[String: Any]])?.last?["notice_version"] as? String == "2025-07")
+            #expect(given["state"] as? String == "active")
+            #expect((withdrawn["events"] as? [[String: Any]])?.map { $0["event"] as? String } == ["given", "withdrawn"])
+            #expect(withdrawn["state"] as? String == "withdrawn")
+
+            // The schema's own check fails a record missing a mandatory element.
+            var broken = given
+            broken["controller"] = nil
+            #expect(Self.problems(broken, schema) == ["$: controller is missing"])
+        }
+    }
+}

@@ -4,6 +4,8 @@
 2. GET /openapi.yaml serves exactly the repository's file.
 3. A bounded schemathesis run (fixed seed, a few examples per operation) against the sandbox:
    no answer is a server error, every status and content type is one the document lists.
+4. schemas/consent-record.schema.json is a valid JSON Schema (2020-12), and the consent records the
+   sandbox answers for a grant given and withdrawn validate against it (jsonschema).
 
 Environment: BROKER (the broker's base URL), SPEC (the repository's openapi.yaml), ADMIN_TOKEN.
 Prints one JSON line {"ok": [...]} when every step passed; exits non-zero otherwise.
@@ -49,4 +51,30 @@ if run.returncode != 0:
     print(run.stderr[-4000:], file=sys.stderr)
     sys.exit(f"schemathesis failed (exit {run.returncode})")
 ok.append("schemathesis")
+
+import jsonschema
+
+schema_path = os.path.join(os.path.dirname(spec_path), "schemas", "consent-record.schema.json")
+with open(schema_path) as file:
+    schema = json.load(file)
+jsonschema.Draft202012Validator.check_schema(schema)
+grants = {"Authorization": "Bearer " + os.environ["GRANTS_TOKEN"], "Content-Type": "application/json"}
+
+
+def call(method, path, body=None):
+    request = urllib.request.Request(broker + path, method=method, headers=grants,
+                                     data=None if body is None else json.dumps(body).encode())
+    with urllib.request.urlopen(request) as response:
+        return json.loads(response.read() or b"null")
+
+
+given = call("POST", "/v1/subjects/records-u1/grants", {
+    "provider": "huawei-push", "purpose": "essential.service.notifications.push", "separate_consent": False,
+    "cross_border_consent": False, "policy_version": "2025-07", "evidence": "openapi-check"})
+call("DELETE", "/v1/subjects/records-u1/grants/" + given["id"])
+records = call("GET", "/v1/subjects/records-u1/consent-records")["records"]
+assert len(records) == 1 and records[0]["state"] == "withdrawn", records
+for record in records:
+    jsonschema.validate(record, schema, cls=jsonschema.Draft202012Validator)
+ok.append("consent-records")
 print(json.dumps({"ok": ok}))

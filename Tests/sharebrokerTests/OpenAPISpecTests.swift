@@ -16,9 +16,9 @@ import Testing
         }
         let spec = CheckCommandTests.root.appendingPathComponent("openapi.yaml").path
         let (status, output) = try await SDKTunnelTests.runAgainstSandbox(python: python, script: "Tests/sdk/openapi_check.py") { _, _ in
-            ["SPEC": spec, "ADMIN_TOKEN": "demo-admin-token"]
+            ["SPEC": spec, "ADMIN_TOKEN": "demo-admin-token", "GRANTS_TOKEN": "demo-grants-token"]
         }
         #expect(status == 0, "\(output)")
-        #expect(output.contains(#"{"ok": ["valid-3.1", "served", "schemathesis"]}"#), "\(output)")
+        #expect(output.contains(#"{"ok": ["valid-3.1", "served", "schemathesis", "consent-records"]}"#), "\(output)")
     }
 }

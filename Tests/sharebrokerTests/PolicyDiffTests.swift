@@ -58,7 +58,7 @@ import Testing
 
                     """
                 }
-                try ("versions:\n" + version("2025-01", published: "2024-12-01", effective: "2025-01-01", region: "CN")
+                try ("controller: { name: Example, contact: privacy@example.com }\nversions:\n" + version("2025-01", published: "2024-12-01", effective: "2025-01-01", region: "CN")
                      + version("2026-06", published: "2026-05-01", effective: "2026-06-01", region: "SG"))
                     .write(to: directory.appendingPathComponent("versioned/contracts/privacy-policy.yaml"), atomically: true, encoding: .utf8)
             })

@@ -3,6 +3,7 @@
 /// each party's region (issue 27). Grants name the version they were given under (`policy_version`).
 ///
 /// ```yaml
+/// controller: { name: "Example Co., Ltd.", contact: "privacy@example.com" }   # who decides the processing
 /// versions:
 ///   - id: "2025-07"
 ///     published: 2025-06-01           # when users were notified
@@ -64,6 +65,12 @@ public struct PrivacyPolicy: Sendable {
         public var description: String { "\(material ? "material" : "minor   ")  \(kind.rawValue.padding(toLength: 18, withPad: " ", startingAt: 0)) \(reason)" }
     }
 
+    /// Who decides the processing (the company), as consent records name it.
+    public struct Controller: Sendable, Hashable {
+        public var name: String
+        public var contact: String
+    }
+    public var controller: Controller
     /// Oldest first, effective dates increasing.
     public var versions: [Version]
     public var file: String
@@ -128,7 +135,11 @@ public struct PrivacyPolicy: Sendable {
     static func decode(yaml: String, file: String, taxonomy: Taxonomy?, providers: Set<String>,
                        issues: IssueCollector) -> PrivacyPolicy? {
         guard let root = YAMLNode.parse(yaml, file: file, issues: issues),
-              let object = root.object("privacy policy", required: ["versions"]) else { return nil }
+              let object = root.object("privacy policy", required: ["controller", "versions"]) else { return nil }
+        var controller = Controller(name: "", contact: "")
+        if let node = object["controller"], let spec = node.object("controller", required: ["name", "contact"]) {
+            controller = Controller(name: spec["name"]?.string("controller: name") ?? "", contact: spec["contact"]?.string("controller: contact") ?? "")
+        }
         var versions: [Version] = []
         for item in object["versions"]?.sequence("versions") ?? [] {
             guard let spec = item.object("version", required: ["id", "published", "effective", "url", "parties"]),
@@ -180,7 +191,7 @@ public struct PrivacyPolicy: Sendable {
                                     regions: regions, line: item.line))
         }
         if versions.isEmpty { object["versions"]?.error("versions: at least one version is needed") }
-        return PrivacyPolicy(versions: versions, file: file, contentHash: ContentHash.sha256Hex(yaml))
+        return PrivacyPolicy(controller: controller, versions: versions, file: file, contentHash: ContentHash.sha256Hex(yaml))
     }
 
     /// The rules across versions and contracts: 30 days' notice for a material change, and every

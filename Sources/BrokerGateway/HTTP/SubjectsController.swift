@@ -32,6 +32,7 @@ struct SubjectsController: Sendable {
         }
         router.post("/v1/subjects/:id/grants") { request, context in try await addGrant(request, context) }
         router.get("/v1/subjects/:id/grants") { request, context in try await listGrants(request, context) }
+        router.get("/v1/subjects/:id/consent-records") { request, context in try await consentRecords(request, context) }
     }
 
     /// Who may act on one subject's data: a client with `role` (or `admin`), or that
@@ -315,6 +316,21 @@ struct SubjectsController: Sendable {
         do { list = try await grants.grants(of: id) } catch { throw Problem.logUnavailable(error.message) }
         let time = now()
         return Self.json(["subject": id, "grants": list.map { Self.render($0, at: time) }])
+    }
+
+    /// `GET /v1/subjects/{id}/consent-records`: each grant as an ISO/IEC TS 27560 consent record (`ConsentRecords`).
+    func consentRecords(_ request: Request, _ context: BrokerRequestContext) async throws -> Response {
+        let id = try Self.subjectID(context)
+        try await authorize(request, subject: id)
+        let list: [Grant]
+        let subject: Subject?
+        do {
+            list = try await grants.grants(of: id)
+            subject = try await grants.subject(id)
+        } catch { throw Problem.logUnavailable(error.message) }
+        let records = ConsentRecords.render(subject: id, grants: list, bundle: bundle, homeRegion: policy.current.engine.homeRegion,
+                                            subjectRegion: subject?.region, at: now())
+        return Self.json(["subject": id, "schema": "schemas/consent-record.schema.json", "records": records])
     }
 
     /// The fingerprint under which a provider account is kept and looked up.
