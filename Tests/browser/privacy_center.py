@@ -94,6 +94,15 @@ try:
     shot("privacy-1280.png")
     checks.append("grants-and-shares")
 
+    # 1b. The user's consent records (ISO/IEC TS 27560), offered as a download of their two grants.
+    records = driver.find_element(By.ID, "records-download")
+    wait.until(lambda _: records.is_displayed())
+    assert records.get_attribute("download") == "consent-records-u-1001.json", records.get_attribute("download")
+    assert records.get_attribute("href").startswith("blob:") and records.get_attribute("data-count") == "2", \
+        (records.get_attribute("href"), records.get_attribute("data-count"))
+    assert "consent records" in records.text, records.text
+    checks.append("consent-records")
+
     # 2. Revoke Huawei: confirm, then the revocation's status in words until the provider confirms.
     card = driver.find_element(By.CSS_SELECTOR, f'[data-grant="{huawei}"]')
     card.find_element(By.TAG_NAME, "button").click()

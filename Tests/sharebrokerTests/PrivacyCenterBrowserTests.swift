@@ -25,7 +25,7 @@ import Testing
             ["ARTIFACTS": artifacts.path, "USER_ISSUER": "https://sandbox.sharebroker.invalid", "USER_SECRET": "demo-user-jwt-secret"]
         }
         #expect(status == 0, "\(output)")
-        #expect(output.contains(#""ok": ["grants-and-shares", "revoke-acknowledged", "360px-zh-CN", "other-user", "expired-token", "labels", "delete-account"]"#),
+        #expect(output.contains(#""ok": ["grants-and-shares", "consent-records", "revoke-acknowledged", "360px-zh-CN", "other-user", "expired-token", "labels", "delete-account"]"#),
                 "\(output)")
         for shot in ["privacy-1280.png", "privacy-360-zh.png"] {
             #expect(FileManager.default.fileExists(atPath: artifacts.appendingPathComponent(shot).path), "\(shot)")

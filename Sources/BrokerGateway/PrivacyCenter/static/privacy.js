@@ -7,6 +7,7 @@ const TEXT = {
   en: {
     title: "Privacy center", loading: "Loading…", grantsHeading: "Who receives your data",
     grantsHint: "Each authorization you gave, in words. You can revoke any of them.",
+    recordsDownload: "Download my consent records (JSON, ISO/IEC TS 27560)",
     sharesHeading: "What was shared",
     sharesHint: "Every time data about you went to a provider, newest first. Values are never kept here.",
     more: "Show older", deleteHeading: "Delete my account",
@@ -35,6 +36,7 @@ const TEXT = {
   "zh-CN": {
     title: "隐私中心", loading: "正在加载…", grantsHeading: "谁会收到您的信息",
     grantsHint: "您给出的每一项授权。您可以随时撤回其中任何一项。",
+    recordsDownload: "下载我的同意记录（JSON，ISO/IEC TS 27560）",
     sharesHeading: "已共享的信息", sharesHint: "您的信息每次发送给第三方的记录，最新的在前。这里从不保存信息的内容。",
     more: "显示更早的记录", deleteHeading: "注销我的账号",
     deleteHint: "所有授权将终止，收到过您信息的每个第三方都会被通知删除。",
@@ -174,6 +176,7 @@ function grantCard(grant, provider) {
         const revocation = await api("DELETE", "/v1/subjects/" + encodeURIComponent(state.subject) + "/grants/" + encodeURIComponent(grant.id));
         card.querySelector(".state-active").textContent = t("revoked");
         button.remove();
+        offerConsentRecords().catch(() => {});
         await followRevocation(revocation.revocation_id, line);
       } catch (error) {
         if (error instanceof SignInNeeded) return signInAgain();
@@ -222,6 +225,18 @@ async function loadShares() {
   document.getElementById("more").hidden = !state.cursor;
 }
 
+// The user's grants as consent records, offered as a file: fetched with their token (a plain link
+// could not carry it) and handed to the browser as a download; fetched again after a revoke.
+async function offerConsentRecords() {
+  const answer = await api("GET", "/v1/subjects/" + encodeURIComponent(state.subject) + "/consent-records");
+  const link = document.getElementById("records-download");
+  if (link.href) URL.revokeObjectURL(link.href);
+  link.href = URL.createObjectURL(new Blob([JSON.stringify(answer, null, 2)], { type: "application/json" }));
+  link.download = "consent-records-" + state.subject + ".json";
+  link.dataset.count = String(answer.records.length);
+  link.hidden = false;
+}
+
 async function start() {
   chooseLanguage();
   const fragment = new URLSearchParams(location.hash.slice(1));
@@ -234,6 +249,7 @@ async function start() {
     state.catalog = await (await fetch("/v1/privacy/catalog", { cache: "no-store" })).json();
     const grants = await api("GET", "/v1/subjects/" + encodeURIComponent(state.subject) + "/grants");
     renderGrants(grants.grants);
+    await offerConsentRecords();
     await loadShares();
     for (const id of ["grants-section", "shares-section", "delete-section"]) document.getElementById(id).hidden = false;
     document.getElementById("status").textContent = "";
