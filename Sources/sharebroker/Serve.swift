@@ -101,7 +101,7 @@ struct Serve: AsyncParsableCommand {
             for (name, value) in credentials.environment { extraSecrets[.env(name)] = value }
             // The demo clients replace the config's token clients; a client known only by where it connects
             // or by its certificate (`listen`, `mtls`) has no token to replace and is kept, so a sidecar
-            // client (an APNs SDK's) can be tried against the simulators.
+            // client (an SDK that sends no proxy credentials) can be tried against the simulators.
             settings.clients = Sandbox.clients(providers: Array(bundle.adapters.keys))
                 + settings.clients.filter { $0.credential == .none }
             settings.userJWT = .init(issuer: Sandbox.userIssuer, audience: "sharebroker", algorithms: ["HS256"],

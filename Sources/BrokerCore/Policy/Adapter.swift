@@ -23,8 +23,8 @@ public struct Adapter: Sendable {
     /// Where the provider's SDKs sign themselves in: answered by the broker, never forwarded (`SDKTokenEndpoint`).
     public var tokenEndpoints: [SDKTokenEndpoint] = []
     /// How the provider's own errors look (`refusals:`), so that its SDKs read the broker's refusals as
-    /// the provider's: APNs clients read an error's code from `reason` alone, and match the answer to
-    /// the request by the `apns-id` header it echoes.
+    /// the provider's: an SDK may read an error's code from one member alone, or match an answer to its
+    /// request by a header the provider echoes (the adapter names both).
     public struct RefusalShape: Sendable, Hashable {
         /// `code_member`: the member the provider's error bodies carry their code in; a refusal repeats the problem's code under it.
         public var codeMember: String?

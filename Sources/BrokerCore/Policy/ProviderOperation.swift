@@ -40,11 +40,11 @@ public struct ProviderOperation: Sendable {
     /// call (`response_revocation_keys: [refresh_token]`), named `response.NAME` in its placeholders:
     /// the token a login's revocation needs is in the provider's answer, not in what was sent.
     public var responseRevocationKeys: [String] = []
-    /// `params:` (an RPC API's parameters, Alibaba Cloud's): one declaration for the query and a form
+    /// `params:` (an RPC API's parameters, as some cloud gateways take them): one declaration for the query and a form
     /// body alike, as the provider's gateway reads both; the body may then also be empty.
     public var rpcParameters = false
     /// `content_type_optional: true`: the provider reads the body as `body` says without a `Content-Type`
-    /// (APNs), so a request without one is taken as that format; another media type is still refused.
+    /// (some push APIs), so a request without one is taken as that format; another media type is still refused.
     public var contentTypeOptional = false
     /// The body field that names the share's subject (`subject: true`), if the adapter declares one.
     public var subjectField: FieldPattern?

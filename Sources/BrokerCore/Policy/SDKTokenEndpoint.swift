@@ -13,8 +13,8 @@
 /// ```
 ///
 /// A call matches by host, method, path and every `match_form` parameter (present exactly once in a
-/// form body, with that value). The host may be another adapter's (Google's OAuth host also serves
-/// Sign in with Google's code exchange): a call that matches no token endpoint goes to the host's
+/// form body, with that value). The host may be another adapter's (one OAuth host can serve an SDK's
+/// sign-in and a login provider's code exchange): a call that matches no token endpoint goes to the host's
 /// adapter as any other call, and is refused there when it matches none of its operations.
 public struct SDKTokenEndpoint: Sendable {
     /// The answer's shape.

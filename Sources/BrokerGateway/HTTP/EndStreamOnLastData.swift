@@ -2,9 +2,9 @@ import NIOCore
 import NIOHTTP2
 
 /// Ends an HTTP/2 stream on its last frame. The HTTP codec writes an answer's end as an empty DATA
-/// frame of its own, after the body or after a bodiless head; a provider (APNs) ends the stream on
+/// frame of its own, after the body or after a bodiless head; a provider may end the stream on
 /// the body's frame, or on the HEADERS frame of an answer without a body, and its clients count on
-/// it (aioapns parses every DATA frame as one whole JSON document, and an empty one fails it). So the
+/// it (an SDK that parses every DATA frame as one whole JSON document fails on an empty one). So the
 /// last HEADERS or DATA frame is held until the next write: an empty end frame is folded into it,
 /// anything else — or a flush, or a close — sends it as it was. One frame less per answer, too.
 final class EndStreamOnLastData: ChannelOutboundHandler, RemovableChannelHandler {

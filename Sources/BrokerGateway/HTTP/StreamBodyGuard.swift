@@ -43,7 +43,7 @@ final class StreamBodyGuard: ChannelDuplexHandler, RemovableChannelHandler {
         switch unwrapInboundIn(data) {
         case .head(var head):
             // What RequestTargetGuard checks on an HTTP/1.1 head: one valid authority. A request with a
-            // `host` field and no `:authority` (aioapns sends one so) names its authority there (RFC 9113, 8.3.1).
+            // `host` field and no `:authority` (some HTTP/2 clients send one so) names its authority there (RFC 9113, 8.3.1).
             let hosts = head.headerFields[values: HTTPField.Name("Host")!]
             if head.authority == nil, hosts.count == 1 {
                 head.authority = hosts[0]
