@@ -21,8 +21,8 @@ enum ConsentRecords {
             let categories = grant.categories ?? contract?.purposes[grant.purpose] ?? []
             let region = contract?.region ?? ""
             var recipient: [String: Any] = ["provider": grant.provider]
-            if let company = contract.flatMap({ $0.company["en"] ?? $0.company.values.first }) { recipient["company"] = company }
-            if let name = contract.flatMap({ $0.name["en"] ?? $0.name.values.first }) { recipient["name"] = name }
+            if let company = contract.flatMap({ english($0.company) }) { recipient["company"] = company }
+            if let name = contract.flatMap({ english($0.name) }) { recipient["name"] = name }
 
             // Given; renewed by a later grant for the same provider and purpose; withdrawn or expired.
             var events: [[String: Any]] = [["event": "given", "time": SubjectsController.iso.string(from: grant.grantedAt),
@@ -60,5 +60,10 @@ enum ConsentRecords {
             if let expires = grant.expiresAt { record["expires_at"] = SubjectsController.iso.string(from: expires) }
             return record
         }
+    }
+
+    /// A label in English, else in the first language by name (the same one every time).
+    static func english(_ labels: [String: String]) -> String? {
+        labels["en"] ?? labels.min { $0.key < $1.key }?.value
     }
 }
